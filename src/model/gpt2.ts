@@ -1,0 +1,291 @@
+/**
+ * GPT-2 as Hugging Face's GPT2LMHeadModel computes it (pre-LayerNorm blocks, gelu_new, tied LM
+ * head), with a hand-written backward pass. The backward pass only propagates activation
+ * gradients, down to the lowest MLP, and captures for every MLP matrix what EK-FAC needs:
+ *
+ *   block:  u = LN2(x);  h = u Wfc + bfc;  act = gelu(h);  m = act Wproj + bproj;  x' = x + m
+ *   c_fc:   a = [u, 1],   g = dL/dh
+ *   c_proj: a = [act, 1], g = dL/dm
+ *
+ * Every matrix product is laid out as (rows x in)(in x out) with pre-transposed weights: on the
+ * wasm backend a transposed operand is 6-15x slower.
+ */
+import { tf } from "../backend/backend.js";
+import type { Batch } from "./batch.js";
+import type { Gpt2Config } from "./config.js";
+import type { CausalLM, ForwardPass, ModuleCapture, TrackedModule } from "./model.js";
+import { batchedMatMul } from "./ops.js";
+
+type T1 = tf.Tensor1D;
+type T2 = tf.Tensor2D;
+
+/** y = x W + b, with W in Conv1D layout [in, out] and its transpose kept for the backward pass. */
+interface Linear {
+  w: T2;
+  wT: T2;
+  b: T1;
+}
+interface Norm {
+  gain: T1;
+  bias: T1;
+}
+interface Block {
+  ln1: Norm;
+  attn: Linear;
+  attnProj: Linear;
+  ln2: Norm;
+  fc: Linear;
+  proj: Linear;
+}
+export interface Gpt2Params {
+  wte: T2;
+  /** wte transposed, [C, V]: the LM head. */
+  wteT: T2;
+  wpe: T2;
+  blocks: Block[];
+  lnF: Norm;
+}
+
+/** Parameter names (without `transformer.`) and shapes of a GPT-2 checkpoint. */
+export function gpt2ParameterShapes(cfg: Gpt2Config): Map<string, number[]> {
+  const C = cfg.nEmbd;
+  const shapes = new Map<string, number[]>([
+    ["wte.weight", [cfg.vocabSize, C]],
+    ["wpe.weight", [cfg.contextLength, C]],
+    ["ln_f.weight", [C]],
+    ["ln_f.bias", [C]],
+  ]);
+  for (let i = 0; i < cfg.nLayer; i++) {
+    const p = `h.${i}.`;
+    for (const ln of ["ln_1", "ln_2"]) {
+      shapes.set(`${p}${ln}.weight`, [C]);
+      shapes.set(`${p}${ln}.bias`, [C]);
+    }
+    const linears: Array<[string, number, number]> = [
+      ["attn.c_attn", C, 3 * C],
+      ["attn.c_proj", C, C],
+      ["mlp.c_fc", C, cfg.nInner],
+      ["mlp.c_proj", cfg.nInner, C],
+    ];
+    for (const [name, fanIn, fanOut] of linears) {
+      shapes.set(`${p}${name}.weight`, [fanIn, fanOut]);
+      shapes.set(`${p}${name}.bias`, [fanOut]);
+    }
+  }
+  return shapes;
+}
+
+/** Builds the parameter tensors from float32 arrays named as in gpt2ParameterShapes. */
+export function gpt2Params(cfg: Gpt2Config, get: (name: string) => Float32Array): Gpt2Params {
+  const shapes = gpt2ParameterShapes(cfg);
+  const t2 = (name: string) => tf.tensor2d(get(name), shapes.get(name) as [number, number]);
+  const t1 = (name: string) => tf.tensor1d(get(name));
+  const linear = (name: string): Linear => {
+    const w = t2(`${name}.weight`);
+    return { w, wT: tf.transpose(w), b: t1(`${name}.bias`) };
+  };
+  const norm = (name: string): Norm => ({ gain: t1(`${name}.weight`), bias: t1(`${name}.bias`) });
+  const wte = t2("wte.weight");
+  return {
+    wte,
+    wteT: tf.transpose(wte),
+    wpe: t2("wpe.weight"),
+    lnF: norm("ln_f"),
+    blocks: Array.from({ length: cfg.nLayer }, (_, i) => ({
+      ln1: norm(`h.${i}.ln_1`),
+      attn: linear(`h.${i}.attn.c_attn`),
+      attnProj: linear(`h.${i}.attn.c_proj`),
+      ln2: norm(`h.${i}.ln_2`),
+      fc: linear(`h.${i}.mlp.c_fc`),
+      proj: linear(`h.${i}.mlp.c_proj`),
+    })),
+  };
+}
+
+const linear = (x: T2, l: Linear): T2 => tf.add(tf.matMul(x, l.w), l.b);
+
+interface NormSaved {
+  xhat: T2;
+  rstd: T2;
+}
+function layerNorm(x: T2, p: Norm, eps: number): { y: T2; saved: NormSaved } {
+  const { mean, variance } = tf.moments(x, -1, true);
+  const rstd = tf.rsqrt(tf.add(variance, eps)) as T2;
+  const xhat = tf.mul(tf.sub(x, mean), rstd) as T2;
+  return { y: tf.add(tf.mul(xhat, p.gain), p.bias), saved: { xhat, rstd } };
+}
+/** dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)), with dxhat = dy * gain. */
+function layerNormBackward(dy: T2, s: NormSaved, p: Norm): T2 {
+  const dxhat = tf.mul(dy, p.gain);
+  const meanD = tf.mean(dxhat, -1, true);
+  const meanDx = tf.mean(tf.mul(dxhat, s.xhat), -1, true);
+  return tf.mul(s.rstd, tf.sub(tf.sub(dxhat, meanD), tf.mul(s.xhat, meanDx)));
+}
+
+// gelu_new: 0.5 h (1 + tanh(sqrt(2/pi) (h + 0.044715 h^3)))
+const GELU_SCALE = Math.sqrt(2 / Math.PI);
+const GELU_CUBIC = 0.044715;
+function gelu(h: T2): { y: T2; tanh: T2 } {
+  const th = tf.tanh(tf.mul(GELU_SCALE, tf.add(h, tf.mul(GELU_CUBIC, tf.mul(h, tf.mul(h, h)))))) as T2;
+  return { y: tf.mul(tf.mul(0.5, h), tf.add(1, th)), tanh: th };
+}
+function geluBackward(dy: T2, h: T2, th: T2): T2 {
+  const dInner = tf.mul(GELU_SCALE, tf.add(1, tf.mul(3 * GELU_CUBIC, tf.mul(h, h))));
+  const dTanh = tf.sub(1, tf.mul(th, th));
+  const grad = tf.add(tf.mul(0.5, tf.add(1, th)), tf.mul(tf.mul(tf.mul(0.5, h), dTanh), dInner));
+  return tf.mul(dy, grad);
+}
+
+/** Heads of all sequences as [batch * heads, T, D] slices of the flattened [B*T, C] activations. */
+function splitHeads(x: T2, batch: number, length: number, heads: number): tf.Tensor3D {
+  const D = x.shape[1] / heads;
+  return tf.reshape(tf.transpose(tf.reshape(x, [batch, length, heads, D]), [0, 2, 1, 3]), [batch * heads, length, D]);
+}
+function mergeHeads(x: tf.Tensor3D, batch: number, heads: number): T2 {
+  const [, T, D] = x.shape;
+  return tf.reshape(tf.transpose(tf.reshape(x, [batch, heads, T, D]), [0, 2, 1, 3]), [batch * T, heads * D]);
+}
+const transposeLast = (x: tf.Tensor3D): tf.Tensor3D => tf.transpose(x, [0, 2, 1]);
+
+interface AttentionSaved {
+  q: tf.Tensor3D;
+  kT: tf.Tensor3D;
+  vT: tf.Tensor3D;
+  probs: tf.Tensor3D;
+}
+
+/** Causal self-attention: softmax(q k^T / sqrt(D) + mask) v, all heads of all sequences. */
+function attention(qkv: T2, batch: Batch, heads: number, causalMask: T2): { y: T2; saved: AttentionSaved } {
+  const C = qkv.shape[1] / 3;
+  const [qAll, kAll, vAll] = tf.split(qkv, 3, 1) as [T2, T2, T2];
+  const q = splitHeads(qAll, batch.size, batch.length, heads);
+  const k = splitHeads(kAll, batch.size, batch.length, heads);
+  const v = splitHeads(vAll, batch.size, batch.length, heads);
+  const kT = transposeLast(k);
+  const scores = tf.add(tf.mul(batchedMatMul(q, kT), 1 / Math.sqrt(C / heads)), causalMask);
+  const probs = tf.softmax(scores) as tf.Tensor3D;
+  const y = mergeHeads(batchedMatMul(probs, v), batch.size, heads);
+  return { y, saved: { q, kT, vT: transposeLast(v), probs } };
+}
+
+/** Gradient with respect to qkv, given dL/dy of the merged heads. */
+function attentionBackward(dy: T2, s: AttentionSaved, batch: Batch, heads: number): T2 {
+  const dyh = splitHeads(dy, batch.size, batch.length, heads);
+  const D = dy.shape[1] / heads;
+  const dProbs = batchedMatMul(dyh, s.vT);
+  const dv = batchedMatMul(transposeLast(s.probs), dyh);
+  // softmax backward: ds = p * (dp - sum(dp * p)), then the 1/sqrt(D) scale
+  const dScores = tf.mul(tf.mul(s.probs, tf.sub(dProbs, tf.sum(tf.mul(dProbs, s.probs), -1, true))), 1 / Math.sqrt(D));
+  const dq = batchedMatMul(dScores, transposeLast(s.kT));
+  const dk = batchedMatMul(transposeLast(dScores), s.q);
+  const merge = (t: tf.Tensor3D) => mergeHeads(t, batch.size, heads);
+  return tf.concat([merge(dq), merge(dk), merge(dv)], 1);
+}
+
+interface BlockSaved {
+  ln1: NormSaved;
+  attn: AttentionSaved;
+  ln2: NormSaved;
+  /** LN2 output: the input of c_fc. */
+  u: T2;
+  /** c_fc pre-activation. */
+  h: T2;
+  tanh: T2;
+  /** gelu output: the input of c_proj. */
+  act: T2;
+}
+
+export class Gpt2 implements CausalLM {
+  readonly modules: readonly TrackedModule[];
+
+  constructor(
+    readonly config: Gpt2Config,
+    private readonly params: Gpt2Params,
+  ) {
+    const C = config.nEmbd;
+    this.modules = Array.from({ length: config.nLayer }, (_, layer) => [
+      { name: `h.${layer}.mlp.c_fc`, layer, inFeatures: C, outFeatures: config.nInner },
+      { name: `h.${layer}.mlp.c_proj`, layer, inFeatures: config.nInner, outFeatures: C },
+    ]).flat();
+  }
+
+  forward(batch: Batch): ForwardPass {
+    const { params, config } = this;
+    const eps = config.layerNormEps;
+    const saved: BlockSaved[] = [];
+    let lnF: NormSaved | undefined;
+    const keep: tf.Tensor[] = [];
+    const logits = tf.tidy(() => {
+      const T = batch.length;
+      const positions = tf.tile(tf.range(0, T, 1, "int32"), [batch.size]);
+      let x: T2 = tf.add(tf.gather(params.wte, tf.tensor1d(batch.ids, "int32")), tf.gather(params.wpe, positions));
+      const causalMask = tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([T, T]), -1, 0)), -1e9) as T2;
+      for (const block of params.blocks) {
+        const ln1 = layerNorm(x, block.ln1, eps);
+        const attn = attention(linear(ln1.y, block.attn), batch, config.nHead, causalMask);
+        x = tf.add(x, linear(attn.y, block.attnProj));
+        const ln2 = layerNorm(x, block.ln2, eps);
+        const h = linear(ln2.y, block.fc);
+        const { y: act, tanh } = gelu(h);
+        x = tf.add(x, linear(act, block.proj));
+        saved.push({ ln1: ln1.saved, attn: attn.saved, ln2: ln2.saved, u: ln2.y, h, tanh, act });
+      }
+      const final = layerNorm(x, params.lnF, eps);
+      lnF = final.saved;
+      // tf.tidy disposes everything not returned: keep the saved activations alive for backward.
+      keep.push(...tensorsOf(saved).map((t) => tf.keep(t)), ...tensorsOf([lnF]).map((t) => tf.keep(t)));
+      return tf.matMul(final.y, params.wteT);
+    });
+    const release = () => keep.forEach((t) => t.dispose());
+    return {
+      logits,
+      dispose: release,
+      backward: (dlogits) => {
+        try {
+          return this.backward(dlogits, batch, saved, lnF as NormSaved);
+        } finally {
+          release();
+        }
+      },
+    };
+  }
+
+  private backward(dlogits: T2, batch: Batch, saved: BlockSaved[], lnF: NormSaved): ModuleCapture[] {
+    const { params, config } = this;
+    const captures: ModuleCapture[] = [];
+    const mask = tf.tensor2d(batch.mask, [batch.mask.length, 1]);
+    const withOne = (t: T2) => tf.mul(tf.concat([t, tf.onesLike(tf.slice(t, [0, 0], [-1, 1]))], 1), mask) as T2;
+    const result = tf.tidy(() => {
+      // dL/dx of the residual stream, from the top down.
+      let dx = layerNormBackward(tf.matMul(dlogits, params.wte), lnF, params.lnF);
+      for (let i = params.blocks.length - 1; i >= 0; i--) {
+        const block = params.blocks[i];
+        const s = saved[i];
+        const [fcModule, projModule] = [this.modules[2 * i], this.modules[2 * i + 1]];
+        const dm = dx;
+        const dh = geluBackward(tf.matMul(dm, block.proj.wT), s.h, s.tanh);
+        captures.unshift({ module: fcModule, a: withOne(s.u), g: dh }, { module: projModule, a: withOne(s.act), g: dm });
+        if (i === 0) break; // nothing below the lowest MLP is tracked
+        dx = tf.add(dx, layerNormBackward(tf.matMul(dh, block.fc.wT), s.ln2, block.ln2));
+        const dAttnY = tf.matMul(dx, block.attnProj.wT);
+        const dqkv = attentionBackward(dAttnY, s.attn, batch, config.nHead);
+        dx = tf.add(dx, layerNormBackward(tf.matMul(dqkv, block.attn.wT), s.ln1, block.ln1));
+      }
+      return captures.flatMap((c) => [c.a, c.g]);
+    });
+    mask.dispose();
+    return captures.map((c, j) => ({ module: c.module, a: result[2 * j] as T2, g: result[2 * j + 1] as T2 }));
+  }
+
+  dispose(): void {
+    tf.dispose(tensorsOf([this.params]));
+  }
+}
+
+/** Every tensor inside a nested structure of objects and arrays. */
+function tensorsOf(value: unknown): tf.Tensor[] {
+  if (value instanceof tf.Tensor) return [value];
+  if (Array.isArray(value)) return value.flatMap(tensorsOf);
+  if (typeof value === "object" && value !== null) return Object.values(value).flatMap(tensorsOf);
+  return [];
+}

@@ -1,0 +1,51 @@
+/** Opens a Hugging Face model folder as a CausalLM: config, checkpoint, and validated weights. */
+import path from "node:path";
+import { initBackend } from "../backend/backend.js";
+import { InputError } from "../util/errors.js";
+import { type Checkpoint, readCheckpoint } from "./checkpoint.js";
+import { type ModelConfig, readConfig } from "./config.js";
+import { Gpt2, gpt2ParameterShapes, gpt2Params } from "./gpt2.js";
+import type { CausalLM } from "./model.js";
+
+/** Checkpoint entries that are not parameters: GPT-2's causal-mask buffers and the tied LM head. */
+const IGNORED = [/^h\.\d+\.attn\.(masked_)?bias$/, /^lm_head\.weight$/];
+
+/** Maps stored names to canonical ones (without `transformer.`), checking names and shapes. */
+export function canonicalWeights(modelDir: string, checkpoint: Checkpoint, expected: Map<string, number[]>): Map<string, Float32Array> {
+  const found = new Map<string, Float32Array>();
+  const unexpected: string[] = [];
+  for (const [stored, tensor] of checkpoint) {
+    const name = stored.replace(/^transformer\./, "");
+    if (IGNORED.some((re) => re.test(name))) continue;
+    const shape = expected.get(name);
+    if (!shape) {
+      unexpected.push(stored);
+      continue;
+    }
+    if (tensor.shape.length !== shape.length || tensor.shape.some((d, i) => d !== shape[i])) {
+      throw new InputError(`${tensor.file}: tensor ${stored} has shape [${tensor.shape.join(", ")}], expected [${shape.join(", ")}] from config.json`);
+    }
+    if (found.has(name)) throw new InputError(`${tensor.file}: tensor ${name} is stored twice (with and without the transformer. prefix)`);
+    found.set(name, tensor.read());
+  }
+  const missing = [...expected.keys()].filter((n) => !found.has(n));
+  if (missing.length) {
+    throw new InputError(`${modelDir}: checkpoint lacks ${missing.length} tensor(s) the config requires: ${missing.slice(0, 5).join(", ")}${missing.length > 5 ? ", ..." : ""}`);
+  }
+  if (unexpected.length) {
+    throw new InputError(`${modelDir}: checkpoint has tensors this architecture does not use: ${unexpected.slice(0, 5).join(", ")}${unexpected.length > 5 ? ", ..." : ""}`);
+  }
+  for (const [name, data] of found) {
+    const bad = data.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) throw new InputError(`${modelDir}: tensor ${name} holds a non-finite value (${data[bad]}) at element ${bad}`);
+  }
+  return found;
+}
+
+export async function loadModel(modelDir: string): Promise<CausalLM> {
+  await initBackend();
+  const dir = path.resolve(modelDir);
+  const config: ModelConfig = await readConfig(dir);
+  const weights = canonicalWeights(dir, await readCheckpoint(dir), gpt2ParameterShapes(config));
+  return new Gpt2(config, gpt2Params(config, (name) => weights.get(name) as Float32Array));
+}

@@ -1,0 +1,154 @@
+/**
+ * Reader for the safetensors format: an 8-byte little-endian header length, a JSON header naming
+ * every tensor's dtype, shape and byte range, then the raw little-endian data. Every claim of the
+ * header is checked against the file before any tensor is handed out.
+ */
+import { open, readFile } from "node:fs/promises";
+import { InputError } from "../util/errors.js";
+import { DTYPE_BYTES, type Dtype, bf16ToFloat, halfToFloat, isDtype } from "./dtype.js";
+
+export interface TensorInfo {
+  dtype: Dtype;
+  shape: number[];
+  /** Byte range within the data section. */
+  begin: number;
+  end: number;
+}
+
+export interface SafetensorsFile {
+  path: string;
+  tensors: Map<string, TensorInfo>;
+  metadata: Record<string, string>;
+  /** Raw data section. */
+  data: Uint8Array;
+}
+
+const MAX_HEADER_BYTES = 100 * 2 ** 20;
+
+function parseHeader(file: string, headerText: string, dataBytes: number): Pick<SafetensorsFile, "tensors" | "metadata"> {
+  let header: unknown;
+  try {
+    header = JSON.parse(headerText);
+  } catch (err) {
+    throw new InputError(`${file}: safetensors header is not valid JSON (${(err as Error).message})`);
+  }
+  if (typeof header !== "object" || header === null || Array.isArray(header)) {
+    throw new InputError(`${file}: safetensors header is not a JSON object`);
+  }
+  const tensors = new Map<string, TensorInfo>();
+  let metadata: Record<string, string> = {};
+  const ranges: Array<[number, number, string]> = [];
+  for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
+    if (name === "__metadata__") {
+      metadata = (raw ?? {}) as Record<string, string>;
+      continue;
+    }
+    const entry = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    if (!isDtype(entry?.dtype)) throw new InputError(`${file}: tensor ${name} has unsupported dtype ${JSON.stringify(entry?.dtype)}`);
+    const shape = entry.shape;
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      throw new InputError(`${file}: tensor ${name} has an invalid shape ${JSON.stringify(shape)}`);
+    }
+    const offsets = entry.data_offsets;
+    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)) {
+      throw new InputError(`${file}: tensor ${name} has invalid data_offsets ${JSON.stringify(offsets)}`);
+    }
+    const [begin, end] = offsets as [number, number];
+    const expected = shape.reduce((a: number, b: number) => a * b, 1) * DTYPE_BYTES[entry.dtype];
+    if (end - begin !== expected) {
+      throw new InputError(
+        `${file}: tensor ${name} claims ${end - begin} bytes but its shape [${shape.join(", ")}] of ${entry.dtype} needs ${expected}`,
+      );
+    }
+    if (end > dataBytes) {
+      throw new InputError(`${file}: tensor ${name} ends at byte ${end} of the data section, which has only ${dataBytes} bytes (truncated file?)`);
+    }
+    ranges.push([begin, end, name]);
+    tensors.set(name, { dtype: entry.dtype, shape: shape as number[], begin, end });
+  }
+  ranges.sort((a, b) => a[0] - b[0]);
+  for (let i = 1; i < ranges.length; i++) {
+    if (ranges[i][0] < ranges[i - 1][1]) throw new InputError(`${file}: tensors ${ranges[i - 1][2]} and ${ranges[i][2]} overlap`);
+  }
+  return { tensors, metadata };
+}
+
+/** Reads and validates a whole safetensors file. */
+export async function readSafetensors(file: string): Promise<SafetensorsFile> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (err) {
+    throw new InputError(`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  return parseSafetensors(file, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+}
+
+/** Validates safetensors bytes already in memory; `file` names them in errors. */
+export function parseSafetensors(file: string, bytes: Uint8Array): SafetensorsFile {
+  if (bytes.byteLength < 8) throw new InputError(`${file}: too short to be a safetensors file (${bytes.byteLength} bytes)`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const headerLength = Number(view.getBigUint64(0, true));
+  if (headerLength > MAX_HEADER_BYTES || 8 + headerLength > bytes.byteLength) {
+    throw new InputError(`${file}: safetensors header length ${headerLength} exceeds the file size ${bytes.byteLength}`);
+  }
+  const headerText = new TextDecoder("utf-8", { fatal: false }).decode(bytes.subarray(8, 8 + headerLength));
+  const data = bytes.subarray(8 + headerLength);
+  return { path: file, data, ...parseHeader(file, headerText, data.byteLength) };
+}
+
+/** Reads only the header of a safetensors file (for fingerprints and listings). */
+export async function readSafetensorsHeader(file: string): Promise<Pick<SafetensorsFile, "tensors" | "metadata">> {
+  const handle = await open(file, "r");
+  try {
+    const { size } = await handle.stat();
+    const lengthBytes = Buffer.alloc(8);
+    await handle.read(lengthBytes, 0, 8, 0);
+    const headerLength = Number(lengthBytes.readBigUInt64LE(0));
+    if (size < 8 || headerLength > MAX_HEADER_BYTES || 8 + headerLength > size) {
+      throw new InputError(`${file}: safetensors header length ${headerLength} exceeds the file size ${size}`);
+    }
+    const header = Buffer.alloc(headerLength);
+    await handle.read(header, 0, headerLength, 8);
+    return parseHeader(file, header.toString("utf8"), size - 8 - headerLength);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The named tensor converted to float32 (from F32, F16, BF16 or F64). */
+export function tensorAsFloat32(st: SafetensorsFile, name: string): Float32Array {
+  const info = st.tensors.get(name);
+  if (!info) throw new InputError(`${st.path}: no tensor named ${name}`);
+  const count = (info.end - info.begin) / DTYPE_BYTES[info.dtype];
+  const view = new DataView(st.data.buffer, st.data.byteOffset + info.begin, info.end - info.begin);
+  const out = new Float32Array(count);
+  switch (info.dtype) {
+    case "F32":
+      for (let i = 0; i < count; i++) out[i] = view.getFloat32(4 * i, true);
+      return out;
+    case "F64":
+      for (let i = 0; i < count; i++) out[i] = view.getFloat64(8 * i, true);
+      return out;
+    case "F16":
+      for (let i = 0; i < count; i++) out[i] = halfToFloat(view.getUint16(2 * i, true));
+      return out;
+    case "BF16":
+      for (let i = 0; i < count; i++) out[i] = bf16ToFloat(view.getUint16(2 * i, true));
+      return out;
+    default:
+      throw new InputError(`${st.path}: tensor ${name} has dtype ${info.dtype}, expected a floating-point type`);
+  }
+}
+
+/** The named tensor as float64 (from F64 or F32), for factors and reference values. */
+export function tensorAsFloat64(st: SafetensorsFile, name: string): Float64Array {
+  const info = st.tensors.get(name);
+  if (!info) throw new InputError(`${st.path}: no tensor named ${name}`);
+  if (info.dtype !== "F64") return Float64Array.from(tensorAsFloat32(st, name));
+  const count = (info.end - info.begin) / 8;
+  const view = new DataView(st.data.buffer, st.data.byteOffset + info.begin, info.end - info.begin);
+  const out = new Float64Array(count);
+  for (let i = 0; i < count; i++) out[i] = view.getFloat64(8 * i, true);
+  return out;
+}

@@ -1,0 +1,45 @@
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+
+/**
+ * The reference fixtures live beside the repository (../shared/fixtures). A clone elsewhere finds
+ * them through INFLUENCE_FIXTURES or the workplace's fixed location.
+ */
+function locateFixtures(): string {
+  const candidates = [process.env.INFLUENCE_FIXTURES, path.resolve(repoRoot, "../shared/fixtures"), "/work/shared/fixtures"];
+  for (const dir of candidates) {
+    if (dir && existsSync(path.join(dir, "gpt2-tiny", "expected.safetensors"))) return dir;
+  }
+  throw new Error(`reference fixtures not found (looked in ${candidates.filter(Boolean).join(", ")}); set INFLUENCE_FIXTURES`);
+}
+
+export const FIXTURES_DIR = locateFixtures();
+export const REPO_ROOT = repoRoot;
+export const fixtureModels = ["gpt2-tiny", "gpt2-tiny-legacy"] as const;
+export const fixturePath = (...parts: string[]): string => path.join(FIXTURES_DIR, ...parts);
+
+import { readFileSync } from "node:fs";
+import { readSafetensors, tensorAsFloat64 } from "../../src/safetensors/read.js";
+
+/** Training sequences of a fixture model, in file order. */
+export function fixtureTrain(model: string): Array<{ id: string; tokens: number[] }> {
+  return readFileSync(fixturePath(model, "train.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+}
+
+/** Queries of a fixture model, in file order. */
+export function fixtureQueries(model: string): Array<{ id: string; prompt_tokens: number[]; completion_tokens: number[] }> {
+  return readFileSync(fixturePath(model, "queries.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+}
+
+/** The float64 reference values of a fixture model, by key. */
+export async function fixtureExpected(model: string): Promise<(key: string) => { data: Float64Array; shape: number[] }> {
+  const st = await readSafetensors(fixturePath(model, "expected.safetensors"));
+  return (key) => {
+    const info = st.tensors.get(key);
+    if (!info) throw new Error(`expected.safetensors of ${model} has no ${key}`);
+    return { data: tensorAsFloat64(st, key), shape: info.shape };
+  };
+}
