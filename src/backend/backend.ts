@@ -65,3 +65,15 @@ export function initBackend(): Promise<BackendName> {
 }
 
 export { tf };
+
+/**
+ * Copies a tensor's values out and disposes it. Use as `download(tf.tidy(() => ...))`: a typed
+ * array must never be returned from tf.tidy itself, which walks every element of its result.
+ */
+export function download(t: tf.Tensor): Float32Array {
+  try {
+    return t.dataSync() as Float32Array;
+  } finally {
+    t.dispose();
+  }
+}

@@ -7,7 +7,7 @@
  *  - "completion": the query measurement, the summed NLL of the completion tokens given the prompt.
  * Losses are sums over positions, never means (influence-math.md).
  */
-import { tf } from "../backend/backend.js";
+import { download, tf } from "../backend/backend.js";
 import { InputError } from "../util/errors.js";
 import { uniformGenerator } from "../util/random.js";
 import { type Batch, makeBatch } from "./batch.js";
@@ -54,40 +54,38 @@ function trueLabels(batch: Batch, weights: Float32Array): Int32Array {
  * Labels drawn from softmax rows by inverse-CDF sampling with one uniform per position from the
  * sequence's own seed, so a sequence gets the same labels in any batch.
  */
-function sampledLabels(probs: tf.Tensor2D, batch: Batch, weights: Float32Array, seeds: readonly number[]): Int32Array {
+function sampledLabels(p: Float32Array, vocab: number, batch: Batch, weights: Float32Array, seeds: readonly number[]): Int32Array {
   if (seeds.length !== batch.size) throw new Error(`sampled labels need one seed per sequence (${seeds.length} for ${batch.size})`);
-  const p = probs.dataSync();
-  const V = probs.shape[1];
   const labels = new Int32Array(weights.length);
   for (let b = 0; b < batch.size; b++) {
     const uniform = uniformGenerator(seeds[b]);
     for (let t = 0; t < batch.length; t++) {
       const row = b * batch.length + t;
       if (!weights[row]) continue;
-      const base = row * V;
+      const base = row * vocab;
       let total = 0;
-      for (let v = 0; v < V; v++) total += p[base + v];
+      for (let v = 0; v < vocab; v++) total += p[base + v];
       const target = uniform() * total;
       let acc = 0;
       let v = 0;
-      while (v < V - 1 && (acc += p[base + v]) <= target) v++;
+      while (v < vocab - 1 && (acc += p[base + v]) <= target) v++;
       labels[row] = v;
     }
   }
   return labels;
 }
 
-/** Per-position NLL, lse(logits) - logit[label], weighted, summed per sequence (float64). */
-function summedLosses(logits: tf.Tensor2D, labels: Int32Array, weights: Float32Array, batch: Batch): Float64Array {
-  const V = logits.shape[1];
-  const perPosition = tf.tidy(() => {
-    const flatIdx = labels.map((label, row) => row * V + label);
-    const picked = tf.gather(tf.reshape(logits, [-1]), tf.tensor1d(flatIdx, "int32"));
-    return tf.sub(tf.logSumExp(logits, 1), picked).dataSync();
-  });
-  const losses = new Float64Array(batch.size);
-  for (let i = 0; i < weights.length; i++) if (weights[i]) losses[Math.floor(i / batch.length)] += perPosition[i];
-  return losses;
+/**
+ * -log p(label) of one position. A probability that underflowed float32 (a logit gap beyond
+ * about 87) is recomputed from that row's logits, so no loss is ever infinite.
+ */
+function positionLoss(p: Float32Array, vocab: number, logits: tf.Tensor2D, row: number, label: number): number {
+  const prob = p[row * vocab + label];
+  if (prob > 0) return -Math.log(prob);
+  const values = download(tf.slice(logits, [row, 0], [1, -1]));
+  const max = values.reduce((m, x) => Math.max(m, x), -Infinity);
+  const lse = max + Math.log(values.reduce((s, x) => s + Math.exp(x - max), 0));
+  return lse - values[label];
 }
 
 /** Forward and backward passes: per-token layer inputs and output gradients of every tracked matrix. */
@@ -96,18 +94,25 @@ export function captureGradients(model: CausalLM, sequences: readonly (readonly 
   const batch = makeBatch(sequences, contextLength, vocabSize);
   const weights = lossWeights(batch, spec);
   const pass = model.forward(batch);
+  const vocab = vocabSize;
   let modules: ModuleCapture[];
-  let losses: Float64Array;
+  const losses = new Float64Array(batch.size);
   try {
-    const probs = tf.softmax(pass.logits) as tf.Tensor2D;
-    const labels = spec.kind === "sampled" ? sampledLabels(probs, batch, weights, spec.seeds) : trueLabels(batch, weights);
-    losses = summedLosses(pass.logits, labels, weights, batch);
-    // dL/dlogits of a summed NLL: w_t (softmax - onehot(label)).
-    const dlogits = tf.tidy(() => {
-      const onehot = tf.oneHot(tf.tensor1d(labels, "int32"), vocabSize);
-      return tf.mul(tf.sub(probs, onehot), tf.tensor2d(weights, [weights.length, 1])) as tf.Tensor2D;
-    });
-    probs.dispose();
+    // One softmax on the backend; labels, losses and dL/dlogits = w (p - onehot) are cheaper as
+    // in-place edits of its downloaded copy than as further vocabulary-sized tensor ops.
+    const p = download(tf.softmax(pass.logits));
+    const labels = spec.kind === "sampled" ? sampledLabels(p, vocab, batch, weights, spec.seeds) : trueLabels(batch, weights);
+    for (let row = 0; row < weights.length; row++) {
+      const w = weights[row];
+      if (w === 0) {
+        p.fill(0, row * vocab, (row + 1) * vocab);
+        continue;
+      }
+      losses[Math.floor(row / batch.length)] += w * positionLoss(p, vocab, pass.logits, row, labels[row]);
+      p[row * vocab + labels[row]] -= 1;
+      if (w !== 1) for (let v = row * vocab; v < (row + 1) * vocab; v++) p[v] *= w;
+    }
+    const dlogits = tf.tensor2d(p, [weights.length, vocab]);
     modules = pass.backward(dlogits);
     dlogits.dispose();
   } finally {

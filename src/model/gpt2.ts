@@ -175,7 +175,7 @@ function attentionBackward(dy: T2, s: AttentionSaved, batch: Batch, heads: numbe
   const dProbs = batchedMatMul(dyh, s.vT);
   const dv = batchedMatMul(transposeLast(s.probs), dyh);
   // softmax backward: ds = p * (dp - sum(dp * p)), then the 1/sqrt(D) scale
-  const dScores = tf.mul(tf.mul(s.probs, tf.sub(dProbs, tf.sum(tf.mul(dProbs, s.probs), -1, true))), 1 / Math.sqrt(D));
+  const dScores: tf.Tensor3D = tf.mul(tf.mul(s.probs, tf.sub(dProbs, tf.sum(tf.mul(dProbs, s.probs), -1, true))), 1 / Math.sqrt(D));
   const dq = batchedMatMul(dScores, transposeLast(s.kT));
   const dk = batchedMatMul(transposeLast(dScores), s.q);
   const merge = (t: tf.Tensor3D) => mergeHeads(t, batch.size, heads);
@@ -235,7 +235,7 @@ export class Gpt2 implements CausalLM {
       // tf.tidy disposes everything not returned: keep the saved activations alive for backward.
       keep.push(...tensorsOf(saved).map((t) => tf.keep(t)), ...tensorsOf([lnF]).map((t) => tf.keep(t)));
       return tf.matMul(final.y, params.wteT);
-    });
+    }) as T2;
     const release = () => keep.forEach((t) => t.dispose());
     return {
       logits,
@@ -266,10 +266,10 @@ export class Gpt2 implements CausalLM {
         const dh = geluBackward(tf.matMul(dm, block.proj.wT), s.h, s.tanh);
         captures.unshift({ module: fcModule, a: withOne(s.u), g: dh }, { module: projModule, a: withOne(s.act), g: dm });
         if (i === 0) break; // nothing below the lowest MLP is tracked
-        dx = tf.add(dx, layerNormBackward(tf.matMul(dh, block.fc.wT), s.ln2, block.ln2));
-        const dAttnY = tf.matMul(dx, block.attnProj.wT);
+        dx = tf.add(dx, layerNormBackward(tf.matMul(dh, block.fc.wT), s.ln2, block.ln2)) as T2;
+        const dAttnY: T2 = tf.matMul(dx, block.attnProj.wT);
         const dqkv = attentionBackward(dAttnY, s.attn, batch, config.nHead);
-        dx = tf.add(dx, layerNormBackward(tf.matMul(dqkv, block.attn.wT), s.ln1, block.ln1));
+        dx = tf.add(dx, layerNormBackward(tf.matMul(dqkv, block.attn.wT), s.ln1, block.ln1)) as T2;
       }
       return captures.flatMap((c) => [c.a, c.g]);
     });

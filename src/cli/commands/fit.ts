@@ -1,0 +1,46 @@
+import type { Command } from "commander";
+import { DEFAULT_DAMPING_FACTOR } from "../../ekfac/lambda.js";
+import { runFit } from "../../jobs/fit.js";
+import { openModel } from "../../jobs/open-model.js";
+import { dampingRule, fisherMode, integer } from "../options.js";
+import { progressBars } from "../progress.js";
+
+export function registerFit(program: Command): void {
+  program
+    .command("fit")
+    .description("fit EK-FAC factors (A, S, eigenbases, corrected eigenvalues) of a model's MLP layers on a corpus")
+    .requiredOption("--model <dir>", "Hugging Face model folder (config.json, model.safetensors, tokenizer files)")
+    .requiredOption("--corpus <file>", 'training corpus, JSONL with {"id","text"} or {"id","tokens"} per line')
+    .requiredOption("--out <dir>", "folder for the factors (safetensors files and manifest.json)")
+    .option("--fisher <mode>", "labels for the Fisher: sampled from the model (the paper's) or empirical (true next tokens)", fisherMode, "sampled")
+    .option("--damping <value>", `"heuristic" (${DEFAULT_DAMPING_FACTOR} x mean(Lambda) per matrix) or a fixed positive number`, dampingRule, dampingRule("heuristic"))
+    .option("--max-sequences <n>", "fit on the first n sequences only", integer(1))
+    .option("--seed <n>", "seed of the sampled labels", integer(0), 0)
+    .option("--batch-tokens <n>", "padded tokens per forward/backward batch", integer(1), 2048)
+    .option("--no-progress", "do not draw progress bars")
+    .action(async (opts) => {
+      const opened = await openModel(opts.model);
+      const bars = progressBars(opts.progress);
+      try {
+        const { manifest } = await runFit({
+          opened,
+          corpusFile: opts.corpus,
+          outDir: opts.out,
+          fisher: opts.fisher,
+          damping: opts.damping,
+          seed: opts.seed,
+          maxSequences: opts.maxSequences,
+          batchTokens: opts.batchTokens,
+          onProgress: bars.listener,
+        });
+        bars.stop();
+        const t = manifest.timings;
+        console.error(
+          `fitted ${manifest.modules.length} matrices on ${manifest.corpus.sequences} sequences (${manifest.corpus.tokens} tokens) in ` +
+            `${(t.covarianceSeconds + t.eigendecompositionSeconds + t.lambdaSeconds).toFixed(1)} s; factors in ${opts.out}`,
+        );
+      } finally {
+        bars.stop();
+      }
+    });
+}

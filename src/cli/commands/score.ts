@@ -1,0 +1,54 @@
+import type { Command } from "commander";
+import { DEFAULT_ITERATIVE, SCORE_METHODS } from "../../ekfac/methods.js";
+import { openModel } from "../../jobs/open-model.js";
+import { runScore } from "../../jobs/score.js";
+import { integer, oneOf, positiveNumber } from "../options.js";
+import { progressBars } from "../progress.js";
+
+export function registerScore(program: Command): void {
+  const d = DEFAULT_ITERATIVE;
+  program
+    .command("score")
+    .description("exact influence scores of training sequences on queries (no index), per module and per token on request")
+    .requiredOption("--model <dir>", "Hugging Face model folder")
+    .requiredOption("--factors <dir>", "output folder of `influence fit` for this model")
+    .requiredOption("--train <file>", "training sequences to score, JSONL like the corpus")
+    .requiredOption("--queries <file>", 'queries, JSONL with {"id","prompt","completion"} or {"id","prompt_tokens","completion_tokens"}')
+    .option("--method <name>", `ekfac, cg (conjugate gradients, exact Fisher), lissa, or identity (gradient dot product)`, oneOf(SCORE_METHODS), "ekfac")
+    .option("--per-module", "also report the score of every MLP matrix", false)
+    .option("--per-token", "also report the score of every training token", false)
+    .option("--rank <r>", "keep each preconditioned query gradient as a rank-r product (query batching)", integer(1))
+    .option("--cg-tolerance <x>", "relative residual at which cg stops", positiveNumber, d.cg.tolerance)
+    .option("--cg-max-iterations <n>", "iteration limit of cg", integer(1), d.cg.maxIterations)
+    .option("--lissa-iterations <n>", "LiSSA recursion steps", integer(1), d.lissa.iterations)
+    .option("--lissa-batch <n>", "sequences per LiSSA Fisher-vector product", integer(1), d.lissa.batchSize)
+    .option("--lissa-scale <x>", "LiSSA step alpha (default: 0.5 / largest eigenvalue, by power iteration)", positiveNumber)
+    .option("--json", "print the result as one JSON object on stdout (the only output format)", true)
+    .option("--no-progress", "do not draw progress bars")
+    .action(async (opts) => {
+      const opened = await openModel(opts.model);
+      const bars = progressBars(opts.progress);
+      try {
+        const { timings, ...result } = await runScore({
+          opened,
+          factorsDir: opts.factors,
+          trainFile: opts.train,
+          queriesFile: opts.queries,
+          method: opts.method,
+          rank: opts.rank,
+          perModule: opts.perModule,
+          perToken: opts.perToken,
+          iterative: {
+            cg: { tolerance: opts.cgTolerance, maxIterations: opts.cgMaxIterations },
+            lissa: { iterations: opts.lissaIterations, batchSize: opts.lissaBatch, scale: opts.lissaScale, seed: 0 },
+          },
+          onProgress: bars.listener,
+        });
+        bars.stop();
+        console.error(`preconditioned queries in ${timings.queriesSeconds.toFixed(2)} s, scored in ${timings.scoringSeconds.toFixed(2)} s`);
+        process.stdout.write(JSON.stringify(result) + "\n");
+      } finally {
+        bars.stop();
+      }
+    });
+}

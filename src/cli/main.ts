@@ -1,0 +1,23 @@
+/** The `influence` command line. */
+import "reflect-metadata";
+import { Command } from "commander";
+import { InputError } from "../util/errors.js";
+import { registerFit } from "./commands/fit.js";
+import { registerScore } from "./commands/score.js";
+
+const program = new Command()
+  .name("influence")
+  .description("Which training sequences made a language model say this? EK-FAC influence functions, indexed and served over GraphQL.")
+  .showHelpAfterError();
+registerFit(program);
+registerScore(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof InputError) {
+    console.error(`influence: ${err.message}`);
+    process.exit(2);
+  }
+  throw err;
+}

@@ -1,0 +1,42 @@
+/** Parsers for command-line option values; each error names the option and what it accepts. */
+import { InvalidArgumentError } from "commander";
+import type { DampingRule, FisherMode } from "../ekfac/artifacts.js";
+import { DEFAULT_DAMPING_FACTOR } from "../ekfac/lambda.js";
+
+export function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`expected an integer from ${min}${max === Number.MAX_SAFE_INTEGER ? "" : ` to ${max}`}, got ${JSON.stringify(value)}`);
+    }
+    return n;
+  };
+}
+
+export function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+export function fisherMode(value: string): FisherMode {
+  if (value !== "sampled" && value !== "empirical") throw new InvalidArgumentError(`expected sampled or empirical, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+export function dampingRule(value: string): DampingRule {
+  if (value === "heuristic") return { rule: "heuristic", factor: DEFAULT_DAMPING_FACTOR };
+  return { rule: "fixed", value: positiveNumber(value) };
+}
+
+export function oneOf<T extends string>(choices: readonly T[]) {
+  return (value: string): T => {
+    if (!choices.includes(value as T)) throw new InvalidArgumentError(`expected one of ${choices.join(", ")}, got ${JSON.stringify(value)}`);
+    return value as T;
+  };
+}
+
+/** Comma-separated non-negative integers, e.g. `0,2`. */
+export function integerList(value: string): number[] {
+  return value.split(",").map((part) => integer(0)(part.trim()));
+}

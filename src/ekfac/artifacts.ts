@@ -1,0 +1,141 @@
+/**
+ * Saved EK-FAC factors: one safetensors file per stage, as Kronfluence names its artifacts, and a
+ * JSON manifest written last (its presence marks a complete fit) that later stages validate.
+ *
+ *   covariance.safetensors         A.<module>, S.<module>                  (pass 1)
+ *   eigendecomposition.safetensors QA.<module>, eigA.<module>, QS.., eigS.. (eigenvectors as columns)
+ *   lambda.safetensors             Lambda.<module>, damping.<module>       (pass 2)
+ */
+import { existsSync } from "node:fs";
+import { mkdir, readFile } from "node:fs/promises";
+import path from "node:path";
+import type { TrackedModule } from "../model/model.js";
+import { type SafetensorsFile, readSafetensors, tensorAsFloat32, tensorAsFloat64 } from "../safetensors/read.js";
+import { type TensorToWrite, writeSafetensors } from "../safetensors/write.js";
+import { writeJsonAtomic } from "../util/atomic-write.js";
+import { InputError } from "../util/errors.js";
+import type { ModuleCovariance } from "./covariance.js";
+import type { ModuleFactors } from "./factors.js";
+
+export const FACTORS_FORMAT = "influence-graph.ekfac";
+export const FACTORS_VERSION = 1;
+
+export type FisherMode = "sampled" | "empirical";
+export type DampingRule = { rule: "heuristic"; factor: number } | { rule: "fixed"; value: number };
+
+export interface FactorsManifest {
+  format: typeof FACTORS_FORMAT;
+  version: number;
+  createdAt: string;
+  model: { fingerprint: string; path: string };
+  corpus: { fingerprint: string; path: string; maxSequences: number | null; sequences: number; tokens: number };
+  fisher: FisherMode;
+  seed: number;
+  damping: DampingRule;
+  modules: Array<TrackedModule & { damping: number }>;
+  timings: { covarianceSeconds: number; eigendecompositionSeconds: number; lambdaSeconds: number };
+}
+
+const files = { manifest: "manifest.json", covariance: "covariance.safetensors", eigen: "eigendecomposition.safetensors", lambda: "lambda.safetensors" };
+
+export async function saveFactors(dir: string, manifest: FactorsManifest, covariance: ModuleCovariance[], factors: ModuleFactors[]): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const cov: Record<string, TensorToWrite> = {};
+  const eig: Record<string, TensorToWrite> = {};
+  const lam: Record<string, TensorToWrite> = {};
+  for (const { module, A, S } of covariance) {
+    const nIn = module.inFeatures + 1;
+    cov[`A.${module.name}`] = { dtype: "F32", shape: [nIn, nIn], data: A };
+    cov[`S.${module.name}`] = { dtype: "F32", shape: [module.outFeatures, module.outFeatures], data: S };
+  }
+  for (const f of factors) {
+    const { name, inFeatures, outFeatures } = f.module;
+    eig[`QA.${name}`] = { dtype: "F32", shape: [inFeatures + 1, inFeatures + 1], data: f.qA };
+    eig[`eigA.${name}`] = { dtype: "F64", shape: [inFeatures + 1], data: f.eigA };
+    eig[`QS.${name}`] = { dtype: "F32", shape: [outFeatures, outFeatures], data: f.qS };
+    eig[`eigS.${name}`] = { dtype: "F64", shape: [outFeatures], data: f.eigS };
+    lam[`Lambda.${name}`] = { dtype: "F32", shape: [outFeatures, inFeatures + 1], data: f.lambda };
+    lam[`damping.${name}`] = { dtype: "F64", shape: [1], data: [f.damping] };
+  }
+  const meta = { format: FACTORS_FORMAT, model: manifest.model.fingerprint };
+  await writeSafetensors(path.join(dir, files.covariance), cov, meta);
+  await writeSafetensors(path.join(dir, files.eigen), eig, meta);
+  await writeSafetensors(path.join(dir, files.lambda), lam, meta);
+  await writeJsonAtomic(path.join(dir, files.manifest), manifest);
+}
+
+export async function readFactorsManifest(dir: string): Promise<FactorsManifest> {
+  const file = path.join(dir, files.manifest);
+  if (!existsSync(file)) throw new InputError(`${file}: missing (no completed EK-FAC fit in ${dir}; run \`influence fit\`)`);
+  let manifest: FactorsManifest;
+  try {
+    manifest = JSON.parse(await readFile(file, "utf8"));
+  } catch (err) {
+    throw new InputError(`${file}: malformed JSON (${(err as Error).message})`);
+  }
+  if (manifest.format !== FACTORS_FORMAT || manifest.version !== FACTORS_VERSION) {
+    throw new InputError(`${file}: not an EK-FAC factors manifest of version ${FACTORS_VERSION} (format ${manifest.format}, version ${manifest.version})`);
+  }
+  return manifest;
+}
+
+/** What a fit must have been made from; a mismatch is refused with both fingerprints. */
+export interface FactorsExpectation {
+  modelFingerprint: string;
+  modules: readonly TrackedModule[];
+  corpusFingerprint?: string;
+}
+
+function checkManifest(dir: string, manifest: FactorsManifest, expect: FactorsExpectation): void {
+  const where = path.join(dir, files.manifest);
+  if (manifest.model.fingerprint !== expect.modelFingerprint) {
+    throw new InputError(`${where}: these factors were fitted on another model (${manifest.model.path}, fingerprint ${manifest.model.fingerprint.slice(0, 12)}; this model is ${expect.modelFingerprint.slice(0, 12)})`);
+  }
+  if (expect.corpusFingerprint && manifest.corpus.fingerprint !== expect.corpusFingerprint) {
+    throw new InputError(`${where}: these factors were fitted on another corpus (${manifest.corpus.path}, fingerprint ${manifest.corpus.fingerprint.slice(0, 12)}; expected ${expect.corpusFingerprint.slice(0, 12)})`);
+  }
+  const names = manifest.modules.map((m) => `${m.name}:${m.inFeatures}x${m.outFeatures}`).join(",");
+  const wanted = expect.modules.map((m) => `${m.name}:${m.inFeatures}x${m.outFeatures}`).join(",");
+  if (names !== wanted) throw new InputError(`${where}: the fitted modules (${names}) differ from the model's (${wanted})`);
+}
+
+function requireTensor(st: SafetensorsFile, name: string, shape: number[]): void {
+  const info = st.tensors.get(name);
+  if (!info) throw new InputError(`${st.path}: tensor ${name} is missing`);
+  if (info.shape.join("x") !== shape.join("x")) throw new InputError(`${st.path}: tensor ${name} has shape [${info.shape}], expected [${shape}]`);
+}
+
+export async function loadFactors(dir: string, expect: FactorsExpectation): Promise<{ manifest: FactorsManifest; factors: ModuleFactors[] }> {
+  const manifest = await readFactorsManifest(dir);
+  checkManifest(dir, manifest, expect);
+  const eig = await readSafetensors(path.join(dir, files.eigen));
+  const lam = await readSafetensors(path.join(dir, files.lambda));
+  const factors = expect.modules.map((module): ModuleFactors => {
+    const { name, inFeatures: i, outFeatures: o } = module;
+    requireTensor(eig, `QA.${name}`, [i + 1, i + 1]);
+    requireTensor(eig, `QS.${name}`, [o, o]);
+    requireTensor(eig, `eigA.${name}`, [i + 1]);
+    requireTensor(eig, `eigS.${name}`, [o]);
+    requireTensor(lam, `Lambda.${name}`, [o, i + 1]);
+    requireTensor(lam, `damping.${name}`, [1]);
+    return {
+      module,
+      qA: tensorAsFloat32(eig, `QA.${name}`),
+      eigA: tensorAsFloat64(eig, `eigA.${name}`),
+      qS: tensorAsFloat32(eig, `QS.${name}`),
+      eigS: tensorAsFloat64(eig, `eigS.${name}`),
+      lambda: tensorAsFloat32(lam, `Lambda.${name}`),
+      damping: tensorAsFloat64(lam, `damping.${name}`)[0],
+    };
+  });
+  return { manifest, factors };
+}
+
+export async function loadCovariance(dir: string, modules: readonly TrackedModule[]): Promise<ModuleCovariance[]> {
+  const st = await readSafetensors(path.join(dir, files.covariance));
+  return modules.map((module) => {
+    requireTensor(st, `A.${module.name}`, [module.inFeatures + 1, module.inFeatures + 1]);
+    requireTensor(st, `S.${module.name}`, [module.outFeatures, module.outFeatures]);
+    return { module, A: tensorAsFloat64(st, `A.${module.name}`), S: tensorAsFloat64(st, `S.${module.name}`) };
+  });
+}

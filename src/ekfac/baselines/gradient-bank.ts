@@ -1,0 +1,74 @@
+/**
+ * Per-sequence gradients of the fitting sequences with every tracked matrix flattened and
+ * concatenated, for exact Fisher-vector products restricted to the MLP parameters:
+ *   F v = (1/N) sum_n G_n <G_n, v>
+ * with G_n computed under the same Fisher labels as the EK-FAC fit, so that EK-FAC, CG and LiSSA
+ * approximate the same matrix.
+ */
+import { tf } from "../../backend/backend.js";
+import { captureGradients } from "../../model/capture.js";
+import type { CausalLM } from "../../model/model.js";
+import { batchesOf } from "../../util/batches.js";
+import type { ProgressListener } from "../../util/progress.js";
+import type { FisherMode } from "../artifacts.js";
+import { DEFAULT_BATCH_TOKENS, type TokenSequence, fisherLoss } from "../fit.js";
+import { sequenceGradients } from "../gradients.js";
+
+export class GradientBank {
+  private constructor(
+    readonly gradients: Float32Array[],
+    /** Start of each module's block in a flattened vector. */
+    readonly offsets: number[],
+    readonly size: number,
+  ) {}
+
+  static async collect(
+    model: CausalLM,
+    sequences: AsyncIterable<TokenSequence>,
+    fit: { fisher: FisherMode; seed: number; total: number },
+    onProgress?: ProgressListener,
+  ): Promise<GradientBank> {
+    const sizes = model.modules.map((m) => m.outFeatures * (m.inFeatures + 1));
+    const offsets = sizes.map((_, i) => sizes.slice(0, i).reduce((s, x) => s + x, 0));
+    const size = sizes.reduce((s, x) => s + x, 0);
+    const gradients: Float32Array[] = [];
+    let tokens = 0;
+    for await (const batch of batchesOf(sequences, { maxTokens: DEFAULT_BATCH_TOKENS })) {
+      const capture = captureGradients(model, batch.map((s) => s.tokens), fisherLoss(fit.fisher, fit.seed, batch));
+      for (const perModule of sequenceGradients(capture)) {
+        gradients.push(flatten(perModule, offsets, size));
+        tf.dispose(perModule);
+      }
+      capture.dispose();
+      tokens += batch.reduce((s, x) => s + x.tokens.length, 0);
+      onProgress?.({ phase: "gradients", done: gradients.length, total: fit.total, tokens });
+    }
+    return new GradientBank(gradients, offsets, size);
+  }
+
+  /** (1/|rows|) sum over the chosen rows of G_n <G_n, v>. */
+  fisherProduct(v: Float64Array, rows?: readonly number[]): Float64Array {
+    const out = new Float64Array(this.size);
+    const chosen = rows ?? this.gradients.map((_, i) => i);
+    for (const n of chosen) {
+      const g = this.gradients[n];
+      let dot = 0;
+      for (let i = 0; i < g.length; i++) dot += g[i] * v[i];
+      for (let i = 0; i < g.length; i++) out[i] += dot * g[i];
+    }
+    for (let i = 0; i < out.length; i++) out[i] /= chosen.length;
+    return out;
+  }
+}
+
+/** Module matrices concatenated into one float32 vector. */
+export function flatten(perModule: readonly tf.Tensor2D[], offsets: readonly number[], size: number): Float32Array {
+  const out = new Float32Array(size);
+  perModule.forEach((t, m) => out.set(t.dataSync() as Float32Array, offsets[m]));
+  return out;
+}
+
+/** The inverse of flatten, as tensors shaped like the modules' gradients. */
+export function unflatten(v: Float64Array, offsets: readonly number[], shapes: ReadonlyArray<[number, number]>): tf.Tensor2D[] {
+  return shapes.map(([rows, cols], m) => tf.tensor2d(Float32Array.from(v.subarray(offsets[m], offsets[m] + rows * cols)), [rows, cols]));
+}

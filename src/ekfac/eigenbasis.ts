@@ -1,0 +1,16 @@
+/** Step 2 of EK-FAC: float64 eigendecompositions of the Kronecker factors. */
+import { eigh } from "../linalg/eigh.js";
+import type { ModuleCovariance } from "./covariance.js";
+
+export interface ModuleEigenbasis {
+  qA: Float32Array;
+  eigA: Float64Array;
+  qS: Float32Array;
+  eigS: Float64Array;
+}
+
+export function eigenbasis(cov: ModuleCovariance): ModuleEigenbasis {
+  const a = eigh(cov.A, cov.module.inFeatures + 1);
+  const s = eigh(cov.S, cov.module.outFeatures);
+  return { qA: Float32Array.from(a.vectors), eigA: a.values, qS: Float32Array.from(s.vectors), eigS: s.values };
+}

@@ -1,0 +1,78 @@
+/**
+ * How a query gradient becomes the matrix M that training gradients are scored against:
+ *   ekfac:    M = (G_EKFAC + damping)^-1 q, block-diagonal over modules (the method of the paper);
+ *   cg:       M = (F + D)^-1 q solved by conjugate gradients with exact Fisher-vector products
+ *             over all fitting sequences and all MLP parameters jointly (the reference);
+ *   lissa:    the same solve by the stochastic LiSSA recursion on mini-batches;
+ *   identity: M = q, the plain gradient dot product.
+ * D is the per-module EK-FAC damping in every method.
+ */
+import { tf } from "../backend/backend.js";
+import { GradientBank, flatten, unflatten } from "./baselines/gradient-bank.js";
+import { conjugateGradient } from "./baselines/cg.js";
+import { largestEigenvalue, lissa } from "./baselines/lissa.js";
+import { disposeFactorTensors, factorTensors, type ModuleFactors } from "./factors.js";
+import { preconditionQueries } from "./precondition.js";
+
+export const SCORE_METHODS = ["ekfac", "cg", "lissa", "identity"] as const;
+export type ScoreMethod = (typeof SCORE_METHODS)[number];
+
+export interface IterativeOptions {
+  cg: { tolerance: number; maxIterations: number };
+  lissa: { iterations: number; batchSize: number; scale?: number; seed: number };
+}
+
+export const DEFAULT_ITERATIVE: IterativeOptions = {
+  cg: { tolerance: 1e-6, maxIterations: 500 },
+  lissa: { iterations: 1000, batchSize: 8, seed: 0 },
+};
+
+/** Per-parameter damping vector in the bank's flattened layout. */
+function dampingVector(bank: GradientBank, factors: readonly ModuleFactors[]): Float64Array {
+  const d = new Float64Array(bank.size);
+  factors.forEach((f, m) => d.fill(f.damping, bank.offsets[m], bank.offsets[m] + f.module.outFeatures * (f.module.inFeatures + 1)));
+  return d;
+}
+
+/** M[query][module] for a method; cg and lissa need the fitting sequences' gradient bank. */
+export function queryMatrices(
+  method: ScoreMethod,
+  factors: readonly ModuleFactors[],
+  gradients: readonly tf.Tensor2D[][],
+  bank?: GradientBank,
+  options: IterativeOptions = DEFAULT_ITERATIVE,
+): { matrices: tf.Tensor2D[][]; iterations?: number[] } {
+  if (method === "identity") return { matrices: gradients.map((q) => q.map((g) => tf.clone(g))) };
+  if (method === "ekfac") {
+    const tensors = factors.map(factorTensors);
+    try {
+      return { matrices: preconditionQueries(tensors, gradients) };
+    } finally {
+      disposeFactorTensors(tensors);
+    }
+  }
+  if (!bank) throw new Error(`method ${method} needs the gradients of the fitting sequences`);
+  const damping = dampingVector(bank, factors);
+  const apply = (v: Float64Array, rows?: readonly number[]) => {
+    const fv = bank.fisherProduct(v, rows);
+    for (let i = 0; i < fv.length; i++) fv[i] += damping[i] * v[i];
+    return fv;
+  };
+  const shapes = factors.map((f) => [f.module.outFeatures, f.module.inFeatures + 1] as [number, number]);
+  const iterations: number[] = [];
+  const scale = method === "lissa" ? (options.lissa.scale ?? 0.5 / largestEigenvalue((v) => apply(v), bank.size)) : 0;
+  const matrices = gradients.map((perModule) => {
+    const b = Float64Array.from(flatten(perModule, bank.offsets, bank.size));
+    let x: Float64Array;
+    if (method === "cg") {
+      const solved = conjugateGradient((v) => apply(v), b, options.cg);
+      iterations.push(solved.iterations);
+      x = solved.x;
+    } else {
+      x = lissa(apply, b, bank.gradients.length, { ...options.lissa, scale });
+      iterations.push(options.lissa.iterations);
+    }
+    return unflatten(x, bank.offsets, shapes);
+  });
+  return { matrices, iterations };
+}

@@ -1,0 +1,42 @@
+/** A corpus file as a re-readable stream of training sequences, with its fingerprint. */
+import path from "node:path";
+import { type CorpusSequence, readSequences } from "../corpus/sequences.js";
+import { fingerprintFiles, fingerprintValue } from "../util/fingerprint.js";
+import { type OpenedModel, modelVocabulary } from "./open-model.js";
+
+export interface CorpusSource {
+  path: string;
+  /** Identifies the sequences: file content, tokenizer files, context length and limit. */
+  fingerprint: string;
+  /** A fresh pass over the sequences (at most maxSequences). */
+  sequences(): AsyncGenerator<CorpusSequence>;
+  /** Number of sequences, by one pass over the file. */
+  count(): Promise<number>;
+}
+
+const TOKENIZER_FILES = ["tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json"];
+
+export async function corpusSource(file: string, opened: OpenedModel, maxSequences = Infinity): Promise<CorpusSource> {
+  const corpusPath = path.resolve(file);
+  const contextLength = opened.model.config.contextLength;
+  const vocabulary = modelVocabulary(opened);
+  const fingerprint = fingerprintValue({
+    corpus: await fingerprintFiles([corpusPath]),
+    tokenizer: await fingerprintFiles(TOKENIZER_FILES.map((f) => path.join(opened.dir, f))),
+    contextLength,
+    maxSequences: Number.isFinite(maxSequences) ? maxSequences : null,
+  });
+  async function* sequences(): AsyncGenerator<CorpusSequence> {
+    if (maxSequences <= 0) return;
+    for await (const seq of readSequences(corpusPath, vocabulary, { contextLength })) {
+      yield seq;
+      if (seq.ordinal + 1 >= maxSequences) return;
+    }
+  }
+  const count = async () => {
+    let n = 0;
+    for await (const _ of sequences()) n++;
+    return n;
+  };
+  return { path: corpusPath, fingerprint, sequences, count };
+}

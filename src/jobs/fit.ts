@@ -1,0 +1,49 @@
+/** `influence fit`: EK-FAC factors of a model on a corpus, saved with a manifest. */
+import path from "node:path";
+import { type DampingRule, FACTORS_FORMAT, FACTORS_VERSION, type FactorsManifest, type FisherMode, saveFactors } from "../ekfac/artifacts.js";
+import { type FitResult, fitEkfac } from "../ekfac/fit.js";
+import { InputError } from "../util/errors.js";
+import type { ProgressListener } from "../util/progress.js";
+import { corpusSource } from "./corpus-source.js";
+import type { OpenedModel } from "./open-model.js";
+
+export interface FitJob {
+  opened: OpenedModel;
+  corpusFile: string;
+  outDir: string;
+  fisher: FisherMode;
+  damping: DampingRule;
+  seed: number;
+  maxSequences?: number;
+  batchTokens?: number;
+  onProgress?: ProgressListener;
+}
+
+export async function runFit(job: FitJob): Promise<{ manifest: FactorsManifest; result: FitResult }> {
+  const { opened } = job;
+  const source = await corpusSource(job.corpusFile, opened, job.maxSequences);
+  job.onProgress?.({ phase: "counting", done: 0, tokens: 0 });
+  const total = await source.count();
+  if (total === 0) throw new InputError(`${source.path}: no training sequences (every document has fewer than 2 tokens?)`);
+  const result = await fitEkfac(opened.model, () => source.sequences(), total, {
+    fisher: job.fisher,
+    damping: job.damping,
+    seed: job.seed,
+    batchTokens: job.batchTokens,
+    onProgress: job.onProgress,
+  });
+  const manifest: FactorsManifest = {
+    format: FACTORS_FORMAT,
+    version: FACTORS_VERSION,
+    createdAt: new Date().toISOString(),
+    model: { fingerprint: opened.fingerprint, path: opened.dir },
+    corpus: { fingerprint: source.fingerprint, path: source.path, maxSequences: job.maxSequences ?? null, sequences: result.sequences, tokens: result.tokens },
+    fisher: job.fisher,
+    seed: job.seed,
+    damping: job.damping,
+    modules: result.factors.map((f) => ({ ...f.module, damping: f.damping })),
+    timings: result.timings,
+  };
+  await saveFactors(path.resolve(job.outDir), manifest, result.covariance, result.factors);
+  return { manifest, result };
+}

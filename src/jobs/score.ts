@@ -1,0 +1,115 @@
+/**
+ * `influence score`: exact (unprojected) influence of every training sequence of a file on every
+ * query, by one of the methods of ekfac/methods.ts, optionally per module and per token.
+ */
+import { tf } from "../backend/backend.js";
+import { type Query, readQueries } from "../corpus/queries.js";
+import { readFactorsManifest, loadFactors } from "../ekfac/artifacts.js";
+import { GradientBank } from "../ekfac/baselines/gradient-bank.js";
+import { DEFAULT_BATCH_TOKENS } from "../ekfac/fit.js";
+import { queryGradients } from "../ekfac/gradients.js";
+import { lowRankFactors } from "../ekfac/low-rank.js";
+import { DEFAULT_ITERATIVE, type IterativeOptions, type ScoreMethod, queryMatrices } from "../ekfac/methods.js";
+import { type ModuleQueries, denseModuleQueries, lowRankModuleQueries, scoreCapture } from "../ekfac/scoring.js";
+import { captureGradients } from "../model/capture.js";
+import { batchesOf } from "../util/batches.js";
+import { InputError } from "../util/errors.js";
+import type { ProgressListener } from "../util/progress.js";
+import { hashSeed } from "../util/random.js";
+import { corpusSource } from "./corpus-source.js";
+import { type OpenedModel, modelVocabulary } from "./open-model.js";
+
+export interface ScoreJob {
+  opened: OpenedModel;
+  factorsDir: string;
+  trainFile: string;
+  queriesFile: string;
+  method: ScoreMethod;
+  /** Keep each preconditioned query gradient as a rank-r product (query batching). */
+  rank?: number;
+  perModule: boolean;
+  perToken: boolean;
+  iterative?: IterativeOptions;
+  onProgress?: ProgressListener;
+}
+
+export interface ScoreOutput {
+  queries: string[];
+  train: string[];
+  scores: number[][];
+  moduleScores?: Record<string, number[][]>;
+  tokenScores?: number[][][];
+  /** Seconds spent turning query gradients into preconditioned matrices, and scoring. */
+  timings: { queriesSeconds: number; scoringSeconds: number };
+}
+
+/** Prepares each module's queries, densely or as rank-r factors. */
+function prepareModuleQueries(matrices: tf.Tensor2D[][], moduleCount: number, rank?: number): ModuleQueries[] {
+  return Array.from({ length: moduleCount }, (_, m) => {
+    const perQuery = matrices.map((q) => q[m]);
+    if (rank === undefined) return denseModuleQueries(perQuery);
+    const factors = perQuery.map((mat, q) => lowRankFactors(mat, rank, hashSeed(m, q)));
+    const prepared = lowRankModuleQueries(factors);
+    tf.dispose(factors.flatMap((f) => [f.u, f.v]));
+    return prepared;
+  });
+}
+
+async function fittingBank(job: ScoreJob): Promise<GradientBank> {
+  const manifest = await readFactorsManifest(job.factorsDir);
+  const source = await corpusSource(manifest.corpus.path, job.opened, manifest.corpus.maxSequences ?? undefined);
+  if (source.fingerprint !== manifest.corpus.fingerprint) {
+    throw new InputError(`${manifest.corpus.path}: the fitting corpus changed since the factors were fitted; refit before using --method cg or lissa`);
+  }
+  return GradientBank.collect(job.opened.model, source.sequences(), { fisher: manifest.fisher, seed: manifest.seed, total: manifest.corpus.sequences }, job.onProgress);
+}
+
+export async function runScore(job: ScoreJob): Promise<ScoreOutput> {
+  const { model } = job.opened;
+  const { factors } = await loadFactors(job.factorsDir, { modelFingerprint: job.opened.fingerprint, modules: model.modules });
+  const queries: Query[] = await readQueries(job.queriesFile, modelVocabulary(job.opened), { contextLength: model.config.contextLength });
+  if (queries.length === 0) throw new InputError(`${job.queriesFile}: no queries`);
+  if (job.rank !== undefined && !(Number.isInteger(job.rank) && job.rank >= 1)) throw new InputError(`--rank must be a positive integer, got ${job.rank}`);
+
+  let start = performance.now();
+  const bank = job.method === "cg" || job.method === "lissa" ? await fittingBank(job) : undefined;
+  const { gradients } = queryGradients(model, queries);
+  const { matrices } = queryMatrices(job.method, factors, gradients, bank, job.iterative ?? DEFAULT_ITERATIVE);
+  tf.dispose(gradients.flat());
+  const prepared = prepareModuleQueries(matrices, model.modules.length, job.rank);
+  tf.dispose(matrices.flat());
+  const queriesSeconds = (performance.now() - start) / 1000;
+
+  start = performance.now();
+  const train: string[] = [];
+  const scores: number[][] = queries.map(() => []);
+  const moduleScores: number[][][] = model.modules.map(() => queries.map(() => []));
+  const tokenScores: number[][][] = queries.map(() => []);
+  const source = await corpusSource(job.trainFile, job.opened);
+  let tokens = 0;
+  try {
+    for await (const batch of batchesOf(source.sequences(), { maxTokens: DEFAULT_BATCH_TOKENS })) {
+      const capture = captureGradients(model, batch.map((s) => s.tokens), { kind: "next-token" });
+      const result = scoreCapture(capture, prepared, queries.length);
+      capture.dispose();
+      train.push(...batch.map((s) => s.externalId));
+      queries.forEach((_, q) => {
+        scores[q].push(...result.scores[q]);
+        if (job.perToken) tokenScores[q].push(...result.tokenScores[q].map((t) => Array.from(t)));
+        if (job.perModule) result.moduleScores.forEach((perModule, m) => moduleScores[m][q].push(...perModule[q]));
+      });
+      tokens += batch.reduce((s, x) => s + x.tokens.length, 0);
+      job.onProgress?.({ phase: "scoring", done: train.length, tokens });
+    }
+  } finally {
+    prepared.forEach((p) => p.dispose());
+  }
+  return {
+    queries: queries.map((q) => q.id),
+    train,
+    scores,
+    ...(job.perModule ? { moduleScores: Object.fromEntries(model.modules.map((m, i) => [m.name, moduleScores[i]])) } : {}),
+    ...(job.perToken ? { tokenScores } : {}),
+    timings: { queriesSeconds, scoringSeconds: (performance.now() - start) / 1000 },
+  };
+}

@@ -1,0 +1,86 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tf } from "../src/backend/backend.js";
+import { disposeFactorTensors, factorTensors } from "../src/ekfac/factors.js";
+import { type FitResult, fitEkfac } from "../src/ekfac/fit.js";
+import { queryGradients } from "../src/ekfac/gradients.js";
+import { preconditionQueries } from "../src/ekfac/precondition.js";
+import { type BatchScores, denseModuleQueries, scoreCapture } from "../src/ekfac/scoring.js";
+import { captureGradients } from "../src/model/capture.js";
+import { loadModel } from "../src/model/load.js";
+import type { CausalLM } from "../src/model/model.js";
+import { maxRelError } from "./helpers/compare.js";
+import { fixtureExpected, fixtureModels, fixturePath, fixtureQueries, fixtureTrain } from "./helpers/fixtures.js";
+
+describe.each(fixtureModels)("EK-FAC with the empirical Fisher on %s", (name) => {
+  let model: CausalLM;
+  let expected: Awaited<ReturnType<typeof fixtureExpected>>;
+  let fit: FitResult;
+  let result: BatchScores;
+  const train = fixtureTrain(name);
+  const queries = fixtureQueries(name).map((q) => ({ promptTokens: q.prompt_tokens, completionTokens: q.completion_tokens }));
+
+  beforeAll(async () => {
+    model = await loadModel(fixturePath(name));
+    expected = await fixtureExpected(name);
+    const sequences = async function* () {
+      yield* train.map((s, ordinal) => ({ ordinal, tokens: s.tokens }));
+    };
+    fit = await fitEkfac(model, sequences, train.length, { fisher: "empirical", damping: { rule: "heuristic", factor: 0.1 }, seed: 0, batchTokens: 200 });
+    const factors = fit.factors.map(factorTensors);
+    const { gradients } = queryGradients(model, queries);
+    const preconditioned = preconditionQueries(factors, gradients);
+    const perModule = model.modules.map((_, m) => denseModuleQueries(preconditioned.map((q) => q[m])));
+    const capture = captureGradients(model, train.map((s) => s.tokens), { kind: "next-token" });
+    result = scoreCapture(capture, perModule, queries.length);
+    capture.dispose();
+    perModule.forEach((q) => q.dispose());
+    tf.dispose([...gradients.flat(), ...preconditioned.flat()]);
+    disposeFactorTensors(factors);
+  });
+  afterAll(() => model.dispose());
+
+  it("counts every token and sequence", () => {
+    expect(fit.sequences).toBe(train.length);
+    expect(fit.tokens).toBe(train.reduce((s, x) => s + x.tokens.length, 0));
+  });
+
+  it("reproduces A and S", () => {
+    for (const { module, A, S } of fit.covariance) {
+      expect(maxRelError(A, expected(`A.${module.name}`).data), `A.${module.name}`).toBeLessThan(1e-4);
+      expect(maxRelError(S, expected(`S.${module.name}`).data), `S.${module.name}`).toBeLessThan(1e-4);
+    }
+  });
+
+  it("reproduces the damping of every module", () => {
+    for (const f of fit.factors) {
+      expect(Math.abs(f.damping / expected(`damping.${f.module.name}`).data[0] - 1), f.module.name).toBeLessThan(1e-3);
+    }
+  });
+
+  it("reproduces the total and per-module scores", () => {
+    expect(maxRelError(result.scores.flatMap((q) => Array.from(q)), expected("scores").data)).toBeLessThan(1e-3);
+    model.modules.forEach((module, m) => {
+      const actual = result.moduleScores[m].flatMap((q) => Array.from(q));
+      expect(maxRelError(actual, expected(`scores.${module.name}`).data), module.name).toBeLessThan(1e-3);
+    });
+  });
+
+  it("has per-module scores that sum to the total and per-token scores that sum to the sequence score", () => {
+    for (let q = 0; q < queries.length; q++) {
+      for (let b = 0; b < train.length; b++) {
+        const total = result.scores[q][b];
+        const modules = result.moduleScores.reduce((s, m) => s + m[q][b], 0);
+        const tokens = result.tokenScores[q][b].reduce((s, x) => s + x, 0);
+        expect(modules).toBeCloseTo(total, 10);
+        expect(tokens).toBeCloseTo(total, 10);
+      }
+    }
+  });
+
+  it("reproduces the per-token scores of query 0", () => {
+    const { data, shape } = expected("token_scores_query0");
+    const T = shape[1];
+    const actual = result.tokenScores[0].flatMap((seq) => Array.from({ length: T }, (_, t) => seq[t] ?? 0));
+    expect(maxRelError(actual, data)).toBeLessThan(1e-3);
+  });
+});
