@@ -77,3 +77,8 @@ export function download(t: tf.Tensor): Float32Array {
     t.dispose();
   }
 }
+
+/** tf.tidy for a function whose result holds its tensors inside typed objects. */
+export function tidy<T>(fn: () => T): T {
+  return tf.tidy(fn as () => tf.TensorContainer) as T;
+}

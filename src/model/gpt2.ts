@@ -10,7 +10,7 @@
  * Every matrix product is laid out as (rows x in)(in x out) with pre-transposed weights: on the
  * wasm backend a transposed operand is 6-15x slower.
  */
-import { tf } from "../backend/backend.js";
+import { tf, tidy } from "../backend/backend.js";
 import type { Batch } from "./batch.js";
 import type { Gpt2Config } from "./config.js";
 import type { CausalLM, ForwardPass, ModuleCapture, TrackedModule } from "./model.js";
@@ -212,37 +212,43 @@ export class Gpt2 implements CausalLM {
   forward(batch: Batch): ForwardPass {
     const { params, config } = this;
     const eps = config.layerNormEps;
-    const saved: BlockSaved[] = [];
-    let lnF: NormSaved | undefined;
-    const keep: tf.Tensor[] = [];
-    const logits = tf.tidy(() => {
-      const T = batch.length;
+    const T = batch.length;
+    // One tidy per block: only the residual stream and what backward needs outlive a block.
+    let x = tf.tidy(() => {
       const positions = tf.tile(tf.range(0, T, 1, "int32"), [batch.size]);
-      let x: T2 = tf.add(tf.gather(params.wte, tf.tensor1d(batch.ids, "int32")), tf.gather(params.wpe, positions));
-      const causalMask = tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([T, T]), -1, 0)), -1e9) as T2;
-      for (const block of params.blocks) {
-        const ln1 = layerNorm(x, block.ln1, eps);
+      return tf.add(tf.gather(params.wte, tf.tensor1d(batch.ids, "int32")), tf.gather(params.wpe, positions)) as T2;
+    });
+    const causalMask = tf.tidy(() => tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([T, T]), -1, 0)), -1e9) as T2);
+    const saved: BlockSaved[] = [];
+    for (const block of params.blocks) {
+      const input = x;
+      const out = tidy(() => {
+        const ln1 = layerNorm(input, block.ln1, eps);
         const attn = attention(linear(ln1.y, block.attn), batch, config.nHead, causalMask);
-        x = tf.add(x, linear(attn.y, block.attnProj));
-        const ln2 = layerNorm(x, block.ln2, eps);
+        const mid = tf.add(input, linear(attn.y, block.attnProj)) as T2;
+        const ln2 = layerNorm(mid, block.ln2, eps);
         const h = linear(ln2.y, block.fc);
         const { y: act, tanh } = gelu(h);
-        x = tf.add(x, linear(act, block.proj));
-        saved.push({ ln1: ln1.saved, attn: attn.saved, ln2: ln2.saved, u: ln2.y, h, tanh, act });
-      }
-      const final = layerNorm(x, params.lnF, eps);
-      lnF = final.saved;
-      // tf.tidy disposes everything not returned: keep the saved activations alive for backward.
-      keep.push(...tensorsOf(saved).map((t) => tf.keep(t)), ...tensorsOf([lnF]).map((t) => tf.keep(t)));
-      return tf.matMul(final.y, params.wteT);
-    }) as T2;
-    const release = () => keep.forEach((t) => t.dispose());
+        const next = tf.add(mid, linear(act, block.proj)) as T2;
+        return { next, saved: { ln1: ln1.saved, attn: attn.saved, ln2: ln2.saved, u: ln2.y, h, tanh, act } };
+      });
+      input.dispose();
+      x = out.next;
+      saved.push(out.saved);
+    }
+    causalMask.dispose();
+    const final = tidy(() => {
+      const { y, saved: lnF } = layerNorm(x, params.lnF, eps);
+      return { logits: tf.matMul(y, params.wteT) as T2, lnF };
+    });
+    x.dispose();
+    const release = () => tf.dispose(tensorsOf([saved, final.lnF]));
     return {
-      logits,
+      logits: final.logits,
       dispose: release,
       backward: (dlogits) => {
         try {
-          return this.backward(dlogits, batch, saved, lnF as NormSaved);
+          return this.backward(dlogits, batch, saved, final.lnF);
         } finally {
           release();
         }
@@ -255,26 +261,29 @@ export class Gpt2 implements CausalLM {
     const captures: ModuleCapture[] = [];
     const mask = tf.tensor2d(batch.mask, [batch.mask.length, 1]);
     const withOne = (t: T2) => tf.mul(tf.concat([t, tf.onesLike(tf.slice(t, [0, 0], [-1, 1]))], 1), mask) as T2;
-    const result = tf.tidy(() => {
-      // dL/dx of the residual stream, from the top down.
-      let dx = layerNormBackward(tf.matMul(dlogits, params.wte), lnF, params.lnF);
-      for (let i = params.blocks.length - 1; i >= 0; i--) {
-        const block = params.blocks[i];
-        const s = saved[i];
-        const [fcModule, projModule] = [this.modules[2 * i], this.modules[2 * i + 1]];
-        const dm = dx;
-        const dh = geluBackward(tf.matMul(dm, block.proj.wT), s.h, s.tanh);
-        captures.unshift({ module: fcModule, a: withOne(s.u), g: dh }, { module: projModule, a: withOne(s.act), g: dm });
-        if (i === 0) break; // nothing below the lowest MLP is tracked
-        dx = tf.add(dx, layerNormBackward(tf.matMul(dh, block.fc.wT), s.ln2, block.ln2)) as T2;
-        const dAttnY: T2 = tf.matMul(dx, block.attnProj.wT);
+    // dL/dx of the residual stream, from the top down; one tidy per block as in forward.
+    let dx = tf.tidy(() => layerNormBackward(tf.matMul(dlogits, params.wte), lnF, params.lnF));
+    for (let i = params.blocks.length - 1; i >= 0; i--) {
+      const block = params.blocks[i];
+      const s = saved[i];
+      const [fcModule, projModule] = [this.modules[2 * i], this.modules[2 * i + 1]];
+      const dOut = dx;
+      const step = tidy(() => {
+        const dh = geluBackward(tf.matMul(dOut, block.proj.wT), s.h, s.tanh);
+        const fc = { a: withOne(s.u), g: dh };
+        const proj = { a: withOne(s.act), g: tf.clone(dOut) };
+        if (i === 0) return { fc, proj }; // nothing below the lowest MLP is tracked
+        const dMid = tf.add(dOut, layerNormBackward(tf.matMul(dh, block.fc.wT), s.ln2, block.ln2)) as T2;
+        const dAttnY: T2 = tf.matMul(dMid, block.attnProj.wT);
         const dqkv = attentionBackward(dAttnY, s.attn, batch, config.nHead);
-        dx = tf.add(dx, layerNormBackward(tf.matMul(dqkv, block.attn.wT), s.ln1, block.ln1)) as T2;
-      }
-      return captures.flatMap((c) => [c.a, c.g]);
-    });
+        return { fc, proj, dIn: tf.add(dMid, layerNormBackward(tf.matMul(dqkv, block.attn.wT), s.ln1, block.ln1)) as T2 };
+      });
+      dOut.dispose();
+      captures.unshift({ module: fcModule, ...step.fc }, { module: projModule, ...step.proj });
+      if (step.dIn) dx = step.dIn;
+    }
     mask.dispose();
-    return captures.map((c, j) => ({ module: c.module, a: result[2 * j] as T2, g: result[2 * j + 1] as T2 }));
+    return captures;
   }
 
   dispose(): void {
