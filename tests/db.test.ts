@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { finishBuild, getBuild, latestBuild, listShards, markShardDone, planShards, recordBuildPhase, reopenBuild, startBuild } from "../src/db/builds.js";
 import { openDatabase } from "../src/db/connect.js";
 import { getCorpus, upsertCorpus, type Corpus } from "../src/db/corpora.js";
-import { DirectoryLockedError, LOCK_FILE_NAME, lockDirectory, type DirectoryLock } from "../src/db/lock-file.js";
+import { DirectoryLockedError, LOCK_FILE_NAME, lockDirectory, type DirectoryLock } from "../src/util/directory-lock.js";
 import { loadMigrations, migrate } from "../src/db/migrate.js";
 import { logQuery, recentQueries } from "../src/db/query-log.js";
 import {

@@ -69,3 +69,24 @@ describe.each(fixtureModels)("GPT-2 forward and backward on %s", (name) => {
     }
   });
 });
+
+describe("completion losses restricted to positions", () => {
+  it("measure exactly the chosen completion tokens, and their gradients add up", async () => {
+    const model = await loadModel(fixturePath("gpt2-tiny"));
+    const seq = fixtureTrain("gpt2-tiny")[0].tokens;
+    const prompt = 5;
+    const all = captureGradients(model, [seq], { kind: "completion", promptLengths: [prompt] });
+    const parts = [[0, 3, 7], [1, 2, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18]].map((positions) =>
+      captureGradients(model, [seq], { kind: "completion", promptLengths: [prompt], positions: [positions] }),
+    );
+    expect(parts[0].losses[0] + parts[1].losses[0]).toBeCloseTo(all.losses[0], 4);
+    all.modules.forEach((m, i) => {
+      const whole = sequenceGradient(m.a, m.g, 0, seq.length);
+      const [x, y] = parts.map((p) => sequenceGradient(p.modules[i].a, p.modules[i].g, 0, seq.length));
+      expect(maxRelError(x.map((v, j) => v + y[j]), whole)).toBeLessThan(1e-4);
+    });
+    expect(() => captureGradients(model, [seq], { kind: "completion", promptLengths: [prompt], positions: [[19]] })).toThrow(/outside the completion/);
+    [all, ...parts].forEach((c) => c.dispose());
+    model.dispose();
+  });
+});

@@ -2,7 +2,7 @@ import { mkdir } from "node:fs/promises";
 import { PGlite } from "@electric-sql/pglite";
 import { createPgConfig } from "@electric-sql/pglite/node-postgres";
 import pg from "pg";
-import { type DirectoryLock, lockDirectory } from "./lock-file.js";
+import { type DirectoryLock, lockDirectory } from "../util/directory-lock.js";
 import { SESSION_TIME_ZONE, typeParsers } from "./pg-types.js";
 import { runQuery, TransactionScope } from "./transaction.js";
 import type { Database, Queryable, QueryRows } from "./types.js";

@@ -1,14 +1,13 @@
 /**
  * EK-FAC pass 2: the corrected eigenvalues Lambda = E_seq[(Q_S^T G Q_A)^2] of every tracked
- * matrix, with G = sum_t g_t a_t^T the sequence's gradient. The rotation is applied to the
- * per-token vectors first, (g Q_S)^T (a Q_A), which is cheaper than rotating the [out, in+1]
- * gradient whenever a sequence is shorter than the layer is wide.
+ * matrix, with G = sum_t g_t a_t^T the sequence's gradient.
  */
 import { download, tf } from "../backend/backend.js";
 import type { GradientCapture } from "../model/capture.js";
 import type { ModuleEigenbasis } from "./eigenbasis.js";
 import type { ModuleFactors } from "./factors.js";
 import { assertFinite } from "./finite.js";
+import { type Eigenbases, forEachRotatedGradient } from "./rotated.js";
 import type { TrackedModule } from "../model/model.js";
 
 /** The paper's damping: 0.1 x mean(Lambda), per matrix. */
@@ -16,7 +15,7 @@ export const DEFAULT_DAMPING_FACTOR = 0.1;
 
 export class LambdaAccumulator {
   private readonly sums: Float64Array[];
-  private readonly bases: Array<{ qA: tf.Tensor2D; qS: tf.Tensor2D }>;
+  private readonly bases: Eigenbases[];
   private sequences = 0;
 
   constructor(
@@ -31,24 +30,18 @@ export class LambdaAccumulator {
   }
 
   add(capture: GradientCapture): void {
-    const { batch } = capture;
-    capture.modules.forEach((m, i) => {
-      const squares = download(tf.tidy(() => {
-        const aRot = tf.matMul(m.a, this.bases[i].qA);
-        const gRot = tf.matMul(m.g, this.bases[i].qS);
-        let total: tf.Tensor | undefined;
-        for (let b = 0; b < batch.size; b++) {
-          const rows = [b * batch.length, 0];
-          const size = [batch.lengths[b], -1];
-          const rotated = tf.matMul(tf.transpose(tf.slice(gRot, rows, size)), tf.slice(aRot, rows, size));
-          total = total ? tf.add(total, tf.square(rotated)) : tf.square(rotated);
-        }
-        return total as tf.Tensor;
-      }));
-      const sum = this.sums[i];
+    const totals: Array<tf.Tensor | undefined> = this.modules.map(() => undefined);
+    forEachRotatedGradient(capture, this.bases, (m, _b, rotated) => {
+      const previous = totals[m];
+      totals[m] = tf.keep(previous ? tf.add(previous, tf.square(rotated)) : tf.square(rotated));
+      previous?.dispose();
+    });
+    totals.forEach((t, m) => {
+      const squares = download(t as tf.Tensor);
+      const sum = this.sums[m];
       for (let j = 0; j < sum.length; j++) sum[j] += squares[j];
     });
-    this.sequences += batch.size;
+    this.sequences += capture.batch.size;
   }
 
   /** Factors with Lambda averaged over sequences and damping = factor x mean(Lambda) unless fixed. */

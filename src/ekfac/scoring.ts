@@ -46,15 +46,20 @@ export interface BatchScores {
   tokenScores: Float64Array[][];
 }
 
-/** Scores of every sequence of a capture against every query, by module and by token. */
-export function scoreCapture(capture: GradientCapture, queries: readonly ModuleQueries[], queryCount: number): BatchScores {
+/**
+ * Scores of every sequence of a capture against every query, by module and by token. A module
+ * whose queries are undefined is left out (its scores are zero): scores restricted to layers.
+ */
+export function scoreCapture(capture: GradientCapture, queries: ReadonlyArray<ModuleQueries | undefined>, queryCount: number): BatchScores {
   const { batch } = capture;
   const zeros = () => Array.from({ length: queryCount }, () => new Float64Array(batch.size));
   const scores = zeros();
   const tokenScores = Array.from({ length: queryCount }, () => batch.lengths.map((n) => new Float64Array(n)));
   const moduleScores = capture.modules.map((m, i) => {
     const perModule = zeros();
-    const rows = download(queries[i].tokenScores(m.a, m.g));
+    const prepared = queries[i];
+    if (!prepared) return perModule;
+    const rows = download(prepared.tokenScores(m.a, m.g));
     for (let b = 0; b < batch.size; b++) {
       for (let t = 0; t < batch.lengths[b]; t++) {
         const row = b * batch.length + t;

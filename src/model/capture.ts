@@ -16,7 +16,12 @@ import type { CausalLM, ModuleCapture } from "./model.js";
 export type LossSpec =
   | { kind: "next-token" }
   | { kind: "sampled"; seeds: readonly number[] }
-  | { kind: "completion"; promptLengths: readonly number[] };
+  | {
+      kind: "completion";
+      promptLengths: readonly number[];
+      /** Per sequence, the 0-based completion tokens whose loss is measured (all when absent). */
+      positions?: ReadonlyArray<readonly number[] | undefined>;
+    };
 
 export interface GradientCapture {
   batch: Batch;
@@ -37,6 +42,16 @@ function lossWeights(batch: Batch, spec: LossSpec): Float32Array {
       if (first < 0 || first >= len - 1) {
         throw new InputError(`query ${b}: a prompt of ${spec.promptLengths[b]} tokens leaves no completion token in a sequence of ${len}`);
       }
+    }
+    const measured = spec.kind === "completion" ? spec.positions?.[b] : undefined;
+    if (measured) {
+      for (const i of measured) {
+        if (!Number.isInteger(i) || i < 0 || first + i >= len - 1) {
+          throw new InputError(`completion position ${i} is outside the completion (0..${len - 2 - first})`);
+        }
+        w[b * batch.length + first + i] = 1;
+      }
+      continue;
     }
     for (let t = first; t < len - 1; t++) w[b * batch.length + t] = 1;
   }

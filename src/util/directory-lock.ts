@@ -2,9 +2,9 @@ import { randomUUID } from "node:crypto";
 import { link, readFile, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { InputError } from "../util/errors.js";
+import { InputError } from "./errors.js";
 
-/** Name of the lock file inside a PGlite data directory (PGlite itself writes no postmaster.pid). */
+/** Name of the lock file inside a locked directory (PGlite itself writes no postmaster.pid). */
 export const LOCK_FILE_NAME = "influence.lock";
 
 /** A takeover claim older than this was left by a process that died mid-takeover. */
@@ -18,16 +18,29 @@ interface Holder {
   token: string;
 }
 
+/** What a lock guards, for the message a second process gets. */
+export interface LockPurpose {
+  /** e.g. "database directory". */
+  what: string;
+  /** Why sharing is refused and what to do instead. */
+  advice: string;
+}
+
+export const DATABASE_DIRECTORY: LockPurpose = {
+  what: "database directory",
+  advice: "Two processes opening one PGlite directory lose committed rows: stop the other process, or point it at a PostgreSQL server with --database.",
+};
+
 export class DirectoryLockedError extends InputError {
   constructor(
     readonly directory: string,
     readonly holder: Holder,
+    purpose: LockPurpose = DATABASE_DIRECTORY,
   ) {
     const where = holder.hostname === os.hostname() ? `process ${holder.pid}` : `process ${holder.pid} on host ${holder.hostname}`;
     super(
-      `database directory ${directory} is in use by ${where} (since ${holder.acquiredAt}). ` +
-        `Two processes opening one PGlite directory lose committed rows: stop the other process, ` +
-        `or point it at a PostgreSQL server with --database-url. If no such process exists, delete ${path.join(directory, LOCK_FILE_NAME)}.`,
+      `${purpose.what} ${directory} is in use by ${where} (since ${holder.acquiredAt}). ${purpose.advice} ` +
+        `If no such process exists, delete ${path.join(directory, LOCK_FILE_NAME)}.`,
     );
   }
 }
@@ -43,7 +56,7 @@ export interface DirectoryLock {
  * longer runs (same host, PID gone) is taken over; a live one raises DirectoryLockedError naming
  * the directory and the PID.
  */
-export async function lockDirectory(directory: string): Promise<DirectoryLock> {
+export async function lockDirectory(directory: string, purpose: LockPurpose = DATABASE_DIRECTORY): Promise<DirectoryLock> {
   const lockPath = path.join(directory, LOCK_FILE_NAME);
   const holder: Holder = { pid: process.pid, hostname: os.hostname(), acquiredAt: new Date().toISOString(), token: randomUUID() };
   const content = JSON.stringify(holder) + "\n";
@@ -52,7 +65,7 @@ export async function lockDirectory(directory: string): Promise<DirectoryLock> {
     if (await createExclusive(lockPath, content)) return ownedLock(lockPath, content);
     const existing = await readLock(lockPath);
     if (existing === undefined) continue; // released between our attempt and the read
-    if (existing.holder && isAlive(existing.holder)) throw new DirectoryLockedError(directory, existing.holder);
+    if (existing.holder && isAlive(existing.holder)) throw new DirectoryLockedError(directory, existing.holder, purpose);
     await removeStaleLock(lockPath, existing.raw);
     await new Promise((resolve) => setTimeout(resolve, 5 * attempt));
   }
