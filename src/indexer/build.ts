@@ -1,0 +1,311 @@
+/**
+ * `influence build`: one offline pass that turns a model and a corpus into an index folder.
+ *
+ *   ingest      sequences into the database and the token store
+ *   factors     EK-FAC fit (or reuse of a matching fit in the folder)
+ *   projection  the per-module projections (PCA pass over a sample, or random)
+ *   vectors     every sequence's vector, shard by shard, on worker threads
+ *   hnsw        merged vector file and the inner-product HNSW index
+ *   manifest    written last: only now does the folder hold an index
+ *
+ * Every phase is resumable: finished shards are recorded in the database after their file is
+ * written atomically, so after a crash `--resume` recomputes only unrecorded shards, and shards
+ * are computed identically however many workers run them.
+ */
+import { existsSync } from "node:fs";
+import { mkdir, readFile, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { type Database, analyzeSequences, finishBuild, getBuild, insertSequences, listShards, markShardDone, migrate, openDatabase, planShards, recordBuildPhase, reopenBuild, startBuild, upsertCorpus } from "../db/index.js";
+import { redactUrl } from "../db/pool-database.js";
+import { loadFactors, readFactorsManifest } from "../ekfac/artifacts.js";
+import { type CorpusSource, corpusSource } from "../jobs/corpus-source.js";
+import { runFit } from "../jobs/fit.js";
+import { type OpenedModel, openModel } from "../jobs/open-model.js";
+import { captureGradients } from "../model/capture.js";
+import { WhitenedMomentAccumulator } from "../projection/pca.js";
+import { buildProjection } from "../projection/projection.js";
+import { saveProjection } from "../projection/store.js";
+import { WorkerPool } from "../server/worker-pool.js";
+import { writeJsonAtomic } from "../util/atomic-write.js";
+import { batchRanges } from "../util/batches.js";
+import { lockDirectory } from "../util/directory-lock.js";
+import { InputError, errorMessage } from "../util/errors.js";
+import type { ProgressListener } from "../util/progress.js";
+import { spawnTsWorker } from "../util/spawn-worker.js";
+import { buildHnsw } from "./hnsw-index.js";
+import { buildLayerIndexes } from "./layer-search.js";
+import { type BuildParameters, INDEX_FORMAT, INDEX_VERSION, type IndexManifest, indexPath, parameterDifference, writeIndexManifest } from "./index-manifest.js";
+import { DEFAULT_INDEX_BATCH_TOKENS } from "./sequence-vectors.js";
+import type { ShardJob, ShardWorkerData } from "./shard-worker.js";
+import { TokenStoreWriter, readTokenStore } from "./token-store.js";
+import { mergeVectorFiles, readVectorFile, readVectorFileHeader } from "./vector-file.js";
+
+export interface BuildJob {
+  modelDir: string;
+  corpusFile: string;
+  outDir: string;
+  /** postgres:// URL; the embedded PGlite database in the folder when absent. */
+  databaseUrl?: string;
+  corpusName?: string;
+  parameters: Omit<BuildParameters, "modelFingerprint" | "corpusFingerprint">;
+  workers: number;
+  resume: boolean;
+  batchTokens?: number;
+  onProgress?: ProgressListener;
+  log?: (message: string) => void;
+}
+
+/** Written at the start of a build and updated as phases finish; removed when the index is complete. */
+interface BuildState {
+  parameters: BuildParameters;
+  buildId: number;
+  phasesDone: string[];
+}
+
+export const DEFAULT_WORKERS = Math.max(1, Math.min(os.availableParallelism(), 4));
+
+const INDEX_FOLDER = { what: "index folder", advice: "Another `influence build` is writing it: wait for it to finish, or build into another folder." };
+const INGEST_BATCH = 500;
+
+export async function runBuild(job: BuildJob): Promise<IndexManifest> {
+  const outDir = path.resolve(job.outDir);
+  await mkdir(outDir, { recursive: true });
+  const lock = await lockDirectory(outDir, INDEX_FOLDER);
+  let db: Database | undefined;
+  let buildId: number | undefined;
+  try {
+    if (existsSync(indexPath(outDir, "manifest"))) {
+      throw new InputError(`${outDir} already holds a complete index; build into a new folder (nothing was changed)`);
+    }
+    const opened = await openModel(job.modelDir);
+    const source = await corpusSource(job.corpusFile, opened);
+    const parameters: BuildParameters = { modelFingerprint: opened.fingerprint, corpusFingerprint: source.fingerprint, ...job.parameters };
+    const state = await startOrResume(outDir, parameters, job.resume);
+    db = await openDatabase(job.databaseUrl ? { url: job.databaseUrl } : { dataDir: indexPath(outDir, "database") });
+    await migrate(db);
+    const corpus = await upsertCorpus(db, { name: job.corpusName ?? defaultCorpusName(source), sourcePath: source.path, fingerprint: source.fingerprint });
+    buildId = await ensureBuildRow(db, corpus.id, state, parameters);
+    await saveState(outDir, { ...state, buildId });
+
+    const started = Date.now();
+    const phase = async (name: string, work: () => Promise<void>) => {
+      if (state.phasesDone.includes(name)) return job.log?.(`${name}: done in an earlier run`);
+      const t0 = performance.now();
+      await work();
+      await recordBuildPhase(db as Database, buildId as number, name, (performance.now() - t0) / 1000);
+      state.phasesDone.push(name);
+      await saveState(outDir, { ...state, buildId: buildId as number });
+    };
+
+    let counts = { sequences: 0, tokens: 0 };
+    await phase("ingest", async () => {
+      counts = await ingest(db as Database, corpus.id, source, indexPath(outDir, "tokens"), job.onProgress);
+      if (counts.sequences === 0) throw new InputError(`${source.path}: no training sequences (every document has fewer than 2 tokens?)`);
+    });
+    const store = await readTokenStore(indexPath(outDir, "tokens"));
+    counts = { sequences: store.count, tokens: store.totalTokens };
+    await phase("factors", () => fitFactors(opened, job, parameters, outDir));
+    await phase("projection", () => fitProjection(opened, store, parameters, outDir, job));
+    await phase("vectors", () => computeShards(db as Database, buildId as number, store.count, outDir, job));
+    await phase("hnsw", () => mergeAndIndex(db as Database, buildId as number, outDir, parameters, job.onProgress));
+
+    const header = await readVectorFileHeader(indexPath(outDir, "vectors"));
+    const build = await getBuild(db, buildId);
+    const manifest: IndexManifest = {
+      format: INDEX_FORMAT,
+      version: INDEX_VERSION,
+      createdAt: new Date().toISOString(),
+      parameters,
+      model: { path: opened.dir, fingerprint: opened.fingerprint },
+      corpus: { name: corpus.name, path: source.path, fingerprint: source.fingerprint, ...counts },
+      database: job.databaseUrl ? { kind: "postgres", url: redactUrl(job.databaseUrl) } : { kind: "pglite" },
+      vectors: { dim: header.dim, count: header.count, checksum: header.checksum },
+      build: {
+        id: buildId,
+        startedAt: (build?.startedAt ?? new Date(started)).toISOString(),
+        finishedAt: new Date().toISOString(),
+        seconds: Object.values(build?.phaseTimings ?? {}).reduce((s, x) => s + x, 0),
+        phaseSeconds: build?.phaseTimings ?? {},
+      },
+    };
+    await writeIndexManifest(outDir, manifest);
+    await finishBuild(db, buildId, { status: "completed", counts });
+    await rm(indexPath(outDir, "buildState"), { force: true });
+    await rm(indexPath(outDir, "shards"), { recursive: true, force: true });
+    return manifest;
+  } catch (err) {
+    if (db && buildId !== undefined) await finishBuild(db, buildId, { status: "failed", error: errorMessage(err) }).catch(() => undefined);
+    throw err;
+  } finally {
+    await db?.close();
+    await lock.release();
+  }
+}
+
+function defaultCorpusName(source: CorpusSource): string {
+  return `${path.basename(source.path).replace(/\.jsonl(\.gz)?$/, "")}-${source.fingerprint.slice(0, 8)}`;
+}
+
+async function startOrResume(outDir: string, parameters: BuildParameters, resume: boolean): Promise<BuildState> {
+  const file = indexPath(outDir, "buildState");
+  if (!existsSync(file)) {
+    if (resume) throw new InputError(`${outDir}: no interrupted build to resume (start one without --resume)`);
+    return { parameters, buildId: -1, phasesDone: [] };
+  }
+  if (!resume) throw new InputError(`${outDir} holds an interrupted build: continue it with --resume, or build into a new folder`);
+  let state: BuildState;
+  try {
+    state = JSON.parse(await readFile(file, "utf8"));
+  } catch (err) {
+    throw new InputError(`${file}: malformed build state (${(err as Error).message})`);
+  }
+  const difference = parameterDifference(state.parameters, parameters);
+  if (difference) throw new InputError(`${outDir}: --resume asks for different build parameters than the interrupted build (${difference})`);
+  return state;
+}
+
+async function saveState(outDir: string, state: BuildState): Promise<void> {
+  await writeJsonAtomic(indexPath(outDir, "buildState"), state);
+}
+
+async function ensureBuildRow(db: Database, corpusId: number, state: BuildState, parameters: BuildParameters): Promise<number> {
+  if (state.buildId >= 0) {
+    const build = await getBuild(db, state.buildId);
+    if (build) return (build.status === "running" ? build : await reopenBuild(db, build.id)).id;
+  }
+  return (await startBuild(db, corpusId, { ...parameters })).id;
+}
+
+/** Sequences into the database (idempotent per ordinal) and, in the same pass, the token store. */
+async function ingest(db: Database, corpusId: number, source: CorpusSource, tokensPath: string, onProgress?: ProgressListener): Promise<{ sequences: number; tokens: number }> {
+  const writer = await TokenStoreWriter.open(tokensPath);
+  let batch: Parameters<typeof insertSequences>[2][number][] = [];
+  const tokenBatch: Array<{ ordinal: number; tokens: number[] }> = [];
+  let sequences = 0;
+  let tokens = 0;
+  const flush = async () => {
+    await insertSequences(db, corpusId, batch);
+    await writer.append(tokenBatch);
+    batch = [];
+    tokenBatch.length = 0;
+    onProgress?.({ phase: "ingest", done: sequences, tokens });
+  };
+  try {
+    for await (const s of source.sequences()) {
+      batch.push({ ordinal: s.ordinal, externalId: s.externalId, documentExternalId: s.documentId, tokenOffset: s.offset, text: s.text ?? null, tokenIds: s.tokens });
+      tokenBatch.push({ ordinal: s.ordinal, tokens: s.tokens });
+      sequences++;
+      tokens += s.tokens.length;
+      if (batch.length >= INGEST_BATCH) await flush();
+    }
+    await flush();
+    await writer.finish();
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  }
+  await analyzeSequences(db);
+  return { sequences, tokens };
+}
+
+/** Reuses a fit in the folder made with the same model, corpus and settings; fits otherwise. */
+async function fitFactors(opened: OpenedModel, job: BuildJob, p: BuildParameters, outDir: string): Promise<void> {
+  const dir = indexPath(outDir, "factors");
+  const m = existsSync(dir) ? await readFactorsManifest(dir).catch(() => undefined) : undefined;
+  if (m) {
+    const same = m.model.fingerprint === opened.fingerprint && m.fisher === p.fisher && m.seed === p.seed && JSON.stringify(m.damping) === JSON.stringify(p.damping) && m.corpus.maxSequences === p.fitSequences;
+    const corpus = await corpusSource(job.corpusFile, opened, p.fitSequences ?? undefined);
+    if (same && m.corpus.fingerprint === corpus.fingerprint) return job.log?.(`factors: reusing the fit in ${dir}`);
+  }
+  await runFit({ opened, corpusFile: job.corpusFile, outDir: dir, fisher: p.fisher, damping: p.damping, seed: p.seed, maxSequences: p.fitSequences ?? undefined, batchTokens: job.batchTokens, onProgress: job.onProgress });
+}
+
+/** Ordinals spread evenly over the corpus. */
+function evenSample(count: number, size: number): number[] {
+  const n = Math.min(count, size);
+  return Array.from({ length: n }, (_, i) => Math.floor((i * count) / n));
+}
+
+async function fitProjection(opened: OpenedModel, store: Awaited<ReturnType<typeof readTokenStore>>, p: BuildParameters, outDir: string, job: BuildJob): Promise<void> {
+  const { factors } = await loadFactors(indexPath(outDir, "factors"), { modelFingerprint: opened.fingerprint, modules: opened.model.modules });
+  let moments;
+  if (p.projection.basis === "pca") {
+    const accumulator = new WhitenedMomentAccumulator(factors);
+    const sample = evenSample(store.count, p.pcaSequences).map((o) => Array.from(store.tokens(o)));
+    let tokens = 0;
+    for (const [start, end] of batchRanges(sample.map((s) => s.length), { maxTokens: job.batchTokens ?? DEFAULT_INDEX_BATCH_TOKENS })) {
+      const capture = captureGradients(opened.model, sample.slice(start, end), { kind: "next-token" });
+      accumulator.add(capture);
+      capture.dispose();
+      tokens += sample.slice(start, end).reduce((s, x) => s + x.length, 0);
+      job.onProgress?.({ phase: "projection", done: end, total: sample.length, tokens });
+    }
+    moments = accumulator.finish();
+  }
+  await saveProjection(indexPath(outDir, "projection"), buildProjection(factors, p.projection, moments));
+}
+
+const shardFile = (outDir: string, shard: number) => path.join(indexPath(outDir, "shards"), `vectors-${String(shard).padStart(6, "0")}.bin`);
+
+/** A recorded shard whose file is missing or unreadable is computed again. */
+async function shardFileIntact(file: string): Promise<boolean> {
+  try {
+    await readVectorFile(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function computeShards(db: Database, buildId: number, count: number, outDir: string, job: BuildJob): Promise<void> {
+  const { shardSize } = job.parameters;
+  const plan = Array.from({ length: Math.ceil(count / shardSize) }, (_, shard) => ({
+    shard,
+    firstOrdinal: shard * shardSize,
+    lastOrdinal: Math.min(count, (shard + 1) * shardSize) - 1,
+  }));
+  await planShards(db, buildId, plan);
+  await mkdir(indexPath(outDir, "shards"), { recursive: true });
+  const recorded = new Map((await listShards(db, buildId)).map((s) => [s.shard, s]));
+  const pending = [];
+  for (const s of plan) {
+    const done = recorded.get(s.shard)?.status === "done" && (await shardFileIntact(shardFile(outDir, s.shard)));
+    if (!done) pending.push(s);
+  }
+  let finished = count - pending.reduce((n, s) => n + s.lastOrdinal - s.firstOrdinal + 1, 0);
+  let tokens = 0;
+  job.onProgress?.({ phase: "vectors", done: finished, total: count, tokens });
+  if (pending.length === 0) return;
+  const data: ShardWorkerData = { modelDir: job.modelDir, indexDir: outDir, batchTokens: job.batchTokens ?? DEFAULT_INDEX_BATCH_TOKENS };
+  const pool = new WorkerPool({
+    spawn: () => spawnTsWorker(new URL("./shard-worker.ts", import.meta.url), data),
+    size: Math.max(1, Math.min(job.workers, pending.length)),
+    maxQueue: pending.length,
+    timeoutMs: 24 * 3600 * 1000,
+  });
+  try {
+    await Promise.all(
+      pending.map(async (s) => {
+        const file = shardFile(outDir, s.shard);
+        const result = await pool.run<{ sequences: number; tokens: number }>("shard", { firstOrdinal: s.firstOrdinal, lastOrdinal: s.lastOrdinal, file } satisfies ShardJob);
+        await markShardDone(db, buildId, s.shard, path.basename(file));
+        finished += result.sequences;
+        tokens += result.tokens;
+        job.onProgress?.({ phase: "vectors", done: finished, total: count, tokens });
+      }),
+    );
+  } finally {
+    await pool.close();
+  }
+}
+
+async function mergeAndIndex(db: Database, buildId: number, outDir: string, p: BuildParameters, onProgress?: ProgressListener): Promise<void> {
+  const shards = (await listShards(db, buildId)).sort((a, b) => a.shard - b.shard);
+  await mergeVectorFiles(shards.map((s) => shardFile(outDir, s.shard)), indexPath(outDir, "vectors"));
+  const vectors = await readVectorFile(indexPath(outDir, "vectors"));
+  const options = { M: p.hnsw.M, efConstruction: p.hnsw.efConstruction, seed: p.seed };
+  await buildHnsw(indexPath(outDir, "hnsw"), vectors, { ...options, onProgress: (done, total) => onProgress?.({ phase: "hnsw", done, total, tokens: 0 }) });
+  // Per-layer graphs: a masked query on the full graph loses recall when it keeps few coordinates.
+  await buildLayerIndexes(indexPath(outDir, "hnsw"), vectors, vectors.layout, { ...options, onProgress: (done, total) => onProgress?.({ phase: "hnsw per layer", done, total, tokens: 0 }) });
+}

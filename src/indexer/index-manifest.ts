@@ -1,0 +1,102 @@
+/**
+ * An index folder and its manifest. The manifest is written last, atomically: a folder without
+ * one holds no usable index (at most an interrupted build), so a server never opens a half-built
+ * index.
+ *
+ *   manifest.json          this manifest
+ *   build.json             parameters of the build in progress (checked by --resume)
+ *   factors/               EK-FAC factors (ekfac/artifacts.ts)
+ *   projection.safetensors the per-module projections (projection/store.ts)
+ *   tokens.bin             token ids of every sequence (token-store.ts)
+ *   shards/                vector files of finished shards, during a build
+ *   vectors.bin            all sequence vectors (vector-file.ts)
+ *   hnsw.bin, .json        the inner-product HNSW index and its sidecar (hnsw-index.ts)
+ *   db/                    the embedded PGlite database, unless --database names a server
+ */
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import type { ProjectionSettings } from "../projection/projection.js";
+import { writeJsonAtomic } from "../util/atomic-write.js";
+import { InputError } from "../util/errors.js";
+
+export const INDEX_FORMAT = "influence-graph.index";
+export const INDEX_VERSION = 1;
+
+export const indexFiles = {
+  manifest: "manifest.json",
+  buildState: "build.json",
+  factors: "factors",
+  projection: "projection.safetensors",
+  tokens: "tokens.bin",
+  shards: "shards",
+  vectors: "vectors.bin",
+  hnsw: "hnsw.bin",
+  database: "db",
+} as const;
+
+export type IndexPath = (dir: string, file: keyof typeof indexFiles) => string;
+export const indexPath: IndexPath = (dir, file) => path.join(dir, indexFiles[file]);
+
+/** Everything that determines an index's content; a resumed build must ask for the same. */
+export interface BuildParameters {
+  modelFingerprint: string;
+  corpusFingerprint: string;
+  fisher: "sampled" | "empirical";
+  damping: { rule: "heuristic"; factor: number } | { rule: "fixed"; value: number };
+  seed: number;
+  fitSequences: number | null;
+  projection: ProjectionSettings;
+  pcaSequences: number;
+  shardSize: number;
+  hnsw: { M: number; efConstruction: number };
+}
+
+export interface IndexManifest {
+  format: typeof INDEX_FORMAT;
+  version: number;
+  createdAt: string;
+  parameters: BuildParameters;
+  model: { path: string; fingerprint: string };
+  corpus: { name: string; path: string; fingerprint: string; sequences: number; tokens: number };
+  /** Where the sequences' metadata lives: the embedded database, or a server (URL without password). */
+  database: { kind: "pglite" } | { kind: "postgres"; url: string };
+  vectors: { dim: number; count: number; checksum: string };
+  build: { id: number; startedAt: string; finishedAt: string; seconds: number; phaseSeconds: Record<string, number> };
+}
+
+export async function readIndexManifest(dir: string): Promise<IndexManifest> {
+  const file = indexPath(dir, "manifest");
+  if (!existsSync(dir)) throw new InputError(`${dir}: index folder not found`);
+  if (!existsSync(file)) {
+    const interrupted = existsSync(indexPath(dir, "buildState"));
+    throw new InputError(
+      interrupted
+        ? `${dir}: the build of this index did not finish; run \`influence build ... --out ${dir} --resume\``
+        : `${file}: missing (${dir} is not an index folder; create one with \`influence build\`)`,
+    );
+  }
+  let manifest: IndexManifest;
+  try {
+    manifest = JSON.parse(await readFile(file, "utf8"));
+  } catch (err) {
+    throw new InputError(`${file}: malformed JSON (${(err as Error).message})`);
+  }
+  if (manifest?.format !== INDEX_FORMAT || manifest.version !== INDEX_VERSION) {
+    throw new InputError(`${file}: not an index manifest of version ${INDEX_VERSION} (format ${manifest?.format}, version ${manifest?.version})`);
+  }
+  return manifest;
+}
+
+export async function writeIndexManifest(dir: string, manifest: IndexManifest): Promise<void> {
+  await writeJsonAtomic(indexPath(dir, "manifest"), manifest);
+}
+
+/** The first parameter that differs between two builds, as "name: a vs b", or undefined. */
+export function parameterDifference(a: BuildParameters, b: BuildParameters): string | undefined {
+  for (const key of Object.keys(a) as Array<keyof BuildParameters>) {
+    const [x, y] = [JSON.stringify(a[key]), JSON.stringify(b[key])];
+    if (x !== y) return `${key}: ${x} vs ${y}`;
+  }
+  return undefined;
+}

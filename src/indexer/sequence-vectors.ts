@@ -1,0 +1,29 @@
+/** Index vectors of training sequences: their training-loss gradients, whitened and projected. */
+import { captureGradients } from "../model/capture.js";
+import type { CausalLM } from "../model/model.js";
+import type { Projector } from "../projection/projector.js";
+import { batchRanges } from "../util/batches.js";
+
+export const DEFAULT_INDEX_BATCH_TOKENS = 2048;
+
+/**
+ * Vectors of the sequences in the order given, [count x dim]. Batches are formed from the list
+ * alone, so the same list gives bit-identical vectors however the work is scheduled.
+ */
+export function sequenceVectors(
+  model: CausalLM,
+  projector: Projector,
+  sequences: ReadonlyArray<ArrayLike<number>>,
+  batchTokens = DEFAULT_INDEX_BATCH_TOKENS,
+): Float32Array {
+  const out = new Float32Array(sequences.length * projector.dim);
+  for (const [start, end] of batchRanges(sequences.map((s) => s.length), { maxTokens: batchTokens })) {
+    const capture = captureGradients(model, sequences.slice(start, end).map((s) => Array.from(s)), { kind: "next-token" });
+    try {
+      out.set(projector.vectors(capture), start * projector.dim);
+    } finally {
+      capture.dispose();
+    }
+  }
+  return out;
+}
