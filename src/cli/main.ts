@@ -2,7 +2,9 @@
 import "reflect-metadata";
 import { Command } from "commander";
 import { InputError } from "../util/errors.js";
+import { registerBuild } from "./commands/build.js";
 import { registerFit } from "./commands/fit.js";
+import { registerQuery } from "./commands/query.js";
 import { registerScore } from "./commands/score.js";
 
 const program = new Command()
@@ -11,6 +13,8 @@ const program = new Command()
   .showHelpAfterError();
 registerFit(program);
 registerScore(program);
+registerBuild(program);
+registerQuery(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,72 @@
+import type { Command } from "commander";
+import { InvalidArgumentError } from "commander";
+import { DEFAULT_DAMPING_FACTOR } from "../../ekfac/lambda.js";
+import { DEFAULT_WORKERS, runBuild } from "../../indexer/build.js";
+import { dampingRule, fisherMode, integer, oneOf } from "../options.js";
+import { progressBars } from "../progress.js";
+
+function dims(value: string): { kOut: number; kIn: number } {
+  const m = /^(\d+)x(\d+)$/.exec(value.trim());
+  if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new InvalidArgumentError(`expected KOUTxKIN, e.g. 64x64, got ${JSON.stringify(value)}`);
+  return { kOut: Number(m[1]), kIn: Number(m[2]) };
+}
+
+export function registerBuild(program: Command): void {
+  program
+    .command("build")
+    .description("index a corpus: EK-FAC factors, whitened projected gradient vectors of every sequence, HNSW index, sequences in PostgreSQL")
+    .requiredOption("--model <dir>", "Hugging Face model folder")
+    .requiredOption("--corpus <file>", 'training corpus, JSONL (optionally .gz) with {"id","text"} or {"id","tokens"} per line')
+    .requiredOption("--out <dir>", "index folder to create (or to continue with --resume)")
+    .option("--database <url>", "PostgreSQL URL for the sequences' metadata (default: embedded PGlite in <out>/db)")
+    .option("--corpus-name <name>", "name of the corpus in the database (default: file name and content hash)")
+    .option("--dims <KOUTxKIN>", "projected dimensions per MLP matrix (capped at the matrix's own)", dims, { kOut: 64, kIn: 64 })
+    .option("--basis <basis>", "projection basis: pca (two-sided PCA of whitened gradients) or random", oneOf(["pca", "random"] as const), "pca")
+    .option("--scale-rank <r>", "terms of the low-rank EK-FAC whitening scale", integer(1, 64), 4)
+    .option("--pca-sequences <n>", "sequences sampled for the PCA basis", integer(1), 1024)
+    .option("--fisher <mode>", "labels for the Fisher: sampled (the paper's) or empirical", fisherMode, "sampled")
+    .option("--damping <value>", `"heuristic" (${DEFAULT_DAMPING_FACTOR} x mean(Lambda) per matrix) or a positive number`, dampingRule, dampingRule("heuristic"))
+    .option("--fit-sequences <n>", "fit EK-FAC on the first n sequences only (default: all)", integer(1))
+    .option("--seed <n>", "seed of sampled labels, projections and the HNSW graph", integer(0), 0)
+    .option("--shard-size <n>", "sequences per resumable shard", integer(1), 512)
+    .option("--workers <n>", "worker threads computing vectors", integer(1, 64), DEFAULT_WORKERS)
+    .option("--batch-tokens <n>", "padded tokens per forward/backward batch", integer(1), 2048)
+    .option("--hnsw-m <n>", "HNSW graph degree M", integer(2, 256), 16)
+    .option("--hnsw-ef-construction <n>", "HNSW efConstruction", integer(1, 4096), 200)
+    .option("--resume", "continue an interrupted build in --out with the same parameters", false)
+    .option("--no-progress", "do not draw progress bars")
+    .action(async (opts) => {
+      const bars = progressBars(opts.progress);
+      try {
+        const manifest = await runBuild({
+          modelDir: opts.model,
+          corpusFile: opts.corpus,
+          outDir: opts.out,
+          databaseUrl: opts.database,
+          corpusName: opts.corpusName,
+          parameters: {
+            fisher: opts.fisher,
+            damping: opts.damping,
+            seed: opts.seed,
+            fitSequences: opts.fitSequences ?? null,
+            projection: { ...opts.dims, rank: opts.scaleRank, seed: opts.seed, basis: opts.basis },
+            pcaSequences: opts.pcaSequences,
+            shardSize: opts.shardSize,
+            hnsw: { M: opts.hnswM, efConstruction: opts.hnswEfConstruction },
+          },
+          workers: opts.workers,
+          resume: opts.resume,
+          batchTokens: opts.batchTokens,
+          onProgress: bars.listener,
+          log: (m) => console.error(m),
+        });
+        bars.stop();
+        console.error(
+          `indexed ${manifest.corpus.sequences} sequences (${manifest.corpus.tokens} tokens, ${manifest.vectors.dim} dims, ` +
+            `${manifest.vectors.dim * 4} bytes each) in ${manifest.build.seconds.toFixed(1)} s into ${opts.out}`,
+        );
+      } finally {
+        bars.stop();
+      }
+    });
+}

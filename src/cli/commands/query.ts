@@ -1,0 +1,68 @@
+import type { Command } from "commander";
+import { IndexEngine, MAX_CANDIDATES, MAX_TOP_K } from "../../engine/index-engine.js";
+import { type Database, getSequencesByOrdinals, getCorpus, openDatabase } from "../../db/index.js";
+import { indexPath, readIndexManifest } from "../../indexer/index-manifest.js";
+import { InputError } from "../../util/errors.js";
+import { integer, integerList } from "../options.js";
+
+export function registerQuery(program: Command): void {
+  program
+    .command("query")
+    .description("the training sequences of an index that most influenced a completion: HNSW candidates, then exact EK-FAC re-scoring")
+    .requiredOption("--index <dir>", "index folder made by `influence build`")
+    .option("--prompt <text>", "prompt text")
+    .option("--completion <text>", "completion text whose log-probability is measured")
+    .option("--prompt-tokens <ids>", "prompt as comma-separated token ids", integerList)
+    .option("--completion-tokens <ids>", "completion as comma-separated token ids", integerList)
+    .option("--top-k <k>", "hits to return", integer(1, MAX_TOP_K), 10)
+    .option("--layers <list>", "restrict scores to these transformer blocks, e.g. 0,2", integerList)
+    .option("--completion-positions <list>", "measure only these 0-based completion tokens", integerList)
+    .option("--candidates <c>", "candidates from the vector index before re-ranking (default max(4 k, 100))", integer(1, MAX_CANDIDATES))
+    .option("--no-rerank", "return the projected (approximate) scores without exact re-scoring")
+    .option("--token-scores", "include per-token scores of each hit", false)
+    .option("--database <url>", "PostgreSQL URL when the index keeps its sequences on a server")
+    .option("--json", "print JSON instead of a table", false)
+    .action(async (opts) => {
+      const engine = await IndexEngine.open(opts.index);
+      let db: Database | undefined;
+      try {
+        const result = await engine.influence({
+          prompt: opts.prompt,
+          completion: opts.completion,
+          promptTokens: opts.promptTokens,
+          completionTokens: opts.completionTokens,
+          topK: opts.topK,
+          layers: opts.layers,
+          completionPositions: opts.completionPositions,
+          candidates: opts.candidates,
+          rerank: opts.rerank,
+          tokenScores: opts.tokenScores,
+        });
+        const manifest = await readIndexManifest(opts.index);
+        const url = opts.database ?? (manifest.database.kind === "postgres" ? manifest.database.url : undefined);
+        db = await openDatabase(url ? { url } : { dataDir: indexPath(engine.folder, "database") });
+        const corpus = await getCorpus(db, manifest.corpus.name);
+        if (!corpus) throw new InputError(`the database has no corpus ${manifest.corpus.name}; pass the --database the index was built with`);
+        const sequences = await getSequencesByOrdinals(db, corpus.id, result.hits.map((h) => h.ordinal));
+        const hits = result.hits.map((h, i) => ({
+          rank: h.rank,
+          id: sequences[i]?.externalId ?? null,
+          score: h.score,
+          approxScore: h.approxScore,
+          layerScores: Object.fromEntries(h.layerScores.map((l) => [l.layer, l.score])),
+          ...(h.tokenScores ? { tokenScores: h.tokenScores } : {}),
+          text: sequences[i]?.text ?? null,
+        }));
+        if (opts.json) {
+          process.stdout.write(JSON.stringify({ query: result.query, hits, timings: result.timings }) + "\n");
+        } else {
+          for (const h of hits) console.log(`${String(h.rank).padStart(3)}  ${h.score.toExponential(3).padStart(11)}  ${h.id}  ${(h.text ?? "").replace(/\s+/g, " ").slice(0, 100)}`);
+          const t = result.timings;
+          console.error(`gradient ${t.gradientMs.toFixed(0)} ms, search ${t.searchMs.toFixed(0)} ms, re-rank ${t.rerankMs.toFixed(0)} ms`);
+        }
+      } finally {
+        await db?.close();
+        await engine.close();
+      }
+    });
+}

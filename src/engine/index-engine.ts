@@ -1,0 +1,259 @@
+/**
+ * The query path over an index folder: one query gradient, its projection, a maximum-inner-
+ * product search for candidates, then exact EK-FAC re-scoring of the candidates with their
+ * training gradients recomputed from the token store, by layer and by token.
+ */
+import path from "node:path";
+import { download, tf } from "../backend/backend.js";
+import { loadFactors } from "../ekfac/artifacts.js";
+import { type FactorTensors, disposeFactorTensors, factorTensors, precondition } from "../ekfac/factors.js";
+import { sequenceGradients } from "../ekfac/gradients.js";
+import { type ModuleQueries, denseModuleQueries, scoreCapture } from "../ekfac/scoring.js";
+import { type IndexSet, openIndexSet } from "../indexer/layer-search.js";
+import { type IndexManifest, indexPath, readIndexManifest } from "../indexer/index-manifest.js";
+import { type TokenStore, readTokenStore } from "../indexer/token-store.js";
+import { type VectorFile, readVectorFile } from "../indexer/vector-file.js";
+import { maskQuery, rangesForLayers } from "../indexer/vector-layout.js";
+import { type OpenedModel, openModel } from "../jobs/open-model.js";
+import { captureGradients } from "../model/capture.js";
+import { Projector } from "../projection/projector.js";
+import { loadProjection } from "../projection/store.js";
+import { fitPowerLaw, histogram, topShare } from "../stats/power-law.js";
+import { batchRanges } from "../util/batches.js";
+import { InputError } from "../util/errors.js";
+import { completionPositions, queryTokens } from "./query-input.js";
+import type { DistributionRequest, DistributionResult, IndexInfo, InfluenceEngine, InfluenceHit, InfluenceRequest, InfluenceResult, QueryInfo, QueryInput, TokenScore } from "./types.js";
+
+export const MAX_TOP_K = 1000;
+export const MAX_CANDIDATES = 10_000;
+const RERANK_BATCH_TOKENS = 4096;
+
+interface PreparedQuery {
+  info: QueryInfo;
+  /** Projected query vector (all layers). */
+  vector: Float32Array;
+  /** Preconditioned query gradient per module; undefined outside the chosen layers. */
+  modules: Array<ModuleQueries | undefined>;
+  layers: number[];
+  /** Whether layers is a proper subset of the model's layers. */
+  restricted: boolean;
+}
+
+export class IndexEngine implements InfluenceEngine {
+  /** Transformer blocks with tracked matrices, ascending. */
+  private readonly layers: number[];
+
+  private constructor(
+    private readonly dir: string,
+    private readonly manifest: IndexManifest,
+    private readonly opened: OpenedModel,
+    private readonly factors: FactorTensors[],
+    private readonly dampings: number[],
+    private readonly projector: Projector,
+    private readonly vectors: VectorFile,
+    private readonly hnsw: IndexSet,
+    private readonly store: TokenStore,
+  ) {
+    this.layers = [...new Set(vectors.layout.blocks.map((b) => b.layer))].sort((a, b) => a - b);
+  }
+
+  /** Opens and checks every file of an index folder; a mismatch is refused naming the file. */
+  static async open(indexDir: string): Promise<IndexEngine> {
+    const dir = path.resolve(indexDir);
+    const manifest = await readIndexManifest(dir);
+    const opened = await openModel(manifest.model.path);
+    if (opened.fingerprint !== manifest.model.fingerprint) {
+      throw new InputError(`${indexPath(dir, "manifest")}: the index was built for another model than the one now in ${manifest.model.path} (fingerprint ${manifest.model.fingerprint.slice(0, 12)}, found ${opened.fingerprint.slice(0, 12)})`);
+    }
+    const { model } = opened;
+    const { factors } = await loadFactors(indexPath(dir, "factors"), { modelFingerprint: opened.fingerprint, modules: model.modules });
+    const projection = await loadProjection(indexPath(dir, "projection"), model.modules);
+    const vectors = await readVectorFile(indexPath(dir, "vectors"));
+    if (vectors.checksum !== manifest.vectors.checksum || vectors.dim !== projection.dim || vectors.count !== manifest.vectors.count) {
+      throw new InputError(`${indexPath(dir, "vectors")}: does not match ${indexPath(dir, "manifest")} (checksum, dimension or count differ)`);
+    }
+    const hnsw = await openIndexSet(indexPath(dir, "hnsw"), { expectDim: vectors.dim, expectVectorsChecksum: vectors.checksum, layout: vectors.layout });
+    const store = await readTokenStore(indexPath(dir, "tokens"));
+    if (store.count !== vectors.count) throw new InputError(`${indexPath(dir, "tokens")}: holds ${store.count} sequences, the vectors ${vectors.count}`);
+    return new IndexEngine(dir, manifest, opened, factors.map(factorTensors), factors.map((f) => f.damping), new Projector(projection), vectors, hnsw, store);
+  }
+
+  info(): IndexInfo {
+    const { manifest, opened } = this;
+    const cfg = opened.model.config;
+    const blocks = this.vectors.layout.blocks;
+    const settings = manifest.parameters.projection;
+    return {
+      model: { path: manifest.model.path, fingerprint: manifest.model.fingerprint, architecture: cfg.architecture, layers: cfg.nLayer, embedding: cfg.nEmbd, vocabSize: cfg.vocabSize, contextLength: cfg.contextLength },
+      corpus: { ...manifest.corpus },
+      dims: { kOut: settings.kOut, kIn: settings.kIn, total: this.vectors.dim },
+      layers: [...this.layers],
+      modules: blocks.map((b, i) => ({ name: b.name, layer: b.layer, damping: this.dampings[i], offset: b.offset, size: b.size })),
+      fisher: manifest.parameters.fisher,
+      build: { id: manifest.build.id, startedAt: manifest.build.startedAt, finishedAt: manifest.build.finishedAt, seconds: manifest.build.seconds, projectionSeed: settings.seed },
+    };
+  }
+
+  private layersOf(requested: readonly number[] | undefined): number[] {
+    const known = this.layers;
+    if (requested === undefined) return known;
+    if (requested.length === 0) throw new InputError("layers must name at least one layer");
+    const unknown = requested.filter((l) => !known.includes(l));
+    if (unknown.length) throw new InputError(`unknown layer(s) ${unknown.join(", ")}: this model has layers ${known.join(", ")}`);
+    return [...new Set(requested)].sort((a, b) => a - b);
+  }
+
+  /** Query gradient, projected vector and preconditioned matrices, restricted to the layers. */
+  private prepare(input: QueryInput & { layers?: number[]; completionPositions?: number[] }): PreparedQuery {
+    const { model, tokenizer } = this.opened;
+    const layers = this.layersOf(input.layers);
+    const q = queryTokens(input, tokenizer, { contextLength: model.config.contextLength, vocabSize: model.config.vocabSize });
+    const positions = completionPositions(input.completionPositions, q.completionTokens.length);
+    const capture = captureGradients(model, [[...q.promptTokens, ...q.completionTokens]], {
+      kind: "completion",
+      promptLengths: [q.promptTokens.length],
+      positions: [positions],
+    });
+    try {
+      const vector = this.projector.vectors(capture);
+      const [gradients] = sequenceGradients(capture);
+      const modules = gradients.map((g, m) => {
+        const inLayers = layers.includes(model.modules[m].layer);
+        let prepared: ModuleQueries | undefined;
+        if (inLayers) {
+          const preconditioned = precondition(this.factors[m], g);
+          prepared = denseModuleQueries([preconditioned]);
+          preconditioned.dispose();
+        }
+        g.dispose();
+        return prepared;
+      });
+      const tokens = [...q.promptTokens, ...q.completionTokens];
+      const restricted = layers.length < this.layers.length;
+      return { info: { ...q, tokenTexts: tokens.map((t) => tokenizer.tokenText(t)), loss: capture.losses[0] }, vector, modules, layers, restricted };
+    } finally {
+      capture.dispose();
+    }
+  }
+
+  private row(ordinal: number): Float32Array {
+    const { dim, firstOrdinal, rows } = this.vectors;
+    return rows.subarray((ordinal - firstOrdinal) * dim, (ordinal - firstOrdinal + 1) * dim);
+  }
+
+  private layerScoresOf(vector: Float32Array, ordinal: number, layers: number[]) {
+    const row = this.row(ordinal);
+    return layers.map((layer) => {
+      let score = 0;
+      for (const r of rangesForLayers(this.vectors.layout, [layer])) for (let i = r.offset; i < r.offset + r.size; i++) score += vector[i] * row[i];
+      return { layer, score };
+    });
+  }
+
+  /** Exact scores of sequences against a prepared query: totals, per layer, per token. */
+  private exactScores(prepared: PreparedQuery, ordinals: readonly number[]) {
+    const sequences = ordinals.map((o) => Array.from(this.store.tokens(o)));
+    const results: Array<{ score: number; layerScores: Map<number, number>; tokens: Float64Array }> = [];
+    const modules = this.opened.model.modules;
+    for (const [start, end] of batchRanges(sequences.map((s) => s.length), { maxTokens: RERANK_BATCH_TOKENS })) {
+      const capture = captureGradients(this.opened.model, sequences.slice(start, end), { kind: "next-token" });
+      const scored = scoreCapture(capture, prepared.modules, 1);
+      capture.dispose();
+      for (let b = 0; b < end - start; b++) {
+        const layerScores = new Map<number, number>(prepared.layers.map((l) => [l, 0]));
+        scored.moduleScores.forEach((perModule, m) => {
+          if (prepared.modules[m]) layerScores.set(modules[m].layer, (layerScores.get(modules[m].layer) ?? 0) + perModule[0][b]);
+        });
+        results.push({ score: scored.scores[0][b], layerScores, tokens: scored.tokenScores[0][b] });
+      }
+    }
+    return results;
+  }
+
+  private tokenScores(ordinal: number, scores: Float64Array): TokenScore[] {
+    const tokens = this.store.tokens(ordinal);
+    return Array.from(scores, (score, position) => ({ position, tokenId: tokens[position], text: this.opened.tokenizer.tokenText(tokens[position]), score }));
+  }
+
+  async influence(request: InfluenceRequest): Promise<InfluenceResult> {
+    const t0 = performance.now();
+    if (!Number.isInteger(request.topK) || request.topK < 1 || request.topK > MAX_TOP_K) throw new InputError(`topK must be an integer from 1 to ${MAX_TOP_K}, got ${request.topK}`);
+    const candidates = request.candidates ?? Math.max(4 * request.topK, 100);
+    if (!Number.isInteger(candidates) || candidates < request.topK || candidates > MAX_CANDIDATES) {
+      throw new InputError(`candidates must be an integer from topK (${request.topK}) to ${MAX_CANDIDATES}, got ${candidates}`);
+    }
+    const prepared = this.prepare(request);
+    try {
+      const t1 = performance.now();
+      const allowed = request.allowedOrdinals ? new Set(request.allowedOrdinals) : undefined;
+      const found = this.hnsw.search(prepared.vector, Math.min(candidates, this.vectors.count), {
+        ef: Math.max(candidates, this.hnsw.full.ef),
+        ...(prepared.restricted ? { layers: prepared.layers } : {}),
+        ...(allowed ? { filter: (label: number) => allowed.has(label) } : {}),
+      });
+      const t2 = performance.now();
+      let hits: InfluenceHit[];
+      if (request.rerank) {
+        const exact = this.exactScores(prepared, found.labels);
+        hits = found.labels
+          .map((ordinal, i) => ({ ordinal, approxScore: found.scores[i], ...exact[i] }))
+          .sort((a, b) => b.score - a.score)
+          .slice(0, request.topK)
+          .map((h, rank) => ({
+            rank: rank + 1,
+            ordinal: h.ordinal,
+            score: h.score,
+            approxScore: h.approxScore,
+            layerScores: [...h.layerScores].map(([layer, score]) => ({ layer, score })),
+            ...(request.tokenScores ? { tokenScores: this.tokenScores(h.ordinal, h.tokens) } : {}),
+          }));
+      } else {
+        const top = found.labels.slice(0, request.topK);
+        const exact = request.tokenScores ? this.exactScores(prepared, top) : undefined;
+        hits = top.map((ordinal, i) => ({
+          rank: i + 1,
+          ordinal,
+          score: found.scores[i],
+          approxScore: found.scores[i],
+          layerScores: this.layerScoresOf(prepared.vector, ordinal, prepared.layers),
+          ...(exact ? { tokenScores: this.tokenScores(ordinal, exact[i].tokens) } : {}),
+        }));
+      }
+      const t3 = performance.now();
+      return { query: prepared.info, hits, timings: { gradientMs: t1 - t0, searchMs: t2 - t1, rerankMs: t3 - t2, totalMs: t3 - t0 } };
+    } finally {
+      prepared.modules.forEach((m) => m?.dispose());
+    }
+  }
+
+  async distribution(request: DistributionRequest): Promise<DistributionResult> {
+    const bins = request.bins ?? 40;
+    if (!Number.isInteger(bins) || bins < 1 || bins > 200) throw new InputError(`bins must be an integer from 1 to 200, got ${bins}`);
+    const prepared = this.prepare(request);
+    prepared.modules.forEach((m) => m?.dispose());
+    const { dim, count, rows } = this.vectors;
+    const query = maskQuery(prepared.vector, rangesForLayers(this.vectors.layout, prepared.layers));
+    const scores = download(tf.tidy(() => tf.matMul(tf.tensor2d(rows, [count, dim]), tf.tensor2d(query, [dim, 1]))));
+    const positive = Array.from(scores).filter((s) => s > 0).sort((a, b) => b - a);
+    const fit = fitPowerLaw(positive);
+    return {
+      query: prepared.info,
+      count,
+      histogram: histogram(scores, bins),
+      topScores: positive.slice(0, 2000),
+      powerLaw: fit,
+      topPercentShare: topShare(scores, 0.01),
+    };
+  }
+
+  async close(): Promise<void> {
+    disposeFactorTensors(this.factors);
+    this.projector.dispose();
+    this.opened.model.dispose();
+  }
+
+  /** The folder this engine serves. */
+  get folder(): string {
+    return this.dir;
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * The contract between the influence engine (index search, exact re-scoring) and its callers:
+ * the `influence query` command and the GraphQL server's worker pool. Plain data only, so that
+ * requests and results cross worker-thread boundaries by structured clone.
+ */
+
+/** A query given as text or as token ids (never both). */
+export interface QueryInput {
+  prompt?: string;
+  completion?: string;
+  promptTokens?: number[];
+  completionTokens?: number[];
+}
+
+export interface InfluenceRequest extends QueryInput {
+  /** Hits to return, 1..1000. */
+  topK: number;
+  /** Transformer blocks the score is restricted to (the sum over their MLP matrices); all when absent. */
+  layers?: number[];
+  /** 0-based positions within the completion whose loss is measured; all completion tokens when absent. */
+  completionPositions?: number[];
+  /**
+   * Only these sequences may be hits (applied inside the vector search). The server resolves its
+   * `containsToken` filter to ordinals in PostgreSQL and passes them here.
+   */
+  allowedOrdinals?: number[];
+  /** Candidates fetched from the vector index before exact re-scoring; default max(4 x topK, 100). */
+  candidates?: number;
+  /** Re-score candidates exactly with EK-FAC (default true); otherwise scores are the projected approximations. */
+  rerank: boolean;
+  /** Compute per-token scores of each hit (costs a training-gradient pass over the hits). */
+  tokenScores: boolean;
+}
+
+export interface LayerScore {
+  layer: number;
+  score: number;
+}
+
+export interface TokenScore {
+  /** Position in the training sequence; it carries the update that predicts the next token. */
+  position: number;
+  tokenId: number;
+  text: string;
+  score: number;
+}
+
+export interface InfluenceHit {
+  rank: number;
+  /** Position of the sequence in the corpus: its vector label and database key. */
+  ordinal: number;
+  /** Exact EK-FAC score when re-ranked, else equal to approxScore. */
+  score: number;
+  /** Inner product of the projected, whitened vectors. */
+  approxScore: number;
+  layerScores: LayerScore[];
+  /** Present when requested. */
+  tokenScores?: TokenScore[];
+}
+
+export interface QueryInfo {
+  promptTokens: number[];
+  completionTokens: number[];
+  /** Decoded text of each prompt and completion token, in order. */
+  tokenTexts: string[];
+  /** Summed NLL of the measured completion tokens. */
+  loss: number;
+}
+
+export interface InfluenceResult {
+  query: QueryInfo;
+  hits: InfluenceHit[];
+  timings: { gradientMs: number; searchMs: number; rerankMs: number; totalMs: number };
+}
+
+export interface DistributionRequest extends QueryInput {
+  layers?: number[];
+  completionPositions?: number[];
+  /** Histogram bins over the score range, 1..200 (default 40). */
+  bins?: number;
+}
+
+export interface HistogramBin {
+  lower: number;
+  upper: number;
+  count: number;
+}
+
+export interface PowerLawFit {
+  /** CDF(x) = 1 - (x / xMin)^-alpha for x >= xMin (Clauset, Shalizi & Newman 2009). */
+  alpha: number;
+  xMin: number;
+  /** Kolmogorov-Smirnov distance between the fitted and empirical tail. */
+  ksDistance: number;
+  /** Scores at or above xMin. */
+  tailCount: number;
+}
+
+export interface DistributionResult {
+  query: QueryInfo;
+  /** Approximate (projected) scores of every indexed sequence. */
+  count: number;
+  histogram: HistogramBin[];
+  /** Positive scores sorted descending, at most 2000, for log-log plots. */
+  topScores: number[];
+  /** null when fewer than 10 positive scores. */
+  powerLaw: PowerLawFit | null;
+  /** Share of the total positive influence carried by the top 1% of sequences. */
+  topPercentShare: number;
+}
+
+export interface IndexInfo {
+  model: { path: string; fingerprint: string; architecture: string; layers: number; embedding: number; vocabSize: number; contextLength: number };
+  corpus: { name: string; path: string; fingerprint: string; sequences: number; tokens: number };
+  /** Projected dimensions per MLP matrix (k_out x k_in) and in total. */
+  dims: { kOut: number; kIn: number; total: number };
+  layers: number[];
+  modules: Array<{ name: string; layer: number; damping: number; offset: number; size: number }>;
+  fisher: string;
+  build: { id: number; startedAt: string; finishedAt: string; seconds: number; projectionSeed: number };
+}
+
+/** The engine as the server and CLI use it; errors for bad input are InputError with a clear message. */
+export interface InfluenceEngine {
+  info(): IndexInfo;
+  influence(request: InfluenceRequest): Promise<InfluenceResult>;
+  distribution(request: DistributionRequest): Promise<DistributionResult>;
+  close(): Promise<void>;
+}

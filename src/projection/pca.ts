@@ -1,0 +1,62 @@
+/**
+ * A data-adapted Kronecker basis for the projection: two-sided PCA of the whitened gradients
+ * X = W o (Q_S^T G Q_A) of a sample of training sequences, i.e. the top eigenvectors of
+ * E[X X^T] (rows) and E[X^T X] (columns). Measured on the reference fixtures, it preserves the
+ * influence ranking far better than random projections of the same size.
+ */
+import { download, tf } from "../backend/backend.js";
+import type { ModuleFactors } from "../ekfac/factors.js";
+import { type Eigenbases, forEachRotatedGradient } from "../ekfac/rotated.js";
+import { eigh } from "../linalg/eigh.js";
+import type { GradientCapture } from "../model/capture.js";
+import { whiteningScale } from "./scaling-factors.js";
+
+export interface WhitenedMoments {
+  /** Sum of X X^T, [out, out]. */
+  rows: Float64Array;
+  /** Sum of X^T X, [in+1, in+1]. */
+  cols: Float64Array;
+}
+
+export class WhitenedMomentAccumulator {
+  private readonly bases: Eigenbases[];
+  private readonly scales: tf.Tensor2D[];
+  private readonly sums: WhitenedMoments[];
+  sequences = 0;
+
+  constructor(private readonly factors: readonly ModuleFactors[]) {
+    this.bases = factors.map((f) => {
+      const nIn = f.module.inFeatures + 1;
+      return { qA: tf.tensor2d(f.qA, [nIn, nIn]), qS: tf.tensor2d(f.qS, [f.module.outFeatures, f.module.outFeatures]) };
+    });
+    this.scales = factors.map((f) => tf.tensor2d(Float32Array.from(whiteningScale(f.lambda, f.damping)), [f.module.outFeatures, f.module.inFeatures + 1]));
+    this.sums = factors.map((f) => ({ rows: new Float64Array(f.module.outFeatures ** 2), cols: new Float64Array((f.module.inFeatures + 1) ** 2) }));
+  }
+
+  add(capture: GradientCapture): void {
+    forEachRotatedGradient(capture, this.bases, (m, _b, rotated) => {
+      const x = tf.mul(rotated, this.scales[m]) as tf.Tensor2D;
+      const xT = tf.transpose(x);
+      addInto(this.sums[m].rows, download(tf.matMul(x, xT)));
+      addInto(this.sums[m].cols, download(tf.matMul(xT, x)));
+    });
+    this.sequences += capture.batch.size;
+  }
+
+  finish(): WhitenedMoments[] {
+    tf.dispose([...this.bases.flatMap((b) => [b.qA, b.qS]), ...this.scales]);
+    return this.sums;
+  }
+}
+
+function addInto(acc: Float64Array, x: Float32Array): void {
+  for (let i = 0; i < acc.length; i++) acc[i] += x[i];
+}
+
+/** The top-k eigenvectors of a symmetric moment matrix as the columns of P^T, [n, k]. */
+export function topEigenvectors(moment: Float64Array, n: number, k: number): Float64Array {
+  const { vectors } = eigh(moment, n);
+  const pt = new Float64Array(n * k);
+  for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) pt[i * k + j] = vectors[i * n + (n - 1 - j)];
+  return pt;
+}

@@ -1,0 +1,93 @@
+/**
+ * The index's vector for one sequence and one MLP matrix: its EK-FAC-whitened gradient in the
+ * eigenbasis, compressed by a Kronecker-structured projection P_out X P_in^T (PCA or random),
+ *
+ *   v = P_out [W o (Q_S^T G Q_A)] P_in^T,   W = 1/sqrt(Lambda + damping),  G = sum_t g_t a_t^T,
+ *
+ * so that <v_query, v_train> ~ q^T (G_EKFAC + damping)^-1 g (influence-math.md). Forming G and
+ * rotating it costs several forward passes of the layer. Instead W ~ sum_r u_r v_r^T (see
+ * scaling-factors.ts), and since W o (x y^T) = sum_r (u_r o x)(v_r o y)^T,
+ *
+ *   v = sum_r sum_t (L_r g_t)(R_r a_t)^T,  L_r = P_out diag(u_r) Q_S^T,  R_r = P_in diag(v_r) Q_A^T:
+ *
+ * per token, rank x (k_out x out + k_in x (in+1)) multiply-adds, a fraction of the layer itself.
+ */
+import { download, tf } from "../backend/backend.js";
+import type { ModuleFactors } from "../ekfac/factors.js";
+import type { TrackedModule } from "../model/model.js";
+import { hashSeed } from "../util/random.js";
+import { type WhitenedMoments, topEigenvectors } from "./pca.js";
+import { projectionTranspose } from "./random-projection.js";
+import { scalingFactors, whiteningScale } from "./scaling-factors.js";
+
+export interface ProjectionSettings {
+  kOut: number;
+  kIn: number;
+  /** Terms of the low-rank whitening scale. */
+  rank: number;
+  seed: number;
+  /** "pca": two-sided PCA of whitened training gradients (pca.ts); "random": seeded orthonormal projections. */
+  basis: "pca" | "random";
+}
+
+export interface ModuleProjection {
+  module: TrackedModule;
+  /** Effective dims (capped at the matrix's own). */
+  kOut: number;
+  kIn: number;
+  rank: number;
+  /** Start of this module's block in the sequence vector; the block has kOut x kIn coordinates. */
+  offset: number;
+  /** [out, rank x kOut]: the L_r^T side by side. */
+  left: Float32Array;
+  /** [in+1, rank x kIn]: the R_r^T side by side. */
+  right: Float32Array;
+  /** Relative Frobenius error of the low-rank whitening scale. */
+  scalingError: number;
+}
+
+export interface Projection {
+  settings: ProjectionSettings;
+  modules: ModuleProjection[];
+  dim: number;
+}
+
+/** diag(s) P^T for a projection transpose pt [n, k]: scales row i by s_i. */
+function scaleRows(pt: Float64Array, s: Float64Array, n: number, k: number): Float32Array {
+  const out = new Float32Array(n * k);
+  for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) out[i * k + j] = s[i] * pt[i * k + j];
+  return out;
+}
+
+/** Q diag(s_r) P^T for every r, side by side: [n, rank x k]. */
+function sideMatrix(q: Float32Array, n: number, pt: Float64Array, k: number, s: Float64Array, rank: number): Float32Array {
+  return download(
+    tf.tidy(() => {
+      const qt = tf.tensor2d(q, [n, n]);
+      const blocks = Array.from({ length: rank }, (_, r) => tf.matMul(qt, tf.tensor2d(scaleRows(pt, s.subarray(r * n, (r + 1) * n), n, k), [n, k])));
+      return tf.concat(blocks, 1);
+    }),
+  );
+}
+
+/** The projection of every module; with `moments` (basis "pca") the bases come from them. */
+export function buildProjection(factors: readonly ModuleFactors[], settings: ProjectionSettings, moments?: readonly WhitenedMoments[]): Projection {
+  if ((settings.basis === "pca") !== (moments !== undefined)) throw new Error(`basis ${settings.basis} ${moments ? "takes no" : "needs"} whitened moments`);
+  let offset = 0;
+  const modules = factors.map((f, m): ModuleProjection => {
+    const out = f.module.outFeatures;
+    const nIn = f.module.inFeatures + 1;
+    const kOut = Math.min(settings.kOut, out);
+    const kIn = Math.min(settings.kIn, nIn);
+    const scale = scalingFactors(whiteningScale(f.lambda, f.damping), out, nIn, settings.rank);
+    const moment = moments?.[m];
+    const pOut = moment ? topEigenvectors(moment.rows, out, kOut) : projectionTranspose(out, kOut, hashSeed(settings.seed, m, 0));
+    const pIn = moment ? topEigenvectors(moment.cols, nIn, kIn) : projectionTranspose(nIn, kIn, hashSeed(settings.seed, m, 1));
+    const left = sideMatrix(f.qS, out, pOut, kOut, scale.u, scale.rank);
+    const right = sideMatrix(f.qA, nIn, pIn, kIn, scale.v, scale.rank);
+    const block = { module: f.module, kOut, kIn, rank: scale.rank, offset, left, right, scalingError: scale.relativeError };
+    offset += kOut * kIn;
+    return block;
+  });
+  return { settings, modules, dim: offset };
+}

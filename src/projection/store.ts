@@ -1,0 +1,50 @@
+/** projection.safetensors: the per-module projection matrices, with their settings as metadata. */
+import { readSafetensors, tensorAsFloat32 } from "../safetensors/read.js";
+import { type TensorToWrite, writeSafetensors } from "../safetensors/write.js";
+import type { TrackedModule } from "../model/model.js";
+import { InputError } from "../util/errors.js";
+import type { ModuleProjection, Projection, ProjectionSettings } from "./projection.js";
+
+interface StoredModule {
+  name: string;
+  kOut: number;
+  kIn: number;
+  rank: number;
+  offset: number;
+  scalingError: number;
+}
+
+export async function saveProjection(file: string, projection: Projection): Promise<void> {
+  const tensors: Record<string, TensorToWrite> = {};
+  for (const p of projection.modules) {
+    tensors[`left.${p.module.name}`] = { dtype: "F32", shape: [p.module.outFeatures, p.rank * p.kOut], data: p.left };
+    tensors[`right.${p.module.name}`] = { dtype: "F32", shape: [p.module.inFeatures + 1, p.rank * p.kIn], data: p.right };
+  }
+  const modules: StoredModule[] = projection.modules.map(({ module, kOut, kIn, rank, offset, scalingError }) => ({ name: module.name, kOut, kIn, rank, offset, scalingError }));
+  await writeSafetensors(file, tensors, { settings: JSON.stringify(projection.settings), modules: JSON.stringify(modules), dim: String(projection.dim) });
+}
+
+export async function loadProjection(file: string, modules: readonly TrackedModule[]): Promise<Projection> {
+  const st = await readSafetensors(file);
+  let settings: ProjectionSettings;
+  let stored: StoredModule[];
+  try {
+    settings = JSON.parse(st.metadata.settings);
+    stored = JSON.parse(st.metadata.modules);
+  } catch {
+    throw new InputError(`${file}: missing or malformed projection metadata`);
+  }
+  if (stored.length !== modules.length || stored.some((s, i) => s.name !== modules[i].name)) {
+    throw new InputError(`${file}: projected modules (${stored.map((s) => s.name).join(", ")}) differ from the model's`);
+  }
+  const projected = modules.map((module, i): ModuleProjection => {
+    const s = stored[i];
+    const left = tensorAsFloat32(st, `left.${module.name}`);
+    const right = tensorAsFloat32(st, `right.${module.name}`);
+    if (left.length !== module.outFeatures * s.rank * s.kOut || right.length !== (module.inFeatures + 1) * s.rank * s.kIn) {
+      throw new InputError(`${file}: projection matrices of ${module.name} do not match its dims ${s.kOut}x${s.kIn} at rank ${s.rank}`);
+    }
+    return { module, kOut: s.kOut, kIn: s.kIn, rank: s.rank, offset: s.offset, scalingError: s.scalingError, left, right };
+  });
+  return { settings, modules: projected, dim: Number(st.metadata.dim) };
+}

@@ -1,0 +1,237 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { cp, copyFile, open, readFile, readdir, rm, truncate, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Database, countSequences, getCorpus, openDatabase } from "../src/db/index.js";
+import { IndexEngine } from "../src/engine/index-engine.js";
+import { type BuildJob, runBuild } from "../src/indexer/build.js";
+import { type IndexManifest, indexPath, readIndexManifest } from "../src/indexer/index-manifest.js";
+import { spearman } from "../src/stats/correlation.js";
+import { fixtureExpected, fixturePath, fixtureQueries, fixtureTrain, REPO_ROOT } from "./helpers/fixtures.js";
+import { tempDir } from "./helpers/temp.js";
+
+const model = "gpt2-tiny";
+const train = fixtureTrain(model);
+const queries = fixtureQueries(model);
+const SHARD_SIZE = 4;
+
+/** The parameters of `influence build --fisher empirical --shard-size 4` with every other default. */
+function buildJob(modelDir: string, outDir: string, extra: Partial<BuildJob> = {}): BuildJob {
+  return {
+    modelDir,
+    corpusFile: fixturePath(model, "train.jsonl"),
+    outDir,
+    parameters: {
+      fisher: "empirical",
+      damping: { rule: "heuristic", factor: 0.1 },
+      seed: 0,
+      fitSequences: null,
+      projection: { kOut: 64, kIn: 64, rank: 4, seed: 0, basis: "pca" },
+      pcaSequences: 1024,
+      shardSize: SHARD_SIZE,
+      hnsw: { M: 16, efConstruction: 200 },
+    },
+    workers: 2,
+    resume: false,
+    ...extra,
+  };
+}
+
+const cli = (args: string[]): ChildProcess =>
+  spawn(process.execPath, [path.join(REPO_ROOT, "bin/influence.js"), ...args], { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, INFLUENCE_QUIET: "1" } });
+
+/** Expected total scores of query q, and the sum over block 1's two matrices. */
+async function expectedScores(q: number): Promise<{ total: number[]; block1: number[] }> {
+  const expected = await fixtureExpected(model);
+  const n = train.length;
+  const row = (key: string) => Array.from(expected(key).data.subarray(q * n, (q + 1) * n));
+  const fc = row("scores.h.1.mlp.c_fc");
+  const proj = row("scores.h.1.mlp.c_proj");
+  return { total: row("scores"), block1: fc.map((x, i) => x + proj[i]) };
+}
+
+const topIds = (scores: number[], k: number) => scores.map((s, i) => [s, i] as const).sort((a, b) => b[0] - a[0]).slice(0, k).map(([, i]) => train[i].id);
+
+describe("the influence index on gpt2-tiny (empirical Fisher)", () => {
+  let tmp: Awaited<ReturnType<typeof tempDir>>;
+  let modelDir: string;
+  let indexDir: string;
+  let engine: IndexEngine;
+  let manifest: IndexManifest;
+  let db: Database;
+  let corpusId: number;
+
+  /** External ids of hits, through the index's database. */
+  const idsOf = async (ordinals: number[]) => {
+    const { getSequencesByOrdinals } = await import("../src/db/index.js");
+    return (await getSequencesByOrdinals(db, corpusId, ordinals)).map((s) => s?.externalId);
+  };
+  const request = (q: number, extra: object = {}) => ({
+    promptTokens: queries[q].prompt_tokens,
+    completionTokens: queries[q].completion_tokens,
+    topK: 10,
+    rerank: true,
+    tokenScores: false,
+    ...extra,
+  });
+
+  beforeAll(async () => {
+    tmp = await tempDir();
+    // A copy of the model, so that one test can change it under the index.
+    modelDir = path.join(tmp.dir, "model");
+    await cp(fixturePath(model), modelDir, { recursive: true });
+    indexDir = path.join(tmp.dir, "index");
+    manifest = await runBuild(buildJob(modelDir, indexDir));
+    engine = await IndexEngine.open(indexDir);
+    db = await openDatabase({ dataDir: indexPath(indexDir, "database") });
+    corpusId = (await getCorpus(db, manifest.corpus.name))!.id;
+  });
+  afterAll(async () => {
+    await db?.close();
+    await engine?.close();
+    await tmp.remove();
+  });
+
+  it("stores one sequence per corpus line and no leftovers of the build", async () => {
+    expect(await countSequences(db, corpusId)).toBe(train.length);
+    expect(manifest.vectors.count).toBe(train.length);
+    expect(existsSync(indexPath(indexDir, "buildState"))).toBe(false);
+    expect(existsSync(indexPath(indexDir, "shards"))).toBe(false);
+  });
+
+  it("ranks all 48 sequences like exact EK-FAC (Spearman >= 0.9 per query) at the default dims", async () => {
+    for (let q = 0; q < queries.length; q++) {
+      const result = await engine.influence(request(q, { topK: train.length, candidates: train.length, rerank: false }));
+      const approx = new Array<number>(train.length);
+      for (const h of result.hits) approx[h.ordinal] = h.approxScore;
+      expect(approx.every((x) => Number.isFinite(x))).toBe(true);
+      expect(spearman(approx, (await expectedScores(q)).total), `query ${q}`).toBeGreaterThanOrEqual(0.9);
+    }
+  });
+
+  it("re-ranks to the exact top-10 with scores within 1e-3", async () => {
+    for (let q = 0; q < queries.length; q++) {
+      const { total } = await expectedScores(q);
+      const result = await engine.influence(request(q, { candidates: train.length }));
+      expect(await idsOf(result.hits.map((h) => h.ordinal)), `query ${q}`).toEqual(topIds(total, 10));
+      const scale = Math.max(...total.map(Math.abs));
+      for (const h of result.hits) expect(Math.abs(h.score - total[h.ordinal]) / scale).toBeLessThan(1e-3);
+    }
+  });
+
+  it("restricts both stages to block 1 with layers [1]", async () => {
+    for (let q = 0; q < queries.length; q++) {
+      const { block1 } = await expectedScores(q);
+      const result = await engine.influence(request(q, { candidates: train.length, layers: [1] }));
+      expect(await idsOf(result.hits.map((h) => h.ordinal)), `query ${q}`).toEqual(topIds(block1, 10));
+      const scale = Math.max(...block1.map(Math.abs));
+      for (const h of result.hits) {
+        expect(Math.abs(h.score - block1[h.ordinal]) / scale).toBeLessThan(1e-3);
+        expect(h.layerScores.map((l) => l.layer)).toEqual([1]);
+      }
+    }
+  });
+
+  it("resumes a build killed with SIGKILL: every sequence once, and the same vectors", async () => {
+    const out = path.join(tmp.dir, "killed");
+    const args = ["build", "--model", modelDir, "--corpus", fixturePath(model, "train.jsonl"), "--out", out, "--fisher", "empirical", "--shard-size", String(SHARD_SIZE), "--workers", "1", "--no-progress"];
+    const child = cli(args);
+    // Kill once a few shards are written and recorded, well before the last of 12.
+    const shards = path.join(out, "shards");
+    await new Promise<void>((resolve, reject) => {
+      const timer = setInterval(async () => {
+        const files = existsSync(shards) ? (await readdir(shards)).filter((f) => f.endsWith(".bin")) : [];
+        if (files.length >= 3) {
+          clearInterval(timer);
+          child.kill("SIGKILL");
+          resolve();
+        }
+      }, 20);
+      child.on("exit", (code) => {
+        clearInterval(timer);
+        if (code !== null) reject(new Error(`build finished (code ${code}) before it could be killed`));
+      });
+    });
+    await new Promise((resolve) => child.once("exit", resolve));
+    expect(existsSync(indexPath(out, "manifest"))).toBe(false);
+    await expect(runBuild(buildJob(modelDir, out))).rejects.toThrow(/interrupted build.*--resume/);
+    const resumed = await runBuild(buildJob(modelDir, out, { resume: true }));
+    expect(resumed.vectors.checksum).toBe(manifest.vectors.checksum);
+    const resumedDb = await openDatabase({ dataDir: indexPath(out, "database") });
+    try {
+      const id = (await getCorpus(resumedDb, resumed.corpus.name))!.id;
+      expect(await countSequences(resumedDb, id)).toBe(train.length);
+      const { rows } = await resumedDb.query<{ n: number; distinct: number }>("SELECT count(*)::int AS n, count(DISTINCT external_id)::int AS distinct FROM sequences WHERE corpus_id = $1", [id]);
+      expect(rows[0]).toEqual({ n: train.length, distinct: train.length });
+    } finally {
+      await resumedDb.close();
+    }
+    const second = await IndexEngine.open(out);
+    try {
+      const [a, b] = [await engine.influence(request(0)), await second.influence(request(0))];
+      expect(b.hits.map((h) => [h.ordinal, h.score, h.approxScore])).toEqual(a.hits.map((h) => [h.ordinal, h.score, h.approxScore]));
+    } finally {
+      await second.close();
+    }
+  });
+
+  it("refuses a second build into a folder while one runs, and a folder that holds an index", async () => {
+    const out = path.join(tmp.dir, "concurrent");
+    const first = runBuild(buildJob(modelDir, out));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await expect(runBuild(buildJob(modelDir, out))).rejects.toThrow(/index folder .* is in use by process/);
+    await first;
+    await expect(runBuild(buildJob(modelDir, out))).rejects.toThrow(/already holds a complete index/);
+  });
+
+  describe("damaged index folders are refused, naming the file", () => {
+    async function damaged(name: string, damage: (dir: string) => Promise<void>): Promise<string> {
+      const dir = path.join(tmp.dir, name);
+      await cp(indexDir, dir, { recursive: true });
+      await damage(dir);
+      return dir;
+    }
+
+    it("a corrupt vector file", async () => {
+      const dir = await damaged("corrupt", async (d) => {
+        const file = await open(indexPath(d, "vectors"), "r+");
+        const { size } = await file.stat();
+        const byte = Buffer.alloc(1);
+        await file.read(byte, 0, 1, size - 100);
+        byte[0] ^= 0xff;
+        await file.write(byte, 0, 1, size - 100);
+        await file.close();
+      });
+      await expect(IndexEngine.open(dir)).rejects.toThrow(new RegExp(`vectors\\.bin`));
+    });
+
+    it("a truncated vector file", async () => {
+      const dir = await damaged("truncated", async (d) => truncate(indexPath(d, "vectors"), 5000));
+      await expect(IndexEngine.open(dir)).rejects.toThrow(/vectors\.bin/);
+    });
+
+    it("a manifest that does not match the vectors", async () => {
+      const dir = await damaged("mismatched", async (d) => {
+        const m = JSON.parse(await readFile(indexPath(d, "manifest"), "utf8"));
+        m.vectors.checksum = "0".repeat(64);
+        await writeFile(indexPath(d, "manifest"), JSON.stringify(m));
+      });
+      await expect(IndexEngine.open(dir)).rejects.toThrow(/vectors\.bin: does not match .*manifest\.json/);
+    });
+
+    it("an index whose model changed since it was built", async () => {
+      const weights = path.join(modelDir, "model.safetensors");
+      const saved = path.join(tmp.dir, "saved-weights");
+      await copyFile(weights, saved);
+      try {
+        await copyFile(fixturePath("gpt2-tiny-legacy", "model.safetensors"), weights);
+        await expect(IndexEngine.open(indexDir)).rejects.toThrow(/built for another model/);
+      } finally {
+        await copyFile(saved, weights);
+        await rm(saved);
+      }
+      await expect(readIndexManifest(indexDir)).resolves.toBeDefined();
+    });
+  });
+});
