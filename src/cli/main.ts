@@ -6,6 +6,7 @@ import { registerBuild } from "./commands/build.js";
 import { registerFit } from "./commands/fit.js";
 import { registerQuery } from "./commands/query.js";
 import { registerScore } from "./commands/score.js";
+import { registerServe } from "./commands/serve.js";
 
 const program = new Command()
   .name("influence")
@@ -15,6 +16,7 @@ registerFit(program);
 registerScore(program);
 registerBuild(program);
 registerQuery(program);
+registerServe(program);
 
 try {
   await program.parseAsync(process.argv);

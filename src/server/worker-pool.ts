@@ -75,15 +75,15 @@ export class WorkerPool {
     }
   }
 
-  /** Runs `method` with `payload` (structured-cloned) on the next free worker. */
-  run<T = unknown>(method: string, payload: unknown): Promise<T> {
+  /** Runs `method` with `payload` (structured-cloned) on the next free worker; `timeoutMs` overrides the pool's. */
+  run<T = unknown>(method: string, payload: unknown, { timeoutMs = this.#options.timeoutMs }: { timeoutMs?: number } = {}): Promise<T> {
     if (this.#closed) return Promise.reject(new ServerError("SHUTTING_DOWN", "the engine is shutting down"));
     return new Promise<T>((resolve, reject) => {
       const job: Job = {
         request: { id: this.#nextId++, method, payload },
         resolve: resolve as (result: unknown) => void,
         reject,
-        timer: setTimeout(() => this.#timeOut(job), this.#options.timeoutMs),
+        timer: setTimeout(() => this.#timeOut(job, timeoutMs), timeoutMs),
         settled: false,
       };
       if (this.#slots.some((s) => s.job === null) || this.#queue.length < this.#options.maxQueue) {
@@ -174,10 +174,10 @@ export class WorkerPool {
     this.#dispatch();
   }
 
-  #timeOut(job: Job): void {
+  #timeOut(job: Job, timeoutMs: number): void {
     const queued = this.#queue.indexOf(job);
     if (queued >= 0) this.#queue.splice(queued, 1);
-    this.#settle(job, new ServerError("TIMEOUT", `the engine did not answer within ${this.#options.timeoutMs} ms`));
+    this.#settle(job, new ServerError("TIMEOUT", `the engine did not answer within ${timeoutMs} ms`));
     const slot = this.#slots.find((s) => s.job === job);
     if (slot?.answered && slot.worker) {
       void slot.worker.terminate();

@@ -1,0 +1,42 @@
+import type { Command } from "commander";
+import { defaultWebRoot, startIndexServer } from "../../server/open-index-server.js";
+import { integer } from "../options.js";
+
+export function registerServe(program: Command): void {
+  program
+    .command("serve")
+    .description("serve an index over GraphQL (/graphql), with the dashboard (/), the playground (/playground), /healthz and /metrics")
+    .requiredOption("--index <dir>", "index folder made by `influence build`")
+    .option("--database <url>", "PostgreSQL URL (default: the index's embedded database, or the server it was built with)")
+    .option("--port <n>", "TCP port (0 for any free port)", integer(0, 65535), 4000)
+    .option("--host <host>", "interface to bind; 0.0.0.0 exposes the server beyond this machine", "127.0.0.1")
+    .option("--api-key <key>", "require this key on /graphql and /metrics (Authorization: Bearer <key> or x-api-key); also INFLUENCE_API_KEY")
+    .option("--cors-origin <origin...>", "browser origins allowed to call the API (repeatable; * for any)")
+    .option("--workers <n>", "engine worker threads (each holds the model and the index)", integer(1, 64), 2)
+    .option("--max-queue <n>", "requests that may wait for a worker before SERVER_BUSY", integer(0), 64)
+    .option("--timeout <ms>", "per-request limit in milliseconds, queueing included", integer(1), 60_000)
+    .option("--max-body <bytes>", "largest request body", integer(1), 100_000)
+    .action(async (opts) => {
+      const server = await startIndexServer({
+        indexDir: opts.index,
+        databaseUrl: opts.database,
+        host: opts.host,
+        port: opts.port,
+        apiKey: opts.apiKey ?? (process.env.INFLUENCE_API_KEY || undefined),
+        corsOrigins: opts.corsOrigin,
+        workers: opts.workers,
+        maxQueue: opts.maxQueue,
+        timeoutMs: opts.timeout,
+        maxBodyBytes: opts.maxBody,
+        webRoot: defaultWebRoot(),
+      });
+      console.error(`influence: serving ${opts.index}\n  GraphQL    ${server.graphqlUrl}\n  dashboard  ${server.url}/\n  playground ${server.url}/playground`);
+      const stop = async (signal: string) => {
+        console.error(`influence: ${signal}, closing`);
+        await server.close();
+        process.exit(0);
+      };
+      process.once("SIGINT", () => void stop("SIGINT"));
+      process.once("SIGTERM", () => void stop("SIGTERM"));
+    });
+}

@@ -1,0 +1,6 @@
+import { IndexResolver } from "./index-resolver.js";
+import { InfluenceResolver } from "./influence-resolver.js";
+import { QueryLogResolver } from "./query-log-resolver.js";
+import { SequenceConnectionResolver, SequenceResolver } from "./sequence-resolver.js";
+
+export const resolvers = [InfluenceResolver, SequenceResolver, SequenceConnectionResolver, IndexResolver, QueryLogResolver] as const;

@@ -1,0 +1,36 @@
+import type { GraphQLResolveInfo } from "graphql";
+import { Args, Ctx, FieldResolver, Info, Query, Resolver, Root, UseMiddleware } from "type-graphql";
+import { DISTRIBUTION_COST, INFLUENCE_COST, listOf } from "../schema/costs.js";
+import { DistributionArgs, InfluenceDistribution } from "../schema/distribution.js";
+import { InfluenceArgs, InfluenceHit, InfluenceResult } from "../schema/influence.js";
+import { TrainingSequence } from "../schema/sequence.js";
+import type { RequestContext } from "../server/context.js";
+import { DEFAULT_TOP_K } from "../server/influence-service.js";
+import { selectsPath } from "../server/selection.js";
+import { mapErrors } from "./map-errors.js";
+
+@Resolver(() => InfluenceHit)
+@UseMiddleware(mapErrors)
+export class InfluenceResolver {
+  @Query(() => InfluenceResult, {
+    complexity: listOf("topK", DEFAULT_TOP_K, INFLUENCE_COST),
+    description: "The training sequences that most influenced the completion (EK-FAC influence, searched in the index).",
+  })
+  influence(@Args(() => InfluenceArgs) args: InfluenceArgs, @Ctx() ctx: RequestContext, @Info() info: GraphQLResolveInfo): Promise<InfluenceResult> {
+    // Token scores cost a gradient pass per hit: only when the client selected them.
+    return ctx.influence.influence(args, { tokenScores: selectsPath(info, ["hits", "tokenScores"]), sequences: ctx.sequenceLoader });
+  }
+
+  @FieldResolver(() => TrainingSequence)
+  sequence(@Root() hit: InfluenceHit, @Ctx() ctx: RequestContext): Promise<TrainingSequence> {
+    return ctx.sequences.atOrdinal(ctx.sequenceLoader, hit.ordinal);
+  }
+
+  @Query(() => InfluenceDistribution, {
+    complexity: ({ childComplexity }) => DISTRIBUTION_COST + childComplexity,
+    description: "How influence on the completion is spread over every indexed sequence: histogram, top scores, power-law tail.",
+  })
+  influenceDistribution(@Args(() => DistributionArgs) args: DistributionArgs, @Ctx() ctx: RequestContext): Promise<InfluenceDistribution> {
+    return ctx.influence.distribution(args);
+  }
+}

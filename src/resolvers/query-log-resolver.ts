@@ -1,0 +1,18 @@
+import { Arg, Ctx, Int, Query, Resolver, UseMiddleware } from "type-graphql";
+import { listOf } from "../schema/costs.js";
+import { LoggedQuery } from "../schema/query-log.js";
+import type { RequestContext } from "../server/context.js";
+import { DEFAULT_RECENT_QUERIES } from "../server/influence-service.js";
+import { mapErrors } from "./map-errors.js";
+
+@Resolver()
+@UseMiddleware(mapErrors)
+export class QueryLogResolver {
+  @Query(() => [LoggedQuery], { complexity: listOf("limit", DEFAULT_RECENT_QUERIES), description: "The latest influence queries, newest first." })
+  recentQueries(
+    @Arg("limit", () => Int, { nullable: true, defaultValue: DEFAULT_RECENT_QUERIES, description: "1 to 1000." }) limit: number | null,
+    @Ctx() ctx: RequestContext,
+  ): Promise<LoggedQuery[]> {
+    return ctx.influence.recentQueries(limit);
+  }
+}

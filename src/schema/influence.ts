@@ -1,0 +1,98 @@
+import { ArgsType, Field, Float, Int, ObjectType } from "type-graphql";
+import type * as engine from "../engine/types.js";
+import { DEFAULT_TOP_K, type InfluenceArgs as ServiceInfluenceArgs } from "../server/influence-service.js";
+import { free, TOKEN_SCORES_COST } from "./costs.js";
+import { QueryInfo, QueryInputArgs } from "./query.js";
+
+@ArgsType()
+export class InfluenceArgs extends QueryInputArgs implements ServiceInfluenceArgs {
+  @Field(() => Int, { nullable: true, defaultValue: DEFAULT_TOP_K, description: "Hits to return, 1 to 1000." })
+  topK?: number | null;
+
+  @Field(() => String, {
+    nullable: true,
+    description: 'Only sequences containing this token: one token of text (mind the leading space, e.g. " the") or "#<token id>".',
+  })
+  containsToken?: string | null;
+
+  @Field(() => Int, { nullable: true, description: "Candidates taken from the vector index before re-ranking, topK to 10000 (default max(4 x topK, 100))." })
+  candidates?: number | null;
+
+  @Field(() => Boolean, { nullable: true, defaultValue: true, description: "Re-score the candidates exactly with EK-FAC; otherwise scores are the projected approximations." })
+  rerank?: boolean | null;
+}
+
+@ObjectType({ description: "Milliseconds spent per step." })
+export class Timings {
+  @Field(() => Float)
+  gradientMs!: number;
+
+  @Field(() => Float)
+  searchMs!: number;
+
+  @Field(() => Float)
+  rerankMs!: number;
+
+  @Field(() => Float)
+  totalMs!: number;
+}
+
+@ObjectType()
+export class LayerScore implements engine.LayerScore {
+  @Field(() => Int)
+  layer!: number;
+
+  @Field(() => Float)
+  score!: number;
+}
+
+@ObjectType({ description: "Influence carried by one token of a training sequence." })
+export class TokenScore implements engine.TokenScore {
+  @Field(() => Int, { description: "Position in the training sequence; it carries the update that predicts the next token." })
+  position!: number;
+
+  @Field(() => Int)
+  tokenId!: number;
+
+  @Field(() => String)
+  text!: string;
+
+  @Field(() => Float)
+  score!: number;
+}
+
+@ObjectType({ description: "A training sequence and how much it influenced the completion." })
+export class InfluenceHit implements engine.InfluenceHit {
+  @Field(() => Int, { description: "1 for the most influential." })
+  rank!: number;
+
+  @Field(() => Int, { description: "Position of the sequence in the corpus." })
+  ordinal!: number;
+
+  @Field(() => Float, { description: "Exact EK-FAC influence when re-ranked, else equal to approxScore." })
+  score!: number;
+
+  @Field(() => Float, { description: "Inner product of the projected, whitened vectors (what the index searched on)." })
+  approxScore!: number;
+
+  @Field(() => [LayerScore], { description: "The score split by transformer block." })
+  layerScores!: LayerScore[];
+
+  @Field(() => [TokenScore], {
+    complexity: ({ childComplexity }) => TOKEN_SCORES_COST + childComplexity,
+    description: "The score split by token of the training sequence. Computed only when selected (a training-gradient pass per hit).",
+  })
+  tokenScores?: TokenScore[];
+}
+
+@ObjectType()
+export class InfluenceResult implements engine.InfluenceResult {
+  @Field(() => QueryInfo, { complexity: free })
+  query!: QueryInfo;
+
+  @Field(() => [InfluenceHit], { description: "Most influential first." })
+  hits!: InfluenceHit[];
+
+  @Field(() => Timings, { complexity: free })
+  timings!: Timings;
+}

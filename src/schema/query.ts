@@ -1,0 +1,40 @@
+import { ArgsType, Field, Float, Int, ObjectType } from "type-graphql";
+import type { QueryInfo as EngineQueryInfo } from "../engine/types.js";
+import type { QueryArgs } from "../server/query-validation.js";
+
+/** A query as text or token ids, shared by `influence` and `influenceDistribution`. */
+@ArgsType()
+export class QueryInputArgs implements QueryArgs {
+  @Field(() => String, { nullable: true, description: "Text before the completion; conditions it but is not scored." })
+  prompt?: string | null;
+
+  @Field(() => String, { nullable: true, description: "The text whose loss is explained. Required, as text or as completionTokens." })
+  completion?: string | null;
+
+  @Field(() => [Int], { nullable: true, description: "The prompt as token ids (instead of prompt)." })
+  promptTokens?: number[] | null;
+
+  @Field(() => [Int], { nullable: true, description: "The completion as token ids (instead of completion)." })
+  completionTokens?: number[] | null;
+
+  @Field(() => [Int], { nullable: true, description: "Restrict scores to these transformer blocks (all blocks of the index when absent)." })
+  layers?: number[] | null;
+
+  @Field(() => [Int], { nullable: true, description: "0-based positions within the completion whose loss is measured (all when absent)." })
+  completionPositions?: number[] | null;
+}
+
+@ObjectType({ description: "The query as the model saw it." })
+export class QueryInfo implements EngineQueryInfo {
+  @Field(() => [Int])
+  promptTokens!: number[];
+
+  @Field(() => [Int])
+  completionTokens!: number[];
+
+  @Field(() => [String], { description: "Decoded text of each prompt and completion token, in order." })
+  tokenTexts!: string[];
+
+  @Field(() => Float, { description: "Summed negative log-likelihood of the measured completion tokens." })
+  loss!: number;
+}

@@ -1,0 +1,121 @@
+import "reflect-metadata";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { ApolloServer } from "@apollo/server";
+import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
+import { ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
+import { expressMiddleware } from "@as-integrations/express5";
+import express, { type RequestHandler } from "express";
+import type { Database } from "../db/index.js";
+import type { InfluenceEngine } from "../engine/types.js";
+import type { Tokenizer } from "../tokenizer/tokenizer.js";
+import { type RequestContext, requestContext, type Services } from "./context.js";
+import { CorpusRef } from "./corpus.js";
+import { guardDatabase } from "./guarded-database.js";
+import { healthCheck } from "./health.js";
+import { cors, errorResponses, requireApiKey } from "./http-middleware.js";
+import { IndexService } from "./index-service.js";
+import { InfluenceService } from "./influence-service.js";
+import { DEFAULT_MAX_COMPLEXITY, DEFAULT_MAX_DEPTH, queryLimitsPlugin } from "./limits.js";
+import { consoleLogger, type ServerLogger } from "./logger.js";
+import { type PoolMetricsSource, ServerMetrics } from "./metrics.js";
+import { influenceSchema } from "./schema.js";
+import { SequenceService } from "./sequence-service.js";
+import { staticSite } from "./static-files.js";
+
+export const DEFAULT_MAX_BODY_BYTES = 100_000;
+
+export interface ServerOptions {
+  engine: InfluenceEngine;
+  db: Database;
+  /** The model's tokenizer: encodes text queries and `containsToken`, decodes token texts. */
+  tokenizer: Tokenizer;
+  host?: string;
+  /** 0 for any free port. */
+  port?: number;
+  /** When set, /graphql and /metrics require it (Authorization: Bearer <key>, or x-api-key). */
+  apiKey?: string;
+  /** Origins allowed to call the API from a browser ("*" for any); no CORS headers when empty. */
+  corsOrigins?: readonly string[];
+  maxBodyBytes?: number;
+  /** Deepest field nesting of an operation. */
+  maxDepth?: number;
+  /** Highest cost of an operation (see schema/costs.ts). */
+  maxComplexity?: number;
+  /** Folder of the web UI (index.html, playground/index.html), served at `/`. */
+  webRoot?: string;
+  /** The engine's worker pool, for /healthz and /metrics. */
+  enginePool?: PoolMetricsSource;
+  /** Longest wait for running requests on close before their connections are cut. */
+  closeGraceMs?: number;
+  logger?: ServerLogger;
+}
+
+export interface RunningServer {
+  /** http://host:port */
+  url: string;
+  graphqlUrl: string;
+  /** Stops accepting requests, lets running ones finish, closes. The engine and database stay open (they are the caller's). */
+  close(): Promise<void>;
+}
+
+/**
+ * The HTTP server: GraphQL at /graphql, /healthz, /metrics (Prometheus), and the web UI's files
+ * when `webRoot` is given. Termination signals are the caller's to handle (call `close`).
+ */
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const { engine, tokenizer, host = "127.0.0.1", port = 4000, maxBodyBytes = DEFAULT_MAX_BODY_BYTES, logger = consoleLogger } = options;
+  const db = guardDatabase(options.db);
+  const corpus = new CorpusRef(db, engine.info().corpus);
+  const sequences = new SequenceService(db, corpus, tokenizer);
+  const services: Services = {
+    influence: new InfluenceService({ engine, db, tokenizer, corpus, sequences, logger }),
+    sequences,
+    index: new IndexService(engine),
+    logger,
+  };
+  const metrics = new ServerMetrics(options.enginePool);
+
+  const app = express();
+  const httpServer = http.createServer(app);
+  const apollo = new ApolloServer<RequestContext>({
+    schema: influenceSchema(),
+    // The offline playground needs introspection; Apollo turns it off under NODE_ENV=production.
+    introspection: true,
+    includeStacktraceInErrorResponses: false,
+    stopOnTerminationSignals: false,
+    logger: { debug: () => {}, info: () => {}, warn: (message) => logger.warn(String(message)), error: (message) => logger.error(String(message)) },
+    plugins: [
+      // The default landing page loads Apollo Sandbox from a CDN: blank offline.
+      ApolloServerPluginLandingPageDisabled(),
+      ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: options.closeGraceMs ?? 10_000 }),
+      queryLimitsPlugin({ maxDepth: options.maxDepth ?? DEFAULT_MAX_DEPTH, maxComplexity: options.maxComplexity ?? DEFAULT_MAX_COMPLEXITY }),
+      metrics.plugin(),
+    ],
+  });
+  await apollo.start();
+
+  app.disable("x-powered-by");
+  if (options.corsOrigins?.length) app.use(cors(options.corsOrigins));
+  app.get("/healthz", healthCheck(db, options.enginePool));
+  const auth: RequestHandler = options.apiKey ? requireApiKey(options.apiKey) : (_req, _res, next) => next();
+  app.get("/metrics", auth, async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+  app.use("/graphql", auth, express.json({ limit: maxBodyBytes }), expressMiddleware(apollo, { context: async () => requestContext(services) }));
+  if (options.webRoot) app.use(staticSite(options.webRoot));
+  app.use(errorResponses(logger, maxBodyBytes));
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      httpServer.once("error", reject);
+      httpServer.listen(port, host, resolve);
+    });
+  } catch (err) {
+    await apollo.stop();
+    throw err;
+  }
+  const address = httpServer.address() as AddressInfo;
+  const url = `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
+  return { url, graphqlUrl: `${url}/graphql`, close: () => apollo.stop() };
+}

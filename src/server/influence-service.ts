@@ -1,0 +1,110 @@
+import type DataLoader from "dataloader";
+import { type Database, logQuery, ordinalsContainingToken, type QueryLogEntry, recentQueries, type Sequence } from "../db/index.js";
+import type { DistributionRequest, DistributionResult, InfluenceEngine, InfluenceRequest, InfluenceResult } from "../engine/types.js";
+import type { Tokenizer } from "../tokenizer/tokenizer.js";
+import type { CorpusRef } from "./corpus.js";
+import { toServerError } from "./errors.js";
+import type { ServerLogger } from "./logger.js";
+import { checkBins, checkCandidates, checkQuery, checkTopK, containsTokenId, type QueryArgs } from "./query-validation.js";
+import type { SequenceService } from "./sequence-service.js";
+
+export const DEFAULT_TOP_K = 10;
+export const DEFAULT_BINS = 40;
+export const DEFAULT_RECENT_QUERIES = 20;
+
+export interface InfluenceArgs extends QueryArgs {
+  topK?: number | null;
+  containsToken?: string | null;
+  candidates?: number | null;
+  rerank?: boolean | null;
+}
+
+export interface DistributionArgs extends QueryArgs {
+  bins?: number | null;
+}
+
+export interface InfluenceServiceDeps {
+  engine: InfluenceEngine;
+  db: Database;
+  tokenizer: Tokenizer;
+  corpus: CorpusRef;
+  sequences: SequenceService;
+  logger: ServerLogger;
+}
+
+/**
+ * Influence queries as the API offers them: checks the arguments against the model and the index,
+ * turns the `containsToken` filter into the ordinals the vector search may return, runs the engine,
+ * and records every query, answered or refused, in the query log.
+ */
+export class InfluenceService {
+  constructor(private readonly deps: InfluenceServiceDeps) {}
+
+  /**
+   * `sequences` is the request's loader: the hits' sequences are loaded through it for the log, so
+   * that resolving `hit.sequence` afterwards costs no further database round trip.
+   */
+  async influence(args: InfluenceArgs, options: { tokenScores: boolean; sequences: DataLoader<number, Sequence | null> }): Promise<InfluenceResult> {
+    return this.#logged("influence", args, async () => {
+      const result = await this.deps.engine.influence(await this.#influenceRequest(args, options.tokenScores));
+      const sequences = await Promise.all(result.hits.map((hit) => this.deps.sequences.atOrdinal(options.sequences, hit.ordinal)));
+      return { result, timings: result.timings, topHitIds: sequences.map((s) => s.externalId) };
+    });
+  }
+
+  async distribution(args: DistributionArgs): Promise<DistributionResult> {
+    return this.#logged("influenceDistribution", args, async () => {
+      const { engine, tokenizer } = this.deps;
+      const request: DistributionRequest = { ...checkQuery(args, tokenizer, engine.info()), bins: checkBins(args.bins ?? DEFAULT_BINS) };
+      return { result: await engine.distribution(request), timings: {}, topHitIds: [] };
+    });
+  }
+
+  recentQueries(limit?: number | null): Promise<QueryLogEntry[]> {
+    return recentQueries(this.deps.db, limit ?? DEFAULT_RECENT_QUERIES);
+  }
+
+  async #influenceRequest(args: InfluenceArgs, tokenScores: boolean): Promise<InfluenceRequest> {
+    const { engine, tokenizer, db, corpus } = this.deps;
+    const query = checkQuery(args, tokenizer, engine.info());
+    const topK = checkTopK(args.topK ?? DEFAULT_TOP_K);
+    const candidates = args.candidates == null ? undefined : checkCandidates(args.candidates, topK);
+    const tokenId = args.containsToken == null ? undefined : containsTokenId(args.containsToken, tokenizer);
+    const allowedOrdinals = tokenId === undefined ? undefined : await ordinalsContainingToken(db, await corpus.id(), tokenId);
+    return { ...query, topK, candidates, allowedOrdinals, rerank: args.rerank ?? true, tokenScores };
+  }
+
+  /** Runs `run` and logs the query with its timings and top hits, or with the error it failed with. */
+  async #logged<T>(
+    operation: string,
+    args: object,
+    run: () => Promise<{ result: T; timings: Record<string, number>; topHitIds: string[] }>,
+  ): Promise<T> {
+    const started = performance.now();
+    const parameters = { operation, ...withoutAbsent(args) };
+    const serviceMs = () => performance.now() - started;
+    try {
+      const { result, timings, topHitIds } = await run();
+      await this.#log({ parameters, timings: { ...timings, serviceMs: serviceMs() }, topHitIds });
+      return result;
+    } catch (err) {
+      const error = toServerError(err);
+      await this.#log({ parameters, timings: { serviceMs: serviceMs() }, topHitIds: [], error: `${error.code}: ${error.message}` });
+      throw error;
+    }
+  }
+
+  /** A query that cannot be logged (e.g. the database is down) is still answered. */
+  async #log(entry: Parameters<typeof logQuery>[1]): Promise<void> {
+    try {
+      await logQuery(this.deps.db, entry);
+    } catch (err) {
+      this.deps.logger.warn(`could not log a query: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+}
+
+/** The arguments the query ran with, schema defaults included; absent ones (undefined or null) left out. */
+function withoutAbsent(args: object): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(args).filter(([, v]) => v != null));
+}

@@ -1,0 +1,87 @@
+import type { ApolloServerPlugin } from "@apollo/server";
+import { type DocumentNode, Kind, type SelectionSetNode } from "graphql";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { WorkerPoolMetrics } from "./worker-pool.js";
+
+/** Whatever reports the engine's worker pool (the pool itself). */
+export interface PoolMetricsSource {
+  metrics(): WorkerPoolMetrics;
+}
+
+/** Prometheus metrics of one server: its own registry, so that several servers in a process do not collide. */
+export class ServerMetrics {
+  readonly registry = new Registry();
+  readonly #requests = new Counter({
+    name: "influence_graphql_requests_total",
+    help: "GraphQL requests by operation (root fields) and outcome (success or error code).",
+    labelNames: ["operation", "outcome"] as const,
+    registers: [this.registry],
+  });
+  readonly #duration = new Histogram({
+    name: "influence_graphql_request_duration_seconds",
+    help: "GraphQL request latency by operation (root fields) and outcome.",
+    labelNames: ["operation", "outcome"] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+
+  constructor(pool?: PoolMetricsSource) {
+    collectDefaultMetrics({ register: this.registry });
+    if (pool) this.#poolGauges(pool);
+  }
+
+  /** Counts and times every GraphQL request, refused ones included. */
+  plugin(): ApolloServerPlugin {
+    const requests = this.#requests;
+    const duration = this.#duration;
+    return {
+      async requestDidStart() {
+        const stopTimer = duration.startTimer();
+        return {
+          async willSendResponse({ document, operation, errors }) {
+            const labels = { operation: operation && document ? rootFields(operation.selectionSet, document) : "unknown", outcome: errors?.length ? String(errors[0].extensions.code ?? "INTERNAL_SERVER_ERROR") : "success" };
+            requests.inc(labels);
+            stopTimer(labels);
+          },
+        };
+      },
+    };
+  }
+
+  #poolGauges(pool: PoolMetricsSource): void {
+    const gauge = (name: string, help: string, read: (m: WorkerPoolMetrics) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          this.set(read(pool.metrics()));
+        },
+      });
+    gauge("influence_engine_queue_depth", "Engine requests waiting for a free worker.", (m) => m.queued);
+    gauge("influence_engine_queue_limit", "Engine requests allowed to wait; more are refused with SERVER_BUSY.", (m) => m.maxQueue);
+    gauge("influence_engine_busy_workers", "Engine workers running a request.", (m) => m.busy);
+    gauge("influence_engine_workers", "Engine workers alive.", (m) => m.workers);
+  }
+}
+
+/**
+ * Names of the fields an operation selects at its root (through fragments, aliases ignored), sorted:
+ * a label with few values, unlike client-chosen operation names.
+ */
+function rootFields(root: SelectionSetNode, document: DocumentNode): string {
+  const names = new Set<string>();
+  // Only called for validated operations: fragments exist and do not cycle.
+  const visit = (set: SelectionSetNode): void => {
+    for (const selection of set.selections) {
+      if (selection.kind === Kind.FIELD) names.add(selection.name.value);
+      else if (selection.kind === Kind.INLINE_FRAGMENT) visit(selection.selectionSet);
+      else {
+        const fragment = document.definitions.find((d) => d.kind === Kind.FRAGMENT_DEFINITION && d.name.value === selection.name.value);
+        if (fragment?.kind === Kind.FRAGMENT_DEFINITION) visit(fragment.selectionSet);
+      }
+    }
+  };
+  visit(root);
+  return [...names].sort().join("+") || "none";
+}

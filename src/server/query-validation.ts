@@ -1,0 +1,134 @@
+/**
+ * Checks of influence-query arguments, with messages meant for the person who typed the query.
+ * Everything here throws InputError, which the server reports as BAD_USER_INPUT.
+ */
+import type { IndexInfo } from "../engine/types.js";
+import type { Tokenizer } from "../tokenizer/tokenizer.js";
+import { InputError } from "../util/errors.js";
+
+export const MAX_TOP_K = 1000;
+export const MAX_CANDIDATES = 10_000;
+export const MAX_BINS = 200;
+
+/** A query as the GraphQL arguments give it: text or token ids; null means absent. */
+export interface QueryArgs {
+  prompt?: string | null;
+  completion?: string | null;
+  promptTokens?: number[] | null;
+  completionTokens?: number[] | null;
+  layers?: number[] | null;
+  completionPositions?: number[] | null;
+}
+
+/** The query in token ids, checked against the model and the index. */
+export interface CheckedQuery {
+  promptTokens: number[];
+  completionTokens: number[];
+  layers?: number[];
+  completionPositions?: number[];
+}
+
+export function checkQuery(args: QueryArgs, tokenizer: Tokenizer, info: IndexInfo): CheckedQuery {
+  for (const name of ["prompt", "completion"] as const) {
+    if (args[name] === "") throw new InputError(`${name} is empty: give some text, or leave ${name} out`);
+  }
+  for (const name of ["promptTokens", "completionTokens"] as const) {
+    if (args[name]?.length === 0) throw new InputError(`${name} is empty: give some token ids, or leave ${name} out`);
+  }
+  const asText = args.prompt != null || args.completion != null;
+  const asTokens = args.promptTokens != null || args.completionTokens != null;
+  if (asText && asTokens) {
+    throw new InputError("give the query either as text (prompt, completion) or as token ids (promptTokens, completionTokens), not both");
+  }
+  if (args.prompt != null && args.completion == null) throw new InputError("prompt was given without completion: influence is measured on a completion");
+  if (args.promptTokens != null && args.completionTokens == null) {
+    throw new InputError("promptTokens were given without completionTokens: influence is measured on a completion");
+  }
+  if (args.completion == null && args.completionTokens == null) {
+    throw new InputError("completion is required: give it as text (completion) or as token ids (completionTokens)");
+  }
+
+  const promptTokens = asText ? encode(tokenizer, args.prompt) : checkTokenIds("promptTokens", args.promptTokens ?? [], tokenizer);
+  const completionTokens = asText ? encode(tokenizer, args.completion) : checkTokenIds("completionTokens", args.completionTokens ?? [], tokenizer);
+  const { contextLength } = info.model;
+  const total = promptTokens.length + completionTokens.length;
+  if (total > contextLength) {
+    throw new InputError(
+      `prompt and completion are ${total} tokens (${promptTokens.length} + ${completionTokens.length}), more than the model's context of ${contextLength}`,
+    );
+  }
+  return {
+    promptTokens,
+    completionTokens,
+    layers: args.layers == null ? undefined : checkLayers(args.layers, info.layers),
+    completionPositions: args.completionPositions == null ? undefined : checkPositions(args.completionPositions, completionTokens.length),
+  };
+}
+
+function encode(tokenizer: Tokenizer, text: string | null | undefined): number[] {
+  return text == null ? [] : tokenizer.encode(text);
+}
+
+function checkTokenIds(name: string, ids: number[], tokenizer: Tokenizer): number[] {
+  ids.forEach((id, i) => {
+    if (id < 0 || id >= tokenizer.vocabSize) throw new InputError(`${name}[${i}] = ${id} is not a token id (the vocabulary has ids 0 to ${tokenizer.vocabSize - 1})`);
+  });
+  return ids;
+}
+
+function checkLayers(layers: number[], known: readonly number[]): number[] {
+  if (layers.length === 0) throw new InputError("layers is empty: name at least one layer, or leave layers out for all of them");
+  for (const layer of layers) {
+    if (!known.includes(layer)) throw new InputError(`unknown layer ${layer}: the index has layers ${known.join(", ")}`);
+  }
+  if (new Set(layers).size !== layers.length) throw new InputError("layers names a layer more than once");
+  return layers;
+}
+
+function checkPositions(positions: number[], completionLength: number): number[] {
+  if (positions.length === 0) throw new InputError("completionPositions is empty: name at least one position, or leave it out for all of them");
+  for (const p of positions) {
+    if (p < 0 || p >= completionLength) {
+      throw new InputError(`completion position ${p} is out of range: the completion has ${completionLength} tokens (positions 0 to ${completionLength - 1})`);
+    }
+  }
+  if (new Set(positions).size !== positions.length) throw new InputError("completionPositions names a position more than once");
+  return positions;
+}
+
+export function checkTopK(topK: number): number {
+  if (topK < 1 || topK > MAX_TOP_K) throw new InputError(`topK must be from 1 to ${MAX_TOP_K} (got ${topK})`);
+  return topK;
+}
+
+export function checkCandidates(candidates: number, topK: number): number {
+  if (candidates < topK || candidates > MAX_CANDIDATES) {
+    throw new InputError(`candidates must be from topK (${topK}) to ${MAX_CANDIDATES} (got ${candidates})`);
+  }
+  return candidates;
+}
+
+export function checkBins(bins: number): number {
+  if (bins < 1 || bins > MAX_BINS) throw new InputError(`bins must be from 1 to ${MAX_BINS} (got ${bins})`);
+  return bins;
+}
+
+/** The token id of a `containsToken` filter: one token of text, or `#<id>`. */
+export function containsTokenId(value: string, tokenizer: Tokenizer): number {
+  if (value === "") throw new InputError('containsToken is empty: give one token, e.g. " the" or "#262"');
+  const byId = /^#(\d+)$/.exec(value);
+  if (byId) {
+    const id = Number(byId[1]);
+    if (id >= tokenizer.vocabSize) throw new InputError(`containsToken ${value}: no such token id (the vocabulary has ids 0 to ${tokenizer.vocabSize - 1})`);
+    return id;
+  }
+  const ids = tokenizer.encode(value);
+  if (ids.length !== 1) {
+    const pieces = ids.map((id) => JSON.stringify(tokenizer.tokenText(id))).join(", ");
+    throw new InputError(
+      `containsToken ${JSON.stringify(value)} is ${ids.length} tokens (${pieces}), not one: give a single token ` +
+        `(a leading space is part of a word's token, e.g. " the") or its id as "#<id>"`,
+    );
+  }
+  return ids[0];
+}
