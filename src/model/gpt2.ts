@@ -39,8 +39,8 @@ interface Block {
 }
 export interface Gpt2Params {
   wte: T2;
-  /** wte transposed, [C, V]: the LM head. */
-  wteT: T2;
+  /** The tied LM head in vocabulary blocks (see HEAD_BLOCK). */
+  head: { columns: T2[]; rows: T2[] };
   wpe: T2;
   blocks: Block[];
   lnF: Norm;
@@ -78,8 +78,17 @@ export function gpt2ParameterShapes(cfg: Gpt2Config): Map<string, number[]> {
 /** Builds the parameter tensors from float32 arrays named as in gpt2ParameterShapes. */
 export function gpt2Params(cfg: Gpt2Config, get: (name: string) => Float32Array): Gpt2Params {
   const shapes = gpt2ParameterShapes(cfg);
-  const t2 = (name: string) => tf.tensor2d(get(name), shapes.get(name) as [number, number]);
-  const t1 = (name: string) => tf.tensor1d(get(name));
+  return gpt2ParamsFromTensors(cfg, (name) => tf.tensor(get(name), shapes.get(name)));
+}
+
+/**
+ * Builds the parameters from tensors named as in gpt2ParameterShapes, adding the transposed
+ * copies the backward pass uses. Training calls it inside a gradient tape with tf.Variables, so
+ * that gradients flow through the transposes to the variables.
+ */
+export function gpt2ParamsFromTensors(cfg: Gpt2Config, get: (name: string) => tf.Tensor): Gpt2Params {
+  const t2 = (name: string) => get(name) as T2;
+  const t1 = (name: string) => get(name) as T1;
   const linear = (name: string): Linear => {
     const w = t2(`${name}.weight`);
     return { w, wT: tf.transpose(w), b: t1(`${name}.bias`) };
@@ -88,7 +97,7 @@ export function gpt2Params(cfg: Gpt2Config, get: (name: string) => Float32Array)
   const wte = t2("wte.weight");
   return {
     wte,
-    wteT: tf.transpose(wte),
+    head: headBlocks(wte),
     wpe: t2("wpe.weight"),
     lnF: norm("ln_f"),
     blocks: Array.from({ length: cfg.nLayer }, (_, i) => ({
@@ -103,6 +112,40 @@ export function gpt2Params(cfg: Gpt2Config, get: (name: string) => Float32Array)
 }
 
 const linear = (x: T2, l: Linear): T2 => tf.add(tf.matMul(x, l.w), l.b);
+
+/**
+ * Vocabulary columns per block of the LM head. XNNPACK (wasm) runs [512, 768] x [768, 50257] at
+ * about 10 GFLOP/s but each [768, 4096] block at 26: products over the whole vocabulary are
+ * split into blocks.
+ */
+const HEAD_BLOCK = 4096;
+
+/** wte^T in column blocks ([C, <=HEAD_BLOCK] each) and wte in the matching row blocks. */
+function headBlocks(wte: T2): { columns: T2[]; rows: T2[] } {
+  const V = wte.shape[0];
+  const sizes = Array.from({ length: Math.ceil(V / HEAD_BLOCK) }, (_, i) => Math.min(HEAD_BLOCK, V - i * HEAD_BLOCK));
+  const rows = sizes.length === 1 ? [wte] : (tf.split(wte, sizes, 0) as T2[]);
+  return { rows, columns: rows.map((r) => tf.transpose(r)) };
+}
+
+/** logits = x wte^T, block by block. */
+function headForward(x: T2, head: Gpt2Params["head"]): T2 {
+  const blocks = head.columns.map((c): T2 => tf.matMul(x, c));
+  return blocks.length === 1 ? blocks[0] : tf.concat(blocks, 1);
+}
+
+/** dL/dx = dlogits wte, summing the products of matching vocabulary blocks. */
+function headBackward(dlogits: T2, head: Gpt2Params["head"]): T2 {
+  if (head.rows.length === 1) return tf.matMul<T2>(dlogits, head.rows[0]);
+  let start = 0;
+  return tf.addN<T2>(
+    head.rows.map((r): T2 => {
+      const block = tf.slice(dlogits, [0, start], [-1, r.shape[0]]);
+      start += r.shape[0];
+      return tf.matMul(block, r);
+    }),
+  );
+}
 
 interface NormSaved {
   xhat: T2;
@@ -239,7 +282,7 @@ export class Gpt2 implements CausalLM {
     causalMask.dispose();
     const final = tidy(() => {
       const { y, saved: lnF } = layerNorm(x, params.lnF, eps);
-      return { logits: tf.matMul(y, params.wteT) as T2, lnF };
+      return { logits: headForward(y, params.head), lnF };
     });
     x.dispose();
     const release = () => tf.dispose(tensorsOf([saved, final.lnF]));
@@ -262,7 +305,7 @@ export class Gpt2 implements CausalLM {
     const mask = tf.tensor2d(batch.mask, [batch.mask.length, 1]);
     const withOne = (t: T2) => tf.mul(tf.concat([t, tf.onesLike(tf.slice(t, [0, 0], [-1, 1]))], 1), mask) as T2;
     // dL/dx of the residual stream, from the top down; one tidy per block as in forward.
-    let dx = tf.tidy(() => layerNormBackward(tf.matMul(dlogits, params.wte), lnF, params.lnF));
+    let dx = tf.tidy(() => layerNormBackward(headBackward(dlogits, params.head), lnF, params.lnF));
     for (let i = params.blocks.length - 1; i >= 0; i--) {
       const block = params.blocks[i];
       const s = saved[i];
