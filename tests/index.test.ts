@@ -5,53 +5,18 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Database, countSequences, getCorpus, openDatabase } from "../src/db/index.js";
 import { IndexEngine } from "../src/engine/index-engine.js";
-import { type BuildJob, runBuild } from "../src/indexer/build.js";
+import { runBuild } from "../src/indexer/build.js";
 import { type IndexManifest, indexPath, readIndexManifest } from "../src/indexer/index-manifest.js";
 import { spearman } from "../src/stats/correlation.js";
-import { fixtureExpected, fixturePath, fixtureQueries, fixtureTrain, REPO_ROOT } from "./helpers/fixtures.js";
+import { FIXTURE_SHARD_SIZE, expectedQueryScores as expectedScores, fixtureBuildJob as buildJob, topIds } from "./helpers/fixture-index.js";
+import { fixturePath, fixtureQueries, fixtureTrain, REPO_ROOT } from "./helpers/fixtures.js";
 import { tempDir } from "./helpers/temp.js";
 
 const model = "gpt2-tiny";
 const train = fixtureTrain(model);
 const queries = fixtureQueries(model);
-const SHARD_SIZE = 4;
-
-/** The parameters of `influence build --fisher empirical --shard-size 4` with every other default. */
-function buildJob(modelDir: string, outDir: string, extra: Partial<BuildJob> = {}): BuildJob {
-  return {
-    modelDir,
-    corpusFile: fixturePath(model, "train.jsonl"),
-    outDir,
-    parameters: {
-      fisher: "empirical",
-      damping: { rule: "heuristic", factor: 0.1 },
-      seed: 0,
-      fitSequences: null,
-      projection: { kOut: 64, kIn: 64, rank: 4, seed: 0, basis: "pca" },
-      pcaSequences: 1024,
-      shardSize: SHARD_SIZE,
-      hnsw: { M: 16, efConstruction: 200 },
-    },
-    workers: 2,
-    resume: false,
-    ...extra,
-  };
-}
-
 const cli = (args: string[]): ChildProcess =>
   spawn(process.execPath, [path.join(REPO_ROOT, "bin/influence.js"), ...args], { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, INFLUENCE_QUIET: "1" } });
-
-/** Expected total scores of query q, and the sum over block 1's two matrices. */
-async function expectedScores(q: number): Promise<{ total: number[]; block1: number[] }> {
-  const expected = await fixtureExpected(model);
-  const n = train.length;
-  const row = (key: string) => Array.from(expected(key).data.subarray(q * n, (q + 1) * n));
-  const fc = row("scores.h.1.mlp.c_fc");
-  const proj = row("scores.h.1.mlp.c_proj");
-  return { total: row("scores"), block1: fc.map((x, i) => x + proj[i]) };
-}
-
-const topIds = (scores: number[], k: number) => scores.map((s, i) => [s, i] as const).sort((a, b) => b[0] - a[0]).slice(0, k).map(([, i]) => train[i].id);
 
 describe("the influence index on gpt2-tiny (empirical Fisher)", () => {
   let tmp: Awaited<ReturnType<typeof tempDir>>;
@@ -135,7 +100,7 @@ describe("the influence index on gpt2-tiny (empirical Fisher)", () => {
 
   it("resumes a build killed with SIGKILL: every sequence once, and the same vectors", async () => {
     const out = path.join(tmp.dir, "killed");
-    const args = ["build", "--model", modelDir, "--corpus", fixturePath(model, "train.jsonl"), "--out", out, "--fisher", "empirical", "--shard-size", String(SHARD_SIZE), "--workers", "1", "--no-progress"];
+    const args = ["build", "--model", modelDir, "--corpus", fixturePath(model, "train.jsonl"), "--out", out, "--fisher", "empirical", "--shard-size", String(FIXTURE_SHARD_SIZE), "--workers", "1", "--no-progress"];
     const child = cli(args);
     // Kill once a few shards are written and recorded, well before the last of 12.
     const shards = path.join(out, "shards");

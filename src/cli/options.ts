@@ -1,5 +1,5 @@
 /** Parsers for command-line option values; each error names the option and what it accepts. */
-import { InvalidArgumentError } from "commander";
+import { InvalidArgumentError, Option } from "commander";
 import type { DampingRule, FisherMode } from "../ekfac/artifacts.js";
 import { DEFAULT_DAMPING_FACTOR } from "../ekfac/lambda.js";
 
@@ -39,4 +39,11 @@ export function oneOf<T extends string>(choices: readonly T[]) {
 /** Comma-separated non-negative integers, e.g. `0,2`. */
 export function integerList(value: string): number[] {
   return value.split(",").map((part) => integer(0)(part.trim()));
+}
+
+/** --damping: "heuristic" or a fixed positive number. */
+export function dampingOption(): Option {
+  return new Option("--damping <value>", `"heuristic" (${DEFAULT_DAMPING_FACTOR} x mean(Lambda) per matrix) or a fixed positive number`)
+    .argParser(dampingRule)
+    .default(dampingRule("heuristic"), "heuristic");
 }

@@ -79,7 +79,7 @@ export async function runBuild(job: BuildJob): Promise<IndexManifest> {
       throw new InputError(`${outDir} already holds a complete index; build into a new folder (nothing was changed)`);
     }
     const opened = await openModel(job.modelDir);
-    const source = await corpusSource(job.corpusFile, opened);
+    const source = await corpusSource(job.corpusFile, opened, job.parameters.maxSequences ?? undefined);
     const parameters: BuildParameters = { modelFingerprint: opened.fingerprint, corpusFingerprint: source.fingerprint, ...job.parameters };
     const state = await startOrResume(outDir, parameters, job.resume);
     db = await openDatabase(job.databaseUrl ? { url: job.databaseUrl } : { dataDir: indexPath(outDir, "database") });
@@ -212,13 +212,15 @@ async function ingest(db: Database, corpusId: number, source: CorpusSource, toke
 /** Reuses a fit in the folder made with the same model, corpus and settings; fits otherwise. */
 async function fitFactors(opened: OpenedModel, job: BuildJob, p: BuildParameters, outDir: string): Promise<void> {
   const dir = indexPath(outDir, "factors");
+  const limit = Math.min(p.fitSequences ?? Infinity, p.maxSequences ?? Infinity);
+  const fitSequences = Number.isFinite(limit) ? limit : undefined;
   const m = existsSync(dir) ? await readFactorsManifest(dir).catch(() => undefined) : undefined;
   if (m) {
-    const same = m.model.fingerprint === opened.fingerprint && m.fisher === p.fisher && m.seed === p.seed && JSON.stringify(m.damping) === JSON.stringify(p.damping) && m.corpus.maxSequences === p.fitSequences;
-    const corpus = await corpusSource(job.corpusFile, opened, p.fitSequences ?? undefined);
+    const same = m.model.fingerprint === opened.fingerprint && m.fisher === p.fisher && m.seed === p.seed && JSON.stringify(m.damping) === JSON.stringify(p.damping) && m.corpus.maxSequences === (fitSequences ?? null);
+    const corpus = await corpusSource(job.corpusFile, opened, fitSequences);
     if (same && m.corpus.fingerprint === corpus.fingerprint) return job.log?.(`factors: reusing the fit in ${dir}`);
   }
-  await runFit({ opened, corpusFile: job.corpusFile, outDir: dir, fisher: p.fisher, damping: p.damping, seed: p.seed, maxSequences: p.fitSequences ?? undefined, batchTokens: job.batchTokens, onProgress: job.onProgress });
+  await runFit({ opened, corpusFile: job.corpusFile, outDir: dir, fisher: p.fisher, damping: p.damping, seed: p.seed, maxSequences: fitSequences, batchTokens: job.batchTokens, onProgress: job.onProgress });
 }
 
 /** Ordinals spread evenly over the corpus. */

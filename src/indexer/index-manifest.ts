@@ -35,8 +35,7 @@ export const indexFiles = {
   database: "db",
 } as const;
 
-export type IndexPath = (dir: string, file: keyof typeof indexFiles) => string;
-export const indexPath: IndexPath = (dir, file) => path.join(dir, indexFiles[file]);
+export const indexPath = (dir: string, file: keyof typeof indexFiles): string => path.join(dir, indexFiles[file]);
 
 /** Everything that determines an index's content; a resumed build must ask for the same. */
 export interface BuildParameters {
@@ -45,6 +44,9 @@ export interface BuildParameters {
   fisher: "sampled" | "empirical";
   damping: { rule: "heuristic"; factor: number } | { rule: "fixed"; value: number };
   seed: number;
+  /** Index only the first n sequences of the corpus (all when null). */
+  maxSequences: number | null;
+  /** Fit EK-FAC on the first n sequences (all indexed ones when null). */
   fitSequences: number | null;
   projection: ProjectionSettings;
   pcaSequences: number;

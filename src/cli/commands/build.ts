@@ -1,8 +1,6 @@
-import type { Command } from "commander";
-import { InvalidArgumentError } from "commander";
-import { DEFAULT_DAMPING_FACTOR } from "../../ekfac/lambda.js";
+import { type Command, InvalidArgumentError, Option } from "commander";
 import { DEFAULT_WORKERS, runBuild } from "../../indexer/build.js";
-import { dampingRule, fisherMode, integer, oneOf } from "../options.js";
+import { dampingOption, fisherMode, integer, oneOf } from "../options.js";
 import { progressBars } from "../progress.js";
 
 function dims(value: string): { kOut: number; kIn: number } {
@@ -20,13 +18,14 @@ export function registerBuild(program: Command): void {
     .requiredOption("--out <dir>", "index folder to create (or to continue with --resume)")
     .option("--database <url>", "PostgreSQL URL for the sequences' metadata (default: embedded PGlite in <out>/db)")
     .option("--corpus-name <name>", "name of the corpus in the database (default: file name and content hash)")
-    .option("--dims <KOUTxKIN>", "projected dimensions per MLP matrix (capped at the matrix's own)", dims, { kOut: 64, kIn: 64 })
+    .addOption(new Option("--dims <KOUTxKIN>", "projected dimensions per MLP matrix (capped at the matrix's own)").argParser(dims).default({ kOut: 64, kIn: 64 }, "64x64"))
     .option("--basis <basis>", "projection basis: pca (two-sided PCA of whitened gradients) or random", oneOf(["pca", "random"] as const), "pca")
     .option("--scale-rank <r>", "terms of the low-rank EK-FAC whitening scale", integer(1, 64), 4)
     .option("--pca-sequences <n>", "sequences sampled for the PCA basis", integer(1), 1024)
     .option("--fisher <mode>", "labels for the Fisher: sampled (the paper's) or empirical", fisherMode, "sampled")
-    .option("--damping <value>", `"heuristic" (${DEFAULT_DAMPING_FACTOR} x mean(Lambda) per matrix) or a positive number`, dampingRule, dampingRule("heuristic"))
-    .option("--fit-sequences <n>", "fit EK-FAC on the first n sequences only (default: all)", integer(1))
+    .addOption(dampingOption())
+    .option("--max-sequences <n>", "index only the first n sequences of the corpus", integer(1))
+    .option("--fit-sequences <n>", "fit EK-FAC on the first n sequences only (default: all indexed)", integer(1))
     .option("--seed <n>", "seed of sampled labels, projections and the HNSW graph", integer(0), 0)
     .option("--shard-size <n>", "sequences per resumable shard", integer(1), 512)
     .option("--workers <n>", "worker threads computing vectors", integer(1, 64), DEFAULT_WORKERS)
@@ -48,6 +47,7 @@ export function registerBuild(program: Command): void {
             fisher: opts.fisher,
             damping: opts.damping,
             seed: opts.seed,
+            maxSequences: opts.maxSequences ?? null,
             fitSequences: opts.fitSequences ?? null,
             projection: { ...opts.dims, rank: opts.scaleRank, seed: opts.seed, basis: opts.basis },
             pcaSequences: opts.pcaSequences,

@@ -1,8 +1,7 @@
 import type { Command } from "commander";
-import { DEFAULT_DAMPING_FACTOR } from "../../ekfac/lambda.js";
 import { runFit } from "../../jobs/fit.js";
 import { openModel } from "../../jobs/open-model.js";
-import { dampingRule, fisherMode, integer } from "../options.js";
+import { dampingOption, fisherMode, integer } from "../options.js";
 import { progressBars } from "../progress.js";
 
 export function registerFit(program: Command): void {
@@ -13,7 +12,7 @@ export function registerFit(program: Command): void {
     .requiredOption("--corpus <file>", 'training corpus, JSONL with {"id","text"} or {"id","tokens"} per line')
     .requiredOption("--out <dir>", "folder for the factors (safetensors files and manifest.json)")
     .option("--fisher <mode>", "labels for the Fisher: sampled from the model (the paper's) or empirical (true next tokens)", fisherMode, "sampled")
-    .option("--damping <value>", `"heuristic" (${DEFAULT_DAMPING_FACTOR} x mean(Lambda) per matrix) or a fixed positive number`, dampingRule, dampingRule("heuristic"))
+    .addOption(dampingOption())
     .option("--max-sequences <n>", "fit on the first n sequences only", integer(1))
     .option("--seed <n>", "seed of the sampled labels", integer(0), 0)
     .option("--batch-tokens <n>", "padded tokens per forward/backward batch", integer(1), 2048)

@@ -23,7 +23,7 @@ export function registerScore(program: Command): void {
     .option("--lissa-iterations <n>", "LiSSA recursion steps", integer(1), d.lissa.iterations)
     .option("--lissa-batch <n>", "sequences per LiSSA Fisher-vector product", integer(1), d.lissa.batchSize)
     .option("--lissa-scale <x>", "LiSSA step alpha (default: 0.5 / largest eigenvalue, by power iteration)", positiveNumber)
-    .option("--json", "print the result as one JSON object on stdout (the only output format)", true)
+    .option("--json", "print one JSON object {queries, train, scores, moduleScores?, tokenScores?} instead of a summary", false)
     .option("--no-progress", "do not draw progress bars")
     .action(async (opts) => {
       const opened = await openModel(opts.model);
@@ -46,7 +46,14 @@ export function registerScore(program: Command): void {
         });
         bars.stop();
         console.error(`preconditioned queries in ${timings.queriesSeconds.toFixed(2)} s, scored in ${timings.scoringSeconds.toFixed(2)} s`);
-        process.stdout.write(JSON.stringify(result) + "\n");
+        if (opts.json) {
+          process.stdout.write(JSON.stringify(result) + "\n");
+        } else {
+          result.queries.forEach((id, q) => {
+            const top = result.train.map((t, n) => [t, result.scores[q][n]] as const).sort((a, b) => b[1] - a[1]).slice(0, 5);
+            console.log(`${id}: ${top.map(([t, s]) => `${t} ${s.toExponential(3)}`).join(", ")}`);
+          });
+        }
       } finally {
         bars.stop();
       }

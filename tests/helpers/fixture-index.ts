@@ -1,0 +1,43 @@
+/** Index builds of the reference fixtures, as `influence build --fisher empirical --shard-size 4` would run them. */
+import type { BuildJob } from "../../src/indexer/build.js";
+import { fixturePath, fixtureExpected, fixtureTrain } from "./fixtures.js";
+
+export const FIXTURE_SHARD_SIZE = 4;
+
+export function fixtureBuildJob(modelDir: string, outDir: string, extra: Partial<BuildJob> = {}, model = "gpt2-tiny"): BuildJob {
+  return {
+    modelDir,
+    corpusFile: fixturePath(model, "train.jsonl"),
+    outDir,
+    parameters: {
+      fisher: "empirical",
+      damping: { rule: "heuristic", factor: 0.1 },
+      seed: 0,
+      maxSequences: null,
+      fitSequences: null,
+      projection: { kOut: 64, kIn: 64, rank: 4, seed: 0, basis: "pca" },
+      pcaSequences: 1024,
+      shardSize: FIXTURE_SHARD_SIZE,
+      hnsw: { M: 16, efConstruction: 200 },
+    },
+    workers: 2,
+    resume: false,
+    ...extra,
+  };
+}
+
+/** Expected total scores of query q on a fixture, and the sum over block 1's two matrices. */
+export async function expectedQueryScores(q: number, model = "gpt2-tiny"): Promise<{ total: number[]; block1: number[] }> {
+  const expected = await fixtureExpected(model);
+  const n = fixtureTrain(model).length;
+  const row = (key: string) => Array.from(expected(key).data.subarray(q * n, (q + 1) * n));
+  const fc = row("scores.h.1.mlp.c_fc");
+  const proj = row("scores.h.1.mlp.c_proj");
+  return { total: row("scores"), block1: fc.map((x, i) => x + proj[i]) };
+}
+
+/** Ids of the k highest scores of a fixture's training sequences. */
+export function topIds(scores: readonly number[], k: number, model = "gpt2-tiny"): string[] {
+  const train = fixtureTrain(model);
+  return scores.map((s, i) => [s, i] as const).sort((a, b) => b[0] - a[0]).slice(0, k).map(([, i]) => train[i].id);
+}

@@ -1,0 +1,120 @@
+/** Model folders as people have them: sharded, half precision, and broken in the usual ways. */
+import { copyFile, cp, readFile, rm, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { download } from "../src/backend/backend.js";
+import { makeBatch } from "../src/model/batch.js";
+import { loadModel } from "../src/model/load.js";
+import type { CausalLM } from "../src/model/model.js";
+import { readSafetensors, tensorAsFloat32 } from "../src/safetensors/read.js";
+import { type TensorToWrite, encodeSafetensors } from "../src/safetensors/write.js";
+import { maxRelError } from "./helpers/compare.js";
+import { fixturePath, fixtureTrain } from "./helpers/fixtures.js";
+import { tempDir } from "./helpers/temp.js";
+
+const sequence = fixtureTrain("gpt2-tiny")[0].tokens;
+
+function logits(model: CausalLM): Float32Array {
+  const pass = model.forward(makeBatch([sequence], model.config.contextLength, model.config.vocabSize));
+  pass.dispose();
+  return download(pass.logits);
+}
+
+/** The fixture's tensors, converted to `dtype`. */
+async function fixtureTensors(dtype: TensorToWrite["dtype"]): Promise<Record<string, TensorToWrite>> {
+  const st = await readSafetensors(fixturePath("gpt2-tiny", "model.safetensors"));
+  return Object.fromEntries([...st.tensors].map(([name, info]) => [name, { dtype, shape: info.shape, data: tensorAsFloat32(st, name) }]));
+}
+
+describe("loading Hugging Face GPT-2 folders", () => {
+  let tmp: Awaited<ReturnType<typeof tempDir>>;
+  let reference: Float32Array;
+
+  /** A copy of the fixture folder without its weights, to fill in per test. */
+  async function folder(name: string): Promise<string> {
+    const dir = path.join(tmp.dir, name);
+    await cp(fixturePath("gpt2-tiny"), dir, { recursive: true, filter: (src) => !src.endsWith(".safetensors") || src.endsWith("gpt2-tiny") });
+    return dir;
+  }
+
+  beforeAll(async () => {
+    tmp = await tempDir();
+    const model = await loadModel(fixturePath("gpt2-tiny"));
+    reference = logits(model);
+    model.dispose();
+  });
+  afterAll(() => tmp.remove());
+
+  it("reads a sharded checkpoint through model.safetensors.index.json", async () => {
+    const dir = await folder("sharded");
+    const tensors = Object.entries(await fixtureTensors("F32"));
+    const shards = [tensors.slice(0, 10), tensors.slice(10)];
+    const weightMap: Record<string, string> = {};
+    for (const [i, shard] of shards.entries()) {
+      const file = `model-0000${i + 1}-of-00002.safetensors`;
+      await writeFile(path.join(dir, file), encodeSafetensors(Object.fromEntries(shard)));
+      for (const [name] of shard) weightMap[name] = file;
+    }
+    await writeFile(path.join(dir, "model.safetensors.index.json"), JSON.stringify({ metadata: {}, weight_map: weightMap }));
+    const model = await loadModel(dir);
+    expect(maxRelError(logits(model), reference)).toBe(0);
+    model.dispose();
+  });
+
+  it.each([
+    ["F16", 2e-3],
+    ["BF16", 2e-2],
+  ] as const)("reads %s tensors (logits within the format's rounding)", async (dtype, tolerance) => {
+    const dir = await folder(dtype);
+    await writeFile(path.join(dir, "model.safetensors"), encodeSafetensors(await fixtureTensors(dtype)));
+    const model = await loadModel(dir);
+    const error = maxRelError(logits(model), reference);
+    expect(error).toBeGreaterThan(0);
+    expect(error).toBeLessThan(tolerance);
+    model.dispose();
+  });
+
+  describe("refuses broken folders, naming the file and the problem", () => {
+    it("missing config.json", async () => {
+      const dir = await folder("no-config");
+      await copyFile(fixturePath("gpt2-tiny", "model.safetensors"), path.join(dir, "model.safetensors"));
+      await rm(path.join(dir, "config.json"));
+      await expect(loadModel(dir)).rejects.toThrow(`${path.join(dir, "config.json")}: missing`);
+    });
+
+    it("malformed config.json", async () => {
+      const dir = await folder("bad-config");
+      await writeFile(path.join(dir, "config.json"), "{ not json");
+      await expect(loadModel(dir)).rejects.toThrow(new RegExp(`${path.join(dir, "config.json")}: malformed JSON`.replace(/[.]/g, "\\.")));
+    });
+
+    it("an unsupported architecture", async () => {
+      const dir = await folder("llama");
+      const config = JSON.parse(await readFile(path.join(dir, "config.json"), "utf8"));
+      await writeFile(path.join(dir, "config.json"), JSON.stringify({ ...config, architectures: ["LlamaForCausalLM"], model_type: "llama" }));
+      await expect(loadModel(dir)).rejects.toThrow(/config\.json: architecture LlamaForCausalLM is not supported \(supported: GPT2LMHeadModel\)/);
+    });
+
+    it("a safetensors header that claims more bytes than the file has", async () => {
+      const dir = await folder("lying-header");
+      const bytes = await readFile(fixturePath("gpt2-tiny", "model.safetensors"));
+      await writeFile(path.join(dir, "model.safetensors"), bytes.subarray(0, bytes.length - 1000));
+      await expect(loadModel(dir)).rejects.toThrow(/model\.safetensors: tensor .* ends at byte \d+ of the data section, which has only \d+ bytes/);
+    });
+
+    it("a tensor whose shape does not match config.json", async () => {
+      const dir = await folder("wrong-shape");
+      const tensors = await fixtureTensors("F32");
+      const fc = tensors["transformer.h.0.mlp.c_fc.weight"];
+      tensors["transformer.h.0.mlp.c_fc.weight"] = { ...fc, shape: [64, 64] };
+      await writeFile(path.join(dir, "model.safetensors"), encodeSafetensors(tensors));
+      await expect(loadModel(dir)).rejects.toThrow(/model\.safetensors: tensor transformer\.h\.0\.mlp\.c_fc\.weight has shape \[64, 64\], expected \[32, 128\]/);
+    });
+
+    it("token ids outside the vocabulary", async () => {
+      const model = await loadModel(fixturePath("gpt2-tiny"));
+      expect(() => makeBatch([[1, 2, 50257]], 64, model.config.vocabSize)).toThrow(/token id 50257 at position 2 is outside the vocabulary \(0\.\.50256\)/);
+      model.dispose();
+    });
+  });
+});
