@@ -1,0 +1,75 @@
+import { useEffect, useState } from "react";
+import { DistributionPanel } from "./components/DistributionPanel.tsx";
+import { ErrorAlert } from "./components/ErrorAlert.tsx";
+import { ErrorBoundary } from "./components/ErrorBoundary.tsx";
+import { HitList, type TokenScale } from "./components/HitList.tsx";
+import { LayerChart } from "./components/LayerChart.tsx";
+import { LayerHeatmap } from "./components/LayerHeatmap.tsx";
+import { QueryForm } from "./components/QueryForm.tsx";
+import { RecentQueries } from "./components/RecentQueries.tsx";
+import { type FormValues, INITIAL_VALUES } from "./form.ts";
+import { fetchMeta, type IndexMeta } from "./queries.ts";
+import { useInfluenceRun } from "./use-influence-run.ts";
+
+/** The influence dashboard: a query form and recent queries beside the answer's panels. */
+export function App() {
+  const [meta, setMeta] = useState<IndexMeta>();
+  const [metaError, setMetaError] = useState<string>();
+  const [values, setValues] = useState<FormValues>(INITIAL_VALUES);
+  const [scale, setScale] = useState<TokenScale>("all");
+  const query = useInfluenceRun();
+
+  useEffect(() => {
+    fetchMeta().then(setMeta, (err: Error) => setMetaError(`cannot read the index: ${err.message}`));
+  }, []);
+
+  const submit = (next: FormValues) => {
+    setValues(next);
+    void query.run(next);
+  };
+
+  return (
+    <div className="page">
+      <header className="top">
+        <h1>influence-graph</h1>
+        {meta && (
+          <span className="index-info">
+            {meta.index.model.architecture} · corpus {meta.index.corpus.name} ({meta.index.corpus.sequences} sequences)
+          </span>
+        )}
+        <a href="/playground/">GraphQL playground</a>
+      </header>
+      <aside className="side">
+        <QueryForm
+          values={values}
+          layers={meta?.layers.map((l) => l.layer) ?? []}
+          contextLength={meta?.index.model.contextLength}
+          busy={query.busy}
+          onChange={setValues}
+          onSubmit={submit}
+        />
+        <RecentQueries queries={query.recent} onSelect={submit} />
+      </aside>
+      <main className="results">
+        <ErrorAlert messages={metaError ? [metaError, ...query.errors] : query.errors} />
+        {query.busy && <p role="status">Running the query…</p>}
+        <ErrorBoundary key={query.id}>
+          {query.influence && (
+            <>
+              <p className="summary">
+                Completion loss (summed NLL) {query.influence.query.loss.toFixed(3)} · {query.influence.query.tokenTexts.length} query tokens · answered
+                in {Math.round(query.influence.timings.totalMs)} ms
+              </p>
+              <HitList hits={query.influence.hits} scale={scale} onScaleChange={setScale} />
+              <div className="charts">
+                <LayerChart hits={query.influence.hits} />
+                <LayerHeatmap hits={query.influence.hits} />
+              </div>
+            </>
+          )}
+          {query.distribution && <DistributionPanel distribution={query.distribution} />}
+        </ErrorBoundary>
+      </main>
+    </div>
+  );
+}

@@ -1,0 +1,49 @@
+import { maxAbs, signOf } from "../colors.ts";
+import { formatScore } from "../format.ts";
+import type { Hit } from "../queries.ts";
+import { TokenText } from "./TokenText.tsx";
+
+/** What a token's colour intensity is relative to: the strongest token of all hits, or of its own hit. */
+export type TokenScale = "all" | "hit";
+
+const tokenScores = (hit: Hit) => hit.tokenScores.map((t) => t.score);
+
+/** The ranked training sequences, each with its score and its tokens coloured by influence. */
+export function HitList({ hits, scale, onScaleChange }: { hits: Hit[]; scale: TokenScale; onScaleChange(scale: TokenScale): void }) {
+  const overall = maxAbs(hits.flatMap(tokenScores));
+  return (
+    <section className="panel">
+      <header className="panel-header">
+        <h2>Most influential training sequences</h2>
+        <label>
+          token colours relative to{" "}
+          <select value={scale} onChange={(e) => onScaleChange(e.target.value as TokenScale)}>
+            <option value="all">the strongest token of all hits</option>
+            <option value="hit">the strongest token of each hit</option>
+          </select>
+        </label>
+      </header>
+      <p className="caption">
+        <span className="swatch pos" /> raised the completion's probability · <span className="swatch neg" /> lowered it · a token carries the update
+        that predicts the next one.
+      </p>
+      {hits.length === 0 ? (
+        <p>No sequence matched.</p>
+      ) : (
+        <ol className="hits">
+          {hits.map((hit) => (
+            <li key={hit.sequence.id} className="hit" data-testid="hit" data-sequence-id={hit.sequence.id} data-score={hit.score} data-sign={signOf(hit.score)}>
+              <header>
+                <span className="rank">#{hit.rank}</span>
+                <span className="sequence-id">{hit.sequence.id}</span>
+                <span className={`score ${signOf(hit.score)}`}>score {formatScore(hit.score)}</span>
+                <span className="approx">projected {formatScore(hit.approxScore)}</span>
+              </header>
+              <TokenText tokens={hit.tokenScores} reference={scale === "all" ? overall : maxAbs(tokenScores(hit))} />
+            </li>
+          ))}
+        </ol>
+      )}
+    </section>
+  );
+}

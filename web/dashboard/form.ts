@@ -1,0 +1,71 @@
+/** The query form's values, and their translation to API arguments and back from the query log. */
+import type { InfluenceArgs } from "./queries.ts";
+
+export type InputMode = "text" | "tokens";
+
+export interface FormValues {
+  /** Text, or token ids written as "464, 2068, 13". */
+  mode: InputMode;
+  prompt: string;
+  completion: string;
+  topK: number;
+  /** Selected layers; null for every layer of the index (no restriction sent). */
+  layers: number[] | null;
+  containsToken: string;
+}
+
+export const INITIAL_VALUES: FormValues = {
+  mode: "text",
+  prompt: "The meaning of life is",
+  completion: " to love and be loved.",
+  topK: 8,
+  layers: null,
+  containsToken: "",
+};
+
+/** A form the browser cannot turn into a request (the server checks everything else). */
+export class FormError extends Error {}
+
+function parseTokenIds(field: string, text: string): number[] {
+  const parts = text.split(/[\s,]+/).filter(Boolean);
+  if (!parts.every((p) => /^\d+$/.test(p))) throw new FormError(`${field}: token ids are whole numbers separated by spaces or commas`);
+  return parts.map(Number);
+}
+
+/** The API arguments of the form; empty fields are sent as they are so the server explains what is wrong. */
+export function toInfluenceArgs(values: FormValues): InfluenceArgs {
+  const query =
+    values.mode === "text"
+      ? { prompt: values.prompt, completion: values.completion }
+      : { promptTokens: parseTokenIds("prompt", values.prompt), completionTokens: parseTokenIds("completion", values.completion) };
+  return {
+    ...query,
+    topK: values.topK,
+    layers: values.layers ?? undefined,
+    containsToken: values.containsToken === "" ? undefined : values.containsToken,
+  };
+}
+
+const text = (value: unknown): string => (typeof value === "string" ? value : "");
+const ids = (value: unknown): string => (Array.isArray(value) ? value.join(", ") : "");
+
+/** The form as it was for a logged influence query (its `parameters`, as the server recorded them). */
+export function fromLoggedParameters(parameters: Record<string, unknown>): FormValues {
+  const tokens = Array.isArray(parameters.promptTokens) || Array.isArray(parameters.completionTokens);
+  return {
+    mode: tokens ? "tokens" : "text",
+    prompt: tokens ? ids(parameters.promptTokens) : text(parameters.prompt),
+    completion: tokens ? ids(parameters.completionTokens) : text(parameters.completion),
+    topK: typeof parameters.topK === "number" ? parameters.topK : INITIAL_VALUES.topK,
+    layers: Array.isArray(parameters.layers) ? parameters.layers.filter((l): l is number => typeof l === "number") : null,
+    containsToken: text(parameters.containsToken),
+  };
+}
+
+/** One line naming a logged query, for the recent-queries list. */
+export function describeLogged(parameters: Record<string, unknown>): string {
+  const values = fromLoggedParameters(parameters);
+  const query = values.mode === "text" ? `${values.prompt} ▸ ${values.completion}` : `[${values.prompt}] ▸ [${values.completion}]`;
+  const extras = [`top ${values.topK}`, values.layers && `layers ${values.layers.join(",")}`, values.containsToken && `token "${values.containsToken}"`];
+  return `${query} (${extras.filter(Boolean).join(", ")})`;
+}

@@ -1,0 +1,118 @@
+/** The dashboard's GraphQL operations and the shapes of their answers. */
+import { graphql } from "./api.ts";
+
+/** A query as the API takes it: text (prompt, completion) or token ids, never both. */
+export interface QueryArgs {
+  prompt?: string;
+  completion?: string;
+  promptTokens?: number[];
+  completionTokens?: number[];
+  /** Absent: every layer of the index. */
+  layers?: number[];
+}
+
+export interface InfluenceArgs extends QueryArgs {
+  topK: number;
+  containsToken?: string;
+}
+
+export interface IndexMeta {
+  index: { model: { architecture: string; contextLength: number }; corpus: { name: string; sequences: number } };
+  layers: Array<{ layer: number }>;
+}
+
+export interface TokenScore {
+  position: number;
+  tokenId: number;
+  text: string;
+  score: number;
+}
+
+export interface Hit {
+  rank: number;
+  score: number;
+  approxScore: number;
+  layerScores: Array<{ layer: number; score: number }>;
+  tokenScores: TokenScore[];
+  sequence: { id: string };
+}
+
+export interface InfluenceAnswer {
+  query: { tokenTexts: string[]; loss: number };
+  hits: Hit[];
+  timings: { totalMs: number };
+}
+
+export interface PowerLaw {
+  alpha: number;
+  xMin: number;
+  ksDistance: number;
+  tailCount: number;
+}
+
+export interface Distribution {
+  count: number;
+  topScores: number[];
+  powerLaw: PowerLaw | null;
+  topPercentShare: number;
+  histogram: Array<{ lower: number; upper: number; count: number }>;
+}
+
+export interface LoggedQuery {
+  id: string;
+  createdAt: string;
+  parameters: Record<string, unknown>;
+  error: string | null;
+}
+
+const QUERY_VARIABLES = "$prompt: String, $completion: String, $promptTokens: [Int!], $completionTokens: [Int!], $layers: [Int!]";
+const QUERY_ARGUMENTS = "prompt: $prompt, completion: $completion, promptTokens: $promptTokens, completionTokens: $completionTokens, layers: $layers";
+
+export async function fetchMeta(): Promise<IndexMeta> {
+  return graphql<IndexMeta>(`query DashboardMeta {
+    index { model { architecture contextLength } corpus { name sequences } }
+    layers { layer }
+  }`);
+}
+
+export async function fetchInfluence(args: InfluenceArgs): Promise<InfluenceAnswer> {
+  const data = await graphql<{ influence: InfluenceAnswer }>(
+    `query DashboardInfluence(${QUERY_VARIABLES}, $topK: Int, $containsToken: String) {
+      influence(${QUERY_ARGUMENTS}, topK: $topK, containsToken: $containsToken) {
+        query { tokenTexts loss }
+        hits {
+          rank score approxScore
+          layerScores { layer score }
+          tokenScores { position tokenId text score }
+          sequence { id }
+        }
+        timings { totalMs }
+      }
+    }`,
+    args,
+  );
+  return data.influence;
+}
+
+export async function fetchDistribution(args: QueryArgs): Promise<Distribution> {
+  const data = await graphql<{ influenceDistribution: Distribution }>(
+    `query DashboardDistribution(${QUERY_VARIABLES}) {
+      influenceDistribution(${QUERY_ARGUMENTS}, bins: 30) {
+        count topScores topPercentShare
+        powerLaw { alpha xMin ksDistance tailCount }
+        histogram { lower upper count }
+      }
+    }`,
+    args,
+  );
+  return data.influenceDistribution;
+}
+
+/** The latest influence searches (the log also holds the distribution run beside each one). */
+export async function fetchRecentInfluenceQueries(limit: number): Promise<LoggedQuery[]> {
+  const data = await graphql<{ recentQueries: LoggedQuery[] }>(
+    `query DashboardRecent($limit: Int) { recentQueries(limit: $limit) { id createdAt parameters error } }`,
+    { limit: limit * 2 },
+  );
+  return data.recentQueries.filter((q) => q.parameters.operation === "influence").slice(0, limit);
+}
