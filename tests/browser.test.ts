@@ -13,7 +13,7 @@ import { ensureWebBuild } from "./helpers/browser-web-build.js";
 import { fixtureBuildJob } from "./helpers/fixture-index.js";
 import { fixturePath, REPO_ROOT } from "./helpers/fixtures.js";
 import { memoryLogger } from "./helpers/server.js";
-import { tempDir } from "./helpers/temp.js";
+import { tempDir } from "../src/util/temp-dir.js";
 
 const PROMPT = "The meaning of life is";
 const COMPLETION = " to love and be loved.";

@@ -4,7 +4,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REPO_ROOT, fixturePath } from "./helpers/fixtures.js";
-import { tempDir } from "./helpers/temp.js";
+import { tempDir } from "../src/util/temp-dir.js";
 
 /** Runs the `influence` command line as users do, through bin/influence.js. */
 function influence(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

@@ -10,7 +10,7 @@ import { type IndexManifest, indexPath, readIndexManifest } from "../src/indexer
 import { spearman } from "../src/stats/correlation.js";
 import { FIXTURE_SHARD_SIZE, expectedQueryScores as expectedScores, fixtureBuildJob as buildJob, topIds } from "./helpers/fixture-index.js";
 import { fixturePath, fixtureQueries, fixtureTrain, REPO_ROOT } from "./helpers/fixtures.js";
-import { tempDir } from "./helpers/temp.js";
+import { tempDir } from "../src/util/temp-dir.js";
 
 const model = "gpt2-tiny";
 const train = fixtureTrain(model);

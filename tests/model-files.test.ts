@@ -10,7 +10,7 @@ import { readSafetensors, tensorAsFloat32 } from "../src/safetensors/read.js";
 import { type TensorToWrite, encodeSafetensors } from "../src/safetensors/write.js";
 import { maxRelError } from "./helpers/compare.js";
 import { fixturePath, fixtureTrain } from "./helpers/fixtures.js";
-import { tempDir } from "./helpers/temp.js";
+import { tempDir } from "../src/util/temp-dir.js";
 
 const sequence = fixtureTrain("gpt2-tiny")[0].tokens;
 

@@ -11,7 +11,7 @@ import { type ScoreOutput, runScore } from "../src/jobs/score.js";
 import { pearson } from "../src/stats/correlation.js";
 import { maxRelError } from "./helpers/compare.js";
 import { fixtureExpected, fixtureModels, fixturePath } from "./helpers/fixtures.js";
-import { tempDir } from "./helpers/temp.js";
+import { tempDir } from "../src/util/temp-dir.js";
 
 const heuristic = { rule: "heuristic" as const, factor: 0.1 };
 

@@ -10,7 +10,7 @@ import { startPrivatePostgres, type PrivatePostgres } from "./helpers/db.js";
 import { expectedQueryScores, fixtureBuildJob, topIds } from "./helpers/fixture-index.js";
 import { REPO_ROOT, fixturePath, fixtureQueries, fixtureTrain } from "./helpers/fixtures.js";
 import { codes, gql } from "./helpers/server.js";
-import { tempDir } from "./helpers/temp.js";
+import { tempDir } from "../src/util/temp-dir.js";
 
 const queries = fixtureQueries("gpt2-tiny");
 const trainIds = fixtureTrain("gpt2-tiny").map((s) => s.id);

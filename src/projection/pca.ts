@@ -24,7 +24,7 @@ export class WhitenedMomentAccumulator {
   private readonly sums: WhitenedMoments[];
   sequences = 0;
 
-  constructor(private readonly factors: readonly ModuleFactors[]) {
+  constructor(factors: readonly ModuleFactors[]) {
     this.bases = factors.map((f) => {
       const nIn = f.module.inFeatures + 1;
       return { qA: tf.tensor2d(f.qA, [nIn, nIn]), qS: tf.tensor2d(f.qS, [f.module.outFeatures, f.module.outFeatures]) };

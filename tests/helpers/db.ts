@@ -1,18 +1,19 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import net from "node:net";
-import os from "node:os";
 import path from "node:path";
 import pg from "pg";
 import { openDatabase } from "../../src/db/connect.js";
 import type { Database } from "../../src/db/types.js";
+import { tempDir } from "../../src/util/temp-dir.js";
 
 /** Server on which the tests create (and drop) their own databases. */
 export const PG_ADMIN_URL = process.env.INFLUENCE_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 
+/** A new temporary directory (removed by the test that made it, or left for the OS). */
 export async function makeTempDir(prefix: string): Promise<string> {
-  return mkdtemp(path.join(os.tmpdir(), `${prefix}-`));
+  return (await tempDir(`${prefix}-`)).dir;
 }
 
 /** A new, uniquely named database on the test server; `drop` removes it (closing leftover sessions). */
