@@ -9,6 +9,7 @@ import { loadFactors } from "../ekfac/artifacts.js";
 import { type FactorTensors, disposeFactorTensors, factorTensors, precondition } from "../ekfac/factors.js";
 import { sequenceGradients } from "../ekfac/gradients.js";
 import { type ModuleQueries, denseModuleQueries, scoreCapture } from "../ekfac/scoring.js";
+import { type SearchHits, exactTopK } from "../indexer/exact-search.js";
 import { type IndexSet, openIndexSet } from "../indexer/layer-search.js";
 import { type IndexManifest, indexPath, readIndexManifest } from "../indexer/index-manifest.js";
 import { type TokenStore, readTokenStore } from "../indexer/token-store.js";
@@ -103,8 +104,11 @@ export class IndexEngine implements InfluenceEngine {
     return [...new Set(requested)].sort((a, b) => a - b);
   }
 
-  /** Query gradient, projected vector and preconditioned matrices, restricted to the layers. */
-  private prepare(input: QueryInput & { layers?: number[]; completionPositions?: number[] }): PreparedQuery {
+  /**
+   * Query gradient, projected vector and (for exact scoring) the preconditioned query gradient of
+   * every module in the chosen layers.
+   */
+  private prepare(input: QueryInput & { layers?: number[]; completionPositions?: number[] }, exactScoring: boolean): PreparedQuery {
     const { model, tokenizer } = this.opened;
     const layers = this.layersOf(input.layers);
     const q = queryTokens(input, tokenizer, { contextLength: model.config.contextLength, vocabSize: model.config.vocabSize });
@@ -116,8 +120,10 @@ export class IndexEngine implements InfluenceEngine {
     });
     try {
       const vector = this.projector.vectors(capture);
-      const [gradients] = sequenceGradients(capture);
-      const modules = gradients.map((g, m) => {
+      const gradients = exactScoring ? sequenceGradients(capture)[0] : [];
+      const modules = model.modules.map((_, m) => {
+        const g = gradients[m];
+        if (!g) return undefined;
         const inLayers = layers.includes(model.modules[m].layer);
         let prepared: ModuleQueries | undefined;
         if (inLayers) {
@@ -175,6 +181,28 @@ export class IndexEngine implements InfluenceEngine {
     return Array.from(scores, (score, position) => ({ position, tokenId: tokens[position], text: this.opened.tokenizer.tokenText(tokens[position]), score }));
   }
 
+  /** The `count` best sequences by projected score: from HNSW, or (exact) from every stored vector. */
+  private search(prepared: PreparedQuery, count: number, allowedOrdinals: readonly number[] | undefined, exact: boolean): SearchHits {
+    const allowed = allowedOrdinals ? new Set(allowedOrdinals) : undefined;
+    const filter = allowed ? (label: number) => allowed.has(label) : undefined;
+    const k = Math.min(count, this.vectors.count);
+    if (exact) {
+      const query = prepared.restricted ? maskQuery(prepared.vector, rangesForLayers(this.vectors.layout, prepared.layers)) : prepared.vector;
+      return exactTopK(this.vectors.rows, this.vectors.dim, query, k, { filter, firstOrdinal: this.vectors.firstOrdinal });
+    }
+    return this.hnsw.search(prepared.vector, k, {
+      ef: Math.max(k, this.hnsw.full.ef),
+      ...(prepared.restricted ? { layers: prepared.layers } : {}),
+      ...(filter ? { filter } : {}),
+    });
+  }
+
+  /** Top k by projected score alone, searched (HNSW) or exact: for measuring the search's recall. */
+  async approximateTopK(request: QueryInput & { layers?: number[]; completionPositions?: number[]; allowedOrdinals?: number[] }, k: number, exact: boolean): Promise<SearchHits> {
+    const prepared = this.prepare(request, false);
+    return this.search(prepared, k, request.allowedOrdinals, exact);
+  }
+
   async influence(request: InfluenceRequest): Promise<InfluenceResult> {
     const t0 = performance.now();
     if (!Number.isInteger(request.topK) || request.topK < 1 || request.topK > MAX_TOP_K) throw new InputError(`topK must be an integer from 1 to ${MAX_TOP_K}, got ${request.topK}`);
@@ -182,15 +210,11 @@ export class IndexEngine implements InfluenceEngine {
     if (!Number.isInteger(candidates) || candidates < request.topK || candidates > MAX_CANDIDATES) {
       throw new InputError(`candidates must be an integer from topK (${request.topK}) to ${MAX_CANDIDATES}, got ${candidates}`);
     }
-    const prepared = this.prepare(request);
+    // Exact scores are needed to re-rank, and for token scores even without re-ranking.
+    const prepared = this.prepare(request, request.rerank || request.tokenScores);
     try {
       const t1 = performance.now();
-      const allowed = request.allowedOrdinals ? new Set(request.allowedOrdinals) : undefined;
-      const found = this.hnsw.search(prepared.vector, Math.min(candidates, this.vectors.count), {
-        ef: Math.max(candidates, this.hnsw.full.ef),
-        ...(prepared.restricted ? { layers: prepared.layers } : {}),
-        ...(allowed ? { filter: (label: number) => allowed.has(label) } : {}),
-      });
+      const found = this.search(prepared, candidates, request.allowedOrdinals, false);
       const t2 = performance.now();
       let hits: InfluenceHit[];
       if (request.rerank) {
@@ -229,8 +253,7 @@ export class IndexEngine implements InfluenceEngine {
   async distribution(request: DistributionRequest): Promise<DistributionResult> {
     const bins = request.bins ?? 40;
     if (!Number.isInteger(bins) || bins < 1 || bins > 200) throw new InputError(`bins must be an integer from 1 to 200, got ${bins}`);
-    const prepared = this.prepare(request);
-    prepared.modules.forEach((m) => m?.dispose());
+    const prepared = this.prepare(request, false);
     const { dim, count, rows } = this.vectors;
     const query = maskQuery(prepared.vector, rangesForLayers(this.vectors.layout, prepared.layers));
     const scores = download(tf.tidy(() => tf.matMul(tf.tensor2d(rows, [count, dim]), tf.tensor2d(query, [dim, 1]))));
