@@ -4,12 +4,12 @@ import { copyFile, readdir, readFile, rm, truncate, writeFile } from "node:fs/pr
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { InputError } from "../src/util/errors.js";
 import { normalGenerator, uniformGenerator } from "../src/util/random.js";
 import { buildHnsw, DEFAULT_EF, exactTopK, openHnsw, type HnswIndex, type HnswSidecar } from "../src/indexer/hnsw-index.js";
 import { IndexSet, layerIndexPath, openIndexSet } from "../src/indexer/layer-search.js";
 import { readVectorFile, writeVectorFile, type VectorFile } from "../src/indexer/vector-file.js";
 import { maskQuery, rangesForLayers, type VectorLayout } from "../src/indexer/vector-layout.js";
+import { expectRefused } from "./helpers/refusal.js";
 
 const N = 5000;
 const DIM = 256;
@@ -233,16 +233,6 @@ describe("openHnsw refuses mismatched or damaged files, naming them", () => {
     return p;
   }
   const open = (p: string, expectDim = DIM, expectVectorsChecksum = vectors.checksum) => openHnsw(p, { expectDim, expectVectorsChecksum });
-
-  async function expectRefused(promise: Promise<unknown>, filePath: string, pattern: RegExp): Promise<void> {
-    const err = await promise.then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(err).toBeInstanceOf(InputError);
-    expect((err as Error).message).toContain(filePath);
-    expect((err as Error).message).toMatch(pattern);
-  }
 
   it("opens an intact copy", async () => {
     const p = await copy();

@@ -3,9 +3,9 @@ import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { InputError } from "../src/util/errors.js";
 import { uniformGenerator } from "../src/util/random.js";
 import { readTokenStore, TokenStoreWriter, writeTokenStore, type TokenSequence } from "../src/indexer/token-store.js";
+import { expectRefused } from "./helpers/refusal.js";
 
 const dir = mkdtempSync(path.join(tmpdir(), "token-store-"));
 afterAll(async () => {
@@ -21,16 +21,6 @@ function randomSequences(count: number, seed: number, first = 0): TokenSequence[
     // Lengths 0..63 (empty sequences included), ids up to GPT-2's vocabulary size.
     tokens: Array.from({ length: Math.floor(uniform() * 64) }, () => Math.floor(uniform() * 50257)),
   }));
-}
-
-async function expectRefused(promise: Promise<unknown>, filePath: string, pattern: RegExp): Promise<void> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(InputError);
-  expect((err as Error).message).toContain(filePath);
-  expect((err as Error).message).toMatch(pattern);
 }
 
 describe("token store", () => {

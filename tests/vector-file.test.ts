@@ -4,10 +4,10 @@ import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { InputError } from "../src/util/errors.js";
 import { normalGenerator } from "../src/util/random.js";
 import { mergeVectorFiles, readVectorFile, readVectorFileHeader, VectorFileWriter, writeVectorFile } from "../src/indexer/vector-file.js";
 import type { VectorLayout } from "../src/indexer/vector-layout.js";
+import { expectRefused } from "./helpers/refusal.js";
 
 const DIM = 24;
 const LAYOUT: VectorLayout = {
@@ -30,17 +30,6 @@ afterAll(async () => {
 
 const file = (name: string): string => path.join(dir, name);
 const tempFiles = async (): Promise<string[]> => (await readdir(dir)).filter((f) => f.endsWith(".tmp"));
-
-/** Rejects with an InputError whose message names the file and matches `pattern`. */
-async function expectRefused(promise: Promise<unknown>, filePath: string, pattern: RegExp): Promise<void> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(InputError);
-  expect((err as Error).message).toContain(filePath);
-  expect((err as Error).message).toMatch(pattern);
-}
 
 /** A file the writer would refuse: NaN at value `index`, checksums recomputed as documented. */
 function withNaN(bytes: Buffer, index: number): Buffer {
