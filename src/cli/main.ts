@@ -25,5 +25,8 @@ try {
     console.error(`influence: ${err.message}`);
     process.exit(2);
   }
-  throw err;
+  // Not rethrown: once the wasm backend is loaded, its uncaughtException handler rethrows the
+  // error, so Node printed that handler's whole minified source line (100 kB) and exited with 7.
+  console.error(`influence: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  process.exit(1);
 }

@@ -2,10 +2,21 @@
 import { workerData } from "node:worker_threads";
 import { engineHandlers } from "../server/pooled-engine.js";
 import { hostWorker } from "../server/worker-host.js";
+import { errorMessage } from "../util/errors.js";
 import { IndexEngine } from "./index-engine.js";
 
 export interface EngineWorkerData {
   indexDir: string;
 }
 
-hostWorker(engineHandlers(await IndexEngine.open((workerData as EngineWorkerData).indexDir)));
+// An index that cannot be opened (a corrupt or truncated file) is reported as the answer to each
+// request: thrown here, it killed the thread, and `influence serve` died with "the engine worker
+// running this request died (...); it is being replaced" and a stack trace. `info`, which the
+// server asks at start-up, keeps the InputError, so the command prints it and exits with 2; for a
+// query it is the server's fault, not the client's.
+const failing = (err: unknown) => ({
+  info: () => Promise.reject(err),
+  influence: () => Promise.reject(new Error(`the index cannot be opened: ${errorMessage(err)}`)),
+  distribution: () => Promise.reject(new Error(`the index cannot be opened: ${errorMessage(err)}`)),
+});
+hostWorker(await IndexEngine.open((workerData as EngineWorkerData).indexDir).then(engineHandlers, failing));

@@ -4,7 +4,7 @@
  */
 import { open, rename, rm, type FileHandle } from "node:fs/promises";
 import { endianness } from "node:os";
-import { tempPathFor } from "../util/atomic-write.js";
+import { tempPathFor, writeError } from "../util/atomic-write.js";
 
 // The formats store typed arrays as they are in memory, and say little-endian.
 if (endianness() !== "LE") throw new Error("influence-graph's index files need a little-endian machine");
@@ -51,7 +51,11 @@ export class AtomicFileWriter {
 
   static async open(target: string): Promise<AtomicFileWriter> {
     const tempPath = tempPathFor(target);
-    return new AtomicFileWriter(target, tempPath, await open(tempPath, "wx"));
+    try {
+      return new AtomicFileWriter(target, tempPath, await open(tempPath, "wx"));
+    } catch (err) {
+      throw writeError(target, err);
+    }
   }
 
   /** Bytes appended so far. */
@@ -61,7 +65,7 @@ export class AtomicFileWriter {
 
   async append(bytes: Uint8Array): Promise<void> {
     this.assertOpen();
-    await writeFully(this.handle, bytes, this.position);
+    await writeFully(this.handle, bytes, this.position).catch((err) => Promise.reject(writeError(this.target, err)));
     this.position += bytes.length;
   }
 
@@ -69,7 +73,7 @@ export class AtomicFileWriter {
   async writeAt(bytes: Uint8Array, position: number): Promise<void> {
     this.assertOpen();
     if (position + bytes.length > this.position) throw new RangeError("writeAt must stay within the bytes already written");
-    await writeFully(this.handle, bytes, position);
+    await writeFully(this.handle, bytes, position).catch((err) => Promise.reject(writeError(this.target, err)));
   }
 
   async commit(): Promise<void> {
@@ -82,7 +86,7 @@ export class AtomicFileWriter {
     } catch (err) {
       await this.handle.close().catch(() => {});
       await rm(this.tempPath, { force: true });
-      throw err;
+      throw writeError(this.target, err);
     }
   }
 

@@ -18,7 +18,7 @@ import { tempPathFor, writeJsonAtomic } from "../util/atomic-write.js";
 import { InputError } from "../util/errors.js";
 import { spawnTsWorker } from "../util/spawn-worker.js";
 import type { SearchHits } from "./exact-search.js";
-import { readHnswlibHeader, type HnswlibHeader } from "./hnswlib-header.js";
+import { hnswlibFileComplete, readHnswlibHeader, type HnswlibHeader } from "./hnswlib-header.js";
 import { rangesProblem, type CoordinateRange } from "./vector-layout.js";
 
 export { exactTopK, type SearchHits } from "./exact-search.js";
@@ -152,6 +152,12 @@ export async function buildHnsw(path: string, source: HnswSource, options: HnswB
       throw new InputError(`cannot write HNSW index ${path}: ${(err as Error).message}`, { cause: err });
     }
     await runBuildWorker({ vectors, dim: rangesSize(coordinates), firstOrdinal: source.firstOrdinal, M, efConstruction, seed, outPath: tempPath }, onProgress);
+    // hnswlib's writer does not report failed writes: on a full disk it left a short (even empty)
+    // file, which the sidecar's checksum then vouched for, and the build "succeeded".
+    const written = await readHnswlibHeader(tempPath);
+    if (!written || written.count !== count || !(await hnswlibFileComplete(tempPath, written))) {
+      throw new InputError(`cannot write HNSW index ${path}: hnswlib wrote an incomplete file (is the disk full?)`);
+    }
     // hnswlib does not fsync: do it before the rename makes the file visible.
     const handle = await open(tempPath, "r+");
     await handle.sync();

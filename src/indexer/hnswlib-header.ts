@@ -46,3 +46,27 @@ export async function readHnswlibHeader(path: string): Promise<HnswlibHeader | u
     await handle.close();
   }
 }
+
+/**
+ * Whether the file is as long as its link lists say (the check hnswlib's reader makes when it
+ * loads it): after `curElementCount` level-0 records, each element has a u32 byte length and that
+ * many bytes of upper-level links. hnswlib's writer does not report failed writes, so a full disk
+ * leaves a short file behind it.
+ */
+export async function hnswlibFileComplete(path: string, header: HnswlibHeader): Promise<boolean> {
+  if (header.fileSize < header.minFileSize) return false;
+  const handle = await open(path, "r");
+  try {
+    const lists = new Uint8Array(header.fileSize - header.minFileSize);
+    if (!(await readFully(handle, lists, header.minFileSize))) return false;
+    const view = new DataView(lists.buffer);
+    let at = 0;
+    for (let i = 0; i < header.count; i++) {
+      if (at + 4 > lists.length) return false;
+      at += 4 + view.getUint32(at, true);
+    }
+    return at === lists.length;
+  } finally {
+    await handle.close();
+  }
+}

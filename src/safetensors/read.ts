@@ -40,6 +40,11 @@ function parseHeader(file: string, headerText: string, dataBytes: number): Pick<
   const ranges: Array<[number, number, string]> = [];
   for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
     if (name === "__metadata__") {
+      // Readers index it as strings (JSON.parse(metadata.settings), Number(metadata.step)): a number
+      // or an array here was handed out as metadata and failed later, far from the file's name.
+      if (raw !== null && (typeof raw !== "object" || Array.isArray(raw) || !Object.values(raw).every((v) => typeof v === "string"))) {
+        throw new InputError(`${file}: safetensors __metadata__ is not an object of strings`);
+      }
       metadata = (raw ?? {}) as Record<string, string>;
       continue;
     }

@@ -1,10 +1,27 @@
 import { randomBytes } from "node:crypto";
 import { open, rename, rm } from "node:fs/promises";
 import path from "node:path";
+import { InputError } from "./errors.js";
 
 /** Temporary sibling of `target`, so that the final rename stays within one file system. */
 export function tempPathFor(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.${randomBytes(6).toString("hex")}.tmp`);
+}
+
+/** Write failures the user fixes outside this program (free space, give permissions). */
+const ENVIRONMENT_CODES = new Set(["ENOSPC", "EDQUOT", "EACCES", "EPERM", "EROFS"]);
+
+/**
+ * `err` of a write to `target`, with the target named: Node's errors for writes through a file
+ * handle name no file ("ENOSPC: no space left on device, write"). Disk full, quota and permission
+ * errors become InputErrors (the CLI shows them without a stack trace); others keep their class.
+ */
+export function writeError(target: string, err: unknown): Error {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (err instanceof InputError || typeof code !== "string") return err as Error;
+  const message = `cannot write ${target}: ${(err as Error).message}`;
+  const error = ENVIRONMENT_CODES.has(code) ? new InputError(message, { cause: err }) : new Error(message, { cause: err });
+  return Object.assign(error, { code });
 }
 
 /**
@@ -24,7 +41,7 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array)
     await rename(tmp, target);
   } catch (err) {
     await rm(tmp, { force: true });
-    throw err;
+    throw writeError(target, err);
   }
 }
 

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { link, readFile, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { writeError } from "./atomic-write.js";
 import { InputError } from "./errors.js";
 
 /** Name of the lock file inside a locked directory (PGlite itself writes no postmaster.pid). */
@@ -88,7 +89,11 @@ function ownedLock(lockPath: string, content: string): DirectoryLock {
 /** Creates `target` with `content`, atomically and only if absent: readers never see it half written. */
 async function createExclusive(target: string, content: string): Promise<boolean> {
   const temp = `${target}.${process.pid}.${randomUUID()}.tmp`;
-  await writeFile(temp, content);
+  // On a full disk writeFile leaves an empty file, and its error names none.
+  await writeFile(temp, content).catch(async (err: unknown) => {
+    await rm(temp, { force: true });
+    throw writeError(target, err);
+  });
   try {
     await link(temp, target);
     return true;
