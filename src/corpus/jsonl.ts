@@ -1,4 +1,6 @@
 import { createReadStream } from "node:fs";
+import { pipeline } from "node:stream";
+import { createGunzip } from "node:zlib";
 import { InputError } from "../util/errors.js";
 
 /**
@@ -24,7 +26,7 @@ export interface JsonlObject {
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 const JSON_WHITESPACE = /^[ \t\r]*$/;
 
-/** Streams the JSON objects of a JSONL file, one per non-blank line, with their line numbers. */
+/** Streams the JSON objects of a JSONL file, one per non-blank line, with their line numbers. A file named `*.gz` is gunzipped as it is read. */
 export async function* readJsonlObjects(file: string, options: JsonlOptions = {}): AsyncGenerator<JsonlObject> {
   const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
   if (!Number.isSafeInteger(maxLineBytes) || maxLineBytes < 1) {
@@ -68,7 +70,7 @@ async function* readLines(file: string, maxLineBytes: number): AsyncGenerator<{ 
     pending.push(piece);
   };
   try {
-    for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) {
+    for await (const chunk of openBytes(file)) {
       let start = 0;
       for (let end = chunk.indexOf(10, start); end !== -1; end = chunk.indexOf(10, start)) {
         take(chunk.subarray(start, end));
@@ -82,9 +84,19 @@ async function* readLines(file: string, maxLineBytes: number): AsyncGenerator<{ 
     }
   } catch (err) {
     if (err instanceof InputError || !isFileSystemError(err)) throw err;
+    if (err.code?.startsWith("Z_")) throw new InputError(`${file}: not valid gzip data (${err.message})`, { cause: err });
     throw new InputError(`${file}: cannot read (${err.message})`, { cause: err });
   }
   if (pending.length > 0) yield { line, bytes: Buffer.concat(pending) };
+}
+
+/** The file's bytes, decompressed for `.gz`; pipeline passes a read error on to the gunzip stream, where pipe() would lose it. */
+function openBytes(file: string): AsyncIterable<Buffer> {
+  const raw = createReadStream(file);
+  if (!file.endsWith(".gz")) return raw;
+  return pipeline(raw, createGunzip(), () => {
+    // Errors reach the consumer through the returned stream.
+  });
 }
 
 /** The parser quotes the bad input; control characters from a binary line would garble a terminal. */

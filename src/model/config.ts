@@ -81,8 +81,11 @@ export async function readConfig(modelDir: string): Promise<ModelConfig> {
   return parseConfig(file, raw);
 }
 
-/** The config.json a Hugging Face GPT2LMHeadModel would write for this configuration. */
-export function toHfConfig(cfg: Gpt2Config): Record<string, unknown> {
+/**
+ * The config.json a Hugging Face GPT2LMHeadModel would write for this configuration; bos and eos
+ * are the tokenizer's end-of-text id (GPT-2's layout puts it last).
+ */
+export function toHfConfig(cfg: Gpt2Config, eosTokenId = cfg.vocabSize - 1): Record<string, unknown> {
   return {
     architectures: ["GPT2LMHeadModel"],
     model_type: "gpt2",
@@ -98,8 +101,8 @@ export function toHfConfig(cfg: Gpt2Config): Record<string, unknown> {
     resid_pdrop: 0,
     embd_pdrop: 0,
     attn_pdrop: 0,
-    bos_token_id: cfg.vocabSize - 1,
-    eos_token_id: cfg.vocabSize - 1,
+    bos_token_id: eosTokenId,
+    eos_token_id: eosTokenId,
     tie_word_embeddings: true,
     torch_dtype: "float32",
   };

@@ -1,0 +1,82 @@
+import { readdirSync, statSync } from "node:fs";
+import path from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { readCorpus } from "../src/corpus/corpus.js";
+import { captureGradients } from "../src/model/capture.js";
+import { readConfig } from "../src/model/config.js";
+import { loadModel } from "../src/model/load.js";
+import type { CausalLM } from "../src/model/model.js";
+import { loadTokenizer, type Tokenizer } from "../src/tokenizer/tokenizer.js";
+import { readSplit, type Split } from "../src/training/split.js";
+import { unigramEntropy } from "../src/training/unigram.js";
+import { readSafetensorsHeader } from "../src/safetensors/read.js";
+import { fixturePath, REPO_ROOT } from "./helpers/fixtures.js";
+
+const CORPUS = path.join(REPO_ROOT, "demo", "corpus.jsonl.gz");
+const MODEL = path.join(REPO_ROOT, "demo", "model");
+const MB = 2 ** 20;
+
+describe("the demo corpus", () => {
+  it("has at least 10,000 WordNet documents with unique ids, in at most 10 MB", async () => {
+    expect(statSync(CORPUS).size).toBeLessThanOrEqual(10 * MB);
+    // readCorpus rejects a repeated id.
+    const docs: { id: string; text: string }[] = [];
+    for await (const doc of readCorpus(CORPUS)) docs.push({ id: doc.id, text: doc.text as string });
+    expect(docs.length).toBeGreaterThanOrEqual(10_000);
+    expect(docs.every((d) => /^wn-.+\.[nvasr]\.\d\d$/.test(d.id) && d.text.length > 0)).toBe(true);
+    expect(docs.find((d) => d.id === "wn-dog.n.01")?.text).toMatch(/^dog, domestic dog, Canis familiaris \(noun\): a member of the genus Canis/);
+  });
+});
+
+describe("the demo model", () => {
+  let model: CausalLM;
+  let tokenizer: Tokenizer;
+  let split: Split;
+  beforeAll(async () => {
+    model = await loadModel(MODEL);
+    tokenizer = await loadTokenizer(MODEL);
+    split = await readSplit(CORPUS, tokenizer, model.config.contextLength);
+  });
+
+  it("is a small Hugging Face GPT-2 folder with its own tokenizer", async () => {
+    const files = readdirSync(MODEL);
+    for (const name of ["config.json", "model.safetensors", "tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"]) {
+      expect(files).toContain(name);
+    }
+    const bytes = files.reduce((n, name) => n + statSync(path.join(MODEL, name)).size, 0);
+    expect(bytes).toBeLessThanOrEqual(25 * MB);
+    expect(await readConfig(MODEL)).toEqual(model.config);
+    expect(tokenizer.vocabSize).toBe(model.config.vocabSize);
+    expect(tokenizer.eosTokenId).toBe(model.config.vocabSize - 1);
+  });
+
+  it("stores its weights as save_pretrained does (the gpt2-tiny fixture was written by it)", async () => {
+    const keys = async (dir: string) => {
+      const { tensors, metadata } = await readSafetensorsHeader(path.join(dir, "model.safetensors"));
+      const names = new Set([...tensors.keys()].map((name) => name.replace(/^transformer\.h\.\d+\./, "transformer.h.N.")));
+      return { names: [...names].sort(), dtypes: [...new Set([...tensors.values()].map((t) => t.dtype))], metadata };
+    };
+    expect(await keys(MODEL)).toEqual(await keys(fixturePath("gpt2-tiny")));
+  });
+
+  it("tokenizes and decodes corpus texts exactly", async () => {
+    let checked = 0;
+    for await (const doc of readCorpus(CORPUS)) {
+      if (checked++ % 40 !== 0) continue;
+      expect(tokenizer.decode(tokenizer.encode(doc.text as string))).toBe(doc.text);
+    }
+    expect(tokenizer.decode(tokenizer.encode("The capital of France is Paris."))).toBe("The capital of France is Paris.");
+  });
+
+  it("predicts held-out documents better than the unigram entropy of the corpus", () => {
+    expect(split.heldOut.length).toBeGreaterThanOrEqual(200);
+    // 48 held-out sequences spread over the held-out set, through the loss the influence code uses.
+    const sample = split.heldOut.filter((_, i) => i % 5 === 0).slice(0, 48).map((s) => s.tokens);
+    const capture = captureGradients(model, sample, { kind: "next-token" });
+    capture.dispose();
+    const predicted = sample.reduce((n, s) => n + s.length - 1, 0);
+    const loss = capture.losses.reduce((a, b) => a + b, 0) / predicted;
+    const unigram = unigramEntropy([...split.train, ...split.heldOut].map((s) => s.tokens));
+    expect(loss).toBeLessThan(unigram - 1);
+  });
+});
