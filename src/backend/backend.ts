@@ -9,6 +9,7 @@ import "@tensorflow/tfjs-backend-cpu";
 import "@tensorflow/tfjs-backend-wasm";
 import { isMainThread } from "node:worker_threads";
 import { InputError, errorMessage } from "../util/errors.js";
+import { registerWasmKernels } from "./wasm-kernels.js";
 
 export type BackendName = "tensorflow" | "wasm" | "cpu";
 const choices: readonly BackendName[] = ["tensorflow", "wasm", "cpu"];
@@ -58,6 +59,7 @@ async function select(requested: string | undefined): Promise<{ name: BackendNam
 export function initBackend(): Promise<BackendName> {
   chosen ??= select(process.env.INFLUENCE_BACKEND || undefined).then(async ({ name, why }) => {
     await tf.ready();
+    if (name === "wasm") registerWasmKernels();
     if (isMainThread && process.env.INFLUENCE_QUIET !== "1") console.error(`influence: compute backend ${name} (${why})`);
     return name;
   });

@@ -8,10 +8,8 @@
  * operand first: the transposeA/transposeB forms are about 10x slower on the wasm backend
  * (measured: 2048x128 by 128x8192, 2.3 s with transposeA against 0.34 s).
  * A kernel whose gradient is already registered keeps it, except BatchMatMul.
- * prepareAutodiff also registers the wasm kernels training needs (wasm-kernels.ts).
  */
 import { tf } from "../backend/backend.js";
-import { registerWasmTrainingKernels } from "./wasm-kernels.js";
 
 type Grads = tf.GradConfig["gradFunc"];
 
@@ -117,11 +115,10 @@ const configs: tf.GradConfig[] = [
 
 let prepared = false;
 
-/** Registers the gradients above and the wasm kernels training needs, once per process; call after initBackend. */
+/** Registers the gradients above, once per process; call after initBackend. */
 export function prepareAutodiff(): void {
   if (prepared) return;
   prepared = true;
   for (const config of configs) if (!tf.getGradient(config.kernelName)) tf.registerGradient(config);
   tf.registerGradient({ kernelName: "BatchMatMul", inputsToSave: ["a", "b"], gradFunc: matMulGrad });
-  registerWasmTrainingKernels();
 }

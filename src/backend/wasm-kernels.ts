@@ -1,10 +1,11 @@
 /**
- * Two wasm kernels that training needs: UnsortedSegmentSum, which the gradient of `gather` (the
- * embedding lookups) calls and wasm lacks, and a faster Unpack. The stock wasm Unpack slices each
+ * Two wasm kernels registered when the wasm backend starts: UnsortedSegmentSum, which the
+ * gradient of `gather` (embedding lookups, in training) calls and wasm lacks, and a faster
+ * Unpack (attention over long sequences unstacks its heads). The stock wasm Unpack slices each
  * output with readSync, which copies the whole input every time: unstacking [128, 64, 64]
  * attention probabilities took 127 ms, against 1.3 ms with one copy per slice.
  */
-import { tf } from "../backend/backend.js";
+import * as tf from "@tensorflow/tfjs-core";
 
 /** The parts of tfjs-backend-wasm's BackendWasm used here. */
 interface WasmBackend {
@@ -55,7 +56,8 @@ function fastUnpack(stock: tf.KernelFunc) {
   };
 }
 
-export function registerWasmTrainingKernels(): void {
+/** Called once, by initBackend, after the wasm backend is chosen. */
+export function registerWasmKernels(): void {
   if (!tf.getKernel("UnsortedSegmentSum", "wasm")) {
     tf.registerKernel({ kernelName: "UnsortedSegmentSum", backendName: "wasm", kernelFunc: unsortedSegmentSum as tf.KernelFunc });
   }
