@@ -20,7 +20,7 @@ import { loadTokenizer } from "../../src/tokenizer/tokenizer.js";
 import { initGpt2Weights } from "../../src/training/init.js";
 import { saveHfGpt2 } from "../../src/training/save.js";
 import { isHeldOut } from "../../src/training/split.js";
-import { batchRanges } from "../../src/util/batches.js";
+import { lengthSortedBatches } from "../../src/util/batches.js";
 import { tempDir } from "../../src/util/temp-dir.js";
 import type { BenchSection } from "../bench.js";
 import { fixturesDir, median, repoRoot } from "./util.js";
@@ -44,8 +44,8 @@ async function forwardBackwardRate(modelDir: string, indexDir: string, limit: nu
   const store = await readTokenStore(indexPath(indexDir, "tokens"));
   const sequences = Array.from({ length: Math.min(limit, store.count) }, (_, o) => Array.from(store.tokens(o)));
   const t0 = performance.now();
-  for (const [start, end] of batchRanges(sequences.map((s) => s.length), { maxTokens: 2048 })) {
-    captureGradients(model, sequences.slice(start, end), { kind: "next-token" }).dispose();
+  for (const positions of lengthSortedBatches(sequences.map((s) => s.length), { maxTokens: 2048 })) {
+    captureGradients(model, positions.map((i) => sequences[i]), { kind: "next-token" }).dispose();
   }
   model.dispose();
   return sequences.reduce((s, x) => s + x.length, 0) / ((performance.now() - t0) / 1000);

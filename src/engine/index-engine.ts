@@ -20,7 +20,7 @@ import { captureGradients } from "../model/capture.js";
 import { Projector } from "../projection/projector.js";
 import { loadProjection } from "../projection/store.js";
 import { fitPowerLaw, histogram, topShare } from "../stats/power-law.js";
-import { batchRanges } from "../util/batches.js";
+import { lengthSortedBatches } from "../util/batches.js";
 import { InputError } from "../util/errors.js";
 import { completionPositions, queryTokens } from "./query-input.js";
 import type { DistributionRequest, DistributionResult, IndexInfo, InfluenceEngine, InfluenceHit, InfluenceRequest, InfluenceResult, QueryInfo, QueryInput, TokenScore } from "./types.js";
@@ -159,19 +159,19 @@ export class IndexEngine implements InfluenceEngine {
   /** Exact scores of sequences against a prepared query: totals, per layer, per token. */
   private exactScores(prepared: PreparedQuery, ordinals: readonly number[]) {
     const sequences = ordinals.map((o) => Array.from(this.store.tokens(o)));
-    const results: Array<{ score: number; layerScores: Map<number, number>; tokens: Float64Array }> = [];
+    const results: Array<{ score: number; layerScores: Map<number, number>; tokens: Float64Array }> = new Array(ordinals.length);
     const modules = this.opened.model.modules;
-    for (const [start, end] of batchRanges(sequences.map((s) => s.length), { maxTokens: RERANK_BATCH_TOKENS })) {
-      const capture = captureGradients(this.opened.model, sequences.slice(start, end), { kind: "next-token" });
+    for (const positions of lengthSortedBatches(sequences.map((s) => s.length), { maxTokens: RERANK_BATCH_TOKENS })) {
+      const capture = captureGradients(this.opened.model, positions.map((i) => sequences[i]), { kind: "next-token" });
       const scored = scoreCapture(capture, prepared.modules, 1);
       capture.dispose();
-      for (let b = 0; b < end - start; b++) {
+      positions.forEach((i, b) => {
         const layerScores = new Map<number, number>(prepared.layers.map((l) => [l, 0]));
         scored.moduleScores.forEach((perModule, m) => {
           if (prepared.modules[m]) layerScores.set(modules[m].layer, (layerScores.get(modules[m].layer) ?? 0) + perModule[0][b]);
         });
-        results.push({ score: scored.scores[0][b], layerScores, tokens: scored.tokenScores[0][b] });
-      }
+        results[i] = { score: scored.scores[0][b], layerScores, tokens: scored.tokenScores[0][b] };
+      });
     }
     return results;
   }

@@ -28,7 +28,7 @@ import { buildProjection } from "../projection/projection.js";
 import { saveProjection } from "../projection/store.js";
 import { WorkerPool } from "../server/worker-pool.js";
 import { writeJsonAtomic } from "../util/atomic-write.js";
-import { batchRanges } from "../util/batches.js";
+import { lengthSortedBatches } from "../util/batches.js";
 import { lockDirectory } from "../util/directory-lock.js";
 import { InputError, errorMessage } from "../util/errors.js";
 import type { ProgressListener } from "../util/progress.js";
@@ -236,12 +236,14 @@ async function fitProjection(opened: OpenedModel, store: Awaited<ReturnType<type
     const accumulator = new WhitenedMomentAccumulator(factors);
     const sample = evenSample(store.count, p.pcaSequences).map((o) => Array.from(store.tokens(o)));
     let tokens = 0;
-    for (const [start, end] of batchRanges(sample.map((s) => s.length), { maxTokens: job.batchTokens ?? DEFAULT_INDEX_BATCH_TOKENS })) {
-      const capture = captureGradients(opened.model, sample.slice(start, end), { kind: "next-token" });
+    let done = 0;
+    for (const positions of lengthSortedBatches(sample.map((s) => s.length), { maxTokens: job.batchTokens ?? DEFAULT_INDEX_BATCH_TOKENS })) {
+      const capture = captureGradients(opened.model, positions.map((i) => sample[i]), { kind: "next-token" });
       accumulator.add(capture);
       capture.dispose();
-      tokens += sample.slice(start, end).reduce((s, x) => s + x.length, 0);
-      job.onProgress?.({ phase: "projection", done: end, total: sample.length, tokens });
+      done += positions.length;
+      tokens += positions.reduce((s, i) => s + sample[i].length, 0);
+      job.onProgress?.({ phase: "projection", done, total: sample.length, tokens });
     }
     moments = accumulator.finish();
   }

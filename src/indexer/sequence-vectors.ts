@@ -2,13 +2,13 @@
 import { captureGradients } from "../model/capture.js";
 import type { CausalLM } from "../model/model.js";
 import type { Projector } from "../projection/projector.js";
-import { batchRanges } from "../util/batches.js";
+import { lengthSortedBatches } from "../util/batches.js";
 
 export const DEFAULT_INDEX_BATCH_TOKENS = 2048;
 
 /**
  * Vectors of the sequences in the order given, [count x dim]. Batches are formed from the list
- * alone, so the same list gives bit-identical vectors however the work is scheduled.
+ * alone (by length), so the same list gives bit-identical vectors however the work is scheduled.
  */
 export function sequenceVectors(
   model: CausalLM,
@@ -17,10 +17,11 @@ export function sequenceVectors(
   batchTokens = DEFAULT_INDEX_BATCH_TOKENS,
 ): Float32Array {
   const out = new Float32Array(sequences.length * projector.dim);
-  for (const [start, end] of batchRanges(sequences.map((s) => s.length), { maxTokens: batchTokens })) {
-    const capture = captureGradients(model, sequences.slice(start, end).map((s) => Array.from(s)), { kind: "next-token" });
+  for (const positions of lengthSortedBatches(sequences.map((s) => s.length), { maxTokens: batchTokens })) {
+    const capture = captureGradients(model, positions.map((i) => Array.from(sequences[i])), { kind: "next-token" });
     try {
-      out.set(projector.vectors(capture), start * projector.dim);
+      const rows = projector.vectors(capture);
+      positions.forEach((i, b) => out.set(rows.subarray(b * projector.dim, (b + 1) * projector.dim), i * projector.dim));
     } finally {
       capture.dispose();
     }

@@ -81,25 +81,30 @@ export async function runScore(job: ScoreJob): Promise<ScoreOutput> {
   const queriesSeconds = (performance.now() - start) / 1000;
 
   start = performance.now();
+  // Batches group sequences by length; results are placed back in corpus order by ordinal.
   const train: string[] = [];
   const scores: number[][] = queries.map(() => []);
   const moduleScores: number[][][] = model.modules.map(() => queries.map(() => []));
   const tokenScores: number[][][] = queries.map(() => []);
   const source = await corpusSource(job.trainFile, job.opened);
   let tokens = 0;
+  let done = 0;
   try {
     for await (const batch of batchesOf(source.sequences(), { maxTokens: DEFAULT_BATCH_TOKENS })) {
       const capture = captureGradients(model, batch.map((s) => s.tokens), { kind: "next-token" });
       const result = scoreCapture(capture, prepared, queries.length);
       capture.dispose();
-      train.push(...batch.map((s) => s.externalId));
-      queries.forEach((_, q) => {
-        scores[q].push(...result.scores[q]);
-        if (job.perToken) tokenScores[q].push(...result.tokenScores[q].map((t) => Array.from(t)));
-        if (job.perModule) result.moduleScores.forEach((perModule, m) => moduleScores[m][q].push(...perModule[q]));
+      batch.forEach((s, b) => {
+        train[s.ordinal] = s.externalId;
+        queries.forEach((_, q) => {
+          scores[q][s.ordinal] = result.scores[q][b];
+          if (job.perToken) tokenScores[q][s.ordinal] = Array.from(result.tokenScores[q][b]);
+          if (job.perModule) result.moduleScores.forEach((perModule, m) => (moduleScores[m][q][s.ordinal] = perModule[q][b]));
+        });
       });
+      done += batch.length;
       tokens += batch.reduce((s, x) => s + x.tokens.length, 0);
-      job.onProgress?.({ phase: "scoring", done: train.length, tokens });
+      job.onProgress?.({ phase: "scoring", done, tokens });
     }
   } finally {
     prepared.forEach((p) => p.dispose());
