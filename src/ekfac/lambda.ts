@@ -7,7 +7,7 @@ import type { GradientCapture } from "../model/capture.js";
 import type { ModuleEigenbasis } from "./eigenbasis.js";
 import type { ModuleFactors } from "./factors.js";
 import { assertFinite } from "./finite.js";
-import { type Eigenbases, forEachRotatedGradient } from "./rotated.js";
+import { type Eigenbases, rotatedGradients } from "./rotated.js";
 import type { TrackedModule } from "../model/model.js";
 
 /** The paper's damping: 0.1 x mean(Lambda), per matrix. */
@@ -30,14 +30,10 @@ export class LambdaAccumulator {
   }
 
   add(capture: GradientCapture): void {
-    const totals: Array<tf.Tensor | undefined> = this.modules.map(() => undefined);
-    forEachRotatedGradient(capture, this.bases, (m, _b, rotated) => {
-      const previous = totals[m];
-      totals[m] = tf.keep(previous ? tf.add(previous, tf.square(rotated)) : tf.square(rotated));
-      previous?.dispose();
-    });
-    totals.forEach((t, m) => {
-      const squares = download(t as tf.Tensor);
+    this.modules.forEach((_, m) => {
+      const rotated = rotatedGradients(capture, this.bases[m], m);
+      const squares = download(tf.tidy(() => tf.addN(rotated.map((r) => tf.square(r)))));
+      tf.dispose(rotated);
       const sum = this.sums[m];
       for (let j = 0; j < sum.length; j++) sum[j] += squares[j];
     });

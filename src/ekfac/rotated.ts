@@ -1,5 +1,5 @@
 /**
- * Each sequence's gradient in the EK-FAC eigenbasis, Q_S^T G Q_A = (g Q_S)^T (a Q_A), for every
+ * Each sequence's gradient in the EK-FAC eigenbasis, Q_S^T G Q_A = (g Q_S)^T (a Q_A), for a
  * tracked matrix of a capture. Rotating the per-token vectors first is cheaper than rotating the
  * [out, in+1] gradient whenever a sequence is shorter than the layer is wide.
  */
@@ -12,18 +12,13 @@ export interface Eigenbases {
   qS: tf.Tensor2D;
 }
 
-/** Calls `visit(module, rotated)` for every module and sequence, inside a tidy per module. */
-export function forEachRotatedGradient(
-  capture: GradientCapture,
-  bases: readonly Eigenbases[],
-  visit: (module: number, sequence: number, rotated: tf.Tensor2D) => void,
-): void {
+/** The rotated gradient of every sequence for module `m`, [out, in+1] each; the caller disposes them. */
+export function rotatedGradients(capture: GradientCapture, basis: Eigenbases, m: number): tf.Tensor2D[] {
   const { batch } = capture;
-  capture.modules.forEach((m, i) => {
-    tf.tidy(() => {
-      const aRot: tf.Tensor2D = tf.matMul(m.a, bases[i].qA);
-      const gRot: tf.Tensor2D = tf.matMul(m.g, bases[i].qS);
-      for (let b = 0; b < batch.size; b++) visit(i, b, tf.matMul(tf.transpose(sequenceRows(gRot, batch, b)), sequenceRows(aRot, batch, b)));
-    });
+  const { a, g } = capture.modules[m];
+  return tf.tidy(() => {
+    const aRot: tf.Tensor2D = tf.matMul(a, basis.qA);
+    const gRot: tf.Tensor2D = tf.matMul(g, basis.qS);
+    return Array.from({ length: batch.size }, (_, b) => tf.matMul(tf.transpose(sequenceRows(gRot, batch, b)), sequenceRows(aRot, batch, b)));
   });
 }

@@ -6,7 +6,7 @@
  */
 import { download, tf } from "../backend/backend.js";
 import type { ModuleFactors } from "../ekfac/factors.js";
-import { type Eigenbases, forEachRotatedGradient } from "../ekfac/rotated.js";
+import { type Eigenbases, rotatedGradients } from "../ekfac/rotated.js";
 import { eigh } from "../linalg/eigh.js";
 import type { GradientCapture } from "../model/capture.js";
 import { whiteningScale } from "./scaling-factors.js";
@@ -34,11 +34,18 @@ export class WhitenedMomentAccumulator {
   }
 
   add(capture: GradientCapture): void {
-    forEachRotatedGradient(capture, this.bases, (m, _b, rotated) => {
-      const x = tf.mul(rotated, this.scales[m]) as tf.Tensor2D;
-      const xT = tf.transpose(x);
-      addInto(this.sums[m].rows, download(tf.matMul(x, xT)));
-      addInto(this.sums[m].cols, download(tf.matMul(xT, x)));
+    this.sums.forEach((sum, m) => {
+      const rotated = rotatedGradients(capture, this.bases[m], m);
+      // All sequences side by side: [X_1 .. X_B] [X_1 .. X_B]^T = sum_b X_b X_b^T in one product.
+      const [rows, cols] = tf.tidy(() => {
+        const whitened = rotated.map((r) => tf.mul(r, this.scales[m]) as tf.Tensor2D);
+        const wide = tf.concat(whitened, 1);
+        const tall = tf.concat(whitened, 0);
+        return [tf.matMul(wide, tf.transpose(wide)), tf.matMul(tf.transpose(tall), tall)];
+      });
+      tf.dispose(rotated);
+      addInto(sum.rows, download(rows));
+      addInto(sum.cols, download(cols));
     });
     this.sequences += capture.batch.size;
   }
