@@ -8,6 +8,7 @@ import { download, tf } from "../backend/backend.js";
 import type { GradientCapture } from "../model/capture.js";
 import type { TrackedModule } from "../model/model.js";
 import { assertFinite } from "./finite.js";
+import { type PartialSums, addInto, addSums, emptySums } from "./partial-sums.js";
 
 export interface ModuleCovariance {
   module: TrackedModule;
@@ -20,44 +21,38 @@ export interface ModuleCovariance {
 /** x^T x of a [rows, n] tensor; the explicit transpose keeps the product in the fast layout. */
 const gram = (x: tf.Tensor2D): Float32Array => download(tf.tidy(() => tf.matMul(tf.transpose(x), x)));
 
+/** Sums of a a^T and g g^T per module (sums [A_0, S_0, A_1, S_1, ...]) over `count` tokens. */
 export class CovarianceAccumulator {
-  private readonly sums: ModuleCovariance[];
-  private tokens = 0;
+  readonly totals: PartialSums;
 
-  constructor(modules: readonly TrackedModule[]) {
-    this.sums = modules.map((module) => ({
-      module,
-      A: new Float64Array((module.inFeatures + 1) ** 2),
-      S: new Float64Array(module.outFeatures ** 2),
-    }));
+  constructor(private readonly modules: readonly TrackedModule[]) {
+    this.totals = emptySums(modules.flatMap((m) => [(m.inFeatures + 1) ** 2, m.outFeatures ** 2]));
   }
 
   add(capture: GradientCapture): void {
     capture.modules.forEach((m, i) => {
-      addInto(this.sums[i].A, gram(m.a));
-      addInto(this.sums[i].S, gram(m.g));
+      addInto(this.totals.sums[2 * i], gram(m.a));
+      addInto(this.totals.sums[2 * i + 1], gram(m.g));
     });
-    this.tokens += capture.batch.lengths.reduce((s, n) => s + n, 0);
+    this.totals.count += capture.batch.lengths.reduce((s, n) => s + n, 0);
   }
 
-  get tokenCount(): number {
-    return this.tokens;
+  /** Adds another thread's totals. */
+  merge(partial: PartialSums): void {
+    addSums(this.totals, partial);
   }
 
   /** Means over tokens, symmetrised; throws naming the module if anything is not finite. */
   finish(): ModuleCovariance[] {
-    if (this.tokens === 0) throw new Error("no tokens were accumulated");
-    return this.sums.map(({ module, A, S }) => {
-      const result = { module, A: symmetricMean(A, this.tokens), S: symmetricMean(S, this.tokens) };
+    const { sums, count } = this.totals;
+    if (count === 0) throw new Error("no tokens were accumulated");
+    return this.modules.map((module, i) => {
+      const result = { module, A: symmetricMean(sums[2 * i], count), S: symmetricMean(sums[2 * i + 1], count) };
       assertFinite(result.A, `A of ${module.name}`);
       assertFinite(result.S, `S of ${module.name}`);
       return result;
     });
   }
-}
-
-function addInto(acc: Float64Array, x: Float32Array): void {
-  for (let i = 0; i < acc.length; i++) acc[i] += x[i];
 }
 
 function symmetricMean(sum: Float64Array, count: number): Float64Array {

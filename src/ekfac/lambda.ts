@@ -7,22 +7,23 @@ import type { GradientCapture } from "../model/capture.js";
 import type { ModuleEigenbasis } from "./eigenbasis.js";
 import type { ModuleFactors } from "./factors.js";
 import { assertFinite } from "./finite.js";
+import { type PartialSums, addInto, addSums, emptySums } from "./partial-sums.js";
 import { type Eigenbases, rotatedGradients } from "./rotated.js";
 import type { TrackedModule } from "../model/model.js";
 
 /** The paper's damping: 0.1 x mean(Lambda), per matrix. */
 export const DEFAULT_DAMPING_FACTOR = 0.1;
 
+/** Sums of the squared rotated gradients per module over `count` sequences. */
 export class LambdaAccumulator {
-  private readonly sums: Float64Array[];
+  readonly totals: PartialSums;
   private readonly bases: Eigenbases[];
-  private sequences = 0;
 
   constructor(
     private readonly modules: readonly TrackedModule[],
     private readonly eigen: readonly ModuleEigenbasis[],
   ) {
-    this.sums = modules.map((m) => new Float64Array(m.outFeatures * (m.inFeatures + 1)));
+    this.totals = emptySums(modules.map((m) => m.outFeatures * (m.inFeatures + 1)));
     this.bases = modules.map((m, i) => ({
       qA: tf.tensor2d(eigen[i].qA, [m.inFeatures + 1, m.inFeatures + 1]),
       qS: tf.tensor2d(eigen[i].qS, [m.outFeatures, m.outFeatures]),
@@ -32,22 +33,31 @@ export class LambdaAccumulator {
   add(capture: GradientCapture): void {
     this.modules.forEach((_, m) => {
       const rotated = rotatedGradients(capture, this.bases[m], m);
-      const squares = download(tf.tidy(() => tf.addN(rotated.map((r) => tf.square(r)))));
+      addInto(this.totals.sums[m], download(tf.tidy(() => tf.addN(rotated.map((r) => tf.square(r))))));
       tf.dispose(rotated);
-      const sum = this.sums[m];
-      for (let j = 0; j < sum.length; j++) sum[j] += squares[j];
     });
-    this.sequences += capture.batch.size;
+    this.totals.count += capture.batch.size;
+  }
+
+  /** Adds another thread's totals. */
+  merge(partial: PartialSums): void {
+    addSums(this.totals, partial);
+  }
+
+  /** Frees the eigenbases on the backend; add() cannot be called after. */
+  dispose(): void {
+    tf.dispose(this.bases.flatMap((b) => [b.qA, b.qS]));
   }
 
   /** Factors with Lambda averaged over sequences and damping = factor x mean(Lambda) unless fixed. */
   finish(damping: number | { factor: number }): ModuleFactors[] {
-    if (this.sequences === 0) throw new Error("no sequences were accumulated");
-    tf.dispose(this.bases.flatMap((b) => [b.qA, b.qS]));
+    const { sums, count } = this.totals;
+    if (count === 0) throw new Error("no sequences were accumulated");
+    this.dispose();
     return this.modules.map((module, i) => {
-      const lambda = Float32Array.from(this.sums[i], (x) => x / this.sequences);
+      const lambda = Float32Array.from(sums[i], (x) => x / count);
       assertFinite(lambda, `Lambda of ${module.name}`);
-      const mean = this.sums[i].reduce((s, x) => s + x, 0) / this.sums[i].length / this.sequences;
+      const mean = sums[i].reduce((s, x) => s + x, 0) / sums[i].length / count;
       const value = typeof damping === "number" ? damping : damping.factor * mean;
       return { module, ...this.eigen[i], lambda, damping: value };
     });

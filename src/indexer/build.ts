@@ -18,17 +18,14 @@ import os from "node:os";
 import path from "node:path";
 import { type Database, analyzeSequences, finishBuild, getBuild, insertSequences, listShards, markShardDone, migrate, openDatabase, planShards, recordBuildPhase, reopenBuild, startBuild, upsertCorpus } from "../db/index.js";
 import { redactUrl } from "../db/pool-database.js";
-import { loadFactors, readFactorsManifest } from "../ekfac/artifacts.js";
+import { loadFactors, readFactorsManifest, saveFactors } from "../ekfac/artifacts.js";
 import { type CorpusSource, corpusSource } from "../jobs/corpus-source.js";
-import { runFit } from "../jobs/fit.js";
+import { factorsManifest } from "../jobs/fit.js";
 import { type OpenedModel, openModel } from "../jobs/open-model.js";
-import { captureGradients } from "../model/capture.js";
-import { WhitenedMomentAccumulator } from "../projection/pca.js";
 import { buildProjection } from "../projection/projection.js";
 import { saveProjection } from "../projection/store.js";
 import { WorkerPool } from "../server/worker-pool.js";
 import { writeJsonAtomic } from "../util/atomic-write.js";
-import { lengthSortedBatches } from "../util/batches.js";
 import { lockDirectory } from "../util/directory-lock.js";
 import { InputError, errorMessage } from "../util/errors.js";
 import type { ProgressListener } from "../util/progress.js";
@@ -37,8 +34,9 @@ import { buildHnsw } from "./hnsw-index.js";
 import { buildLayerIndexes } from "./layer-search.js";
 import { type BuildParameters, INDEX_FORMAT, INDEX_VERSION, type IndexManifest, indexPath, parameterDifference, writeIndexManifest } from "./index-manifest.js";
 import { DEFAULT_INDEX_BATCH_TOKENS } from "./sequence-vectors.js";
-import type { ShardJob, ShardWorkerData } from "./shard-worker.js";
-import { TokenStoreWriter, readTokenStore } from "./token-store.js";
+import type { IndexWorkerData, ShardJob } from "./index-worker.js";
+import { fitInParallel, momentsInParallel } from "./parallel-passes.js";
+import { type TokenStore, TokenStoreWriter, readTokenStore } from "./token-store.js";
 import { mergeVectorFiles, readVectorFile, readVectorFileHeader } from "./vector-file.js";
 
 export interface BuildJob {
@@ -74,6 +72,7 @@ export async function runBuild(job: BuildJob): Promise<IndexManifest> {
   const lock = await lockDirectory(outDir, INDEX_FOLDER);
   let db: Database | undefined;
   let buildId: number | undefined;
+  let pool: WorkerPool | undefined;
   try {
     if (existsSync(indexPath(outDir, "manifest"))) {
       throw new InputError(`${outDir} already holds a complete index; build into a new folder (nothing was changed)`);
@@ -105,9 +104,13 @@ export async function runBuild(job: BuildJob): Promise<IndexManifest> {
     });
     const store = await readTokenStore(indexPath(outDir, "tokens"));
     counts = { sequences: store.count, tokens: store.totalTokens };
-    await phase("factors", () => fitFactors(opened, job, parameters, outDir));
-    await phase("projection", () => fitProjection(opened, store, parameters, outDir, job));
-    await phase("vectors", () => computeShards(db as Database, buildId as number, store.count, outDir, job));
+    // Worker threads for every gradient phase; each loads the model and the token store once.
+    const data: IndexWorkerData = { modelDir: opened.dir, indexDir: outDir, batchTokens: job.batchTokens ?? DEFAULT_INDEX_BATCH_TOKENS };
+    pool = new WorkerPool({ spawn: () => spawnTsWorker(new URL("./index-worker.ts", import.meta.url), data), size: job.workers, maxQueue: 1_000_000, timeoutMs: 7 * 24 * 3600 * 1000 });
+    const workers = pool;
+    await phase("factors", () => fitFactors(opened, job, parameters, outDir, store, workers));
+    await phase("projection", () => fitProjection(opened, store, parameters, outDir, workers, job.onProgress));
+    await phase("vectors", () => computeShards(db as Database, buildId as number, store.count, outDir, job, workers));
     await phase("hnsw", () => mergeAndIndex(db as Database, buildId as number, outDir, parameters, job.onProgress));
 
     const header = await readVectorFileHeader(indexPath(outDir, "vectors"));
@@ -138,6 +141,7 @@ export async function runBuild(job: BuildJob): Promise<IndexManifest> {
     if (db && buildId !== undefined) await finishBuild(db, buildId, { status: "failed", error: errorMessage(err) }).catch(() => undefined);
     throw err;
   } finally {
+    await pool?.close();
     await db?.close();
     await lock.release();
   }
@@ -209,18 +213,20 @@ async function ingest(db: Database, corpusId: number, source: CorpusSource, toke
   return { sequences, tokens };
 }
 
-/** Reuses a fit in the folder made with the same model, corpus and settings; fits otherwise. */
-async function fitFactors(opened: OpenedModel, job: BuildJob, p: BuildParameters, outDir: string): Promise<void> {
+/** Reuses a fit in the folder made with the same model, corpus and settings; fits otherwise, on the workers. */
+async function fitFactors(opened: OpenedModel, job: BuildJob, p: BuildParameters, outDir: string, store: TokenStore, pool: WorkerPool): Promise<void> {
   const dir = indexPath(outDir, "factors");
-  const limit = Math.min(p.fitSequences ?? Infinity, p.maxSequences ?? Infinity);
-  const fitSequences = Number.isFinite(limit) ? limit : undefined;
-  const m = existsSync(dir) ? await readFactorsManifest(dir).catch(() => undefined) : undefined;
-  if (m) {
-    const same = m.model.fingerprint === opened.fingerprint && m.fisher === p.fisher && m.seed === p.seed && JSON.stringify(m.damping) === JSON.stringify(p.damping) && m.corpus.maxSequences === (fitSequences ?? null);
-    const corpus = await corpusSource(job.corpusFile, opened, fitSequences);
-    if (same && m.corpus.fingerprint === corpus.fingerprint) return job.log?.(`factors: reusing the fit in ${dir}`);
+  const limit = Math.min(p.fitSequences ?? Infinity, p.maxSequences ?? Infinity, store.count);
+  const maxSequences = limit < store.count ? limit : undefined;
+  const source = await corpusSource(job.corpusFile, opened, maxSequences);
+  const existing = existsSync(dir) ? await readFactorsManifest(dir).catch(() => undefined) : undefined;
+  if (existing) {
+    const same = existing.model.fingerprint === opened.fingerprint && existing.fisher === p.fisher && existing.seed === p.seed && JSON.stringify(existing.damping) === JSON.stringify(p.damping);
+    if (same && existing.corpus.fingerprint === source.fingerprint) return job.log?.(`factors: reusing the fit in ${dir}`);
   }
-  await runFit({ opened, corpusFile: job.corpusFile, outDir: dir, fisher: p.fisher, damping: p.damping, seed: p.seed, maxSequences: fitSequences, batchTokens: job.batchTokens, onProgress: job.onProgress });
+  const settings = { fisher: p.fisher, damping: p.damping, seed: p.seed, maxSequences };
+  const result = await fitInParallel(pool, opened.model.modules, store, limit, settings, job.onProgress);
+  await saveFactors(dir, factorsManifest(opened, source, settings, result), result.covariance, result.factors);
 }
 
 /** Ordinals spread evenly over the corpus. */
@@ -229,24 +235,9 @@ function evenSample(count: number, size: number): number[] {
   return Array.from({ length: n }, (_, i) => Math.floor((i * count) / n));
 }
 
-async function fitProjection(opened: OpenedModel, store: Awaited<ReturnType<typeof readTokenStore>>, p: BuildParameters, outDir: string, job: BuildJob): Promise<void> {
+async function fitProjection(opened: OpenedModel, store: TokenStore, p: BuildParameters, outDir: string, pool: WorkerPool, onProgress?: ProgressListener): Promise<void> {
   const { factors } = await loadFactors(indexPath(outDir, "factors"), { modelFingerprint: opened.fingerprint, modules: opened.model.modules });
-  let moments;
-  if (p.projection.basis === "pca") {
-    const accumulator = new WhitenedMomentAccumulator(factors);
-    const sample = evenSample(store.count, p.pcaSequences).map((o) => Array.from(store.tokens(o)));
-    let tokens = 0;
-    let done = 0;
-    for (const positions of lengthSortedBatches(sample.map((s) => s.length), { maxTokens: job.batchTokens ?? DEFAULT_INDEX_BATCH_TOKENS })) {
-      const capture = captureGradients(opened.model, positions.map((i) => sample[i]), { kind: "next-token" });
-      accumulator.add(capture);
-      capture.dispose();
-      done += positions.length;
-      tokens += positions.reduce((s, i) => s + sample[i].length, 0);
-      job.onProgress?.({ phase: "projection", done, total: sample.length, tokens });
-    }
-    moments = accumulator.finish();
-  }
+  const moments = p.projection.basis === "pca" ? await momentsInParallel(pool, factors, store, evenSample(store.count, p.pcaSequences), onProgress) : undefined;
   await saveProjection(indexPath(outDir, "projection"), buildProjection(factors, p.projection, moments));
 }
 
@@ -262,7 +253,7 @@ async function shardFileIntact(file: string): Promise<boolean> {
   }
 }
 
-async function computeShards(db: Database, buildId: number, count: number, outDir: string, job: BuildJob): Promise<void> {
+async function computeShards(db: Database, buildId: number, count: number, outDir: string, job: BuildJob, pool: WorkerPool): Promise<void> {
   const { shardSize } = job.parameters;
   const plan = Array.from({ length: Math.ceil(count / shardSize) }, (_, shard) => ({
     shard,
@@ -280,28 +271,16 @@ async function computeShards(db: Database, buildId: number, count: number, outDi
   let finished = count - pending.reduce((n, s) => n + s.lastOrdinal - s.firstOrdinal + 1, 0);
   let tokens = 0;
   job.onProgress?.({ phase: "vectors", done: finished, total: count, tokens });
-  if (pending.length === 0) return;
-  const data: ShardWorkerData = { modelDir: job.modelDir, indexDir: outDir, batchTokens: job.batchTokens ?? DEFAULT_INDEX_BATCH_TOKENS };
-  const pool = new WorkerPool({
-    spawn: () => spawnTsWorker(new URL("./shard-worker.ts", import.meta.url), data),
-    size: Math.max(1, Math.min(job.workers, pending.length)),
-    maxQueue: pending.length,
-    timeoutMs: 24 * 3600 * 1000,
-  });
-  try {
-    await Promise.all(
-      pending.map(async (s) => {
-        const file = shardFile(outDir, s.shard);
-        const result = await pool.run<{ sequences: number; tokens: number }>("shard", { firstOrdinal: s.firstOrdinal, lastOrdinal: s.lastOrdinal, file } satisfies ShardJob);
-        await markShardDone(db, buildId, s.shard, path.basename(file));
-        finished += result.sequences;
-        tokens += result.tokens;
-        job.onProgress?.({ phase: "vectors", done: finished, total: count, tokens });
-      }),
-    );
-  } finally {
-    await pool.close();
-  }
+  await Promise.all(
+    pending.map(async (s) => {
+      const file = shardFile(outDir, s.shard);
+      const result = await pool.run<{ sequences: number; tokens: number }>("shard", { firstOrdinal: s.firstOrdinal, lastOrdinal: s.lastOrdinal, file } satisfies ShardJob);
+      await markShardDone(db, buildId, s.shard, path.basename(file));
+      finished += result.sequences;
+      tokens += result.tokens;
+      job.onProgress?.({ phase: "vectors", done: finished, total: count, tokens });
+    }),
+  );
 }
 
 async function mergeAndIndex(db: Database, buildId: number, outDir: string, p: BuildParameters, onProgress?: ProgressListener): Promise<void> {

@@ -4,7 +4,7 @@ import { type DampingRule, FACTORS_FORMAT, FACTORS_VERSION, type FactorsManifest
 import { type FitResult, fitEkfac } from "../ekfac/fit.js";
 import { InputError } from "../util/errors.js";
 import type { ProgressListener } from "../util/progress.js";
-import { corpusSource } from "./corpus-source.js";
+import { type CorpusSource, corpusSource } from "./corpus-source.js";
 import type { OpenedModel } from "./open-model.js";
 
 export interface FitJob {
@@ -32,18 +32,28 @@ export async function runFit(job: FitJob): Promise<{ manifest: FactorsManifest; 
     batchTokens: job.batchTokens,
     onProgress: job.onProgress,
   });
-  const manifest: FactorsManifest = {
+  const manifest = factorsManifest(opened, source, job, result);
+  await saveFactors(path.resolve(job.outDir), manifest, result.covariance, result.factors);
+  return { manifest, result };
+}
+
+/** The manifest of a fit of `opened` on `source` (its first maxSequences sequences). */
+export function factorsManifest(
+  opened: OpenedModel,
+  source: CorpusSource,
+  settings: Pick<FitJob, "fisher" | "damping" | "seed" | "maxSequences">,
+  result: FitResult,
+): FactorsManifest {
+  return {
     format: FACTORS_FORMAT,
     version: FACTORS_VERSION,
     createdAt: new Date().toISOString(),
     model: { fingerprint: opened.fingerprint, path: opened.dir },
-    corpus: { fingerprint: source.fingerprint, path: source.path, maxSequences: job.maxSequences ?? null, sequences: result.sequences, tokens: result.tokens },
-    fisher: job.fisher,
-    seed: job.seed,
-    damping: job.damping,
+    corpus: { fingerprint: source.fingerprint, path: source.path, maxSequences: settings.maxSequences ?? null, sequences: result.sequences, tokens: result.tokens },
+    fisher: settings.fisher,
+    seed: settings.seed,
+    damping: settings.damping,
     modules: result.factors.map((f) => ({ ...f.module, damping: f.damping })),
     timings: result.timings,
   };
-  await saveFactors(path.resolve(job.outDir), manifest, result.covariance, result.factors);
-  return { manifest, result };
 }

@@ -9,6 +9,7 @@ import type { ModuleFactors } from "../ekfac/factors.js";
 import { type Eigenbases, rotatedGradients } from "../ekfac/rotated.js";
 import { eigh } from "../linalg/eigh.js";
 import type { GradientCapture } from "../model/capture.js";
+import { type PartialSums, addInto, addSums, emptySums } from "../ekfac/partial-sums.js";
 import { whiteningScale } from "./scaling-factors.js";
 
 export interface WhitenedMoments {
@@ -18,11 +19,11 @@ export interface WhitenedMoments {
   cols: Float64Array;
 }
 
+/** Sums of X X^T and X^T X per module (sums [rows_0, cols_0, rows_1, ...]) over `count` sequences. */
 export class WhitenedMomentAccumulator {
+  readonly totals: PartialSums;
   private readonly bases: Eigenbases[];
   private readonly scales: tf.Tensor2D[];
-  private readonly sums: WhitenedMoments[];
-  sequences = 0;
 
   constructor(factors: readonly ModuleFactors[]) {
     this.bases = factors.map((f) => {
@@ -30,12 +31,12 @@ export class WhitenedMomentAccumulator {
       return { qA: tf.tensor2d(f.qA, [nIn, nIn]), qS: tf.tensor2d(f.qS, [f.module.outFeatures, f.module.outFeatures]) };
     });
     this.scales = factors.map((f) => tf.tensor2d(Float32Array.from(whiteningScale(f.lambda, f.damping)), [f.module.outFeatures, f.module.inFeatures + 1]));
-    this.sums = factors.map((f) => ({ rows: new Float64Array(f.module.outFeatures ** 2), cols: new Float64Array((f.module.inFeatures + 1) ** 2) }));
+    this.totals = emptySums(factors.flatMap((f) => [f.module.outFeatures ** 2, (f.module.inFeatures + 1) ** 2]));
   }
 
   add(capture: GradientCapture): void {
-    this.sums.forEach((sum, m) => {
-      const rotated = rotatedGradients(capture, this.bases[m], m);
+    this.bases.forEach((basis, m) => {
+      const rotated = rotatedGradients(capture, basis, m);
       // All sequences side by side: [X_1 .. X_B] [X_1 .. X_B]^T = sum_b X_b X_b^T in one product.
       const [rows, cols] = tf.tidy(() => {
         const whitened = rotated.map((r) => tf.mul(r, this.scales[m]) as tf.Tensor2D);
@@ -44,20 +45,26 @@ export class WhitenedMomentAccumulator {
         return [tf.matMul(wide, tf.transpose(wide)), tf.matMul(tf.transpose(tall), tall)];
       });
       tf.dispose(rotated);
-      addInto(sum.rows, download(rows));
-      addInto(sum.cols, download(cols));
+      addInto(this.totals.sums[2 * m], download(rows));
+      addInto(this.totals.sums[2 * m + 1], download(cols));
     });
-    this.sequences += capture.batch.size;
+    this.totals.count += capture.batch.size;
+  }
+
+  /** Adds another thread's totals. */
+  merge(partial: PartialSums): void {
+    addSums(this.totals, partial);
+  }
+
+  /** Frees the backend tensors; add() cannot be called after. */
+  dispose(): void {
+    tf.dispose([...this.bases.flatMap((b) => [b.qA, b.qS]), ...this.scales]);
   }
 
   finish(): WhitenedMoments[] {
-    tf.dispose([...this.bases.flatMap((b) => [b.qA, b.qS]), ...this.scales]);
-    return this.sums;
+    this.dispose();
+    return this.bases.map((_, m) => ({ rows: this.totals.sums[2 * m], cols: this.totals.sums[2 * m + 1] }));
   }
-}
-
-function addInto(acc: Float64Array, x: Float32Array): void {
-  for (let i = 0; i < acc.length; i++) acc[i] += x[i];
 }
 
 /** The top-k eigenvectors of a symmetric moment matrix as the columns of P^T, [n, k]. */
