@@ -9,7 +9,7 @@ import type { ProgressListener } from "../src/util/progress.js";
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const DEMO_INDEX = path.join(REPO_ROOT, ".demo/index");
 
-/** 6,000 WordNet entries, a 16x16 projection per matrix, EK-FAC fitted on the first 2,000. */
+/** 6,000 WordNet entries, a 16x16 projection per matrix, EK-FAC fitted on the first 1,500. */
 export const DEMO_BUILD: Omit<BuildJob, "outDir" | "resume"> = {
   modelDir: path.join(REPO_ROOT, "demo/model"),
   corpusFile: path.join(REPO_ROOT, "demo/corpus.jsonl.gz"),
@@ -19,9 +19,9 @@ export const DEMO_BUILD: Omit<BuildJob, "outDir" | "resume"> = {
     damping: { rule: "heuristic", factor: 0.1 },
     seed: 0,
     maxSequences: 6000,
-    fitSequences: 2000,
+    fitSequences: 1500,
     projection: { kOut: 16, kIn: 16, rank: 4, seed: 0, basis: "pca" },
-    pcaSequences: 512,
+    pcaSequences: 256,
     shardSize: 500,
     hnsw: { M: 16, efConstruction: 200 },
   },
