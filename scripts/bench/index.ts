@@ -19,11 +19,10 @@ import { loadModel } from "../../src/model/load.js";
 import { loadTokenizer } from "../../src/tokenizer/tokenizer.js";
 import { initGpt2Weights } from "../../src/training/init.js";
 import { saveHfGpt2 } from "../../src/training/save.js";
-import { isHeldOut } from "../../src/training/split.js";
 import { lengthSortedBatches } from "../../src/util/batches.js";
 import { tempDir } from "../../src/util/temp-dir.js";
 import type { BenchSection } from "../bench.js";
-import { fixturesDir, median, repoRoot } from "./util.js";
+import { demoQueries, fixturesDir, median, repoRoot } from "./util.js";
 
 const parameters = (overrides: Partial<BuildParameters>): BuildJob["parameters"] => ({
   fisher: "sampled",
@@ -91,21 +90,6 @@ function buildRow(m: Measured): string {
 function latencyRow(m: Measured): string {
   const l = m.latency;
   return `| ${m.name} | ${l.gradientMs.toFixed(0)} | ${l.searchMs.toFixed(1)} | ${l.rerankMs.toFixed(0)} | ${l.totalMs.toFixed(0)} |`;
-}
-
-/** Queries from documents held out of the demo model's training: two thirds of the text as prompt, then up to 8 tokens as completion. */
-async function demoQueries(count: number): Promise<QueryInput[]> {
-  const tokenizer = await loadTokenizer(path.join(repoRoot(), "demo/model"));
-  const queries: QueryInput[] = [];
-  let i = 0;
-  for await (const doc of readCorpus(path.join(repoRoot(), "demo/corpus.jsonl.gz"))) {
-    if (!isHeldOut(i++) || !doc.text) continue;
-    const tokens = tokenizer.encode(doc.text).slice(0, 120);
-    const cut = Math.floor((tokens.length * 2) / 3);
-    queries.push({ promptTokens: tokens.slice(0, cut), completionTokens: tokens.slice(cut, cut + 8) });
-    if (queries.length === count) break;
-  }
-  return queries;
 }
 
 async function recallRows(indexDir: string, queries: QueryInput[]): Promise<string[]> {

@@ -2,6 +2,10 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { readCorpus } from "../../src/corpus/corpus.js";
+import type { QueryInput } from "../../src/engine/types.js";
+import { loadTokenizer } from "../../src/tokenizer/tokenizer.js";
+import { isHeldOut } from "../../src/training/split.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -34,3 +38,19 @@ export function percentile(xs: readonly number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
 }
+
+/** Queries from documents held out of the demo model's training: two thirds of the text as prompt, then up to 8 tokens as completion. */
+export async function demoQueries(count: number): Promise<QueryInput[]> {
+  const tokenizer = await loadTokenizer(path.join(repoRoot(), "demo/model"));
+  const queries: QueryInput[] = [];
+  let i = 0;
+  for await (const doc of readCorpus(path.join(repoRoot(), "demo/corpus.jsonl.gz"))) {
+    if (!isHeldOut(i++) || !doc.text) continue;
+    const tokens = tokenizer.encode(doc.text).slice(0, 120);
+    const cut = Math.floor((tokens.length * 2) / 3);
+    queries.push({ promptTokens: tokens.slice(0, cut), completionTokens: tokens.slice(cut, cut + 8) });
+    if (queries.length === count) break;
+  }
+  return queries;
+}
+

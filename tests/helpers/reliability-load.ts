@@ -11,7 +11,10 @@ export interface LoadOptions {
   /** The GraphQL endpoint: loopback only (tests and benchmarks never load other hosts). */
   graphqlUrl: string;
   connections: number;
+  /** Run for this long, unless `amount` is given. */
   seconds: number;
+  /** Stop after this many requests instead (for latency of slow queries, where a fixed time gives too few answers). */
+  amount?: number;
   /** GraphQL request bodies; each connection sends them in turn, round and round. */
   bodies: string[];
   /** Sampled every 200 ms for the peak resident set size during the run. */
@@ -80,6 +83,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         url: options.graphqlUrl,
         connections: options.connections,
         duration: options.seconds,
+        ...(options.amount ? { amount: options.amount } : {}),
         // Longer than the server's own limit: slow answers come back as the server's coded TIMEOUT.
         timeout: 120,
         requests: options.bodies.map((body) => ({ method: "POST", headers: { "content-type": "application/json" }, body, onResponse })),

@@ -1,0 +1,87 @@
+/**
+ * HTTP latency of `influence` (top-10) on the demo index, through a real `influence serve` process:
+ * p50/p95/p99 at 1 and 8 concurrent clients, with and without token scores, with exact
+ * re-ranking (the default) and without it (projected scores only). Each configuration sends a
+ * fixed number of requests, prompts and completions cut from documents held out of the demo
+ * model's training, so that no two consecutive requests of a client are alike.
+ */
+import type { QueryInput } from "../../src/engine/types.js";
+import { type LoadResult, runLoad } from "../../tests/helpers/reliability-load.js";
+import { type ServeProcess, serveIndex, waitUntilIdle } from "../../tests/helpers/reliability.js";
+import type { BenchSection } from "../bench.js";
+import { DEMO_INDEX, ensureDemoIndex } from "../demo-index.js";
+import { demoQueries } from "./util.js";
+
+interface Configuration {
+  rerank: boolean;
+  tokenScores: boolean;
+  /** Requests at 1 client and at 8 clients: enough for stable percentiles in about a minute each. */
+  amounts: [number, number];
+}
+
+const CONFIGURATIONS: Configuration[] = [
+  { rerank: false, tokenScores: false, amounts: [100, 200] },
+  { rerank: false, tokenScores: true, amounts: [20, 40] },
+  { rerank: true, tokenScores: false, amounts: [8, 24] },
+  { rerank: true, tokenScores: true, amounts: [8, 24] },
+];
+const CLIENTS = [1, 8] as const;
+
+function influenceQuery(tokenScores: boolean): string {
+  const hit = `rank score approxScore sequence { id text } layerScores { layer score }${tokenScores ? " tokenScores { position text score }" : ""}`;
+  return `query Influence($p: [Int!], $c: [Int!], $rerank: Boolean!) {
+  influence(promptTokens: $p, completionTokens: $c, topK: 10, rerank: $rerank) { hits { ${hit} } timings { totalMs } }
+}`;
+}
+
+const bodies = (queries: QueryInput[], c: Configuration) =>
+  queries.map((q) => JSON.stringify({ query: influenceQuery(c.tokenScores), variables: { p: q.promptTokens, c: q.completionTokens, rerank: c.rerank } }));
+
+const ms = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : "-");
+
+function row(c: Configuration, r: LoadResult): string {
+  const failed = r.failures + r.busy;
+  return `| ${c.rerank ? "yes" : "no"} | ${c.tokenScores ? "yes" : "no"} | ${r.connections} | ${r.answered} | ${failed} | ${ms(r.latencyMs.p50)} | ${ms(r.latencyMs.p95)} | ${ms(r.latencyMs.p99)} | ${r.throughput.toFixed(2)} |`;
+}
+
+const section: BenchSection = {
+  title: "HTTP latency: influence on the demo index",
+  async run() {
+    await ensureDemoIndex(DEMO_INDEX, { log: (m) => console.error(m) });
+    const queries = await demoQueries(100);
+    let server: ServeProcess | undefined;
+    try {
+      server = await serveIndex(DEMO_INDEX);
+      const rows: string[] = [];
+      const failures: string[] = [];
+      for (const c of CONFIGURATIONS) {
+        const list = bodies(queries, c);
+        // Warm both engine workers up: their first query compiles kernels.
+        await runLoad({ graphqlUrl: server.graphqlUrl, connections: 2, seconds: 0, amount: 2, bodies: list.slice(-2) });
+        for (const [i, connections] of CLIENTS.entries()) {
+          console.error(`http: rerank ${c.rerank}, token scores ${c.tokenScores}, ${connections} client(s), ${c.amounts[i]} requests`);
+          const result = await runLoad({ graphqlUrl: server.graphqlUrl, connections, seconds: 0, amount: c.amounts[i], bodies: list });
+          rows.push(row(c, result));
+          failures.push(...result.failureSamples);
+          await waitUntilIdle(server.url, 180_000);
+        }
+      }
+      return [
+        "`influence serve --index .demo/index` (6,000 WordNet entries, 16x16 per MLP matrix, 2 engine workers) as a separate process; autocannon on 127.0.0.1 sends a fixed number of requests per row, each a different held-out prompt (the prompt tokens and up to 8 completion tokens), `topK: 10`, the hits with their sequences and layer scores.",
+        "",
+        "- re-rank yes: the default, exact EK-FAC re-scoring of the default 100 candidates (their training gradients are recomputed: one forward and backward pass over 100 sequences).",
+        "- re-rank no: projected scores from the HNSW search alone; token scores then cost an exact pass over the 10 hits.",
+        "",
+        "| re-rank | token scores | clients | answered | failed | p50 ms | p95 ms | p99 ms | answers/s |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ...rows,
+        "",
+        failures.length ? `Failures seen:\n\n${failures.map((f) => `- ${f}`).join("\n")}` : "Every request answered without an error.",
+      ].join("\n");
+    } finally {
+      await server?.stop();
+    }
+  },
+};
+
+export default section;
