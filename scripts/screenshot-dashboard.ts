@@ -1,0 +1,31 @@
+/**
+ * Makes the README's picture: the dashboard of a running server (default the demo's,
+ * http://127.0.0.1:4000) in headless Chromium after the README's first demo query.
+ *
+ *   npx tsx scripts/screenshot-dashboard.ts [URL] [docs/dashboard.png]
+ */
+import path from "node:path";
+import { launchChromium } from "../tests/helpers/browser.js";
+import { DEMO_QUERIES } from "./demo-queries.js";
+import { REPO_ROOT } from "./demo-index.js";
+
+const url = process.argv[2] ?? "http://127.0.0.1:4000";
+const out = path.resolve(process.argv[3] ?? path.join(REPO_ROOT, "docs/dashboard.png"));
+const wait = { timeout: 120_000 };
+
+const browser = await launchChromium();
+try {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  await page.goto(`${url}/`);
+  await page.locator('input[name="layer"]').first().waitFor(wait);
+  await page.getByLabel("Prompt").fill(DEMO_QUERIES[0].prompt);
+  await page.getByLabel("Completion").fill(DEMO_QUERIES[0].completion);
+  await page.getByLabel("Top k").fill("6");
+  await page.getByRole("button", { name: "Run" }).click();
+  await page.locator('[data-testid="power-law"]').waitFor(wait);
+  await page.locator('[data-testid="hit"]').nth(5).waitFor(wait);
+  await page.screenshot({ path: out, fullPage: true });
+  console.error(`wrote ${out}`);
+} finally {
+  await browser.close();
+}
