@@ -2,7 +2,7 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { type BuildJob, runBuild } from "../src/indexer/build.js";
+import { type BuildJob, DEFAULT_BUILD_PARAMETERS, runBuild } from "../src/indexer/build.js";
 import { indexPath } from "../src/indexer/index-manifest.js";
 import type { ProgressListener } from "../src/util/progress.js";
 
@@ -15,15 +15,12 @@ export const DEMO_BUILD: Omit<BuildJob, "outDir" | "resume"> = {
   corpusFile: path.join(REPO_ROOT, "demo/corpus.jsonl.gz"),
   corpusName: "wordnet-demo",
   parameters: {
-    fisher: "sampled",
-    damping: { rule: "heuristic", factor: 0.1 },
-    seed: 0,
+    ...DEFAULT_BUILD_PARAMETERS,
     maxSequences: 6000,
     fitSequences: 1500,
     projection: { kOut: 16, kIn: 16, rank: 4, seed: 0, basis: "pca" },
     pcaSequences: 256,
     shardSize: 500,
-    hnsw: { M: 16, efConstruction: 200 },
   },
   workers: 2,
 };

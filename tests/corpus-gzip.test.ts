@@ -5,7 +5,7 @@ import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readCorpus } from "../src/corpus/corpus.js";
 import { readJsonlObjects } from "../src/corpus/jsonl.js";
-import { InputError } from "../src/util/errors.js";
+import { collect, refusal } from "./helpers/refusal.js";
 
 let tmp: string;
 let fileCount = 0;
@@ -28,20 +28,7 @@ function rawFile(name: string, bytes: Uint8Array | string): string {
   return file;
 }
 
-async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
-  const all: T[] = [];
-  for await (const item of items) all.push(item);
-  return all;
-}
 
-async function inputError(run: () => Promise<unknown>): Promise<InputError> {
-  const error = await run().then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(error).toBeInstanceOf(InputError);
-  return error as InputError;
-}
 
 describe("gzipped JSONL", () => {
   it("reads the same documents with the same line numbers as the plain file", async () => {
@@ -66,29 +53,29 @@ describe("gzipped JSONL", () => {
 
   it("names the line of a bad record inside a gzipped file", async () => {
     const { gz } = pair('{"id": "a", "text": "ok"}\n{"id": "a", "text": "again"}\n');
-    const error = await inputError(() => collect(readCorpus(gz)));
+    const error = await refusal(collect(readCorpus(gz)));
     expect(error.message).toBe(`${gz}, line 2: duplicate id "a" (first used on line 1)`);
     const broken = pair('{"id": "a", "text": "ok"}\n{not json}\n').gz;
-    expect((await inputError(() => collect(readJsonlObjects(broken)))).message).toMatch(new RegExp(`^${broken.replace(/[.\\]/g, "\\$&")}, line 2: not valid JSON`));
+    expect((await refusal(collect(readJsonlObjects(broken)))).message).toMatch(new RegExp(`^${broken.replace(/[.\\]/g, "\\$&")}, line 2: not valid JSON`));
   });
 
   it("applies the line limit to decompressed bytes", async () => {
     const { gz } = pair(`{"id": "a", "text": "${"x".repeat(200)}"}\n`);
-    const error = await inputError(() => collect(readJsonlObjects(gz, { maxLineBytes: 100 })));
+    const error = await refusal(collect(readJsonlObjects(gz, { maxLineBytes: 100 })));
     expect(error.message).toMatch(/line 1: longer than 100 bytes/);
   });
 
   it("rejects a .gz file that is not gzip data, or is cut short", async () => {
     const notGzip = rawFile("plain.jsonl.gz", '{"id": "a", "text": "not compressed"}\n');
-    expect((await inputError(() => collect(readCorpus(notGzip)))).message).toMatch(/^.*plain\.jsonl\.gz: not valid gzip data \(/);
+    expect((await refusal(collect(readCorpus(notGzip)))).message).toMatch(/^.*plain\.jsonl\.gz: not valid gzip data \(/);
     const whole = gzipSync(Array.from({ length: 200 }, (_, i) => JSON.stringify({ id: i, text: `document ${i}` })).join("\n"));
     const cut = rawFile("cut.jsonl.gz", whole.subarray(0, whole.length - 20));
-    expect((await inputError(() => collect(readCorpus(cut)))).message).toMatch(/cut\.jsonl\.gz: not valid gzip data \(unexpected end of file\)/);
+    expect((await refusal(collect(readCorpus(cut)))).message).toMatch(/cut\.jsonl\.gz: not valid gzip data \(unexpected end of file\)/);
   });
 
   it("names a missing .gz file", async () => {
     const missing = path.join(tmp, "missing.jsonl.gz");
-    expect((await inputError(() => collect(readCorpus(missing)))).message).toMatch(/missing\.jsonl\.gz: cannot read \(ENOENT/);
+    expect((await refusal(collect(readCorpus(missing)))).message).toMatch(/missing\.jsonl\.gz: cannot read \(ENOENT/);
   });
 
   it("stops reading when the consumer stops early", async () => {

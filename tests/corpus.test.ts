@@ -10,6 +10,7 @@ import { readSequences } from "../src/corpus/sequences.js";
 import { windowSequences } from "../src/corpus/windows.js";
 import { loadTokenizer, type Tokenizer } from "../src/tokenizer/tokenizer.js";
 import { InputError } from "../src/util/errors.js";
+import { collect, refusal } from "./helpers/refusal.js";
 import { fixturePath } from "./helpers/fixtures.js";
 
 const VOCAB = 50257;
@@ -30,21 +31,7 @@ function tempFile(content: string | Uint8Array): string {
   return file;
 }
 
-async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
-  const all: T[] = [];
-  for await (const item of items) all.push(item);
-  return all;
-}
 
-/** The InputError that `run` rejects with; fails the test if it resolves or throws something else. */
-async function inputError(run: () => Promise<unknown>): Promise<InputError> {
-  const error = await run().then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(error).toBeInstanceOf(InputError);
-  return error as InputError;
-}
 
 const fixtureLines = (model: string, file: string): Record<string, unknown>[] =>
   readFileSync(fixturePath(model, file), "utf8")
@@ -115,7 +102,7 @@ describe("readSequences with text documents", () => {
 
   it("rejects a window id that another document already uses", async () => {
     const file = tempFile([JSON.stringify({ id: "a#0", tokens: [1, 2] }), JSON.stringify({ id: "a", tokens: [1, 2, 3, 4, 5] })].join("\n"));
-    const error = await inputError(() => collect(readSequences(file, tokenizer, { contextLength: 4 })));
+    const error = await refusal(collect(readSequences(file, tokenizer, { contextLength: 4 })));
     expect(error.message).toBe(`${file}, line 2: sequence id "a#0" is also used by another document (split documents get "<id>#<offset>"); rename one`);
   });
 });
@@ -200,7 +187,7 @@ describe("readCorpus input errors", () => {
   async function messageFor(badLine: string | Uint8Array, options = {}): Promise<{ file: string; message: string }> {
     const bytes = typeof badLine === "string" ? Buffer.from(badLine) : Buffer.from(badLine);
     const file = tempFile(Buffer.concat([Buffer.from(`${good}\n\n`), bytes, Buffer.from("\n")]));
-    const error = await inputError(() => collect(readCorpus(file, { vocabSize: VOCAB, ...options })));
+    const error = await refusal(collect(readCorpus(file, { vocabSize: VOCAB, ...options })));
     return { file, message: error.message };
   }
 
@@ -233,7 +220,7 @@ describe("readCorpus input errors", () => {
 
   it("treats the number 1 and the string \"1\" as the same id", async () => {
     const file = tempFile('{"id": 1, "tokens": [1]}\n{"id": "1", "tokens": [2]}\n');
-    const error = await inputError(() => collect(readCorpus(file)));
+    const error = await refusal(collect(readCorpus(file)));
     expect(error.message).toBe(`${file}, line 2: duplicate id "1" (first used on line 1)`);
   });
 
@@ -250,14 +237,14 @@ describe("readCorpus input errors", () => {
   it("rejects a line limit that is not a positive number of bytes", async () => {
     const file = tempFile(`${good}\n`);
     for (const maxLineBytes of [0, -5, Number.NaN]) {
-      expect((await inputError(() => collect(readCorpus(file, { maxLineBytes })))).message).toMatch(/^line limit must be a positive number of bytes/);
+      expect((await refusal(collect(readCorpus(file, { maxLineBytes })))).message).toMatch(/^line limit must be a positive number of bytes/);
     }
   });
 
   it("names a file that cannot be read", async () => {
     const missing = path.join(tmp, "missing.jsonl");
-    expect((await inputError(() => collect(readCorpus(missing)))).message).toMatch(/missing\.jsonl: cannot read \(ENOENT/);
-    expect((await inputError(() => collect(readCorpus(tmp)))).message).toMatch(/cannot read \(EISDIR/);
+    expect((await refusal(collect(readCorpus(missing)))).message).toMatch(/missing\.jsonl: cannot read \(ENOENT/);
+    expect((await refusal(collect(readCorpus(tmp)))).message).toMatch(/cannot read \(EISDIR/);
   });
 
   it("accepts CRLF line ends, a byte order mark, a last line without line break and empty text", async () => {
@@ -305,7 +292,7 @@ describe("readQueries", () => {
     ["{oops", /^not valid JSON/],
   ])("line 2 = %j", async (line, expected) => {
     const { file, run } = read([{ id: "first", prompt: "Hello", completion: " world" }, line]);
-    const error = await inputError(run);
+    const error = await refusal(run());
     expect(error.message.startsWith(`${file}, line 2: `)).toBe(true);
     expect(error.message.slice(`${file}, line 2: `.length)).toMatch(expected);
   });

@@ -26,24 +26,12 @@ import {
 import type { Database } from "../src/db/types.js";
 import { InputError } from "../src/util/errors.js";
 import { backends, countingDatabase, createTestDatabase, makeTempDir } from "./helpers/db.js";
+import { SEQUENCE_TEXTS } from "./helpers/server.js";
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
-/** Texts with SQL and LIKE metacharacters; the search tests compare against a plain JS substring test. */
-const TEXTS = [
-  "The quick brown fox",
-  "100% sure about it",
-  "100 percent sure",
-  "snake_case name",
-  "snakeXcase name",
-  "a back\\slash here",
-  "a backslash here",
-  "'; DROP TABLE sequences; --",
-  "École normale",
-  "ecole primaire",
-  "it's O'Brien's",
-  "50%_off \\ sale",
-];
+/** The server tests' texts with SQL and LIKE metacharacters, and accents; searches are checked against a plain JS substring test. */
+const TEXTS = [...SEQUENCE_TEXTS, "École normale", "ecole primaire"];
 
 /**
  * A corpus of `count` sequences: documents of 1 to 3 windows (split ones get `#<offset>` ids), a

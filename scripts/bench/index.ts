@@ -9,7 +9,7 @@ import path from "node:path";
 import { readCorpus } from "../../src/corpus/corpus.js";
 import { IndexEngine } from "../../src/engine/index-engine.js";
 import type { InfluenceResult, QueryInput } from "../../src/engine/types.js";
-import { type BuildJob, runBuild } from "../../src/indexer/build.js";
+import { type BuildJob, DEFAULT_BUILD_PARAMETERS, runBuild } from "../../src/indexer/build.js";
 import type { BuildParameters, IndexManifest } from "../../src/indexer/index-manifest.js";
 import { readTokenStore } from "../../src/indexer/token-store.js";
 import { indexPath } from "../../src/indexer/index-manifest.js";
@@ -24,18 +24,7 @@ import { tempDir } from "../../src/util/temp-dir.js";
 import type { BenchSection } from "../bench.js";
 import { demoQueries, fixturesDir, median, repoRoot } from "./util.js";
 
-const parameters = (overrides: Partial<BuildParameters>): BuildJob["parameters"] => ({
-  fisher: "sampled",
-  damping: { rule: "heuristic", factor: 0.1 },
-  seed: 0,
-  maxSequences: null,
-  fitSequences: null,
-  projection: { kOut: 64, kIn: 64, rank: 4, seed: 0, basis: "pca" },
-  pcaSequences: 1024,
-  shardSize: 512,
-  hnsw: { M: 16, efConstruction: 200 },
-  ...overrides,
-});
+const parameters = (overrides: Partial<BuildParameters>): BuildJob["parameters"] => ({ ...DEFAULT_BUILD_PARAMETERS, ...overrides });
 
 /** Tokens per second of forward+backward with capture over the index's own sequences, one thread. */
 async function forwardBackwardRate(modelDir: string, indexDir: string, limit: number): Promise<number> {

@@ -63,6 +63,19 @@ interface BuildState {
 
 export const DEFAULT_WORKERS = Math.max(1, Math.min(os.availableParallelism(), 4));
 
+/** What `influence build` does unless told otherwise. */
+export const DEFAULT_BUILD_PARAMETERS: BuildJob["parameters"] = {
+  fisher: "sampled",
+  damping: { rule: "heuristic", factor: 0.1 },
+  seed: 0,
+  maxSequences: null,
+  fitSequences: null,
+  projection: { kOut: 64, kIn: 64, rank: 4, seed: 0, basis: "pca" },
+  pcaSequences: 1024,
+  shardSize: 512,
+  hnsw: { M: 16, efConstruction: 200 },
+};
+
 const INDEX_FOLDER = { what: "index folder", advice: "Another `influence build` is writing it: wait for it to finish, or build into another folder." };
 const INGEST_BATCH = 500;
 

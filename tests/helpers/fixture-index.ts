@@ -1,5 +1,5 @@
 /** Index builds of the reference fixtures, as `influence build --fisher empirical --shard-size 4` would run them. */
-import type { BuildJob } from "../../src/indexer/build.js";
+import { type BuildJob, DEFAULT_BUILD_PARAMETERS } from "../../src/indexer/build.js";
 import { fixturePath, fixtureExpected, fixtureTrain } from "./fixtures.js";
 
 export const FIXTURE_SHARD_SIZE = 4;
@@ -9,17 +9,7 @@ export function fixtureBuildJob(modelDir: string, outDir: string, extra: Partial
     modelDir,
     corpusFile: fixturePath(model, "train.jsonl"),
     outDir,
-    parameters: {
-      fisher: "empirical",
-      damping: { rule: "heuristic", factor: 0.1 },
-      seed: 0,
-      maxSequences: null,
-      fitSequences: null,
-      projection: { kOut: 64, kIn: 64, rank: 4, seed: 0, basis: "pca" },
-      pcaSequences: 1024,
-      shardSize: FIXTURE_SHARD_SIZE,
-      hnsw: { M: 16, efConstruction: 200 },
-    },
+    parameters: { ...DEFAULT_BUILD_PARAMETERS, fisher: "empirical", shardSize: FIXTURE_SHARD_SIZE },
     workers: 2,
     resume: false,
     ...extra,

@@ -1,5 +1,5 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { DEFAULT_WORKERS, runBuild } from "../../indexer/build.js";
+import { DEFAULT_BUILD_PARAMETERS, DEFAULT_WORKERS, runBuild } from "../../indexer/build.js";
 import { dampingOption, fisherMode, integer, oneOf } from "../options.js";
 import { progressBars } from "../progress.js";
 
@@ -10,6 +10,7 @@ function dims(value: string): { kOut: number; kIn: number } {
 }
 
 export function registerBuild(program: Command): void {
+  const d = DEFAULT_BUILD_PARAMETERS;
   program
     .command("build")
     .description("index a corpus: EK-FAC factors, whitened projected gradient vectors of every sequence, HNSW index, sequences in PostgreSQL")
@@ -18,20 +19,20 @@ export function registerBuild(program: Command): void {
     .requiredOption("--out <dir>", "index folder to create (or to continue with --resume)")
     .option("--database <url>", "PostgreSQL URL for the sequences' metadata (default: embedded PGlite in <out>/db)")
     .option("--corpus-name <name>", "name of the corpus in the database (default: file name and content hash)")
-    .addOption(new Option("--dims <KOUTxKIN>", "projected dimensions per MLP matrix (capped at the matrix's own)").argParser(dims).default({ kOut: 64, kIn: 64 }, "64x64"))
-    .option("--basis <basis>", "projection basis: pca (two-sided PCA of whitened gradients) or random", oneOf(["pca", "random"] as const), "pca")
-    .option("--scale-rank <r>", "terms of the low-rank EK-FAC whitening scale", integer(1, 64), 4)
-    .option("--pca-sequences <n>", "sequences sampled for the PCA basis", integer(1), 1024)
-    .option("--fisher <mode>", "labels for the Fisher: sampled (the paper's) or empirical", fisherMode, "sampled")
+    .addOption(new Option("--dims <KOUTxKIN>", "projected dimensions per MLP matrix (capped at the matrix's own)").argParser(dims).default({ kOut: d.projection.kOut, kIn: d.projection.kIn }, `${d.projection.kOut}x${d.projection.kIn}`))
+    .option("--basis <basis>", "projection basis: pca (two-sided PCA of whitened gradients) or random", oneOf(["pca", "random"] as const), d.projection.basis)
+    .option("--scale-rank <r>", "terms of the low-rank EK-FAC whitening scale", integer(1, 64), d.projection.rank)
+    .option("--pca-sequences <n>", "sequences sampled for the PCA basis", integer(1), d.pcaSequences)
+    .option("--fisher <mode>", "labels for the Fisher: sampled (the paper's) or empirical", fisherMode, d.fisher)
     .addOption(dampingOption())
     .option("--max-sequences <n>", "index only the first n sequences of the corpus", integer(1))
     .option("--fit-sequences <n>", "fit EK-FAC on the first n sequences only (default: all indexed)", integer(1))
-    .option("--seed <n>", "seed of sampled labels, projections and the HNSW graph", integer(0), 0)
-    .option("--shard-size <n>", "sequences per resumable shard", integer(1), 512)
+    .option("--seed <n>", "seed of sampled labels, projections and the HNSW graph", integer(0), d.seed)
+    .option("--shard-size <n>", "sequences per resumable shard", integer(1), d.shardSize)
     .option("--workers <n>", "worker threads computing vectors", integer(1, 64), DEFAULT_WORKERS)
     .option("--batch-tokens <n>", "padded tokens per forward/backward batch", integer(1), 2048)
-    .option("--hnsw-m <n>", "HNSW graph degree M", integer(2, 256), 16)
-    .option("--hnsw-ef-construction <n>", "HNSW efConstruction", integer(1, 4096), 200)
+    .option("--hnsw-m <n>", "HNSW graph degree M", integer(2, 256), d.hnsw.M)
+    .option("--hnsw-ef-construction <n>", "HNSW efConstruction", integer(1, 4096), d.hnsw.efConstruction)
     .option("--resume", "continue an interrupted build in --out with the same parameters", false)
     .option("--no-progress", "do not draw progress bars")
     .action(async (opts) => {
