@@ -127,9 +127,7 @@ export function captureGradients(model: CausalLM, sequences: readonly (readonly 
       p[row * vocab + labels[row]] -= 1;
       if (w !== 1) for (let v = row * vocab; v < (row + 1) * vocab; v++) p[v] *= w;
     }
-    const dlogits = tf.tensor2d(p, [weights.length, vocab]);
-    modules = pass.backward(dlogits);
-    dlogits.dispose();
+    modules = pass.backward(p);
   } finally {
     pass.dispose();
     pass.logits.dispose();

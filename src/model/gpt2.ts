@@ -134,15 +134,22 @@ function headForward(x: T2, head: Gpt2Params["head"]): T2 {
   return blocks.length === 1 ? blocks[0] : tf.concat(blocks, 1);
 }
 
-/** dL/dx = dlogits wte, summing the products of matching vocabulary blocks. */
-function headBackward(dlogits: T2, head: Gpt2Params["head"]): T2 {
-  if (head.rows.length === 1) return tf.matMul<T2>(dlogits, head.rows[0]);
+/**
+ * dL/dx = dlogits wte, summing the products of matching vocabulary blocks. The blocks of the
+ * row-major [rows, V] gradient are cut in JS: the backend's Slice of a column block costs half
+ * as much as the block's product.
+ */
+function headBackward(dlogits: Float32Array, rows: number, head: Gpt2Params["head"]): T2 {
+  if (head.rows.length === 1) return tf.matMul<T2>(tf.tensor2d(dlogits, [rows, head.rows[0].shape[0]]), head.rows[0]);
+  const V = dlogits.length / rows;
   let start = 0;
   return tf.addN<T2>(
     head.rows.map((r): T2 => {
-      const block = tf.slice(dlogits, [0, start], [-1, r.shape[0]]);
-      start += r.shape[0];
-      return tf.matMul(block, r);
+      const width = r.shape[0];
+      const block = new Float32Array(rows * width);
+      for (let i = 0; i < rows; i++) block.set(dlogits.subarray(i * V + start, i * V + start + width), i * width);
+      start += width;
+      return tf.matMul(tf.tensor2d(block, [rows, width]), r);
     }),
   );
 }
@@ -299,13 +306,13 @@ export class Gpt2 implements CausalLM {
     };
   }
 
-  private backward(dlogits: T2, batch: Batch, saved: BlockSaved[], lnF: NormSaved): ModuleCapture[] {
+  private backward(dlogits: Float32Array, batch: Batch, saved: BlockSaved[], lnF: NormSaved): ModuleCapture[] {
     const { params, config } = this;
     const captures: ModuleCapture[] = [];
     const mask = tf.tensor2d(batch.mask, [batch.mask.length, 1]);
     const withOne = (t: T2) => tf.mul(tf.concat([t, tf.onesLike(tf.slice(t, [0, 0], [-1, 1]))], 1), mask) as T2;
     // dL/dx of the residual stream, from the top down; one tidy per block as in forward.
-    let dx = tf.tidy(() => layerNormBackward(headBackward(dlogits, params.head), lnF, params.lnF));
+    let dx = tf.tidy(() => layerNormBackward(headBackward(dlogits, batch.size * batch.length, params.head), lnF, params.lnF));
     for (let i = params.blocks.length - 1; i >= 0; i--) {
       const block = params.blocks[i];
       const s = saved[i];

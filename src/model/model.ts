@@ -29,8 +29,11 @@ export interface ModuleCapture {
 export interface ForwardPass {
   /** [rows, vocab] for the flattened, right-padded batch. */
   logits: tf.Tensor2D;
-  /** Backpropagates dLoss/dlogits and disposes the saved activations. The caller owns the result. */
-  backward(dlogits: tf.Tensor2D): ModuleCapture[];
+  /**
+   * Backpropagates dLoss/dlogits, row-major [rows, vocab] in host memory (the loss gradient is
+   * formed there), and disposes the saved activations. The caller owns the result.
+   */
+  backward(dlogits: Float32Array): ModuleCapture[];
   /** Frees the saved activations without a backward pass. */
   dispose(): void;
 }
