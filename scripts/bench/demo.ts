@@ -72,7 +72,7 @@ const section: BenchSection = {
       const second = await startDemo(indexDir);
       await stopDemo(second);
       const m = await readIndexManifest(indexDir);
-      const phases = Object.entries(m.build.phaseSeconds).map(([p, s]) => `${p} ${s.toFixed(0)} s`).join(", ");
+      const phases = ["ingest", "factors", "projection", "vectors", "hnsw"].map((p) => `${p} ${(m.build.phaseSeconds[p] ?? 0).toFixed(0)} s`).join(", ");
       const q = DEMO_QUERIES[0];
       return [
         "`npm run demo -- --index <empty folder> --port 0` (the committed demo model and corpus, embedded PGlite), timed from the spawn of npm until the server prints its URLs; then the dashboard page and the README's first demo query over HTTP.",
