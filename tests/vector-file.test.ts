@@ -73,18 +73,13 @@ describe("vector file round trip", () => {
     expect(read.rows.length).toBe(0);
   });
 
-  it("reads 40 MB in well under a second", async () => {
+  it("reads back a 40 MB file exactly", async () => {
     const dim = 1024;
     const rows = Float32Array.from({ length: 10_000 * dim }, (_, i) => (i % 1013) / 1013 - 0.5);
     const layout = { blocks: [{ name: "all", layer: 0, offset: 0, size: dim, kOut: 32, kIn: 32 }] };
     await writeVectorFile(file("big.vec"), { dim, firstOrdinal: 0, layout, rows });
-    const start = performance.now();
     const read = await readVectorFile(file("big.vec"));
-    const ms = performance.now() - start;
-    expect(read.rows.length).toBe(rows.length);
-    expect(read.rows[123_457]).toBe(rows[123_457]);
-    // 0.12-0.16 s measured here; the bound leaves room for a busy machine.
-    expect(ms).toBeLessThan(1000);
+    expect(read.rows).toEqual(rows);
     await rm(file("big.vec"));
   });
 });
