@@ -2,6 +2,7 @@
  * Fitting EK-FAC over a stream of training sequences: pass 1 (covariances A and S), float64
  * eigendecompositions, pass 2 (corrected eigenvalues Lambda), damping.
  */
+import { batchTokenLimit } from "../model/batch-budget.js";
 import { type LossSpec, captureGradients } from "../model/capture.js";
 import type { CausalLM } from "../model/model.js";
 import { batchesOf } from "../util/batches.js";
@@ -23,7 +24,7 @@ export interface FitOptions {
   fisher: FisherMode;
   damping: DampingRule;
   seed: number;
-  /** Padded tokens per forward/backward batch. */
+  /** Padded tokens per forward/backward batch (capped for large models, see batch-budget). */
   batchTokens?: number;
   onProgress?: ProgressListener;
 }
@@ -35,8 +36,6 @@ export interface FitResult {
   tokens: number;
   timings: { covarianceSeconds: number; eigendecompositionSeconds: number; lambdaSeconds: number };
 }
-
-export const DEFAULT_BATCH_TOKENS = 2048;
 
 /** The loss whose gradients define the Fisher: true next tokens, or labels sampled per sequence. */
 export function fisherLoss(fisher: FisherMode, seed: number, batch: readonly TokenSequence[]): LossSpec {
@@ -54,7 +53,7 @@ async function pass(
 ): Promise<{ sequences: number; tokens: number }> {
   let done = 0;
   let tokens = 0;
-  for await (const batch of batchesOf(sequences(), { maxTokens: opts.batchTokens ?? DEFAULT_BATCH_TOKENS })) {
+  for await (const batch of batchesOf(sequences(), { maxTokens: batchTokenLimit(model.config, opts.batchTokens) })) {
     const capture = captureGradients(model, batch.map((s) => s.tokens), fisherLoss(opts.fisher, opts.seed, batch));
     try {
       consume(capture);

@@ -16,6 +16,7 @@ import { type TokenStore, readTokenStore } from "../indexer/token-store.js";
 import { type VectorFile, readVectorFile } from "../indexer/vector-file.js";
 import { maskQuery, rangesForLayers } from "../indexer/vector-layout.js";
 import { type OpenedModel, openModel } from "../jobs/open-model.js";
+import { batchTokenLimit } from "../model/batch-budget.js";
 import { captureGradients } from "../model/capture.js";
 import { Projector } from "../projection/projector.js";
 import { loadProjection } from "../projection/store.js";
@@ -27,6 +28,7 @@ import type { DistributionRequest, DistributionResult, IndexInfo, InfluenceEngin
 
 export const MAX_TOP_K = 1000;
 export const MAX_CANDIDATES = 10_000;
+/** Larger batches than the default: re-ranking is one pass over many short candidates. */
 const RERANK_BATCH_TOKENS = 4096;
 
 interface PreparedQuery {
@@ -161,7 +163,7 @@ export class IndexEngine implements InfluenceEngine {
     const sequences = ordinals.map((o) => Array.from(this.store.tokens(o)));
     const results: Array<{ score: number; layerScores: Map<number, number>; tokens: Float64Array }> = new Array(ordinals.length);
     const modules = this.opened.model.modules;
-    for (const positions of lengthSortedBatches(sequences.map((s) => s.length), { maxTokens: RERANK_BATCH_TOKENS })) {
+    for (const positions of lengthSortedBatches(sequences.map((s) => s.length), { maxTokens: batchTokenLimit(this.opened.model.config, RERANK_BATCH_TOKENS) })) {
       const capture = captureGradients(this.opened.model, positions.map((i) => sequences[i]), { kind: "next-token" });
       const scored = scoreCapture(capture, prepared.modules, 1);
       capture.dispose();

@@ -22,6 +22,7 @@ import { loadFactors, readFactorsManifest, saveFactors } from "../ekfac/artifact
 import { type CorpusSource, corpusSource } from "../jobs/corpus-source.js";
 import { factorsManifest } from "../jobs/fit.js";
 import { type OpenedModel, openModel } from "../jobs/open-model.js";
+import { DEFAULT_BATCH_TOKENS } from "../model/batch-budget.js";
 import { buildProjection } from "../projection/projection.js";
 import { saveProjection } from "../projection/store.js";
 import { WorkerPool } from "../server/worker-pool.js";
@@ -33,7 +34,6 @@ import { spawnTsWorker } from "../util/spawn-worker.js";
 import { buildHnsw } from "./hnsw-index.js";
 import { buildLayerIndexes } from "./layer-search.js";
 import { type BuildParameters, INDEX_FORMAT, INDEX_VERSION, type IndexManifest, indexPath, parameterDifference, writeIndexManifest } from "./index-manifest.js";
-import { DEFAULT_INDEX_BATCH_TOKENS } from "./sequence-vectors.js";
 import type { IndexWorkerData, ShardJob } from "./index-worker.js";
 import { fitInParallel, momentsInParallel } from "./parallel-passes.js";
 import { type TokenStore, TokenStoreWriter, readTokenStore } from "./token-store.js";
@@ -118,7 +118,7 @@ export async function runBuild(job: BuildJob): Promise<IndexManifest> {
     const store = await readTokenStore(indexPath(outDir, "tokens"));
     counts = { sequences: store.count, tokens: store.totalTokens };
     // Worker threads for every gradient phase; each loads the model and the token store once.
-    const data: IndexWorkerData = { modelDir: opened.dir, indexDir: outDir, batchTokens: job.batchTokens ?? DEFAULT_INDEX_BATCH_TOKENS };
+    const data: IndexWorkerData = { modelDir: opened.dir, indexDir: outDir, batchTokens: job.batchTokens ?? DEFAULT_BATCH_TOKENS };
     pool = new WorkerPool({ spawn: () => spawnTsWorker(new URL("./index-worker.ts", import.meta.url), data), size: job.workers, maxQueue: 1_000_000, timeoutMs: 7 * 24 * 3600 * 1000 });
     const workers = pool;
     await phase("factors", () => fitFactors(opened, job, parameters, outDir, store, workers));

@@ -13,6 +13,7 @@ import { fisherLoss, type TokenSequence } from "../ekfac/fit.js";
 import { LambdaAccumulator } from "../ekfac/lambda.js";
 import type { PartialSums } from "../ekfac/partial-sums.js";
 import type { FisherMode } from "../ekfac/artifacts.js";
+import { batchTokenLimit } from "../model/batch-budget.js";
 import { type GradientCapture, type LossSpec, captureGradients } from "../model/capture.js";
 import { loadModel } from "../model/load.js";
 import { layoutOf } from "../projection/layout.js";
@@ -59,7 +60,7 @@ const rangeOf = ({ firstOrdinal, lastOrdinal }: OrdinalRange): TokenSequence[] =
 
 /** Runs every length-sorted batch of the sequences through `consume`. */
 function eachCapture(sequences: TokenSequence[], loss: (batch: TokenSequence[]) => LossSpec, consume: (capture: GradientCapture) => void): void {
-  for (const positions of lengthSortedBatches(sequences.map((s) => s.tokens.length), { maxTokens: batchTokens })) {
+  for (const positions of lengthSortedBatches(sequences.map((s) => s.tokens.length), { maxTokens: batchTokenLimit(model.config, batchTokens) })) {
     const batch = positions.map((i) => sequences[i]);
     const capture = captureGradients(model, batch.map((s) => s.tokens), loss(batch));
     try {

@@ -1,10 +1,9 @@
 /** Index vectors of training sequences: their training-loss gradients, whitened and projected. */
 import { captureGradients } from "../model/capture.js";
+import { DEFAULT_BATCH_TOKENS, batchTokenLimit } from "../model/batch-budget.js";
 import type { CausalLM } from "../model/model.js";
 import type { Projector } from "../projection/projector.js";
 import { lengthSortedBatches } from "../util/batches.js";
-
-export const DEFAULT_INDEX_BATCH_TOKENS = 2048;
 
 /**
  * Vectors of the sequences in the order given, [count x dim]. Batches are formed from the list
@@ -14,10 +13,10 @@ export function sequenceVectors(
   model: CausalLM,
   projector: Projector,
   sequences: ReadonlyArray<ArrayLike<number>>,
-  batchTokens = DEFAULT_INDEX_BATCH_TOKENS,
+  batchTokens = DEFAULT_BATCH_TOKENS,
 ): Float32Array {
   const out = new Float32Array(sequences.length * projector.dim);
-  for (const positions of lengthSortedBatches(sequences.map((s) => s.length), { maxTokens: batchTokens })) {
+  for (const positions of lengthSortedBatches(sequences.map((s) => s.length), { maxTokens: batchTokenLimit(model.config, batchTokens) })) {
     const capture = captureGradients(model, positions.map((i) => Array.from(sequences[i])), { kind: "next-token" });
     try {
       const rows = projector.vectors(capture);

@@ -6,11 +6,11 @@ import { tf } from "../backend/backend.js";
 import { type Query, readQueries } from "../corpus/queries.js";
 import { readFactorsManifest, loadFactors } from "../ekfac/artifacts.js";
 import { GradientBank } from "../ekfac/baselines/gradient-bank.js";
-import { DEFAULT_BATCH_TOKENS } from "../ekfac/fit.js";
 import { queryGradients } from "../ekfac/gradients.js";
 import { lowRankFactors } from "../ekfac/low-rank.js";
 import { DEFAULT_ITERATIVE, type IterativeOptions, type ScoreMethod, queryMatrices } from "../ekfac/methods.js";
 import { type ModuleQueries, denseModuleQueries, lowRankModuleQueries, scoreCapture } from "../ekfac/scoring.js";
+import { batchTokenLimit } from "../model/batch-budget.js";
 import { captureGradients } from "../model/capture.js";
 import { batchesOf } from "../util/batches.js";
 import { InputError } from "../util/errors.js";
@@ -90,7 +90,7 @@ export async function runScore(job: ScoreJob): Promise<ScoreOutput> {
   let tokens = 0;
   let done = 0;
   try {
-    for await (const batch of batchesOf(source.sequences(), { maxTokens: DEFAULT_BATCH_TOKENS })) {
+    for await (const batch of batchesOf(source.sequences(), { maxTokens: batchTokenLimit(model.config) })) {
       const capture = captureGradients(model, batch.map((s) => s.tokens), { kind: "next-token" });
       const result = scoreCapture(capture, prepared, queries.length);
       capture.dispose();

@@ -1,5 +1,6 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { DEFAULT_BUILD_PARAMETERS, DEFAULT_WORKERS, runBuild } from "../../indexer/build.js";
+import { DEFAULT_BATCH_TOKENS } from "../../model/batch-budget.js";
 import { dampingOption, fisherMode, integer, oneOf } from "../options.js";
 import { progressBars } from "../progress.js";
 
@@ -30,7 +31,7 @@ export function registerBuild(program: Command): void {
     .option("--seed <n>", "seed of sampled labels, projections and the HNSW graph", integer(0), d.seed)
     .option("--shard-size <n>", "sequences per resumable shard", integer(1), d.shardSize)
     .option("--workers <n>", "worker threads computing vectors", integer(1, 64), DEFAULT_WORKERS)
-    .option("--batch-tokens <n>", "padded tokens per forward/backward batch", integer(1), 2048)
+    .option("--batch-tokens <n>", "padded tokens per forward/backward batch (capped for large models to fit the backend's memory)", integer(1), DEFAULT_BATCH_TOKENS)
     .option("--hnsw-m <n>", "HNSW graph degree M", integer(2, 256), d.hnsw.M)
     .option("--hnsw-ef-construction <n>", "HNSW efConstruction", integer(1, 4096), d.hnsw.efConstruction)
     .option("--resume", "continue an interrupted build in --out with the same parameters", false)

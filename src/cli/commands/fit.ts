@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { runFit } from "../../jobs/fit.js";
 import { openModel } from "../../jobs/open-model.js";
+import { DEFAULT_BATCH_TOKENS } from "../../model/batch-budget.js";
 import { dampingOption, fisherMode, integer } from "../options.js";
 import { progressBars } from "../progress.js";
 
@@ -15,7 +16,7 @@ export function registerFit(program: Command): void {
     .addOption(dampingOption())
     .option("--max-sequences <n>", "fit on the first n sequences only", integer(1))
     .option("--seed <n>", "seed of the sampled labels", integer(0), 0)
-    .option("--batch-tokens <n>", "padded tokens per forward/backward batch", integer(1), 2048)
+    .option("--batch-tokens <n>", "padded tokens per forward/backward batch (capped for large models to fit the backend's memory)", integer(1), DEFAULT_BATCH_TOKENS)
     .option("--no-progress", "do not draw progress bars")
     .action(async (opts) => {
       const opened = await openModel(opts.model);

@@ -11,7 +11,8 @@ import type { CausalLM } from "../../model/model.js";
 import { batchesOf } from "../../util/batches.js";
 import type { ProgressListener } from "../../util/progress.js";
 import type { FisherMode } from "../artifacts.js";
-import { DEFAULT_BATCH_TOKENS, type TokenSequence, fisherLoss } from "../fit.js";
+import { type TokenSequence, fisherLoss } from "../fit.js";
+import { batchTokenLimit } from "../../model/batch-budget.js";
 import { sequenceGradients } from "../gradients.js";
 
 export class GradientBank {
@@ -33,7 +34,7 @@ export class GradientBank {
     const size = sizes.reduce((s, x) => s + x, 0);
     const gradients: Float32Array[] = [];
     let tokens = 0;
-    for await (const batch of batchesOf(sequences, { maxTokens: DEFAULT_BATCH_TOKENS })) {
+    for await (const batch of batchesOf(sequences, { maxTokens: batchTokenLimit(model.config) })) {
       const capture = captureGradients(model, batch.map((s) => s.tokens), fisherLoss(fit.fisher, fit.seed, batch));
       for (const perModule of sequenceGradients(capture)) {
         gradients.push(flatten(perModule, offsets, size));
