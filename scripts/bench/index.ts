@@ -12,6 +12,7 @@ import { IndexEngine } from "../../src/engine/index-engine.js";
 import type { InfluenceResult, QueryInput } from "../../src/engine/types.js";
 import { type BuildJob, DEFAULT_BUILD_PARAMETERS, runBuild } from "../../src/indexer/build.js";
 import type { BuildParameters, IndexManifest } from "../../src/indexer/index-manifest.js";
+import { DEFAULT_EF } from "../../src/indexer/hnsw-index.js";
 import { readTokenStore } from "../../src/indexer/token-store.js";
 import { indexPath } from "../../src/indexer/index-manifest.js";
 import { captureGradients } from "../../src/model/capture.js";
@@ -171,7 +172,7 @@ const section: BenchSection = {
               "GPT-2 small is measured on native backends only: on wasm its index build aborts out of memory (twice here, in a worker's Softmax about 20 minutes in, after the covariance pass and the eigendecompositions: in the corrected-eigenvalue pass of the EK-FAC fit): a wasm thread has at most 4 GiB, and a GPT-2 small worker holds the weights with their transposes and XNNPACK's packed copies (about 2.3 GB), the 24 eigenbases of up to 3,073 x 3,073 (1 GB) and a 512-token batch (0.8 GB). Its forward and backward pass alone runs (see the model section).",
             ]),
         "",
-        `HNSW recall@10 against exact inner-product search over the stored vectors, demo index of 12,000 sequences (M 16, efConstruction 200, ef max(k, 100); per-layer graphs serve one-layer filters, the full graph with a masked query and scaled ef serves others), ${queries.length} queries made from held-out documents:`,
+        `HNSW recall@10 against exact inner-product search over the stored vectors, demo index of 12,000 sequences (M 16, efConstruction 200, ef max(k, ${DEFAULT_EF}); per-layer graphs serve one-layer filters, the full graph with a masked query and scaled ef serves others), ${queries.length} queries made from held-out documents:`,
         "",
         "| restriction | queries | recall@10 | search ms (median) |",
         "| --- | ---: | ---: | ---: |",
