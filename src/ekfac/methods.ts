@@ -10,7 +10,7 @@
 import { tf } from "../backend/backend.js";
 import { GradientBank, flatten, unflatten } from "./baselines/gradient-bank.js";
 import { conjugateGradient } from "./baselines/cg.js";
-import { largestEigenvalue, lissa } from "./baselines/lissa.js";
+import { lissa, lissaScale } from "./baselines/lissa.js";
 import { disposeFactorTensors, factorTensors, type ModuleFactors } from "./factors.js";
 import { preconditionQueries } from "./precondition.js";
 
@@ -60,7 +60,7 @@ export function queryMatrices(
   };
   const shapes = factors.map((f) => [f.module.outFeatures, f.module.inFeatures + 1] as [number, number]);
   const iterations: number[] = [];
-  const scale = method === "lissa" ? (options.lissa.scale ?? 0.5 / largestEigenvalue((v) => apply(v), bank.size)) : 0;
+  const scale = method === "lissa" ? (options.lissa.scale ?? lissaScale(bank.maxSquaredNorm(), Math.max(...factors.map((f) => f.damping)))) : 0;
   const matrices = gradients.map((perModule) => {
     const b = Float64Array.from(flatten(perModule, bank.offsets, bank.size));
     let x: Float64Array;

@@ -47,6 +47,11 @@ export class GradientBank {
     return new GradientBank(gradients, offsets, size);
   }
 
+  /** The largest squared norm of a sequence's gradient: a bound on any mini-batch Fisher's eigenvalues. */
+  maxSquaredNorm(): number {
+    return this.gradients.reduce((max, g) => Math.max(max, g.reduce((s, x) => s + x * x, 0)), 0);
+  }
+
   /** (1/|rows|) sum over the chosen rows of G_n <G_n, v>. */
   fisherProduct(v: Float64Array, rows?: readonly number[]): Float64Array {
     const out = new Float64Array(this.size);

@@ -8,7 +8,7 @@ import { uniformGenerator } from "../../util/random.js";
 export interface LissaOptions {
   iterations: number;
   batchSize: number;
-  /** alpha; must make the iteration contract. */
+  /** alpha; must make the iteration contract (see lissaScale). */
   scale: number;
   seed: number;
 }
@@ -26,24 +26,25 @@ export function lissa(
     const rows = Array.from({ length: Math.min(batchSize, population) }, () => Math.floor(uniform() * population));
     const fr = applyOn(r, rows);
     const next = new Float64Array(r.length);
-    for (let i = 0; i < r.length; i++) next[i] = v[i] + r[i] - scale * fr[i];
+    let squares = 0;
+    for (let i = 0; i < r.length; i++) {
+      next[i] = v[i] + r[i] - scale * fr[i];
+      squares += next[i] * next[i];
+    }
+    if (!Number.isFinite(squares)) throw new Error(`LiSSA diverged at step ${j + 1} of ${iterations}: the scale ${scale} is too large for this curvature`);
     r = next;
   }
   for (let i = 0; i < r.length; i++) r[i] *= scale;
   return r;
 }
 
-/** Largest eigenvalue of a symmetric positive operator by power iteration (for choosing alpha). */
-export function largestEigenvalue(apply: (v: Float64Array) => Float64Array, size: number, iterations = 30, seed = 1): number {
-  const uniform = uniformGenerator(seed);
-  let v: Float64Array = Float64Array.from({ length: size }, () => uniform() - 0.5);
-  let estimate = 0;
-  for (let k = 0; k < iterations; k++) {
-    const norm = Math.sqrt(v.reduce((s, x) => s + x * x, 0));
-    v = v.map((x) => x / norm);
-    const w = apply(v);
-    estimate = w.reduce((s, x, i) => s + x * v[i], 0);
-    v = w;
-  }
-  return estimate;
+/**
+ * A scale that makes every step contract, whatever mini-batch it draws: the damped Fisher of a
+ * mini-batch has no eigenvalue above the largest squared gradient norm of a single sequence plus
+ * the largest damping. (Half the inverse of the full Fisher's top eigenvalue is not enough: a
+ * batch that draws a sequence with a large gradient has far more curvature than the average,
+ * and the recursion diverged on the demo model.)
+ */
+export function lissaScale(maxSquaredNorm: number, maxDamping: number): number {
+  return 0.5 / (maxSquaredNorm + maxDamping);
 }
