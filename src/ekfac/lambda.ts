@@ -8,7 +8,7 @@ import type { ModuleEigenbasis } from "./eigenbasis.js";
 import type { ModuleFactors } from "./factors.js";
 import { assertFinite } from "./finite.js";
 import { type PartialSums, addInto, addSums, emptySums } from "./partial-sums.js";
-import { type Eigenbases, rotatedGradients } from "./rotated.js";
+import { rotatedGradients } from "./rotated.js";
 import type { TrackedModule } from "../model/model.js";
 
 /** The paper's damping: 0.1 x mean(Lambda), per matrix. */
@@ -17,22 +17,17 @@ export const DEFAULT_DAMPING_FACTOR = 0.1;
 /** Sums of the squared rotated gradients per module over `count` sequences. */
 export class LambdaAccumulator {
   readonly totals: PartialSums;
-  private readonly bases: Eigenbases[];
 
   constructor(
     private readonly modules: readonly TrackedModule[],
     private readonly eigen: readonly ModuleEigenbasis[],
   ) {
     this.totals = emptySums(modules.map((m) => m.outFeatures * (m.inFeatures + 1)));
-    this.bases = modules.map((m, i) => ({
-      qA: tf.tensor2d(eigen[i].qA, [m.inFeatures + 1, m.inFeatures + 1]),
-      qS: tf.tensor2d(eigen[i].qS, [m.outFeatures, m.outFeatures]),
-    }));
   }
 
   add(capture: GradientCapture): void {
     this.modules.forEach((_, m) => {
-      const rotated = rotatedGradients(capture, this.bases[m], m);
+      const rotated = rotatedGradients(capture, this.eigen[m], m);
       addInto(this.totals.sums[m], download(tf.tidy(() => tf.addN(rotated.map((r) => tf.square(r))))));
       tf.dispose(rotated);
     });
@@ -44,16 +39,10 @@ export class LambdaAccumulator {
     addSums(this.totals, partial);
   }
 
-  /** Frees the eigenbases on the backend; add() cannot be called after. */
-  dispose(): void {
-    tf.dispose(this.bases.flatMap((b) => [b.qA, b.qS]));
-  }
-
   /** Factors with Lambda averaged over sequences and damping = factor x mean(Lambda) unless fixed. */
   finish(damping: number | { factor: number }): ModuleFactors[] {
     const { sums, count } = this.totals;
     if (count === 0) throw new Error("no sequences were accumulated");
-    this.dispose();
     return this.modules.map((module, i) => {
       const lambda = Float32Array.from(sums[i], (x) => x / count);
       assertFinite(lambda, `Lambda of ${module.name}`);

@@ -81,22 +81,14 @@ hostWorker({
   async lambda(payload): Promise<PartialSums> {
     const job = payload as FisherPass & { eigen: ModuleEigenbasis[] };
     const accumulator = new LambdaAccumulator(model.modules, job.eigen);
-    try {
-      eachCapture(rangeOf(job), (batch) => fisherLoss(job.fisher, job.seed, batch), (c) => accumulator.add(c));
-      return accumulator.totals;
-    } finally {
-      accumulator.dispose();
-    }
+    eachCapture(rangeOf(job), (batch) => fisherLoss(job.fisher, job.seed, batch), (c) => accumulator.add(c));
+    return accumulator.totals;
   },
   async moments(payload): Promise<PartialSums> {
     const job = payload as { ordinals: number[]; factors: ModuleFactors[] };
     const accumulator = new WhitenedMomentAccumulator(job.factors);
-    try {
-      eachCapture(job.ordinals.map(sequence), () => ({ kind: "next-token" }), (c) => accumulator.add(c));
-      return accumulator.totals;
-    } finally {
-      accumulator.dispose();
-    }
+    eachCapture(job.ordinals.map(sequence), () => ({ kind: "next-token" }), (c) => accumulator.add(c));
+    return accumulator.totals;
   },
   async shard(payload) {
     const { firstOrdinal, lastOrdinal, file } = payload as ShardJob;

@@ -6,7 +6,7 @@
  */
 import { download, tf } from "../backend/backend.js";
 import type { ModuleFactors } from "../ekfac/factors.js";
-import { type Eigenbases, rotatedGradients } from "../ekfac/rotated.js";
+import { rotatedGradients } from "../ekfac/rotated.js";
 import { eigh } from "../linalg/eigh.js";
 import type { GradientCapture } from "../model/capture.js";
 import { type PartialSums, addInto, addSums, emptySums } from "../ekfac/partial-sums.js";
@@ -22,24 +22,21 @@ export interface WhitenedMoments {
 /** Sums of X X^T and X^T X per module (sums [rows_0, cols_0, rows_1, ...]) over `count` sequences. */
 export class WhitenedMomentAccumulator {
   readonly totals: PartialSums;
-  private readonly bases: Eigenbases[];
-  private readonly scales: tf.Tensor2D[];
+  /** W per module, [out, in+1]; like the bases, uploaded per batch (see rotated.ts). */
+  private readonly scales: Float32Array[];
 
-  constructor(factors: readonly ModuleFactors[]) {
-    this.bases = factors.map((f) => {
-      const nIn = f.module.inFeatures + 1;
-      return { qA: tf.tensor2d(f.qA, [nIn, nIn]), qS: tf.tensor2d(f.qS, [f.module.outFeatures, f.module.outFeatures]) };
-    });
-    this.scales = factors.map((f) => tf.tensor2d(Float32Array.from(whiteningScale(f.lambda, f.damping)), [f.module.outFeatures, f.module.inFeatures + 1]));
+  constructor(private readonly factors: readonly ModuleFactors[]) {
+    this.scales = factors.map((f) => Float32Array.from(whiteningScale(f.lambda, f.damping)));
     this.totals = emptySums(factors.flatMap((f) => [f.module.outFeatures ** 2, (f.module.inFeatures + 1) ** 2]));
   }
 
   add(capture: GradientCapture): void {
-    this.bases.forEach((basis, m) => {
-      const rotated = rotatedGradients(capture, basis, m);
+    this.factors.forEach((f, m) => {
+      const rotated = rotatedGradients(capture, f, m);
       // All sequences side by side: [X_1 .. X_B] [X_1 .. X_B]^T = sum_b X_b X_b^T in one product.
       const [rows, cols] = tf.tidy(() => {
-        const whitened = rotated.map((r) => tf.mul(r, this.scales[m]) as tf.Tensor2D);
+        const scale = tf.tensor2d(this.scales[m], [f.module.outFeatures, f.module.inFeatures + 1]);
+        const whitened = rotated.map((r) => tf.mul(r, scale) as tf.Tensor2D);
         const wide = tf.concat(whitened, 1);
         const tall = tf.concat(whitened, 0);
         return [tf.matMul(wide, tf.transpose(wide)), tf.matMul(tf.transpose(tall), tall)];
@@ -56,14 +53,8 @@ export class WhitenedMomentAccumulator {
     addSums(this.totals, partial);
   }
 
-  /** Frees the backend tensors; add() cannot be called after. */
-  dispose(): void {
-    tf.dispose([...this.bases.flatMap((b) => [b.qA, b.qS]), ...this.scales]);
-  }
-
   finish(): WhitenedMoments[] {
-    this.dispose();
-    return this.bases.map((_, m) => ({ rows: this.totals.sums[2 * m], cols: this.totals.sums[2 * m + 1] }));
+    return this.factors.map((_, m) => ({ rows: this.totals.sums[2 * m], cols: this.totals.sums[2 * m + 1] }));
   }
 }
 
