@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tf } from "../src/backend/backend.js";
-import { disposeFactorTensors, factorTensors } from "../src/ekfac/factors.js";
+import { disposeFactorTensors, factorTensors, inverseScale, preconditionedGradients } from "../src/ekfac/factors.js";
 import { type FitResult, fitEkfac } from "../src/ekfac/fit.js";
 import { queryGradients } from "../src/ekfac/gradients.js";
 import { preconditionQueries } from "../src/ekfac/precondition.js";
@@ -16,6 +16,8 @@ describe.each(fixtureModels)("EK-FAC with the empirical Fisher on %s", (name) =>
   let expected: Awaited<ReturnType<typeof fixtureExpected>>;
   let fit: FitResult;
   let result: BatchScores;
+  /** (G + damping)^-1 G_query [query][module], through the dense route (factorTensors). */
+  let densePreconditioned: Float32Array[][];
   const train = fixtureTrain(name);
   const queries = fixtureQueries(name).map((q) => ({ promptTokens: q.prompt_tokens, completionTokens: q.completion_tokens }));
 
@@ -32,6 +34,7 @@ describe.each(fixtureModels)("EK-FAC with the empirical Fisher on %s", (name) =>
     const perModule = model.modules.map((_, m) => denseModuleQueries(preconditioned.map((q) => q[m])));
     const capture = captureGradients(model, train.map((s) => s.tokens), { kind: "next-token" });
     result = scoreCapture(capture, perModule, queries.length);
+    densePreconditioned = preconditioned.map((q) => q.map((m) => m.dataSync() as Float32Array));
     capture.dispose();
     perModule.forEach((q) => q.dispose());
     tf.dispose([...gradients.flat(), ...preconditioned.flat()]);
@@ -55,6 +58,16 @@ describe.each(fixtureModels)("EK-FAC with the empirical Fisher on %s", (name) =>
     for (const f of fit.factors) {
       expect(Math.abs(f.damping / expected(`damping.${f.module.name}`).data[0] - 1), f.module.name).toBeLessThan(1e-3);
     }
+  });
+
+  it("preconditions query gradients token by token from host factors as the dense route does", () => {
+    const capture = captureGradients(model, queries.map((q) => [...q.promptTokens, ...q.completionTokens]), { kind: "completion", promptLengths: queries.map((q) => q.promptTokens.length) });
+    fit.factors.forEach((f, m) => {
+      const tokenwise = preconditionedGradients(capture, f, inverseScale(f), m);
+      tokenwise.forEach((x, q) => expect(maxRelError(x.dataSync(), densePreconditioned[q][m]), `${f.module.name}, query ${q}`).toBeLessThan(1e-4));
+      tf.dispose(tokenwise);
+    });
+    capture.dispose();
   });
 
   it("reproduces the total and per-module scores", () => {

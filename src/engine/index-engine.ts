@@ -6,8 +6,7 @@
 import path from "node:path";
 import { download, tf } from "../backend/backend.js";
 import { loadFactors } from "../ekfac/artifacts.js";
-import { type FactorTensors, disposeFactorTensors, factorTensors, precondition } from "../ekfac/factors.js";
-import { sequenceGradients } from "../ekfac/gradients.js";
+import { type ModuleFactors, inverseScale, preconditionedGradients } from "../ekfac/factors.js";
 import { type ModuleQueries, denseModuleQueries, scoreCapture } from "../ekfac/scoring.js";
 import { type SearchHits, exactTopK } from "../indexer/exact-search.js";
 import { type IndexSet, openIndexSet } from "../indexer/layer-search.js";
@@ -50,8 +49,9 @@ export class IndexEngine implements InfluenceEngine {
     private readonly dir: string,
     private readonly manifest: IndexManifest,
     private readonly opened: OpenedModel,
-    private readonly factors: FactorTensors[],
-    private readonly dampings: number[],
+    private readonly factors: ModuleFactors[],
+    /** 1 / (Lambda + damping) per module. */
+    private readonly inverses: Float32Array[],
     private readonly projector: Projector,
     private readonly vectors: VectorFile,
     private readonly hnsw: IndexSet,
@@ -78,7 +78,7 @@ export class IndexEngine implements InfluenceEngine {
     const hnsw = await openIndexSet(indexPath(dir, "hnsw"), { expectDim: vectors.dim, expectVectorsChecksum: vectors.checksum, layout: vectors.layout });
     const store = await readTokenStore(indexPath(dir, "tokens"));
     if (store.count !== vectors.count) throw new InputError(`${indexPath(dir, "tokens")}: holds ${store.count} sequences, the vectors ${vectors.count}`);
-    return new IndexEngine(dir, manifest, opened, factors.map(factorTensors), factors.map((f) => f.damping), new Projector(projection), vectors, hnsw, store);
+    return new IndexEngine(dir, manifest, opened, factors, factors.map(inverseScale), new Projector(projection), vectors, hnsw, store);
   }
 
   info(): IndexInfo {
@@ -91,7 +91,7 @@ export class IndexEngine implements InfluenceEngine {
       corpus: { ...manifest.corpus },
       dims: { kOut: settings.kOut, kIn: settings.kIn, total: this.vectors.dim },
       layers: [...this.layers],
-      modules: blocks.map((b, i) => ({ name: b.name, layer: b.layer, damping: this.dampings[i], offset: b.offset, size: b.size })),
+      modules: blocks.map((b, i) => ({ name: b.name, layer: b.layer, damping: this.factors[i].damping, offset: b.offset, size: b.size })),
       fisher: manifest.parameters.fisher,
       build: { id: manifest.build.id, startedAt: manifest.build.startedAt, finishedAt: manifest.build.finishedAt, seconds: manifest.build.seconds, projectionSeed: settings.seed },
     };
@@ -122,18 +122,11 @@ export class IndexEngine implements InfluenceEngine {
     });
     try {
       const vector = this.projector.vectors(capture);
-      const gradients = exactScoring ? sequenceGradients(capture)[0] : [];
-      const modules = model.modules.map((_, m) => {
-        const g = gradients[m];
-        if (!g) return undefined;
-        const inLayers = layers.includes(model.modules[m].layer);
-        let prepared: ModuleQueries | undefined;
-        if (inLayers) {
-          const preconditioned = precondition(this.factors[m], g);
-          prepared = denseModuleQueries([preconditioned]);
-          preconditioned.dispose();
-        }
-        g.dispose();
+      const modules = model.modules.map((module, m) => {
+        if (!exactScoring || !layers.includes(module.layer)) return undefined;
+        const [preconditioned] = preconditionedGradients(capture, this.factors[m], this.inverses[m], m);
+        const prepared = denseModuleQueries([preconditioned]);
+        preconditioned.dispose();
         return prepared;
       });
       const tokens = [...q.promptTokens, ...q.completionTokens];
@@ -272,7 +265,6 @@ export class IndexEngine implements InfluenceEngine {
   }
 
   async close(): Promise<void> {
-    disposeFactorTensors(this.factors);
     this.projector.dispose();
     this.opened.model.dispose();
   }
