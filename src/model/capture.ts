@@ -58,40 +58,37 @@ function lossWeights(batch: Batch, spec: LossSpec): Float32Array {
   return w;
 }
 
-/** Next tokens as labels (0 where a position carries no loss). */
-function trueLabels(batch: Batch, weights: Float32Array): Int32Array {
-  const labels = new Int32Array(weights.length);
-  for (let i = 0; i < weights.length; i++) if (weights[i]) labels[i] = batch.ids[i + 1];
-  return labels;
+/** The rows of the flattened batch that carry loss, ascending. */
+function rowsWithLoss(weights: Float32Array): Int32Array {
+  return Int32Array.from(weights.keys()).filter((row) => weights[row] !== 0);
+}
+
+/** The next token of each loss row. */
+function trueLabels(batch: Batch, rows: Int32Array): Int32Array {
+  return rows.map((row) => batch.ids[row + 1]);
 }
 
 /**
- * Labels drawn from softmax rows by inverse-CDF sampling with one uniform per position from the
- * sequence's own seed, so a sequence gets the same labels in any batch.
+ * Labels drawn from the softmax rows (one per loss row) by inverse-CDF sampling with one uniform
+ * per position from the sequence's own seed, so a sequence gets the same labels in any batch.
  */
-function sampledLabels(p: Float32Array, vocab: number, batch: Batch, weights: Float32Array, seeds: readonly number[]): Int32Array {
+function sampledLabels(p: Float32Array, vocab: number, batch: Batch, rows: Int32Array, seeds: readonly number[]): Int32Array {
   if (seeds.length !== batch.size) throw new Error(`sampled labels need one seed per sequence (${seeds.length} for ${batch.size})`);
-  const labels = new Int32Array(weights.length);
-  for (let b = 0; b < batch.size; b++) {
-    const uniform = uniformGenerator(seeds[b]);
-    for (let t = 0; t < batch.length; t++) {
-      const row = b * batch.length + t;
-      if (!weights[row]) continue;
-      const base = row * vocab;
-      let total = 0;
-      for (let v = 0; v < vocab; v++) total += p[base + v];
-      const target = uniform() * total;
-      let acc = 0;
-      let v = 0;
-      while (v < vocab - 1 && (acc += p[base + v]) <= target) v++;
-      labels[row] = v;
-    }
-  }
-  return labels;
+  const uniforms = seeds.map((seed) => uniformGenerator(seed));
+  return rows.map((row, k) => {
+    const base = k * vocab;
+    let total = 0;
+    for (let v = 0; v < vocab; v++) total += p[base + v];
+    const target = uniforms[Math.floor(row / batch.length)]() * total;
+    let acc = 0;
+    let v = 0;
+    while (v < vocab - 1 && (acc += p[base + v]) <= target) v++;
+    return v;
+  });
 }
 
 /**
- * -log p(label) of one position. A probability that underflowed float32 (a logit gap beyond
+ * -log p(label) of one loss row. A probability that underflowed float32 (a logit gap beyond
  * about 87) is recomputed from that row's logits, so no loss is ever infinite.
  */
 function positionLoss(p: Float32Array, vocab: number, logits: tf.Tensor2D, row: number, label: number): number {
@@ -108,7 +105,8 @@ export function captureGradients(model: CausalLM, sequences: readonly (readonly 
   const { contextLength, vocabSize } = model.config;
   const batch = makeBatch(sequences, contextLength, vocabSize);
   const weights = lossWeights(batch, spec);
-  const pass = model.forward(batch);
+  const rows = rowsWithLoss(weights);
+  const pass = model.forward(batch, rows);
   const vocab = vocabSize;
   let modules: ModuleCapture[];
   const losses = new Float64Array(batch.size);
@@ -116,17 +114,13 @@ export function captureGradients(model: CausalLM, sequences: readonly (readonly 
     // One softmax on the backend; labels, losses and dL/dlogits = w (p - onehot) are cheaper as
     // in-place edits of its downloaded copy than as further vocabulary-sized tensor ops.
     const p = download(tf.softmax(pass.logits));
-    const labels = spec.kind === "sampled" ? sampledLabels(p, vocab, batch, weights, spec.seeds) : trueLabels(batch, weights);
-    for (let row = 0; row < weights.length; row++) {
+    const labels = spec.kind === "sampled" ? sampledLabels(p, vocab, batch, rows, spec.seeds) : trueLabels(batch, rows);
+    rows.forEach((row, k) => {
       const w = weights[row];
-      if (w === 0) {
-        p.fill(0, row * vocab, (row + 1) * vocab);
-        continue;
-      }
-      losses[Math.floor(row / batch.length)] += w * positionLoss(p, vocab, pass.logits, row, labels[row]);
-      p[row * vocab + labels[row]] -= 1;
-      if (w !== 1) for (let v = row * vocab; v < (row + 1) * vocab; v++) p[v] *= w;
-    }
+      losses[Math.floor(row / batch.length)] += w * positionLoss(p, vocab, pass.logits, k, labels[k]);
+      p[k * vocab + labels[k]] -= 1;
+      if (w !== 1) for (let v = k * vocab; v < (k + 1) * vocab; v++) p[v] *= w;
+    });
     modules = pass.backward(p);
   } finally {
     pass.dispose();

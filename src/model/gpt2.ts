@@ -259,7 +259,7 @@ export class Gpt2 implements CausalLM {
     ]).flat();
   }
 
-  forward(batch: Batch): ForwardPass {
+  forward(batch: Batch, lossRows?: Int32Array): ForwardPass {
     const { params, config } = this;
     const eps = config.layerNormEps;
     const T = batch.length;
@@ -289,7 +289,8 @@ export class Gpt2 implements CausalLM {
     causalMask.dispose();
     const final = tidy(() => {
       const { y, saved: lnF } = layerNorm(x, params.lnF, eps);
-      return { logits: headForward(y, params.head), lnF };
+      const headInput = lossRows ? tf.gather(y, tf.tensor1d(lossRows, "int32")) : y;
+      return { logits: headForward(headInput, params.head), lnF };
     });
     x.dispose();
     const release = () => tf.dispose(tensorsOf([saved, final.lnF]));
@@ -298,7 +299,7 @@ export class Gpt2 implements CausalLM {
       dispose: release,
       backward: (dlogits) => {
         try {
-          return this.backward(dlogits, batch, saved, final.lnF);
+          return this.backward(dlogits, batch, lossRows, saved, final.lnF);
         } finally {
           release();
         }
@@ -306,13 +307,17 @@ export class Gpt2 implements CausalLM {
     };
   }
 
-  private backward(dlogits: Float32Array, batch: Batch, saved: BlockSaved[], lnF: NormSaved): ModuleCapture[] {
+  private backward(dlogits: Float32Array, batch: Batch, lossRows: Int32Array | undefined, saved: BlockSaved[], lnF: NormSaved): ModuleCapture[] {
     const { params, config } = this;
     const captures: ModuleCapture[] = [];
+    const rows = batch.size * batch.length;
     const mask = tf.tensor2d(batch.mask, [batch.mask.length, 1]);
     const withOne = (t: T2) => tf.mul(tf.concat([t, tf.onesLike(tf.slice(t, [0, 0], [-1, 1]))], 1), mask) as T2;
     // dL/dx of the residual stream, from the top down; one tidy per block as in forward.
-    let dx = tf.tidy(() => layerNormBackward(headBackward(dlogits, batch.size * batch.length, params.head), lnF, params.lnF));
+    let dx = tf.tidy(() => {
+      const dHead = headBackward(dlogits, lossRows?.length ?? rows, params.head);
+      return layerNormBackward(lossRows ? spreadRows(dHead, lossRows, rows) : dHead, lnF, params.lnF);
+    });
     for (let i = params.blocks.length - 1; i >= 0; i--) {
       const block = params.blocks[i];
       const s = saved[i];
@@ -339,6 +344,14 @@ export class Gpt2 implements CausalLM {
   dispose(): void {
     tf.dispose(tensorsOf([this.params]));
   }
+}
+
+/** The [rows.length, C] gradient of the loss rows placed at their rows of a [total, C] zero matrix. */
+function spreadRows(d: T2, lossRows: Int32Array, total: number): T2 {
+  // Row r takes slot k when lossRows[k] = r, else the appended zero row.
+  const slot = new Int32Array(total).fill(lossRows.length);
+  lossRows.forEach((r, k) => (slot[r] = k));
+  return tf.gather(tf.concat([d, tf.zeros([1, d.shape[1]])], 0), tf.tensor1d(slot, "int32")) as T2;
 }
 
 /** Every tensor inside a nested structure of objects and arrays. */

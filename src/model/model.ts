@@ -27,11 +27,11 @@ export interface ModuleCapture {
 }
 
 export interface ForwardPass {
-  /** [rows, vocab] for the flattened, right-padded batch. */
+  /** [rows, vocab]: the loss rows asked for, or every row of the flattened, right-padded batch. */
   logits: tf.Tensor2D;
   /**
-   * Backpropagates dLoss/dlogits, row-major [rows, vocab] in host memory (the loss gradient is
-   * formed there), and disposes the saved activations. The caller owns the result.
+   * Backpropagates dLoss/dlogits, row-major and shaped as the logits, in host memory (the loss
+   * gradient is formed there), and disposes the saved activations. The caller owns the result.
    */
   backward(dlogits: Float32Array): ModuleCapture[];
   /** Frees the saved activations without a backward pass. */
@@ -41,6 +41,11 @@ export interface ForwardPass {
 export interface CausalLM {
   readonly config: ModelConfig;
   readonly modules: readonly TrackedModule[];
-  forward(batch: Batch): ForwardPass;
+  /**
+   * With `lossRows` (ascending rows of the flattened batch), only those rows go through the LM
+   * head: a query's loss sits on its few completion tokens, and the head is a large share of a
+   * short sequence's cost.
+   */
+  forward(batch: Batch, lossRows?: Int32Array): ForwardPass;
   dispose(): void;
 }
