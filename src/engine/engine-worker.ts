@@ -14,9 +14,8 @@ export interface EngineWorkerData {
 // running this request died (...); it is being replaced" and a stack trace. `info`, which the
 // server asks at start-up, keeps the InputError, so the command prints it and exits with 2; for a
 // query it is the server's fault, not the client's.
-const failing = (err: unknown) => ({
-  info: () => Promise.reject(err),
-  influence: () => Promise.reject(new Error(`the index cannot be opened: ${errorMessage(err)}`)),
-  distribution: () => Promise.reject(new Error(`the index cannot be opened: ${errorMessage(err)}`)),
-});
+const failing = (err: unknown) => {
+  const unavailable = () => Promise.reject(new Error(`the index cannot be opened: ${errorMessage(err)}`));
+  return { info: () => Promise.reject(err), candidates: unavailable, exactScores: unavailable, distribution: unavailable };
+};
 hostWorker(await IndexEngine.open((workerData as EngineWorkerData).indexDir).then(engineHandlers, failing));

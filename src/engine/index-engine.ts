@@ -23,7 +23,8 @@ import { fitPowerLaw, histogram, topShare } from "../stats/power-law.js";
 import { lengthSortedBatches } from "../util/batches.js";
 import { InputError } from "../util/errors.js";
 import { completionPositions, queryTokens } from "./query-input.js";
-import type { DistributionRequest, DistributionResult, IndexInfo, InfluenceEngine, InfluenceHit, InfluenceRequest, InfluenceResult, QueryInfo, QueryInput, TokenScore } from "./types.js";
+import { candidateCount, ordinalsToScore, rankHits } from "./hits.js";
+import type { Candidate, CandidateSet, DistributionRequest, DistributionResult, ExactScore, IndexInfo, InfluenceEngine, InfluenceRequest, InfluenceResult, QueryInfo, QueryInput, TokenScore } from "./types.js";
 
 export const MAX_TOP_K = 1000;
 export const MAX_CANDIDATES = 10_000;
@@ -151,10 +152,10 @@ export class IndexEngine implements InfluenceEngine {
     });
   }
 
-  /** Exact scores of sequences against a prepared query: totals, per layer, per token. */
-  private exactScores(prepared: PreparedQuery, ordinals: readonly number[]) {
+  /** Exact scores of sequences against a prepared query: totals, per layer and (if asked) per token. */
+  private scoreExactly(prepared: PreparedQuery, ordinals: readonly number[], withTokens: boolean): ExactScore[] {
     const sequences = ordinals.map((o) => Array.from(this.store.tokens(o)));
-    const results: Array<{ score: number; layerScores: Map<number, number>; tokens: Float64Array }> = new Array(ordinals.length);
+    const results: ExactScore[] = new Array(ordinals.length);
     const modules = this.opened.model.modules;
     for (const positions of lengthSortedBatches(sequences.map((s) => s.length), { maxTokens: batchTokenLimit(this.opened.model.config, RERANK_BATCH_TOKENS) })) {
       const capture = captureGradients(this.opened.model, positions.map((i) => sequences[i]), { kind: "next-token" });
@@ -165,7 +166,12 @@ export class IndexEngine implements InfluenceEngine {
         scored.moduleScores.forEach((perModule, m) => {
           if (prepared.modules[m]) layerScores.set(modules[m].layer, (layerScores.get(modules[m].layer) ?? 0) + perModule[0][b]);
         });
-        results[i] = { score: scored.scores[0][b], layerScores, tokens: scored.tokenScores[0][b] };
+        results[i] = {
+          ordinal: ordinals[i],
+          score: scored.scores[0][b],
+          layerScores: [...layerScores].map(([layer, score]) => ({ layer, score })),
+          ...(withTokens ? { tokenScores: this.tokenScores(ordinals[i], scored.tokenScores[0][b]) } : {}),
+        };
       });
     }
     return results;
@@ -198,48 +204,55 @@ export class IndexEngine implements InfluenceEngine {
     return this.search(prepared, k, request.allowedOrdinals, exact);
   }
 
-  async influence(request: InfluenceRequest): Promise<InfluenceResult> {
-    const t0 = performance.now();
+  /** The number of candidates to search for, once topK and candidates are checked. */
+  private checkedCandidateCount(request: InfluenceRequest): number {
     if (!Number.isInteger(request.topK) || request.topK < 1 || request.topK > MAX_TOP_K) throw new InputError(`topK must be an integer from 1 to ${MAX_TOP_K}, got ${request.topK}`);
-    const candidates = request.candidates ?? Math.max(4 * request.topK, 100);
+    const candidates = candidateCount(request);
     if (!Number.isInteger(candidates) || candidates < request.topK || candidates > MAX_CANDIDATES) {
       throw new InputError(`candidates must be an integer from topK (${request.topK}) to ${MAX_CANDIDATES}, got ${candidates}`);
     }
-    // Exact scores are needed to re-rank, and for token scores even without re-ranking.
+    return candidates;
+  }
+
+  /** The search's candidates, best first, with their projected scores by layer. */
+  private candidatesOf(prepared: PreparedQuery, request: InfluenceRequest, count: number): Candidate[] {
+    const found = this.search(prepared, count, request.allowedOrdinals, false);
+    return found.labels.map((ordinal, i) => ({ ordinal, approxScore: found.scores[i], approxLayerScores: this.layerScoresOf(prepared.vector, ordinal, prepared.layers) }));
+  }
+
+  async influence(request: InfluenceRequest): Promise<InfluenceResult> {
+    const t0 = performance.now();
+    const count = this.checkedCandidateCount(request);
     const prepared = this.prepare(request, request.rerank || request.tokenScores);
     try {
       const t1 = performance.now();
-      const found = this.search(prepared, candidates, request.allowedOrdinals, false);
+      const candidates = this.candidatesOf(prepared, request, count);
       const t2 = performance.now();
-      let hits: InfluenceHit[];
-      if (request.rerank) {
-        const exact = this.exactScores(prepared, found.labels);
-        hits = found.labels
-          .map((ordinal, i) => ({ ordinal, approxScore: found.scores[i], ...exact[i] }))
-          .sort((a, b) => b.score - a.score)
-          .slice(0, request.topK)
-          .map((h, rank) => ({
-            rank: rank + 1,
-            ordinal: h.ordinal,
-            score: h.score,
-            approxScore: h.approxScore,
-            layerScores: [...h.layerScores].map(([layer, score]) => ({ layer, score })),
-            ...(request.tokenScores ? { tokenScores: this.tokenScores(h.ordinal, h.tokens) } : {}),
-          }));
-      } else {
-        const top = found.labels.slice(0, request.topK);
-        const exact = request.tokenScores ? this.exactScores(prepared, top) : undefined;
-        hits = top.map((ordinal, i) => ({
-          rank: i + 1,
-          ordinal,
-          score: found.scores[i],
-          approxScore: found.scores[i],
-          layerScores: this.layerScoresOf(prepared.vector, ordinal, prepared.layers),
-          ...(exact ? { tokenScores: this.tokenScores(ordinal, exact[i].tokens) } : {}),
-        }));
-      }
+      const exact = this.scoreExactly(prepared, ordinalsToScore(request, candidates), request.tokenScores);
+      const hits = rankHits(request, candidates, new Map(exact.map((e) => [e.ordinal, e])));
       const t3 = performance.now();
       return { query: prepared.info, hits, timings: { gradientMs: t1 - t0, searchMs: t2 - t1, rerankMs: t3 - t2, totalMs: t3 - t0 } };
+    } finally {
+      prepared.modules.forEach((m) => m?.dispose());
+    }
+  }
+
+  async candidates(request: InfluenceRequest): Promise<CandidateSet> {
+    const t0 = performance.now();
+    const count = this.checkedCandidateCount(request);
+    const prepared = this.prepare(request, false);
+    const t1 = performance.now();
+    const candidates = this.candidatesOf(prepared, request, count);
+    return { query: prepared.info, candidates, gradientMs: t1 - t0, searchMs: performance.now() - t1 };
+  }
+
+  async exactScores(request: InfluenceRequest, ordinals: number[]): Promise<ExactScore[]> {
+    const { firstOrdinal, count } = this.vectors;
+    const unknown = ordinals.filter((o) => !Number.isInteger(o) || o < firstOrdinal || o >= firstOrdinal + count);
+    if (unknown.length) throw new InputError(`no indexed sequence at ordinal(s) ${unknown.slice(0, 5).join(", ")}: the index holds ${firstOrdinal}..${firstOrdinal + count - 1}`);
+    const prepared = this.prepare(request, true);
+    try {
+      return this.scoreExactly(prepared, ordinals, request.tokenScores);
     } finally {
       prepared.modules.forEach((m) => m?.dispose());
     }

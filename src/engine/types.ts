@@ -58,6 +58,31 @@ export interface InfluenceHit {
   tokenScores?: TokenScore[];
 }
 
+/** A sequence found by the vector search, with its projected scores. */
+export interface Candidate {
+  ordinal: number;
+  approxScore: number;
+  /** Projected score by layer, in the request's layers. */
+  approxLayerScores: LayerScore[];
+}
+
+/** The first stage of a query: the query itself and the search's candidates, best first. */
+export interface CandidateSet {
+  query: QueryInfo;
+  candidates: Candidate[];
+  gradientMs: number;
+  searchMs: number;
+}
+
+/** The exact EK-FAC score of one sequence against a query (the second stage). */
+export interface ExactScore {
+  ordinal: number;
+  score: number;
+  layerScores: LayerScore[];
+  /** Per-token scores, summing to the score; present when the request asks for token scores. */
+  tokenScores?: TokenScore[];
+}
+
 export interface QueryInfo {
   promptTokens: number[];
   completionTokens: number[];
@@ -123,7 +148,12 @@ export interface IndexInfo {
 /** The engine as the server and CLI use it; errors for bad input are InputError with a clear message. */
 export interface InfluenceEngine {
   info(): IndexInfo;
+  /** Both stages of a query, ranked (hits.ts). */
   influence(request: InfluenceRequest): Promise<InfluenceResult>;
+  /** Stage one alone: query gradient and vector search. */
+  candidates(request: InfluenceRequest): Promise<CandidateSet>;
+  /** Stage two alone, for any subset of sequences: exact scores against the request's query. */
+  exactScores(request: InfluenceRequest, ordinals: number[]): Promise<ExactScore[]>;
   distribution(request: DistributionRequest): Promise<DistributionResult>;
   close(): Promise<void>;
 }

@@ -1,10 +1,13 @@
-import type { DistributionRequest, DistributionResult, IndexInfo, InfluenceEngine, InfluenceRequest, InfluenceResult } from "../engine/types.js";
+import { ordinalsToScore, rankHits } from "../engine/hits.js";
+import type { CandidateSet, DistributionRequest, DistributionResult, ExactScore, IndexInfo, InfluenceEngine, InfluenceRequest, InfluenceResult } from "../engine/types.js";
 import type { WorkerHandlers } from "./worker-host.js";
 import type { WorkerPool } from "./worker-pool.js";
 
 /**
  * The engine run in a pool of worker threads: each worker opens its own engine (see
- * `engineHandlers`) and the server's event loop stays free for other requests.
+ * `engineHandlers`) and the server's event loop stays free for other requests. A query runs its
+ * search on one worker and spreads exact scoring, nearly all of a re-ranked query's time, over
+ * every worker: one query on an idle server takes a fraction of one worker's time.
  */
 export class PooledEngine implements InfluenceEngine {
   readonly #info: IndexInfo;
@@ -30,8 +33,26 @@ export class PooledEngine implements InfluenceEngine {
     return this.#info;
   }
 
-  influence(request: InfluenceRequest): Promise<InfluenceResult> {
-    return this.pool.run("influence", request);
+  async influence(request: InfluenceRequest): Promise<InfluenceResult> {
+    const t0 = performance.now();
+    const found = await this.candidates(request);
+    const t1 = performance.now();
+    const exact = await this.exactScores(request, ordinalsToScore(request, found.candidates));
+    const hits = rankHits(request, found.candidates, new Map(exact.map((e) => [e.ordinal, e])));
+    const t2 = performance.now();
+    return { query: found.query, hits, timings: { gradientMs: found.gradientMs, searchMs: found.searchMs, rerankMs: t2 - t1, totalMs: t2 - t0 } };
+  }
+
+  candidates(request: InfluenceRequest): Promise<CandidateSet> {
+    return this.pool.run("candidates", request);
+  }
+
+  /** Dealt out in turn to one part per worker, so that each part gets a like mix of lengths. */
+  async exactScores(request: InfluenceRequest, ordinals: number[]): Promise<ExactScore[]> {
+    if (ordinals.length === 0) return [];
+    const parts = Array.from({ length: Math.min(this.pool.metrics().size, ordinals.length) }, (_, p) => ordinals.filter((_, i) => i % this.pool.metrics().size === p));
+    const scored = await Promise.all(parts.map((part) => this.pool.run<ExactScore[]>("exactScores", { request, ordinals: part })));
+    return scored.flat();
   }
 
   distribution(request: DistributionRequest): Promise<DistributionResult> {
@@ -47,7 +68,11 @@ export class PooledEngine implements InfluenceEngine {
 export function engineHandlers(engine: InfluenceEngine): WorkerHandlers {
   return {
     info: async () => engine.info(),
-    influence: (payload) => engine.influence(payload as InfluenceRequest),
+    candidates: (payload) => engine.candidates(payload as InfluenceRequest),
+    exactScores: (payload) => {
+      const { request, ordinals } = payload as { request: InfluenceRequest; ordinals: number[] };
+      return engine.exactScores(request, ordinals);
+    },
     distribution: (payload) => engine.distribution(payload as DistributionRequest),
   };
 }

@@ -3,7 +3,8 @@
  * scores over `sequences` ordinals, no model and no index. It records the requests it receives so
  * that tests can check what the server asked for. The real engine has its own end-to-end tests.
  */
-import type { DistributionRequest, DistributionResult, IndexInfo, InfluenceEngine, InfluenceRequest, InfluenceResult } from "../../src/engine/types.js";
+import { candidateCount, ordinalsToScore, rankHits } from "../../src/engine/hits.js";
+import type { CandidateSet, DistributionRequest, DistributionResult, ExactScore, IndexInfo, InfluenceEngine, InfluenceRequest, InfluenceResult } from "../../src/engine/types.js";
 
 /** The corpus the double claims to index; the test database must hold it under this name. */
 export const TEST_CORPUS = { name: "server-test-corpus", fingerprint: "sha256:server-test-corpus", path: "/data/server-test.jsonl" };
@@ -41,30 +42,41 @@ export class TestDoubleEngine implements InfluenceEngine {
     };
   }
 
+  /** Both stages through the engine's own ranking (hits.ts), with fixed timings. */
   async influence(request: InfluenceRequest): Promise<InfluenceResult> {
     this.influenceRequests.push(structuredClone(request));
+    const found = await this.candidates(request);
+    const exact = await this.exactScores(request, ordinalsToScore(request, found.candidates));
+    const hits = rankHits(request, found.candidates, new Map(exact.map((e) => [e.ordinal, e])));
+    return { query: found.query, hits, timings: { gradientMs: 1, searchMs: 2, rerankMs: request.rerank ? 3 : 0, totalMs: 6 } };
+  }
+
+  /** The best candidates by made-up score; their projected score is 0.9 times it. */
+  async candidates(request: InfluenceRequest): Promise<CandidateSet> {
     this.#spin();
     const failure = this.failNext;
     this.failNext = undefined;
     if (failure) throw failure;
     const pool = request.allowedOrdinals ?? Array.from({ length: this.options.sequences }, (_, i) => i);
-    const ranked = [...pool].sort((a, b) => madeUpScore(b) - madeUpScore(a) || a - b).slice(0, request.topK);
-    const layers = request.layers ?? TEST_LAYERS;
+    const ranked = [...pool].sort((a, b) => madeUpScore(b) - madeUpScore(a) || a - b).slice(0, candidateCount(request));
     return {
       query: this.#query(request),
-      hits: ranked.map((ordinal, i) => {
-        const score = madeUpScore(ordinal);
-        return {
-          rank: i + 1,
-          ordinal,
-          score,
-          approxScore: score * 0.9,
-          layerScores: layers.map((layer) => ({ layer, score: score / layers.length })),
-          ...(request.tokenScores && { tokenScores: [{ position: 0, tokenId: 464, text: "The", score }] }),
-        };
-      }),
-      timings: { gradientMs: 1, searchMs: 2, rerankMs: request.rerank ? 3 : 0, totalMs: 6 },
+      candidates: ranked.map((ordinal) => ({ ordinal, approxScore: 0.9 * madeUpScore(ordinal), approxLayerScores: this.#layerScores(request, 0.9 * madeUpScore(ordinal)) })),
+      gradientMs: 1,
+      searchMs: 2,
     };
+  }
+
+  async exactScores(request: InfluenceRequest, ordinals: number[]): Promise<ExactScore[]> {
+    return ordinals.map((ordinal) => {
+      const score = madeUpScore(ordinal);
+      return { ordinal, score, layerScores: this.#layerScores(request, score), ...(request.tokenScores && { tokenScores: [{ position: 0, tokenId: 464, text: "The", score }] }) };
+    });
+  }
+
+  #layerScores(request: InfluenceRequest, score: number) {
+    const layers = request.layers ?? TEST_LAYERS;
+    return layers.map((layer) => ({ layer, score: score / layers.length }));
   }
 
   async distribution(request: DistributionRequest): Promise<DistributionResult> {

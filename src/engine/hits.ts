@@ -1,0 +1,45 @@
+/**
+ * The two stages of an influence query meet here: the vector search's candidates (projected
+ * scores) and the exact EK-FAC scores of some of them become the ranked hits. Pure functions, so
+ * the in-process engine and the server's worker pool (which spreads exact scoring over its
+ * workers) rank the same way.
+ */
+import type { Candidate, ExactScore, InfluenceHit, InfluenceRequest } from "./types.js";
+
+/** Candidates to search for: the request's, or max(4 x topK, 100). */
+export function candidateCount(request: Pick<InfluenceRequest, "topK" | "candidates">): number {
+  return request.candidates ?? Math.max(4 * request.topK, 100);
+}
+
+/**
+ * Which candidates need exact scores: all of them to re-rank; without re-ranking, the top k when
+ * token scores are asked for; none otherwise. `candidates` are best first by projected score.
+ */
+export function ordinalsToScore(request: Pick<InfluenceRequest, "topK" | "rerank" | "tokenScores">, candidates: readonly Candidate[]): number[] {
+  if (request.rerank) return candidates.map((c) => c.ordinal);
+  return request.tokenScores ? candidates.slice(0, request.topK).map((c) => c.ordinal) : [];
+}
+
+/** The top-k hits: by exact score when re-ranking, else by projected score; `exact` has an entry for every ordinalsToScore. */
+export function rankHits(
+  request: Pick<InfluenceRequest, "topK" | "rerank" | "tokenScores">,
+  candidates: readonly Candidate[],
+  exact: ReadonlyMap<number, ExactScore>,
+): InfluenceHit[] {
+  const exactOf = (ordinal: number): ExactScore => {
+    const e = exact.get(ordinal);
+    if (!e) throw new Error(`no exact score for sequence ${ordinal}`);
+    return e;
+  };
+  const tokenScores = (e: ExactScore) => (e.tokenScores ? { tokenScores: e.tokenScores } : {});
+  if (request.rerank) {
+    return candidates
+      .map((c) => ({ c, e: exactOf(c.ordinal) }))
+      .sort((x, y) => y.e.score - x.e.score)
+      .slice(0, request.topK)
+      .map(({ c, e }, i) => ({ rank: i + 1, ordinal: c.ordinal, score: e.score, approxScore: c.approxScore, layerScores: e.layerScores, ...tokenScores(e) }));
+  }
+  return candidates
+    .slice(0, request.topK)
+    .map((c, i) => ({ rank: i + 1, ordinal: c.ordinal, score: c.approxScore, approxScore: c.approxScore, layerScores: c.approxLayerScores, ...(request.tokenScores ? tokenScores(exactOf(c.ordinal)) : {}) }));
+}

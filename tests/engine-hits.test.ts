@@ -1,0 +1,55 @@
+import { describe, expect, it } from "vitest";
+import { candidateCount, ordinalsToScore, rankHits } from "../src/engine/hits.js";
+import type { Candidate, ExactScore } from "../src/engine/types.js";
+
+// Candidates best first by projected score; exact scores in another order, from a seeded generator.
+let state = 7;
+const next = () => ((state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+const candidates: Candidate[] = Array.from({ length: 40 }, (_, i) => ({ ordinal: 1000 + i * 3, approxScore: 40 - i, approxLayerScores: [{ layer: 0, score: 40 - i }] }));
+const exact = new Map<number, ExactScore>(
+  candidates.map((c) => {
+    const score = next() - 0.5;
+    return [c.ordinal, { ordinal: c.ordinal, score, layerScores: [{ layer: 0, score }], tokenScores: [{ position: 0, tokenId: 1, text: "a", score }] }];
+  }),
+);
+
+describe("ranking the two stages of a query", () => {
+  it("searches for max(4 topK, 100) candidates unless told", () => {
+    expect(candidateCount({ topK: 10 })).toBe(100);
+    expect(candidateCount({ topK: 30 })).toBe(120);
+    expect(candidateCount({ topK: 10, candidates: 12 })).toBe(12);
+  });
+
+  it("scores every candidate to re-rank, the top k for token scores alone, none otherwise", () => {
+    expect(ordinalsToScore({ topK: 5, rerank: true, tokenScores: false }, candidates)).toEqual(candidates.map((c) => c.ordinal));
+    expect(ordinalsToScore({ topK: 5, rerank: false, tokenScores: true }, candidates)).toEqual(candidates.slice(0, 5).map((c) => c.ordinal));
+    expect(ordinalsToScore({ topK: 5, rerank: false, tokenScores: false }, candidates)).toEqual([]);
+  });
+
+  it("re-ranks by exact score: the k best of all candidates, brute force", () => {
+    const hits = rankHits({ topK: 7, rerank: true, tokenScores: false }, candidates, exact);
+    const best = [...exact.values()].sort((a, b) => b.score - a.score).slice(0, 7);
+    expect(hits.map((h) => h.ordinal)).toEqual(best.map((e) => e.ordinal));
+    expect(hits.map((h) => h.rank)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    for (const h of hits) {
+      expect(h.score).toBe(exact.get(h.ordinal)?.score);
+      expect(h.approxScore).toBe(candidates.find((c) => c.ordinal === h.ordinal)?.approxScore);
+      expect(h.layerScores).toEqual(exact.get(h.ordinal)?.layerScores);
+    }
+  });
+
+  it("keeps the search's order without re-ranking, with projected layer scores and exact token scores", () => {
+    const hits = rankHits({ topK: 4, rerank: false, tokenScores: true }, candidates, exact);
+    expect(hits.map((h) => h.ordinal)).toEqual(candidates.slice(0, 4).map((c) => c.ordinal));
+    for (const [i, h] of hits.entries()) {
+      expect(h.score).toBe(candidates[i].approxScore);
+      expect(h.layerScores).toEqual(candidates[i].approxLayerScores);
+      expect(h.tokenScores).toEqual(exact.get(h.ordinal)?.tokenScores);
+    }
+    expect(rankHits({ topK: 4, rerank: false, tokenScores: false }, candidates, new Map())[0].tokenScores).toBeUndefined();
+  });
+
+  it("refuses to rank a candidate that has no exact score", () => {
+    expect(() => rankHits({ topK: 3, rerank: true, tokenScores: false }, candidates, new Map([...exact].slice(1)))).toThrow(/no exact score for sequence 1000/);
+  });
+});
