@@ -5,7 +5,6 @@
  */
 import { readFileSync } from "node:fs";
 import { cp, writeFile } from "node:fs/promises";
-import { tf } from "../../src/backend/backend.js";
 import path from "node:path";
 import { readCorpus } from "../../src/corpus/corpus.js";
 import { IndexEngine } from "../../src/engine/index-engine.js";
@@ -15,6 +14,7 @@ import type { BuildParameters, IndexManifest } from "../../src/indexer/index-man
 import { DEFAULT_EF } from "../../src/indexer/hnsw-index.js";
 import { readTokenStore } from "../../src/indexer/token-store.js";
 import { indexPath } from "../../src/indexer/index-manifest.js";
+import { batchTokenLimit } from "../../src/model/batch-budget.js";
 import { captureGradients } from "../../src/model/capture.js";
 import type { Gpt2Config } from "../../src/model/config.js";
 import { loadModel } from "../../src/model/load.js";
@@ -34,7 +34,7 @@ async function forwardBackwardRate(modelDir: string, indexDir: string, limit: nu
   const store = await readTokenStore(indexPath(indexDir, "tokens"));
   const sequences = Array.from({ length: Math.min(limit, store.count) }, (_, o) => Array.from(store.tokens(o)));
   const t0 = performance.now();
-  for (const positions of lengthSortedBatches(sequences.map((s) => s.length), { maxTokens: 2048 })) {
+  for (const positions of lengthSortedBatches(sequences.map((s) => s.length), { maxTokens: batchTokenLimit(model.config) })) {
     captureGradients(model, positions.map((i) => sequences[i]), { kind: "next-token" }).dispose();
   }
   model.dispose();
@@ -142,16 +142,12 @@ const section: BenchSection = {
       measured.push(await measure("gpt2-tiny fixture, 64x64", { modelDir: fixture, corpusFile: path.join(fixture, "train.jsonl"), outDir: path.join(tmp.dir, "tiny"), parameters: parameters({ fisher: "empirical", shardSize: 16 }), workers: 1, resume: false }, fixtureQueries, 48));
       const demoJob: BuildJob = { modelDir: demoModel, corpusFile: path.join(repoRoot(), "demo/corpus.jsonl.gz"), outDir: path.join(tmp.dir, "demo"), parameters: parameters({ projection: { kOut: 16, kIn: 16, rank: 4, seed: 0, basis: "pca" }, fitSequences: 2000, pcaSequences: 512 }), workers: 2, resume: false };
       measured.push(await measure("demo model, 12,000 WordNet entries, 16x16, 2 workers", demoJob, queries.slice(0, 10), 1000));
-      // GPT-2 small's EK-FAC passes need more than the wasm backend's 4 GiB heap per thread.
-      const small = tf.getBackend() !== "wasm";
-      if (small) {
-        const smallDir = await gpt2Small(path.join(tmp.dir, "gpt2-small"));
-        const smallCorpus = path.join(tmp.dir, "gpt2-small.jsonl");
-        await gpt2Corpus(smallCorpus, smallDir, 8, 512);
-        const smallJob: BuildJob = { modelDir: smallDir, corpusFile: smallCorpus, outDir: path.join(tmp.dir, "small"), parameters: parameters({ projection: { kOut: 16, kIn: 16, rank: 4, seed: 0, basis: "pca" }, pcaSequences: 8, shardSize: 4 }), workers: 1, resume: false };
-        const smallQueries = [{ prompt: "The capital of France is", completion: " Paris" }];
-        measured.push(await measure("GPT-2 small (random init), 8 x 512 tokens, 16x16", smallJob, smallQueries, 8));
-      }
+      const smallDir = await gpt2Small(path.join(tmp.dir, "gpt2-small"));
+      const smallCorpus = path.join(tmp.dir, "gpt2-small.jsonl");
+      await gpt2Corpus(smallCorpus, smallDir, 8, 512);
+      const smallJob: BuildJob = { modelDir: smallDir, corpusFile: smallCorpus, outDir: path.join(tmp.dir, "small"), parameters: parameters({ projection: { kOut: 16, kIn: 16, rank: 4, seed: 0, basis: "pca" }, pcaSequences: 8, shardSize: 4 }), workers: 1, resume: false };
+      const smallQueries = [{ prompt: "The capital of France is", completion: " Paris" }];
+      measured.push(await measure("GPT-2 small (random init), 8 x 512 tokens, 16x16", smallJob, smallQueries, 8));
       const recall = await recallRows(demoJob.outDir, queries);
       return [
         "Index pass = the vectors phase (training-loss gradients, whitening and projection of every sequence), per worker thread; forward+backward = `captureGradients` alone over the same sequences on one thread. Phases: ingest / factors (EK-FAC fit) / projection (PCA pass) / vectors / hnsw (full and per-layer graphs), seconds.",
@@ -165,12 +161,6 @@ const section: BenchSection = {
         "| index | gradient | search | re-rank | total |",
         "| --- | ---: | ---: | ---: | ---: |",
         ...measured.map(latencyRow),
-        ...(small
-          ? []
-          : [
-              "",
-              "GPT-2 small is measured on native backends only: on wasm its index build aborts out of memory (twice here, in a worker's Softmax about 20 minutes in, after the covariance pass and the eigendecompositions: in the corrected-eigenvalue pass of the EK-FAC fit): a wasm thread has at most 4 GiB, and a GPT-2 small worker holds the weights with their transposes and XNNPACK's packed copies (about 2.3 GB), the 24 eigenbases of up to 3,073 x 3,073 (1 GB) and a 512-token batch (0.8 GB). Its forward and backward pass alone runs (see the model section).",
-            ]),
         "",
         `HNSW recall@10 against exact inner-product search over the stored vectors, demo index of 12,000 sequences (M 16, efConstruction 200, ef max(k, ${DEFAULT_EF}); per-layer graphs serve one-layer filters, the full graph with a masked query and scaled ef serves others), ${queries.length} queries made from held-out documents:`,
         "",
