@@ -24,7 +24,7 @@ import { lengthSortedBatches } from "../util/batches.js";
 import { InputError } from "../util/errors.js";
 import { completionPositions, queryTokens } from "./query-input.js";
 import { candidateCount, ordinalsToScore, rankHits } from "./hits.js";
-import type { Candidate, CandidateSet, DistributionRequest, DistributionResult, ExactScore, IndexInfo, InfluenceEngine, InfluenceRequest, InfluenceResult, QueryInfo, QueryInput, TokenScore } from "./types.js";
+import type { Candidate, CandidateSet, DistributionRequest, DistributionResult, ExactScore, IndexInfo, InfluenceEngine, InfluenceRequest, InfluenceResult, LayerScore, QueryInfo, QueryInput, TokenScore } from "./types.js";
 
 export const MAX_TOP_K = 1000;
 export const MAX_CANDIDATES = 10_000;
@@ -143,12 +143,16 @@ export class IndexEngine implements InfluenceEngine {
     return rows.subarray((ordinal - firstOrdinal) * dim, (ordinal - firstOrdinal + 1) * dim);
   }
 
-  private layerScoresOf(vector: Float32Array, ordinal: number, layers: number[]) {
-    const row = this.row(ordinal);
-    return layers.map((layer) => {
-      let score = 0;
-      for (const r of rangesForLayers(this.vectors.layout, [layer])) for (let i = r.offset; i < r.offset + r.size; i++) score += vector[i] * row[i];
-      return { layer, score };
+  /** Projected scores by layer of the sequences at `ordinals`. */
+  private layerScoresOf(vector: Float32Array, ordinals: readonly number[], layers: number[]): LayerScore[][] {
+    const ranges = layers.map((layer) => rangesForLayers(this.vectors.layout, [layer]));
+    return ordinals.map((ordinal) => {
+      const row = this.row(ordinal);
+      return layers.map((layer, l) => {
+        let score = 0;
+        for (const r of ranges[l]) for (let i = r.offset; i < r.offset + r.size; i++) score += vector[i] * row[i];
+        return { layer, score };
+      });
     });
   }
 
@@ -217,7 +221,8 @@ export class IndexEngine implements InfluenceEngine {
   /** The search's candidates, best first, with their projected scores by layer. */
   private candidatesOf(prepared: PreparedQuery, request: InfluenceRequest, count: number): Candidate[] {
     const found = this.search(prepared, count, request.allowedOrdinals, false);
-    return found.labels.map((ordinal, i) => ({ ordinal, approxScore: found.scores[i], approxLayerScores: this.layerScoresOf(prepared.vector, ordinal, prepared.layers) }));
+    const layerScores = this.layerScoresOf(prepared.vector, found.labels, prepared.layers);
+    return found.labels.map((ordinal, i) => ({ ordinal, approxScore: found.scores[i], approxLayerScores: layerScores[i] }));
   }
 
   async influence(request: InfluenceRequest): Promise<InfluenceResult> {

@@ -172,17 +172,18 @@ function layerNormBackward(dy: T2, s: NormSaved, p: Norm): T2 {
   return tf.mul(s.rstd, tf.sub(tf.sub(dxhat, meanD), tf.mul(s.xhat, meanDx)));
 }
 
-// gelu_new: 0.5 h (1 + tanh(sqrt(2/pi) (h + 0.044715 h^3)))
+// gelu_new: 0.5 h (1 + tanh(z)), z = sqrt(2/pi) (h + 0.044715 h^3), computed as h sigmoid(2z) (the
+// same function): wasm's Sigmoid runs through XNNPACK, 8x faster than its scalar Tanh.
 const GELU_SCALE = Math.sqrt(2 / Math.PI);
 const GELU_CUBIC = 0.044715;
-function gelu(h: T2): { y: T2; tanh: T2 } {
-  const th = tf.tanh(tf.mul(GELU_SCALE, tf.add(h, tf.mul(GELU_CUBIC, tf.mul(h, tf.mul(h, h)))))) as T2;
-  return { y: tf.mul(tf.mul(0.5, h), tf.add(1, th)), tanh: th };
+function gelu(h: T2): { y: T2; sigmoid: T2 } {
+  const s = tf.sigmoid(tf.mul(2 * GELU_SCALE, tf.add(h, tf.mul(GELU_CUBIC, tf.mul(h, tf.mul(h, h)))))) as T2;
+  return { y: tf.mul(h, s), sigmoid: s };
 }
-function geluBackward(dy: T2, h: T2, th: T2): T2 {
+/** d gelu / dh = s + 2 h s (1 - s) dz/dh, with s = sigmoid(2z). */
+function geluBackward(dy: T2, h: T2, s: T2): T2 {
   const dInner = tf.mul(GELU_SCALE, tf.add(1, tf.mul(3 * GELU_CUBIC, tf.mul(h, h))));
-  const dTanh = tf.sub(1, tf.mul(th, th));
-  const grad = tf.add(tf.mul(0.5, tf.add(1, th)), tf.mul(tf.mul(tf.mul(0.5, h), dTanh), dInner));
+  const grad = tf.add(s, tf.mul(tf.mul(tf.mul(2, h), tf.mul(s, tf.sub(1, s))), dInner));
   return tf.mul(dy, grad);
 }
 
@@ -240,7 +241,8 @@ interface BlockSaved {
   u: T2;
   /** c_fc pre-activation. */
   h: T2;
-  tanh: T2;
+  /** sigmoid(2z) of gelu. */
+  sigmoid: T2;
   /** gelu output: the input of c_proj. */
   act: T2;
 }
@@ -278,9 +280,9 @@ export class Gpt2 implements CausalLM {
         const mid = tf.add(input, linear(attn.y, block.attnProj)) as T2;
         const ln2 = layerNorm(mid, block.ln2, eps);
         const h = linear(ln2.y, block.fc);
-        const { y: act, tanh } = gelu(h);
+        const { y: act, sigmoid } = gelu(h);
         const next = tf.add(mid, linear(act, block.proj)) as T2;
-        return { next, saved: { ln1: ln1.saved, attn: attn.saved, ln2: ln2.saved, u: ln2.y, h, tanh, act } };
+        return { next, saved: { ln1: ln1.saved, attn: attn.saved, ln2: ln2.saved, u: ln2.y, h, sigmoid, act } };
       });
       input.dispose();
       x = out.next;
@@ -324,7 +326,7 @@ export class Gpt2 implements CausalLM {
       const [fcModule, projModule] = [this.modules[2 * i], this.modules[2 * i + 1]];
       const dOut = dx;
       const step = tidy(() => {
-        const dh = geluBackward(tf.matMul(dOut, block.proj.wT), s.h, s.tanh);
+        const dh = geluBackward(tf.matMul(dOut, block.proj.wT), s.h, s.sigmoid);
         const fc = { a: withOne(s.u), g: dh };
         const proj = { a: withOne(s.act), g: tf.clone(dOut) };
         if (i === 0) return { fc, proj }; // nothing below the lowest MLP is tracked

@@ -62,7 +62,7 @@ const configs: tf.GradConfig[] = [
   { kernelName: "Square", inputsToSave: ["x"], gradFunc: (dy, [x]) => ({ x: () => tf.mul(one(dy), tf.mul(x, 2)) }) },
   // d rsqrt(x) = -0.5 x^(-3/2) = -0.5 y^3
   { kernelName: "Rsqrt", outputsToSave: [true], gradFunc: (dy, [y]) => ({ x: () => tf.mul(one(dy), tf.mul(tf.mul(y, tf.square(y)), -0.5)) }) },
-  { kernelName: "Tanh", outputsToSave: [true], gradFunc: (dy, [y]) => ({ x: () => tf.mul(one(dy), tf.sub(1, tf.square(y))) }) },
+  { kernelName: "Sigmoid", outputsToSave: [true], gradFunc: (dy, [y]) => ({ x: () => tf.mul(one(dy), tf.mul(y, tf.sub(1, y))) }) },
   {
     kernelName: "Softmax",
     outputsToSave: [true],
