@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tf } from "../src/backend/backend.js";
-import { disposeFactorTensors, factorTensors, inverseScale, preconditionedGradients } from "../src/ekfac/factors.js";
+import { inverseScale, precondition, preconditionedGradients } from "../src/ekfac/factors.js";
 import { type FitResult, fitEkfac } from "../src/ekfac/fit.js";
 import { queryGradients } from "../src/ekfac/gradients.js";
-import { preconditionQueries } from "../src/ekfac/precondition.js";
 import { type BatchScores, denseModuleQueries, scoreCapture } from "../src/ekfac/scoring.js";
 import { captureGradients } from "../src/model/capture.js";
 import { loadModel } from "../src/model/load.js";
@@ -16,7 +15,7 @@ describe.each(fixtureModels)("EK-FAC with the empirical Fisher on %s", (name) =>
   let expected: Awaited<ReturnType<typeof fixtureExpected>>;
   let fit: FitResult;
   let result: BatchScores;
-  /** (G + damping)^-1 G_query [query][module], through the dense route (factorTensors). */
+  /** (G + damping)^-1 G_query [query][module], through the dense route (formed gradients). */
   let densePreconditioned: Float32Array[][];
   const train = fixtureTrain(name);
   const queries = fixtureQueries(name).map((q) => ({ promptTokens: q.prompt_tokens, completionTokens: q.completion_tokens }));
@@ -28,9 +27,8 @@ describe.each(fixtureModels)("EK-FAC with the empirical Fisher on %s", (name) =>
       yield* train.map((s, ordinal) => ({ ordinal, tokens: s.tokens }));
     };
     fit = await fitEkfac(model, sequences, train.length, { fisher: "empirical", damping: { rule: "heuristic", factor: 0.1 }, seed: 0, batchTokens: 200 });
-    const factors = fit.factors.map(factorTensors);
     const { gradients } = queryGradients(model, queries);
-    const preconditioned = preconditionQueries(factors, gradients);
+    const preconditioned = gradients.map((perModule) => perModule.map((g, m) => precondition(fit.factors[m], inverseScale(fit.factors[m]), [g])[0]));
     const perModule = model.modules.map((_, m) => denseModuleQueries(preconditioned.map((q) => q[m])));
     const capture = captureGradients(model, train.map((s) => s.tokens), { kind: "next-token" });
     result = scoreCapture(capture, perModule, queries.length);
@@ -38,7 +36,6 @@ describe.each(fixtureModels)("EK-FAC with the empirical Fisher on %s", (name) =>
     capture.dispose();
     perModule.forEach((q) => q.dispose());
     tf.dispose([...gradients.flat(), ...preconditioned.flat()]);
-    disposeFactorTensors(factors);
   });
   afterAll(() => model.dispose());
 

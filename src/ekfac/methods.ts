@@ -11,8 +11,7 @@ import { tf } from "../backend/backend.js";
 import { GradientBank, flatten, unflatten } from "./baselines/gradient-bank.js";
 import { conjugateGradient } from "./baselines/cg.js";
 import { lissa, lissaScale } from "./baselines/lissa.js";
-import { disposeFactorTensors, factorTensors, type ModuleFactors } from "./factors.js";
-import { preconditionQueries } from "./precondition.js";
+import { type ModuleFactors, inverseScale, precondition } from "./factors.js";
 
 export const SCORE_METHODS = ["ekfac", "cg", "lissa", "identity"] as const;
 export type ScoreMethod = (typeof SCORE_METHODS)[number];
@@ -44,12 +43,8 @@ export function queryMatrices(
 ): { matrices: tf.Tensor2D[][]; iterations?: number[] } {
   if (method === "identity") return { matrices: gradients.map((q) => q.map((g) => tf.clone(g))) };
   if (method === "ekfac") {
-    const tensors = factors.map(factorTensors);
-    try {
-      return { matrices: preconditionQueries(tensors, gradients) };
-    } finally {
-      disposeFactorTensors(tensors);
-    }
+    const inverses = factors.map(inverseScale);
+    return { matrices: gradients.map((perModule) => perModule.map((g, m) => precondition(factors[m], inverses[m], [g])[0])) };
   }
   if (!bank) throw new Error(`method ${method} needs the gradients of the fitting sequences`);
   const damping = dampingVector(bank, factors);
