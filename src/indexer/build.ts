@@ -21,7 +21,7 @@ import { redactUrl } from "../db/pool-database.js";
 import { loadFactors, readFactorsManifest, saveFactors } from "../ekfac/artifacts.js";
 import { type CorpusSource, corpusSource } from "../jobs/corpus-source.js";
 import { factorsManifest } from "../jobs/fit.js";
-import { type OpenedModel, openModel } from "../jobs/open-model.js";
+import { type ModelDescription, describeModel } from "../jobs/open-model.js";
 import { DEFAULT_BATCH_TOKENS } from "../model/batch-budget.js";
 import { buildProjection } from "../projection/projection.js";
 import { saveProjection } from "../projection/store.js";
@@ -85,12 +85,11 @@ export async function runBuild(job: BuildJob): Promise<IndexManifest> {
   const lock = await lockDirectory(outDir, INDEX_FOLDER);
   let db: Database | undefined;
   let buildId: number | undefined;
-  let pool: WorkerPool | undefined;
   try {
     if (existsSync(indexPath(outDir, "manifest"))) {
       throw new InputError(`${outDir} already holds a complete index; build into a new folder (nothing was changed)`);
     }
-    const opened = await openModel(job.modelDir);
+    const opened = await describeModel(job.modelDir);
     const source = await corpusSource(job.corpusFile, opened, job.parameters.maxSequences ?? undefined);
     const parameters: BuildParameters = { modelFingerprint: opened.fingerprint, corpusFingerprint: source.fingerprint, ...job.parameters };
     const state = await startOrResume(outDir, parameters, job.resume);
@@ -117,13 +116,21 @@ export async function runBuild(job: BuildJob): Promise<IndexManifest> {
     });
     const store = await readTokenStore(indexPath(outDir, "tokens"));
     counts = { sequences: store.count, tokens: store.totalTokens };
-    // Worker threads for every gradient phase; each loads the model and the token store once.
+    // Fresh worker threads for each gradient phase, each loading the model and the token store: a
+    // wasm heap never shrinks, so a worker keeps every earlier pass's high-water mark and
+    // fragmentation, and GPT-2 small leaves little of a thread's 4 GiB to spare.
     const data: IndexWorkerData = { modelDir: opened.dir, indexDir: outDir, batchTokens: job.batchTokens ?? DEFAULT_BATCH_TOKENS };
-    pool = new WorkerPool({ spawn: () => spawnTsWorker(new URL("./index-worker.ts", import.meta.url), data), size: job.workers, maxQueue: 1_000_000, timeoutMs: 7 * 24 * 3600 * 1000 });
-    const workers = pool;
-    await phase("factors", () => fitFactors(opened, job, parameters, outDir, store, workers));
-    await phase("projection", () => fitProjection(opened, store, parameters, outDir, workers, job.onProgress));
-    await phase("vectors", () => computeShards(db as Database, buildId as number, store.count, outDir, job, workers));
+    const withWorkers = async (work: (workers: WorkerPool) => Promise<void>) => {
+      const pool = new WorkerPool({ spawn: () => spawnTsWorker(new URL("./index-worker.ts", import.meta.url), data), size: job.workers, maxQueue: 1_000_000, timeoutMs: 7 * 24 * 3600 * 1000 });
+      try {
+        await work(pool);
+      } finally {
+        await pool.close();
+      }
+    };
+    await phase("factors", () => withWorkers((workers) => fitFactors(opened, job, parameters, outDir, store, workers)));
+    await phase("projection", () => withWorkers((workers) => fitProjection(opened, store, parameters, outDir, workers, job.onProgress)));
+    await phase("vectors", () => withWorkers((workers) => computeShards(db as Database, buildId as number, store.count, outDir, job, workers)));
     await phase("hnsw", () => mergeAndIndex(db as Database, buildId as number, outDir, parameters, job.onProgress));
 
     const header = await readVectorFileHeader(indexPath(outDir, "vectors"));
@@ -154,7 +161,6 @@ export async function runBuild(job: BuildJob): Promise<IndexManifest> {
     if (db && buildId !== undefined) await finishBuild(db, buildId, { status: "failed", error: errorMessage(err) }).catch(() => undefined);
     throw err;
   } finally {
-    await pool?.close();
     await db?.close();
     await lock.release();
   }
@@ -227,7 +233,7 @@ async function ingest(db: Database, corpusId: number, source: CorpusSource, toke
 }
 
 /** Reuses a fit in the folder made with the same model, corpus and settings; fits otherwise, on the workers. */
-async function fitFactors(opened: OpenedModel, job: BuildJob, p: BuildParameters, outDir: string, store: TokenStore, pool: WorkerPool): Promise<void> {
+async function fitFactors(opened: ModelDescription, job: BuildJob, p: BuildParameters, outDir: string, store: TokenStore, pool: WorkerPool): Promise<void> {
   const dir = indexPath(outDir, "factors");
   const limit = Math.min(p.fitSequences ?? Infinity, p.maxSequences ?? Infinity, store.count);
   const maxSequences = limit < store.count ? limit : undefined;
@@ -248,7 +254,7 @@ function evenSample(count: number, size: number): number[] {
   return Array.from({ length: n }, (_, i) => Math.floor((i * count) / n));
 }
 
-async function fitProjection(opened: OpenedModel, store: TokenStore, p: BuildParameters, outDir: string, pool: WorkerPool, onProgress?: ProgressListener): Promise<void> {
+async function fitProjection(opened: ModelDescription, store: TokenStore, p: BuildParameters, outDir: string, pool: WorkerPool, onProgress?: ProgressListener): Promise<void> {
   const { factors } = await loadFactors(indexPath(outDir, "factors"), { modelFingerprint: opened.fingerprint, modules: opened.model.modules });
   const moments = p.projection.basis === "pca" ? await momentsInParallel(pool, factors, store, evenSample(store.count, p.pcaSequences), onProgress) : undefined;
   await saveProjection(indexPath(outDir, "projection"), buildProjection(factors, p.projection, moments));

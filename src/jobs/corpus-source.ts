@@ -2,7 +2,7 @@
 import path from "node:path";
 import { type CorpusSequence, readSequences } from "../corpus/sequences.js";
 import { fingerprintFiles, fingerprintValue } from "../util/fingerprint.js";
-import { type OpenedModel, modelVocabulary } from "./open-model.js";
+import { type ModelDescription, modelVocabulary } from "./open-model.js";
 
 export interface CorpusSource {
   path: string;
@@ -16,7 +16,7 @@ export interface CorpusSource {
 
 const TOKENIZER_FILES = ["tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json"];
 
-export async function corpusSource(file: string, opened: OpenedModel, maxSequences = Infinity): Promise<CorpusSource> {
+export async function corpusSource(file: string, opened: ModelDescription, maxSequences = Infinity): Promise<CorpusSource> {
   const corpusPath = path.resolve(file);
   const contextLength = opened.model.config.contextLength;
   const vocabulary = modelVocabulary(opened);

@@ -5,7 +5,7 @@ import { type FitResult, fitEkfac } from "../ekfac/fit.js";
 import { InputError } from "../util/errors.js";
 import type { ProgressListener } from "../util/progress.js";
 import { type CorpusSource, corpusSource } from "./corpus-source.js";
-import type { OpenedModel } from "./open-model.js";
+import type { ModelDescription, OpenedModel } from "./open-model.js";
 
 export interface FitJob {
   opened: OpenedModel;
@@ -39,7 +39,7 @@ export async function runFit(job: FitJob): Promise<{ manifest: FactorsManifest; 
 
 /** The manifest of a fit of `opened` on `source` (its first maxSequences sequences). */
 export function factorsManifest(
-  opened: OpenedModel,
+  opened: ModelDescription,
   source: CorpusSource,
   settings: Pick<FitJob, "fisher" | "damping" | "seed" | "maxSequences">,
   result: FitResult,
