@@ -7,7 +7,7 @@ import type { WorkerPool } from "./worker-pool.js";
  * The engine run in a pool of worker threads: each worker opens its own engine (see
  * `engineHandlers`) and the server's event loop stays free for other requests. A query runs its
  * search on one worker and spreads exact scoring, nearly all of a re-ranked query's time, over
- * every worker: one query on an idle server takes a fraction of one worker's time.
+ * the idle workers: one query on an idle server takes a fraction of one worker's time.
  */
 export class PooledEngine implements InfluenceEngine {
   readonly #info: IndexInfo;
@@ -47,10 +47,16 @@ export class PooledEngine implements InfluenceEngine {
     return this.pool.run("candidates", request);
   }
 
-  /** Dealt out in turn to one part per worker, so that each part gets a like mix of lengths. */
+  /**
+   * Dealt out in turn to one part per idle worker, so that each part gets a like mix of lengths.
+   * Only idle workers take a part: they start at once, and a busy server queues one job per
+   * query as before, so splitting never takes queue places other requests were counting on.
+   */
   async exactScores(request: InfluenceRequest, ordinals: number[]): Promise<ExactScore[]> {
     if (ordinals.length === 0) return [];
-    const parts = Array.from({ length: Math.min(this.pool.metrics().size, ordinals.length) }, (_, p) => ordinals.filter((_, i) => i % this.pool.metrics().size === p));
+    const { size, busy } = this.pool.metrics();
+    const count = Math.max(1, Math.min(size - busy, ordinals.length));
+    const parts = Array.from({ length: count }, (_, p) => ordinals.filter((_, i) => i % count === p));
     const scored = await Promise.all(parts.map((part) => this.pool.run<ExactScore[]>("exactScores", { request, ordinals: part })));
     return scored.flat();
   }
