@@ -28,11 +28,12 @@ describe.each(fixtureModels)("EK-FAC with the empirical Fisher on %s", (name) =>
     };
     fit = await fitEkfac(model, sequences, train.length, { fisher: "empirical", damping: { rule: "heuristic", factor: 0.1 }, seed: 0, batchTokens: 200 });
     const { gradients } = queryGradients(model, queries);
-    const preconditioned = gradients.map((perModule) => perModule.map((g, m) => precondition(fit.factors[m], inverseScale(fit.factors[m]), [g])[0]));
-    const perModule = model.modules.map((_, m) => denseModuleQueries(preconditioned.map((q) => q[m])));
+    // [module][query]
+    const preconditioned = fit.factors.map((f, m) => precondition(f, inverseScale(f), gradients.map((q) => q[m])));
+    const perModule = preconditioned.map((queryMatrices) => denseModuleQueries(queryMatrices));
     const capture = captureGradients(model, train.map((s) => s.tokens), { kind: "next-token" });
     result = scoreCapture(capture, perModule, queries.length);
-    densePreconditioned = preconditioned.map((q) => q.map((m) => m.dataSync() as Float32Array));
+    densePreconditioned = queries.map((_, q) => preconditioned.map((module) => module[q].dataSync() as Float32Array));
     capture.dispose();
     perModule.forEach((q) => q.dispose());
     tf.dispose([...gradients.flat(), ...preconditioned.flat()]);

@@ -7,7 +7,8 @@
 import { tf } from "../backend/backend.js";
 import type { GradientCapture } from "../model/capture.js";
 import type { TrackedModule } from "../model/model.js";
-import { rotatedGradients } from "./rotated.js";
+import { type Eigenbases, rotatedGradients, uploadBases } from "./rotated.js";
+
 export interface ModuleFactors {
   module: TrackedModule;
   /** Eigenvectors of A as columns, [in+1, in+1] row-major. */
@@ -27,24 +28,19 @@ export function inverseScale(f: ModuleFactors): Float32Array {
 }
 
 /** Q_S [X o inverse] Q_A^T for each X in the eigenbasis; inside the caller's tidy. */
-function scaledOutOfEigenbasis(f: ModuleFactors, inverse: Float32Array, rotated: readonly tf.Tensor2D[]): tf.Tensor2D[] {
-  const nIn = f.module.inFeatures + 1;
-  const nOut = f.module.outFeatures;
-  const scale = tf.tensor2d(inverse, [nOut, nIn]);
-  const qS = tf.tensor2d(f.qS, [nOut, nOut]);
-  const qAT = tf.transpose(tf.tensor2d(f.qA, [nIn, nIn]));
-  return rotated.map((x): tf.Tensor2D => tf.matMul(tf.matMul(qS, tf.mul(x, scale)), qAT));
+function scaledOutOfEigenbasis(f: ModuleFactors, bases: Eigenbases, inverse: Float32Array, rotated: readonly tf.Tensor2D[]): tf.Tensor2D[] {
+  const scale = tf.tensor2d(inverse, [f.module.outFeatures, f.module.inFeatures + 1]);
+  // Explicit transposes keep every product in the layout wasm multiplies fast.
+  const qAT = tf.transpose(bases.qA);
+  return rotated.map((x): tf.Tensor2D => tf.matMul(tf.matMul(bases.qS, tf.mul(x, scale)), qAT));
 }
 
 /** (G + damping)^-1 V for formed gradients V [out, in+1] of module f; the caller disposes the results. */
 export function precondition(f: ModuleFactors, inverse: Float32Array, gradients: readonly tf.Tensor2D[]): tf.Tensor2D[] {
-  const nIn = f.module.inFeatures + 1;
-  const nOut = f.module.outFeatures;
   return tf.tidy(() => {
-    // Explicit transposes keep every product in the layout wasm multiplies fast.
-    const qST = tf.transpose(tf.tensor2d(f.qS, [nOut, nOut]));
-    const qA = tf.tensor2d(f.qA, [nIn, nIn]);
-    return scaledOutOfEigenbasis(f, inverse, gradients.map((v) => tf.matMul(tf.matMul(qST, v), qA)));
+    const bases = uploadBases(f.module, f);
+    const qST = tf.transpose(bases.qS);
+    return scaledOutOfEigenbasis(f, bases, inverse, gradients.map((v) => tf.matMul(tf.matMul(qST, v), bases.qA)));
   });
 }
 
@@ -53,5 +49,8 @@ export function precondition(f: ModuleFactors, inverse: Float32Array, gradients:
  * eigenbasis token by token (rotated.ts), so it is never formed. The caller disposes the results.
  */
 export function preconditionedGradients(capture: GradientCapture, f: ModuleFactors, inverse: Float32Array, m: number): tf.Tensor2D[] {
-  return tf.tidy(() => scaledOutOfEigenbasis(f, inverse, rotatedGradients(capture, f, m)));
+  return tf.tidy(() => {
+    const bases = uploadBases(f.module, f);
+    return scaledOutOfEigenbasis(f, bases, inverse, rotatedGradients(capture, bases, m));
+  });
 }

@@ -8,7 +8,7 @@ import type { ModuleEigenbasis } from "./eigenbasis.js";
 import type { ModuleFactors } from "./factors.js";
 import { assertFinite } from "./finite.js";
 import { type PartialSums, addInto, addSums, emptySums } from "./partial-sums.js";
-import { rotatedGradients } from "./rotated.js";
+import { rotatedGradients, uploadBases } from "./rotated.js";
 import type { TrackedModule } from "../model/model.js";
 
 /** The paper's damping: 0.1 x mean(Lambda), per matrix. */
@@ -26,8 +26,8 @@ export class LambdaAccumulator {
   }
 
   add(capture: GradientCapture): void {
-    this.modules.forEach((_, m) => {
-      const rotated = rotatedGradients(capture, this.eigen[m], m);
+    this.modules.forEach((module, m) => {
+      const rotated = tf.tidy(() => rotatedGradients(capture, uploadBases(module, this.eigen[m]), m));
       addInto(this.totals.sums[m], download(tf.tidy(() => tf.addN(rotated.map((r) => tf.square(r))))));
       tf.dispose(rotated);
     });

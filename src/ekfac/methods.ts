@@ -43,8 +43,9 @@ export function queryMatrices(
 ): { matrices: tf.Tensor2D[][]; iterations?: number[] } {
   if (method === "identity") return { matrices: gradients.map((q) => q.map((g) => tf.clone(g))) };
   if (method === "ekfac") {
-    const inverses = factors.map(inverseScale);
-    return { matrices: gradients.map((perModule) => perModule.map((g, m) => precondition(factors[m], inverses[m], [g])[0])) };
+    // Module by module, all queries at once: each module's factors are uploaded once.
+    const perModule = factors.map((f, m) => precondition(f, inverseScale(f), gradients.map((q) => q[m])));
+    return { matrices: gradients.map((_, q) => perModule.map((module) => module[q])) };
   }
   if (!bank) throw new Error(`method ${method} needs the gradients of the fitting sequences`);
   const damping = dampingVector(bank, factors);

@@ -5,27 +5,33 @@
  */
 import { tf } from "../backend/backend.js";
 import type { GradientCapture } from "../model/capture.js";
+import type { TrackedModule } from "../model/model.js";
 import { sequenceRows } from "./gradients.js";
 
-/** A module's eigenbases as host arrays (eigenvectors as columns, row-major). */
+/** A module's eigenbases on the backend (eigenvectors as columns). */
 export interface Eigenbases {
-  qA: Float32Array;
-  qS: Float32Array;
+  qA: tf.Tensor2D;
+  qS: tf.Tensor2D;
 }
 
 /**
- * The rotated gradient of every sequence for module `m`, [out, in+1] each; the caller disposes
- * them. The bases are uploaded for this call only: GPT-2 small's 24 bases (1 GB) would not fit
- * beside the model in a wasm thread's 4 GiB, one module's at a time do, and uploading costs a
- * copy, far less than the rotation itself.
+ * Uploads a module's eigenbases for one use; call it inside the tf.tidy that uses them, which
+ * frees them. Bases live in host memory between uses: GPT-2 small's 24 (1 GB) would not fit
+ * beside the model in a wasm thread's 4 GiB, one module's at a time do, and an upload costs a
+ * copy, far less than the products it serves.
  */
+export function uploadBases(module: TrackedModule, host: { qA: Float32Array; qS: Float32Array }): Eigenbases {
+  const nIn = module.inFeatures + 1;
+  return { qA: tf.tensor2d(host.qA, [nIn, nIn]), qS: tf.tensor2d(host.qS, [module.outFeatures, module.outFeatures]) };
+}
+
+/** The rotated gradient of every sequence for module `m`, [out, in+1] each; the caller disposes them. */
 export function rotatedGradients(capture: GradientCapture, basis: Eigenbases, m: number): tf.Tensor2D[] {
   const { batch } = capture;
   const { a, g } = capture.modules[m];
   return tf.tidy(() => {
-    const [nIn, nOut] = [a.shape[1], g.shape[1]];
-    const aRot: tf.Tensor2D = tf.matMul(a, tf.tensor2d(basis.qA, [nIn, nIn]));
-    const gRot: tf.Tensor2D = tf.matMul(g, tf.tensor2d(basis.qS, [nOut, nOut]));
+    const aRot: tf.Tensor2D = tf.matMul(a, basis.qA);
+    const gRot: tf.Tensor2D = tf.matMul(g, basis.qS);
     return Array.from({ length: batch.size }, (_, b) => tf.matMul(tf.transpose(sequenceRows(gRot, batch, b)), sequenceRows(aRot, batch, b)));
   });
 }

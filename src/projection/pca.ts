@@ -6,7 +6,7 @@
  */
 import { download, tf } from "../backend/backend.js";
 import type { ModuleFactors } from "../ekfac/factors.js";
-import { rotatedGradients } from "../ekfac/rotated.js";
+import { rotatedGradients, uploadBases } from "../ekfac/rotated.js";
 import { eigh } from "../linalg/eigh.js";
 import type { GradientCapture } from "../model/capture.js";
 import { type PartialSums, addInto, addSums, emptySums } from "../ekfac/partial-sums.js";
@@ -22,7 +22,7 @@ export interface WhitenedMoments {
 /** Sums of X X^T and X^T X per module (sums [rows_0, cols_0, rows_1, ...]) over `count` sequences. */
 export class WhitenedMomentAccumulator {
   readonly totals: PartialSums;
-  /** W per module, [out, in+1]; like the bases, uploaded per batch (see rotated.ts). */
+  /** W per module, [out, in+1]; like the bases, uploaded per batch (see uploadBases). */
   private readonly scales: Float32Array[];
 
   constructor(private readonly factors: readonly ModuleFactors[]) {
@@ -32,7 +32,7 @@ export class WhitenedMomentAccumulator {
 
   add(capture: GradientCapture): void {
     this.factors.forEach((f, m) => {
-      const rotated = rotatedGradients(capture, f, m);
+      const rotated = tf.tidy(() => rotatedGradients(capture, uploadBases(f.module, f), m));
       // All sequences side by side: [X_1 .. X_B] [X_1 .. X_B]^T = sum_b X_b X_b^T in one product.
       const [rows, cols] = tf.tidy(() => {
         const scale = tf.tensor2d(this.scales[m], [f.module.outFeatures, f.module.inFeatures + 1]);
