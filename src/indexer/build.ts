@@ -22,6 +22,7 @@ import { loadFactors, readFactorsManifest, saveFactors } from "../ekfac/artifact
 import { type CorpusSource, corpusSource } from "../jobs/corpus-source.js";
 import { factorsManifest } from "../jobs/fit.js";
 import { type ModelDescription, describeModel } from "../jobs/open-model.js";
+import { initBackend } from "../backend/backend.js";
 import { DEFAULT_BATCH_TOKENS } from "../model/batch-budget.js";
 import { buildProjection } from "../projection/projection.js";
 import { saveProjection } from "../projection/store.js";
@@ -256,6 +257,7 @@ function evenSample(count: number, size: number): number[] {
 
 async function fitProjection(opened: ModelDescription, store: TokenStore, p: BuildParameters, outDir: string, pool: WorkerPool, onProgress?: ProgressListener): Promise<void> {
   const { factors } = await loadFactors(indexPath(outDir, "factors"), { modelFingerprint: opened.fingerprint, modules: opened.model.modules });
+  await initBackend(); // buildProjection's products run on this thread
   const moments = p.projection.basis === "pca" ? await momentsInParallel(pool, factors, store, evenSample(store.count, p.pcaSequences), onProgress) : undefined;
   await saveProjection(indexPath(outDir, "projection"), buildProjection(factors, p.projection, moments));
 }

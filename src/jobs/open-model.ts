@@ -1,7 +1,8 @@
 /** A model folder opened for influence work: the network, its tokenizer and its fingerprint. */
 import path from "node:path";
 import { modelFiles } from "../model/checkpoint.js";
-import { loadModel } from "../model/load.js";
+import { gpt2Modules } from "../model/gpt2.js";
+import { loadModel, readModel } from "../model/load.js";
 import type { CausalLM } from "../model/model.js";
 import { type Tokenizer, loadTokenizer } from "../tokenizer/tokenizer.js";
 import { fingerprintFiles } from "../util/fingerprint.js";
@@ -19,22 +20,26 @@ export interface OpenedModel extends ModelDescription {
   model: CausalLM;
 }
 
+async function tokenizerAndFingerprint(dir: string): Promise<Pick<ModelDescription, "tokenizer" | "fingerprint">> {
+  const [tokenizer, fingerprint] = await Promise.all([loadTokenizer(dir), modelFiles(dir).then(fingerprintFiles)]);
+  return { tokenizer, fingerprint };
+}
+
 export async function openModel(modelDir: string): Promise<OpenedModel> {
   const dir = path.resolve(modelDir);
   const model = await loadModel(dir);
-  const [tokenizer, fingerprint] = await Promise.all([loadTokenizer(dir), modelFiles(dir).then(fingerprintFiles)]);
-  return { dir, model, tokenizer, fingerprint };
+  return { dir, model, ...(await tokenizerAndFingerprint(dir)) };
 }
 
 /**
- * The folder checked as openModel checks it (config, every weight, tokenizer), then its weights
- * freed: worker threads load their own, and a copy kept here took 1.1 GB of GPT-2 small's main
- * thread's 4 GiB wasm heap for nothing.
+ * The folder checked as openModel checks it (config, every weight, tokenizer) without putting the
+ * weights on the backend: worker threads load their own, and a copy on this thread took 1.1 GB
+ * of GPT-2 small's main-thread wasm heap for nothing.
  */
 export async function describeModel(modelDir: string): Promise<ModelDescription> {
-  const { model, ...rest } = await openModel(modelDir);
-  model.dispose();
-  return { ...rest, model: { config: model.config, modules: model.modules } };
+  const dir = path.resolve(modelDir);
+  const { config } = await readModel(dir);
+  return { dir, model: { config, modules: gpt2Modules(config) }, ...(await tokenizerAndFingerprint(dir)) };
 }
 
 /** The tokenizer limited to the ids the model can embed. */

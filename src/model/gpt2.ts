@@ -247,6 +247,15 @@ interface BlockSaved {
   act: T2;
 }
 
+/** The tracked matrices of a GPT-2: each block's c_fc and c_proj. */
+export function gpt2Modules(config: Gpt2Config): TrackedModule[] {
+  const C = config.nEmbd;
+  return Array.from({ length: config.nLayer }, (_, layer) => [
+    { name: `h.${layer}.mlp.c_fc`, layer, inFeatures: C, outFeatures: config.nInner },
+    { name: `h.${layer}.mlp.c_proj`, layer, inFeatures: config.nInner, outFeatures: C },
+  ]).flat();
+}
+
 export class Gpt2 implements CausalLM {
   readonly modules: readonly TrackedModule[];
 
@@ -254,11 +263,7 @@ export class Gpt2 implements CausalLM {
     readonly config: Gpt2Config,
     private readonly params: Gpt2Params,
   ) {
-    const C = config.nEmbd;
-    this.modules = Array.from({ length: config.nLayer }, (_, layer) => [
-      { name: `h.${layer}.mlp.c_fc`, layer, inFeatures: C, outFeatures: config.nInner },
-      { name: `h.${layer}.mlp.c_proj`, layer, inFeatures: config.nInner, outFeatures: C },
-    ]).flat();
+    this.modules = gpt2Modules(config);
   }
 
   forward(batch: Batch, lossRows?: Int32Array): ForwardPass {

@@ -42,10 +42,15 @@ export function canonicalWeights(modelDir: string, checkpoint: Checkpoint, expec
   return found;
 }
 
-export async function loadModel(modelDir: string): Promise<CausalLM> {
-  await initBackend();
+/** The config and every weight of a model folder, checked, in host memory. */
+export async function readModel(modelDir: string): Promise<{ config: ModelConfig; weights: Map<string, Float32Array> }> {
   const dir = path.resolve(modelDir);
   const config: ModelConfig = await readConfig(dir);
-  const weights = canonicalWeights(dir, await readCheckpoint(dir), gpt2ParameterShapes(config));
+  return { config, weights: canonicalWeights(dir, await readCheckpoint(dir), gpt2ParameterShapes(config)) };
+}
+
+export async function loadModel(modelDir: string): Promise<CausalLM> {
+  await initBackend();
+  const { config, weights } = await readModel(modelDir);
   return new Gpt2(config, gpt2Params(config, (name) => weights.get(name) as Float32Array));
 }
