@@ -6,12 +6,11 @@ import type { Candidate, ExactScore } from "../src/engine/types.js";
 let state = 7;
 const next = () => ((state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
 const candidates: Candidate[] = Array.from({ length: 40 }, (_, i) => ({ ordinal: 1000 + i * 3, approxScore: 40 - i, approxLayerScores: [{ layer: 0, score: 40 - i }] }));
-const exact = new Map<number, ExactScore>(
-  candidates.map((c) => {
-    const score = next() - 0.5;
-    return [c.ordinal, { ordinal: c.ordinal, score, layerScores: [{ layer: 0, score }], tokenScores: [{ position: 0, tokenId: 1, text: "a", score }] }];
-  }),
-);
+const exactScores: ExactScore[] = candidates.map((c) => {
+  const score = next() - 0.5;
+  return { ordinal: c.ordinal, score, layerScores: [{ layer: 0, score }], tokenScores: [{ position: 0, tokenId: 1, text: "a", score }] };
+});
+const exact = new Map(exactScores.map((e) => [e.ordinal, e]));
 
 describe("ranking the two stages of a query", () => {
   it("searches for max(4 topK, 100) candidates unless told", () => {
@@ -27,7 +26,7 @@ describe("ranking the two stages of a query", () => {
   });
 
   it("re-ranks by exact score: the k best of all candidates, brute force", () => {
-    const hits = rankHits({ topK: 7, rerank: true, tokenScores: false }, candidates, exact);
+    const hits = rankHits({ topK: 7, rerank: true, tokenScores: false }, candidates, exactScores);
     const best = [...exact.values()].sort((a, b) => b.score - a.score).slice(0, 7);
     expect(hits.map((h) => h.ordinal)).toEqual(best.map((e) => e.ordinal));
     expect(hits.map((h) => h.rank)).toEqual([1, 2, 3, 4, 5, 6, 7]);
@@ -39,17 +38,17 @@ describe("ranking the two stages of a query", () => {
   });
 
   it("keeps the search's order without re-ranking, with projected layer scores and exact token scores", () => {
-    const hits = rankHits({ topK: 4, rerank: false, tokenScores: true }, candidates, exact);
+    const hits = rankHits({ topK: 4, rerank: false, tokenScores: true }, candidates, exactScores);
     expect(hits.map((h) => h.ordinal)).toEqual(candidates.slice(0, 4).map((c) => c.ordinal));
     for (const [i, h] of hits.entries()) {
       expect(h.score).toBe(candidates[i].approxScore);
       expect(h.layerScores).toEqual(candidates[i].approxLayerScores);
       expect(h.tokenScores).toEqual(exact.get(h.ordinal)?.tokenScores);
     }
-    expect(rankHits({ topK: 4, rerank: false, tokenScores: false }, candidates, new Map())[0].tokenScores).toBeUndefined();
+    expect(rankHits({ topK: 4, rerank: false, tokenScores: false }, candidates, [])[0].tokenScores).toBeUndefined();
   });
 
   it("refuses to rank a candidate that has no exact score", () => {
-    expect(() => rankHits({ topK: 3, rerank: true, tokenScores: false }, candidates, new Map([...exact].slice(1)))).toThrow(/no exact score for sequence 1000/);
+    expect(() => rankHits({ topK: 3, rerank: true, tokenScores: false }, candidates, exactScores.slice(1))).toThrow(/no exact score for sequence 1000/);
   });
 });

@@ -4,7 +4,7 @@
  * the in-process engine and the server's worker pool (which spreads exact scoring over its
  * workers) rank the same way.
  */
-import type { Candidate, ExactScore, InfluenceHit, InfluenceRequest } from "./types.js";
+import type { Candidate, ExactScore, InfluenceEngine, InfluenceHit, InfluenceRequest, InfluenceResult } from "./types.js";
 
 /** Candidates to search for: the request's, or max(4 x topK, 100). */
 export function candidateCount(request: Pick<InfluenceRequest, "topK" | "candidates">): number {
@@ -24,10 +24,11 @@ export function ordinalsToScore(request: Pick<InfluenceRequest, "topK" | "rerank
 export function rankHits(
   request: Pick<InfluenceRequest, "topK" | "rerank" | "tokenScores">,
   candidates: readonly Candidate[],
-  exact: ReadonlyMap<number, ExactScore>,
+  exact: readonly ExactScore[],
 ): InfluenceHit[] {
+  const byOrdinal = new Map(exact.map((e) => [e.ordinal, e]));
   const exactOf = (ordinal: number): ExactScore => {
-    const e = exact.get(ordinal);
+    const e = byOrdinal.get(ordinal);
     if (!e) throw new Error(`no exact score for sequence ${ordinal}`);
     return e;
   };
@@ -42,4 +43,14 @@ export function rankHits(
   return candidates
     .slice(0, request.topK)
     .map((c, i) => ({ rank: i + 1, ordinal: c.ordinal, score: c.approxScore, approxScore: c.approxScore, layerScores: c.approxLayerScores, ...(request.tokenScores ? tokenScores(exactOf(c.ordinal)) : {}) }));
+}
+
+/** A query through an engine's two stages called apart (as the worker pool runs them), ranked and timed. */
+export async function stagedInfluence(stages: Pick<InfluenceEngine, "candidates" | "exactScores">, request: InfluenceRequest): Promise<InfluenceResult> {
+  const t0 = performance.now();
+  const found = await stages.candidates(request);
+  const t1 = performance.now();
+  const hits = rankHits(request, found.candidates, await stages.exactScores(request, ordinalsToScore(request, found.candidates)));
+  const t2 = performance.now();
+  return { query: found.query, hits, timings: { gradientMs: found.gradientMs, searchMs: found.searchMs, rerankMs: t2 - t1, totalMs: t2 - t0 } };
 }

@@ -234,7 +234,7 @@ export class IndexEngine implements InfluenceEngine {
       const candidates = this.candidatesOf(prepared, request, count);
       const t2 = performance.now();
       const exact = this.scoreExactly(prepared, ordinalsToScore(request, candidates), request.tokenScores);
-      const hits = rankHits(request, candidates, new Map(exact.map((e) => [e.ordinal, e])));
+      const hits = rankHits(request, candidates, exact);
       const t3 = performance.now();
       return { query: prepared.info, hits, timings: { gradientMs: t1 - t0, searchMs: t2 - t1, rerankMs: t3 - t2, totalMs: t3 - t0 } };
     } finally {

@@ -1,4 +1,4 @@
-import { ordinalsToScore, rankHits } from "../engine/hits.js";
+import { stagedInfluence } from "../engine/hits.js";
 import type { CandidateSet, DistributionRequest, DistributionResult, ExactScore, IndexInfo, InfluenceEngine, InfluenceRequest, InfluenceResult } from "../engine/types.js";
 import type { WorkerHandlers } from "./worker-host.js";
 import type { WorkerPool } from "./worker-pool.js";
@@ -33,14 +33,8 @@ export class PooledEngine implements InfluenceEngine {
     return this.#info;
   }
 
-  async influence(request: InfluenceRequest): Promise<InfluenceResult> {
-    const t0 = performance.now();
-    const found = await this.candidates(request);
-    const t1 = performance.now();
-    const exact = await this.exactScores(request, ordinalsToScore(request, found.candidates));
-    const hits = rankHits(request, found.candidates, new Map(exact.map((e) => [e.ordinal, e])));
-    const t2 = performance.now();
-    return { query: found.query, hits, timings: { gradientMs: found.gradientMs, searchMs: found.searchMs, rerankMs: t2 - t1, totalMs: t2 - t0 } };
+  influence(request: InfluenceRequest): Promise<InfluenceResult> {
+    return stagedInfluence(this, request);
   }
 
   candidates(request: InfluenceRequest): Promise<CandidateSet> {

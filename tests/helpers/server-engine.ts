@@ -3,7 +3,7 @@
  * scores over `sequences` ordinals, no model and no index. It records the requests it receives so
  * that tests can check what the server asked for. The real engine has its own end-to-end tests.
  */
-import { candidateCount, ordinalsToScore, rankHits } from "../../src/engine/hits.js";
+import { candidateCount, stagedInfluence } from "../../src/engine/hits.js";
 import type { CandidateSet, DistributionRequest, DistributionResult, ExactScore, IndexInfo, InfluenceEngine, InfluenceRequest, InfluenceResult } from "../../src/engine/types.js";
 
 /** The corpus the double claims to index; the test database must hold it under this name. */
@@ -45,10 +45,8 @@ export class TestDoubleEngine implements InfluenceEngine {
   /** Both stages through the engine's own ranking (hits.ts), with fixed timings. */
   async influence(request: InfluenceRequest): Promise<InfluenceResult> {
     this.influenceRequests.push(structuredClone(request));
-    const found = await this.candidates(request);
-    const exact = await this.exactScores(request, ordinalsToScore(request, found.candidates));
-    const hits = rankHits(request, found.candidates, new Map(exact.map((e) => [e.ordinal, e])));
-    return { query: found.query, hits, timings: { gradientMs: 1, searchMs: 2, rerankMs: request.rerank ? 3 : 0, totalMs: 6 } };
+    const result = await stagedInfluence(this, request);
+    return { ...result, timings: { gradientMs: 1, searchMs: 2, rerankMs: request.rerank ? 3 : 0, totalMs: 6 } };
   }
 
   /** The best candidates by made-up score; their projected score is 0.9 times it. */
