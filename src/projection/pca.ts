@@ -7,7 +7,6 @@
 import { download, tf } from "../backend/backend.js";
 import type { ModuleFactors } from "../ekfac/factors.js";
 import { rotatedGradients, uploadBases } from "../ekfac/rotated.js";
-import { eigh } from "../linalg/eigh.js";
 import type { GradientCapture } from "../model/capture.js";
 import { type PartialSums, addInto, addSums, emptySums } from "../ekfac/partial-sums.js";
 import { whiteningScale } from "./scaling-factors.js";
@@ -56,12 +55,4 @@ export class WhitenedMomentAccumulator {
   finish(): WhitenedMoments[] {
     return this.factors.map((_, m) => ({ rows: this.totals.sums[2 * m], cols: this.totals.sums[2 * m + 1] }));
   }
-}
-
-/** The top-k eigenvectors of a symmetric moment matrix as the columns of P^T, [n, k]. */
-export function topEigenvectors(moment: Float64Array, n: number, k: number): Float64Array {
-  const { vectors } = eigh(moment, n);
-  const pt = new Float64Array(n * k);
-  for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) pt[i * k + j] = vectors[i * n + (n - 1 - j)];
-  return pt;
 }

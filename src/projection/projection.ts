@@ -16,7 +16,8 @@ import { download, tf } from "../backend/backend.js";
 import type { ModuleFactors } from "../ekfac/factors.js";
 import type { TrackedModule } from "../model/model.js";
 import { hashSeed } from "../util/random.js";
-import { type WhitenedMoments, topEigenvectors } from "./pca.js";
+import { topEigenvectors } from "../linalg/top-eigenvectors.js";
+import type { WhitenedMoments } from "./pca.js";
 import { projectionTranspose } from "./random-projection.js";
 import { scalingFactors, whiteningScale } from "./scaling-factors.js";
 
@@ -81,8 +82,8 @@ export function buildProjection(factors: readonly ModuleFactors[], settings: Pro
     const kIn = Math.min(settings.kIn, nIn);
     const scale = scalingFactors(whiteningScale(f.lambda, f.damping), out, nIn, settings.rank);
     const moment = moments?.[m];
-    const pOut = moment ? topEigenvectors(moment.rows, out, kOut) : projectionTranspose(out, kOut, hashSeed(settings.seed, m, 0));
-    const pIn = moment ? topEigenvectors(moment.cols, nIn, kIn) : projectionTranspose(nIn, kIn, hashSeed(settings.seed, m, 1));
+    const pOut = moment ? topEigenvectors(moment.rows, out, kOut).vectors : projectionTranspose(out, kOut, hashSeed(settings.seed, m, 0));
+    const pIn = moment ? topEigenvectors(moment.cols, nIn, kIn).vectors : projectionTranspose(nIn, kIn, hashSeed(settings.seed, m, 1));
     const left = sideMatrix(f.qS, out, pOut, kOut, scale.u, scale.rank);
     const right = sideMatrix(f.qA, nIn, pIn, kIn, scale.v, scale.rank);
     const block = { module: f.module, kOut, kIn, rank: scale.rank, offset, left, right, scalingError: scale.relativeError };
