@@ -1,10 +1,11 @@
 /**
  * The top-k eigenvectors of a symmetric positive semi-definite matrix, as the projection's PCA
  * needs them (a few dozen of a few thousand). The full eigendecomposition (eigh.ts) costs O(n^3):
- * for GPT-2 small's 3072-wide MLP matrices about 40 s each, two per layer. Block subspace
- * iteration with Rayleigh-Ritz (Halko, Martinsson & Tropp 2011, Algorithms 4.4 and 5.3) costs
- * O(n^2 b) per step for a block of b = 2k + 16 vectors: each step is one [n, n] x [n, b] product,
- * on the compute backend in float32, and everything of size [n, b] or [b, b] in float64.
+ * for GPT-2 small's 3072-wide MLP matrices 40 to 56 s each on two cores (bench eigh), two per
+ * layer. Block subspace iteration with Rayleigh-Ritz (Halko, Martinsson & Tropp 2011,
+ * Algorithms 4.4 and 5.3) costs O(n^2 b) per step for a block of b = 2k + 16 vectors: each step
+ * is one [n, n] x [n, b] product, on the compute backend in float32, and everything of size
+ * [n, b] or [b, b] in float64.
  *
  * A PCA basis is only as definite as the eigenvalue gaps around k (on the demo model λ_17/λ_16 is
  * about 0.98), so the iteration stops when the variance the top k Ritz vectors capture has
