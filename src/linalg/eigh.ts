@@ -40,7 +40,7 @@ const ROTATION_BATCH = 1 << 18;
 
 /** Eigendecomposition of the symmetric row-major n×n matrix `a` (not modified). */
 export function eigh(a: Float64Array, n: number, options: EighOptions = {}): Eigh {
-  validate(a, n);
+  validateMatrix(a, n, "eigh");
   const requested = options.threads ?? Math.min(4, availableParallelism());
   if (!Number.isInteger(requested) || requested < 1) throw new Error(`eigh: threads must be a positive integer, got ${requested}`);
   const threads = n >= PARALLEL_MIN_N ? requested : 1;
@@ -59,14 +59,22 @@ export function eigh(a: Float64Array, n: number, options: EighOptions = {}): Eig
   }
 }
 
-function validate(a: Float64Array, n: number): void {
-  if (!Number.isInteger(n) || n < 0) throw new Error(`eigh: size must be a non-negative integer, got ${n}`);
-  if (a.length !== n * n) throw new Error(`eigh: expected ${n}×${n} = ${n * n} entries, got ${a.length}`);
+/** Refuses, naming `caller`, a row-major n×n matrix of the wrong size or with NaN/Inf. */
+export function validateMatrix(a: Float64Array, n: number, caller: string): void {
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${caller}: size must be a non-negative integer, got ${n}`);
+  if (a.length !== n * n) throw new Error(`${caller}: expected ${n}×${n} = ${n * n} entries, got ${a.length}`);
   for (let i = 0; i < a.length; i++) {
     if (!Number.isFinite(a[i])) {
-      throw new Error(`eigh: the matrix contains NaN/Inf (${a[i]} at row ${Math.floor(i / n)}, column ${i % n})`);
+      throw new Error(`${caller}: the matrix contains NaN/Inf (${a[i]} at row ${Math.floor(i / n)}, column ${i % n})`);
     }
   }
+}
+
+/** The k largest eigenvalues, descending, and their eigenvectors as the columns of [n, k]. */
+export function largestFirst({ values, vectors }: Eigh, n: number, k: number): Eigh {
+  const top = new Float64Array(n * k);
+  for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) top[i * k + j] = vectors[i * n + (n - 1 - j)];
+  return { values: Float64Array.from({ length: k }, (_, j) => values[n - 1 - j]), vectors: top };
 }
 
 /** Eigenvalues ascending, with the columns of `vectors` permuted to match, in a fresh plain array. */

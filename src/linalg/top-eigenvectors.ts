@@ -13,7 +13,7 @@
  * basis maximises. Problems too small to gain, and any that does not converge, take eigh.
  */
 import { download, tf } from "../backend/backend.js";
-import { eigh } from "./eigh.js";
+import { eigh, largestFirst, validateMatrix } from "./eigh.js";
 import { orthonormalColumns } from "./orthonormalize.js";
 import { hashSeed, uniformGenerator } from "../util/random.js";
 
@@ -48,17 +48,12 @@ export function topEigenvectors(matrix: Float64Array, n: number, k: number): Top
 }
 
 function byEigh(matrix: Float64Array, n: number, k: number): TopEigenvectors {
-  const { values, vectors } = eigh(matrix, n);
-  const top = new Float64Array(n * k);
-  for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) top[i * k + j] = vectors[i * n + (n - 1 - j)];
-  return { vectors: top, values: Float64Array.from({ length: k }, (_, j) => values[n - 1 - j]), method: "eigh", steps: 0 };
+  return { ...largestFirst(eigh(matrix, n), n, k), method: "eigh", steps: 0 };
 }
 
 /** Undefined when the captured variance has not converged after MAX_STEPS. */
 function subspaceIteration(matrix: Float64Array, n: number, k: number, block: number): TopEigenvectors | undefined {
-  for (let i = 0; i < matrix.length; i++) {
-    if (!Number.isFinite(matrix[i])) throw new Error(`topEigenvectors: the matrix contains NaN/Inf (${matrix[i]} at row ${Math.floor(i / n)}, column ${i % n})`);
-  }
+  validateMatrix(matrix, n, "topEigenvectors");
   const uniform = uniformGenerator(hashSeed(n, k, block));
   let q = orthonormalColumns(Float64Array.from({ length: n * block }, () => uniform() - 0.5), n, block);
   const m = tf.tensor2d(Float32Array.from(matrix), [n, n]);
@@ -88,10 +83,8 @@ function subspaceIteration(matrix: Float64Array, n: number, k: number, block: nu
  * q^T M q, values descending, with the matching eigenvectors as the columns of `rotation` [b, b].
  */
 function rayleighRitz(q: Float64Array, mq: Float64Array, n: number, b: number): { values: Float64Array; rotation: Float64Array } {
-  const { values, vectors } = eigh(symmetric(crossProduct(q, mq, n, b), b), b, { threads: 1 });
-  const rotation = new Float64Array(b * b);
-  for (let i = 0; i < b; i++) for (let j = 0; j < b; j++) rotation[i * b + j] = vectors[i * b + (b - 1 - j)];
-  return { values: values.reverse(), rotation };
+  const { values, vectors } = largestFirst(eigh(symmetric(crossProduct(q, mq, n, b), b), b, { threads: 1 }), b, b);
+  return { values, rotation: vectors };
 }
 
 /** M x for x [n, b], through the backend's float32 product. */

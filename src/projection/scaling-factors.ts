@@ -4,7 +4,7 @@
  * whichever is smaller, in float64). W is positive and close to a function of a Kronecker
  * product, so a handful of terms carry nearly all of it.
  */
-import { eigh } from "../linalg/eigh.js";
+import { eigh, largestFirst } from "../linalg/eigh.js";
 
 export interface ScalingFactors {
   rank: number;
@@ -40,21 +40,20 @@ export function scalingFactors(w: Float64Array, rows: number, cols: number, rank
     }
     for (let a = 0; a < cols; a++) for (let b = 0; b < a; b++) gram[a * n + b] = gram[b * n + a];
   }
-  const { vectors } = eigh(gram, n);
+  const { vectors } = largestFirst(eigh(gram, n), n, r);
   const u = new Float64Array(r * rows);
   const v = new Float64Array(r * cols);
   for (let k = 0; k < r; k++) {
-    const col = n - 1 - k; // eigenvalues ascend: take the largest first
     if (transposed) {
       // u_k = left singular vector, v_k = W^T u_k (carries the singular value)
-      for (let i = 0; i < rows; i++) u[k * rows + i] = vectors[i * n + col];
+      for (let i = 0; i < rows; i++) u[k * rows + i] = vectors[i * r + k];
       for (let j = 0; j < cols; j++) {
         let s = 0;
         for (let i = 0; i < rows; i++) s += w[i * cols + j] * u[k * rows + i];
         v[k * cols + j] = s;
       }
     } else {
-      for (let j = 0; j < cols; j++) v[k * cols + j] = vectors[j * n + col];
+      for (let j = 0; j < cols; j++) v[k * cols + j] = vectors[j * r + k];
       for (let i = 0; i < rows; i++) {
         let s = 0;
         for (let j = 0; j < cols; j++) s += w[i * cols + j] * v[k * cols + j];
