@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { eigh } from "../src/linalg/eigh.js";
-import { randomSymmetric } from "../src/linalg/random-symmetric.js";
+import { randomSymmetric, symmetricWithSpectrum } from "../src/linalg/random-symmetric.js";
 import { uniformGenerator } from "../src/util/random.js";
 
 /** Uniform in [-0.5, 0.5), seeded. */
@@ -20,40 +20,6 @@ function covariance(m: number, n: number, seed: number): Float64Array {
     for (let i = 0; i < n; i++) {
       const xi = x[k * n + i];
       for (let j = 0; j < n; j++) a[i * n + j] += xi * x[k * n + j];
-    }
-  }
-  return a;
-}
-
-/** A random orthogonal matrix as a product of n random Householder reflectors applied to I. */
-function randomOrthogonal(n: number, seed: number): Float64Array {
-  const r = shiftedUniform(seed);
-  const q = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) q[i * n + i] = 1;
-  const v = new Float64Array(n);
-  for (let k = 0; k < n; k++) {
-    let norm2 = 0;
-    for (let i = 0; i < n; i++) norm2 += (v[i] = r()) ** 2;
-    for (let row = 0; row < n; row++) {
-      let dot = 0;
-      for (let i = 0; i < n; i++) dot += q[row * n + i] * v[i];
-      const f = (2 * dot) / norm2;
-      for (let i = 0; i < n; i++) q[row * n + i] -= f * v[i];
-    }
-  }
-  return q;
-}
-
-/** Q diag(d) Q^T, symmetrised exactly. */
-function withSpectrum(d: number[], seed: number): Float64Array {
-  const n = d.length;
-  const q = randomOrthogonal(n, seed);
-  const a = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j <= i; j++) {
-      let s = 0;
-      for (let k = 0; k < n; k++) s += q[i * n + k] * d[k] * q[j * n + k];
-      a[i * n + j] = a[j * n + i] = s;
     }
   }
   return a;
@@ -146,7 +112,7 @@ describe("eigh", () => {
   it("recovers a known spectrum Q diag(d) Q^T", () => {
     const r = shiftedUniform(11);
     const d = Array.from({ length: 150 }, () => 10 * r());
-    const { values } = checkedEigh(withSpectrum(d, 12), d.length);
+    const { values } = checkedEigh(symmetricWithSpectrum(d, 12, d.length).matrix, d.length);
     const sorted = [...d].sort((x, y) => x - y);
     for (let i = 0; i < d.length; i++) expect(Math.abs(values[i] - sorted[i])).toBeLessThan(1e-12);
   });
@@ -162,7 +128,7 @@ describe("eigh", () => {
 
   it("handles repeated eigenvalues", () => {
     const d = Array.from({ length: 120 }, (_, i) => [-2, 1, 1, 3][i % 4]);
-    const { values } = checkedEigh(withSpectrum(d, 3), d.length);
+    const { values } = checkedEigh(symmetricWithSpectrum(d, 3, d.length).matrix, d.length);
     const sorted = [...d].sort((x, y) => x - y);
     for (let i = 0; i < d.length; i++) expect(Math.abs(values[i] - sorted[i])).toBeLessThan(1e-12);
   });
@@ -170,7 +136,7 @@ describe("eigh", () => {
   it("handles eigenvalues spanning 1e-12 .. 1e4", () => {
     const n = 100;
     const d = Array.from({ length: n }, (_, i) => 10 ** (-12 + (16 * i) / (n - 1)));
-    const { values } = checkedEigh(withSpectrum(d, 9), n);
+    const { values } = checkedEigh(symmetricWithSpectrum(d, 9, n).matrix, n);
     // Weyl: a backward error of eps·||A|| moves every eigenvalue by at most that much.
     for (let i = 0; i < n; i++) expect(Math.abs(values[i] - d[i])).toBeLessThan(1e-12 * 1e4);
   });

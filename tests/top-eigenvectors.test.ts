@@ -2,24 +2,10 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { initBackend } from "../src/backend/backend.js";
 import { eigh } from "../src/linalg/eigh.js";
 import { SUBSPACE_MIN_N, topEigenvectors } from "../src/linalg/top-eigenvectors.js";
-import { symmetricWithSpectrum } from "../src/linalg/random-symmetric.js";
+import { capturedVariance, symmetricWithSpectrum } from "../src/linalg/random-symmetric.js";
 
 const column = (p: Float64Array, n: number, k: number, j: number) => Float64Array.from({ length: n }, (_, i) => p[i * k + j]);
 const dot = (x: Float64Array, y: Float64Array) => x.reduce((s, xi, i) => s + xi * y[i], 0);
-
-/** tr(P^T M P) in float64: the variance the columns of P capture. */
-function captured(m: Float64Array, p: Float64Array, n: number, k: number): number {
-  let total = 0;
-  for (let j = 0; j < k; j++) {
-    const x = column(p, n, k, j);
-    for (let i = 0; i < n; i++) {
-      let row = 0;
-      for (let l = 0; l < n; l++) row += m[i * n + l] * x[l];
-      total += x[i] * row;
-    }
-  }
-  return total;
-}
 
 function maxOrthonormalityError(p: Float64Array, n: number, k: number): number {
   let worst = 0;
@@ -71,7 +57,7 @@ describe("topEigenvectors", () => {
     const top = topEigenvectors(matrix, n, k);
     expect(top.method).toBe("subspace");
     const best = spectrum.slice(0, k).reduce((s, x) => s + x, 0);
-    expect(captured(matrix, top.vectors, n, k) / best).toBeGreaterThan(1 - 1e-5);
+    expect(capturedVariance(matrix, top.vectors, n, k) / best).toBeGreaterThan(1 - 1e-5);
     expect(maxOrthonormalityError(top.vectors, n, k)).toBeLessThan(1e-12);
     // The same matrix gives the same basis: builds are reproducible.
     expect(topEigenvectors(matrix, n, k).vectors).toEqual(top.vectors);

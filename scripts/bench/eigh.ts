@@ -6,7 +6,7 @@
 import { availableParallelism, loadavg } from "node:os";
 import { eigh } from "../../src/linalg/eigh.js";
 import type { BenchSection } from "../bench.js";
-import { randomSymmetric, symmetricWithSpectrum } from "../../src/linalg/random-symmetric.js";
+import { capturedVariance, randomSymmetric, symmetricWithSpectrum } from "../../src/linalg/random-symmetric.js";
 import { topEigenvectors } from "../../src/linalg/top-eigenvectors.js";
 
 const SIZES = [256, 512, 1024, 2048, 3072];
@@ -56,21 +56,6 @@ function errors(a: Float64Array, n: number, w: Float64Array, v: Float64Array): {
     reconstruction: gramError(scaled, v, n, (i, j) => a[i * n + j]) / norm,
     orthogonality: gramError(vt, vt, n, (i, j) => (i === j ? 1 : 0)) / Math.sqrt(n),
   };
-}
-
-/** tr(P^T M P) for P [n, k]: the variance the columns of P capture. */
-function capturedVariance(m: Float64Array, p: Float64Array, n: number, k: number): number {
-  let total = 0;
-  const mp = new Float64Array(k);
-  for (let i = 0; i < n; i++) {
-    mp.fill(0);
-    for (let l = 0; l < n; l++) {
-      const mil = m[i * n + l];
-      for (let j = 0; j < k; j++) mp[j] += mil * p[l * k + j];
-    }
-    for (let j = 0; j < k; j++) total += p[i * k + j] * mp[j];
-  }
-  return total;
 }
 
 /** Smallest |cos| between column j of P and the true eigenvector j. */
