@@ -3,9 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Database } from "../src/db/index.js";
 import { type RunningServer, startServer } from "../src/server/app.js";
 import { PooledEngine } from "../src/server/pooled-engine.js";
-import { WorkerPool } from "../src/server/worker-pool.js";
+import { WorkerPool } from "../src/workers/worker-pool.js";
 import type { Tokenizer } from "../src/tokenizer/tokenizer.js";
-import { spawnTsWorker } from "../src/util/spawn-worker.js";
+import { spawnTsWorker } from "../src/workers/spawn-worker.js";
 import { codes, gql, loadTestTokenizer, memoryLogger, openSeededDatabase, testSequences } from "./helpers/server.js";
 import type { TestDoubleOptions } from "./helpers/server-engine.js";
 

@@ -1,9 +1,10 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { ServerError } from "../src/server/errors.js";
-import { WorkerPool, type WorkerPoolOptions } from "../src/server/worker-pool.js";
-import { WorkerError } from "../src/server/worker-protocol.js";
+import { PoolBusyError, PoolClosedError, PoolTimeoutError, WorkerCrashedError } from "../src/workers/errors.js";
+import { WorkerPool, type WorkerPoolOptions } from "../src/workers/worker-pool.js";
+import { WorkerError } from "../src/workers/worker-protocol.js";
+import { toServerError } from "../src/server/errors.js";
 import { InputError } from "../src/util/errors.js";
-import { spawnTsWorker } from "../src/util/spawn-worker.js";
+import { spawnTsWorker } from "../src/workers/spawn-worker.js";
 
 const WORKER = new URL("./fixtures/server-pool-worker.ts", import.meta.url);
 
@@ -63,21 +64,30 @@ describe("WorkerPool", () => {
     expect(await Promise.all(spins)).toEqual(["a", "b"]);
   });
 
-  it("refuses a request with SERVER_BUSY when the queue is full", async () => {
+  it("queues without limit and waits without a time limit when asked to, as a batch job does", async () => {
+    const p = pool({ maxQueue: Infinity, timeoutMs: undefined });
+    const labels = Array.from({ length: 6 }, (_, i) => `job ${i}`);
+    const runs = labels.map((label) => p.run<string>("sleep", { label, ms: 20 }));
+    expect(p.metrics()).toMatchObject({ busy: 1, queued: 5, maxQueue: Infinity });
+    expect(await Promise.all(runs)).toEqual(labels);
+  });
+
+  it("refuses a request with PoolBusyError when the queue is full", async () => {
     const p = pool({ maxQueue: 1 });
     const running = p.run("sleep", { label: "running", ms: 200 });
     const queued = p.run("sleep", { label: "queued", ms: 10 });
     const refused = await failure(p.run("echo", null));
-    expect(refused).toBeInstanceOf(ServerError);
-    expect(refused).toMatchObject({ code: "SERVER_BUSY", message: expect.stringMatching(/busy \(1 running, 1 waiting\)/) });
+    expect(refused).toBeInstanceOf(PoolBusyError);
+    expect(refused).toMatchObject({ running: 1, waiting: 1, message: "all 1 worker threads are busy and 1 requests are waiting" });
     expect(await Promise.all([running, queued])).toEqual(["running", "queued"]);
   });
 
-  it("fails a request that runs too long with TIMEOUT and replaces its worker", async () => {
+  it("fails a request that runs too long with PoolTimeoutError and replaces its worker", async () => {
     const p = pool({ timeoutMs: 500 });
     const first = await echo(p);
     const timedOut = await failure(p.run("spin", { label: "runaway", ms: 10_000 }));
-    expect(timedOut).toMatchObject({ code: "TIMEOUT", message: "the engine did not answer within 500 ms" });
+    expect(timedOut).toBeInstanceOf(PoolTimeoutError);
+    expect(timedOut).toMatchObject({ timeoutMs: 500, message: "no answer from the worker thread within 500 ms" });
     const next = await echo(p);
     // A new worker answers: the runaway one was terminated, not waited for.
     expect(next.threadId).not.toBe(first.threadId);
@@ -87,7 +97,7 @@ describe("WorkerPool", () => {
   it("leaves a worker that has not answered yet to finish loading; requests waiting for it time out", async () => {
     const p = pool({ timeoutMs: 300, workerData: { loadMs: 1_000 } });
     const [first, queued] = await Promise.all([failure(echo(p)), failure(echo(p))]);
-    expect([first, queued].map((e) => (e as ServerError).code)).toEqual(["TIMEOUT", "TIMEOUT"]);
+    expect([first, queued].map((e) => e instanceof PoolTimeoutError)).toEqual([true, true]);
     expect(p.metrics()).toMatchObject({ workers: 1, busy: 1, queued: 0 });
     // Once loaded, the same worker answers.
     await expect.poll(() => p.metrics().busy, { timeout: 3_000 }).toBe(0);
@@ -98,11 +108,12 @@ describe("WorkerPool", () => {
   it.each([
     ["exits", "exit", /died \(exit code 3\)/],
     ["throws an uncaught exception", "uncaught", /died \(Error: exploded\)/],
-  ])("fails the request of a worker that %s with WORKER_CRASHED and replaces the worker", async (_what, method, message) => {
+  ])("fails the request of a worker that %s with WorkerCrashedError and replaces the worker", async (_what, method, message) => {
     const p = pool();
     const first = await echo(p);
     const crashed = await failure(p.run(method, null));
-    expect(crashed).toMatchObject({ code: "WORKER_CRASHED", message: expect.stringMatching(message) });
+    expect(crashed).toBeInstanceOf(WorkerCrashedError);
+    expect(crashed).toMatchObject({ when: "running", message: expect.stringMatching(message) });
     await expect.poll(() => p.metrics().workers).toBe(1); // replaced right away: it had been up
     expect((await echo(p)).threadId).not.toBe(first.threadId);
   });
@@ -113,7 +124,9 @@ describe("WorkerPool", () => {
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(spawned).toBe(1);
     // The next request starts one again, and learns why it fails.
-    expect(await failure(echo(p))).toMatchObject({ code: "WORKER_CRASHED", message: expect.stringMatching(/exit code 2/) });
+    const crashed = await failure(echo(p));
+    expect(crashed).toBeInstanceOf(WorkerCrashedError);
+    expect(crashed).toMatchObject({ when: "running", message: expect.stringMatching(/exit code 2/) });
     expect(spawned).toBe(2);
   });
 
@@ -132,14 +145,30 @@ describe("WorkerPool", () => {
     expect(await p.run("sleep", { label: "still fine", ms: 1 })).toBe("still fine");
   });
 
-  it("fails waiting and running requests with SHUTTING_DOWN on close", async () => {
+  it("fails waiting and running requests with PoolClosedError on close", async () => {
     const p = pool();
     await echo(p);
     const running = failure(p.run("sleep", { label: "x", ms: 5_000 }));
     const queued = failure(p.run("sleep", { label: "y", ms: 5_000 }));
     await p.close();
-    expect([(await running) as ServerError, (await queued) as ServerError].map((e) => e.code)).toEqual(["SHUTTING_DOWN", "SHUTTING_DOWN"]);
-    expect(await failure(echo(p))).toMatchObject({ code: "SHUTTING_DOWN" });
+    expect([await running, await queued].map((e) => e instanceof PoolClosedError)).toEqual([true, true]);
+    expect(await failure(echo(p))).toBeInstanceOf(PoolClosedError);
     expect(p.metrics()).toMatchObject({ workers: 0, busy: 0, queued: 0 });
+  });
+});
+
+describe("toServerError", () => {
+  it("maps the pool's errors to the server's codes and words", () => {
+    const cases: Array<[Error, string, string]> = [
+      [new PoolBusyError(2, 64), "SERVER_BUSY", "the engine is busy (2 running, 64 waiting); retry shortly"],
+      [new PoolTimeoutError(400), "TIMEOUT", "the engine did not answer within 400 ms"],
+      [new PoolClosedError(), "SHUTTING_DOWN", "the engine is shutting down"],
+      [new WorkerCrashedError("running", "exit code 3"), "WORKER_CRASHED", "the engine worker running this request died (exit code 3); it is being replaced"],
+      [new WorkerCrashedError("starting", "out of memory"), "WORKER_CRASHED", "could not start an engine worker: out of memory"],
+    ];
+    for (const [error, code, message] of cases) {
+      const mapped = toServerError(error);
+      expect({ code: mapped.code, message: mapped.message, status: mapped.extensions.http?.status }).toEqual({ code, message, status: code === "WORKER_CRASHED" ? undefined : code === "TIMEOUT" ? 504 : 503 });
+    }
   });
 });

@@ -26,12 +26,12 @@ import { initBackend } from "../backend/backend.js";
 import { DEFAULT_BATCH_TOKENS } from "../model/batch-budget.js";
 import { buildProjection } from "../projection/projection.js";
 import { saveProjection } from "../projection/store.js";
-import { WorkerPool } from "../server/worker-pool.js";
+import { WorkerPool } from "../workers/worker-pool.js";
 import { writeJsonAtomic } from "../util/atomic-write.js";
 import { lockDirectory } from "../util/directory-lock.js";
 import { InputError, errorMessage } from "../util/errors.js";
 import type { ProgressListener } from "../util/progress.js";
-import { spawnTsWorker } from "../util/spawn-worker.js";
+import { spawnTsWorker } from "../workers/spawn-worker.js";
 import { buildHnsw } from "./hnsw-index.js";
 import { buildLayerIndexes } from "./layer-search.js";
 import { type BuildParameters, INDEX_FORMAT, INDEX_VERSION, type IndexManifest, indexPath, parameterDifference, writeIndexManifest } from "./index-manifest.js";
@@ -122,7 +122,8 @@ export async function runBuild(job: BuildJob): Promise<IndexManifest> {
     // fragmentation, and GPT-2 small leaves little of a thread's 4 GiB to spare.
     const data: IndexWorkerData = { modelDir: opened.dir, indexDir: outDir, batchTokens: job.batchTokens ?? DEFAULT_BATCH_TOKENS };
     const withWorkers = async (work: (workers: WorkerPool) => Promise<void>) => {
-      const pool = new WorkerPool({ spawn: () => spawnTsWorker(new URL("./index-worker.ts", import.meta.url), data), size: job.workers, maxQueue: 1_000_000, timeoutMs: 7 * 24 * 3600 * 1000 });
+      // A batch job: all its chunks queue at once, and a pass takes as long as it takes.
+      const pool = new WorkerPool({ spawn: () => spawnTsWorker(new URL("./index-worker.ts", import.meta.url), data), size: job.workers, maxQueue: Infinity });
       try {
         await work(pool);
       } finally {

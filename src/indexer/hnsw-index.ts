@@ -16,7 +16,7 @@ import { createReadStream } from "node:fs";
 import { open, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { tempPathFor, writeJsonAtomic } from "../util/atomic-write.js";
 import { InputError } from "../util/errors.js";
-import { spawnTsWorker } from "../util/spawn-worker.js";
+import { spawnTsWorker } from "../workers/spawn-worker.js";
 import type { SearchHits } from "./exact-search.js";
 import { hnswlibFileComplete, readHnswlibHeader, type HnswlibHeader } from "./hnswlib-header.js";
 import { rangesProblem, type CoordinateRange } from "./vector-layout.js";

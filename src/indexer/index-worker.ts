@@ -20,7 +20,7 @@ import { layoutOf } from "../projection/layout.js";
 import { WhitenedMomentAccumulator } from "../projection/pca.js";
 import { Projector } from "../projection/projector.js";
 import { loadProjection } from "../projection/store.js";
-import { hostWorker } from "../server/worker-host.js";
+import { hostWorker } from "../workers/worker-host.js";
 import { lengthSortedBatches } from "../util/batches.js";
 import { indexPath } from "./index-manifest.js";
 import { sequenceVectors } from "./sequence-vectors.js";

@@ -13,7 +13,7 @@ import { LambdaAccumulator } from "../ekfac/lambda.js";
 import type { PartialSums } from "../ekfac/partial-sums.js";
 import type { TrackedModule } from "../model/model.js";
 import { WhitenedMomentAccumulator, type WhitenedMoments } from "../projection/pca.js";
-import type { WorkerPool } from "../server/worker-pool.js";
+import type { WorkerPool } from "../workers/worker-pool.js";
 import type { ProgressListener } from "../util/progress.js";
 import type { FisherPass, OrdinalRange } from "./index-worker.js";
 import type { TokenStore } from "./token-store.js";

@@ -1,4 +1,5 @@
 import { InputError } from "../util/errors.js";
+import { PoolBusyError, PoolClosedError, PoolTimeoutError, WorkerCrashedError } from "../workers/errors.js";
 
 /** Values of `extensions.code` in GraphQL error responses (and of `error.code` in JSON HTTP errors). */
 export type ErrorCode =
@@ -54,9 +55,23 @@ export class ServerError extends Error {
   }
 }
 
+/** The engine's worker pool's failures, in the server's words. */
+function fromPoolError(err: unknown): ServerError | undefined {
+  if (err instanceof PoolBusyError) return new ServerError("SERVER_BUSY", `the engine is busy (${err.running} running, ${err.waiting} waiting); retry shortly`, { cause: err });
+  if (err instanceof PoolTimeoutError) return new ServerError("TIMEOUT", `the engine did not answer within ${err.timeoutMs} ms`, { cause: err });
+  if (err instanceof PoolClosedError) return new ServerError("SHUTTING_DOWN", "the engine is shutting down", { cause: err });
+  if (err instanceof WorkerCrashedError) {
+    const message = err.when === "starting" ? `could not start an engine worker: ${err.reason}` : `the engine worker running this request died (${err.reason}); it is being replaced`;
+    return new ServerError("WORKER_CRASHED", message, { cause: err });
+  }
+  return undefined;
+}
+
 /** The client-facing form of any error: InputError is the user's fault, anything unknown is ours. */
 export function toServerError(err: unknown): ServerError {
   if (err instanceof ServerError) return err;
+  const fromPool = fromPoolError(err);
+  if (fromPool) return fromPool;
   if (err instanceof InputError) return new ServerError("BAD_USER_INPUT", err.message, { cause: err });
   const message = err instanceof Error ? err.message : String(err);
   return new ServerError("INTERNAL_SERVER_ERROR", message || "internal server error", { cause: err });

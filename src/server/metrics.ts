@@ -1,7 +1,7 @@
 import type { ApolloServerPlugin } from "@apollo/server";
 import { type DocumentNode, Kind, type SelectionSetNode } from "graphql";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { WorkerPoolMetrics } from "./worker-pool.js";
+import type { WorkerPoolMetrics } from "../workers/worker-pool.js";
 
 /** Whatever reports the engine's worker pool (the pool itself). */
 export interface PoolMetricsSource {

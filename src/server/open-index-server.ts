@@ -9,10 +9,10 @@ import { type Database, migrate, openDatabase } from "../db/index.js";
 import type { EngineWorkerData } from "../engine/engine-worker.js";
 import { indexPath, readIndexManifest } from "../indexer/index-manifest.js";
 import { loadTokenizer } from "../tokenizer/tokenizer.js";
-import { spawnTsWorker } from "../util/spawn-worker.js";
+import { spawnTsWorker } from "../workers/spawn-worker.js";
 import { type RunningServer, type ServerOptions, startServer } from "./app.js";
 import { PooledEngine } from "./pooled-engine.js";
-import { WorkerPool } from "./worker-pool.js";
+import { WorkerPool } from "../workers/worker-pool.js";
 
 export interface IndexServerOptions extends Omit<ServerOptions, "engine" | "db" | "tokenizer" | "enginePool"> {
   indexDir: string;

@@ -1,7 +1,7 @@
 import { stagedInfluence } from "../engine/hits.js";
 import type { CandidateSet, DistributionRequest, DistributionResult, ExactScore, IndexInfo, InfluenceEngine, InfluenceRequest, InfluenceResult } from "../engine/types.js";
-import type { WorkerHandlers } from "./worker-host.js";
-import type { WorkerPool } from "./worker-pool.js";
+import type { WorkerHandlers } from "../workers/worker-host.js";
+import type { WorkerPool } from "../workers/worker-pool.js";
 
 /**
  * The engine run in a pool of worker threads: each worker opens its own engine (see

@@ -1,5 +1,5 @@
 import type { Worker } from "node:worker_threads";
-import { ServerError } from "./errors.js";
+import { PoolBusyError, PoolClosedError, PoolTimeoutError, WorkerCrashedError } from "./errors.js";
 import { deserializeError, type WorkerRequest, type WorkerResponse } from "./worker-protocol.js";
 
 export interface WorkerPoolOptions {
@@ -7,10 +7,10 @@ export interface WorkerPoolOptions {
   spawn: () => Worker;
   /** Worker threads, each running one request at a time. */
   size: number;
-  /** Requests allowed to wait for a free worker, in FIFO order; one more is refused with SERVER_BUSY. */
+  /** Requests allowed to wait for a free worker, in FIFO order (Infinity: no limit); one more fails with PoolBusyError. */
   maxQueue: number;
-  /** Longest wait for an answer, from submission (queueing included); then the request fails with TIMEOUT. */
-  timeoutMs: number;
+  /** Longest wait for an answer, from submission (queueing included), then PoolTimeoutError; none when absent. */
+  timeoutMs?: number;
 }
 
 export interface WorkerPoolMetrics {
@@ -28,7 +28,7 @@ interface Job {
   request: WorkerRequest;
   resolve(result: unknown): void;
   reject(error: Error): void;
-  timer: NodeJS.Timeout;
+  timer: NodeJS.Timeout | undefined;
   settled: boolean;
 }
 
@@ -43,11 +43,12 @@ interface Slot {
 }
 
 /**
- * A fixed set of worker threads with a bounded FIFO queue: CPU-heavy engine work runs off the
- * server's event loop, and overload is refused early (SERVER_BUSY) instead of piling up.
+ * A fixed set of worker threads with a FIFO queue: CPU-heavy work runs off the event loop. A
+ * server bounds the queue and the time, so that overload is refused early (PoolBusyError) instead
+ * of piling up; a batch job queues all its work and waits as long as it takes.
  *
- * A worker that crashes fails its request (WORKER_CRASHED) and is replaced. A request that times
- * out fails with TIMEOUT and its worker is replaced too, so a runaway request cannot hold a core;
+ * A worker that crashes fails its request (WorkerCrashedError) and is replaced. A request that times
+ * out fails with PoolTimeoutError and its worker is replaced too, so a runaway request cannot hold a core;
  * except while the worker has never answered: it may still be loading, and is left to finish.
  * A worker that dies before ever answering is replaced only when the next request needs it, so
  * that one that cannot start does not respawn in a loop.
@@ -60,10 +61,10 @@ export class WorkerPool {
   #closed = false;
 
   constructor(options: WorkerPoolOptions) {
-    for (const key of ["size", "maxQueue", "timeoutMs"] as const) {
-      const min = key === "maxQueue" ? 0 : 1;
-      if (!Number.isInteger(options[key]) || options[key] < min) throw new RangeError(`worker pool ${key} must be an integer >= ${min} (got ${options[key]})`);
-    }
+    const { size, maxQueue, timeoutMs } = options;
+    if (!Number.isInteger(size) || size < 1) throw new RangeError(`worker pool size must be an integer >= 1 (got ${size})`);
+    if (!(Number.isInteger(maxQueue) || maxQueue === Infinity) || maxQueue < 0) throw new RangeError(`worker pool maxQueue must be an integer >= 0 or Infinity (got ${maxQueue})`);
+    if (timeoutMs !== undefined && (!Number.isInteger(timeoutMs) || timeoutMs < 1)) throw new RangeError(`worker pool timeoutMs must be an integer >= 1 (got ${timeoutMs})`);
     this.#options = options;
     this.#slots = Array.from({ length: options.size }, () => ({ worker: null, job: null, answered: false, crash: null }));
     // Start every worker now, so that they load before the first request arrives.
@@ -77,21 +78,20 @@ export class WorkerPool {
 
   /** Runs `method` with `payload` (structured-cloned) on the next free worker; `timeoutMs` overrides the pool's. */
   run<T = unknown>(method: string, payload: unknown, { timeoutMs = this.#options.timeoutMs }: { timeoutMs?: number } = {}): Promise<T> {
-    if (this.#closed) return Promise.reject(new ServerError("SHUTTING_DOWN", "the engine is shutting down"));
+    if (this.#closed) return Promise.reject(new PoolClosedError());
     return new Promise<T>((resolve, reject) => {
       const job: Job = {
         request: { id: this.#nextId++, method, payload },
         resolve: resolve as (result: unknown) => void,
         reject,
-        timer: setTimeout(() => this.#timeOut(job, timeoutMs), timeoutMs),
+        timer: timeoutMs === undefined ? undefined : setTimeout(() => this.#timeOut(job, timeoutMs), timeoutMs),
         settled: false,
       };
       if (this.#slots.some((s) => s.job === null) || this.#queue.length < this.#options.maxQueue) {
         this.#queue.push(job);
         this.#dispatch();
       } else {
-        const { size, maxQueue } = this.#options;
-        this.#settle(job, new ServerError("SERVER_BUSY", `the engine is busy (${size} running, ${maxQueue} waiting); retry shortly`));
+        this.#settle(job, new PoolBusyError(this.#options.size, this.#options.maxQueue));
       }
     });
   }
@@ -106,14 +106,13 @@ export class WorkerPool {
     };
   }
 
-  /** Fails waiting and running requests with SHUTTING_DOWN and terminates the workers. */
+  /** Fails waiting and running requests with PoolClosedError and terminates the workers. */
   async close(): Promise<void> {
     this.#closed = true;
-    const shuttingDown = () => new ServerError("SHUTTING_DOWN", "the engine is shutting down");
-    for (const job of this.#queue.splice(0)) this.#settle(job, shuttingDown());
+    for (const job of this.#queue.splice(0)) this.#settle(job, new PoolClosedError());
     const exits: Promise<number>[] = [];
     for (const slot of this.#slots) {
-      if (slot.job) this.#settle(slot.job, shuttingDown());
+      if (slot.job) this.#settle(slot.job, new PoolClosedError());
       slot.job = null;
       if (slot.worker) exits.push(slot.worker.terminate());
       slot.worker = null;
@@ -140,7 +139,7 @@ export class WorkerPool {
     try {
       worker ??= this.#start(slot);
     } catch (err) {
-      this.#settle(job, new ServerError("WORKER_CRASHED", `could not start an engine worker: ${(err as Error).message}`, { cause: err }));
+      this.#settle(job, new WorkerCrashedError("starting", (err as Error).message, { cause: err }));
       return;
     }
     slot.job = job;
@@ -168,7 +167,7 @@ export class WorkerPool {
     slot.job = null;
     if (job) {
       const reason = crash ? `${crash.name}: ${crash.message}` : `exit code ${code}`;
-      this.#settle(job, new ServerError("WORKER_CRASHED", `the engine worker running this request died (${reason}); it is being replaced`));
+      this.#settle(job, new WorkerCrashedError("running", reason));
     }
     if (answered && !this.#closed) this.#tryStart(slot);
     this.#dispatch();
@@ -177,7 +176,7 @@ export class WorkerPool {
   #timeOut(job: Job, timeoutMs: number): void {
     const queued = this.#queue.indexOf(job);
     if (queued >= 0) this.#queue.splice(queued, 1);
-    this.#settle(job, new ServerError("TIMEOUT", `the engine did not answer within ${timeoutMs} ms`));
+    this.#settle(job, new PoolTimeoutError(timeoutMs));
     const slot = this.#slots.find((s) => s.job === job);
     if (slot?.answered && slot.worker) {
       void slot.worker.terminate();
