@@ -2,7 +2,7 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { type BuildJob, DEFAULT_BUILD_PARAMETERS, runBuild } from "../src/indexer/build.js";
+import { type BuildJob, DEFAULT_BUILD_PARAMETERS, runBuild } from "../src/jobs/build.js";
 import { indexPath } from "../src/indexer/index-manifest.js";
 import type { ProgressListener } from "../src/util/progress.js";
 

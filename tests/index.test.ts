@@ -5,7 +5,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Database, countSequences, getCorpus, openDatabase } from "../src/db/index.js";
 import { IndexEngine } from "../src/engine/index-engine.js";
-import { runBuild } from "../src/indexer/build.js";
+import { runBuild } from "../src/jobs/build.js";
 import { type IndexManifest, indexPath, readIndexManifest } from "../src/indexer/index-manifest.js";
 import { spearman } from "../src/stats/correlation.js";
 import { FIXTURE_SHARD_SIZE, expectedQueryScores as expectedScores, fixtureBuildJob as buildJob, topIds } from "./helpers/fixture-index.js";

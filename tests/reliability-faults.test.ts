@@ -11,7 +11,7 @@ import { existsSync } from "node:fs";
 import { readFile, readdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runBuild } from "../src/indexer/build.js";
+import { runBuild } from "../src/jobs/build.js";
 import { buildHnsw } from "../src/indexer/hnsw-index.js";
 import { type IndexManifest, indexPath, readIndexManifest } from "../src/indexer/index-manifest.js";
 import { readVectorFile } from "../src/indexer/vector-file.js";

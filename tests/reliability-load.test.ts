@@ -5,7 +5,7 @@
  */
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runBuild } from "../src/indexer/build.js";
+import { runBuild } from "../src/jobs/build.js";
 import { type LoadResult, runLoad } from "./helpers/reliability-load.js";
 import { type ServeProcess, health, reliabilityBuildJob, residentBytes, serveIndex, waitUntilIdle, writeReliabilityCorpus } from "./helpers/reliability.js";
 import { gql } from "./helpers/server.js";

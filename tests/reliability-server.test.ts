@@ -7,7 +7,7 @@ import { cp, readFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { indexPath } from "../src/indexer/index-manifest.js";
-import { runBuild } from "../src/indexer/build.js";
+import { runBuild } from "../src/jobs/build.js";
 import { tempDir } from "../src/util/temp-dir.js";
 import { LOCK_FILE_NAME } from "../src/util/directory-lock.js";
 import {

@@ -6,7 +6,7 @@ import { loadCovariance, loadFactors } from "../src/ekfac/artifacts.js";
 import { readSafetensors, tensorAsFloat32 } from "../src/safetensors/read.js";
 import { writeSafetensors } from "../src/safetensors/write.js";
 import { runFit } from "../src/jobs/fit.js";
-import { type OpenedModel, openModel } from "../src/jobs/open-model.js";
+import { type OpenedModel, openModel } from "../src/model/open-model.js";
 import { type ScoreOutput, runScore } from "../src/jobs/score.js";
 import { pearson } from "../src/stats/correlation.js";
 import { maxRelError } from "./helpers/compare.js";

@@ -5,7 +5,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runBuild } from "../src/indexer/build.js";
+import { runBuild } from "../src/jobs/build.js";
 import { startPrivatePostgres, type PrivatePostgres } from "./helpers/db.js";
 import { expectedQueryScores, fixtureBuildJob, topIds } from "./helpers/fixture-index.js";
 import { REPO_ROOT, fixturePath, fixtureQueries, fixtureTrain } from "./helpers/fixtures.js";

@@ -7,7 +7,7 @@
  */
 import { cp, readFile, readdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { runBuild } from "../../src/indexer/build.js";
+import { runBuild } from "../../src/jobs/build.js";
 import { readIndexManifest } from "../../src/indexer/index-manifest.js";
 import { tempDir } from "../../src/util/temp-dir.js";
 import { startPrivatePostgres } from "../../tests/helpers/db.js";

@@ -9,7 +9,7 @@ import path from "node:path";
 import { readCorpus } from "../../src/corpus/corpus.js";
 import { IndexEngine } from "../../src/engine/index-engine.js";
 import type { InfluenceResult, QueryInput } from "../../src/engine/types.js";
-import { type BuildJob, DEFAULT_BUILD_PARAMETERS, runBuild } from "../../src/indexer/build.js";
+import { type BuildJob, DEFAULT_BUILD_PARAMETERS, runBuild } from "../../src/jobs/build.js";
 import type { BuildParameters, IndexManifest } from "../../src/indexer/index-manifest.js";
 import { DEFAULT_EF } from "../../src/indexer/hnsw-index.js";
 import { readTokenStore } from "../../src/indexer/token-store.js";

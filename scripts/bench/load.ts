@@ -8,7 +8,7 @@
  */
 import { existsSync } from "node:fs";
 import path from "node:path";
-import { runBuild } from "../../src/indexer/build.js";
+import { runBuild } from "../../src/jobs/build.js";
 import { indexPath, readIndexManifest } from "../../src/indexer/index-manifest.js";
 import { tempDir } from "../../src/util/temp-dir.js";
 import { type LoadResult, runLoad } from "../../tests/helpers/reliability-load.js";

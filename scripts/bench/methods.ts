@@ -10,7 +10,7 @@ import { readCorpus } from "../../src/corpus/corpus.js";
 import { type FisherMode } from "../../src/ekfac/artifacts.js";
 import { DEFAULT_ITERATIVE, type ScoreMethod } from "../../src/ekfac/methods.js";
 import { runFit } from "../../src/jobs/fit.js";
-import { openModel } from "../../src/jobs/open-model.js";
+import { openModel } from "../../src/model/open-model.js";
 import { runScore } from "../../src/jobs/score.js";
 import { pearson, spearman } from "../../src/stats/correlation.js";
 import type { BenchSection } from "../bench.js";

@@ -1,6 +1,6 @@
 /** Worker thread of `influence serve`: opens the index once and answers engine requests. */
 import { workerData } from "node:worker_threads";
-import { engineHandlers } from "../server/pooled-engine.js";
+import { engineHandlers } from "./pooled-engine.js";
 import { hostWorker } from "../workers/worker-host.js";
 import { errorMessage } from "../util/errors.js";
 import { IndexEngine } from "./index-engine.js";

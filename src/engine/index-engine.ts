@@ -14,7 +14,7 @@ import { type IndexManifest, indexPath, readIndexManifest } from "../indexer/ind
 import { type TokenStore, readTokenStore } from "../indexer/token-store.js";
 import { type VectorFile, readVectorFile } from "../indexer/vector-file.js";
 import { maskQuery, rangesForLayers } from "../indexer/vector-layout.js";
-import { type OpenedModel, openModel } from "../jobs/open-model.js";
+import { type OpenedModel, openModel } from "../model/open-model.js";
 import { batchTokenLimit } from "../model/batch-budget.js";
 import { captureGradients } from "../model/capture.js";
 import { Projector } from "../projection/projector.js";

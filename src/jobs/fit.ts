@@ -4,8 +4,8 @@ import { type DampingRule, FACTORS_FORMAT, FACTORS_VERSION, type FactorsManifest
 import { type FitResult, fitEkfac } from "../ekfac/fit.js";
 import { InputError } from "../util/errors.js";
 import type { ProgressListener } from "../util/progress.js";
-import { type CorpusSource, corpusSource } from "./corpus-source.js";
-import type { ModelDescription, OpenedModel } from "./open-model.js";
+import { type CorpusSource, corpusSource } from "../corpus/corpus-source.js";
+import type { ModelDescription, OpenedModel } from "../model/open-model.js";
 
 export interface FitJob {
   opened: OpenedModel;

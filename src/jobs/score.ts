@@ -16,8 +16,8 @@ import { batchesOf } from "../util/batches.js";
 import { InputError } from "../util/errors.js";
 import type { ProgressListener } from "../util/progress.js";
 import { hashSeed } from "../util/random.js";
-import { corpusSource } from "./corpus-source.js";
-import { type OpenedModel, modelVocabulary } from "./open-model.js";
+import { corpusSource } from "../corpus/corpus-source.js";
+import { type OpenedModel, modelVocabulary } from "../model/open-model.js";
 
 export interface ScoreJob {
   opened: OpenedModel;

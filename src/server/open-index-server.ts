@@ -11,7 +11,7 @@ import { indexPath, readIndexManifest } from "../indexer/index-manifest.js";
 import { loadTokenizer } from "../tokenizer/tokenizer.js";
 import { spawnTsWorker } from "../workers/spawn-worker.js";
 import { type RunningServer, type ServerOptions, startServer } from "./app.js";
-import { PooledEngine } from "./pooled-engine.js";
+import { PooledEngine } from "../engine/pooled-engine.js";
 import { WorkerPool } from "../workers/worker-pool.js";
 
 export interface IndexServerOptions extends Omit<ServerOptions, "engine" | "db" | "tokenizer" | "enginePool"> {

@@ -1,5 +1,5 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { DEFAULT_BUILD_PARAMETERS, DEFAULT_WORKERS, runBuild } from "../../indexer/build.js";
+import { DEFAULT_BUILD_PARAMETERS, DEFAULT_WORKERS, runBuild } from "../../jobs/build.js";
 import { DEFAULT_BATCH_TOKENS } from "../../model/batch-budget.js";
 import { dampingOption, fisherMode, integer, oneOf } from "../options.js";
 import { progressBars } from "../progress.js";

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { runFit } from "../../jobs/fit.js";
-import { openModel } from "../../jobs/open-model.js";
+import { openModel } from "../../model/open-model.js";
 import { DEFAULT_BATCH_TOKENS } from "../../model/batch-budget.js";
 import { dampingOption, fisherMode, integer } from "../options.js";
 import { progressBars } from "../progress.js";

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { DEFAULT_ITERATIVE, SCORE_METHODS } from "../../ekfac/methods.js";
-import { openModel } from "../../jobs/open-model.js";
+import { openModel } from "../../model/open-model.js";
 import { runScore } from "../../jobs/score.js";
 import { integer, oneOf, positiveNumber } from "../options.js";
 import { progressBars } from "../progress.js";

@@ -19,9 +19,9 @@ import path from "node:path";
 import { type Database, analyzeSequences, finishBuild, getBuild, insertSequences, listShards, markShardDone, migrate, openDatabase, planShards, recordBuildPhase, reopenBuild, startBuild, upsertCorpus } from "../db/index.js";
 import { redactUrl } from "../db/pool-database.js";
 import { loadFactors, readFactorsManifest, saveFactors } from "../ekfac/artifacts.js";
-import { type CorpusSource, corpusSource } from "../jobs/corpus-source.js";
-import { factorsManifest } from "../jobs/fit.js";
-import { type ModelDescription, describeModel } from "../jobs/open-model.js";
+import { type CorpusSource, corpusSource } from "../corpus/corpus-source.js";
+import { factorsManifest } from "./fit.js";
+import { type ModelDescription, describeModel } from "../model/open-model.js";
 import { initBackend } from "../backend/backend.js";
 import { DEFAULT_BATCH_TOKENS } from "../model/batch-budget.js";
 import { buildProjection } from "../projection/projection.js";
@@ -32,13 +32,13 @@ import { lockDirectory } from "../util/directory-lock.js";
 import { InputError, errorMessage } from "../util/errors.js";
 import type { ProgressListener } from "../util/progress.js";
 import { spawnTsWorker } from "../workers/spawn-worker.js";
-import { buildHnsw } from "./hnsw-index.js";
-import { buildLayerIndexes } from "./layer-search.js";
-import { type BuildParameters, INDEX_FORMAT, INDEX_VERSION, type IndexManifest, indexPath, parameterDifference, writeIndexManifest } from "./index-manifest.js";
-import type { IndexWorkerData, ShardJob } from "./index-worker.js";
-import { fitInParallel, momentsInParallel } from "./parallel-passes.js";
-import { type TokenStore, TokenStoreWriter, readTokenStore } from "./token-store.js";
-import { mergeVectorFiles, readVectorFile, readVectorFileHeader } from "./vector-file.js";
+import { buildHnsw } from "../indexer/hnsw-index.js";
+import { buildLayerIndexes } from "../indexer/layer-search.js";
+import { type BuildParameters, INDEX_FORMAT, INDEX_VERSION, type IndexManifest, indexPath, parameterDifference, writeIndexManifest } from "../indexer/index-manifest.js";
+import type { IndexWorkerData, ShardJob } from "../indexer/index-worker.js";
+import { fitInParallel, momentsInParallel } from "../indexer/parallel-passes.js";
+import { type TokenStore, TokenStoreWriter, readTokenStore } from "../indexer/token-store.js";
+import { mergeVectorFiles, readVectorFile, readVectorFileHeader } from "../indexer/vector-file.js";
 
 export interface BuildJob {
   modelDir: string;
@@ -123,7 +123,7 @@ export async function runBuild(job: BuildJob): Promise<IndexManifest> {
     const data: IndexWorkerData = { modelDir: opened.dir, indexDir: outDir, batchTokens: job.batchTokens ?? DEFAULT_BATCH_TOKENS };
     const withWorkers = async (work: (workers: WorkerPool) => Promise<void>) => {
       // A batch job: all its chunks queue at once, and a pass takes as long as it takes.
-      const pool = new WorkerPool({ spawn: () => spawnTsWorker(new URL("./index-worker.ts", import.meta.url), data), size: job.workers, maxQueue: Infinity });
+      const pool = new WorkerPool({ spawn: () => spawnTsWorker(new URL("../indexer/index-worker.ts", import.meta.url), data), size: job.workers, maxQueue: Infinity });
       try {
         await work(pool);
       } finally {

@@ -1,9 +1,9 @@
 /** A model folder opened for influence work: the network, its tokenizer and its fingerprint. */
 import path from "node:path";
-import { modelFiles } from "../model/checkpoint.js";
-import { gpt2Modules } from "../model/gpt2.js";
-import { loadModel, readModel } from "../model/load.js";
-import type { CausalLM } from "../model/model.js";
+import { modelFiles } from "./checkpoint.js";
+import { gpt2Modules } from "./gpt2.js";
+import { loadModel, readModel } from "./load.js";
+import type { CausalLM } from "./model.js";
 import { type Tokenizer, loadTokenizer } from "../tokenizer/tokenizer.js";
 import { fingerprintFiles } from "../util/fingerprint.js";
 

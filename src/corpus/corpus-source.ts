@@ -1,8 +1,8 @@
 /** A corpus file as a re-readable stream of training sequences, with its fingerprint. */
 import path from "node:path";
-import { type CorpusSequence, readSequences } from "../corpus/sequences.js";
+import { type CorpusSequence, readSequences } from "./sequences.js";
 import { fingerprintFiles, fingerprintValue } from "../util/fingerprint.js";
-import { type ModelDescription, modelVocabulary } from "./open-model.js";
+import { type ModelDescription, modelVocabulary } from "../model/open-model.js";
 
 export interface CorpusSource {
   path: string;
