@@ -9,7 +9,7 @@ import "reflect-metadata";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { progressBars } from "../src/cli/progress.js";
-import { defaultWebRoot, startIndexServer } from "../src/server/open-index-server.js";
+import { defaultWebRoot, startIndexServer } from "../src/http/open-index-server.js";
 import { DEMO_INDEX, ensureDemoIndex } from "./demo-index.js";
 
 const { values } = parseArgs({

@@ -7,7 +7,7 @@ import path from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runBuild } from "../src/jobs/build.js";
-import { startIndexServer } from "../src/server/open-index-server.js";
+import { startIndexServer } from "../src/http/open-index-server.js";
 import { chromiumAvailable, CHROMIUM_PATH, guardNetwork, launchChromium } from "./helpers/browser.js";
 import { ensureWebBuild } from "./helpers/browser-web-build.js";
 import { fixtureBuildJob } from "./helpers/fixture-index.js";

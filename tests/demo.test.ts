@@ -4,7 +4,7 @@
  * that share the query's content rank in the top 10, with the default re-ranking.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startIndexServer } from "../src/server/open-index-server.js";
+import { startIndexServer } from "../src/http/open-index-server.js";
 import { DEMO_INDEX, ensureDemoIndex } from "../scripts/demo-index.js";
 import { DEMO_QUERIES } from "../scripts/demo-queries.js";
 import { memoryLogger } from "./helpers/server.js";

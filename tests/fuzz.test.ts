@@ -10,7 +10,7 @@ import type { Database } from "../src/db/index.js";
 import { parseSafetensors } from "../src/safetensors/read.js";
 import { DTYPE_BYTES } from "../src/safetensors/dtype.js";
 import { encodeSafetensors } from "../src/safetensors/write.js";
-import { type RunningServer, startServer } from "../src/server/app.js";
+import { type RunningServer, startServer } from "../src/http/app.js";
 import { InputError } from "../src/util/errors.js";
 import { loadTestTokenizer, memoryLogger, openSeededDatabase, testSequences } from "./helpers/server.js";
 import { TestDoubleEngine } from "./helpers/server-engine.js";

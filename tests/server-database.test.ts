@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase } from "../src/db/connect.js";
 import { insertSequences, migrate, upsertCorpus, type Database } from "../src/db/index.js";
 import { PoolDatabase } from "../src/db/pool-database.js";
-import { type RunningServer, startServer } from "../src/server/app.js";
+import { type RunningServer, startServer } from "../src/http/app.js";
 import type { Tokenizer } from "../src/tokenizer/tokenizer.js";
 import { type PrivatePostgres, startPrivatePostgres } from "./helpers/db.js";
 import { codes, gql, loadTestTokenizer, memoryLogger, testSequences } from "./helpers/server.js";

@@ -1,7 +1,7 @@
 import "reflect-metadata";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Database } from "../src/db/index.js";
-import { type RunningServer, startServer } from "../src/server/app.js";
+import { type RunningServer, startServer } from "../src/http/app.js";
 import { PooledEngine } from "../src/engine/pooled-engine.js";
 import { WorkerPool } from "../src/workers/worker-pool.js";
 import type { Tokenizer } from "../src/tokenizer/tokenizer.js";

@@ -4,7 +4,7 @@ import path from "node:path";
 import { getIntrospectionQuery } from "graphql";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Database, NewSequence } from "../src/db/index.js";
-import { type RunningServer, type ServerOptions, startServer } from "../src/server/app.js";
+import { type RunningServer, type ServerOptions, startServer } from "../src/http/app.js";
 import type { Tokenizer } from "../src/tokenizer/tokenizer.js";
 import { InputError } from "../src/util/errors.js";
 import { makeTempDir } from "./helpers/db.js";

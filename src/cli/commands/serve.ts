@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { defaultWebRoot, startIndexServer } from "../../server/open-index-server.js";
+import { defaultWebRoot, startIndexServer } from "../../http/open-index-server.js";
 import { integer } from "../options.js";
 
 export function registerServe(program: Command): void {

@@ -1,7 +1,7 @@
 import type { ApolloServerPlugin } from "@apollo/server";
 import { type FragmentDefinitionNode, type GraphQLSchema, Kind, type OperationDefinitionNode, type SelectionSetNode } from "graphql";
 import { fieldExtensionsEstimator, getComplexity, simpleEstimator } from "graphql-query-complexity";
-import { ServerError } from "./errors.js";
+import { ServerError } from "../server/errors.js";
 
 /** Deep enough for the standard introspection query (15, GraphiQL's); the schema's own types nest at most 4 deep. */
 export const DEFAULT_MAX_DEPTH = 15;
@@ -15,7 +15,7 @@ export interface QueryLimits {
 
 /**
  * Refuses an operation nested deeper than `maxDepth` fields (introspection included) or costing
- * more than `maxComplexity` (see schema/costs.ts; aliased copies of a field each count), before
+ * more than `maxComplexity` (see graphql/costs.ts; aliased copies of a field each count), before
  * anything runs.
  */
 export function queryLimitsPlugin(limits: QueryLimits): ApolloServerPlugin {

@@ -1,5 +1,5 @@
 import { Ctx, Query, Resolver } from "type-graphql";
-import { IndexInfo, LayerInfo } from "../schema/index-info.js";
+import { IndexInfo, LayerInfo } from "./index-info.js";
 import type { RequestContext } from "../server/context.js";
 
 @Resolver()

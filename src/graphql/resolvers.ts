@@ -1,4 +1,4 @@
-import { IndexResolver } from "./index-resolver.js";
+import { IndexResolver } from "./index-info-resolver.js";
 import { InfluenceResolver } from "./influence-resolver.js";
 import { QueryLogResolver } from "./query-log-resolver.js";
 import { SequenceConnectionResolver, SequenceResolver } from "./sequence-resolver.js";

@@ -9,18 +9,18 @@ import express, { type RequestHandler } from "express";
 import type { Database } from "../db/index.js";
 import type { InfluenceEngine } from "../engine/types.js";
 import type { Tokenizer } from "../tokenizer/tokenizer.js";
-import { type RequestContext, requestContext, type Services } from "./context.js";
-import { CorpusRef } from "./corpus.js";
-import { guardDatabase } from "./guarded-database.js";
+import { type RequestContext, requestContext, type Services } from "../server/context.js";
+import { CorpusRef } from "../server/corpus.js";
+import { guardDatabase } from "../server/guarded-database.js";
 import { healthCheck } from "./health.js";
-import { cors, errorResponses, requireApiKey } from "./http-middleware.js";
-import { IndexService } from "./index-service.js";
-import { InfluenceService } from "./influence-service.js";
-import { DEFAULT_MAX_COMPLEXITY, DEFAULT_MAX_DEPTH, queryLimitsPlugin } from "./limits.js";
-import { consoleLogger, type ServerLogger } from "./logger.js";
+import { cors, errorResponses, requireApiKey } from "./middleware.js";
+import { IndexService } from "../server/index-service.js";
+import { InfluenceService } from "../server/influence-service.js";
+import { DEFAULT_MAX_COMPLEXITY, DEFAULT_MAX_DEPTH, queryLimitsPlugin } from "./operation-limits.js";
+import { consoleLogger, type ServerLogger } from "../server/logger.js";
 import { type PoolMetricsSource, ServerMetrics } from "./metrics.js";
-import { influenceSchema } from "./schema.js";
-import { SequenceService } from "./sequence-service.js";
+import { influenceSchema } from "../graphql/schema.js";
+import { SequenceService } from "../server/sequence-service.js";
 import { staticSite } from "./static-files.js";
 
 export const DEFAULT_MAX_BODY_BYTES = 100_000;
@@ -40,7 +40,7 @@ export interface ServerOptions {
   maxBodyBytes?: number;
   /** Deepest field nesting of an operation. */
   maxDepth?: number;
-  /** Highest cost of an operation (see schema/costs.ts). */
+  /** Highest cost of an operation (see graphql/costs.ts). */
   maxComplexity?: number;
   /** Folder of the web UI (index.html, playground/index.html), served at `/`. */
   webRoot?: string;

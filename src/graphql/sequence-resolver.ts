@@ -1,6 +1,6 @@
 import { Arg, Args, Ctx, FieldResolver, ID, Int, Query, Resolver, Root, UseMiddleware } from "type-graphql";
-import { listOf } from "../schema/costs.js";
-import { SequenceConnection, SequencesArgs, TrainingSequence } from "../schema/sequence.js";
+import { listOf } from "./costs.js";
+import { SequenceConnection, SequencesArgs, TrainingSequence } from "./sequence.js";
 import type { RequestContext } from "../server/context.js";
 import { DEFAULT_PAGE_SIZE } from "../server/sequence-service.js";
 import { mapErrors } from "./map-errors.js";

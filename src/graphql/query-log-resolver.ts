@@ -1,6 +1,6 @@
 import { Arg, Ctx, Int, Query, Resolver, UseMiddleware } from "type-graphql";
-import { listOf } from "../schema/costs.js";
-import { LoggedQuery } from "../schema/query-log.js";
+import { listOf } from "./costs.js";
+import { LoggedQuery } from "./query-log.js";
 import type { RequestContext } from "../server/context.js";
 import { DEFAULT_RECENT_QUERIES } from "../server/influence-service.js";
 import { mapErrors } from "./map-errors.js";

@@ -1,7 +1,7 @@
 import "reflect-metadata";
 import type { GraphQLSchema } from "graphql";
 import { buildSchemaSync } from "type-graphql";
-import { resolvers } from "../resolvers/index.js";
+import { resolvers } from "./resolvers.js";
 
 let schema: GraphQLSchema | undefined;
 

@@ -1,9 +1,9 @@
 import type { GraphQLResolveInfo } from "graphql";
 import { Args, Ctx, FieldResolver, Info, Query, Resolver, Root, UseMiddleware } from "type-graphql";
-import { DISTRIBUTION_COST, INFLUENCE_COST, listOf } from "../schema/costs.js";
-import { DistributionArgs, InfluenceDistribution } from "../schema/distribution.js";
-import { InfluenceArgs, InfluenceHit, InfluenceResult } from "../schema/influence.js";
-import { TrainingSequence } from "../schema/sequence.js";
+import { DISTRIBUTION_COST, INFLUENCE_COST, listOf } from "./costs.js";
+import { DistributionArgs, InfluenceDistribution } from "./distribution.js";
+import { InfluenceArgs, InfluenceHit, InfluenceResult } from "./influence.js";
+import { TrainingSequence } from "./sequence.js";
 import type { RequestContext } from "../server/context.js";
 import { DEFAULT_TOP_K } from "../server/influence-service.js";
 import { selectsPath } from "../server/selection.js";

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { ErrorRequestHandler, RequestHandler, Response } from "express";
-import { type ErrorCode, httpStatusOf } from "./errors.js";
-import type { ServerLogger } from "./logger.js";
+import { type ErrorCode, httpStatusOf } from "../server/errors.js";
+import type { ServerLogger } from "../server/logger.js";
 
 /** An error answered outside GraphQL execution, shaped like a GraphQL error response so clients show it the same way. */
 export function sendError(res: Response, code: ErrorCode, message: string, status = httpStatusOf(code) ?? 500): void {
