@@ -13,7 +13,7 @@ import { type IndexSet, openIndexSet } from "../indexer/layer-search.js";
 import { type IndexManifest, indexPath, readIndexManifest } from "../indexer/index-manifest.js";
 import { type TokenStore, readTokenStore } from "../indexer/token-store.js";
 import { type VectorFile, readVectorFile } from "../indexer/vector-file.js";
-import { maskQuery, rangesForLayers } from "../indexer/vector-layout.js";
+import { maskQuery, rangesForLayers } from "../projection/vector-layout.js";
 import { type OpenedModel, openModel } from "../model/open-model.js";
 import { batchTokenLimit } from "../model/batch-budget.js";
 import { captureGradients } from "../model/capture.js";

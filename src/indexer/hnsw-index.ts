@@ -19,7 +19,7 @@ import { InputError } from "../util/errors.js";
 import { spawnTsWorker } from "../workers/spawn-worker.js";
 import type { SearchHits } from "./exact-search.js";
 import { hnswlibFileComplete, readHnswlibHeader, type HnswlibHeader } from "./hnswlib-header.js";
-import { rangesProblem, type CoordinateRange } from "./vector-layout.js";
+import { rangesProblem, type CoordinateRange } from "../projection/vector-layout.js";
 
 export { exactTopK, type SearchHits } from "./exact-search.js";
 

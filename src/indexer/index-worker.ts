@@ -16,7 +16,7 @@ import type { FisherMode } from "../ekfac/artifacts.js";
 import { batchTokenLimit } from "../model/batch-budget.js";
 import { type GradientCapture, type LossSpec, captureGradients } from "../model/capture.js";
 import { loadModel } from "../model/load.js";
-import { layoutOf } from "../projection/layout.js";
+import { layoutOf } from "../projection/vector-layout.js";
 import { WhitenedMomentAccumulator } from "../projection/pca.js";
 import { Projector } from "../projection/projector.js";
 import { loadProjection } from "../projection/store.js";

@@ -18,7 +18,7 @@
 import { existsSync } from "node:fs";
 import { buildHnsw, openHnsw, type HnswBuildOptions, type HnswIndex, type HnswSidecar, type HnswSource, type OpenHnswOptions, type SearchOptions } from "./hnsw-index.js";
 import type { SearchHits } from "./exact-search.js";
-import { maskQuery, rangesForLayers, type CoordinateRange, type VectorLayout } from "./vector-layout.js";
+import { maskQuery, rangesForLayers, type CoordinateRange, type VectorLayout } from "../projection/vector-layout.js";
 
 /** Where the per-layer index of `layer` lives, beside the full index at `path`. */
 export const layerIndexPath = (path: string, layer: number): string => `${path}.layer-${layer}`;

@@ -2,6 +2,7 @@
  * Which coordinates of a projected gradient vector belong to which weight matrix ("block"), and
  * the masks that restrict an inner product to some transformer layers.
  */
+import type { Projection } from "./projection.js";
 
 /** One weight matrix's slice of the vector: coordinates [offset, offset + size). */
 export interface LayoutBlock {
@@ -15,6 +16,13 @@ export interface LayoutBlock {
 
 export interface VectorLayout {
   blocks: LayoutBlock[];
+}
+
+/** The layout a projection produces: one block of kOut x kIn coordinates per MLP matrix. */
+export function layoutOf(projection: Projection): VectorLayout {
+  return {
+    blocks: projection.modules.map((p) => ({ name: p.module.name, layer: p.module.layer, offset: p.offset, size: p.kOut * p.kIn, kOut: p.kOut, kIn: p.kIn })),
+  };
 }
 
 /** A contiguous coordinate range [offset, offset + size). */
