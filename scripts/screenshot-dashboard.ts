@@ -5,7 +5,7 @@
  *   npx tsx scripts/screenshot-dashboard.ts [URL] [docs/dashboard.png]
  */
 import path from "node:path";
-import { launchChromium } from "../tests/helpers/browser.js";
+import { launchChromium } from "../support/browser.js";
 import { DEMO_QUERIES } from "./demo-queries.js";
 import { REPO_ROOT } from "./demo-index.js";
 

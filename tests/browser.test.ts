@@ -8,11 +8,11 @@ import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runBuild } from "../src/jobs/build.js";
 import { startIndexServer } from "../src/http/open-index-server.js";
-import { chromiumAvailable, CHROMIUM_PATH, guardNetwork, launchChromium } from "./helpers/browser.js";
+import { chromiumAvailable, CHROMIUM_PATH, guardNetwork, launchChromium } from "../support/browser.js";
 import { ensureWebBuild } from "./helpers/browser-web-build.js";
-import { fixtureBuildJob } from "./helpers/fixture-index.js";
-import { fixturePath, REPO_ROOT } from "./helpers/fixtures.js";
-import { memoryLogger } from "./helpers/server.js";
+import { fixtureBuildJob } from "../support/fixture-index.js";
+import { fixturePath, REPO_ROOT } from "../support/fixtures.js";
+import { memoryLogger } from "../support/server.js";
 import { tempDir } from "../src/util/temp-dir.js";
 
 const PROMPT = "The meaning of life is";

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { REPO_ROOT, fixturePath } from "./helpers/fixtures.js";
+import { REPO_ROOT, fixturePath } from "../support/fixtures.js";
 import { tempDir } from "../src/util/temp-dir.js";
 
 /** Runs the `influence` command line as users do, through bin/influence.js. */

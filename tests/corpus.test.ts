@@ -11,7 +11,7 @@ import { windowSequences } from "../src/corpus/windows.js";
 import { loadTokenizer, type Tokenizer } from "../src/tokenizer/tokenizer.js";
 import { InputError } from "../src/util/errors.js";
 import { collect, refusal } from "./helpers/refusal.js";
-import { fixturePath } from "./helpers/fixtures.js";
+import { fixturePath } from "../support/fixtures.js";
 
 const VOCAB = 50257;
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase } from "../src/db/connect.js";
 import type { Database } from "../src/db/types.js";
-import { startPrivatePostgres, type PrivatePostgres } from "./helpers/db.js";
+import { startPrivatePostgres, type PrivatePostgres } from "../support/db.js";
 
 /** Start time of the server: changes when it restarts. */
 async function startTime(db: Database): Promise<number> {

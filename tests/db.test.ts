@@ -25,8 +25,8 @@ import {
 } from "../src/db/sequences.js";
 import type { Database } from "../src/db/types.js";
 import { InputError } from "../src/util/errors.js";
-import { backends, countingDatabase, createTestDatabase, makeTempDir } from "./helpers/db.js";
-import { SEQUENCE_TEXTS } from "./helpers/server.js";
+import { backends, countingDatabase, createTestDatabase, makeTempDir } from "../support/db.js";
+import { SEQUENCE_TEXTS } from "../support/server.js";
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 

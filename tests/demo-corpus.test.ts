@@ -10,7 +10,7 @@ import { loadTokenizer, type Tokenizer } from "../src/tokenizer/tokenizer.js";
 import { readSplit, type Split } from "../src/training/split.js";
 import { unigramEntropy } from "../src/training/unigram.js";
 import { readSafetensorsHeader } from "../src/safetensors/read.js";
-import { fixturePath, REPO_ROOT } from "./helpers/fixtures.js";
+import { fixturePath, REPO_ROOT } from "../support/fixtures.js";
 
 const CORPUS = path.join(REPO_ROOT, "demo", "corpus.jsonl.gz");
 const MODEL = path.join(REPO_ROOT, "demo", "model");

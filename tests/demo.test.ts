@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startIndexServer } from "../src/http/open-index-server.js";
 import { DEMO_INDEX, ensureDemoIndex } from "../scripts/demo-index.js";
 import { DEMO_QUERIES } from "../scripts/demo-queries.js";
-import { memoryLogger } from "./helpers/server.js";
+import { memoryLogger } from "../support/server.js";
 
 /** The demo build takes about 4.5 minutes on an idle 2-core machine, longer beside other tests. */
 const BUILD_TIMEOUT = 20 * 60_000;

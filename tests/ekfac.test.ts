@@ -8,7 +8,7 @@ import { captureGradients } from "../src/model/capture.js";
 import { loadModel } from "../src/model/load.js";
 import type { CausalLM } from "../src/model/model.js";
 import { maxRelError } from "./helpers/compare.js";
-import { fixtureExpected, fixtureModels, fixturePath, fixtureQueries, fixtureTrain } from "./helpers/fixtures.js";
+import { fixtureExpected, fixtureModels, fixturePath, fixtureQueries, fixtureTrain } from "../support/fixtures.js";
 
 describe.each(fixtureModels)("EK-FAC with the empirical Fisher on %s", (name) => {
   let model: CausalLM;

@@ -12,8 +12,8 @@ import { DTYPE_BYTES } from "../src/safetensors/dtype.js";
 import { encodeSafetensors } from "../src/safetensors/write.js";
 import { type RunningServer, startServer } from "../src/http/app.js";
 import { InputError } from "../src/util/errors.js";
-import { loadTestTokenizer, memoryLogger, openSeededDatabase, testSequences } from "./helpers/server.js";
-import { TestDoubleEngine } from "./helpers/server-engine.js";
+import { loadTestTokenizer, memoryLogger, openSeededDatabase, testSequences } from "../support/server.js";
+import { TestDoubleEngine } from "../support/server-engine.js";
 
 const FILE = "fuzz.safetensors";
 

@@ -8,7 +8,7 @@ import { normalGenerator, uniformGenerator } from "../src/util/random.js";
 import { buildHnsw, DEFAULT_EF, exactTopK, openHnsw, type HnswIndex, type HnswSidecar } from "../src/indexer/hnsw-index.js";
 import { IndexSet, layerIndexPath, openIndexSet } from "../src/indexer/layer-search.js";
 import { readVectorFile, writeVectorFile, type VectorFile } from "../src/indexer/vector-file.js";
-import { maskQuery, rangesForLayers, type VectorLayout } from "../src/indexer/vector-layout.js";
+import { maskQuery, rangesForLayers, type VectorLayout } from "../src/projection/vector-layout.js";
 import { expectRefused } from "./helpers/refusal.js";
 
 const N = 5000;

@@ -8,8 +8,8 @@ import { IndexEngine } from "../src/engine/index-engine.js";
 import { runBuild } from "../src/jobs/build.js";
 import { type IndexManifest, indexPath, readIndexManifest } from "../src/indexer/index-manifest.js";
 import { spearman } from "../src/stats/correlation.js";
-import { FIXTURE_SHARD_SIZE, expectedQueryScores as expectedScores, fixtureBuildJob as buildJob, topIds } from "./helpers/fixture-index.js";
-import { fixturePath, fixtureQueries, fixtureTrain, REPO_ROOT } from "./helpers/fixtures.js";
+import { FIXTURE_SHARD_SIZE, expectedQueryScores as expectedScores, fixtureBuildJob as buildJob, topIds } from "../support/fixture-index.js";
+import { fixturePath, fixtureQueries, fixtureTrain, REPO_ROOT } from "../support/fixtures.js";
 import { tempDir } from "../src/util/temp-dir.js";
 
 const model = "gpt2-tiny";

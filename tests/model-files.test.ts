@@ -9,7 +9,7 @@ import type { CausalLM } from "../src/model/model.js";
 import { readSafetensors, tensorAsFloat32 } from "../src/safetensors/read.js";
 import { type TensorToWrite, encodeSafetensors } from "../src/safetensors/write.js";
 import { maxRelError } from "./helpers/compare.js";
-import { fixturePath, fixtureTrain } from "./helpers/fixtures.js";
+import { fixturePath, fixtureTrain } from "../support/fixtures.js";
 import { tempDir } from "../src/util/temp-dir.js";
 
 const sequence = fixtureTrain("gpt2-tiny")[0].tokens;

@@ -5,7 +5,7 @@ import { captureGradients } from "../src/model/capture.js";
 import { loadModel } from "../src/model/load.js";
 import type { CausalLM } from "../src/model/model.js";
 import { elementwiseRelError, maxRelError } from "./helpers/compare.js";
-import { fixtureExpected, fixtureModels, fixturePath, fixtureTrain } from "./helpers/fixtures.js";
+import { fixtureExpected, fixtureModels, fixturePath, fixtureTrain } from "../support/fixtures.js";
 
 /** G = g^T a for rows [from, from + len) of a capture: the sequence's gradient, [out, in+1]. */
 function sequenceGradient(a: tf.Tensor2D, g: tf.Tensor2D, from: number, len: number): Float32Array {

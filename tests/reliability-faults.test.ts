@@ -16,9 +16,9 @@ import { buildHnsw } from "../src/indexer/hnsw-index.js";
 import { type IndexManifest, indexPath, readIndexManifest } from "../src/indexer/index-manifest.js";
 import { readVectorFile } from "../src/indexer/vector-file.js";
 import { tempDir } from "../src/util/temp-dir.js";
-import { type PrivatePostgres, startPrivatePostgres } from "./helpers/db.js";
-import { loopRequests } from "./helpers/reliability-load.js";
-import { type SmallDisk, controlPostgres, mountReadOnly, mountSmallDisk } from "./helpers/reliability-system.js";
+import { type PrivatePostgres, startPrivatePostgres } from "../support/db.js";
+import { loopRequests } from "../support/reliability-load.js";
+import { type SmallDisk, controlPostgres, mountReadOnly, mountSmallDisk } from "../support/reliability-system.js";
 import {
   type ServeProcess,
   RELIABILITY_DOCUMENTS,
@@ -30,7 +30,7 @@ import {
   spawnInfluence,
   waitFor,
   writeReliabilityCorpus,
-} from "./helpers/reliability.js";
+} from "../support/reliability.js";
 
 const NO_STACK = /\n\s+at /;
 

@@ -6,9 +6,9 @@
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runBuild } from "../src/jobs/build.js";
-import { type LoadResult, runLoad } from "./helpers/reliability-load.js";
-import { type ServeProcess, health, reliabilityBuildJob, residentBytes, serveIndex, waitUntilIdle, writeReliabilityCorpus } from "./helpers/reliability.js";
-import { gql } from "./helpers/server.js";
+import { type LoadResult, runLoad } from "../support/reliability-load.js";
+import { type ServeProcess, health, reliabilityBuildJob, residentBytes, serveIndex, waitUntilIdle, writeReliabilityCorpus } from "../support/reliability.js";
+import { gql } from "../support/server.js";
 import { tempDir } from "../src/util/temp-dir.js";
 
 const MAX_QUEUE = 8;

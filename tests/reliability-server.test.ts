@@ -21,8 +21,8 @@ import {
   serveIndex,
   waitUntilIdle,
   writeReliabilityCorpus,
-} from "./helpers/reliability.js";
-import { codes, gql } from "./helpers/server.js";
+} from "../support/reliability.js";
+import { codes, gql } from "../support/server.js";
 
 const INFLUENCE = `query Influence($prompt: String, $completion: String, $promptTokens: [Int!], $completionTokens: [Int!], $topK: Int,
     $candidates: Int, $layers: [Int!], $completionPositions: [Int!], $containsToken: String) {

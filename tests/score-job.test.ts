@@ -10,7 +10,7 @@ import { type OpenedModel, openModel } from "../src/model/open-model.js";
 import { type ScoreOutput, runScore } from "../src/jobs/score.js";
 import { pearson } from "../src/stats/correlation.js";
 import { maxRelError } from "./helpers/compare.js";
-import { fixtureExpected, fixtureModels, fixturePath } from "./helpers/fixtures.js";
+import { fixtureExpected, fixtureModels, fixturePath } from "../support/fixtures.js";
 import { tempDir } from "../src/util/temp-dir.js";
 
 const heuristic = { rule: "heuristic" as const, factor: 0.1 };

@@ -6,9 +6,9 @@ import { insertSequences, migrate, upsertCorpus, type Database } from "../src/db
 import { PoolDatabase } from "../src/db/pool-database.js";
 import { type RunningServer, startServer } from "../src/http/app.js";
 import type { Tokenizer } from "../src/tokenizer/tokenizer.js";
-import { type PrivatePostgres, startPrivatePostgres } from "./helpers/db.js";
-import { codes, gql, loadTestTokenizer, memoryLogger, testSequences } from "./helpers/server.js";
-import { TEST_CORPUS, TestDoubleEngine } from "./helpers/server-engine.js";
+import { type PrivatePostgres, startPrivatePostgres } from "../support/db.js";
+import { codes, gql, loadTestTokenizer, memoryLogger, testSequences } from "../support/server.js";
+import { TEST_CORPUS, TestDoubleEngine } from "../support/server-engine.js";
 
 const SEQUENCE_COUNT = 12;
 const SEQUENCE_QUERY = `{ sequence(id: "doc-1#512") { id ordinal } }`;

@@ -6,10 +6,10 @@ import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runBuild } from "../src/jobs/build.js";
-import { startPrivatePostgres, type PrivatePostgres } from "./helpers/db.js";
-import { expectedQueryScores, fixtureBuildJob, topIds } from "./helpers/fixture-index.js";
-import { REPO_ROOT, fixturePath, fixtureQueries, fixtureTrain } from "./helpers/fixtures.js";
-import { codes, gql } from "./helpers/server.js";
+import { startPrivatePostgres, type PrivatePostgres } from "../support/db.js";
+import { expectedQueryScores, fixtureBuildJob, topIds } from "../support/fixture-index.js";
+import { REPO_ROOT, fixturePath, fixtureQueries, fixtureTrain } from "../support/fixtures.js";
+import { codes, gql } from "../support/server.js";
 import { tempDir } from "../src/util/temp-dir.js";
 
 const queries = fixtureQueries("gpt2-tiny");

@@ -6,8 +6,8 @@ import { PooledEngine } from "../src/engine/pooled-engine.js";
 import { WorkerPool } from "../src/workers/worker-pool.js";
 import type { Tokenizer } from "../src/tokenizer/tokenizer.js";
 import { spawnTsWorker } from "../src/workers/spawn-worker.js";
-import { codes, gql, loadTestTokenizer, memoryLogger, openSeededDatabase, testSequences } from "./helpers/server.js";
-import type { TestDoubleOptions } from "./helpers/server-engine.js";
+import { codes, gql, loadTestTokenizer, memoryLogger, openSeededDatabase, testSequences } from "../support/server.js";
+import type { TestDoubleOptions } from "../support/server-engine.js";
 
 const SEQUENCE_COUNT = 30;
 const ENGINE_WORKER = new URL("./fixtures/server-engine-worker.ts", import.meta.url);

@@ -7,7 +7,7 @@ import type { Database, NewSequence } from "../src/db/index.js";
 import { type RunningServer, type ServerOptions, startServer } from "../src/http/app.js";
 import type { Tokenizer } from "../src/tokenizer/tokenizer.js";
 import { InputError } from "../src/util/errors.js";
-import { makeTempDir } from "./helpers/db.js";
+import { makeTempDir } from "../support/db.js";
 import {
   codes,
   gql,
@@ -16,8 +16,8 @@ import {
   openSeededDatabase,
   recordingDatabase,
   testSequences,
-} from "./helpers/server.js";
-import { TEST_CONTEXT_LENGTH, TestDoubleEngine } from "./helpers/server-engine.js";
+} from "../support/server.js";
+import { TEST_CONTEXT_LENGTH, TestDoubleEngine } from "../support/server-engine.js";
 
 const SEQUENCE_COUNT = 60;
 

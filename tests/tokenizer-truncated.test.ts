@@ -7,7 +7,7 @@ import { BYTE_LEVEL_CHARS } from "../src/tokenizer/byte-level.js";
 import { loadTokenizer, type Tokenizer } from "../src/tokenizer/tokenizer.js";
 import { writeTruncatedGpt2Tokenizer } from "../src/tokenizer/truncated-bpe.js";
 import { InputError } from "../src/util/errors.js";
-import { fixturePath } from "./helpers/fixtures.js";
+import { fixturePath } from "../support/fixtures.js";
 
 const SRC = fixturePath("gpt2-tiny");
 const VOCAB_SIZE = 1000;

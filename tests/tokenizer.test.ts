@@ -6,7 +6,7 @@ import { readGpt2Bpe } from "../src/tokenizer/gpt2-files.js";
 import { gpt2TokenizerJson } from "../src/tokenizer/gpt2-json.js";
 import { loadTokenizer, type Tokenizer } from "../src/tokenizer/tokenizer.js";
 import { InputError } from "../src/util/errors.js";
-import { fixtureModels, fixturePath } from "./helpers/fixtures.js";
+import { fixtureModels, fixturePath } from "../support/fixtures.js";
 import { refusal } from "./helpers/refusal.js";
 
 interface Case {

@@ -6,7 +6,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { normalGenerator } from "../src/util/random.js";
 import { mergeVectorFiles, readVectorFile, readVectorFileHeader, VectorFileWriter, writeVectorFile } from "../src/indexer/vector-file.js";
-import type { VectorLayout } from "../src/indexer/vector-layout.js";
+import type { VectorLayout } from "../src/projection/vector-layout.js";
 import { expectRefused } from "./helpers/refusal.js";
 
 const DIM = 24;

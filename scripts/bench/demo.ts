@@ -9,7 +9,7 @@ import { readIndexManifest } from "../../src/indexer/index-manifest.js";
 import { tempDir } from "../../src/util/temp-dir.js";
 import type { BenchSection } from "../bench.js";
 import { DEMO_QUERIES } from "../demo-queries.js";
-import { repoRoot } from "./util.js";
+import { REPO_ROOT } from "../../support/fixtures.js";
 
 interface DemoRun {
   child: ChildProcess;
@@ -21,7 +21,7 @@ interface DemoRun {
 /** `npm run demo -- --index DIR --port 0`, resolved once it prints its dashboard URL. */
 async function startDemo(indexDir: string): Promise<DemoRun> {
   const t0 = performance.now();
-  const child = spawn("npm", ["run", "--silent", "demo", "--", "--index", indexDir, "--port", "0"], { cwd: repoRoot(), stdio: ["ignore", "ignore", "pipe"], detached: true });
+  const child = spawn("npm", ["run", "--silent", "demo", "--", "--index", indexDir, "--port", "0"], { cwd: REPO_ROOT, stdio: ["ignore", "ignore", "pipe"], detached: true });
   let stderr = "";
   const url = await new Promise<string>((resolve, reject) => {
     child.stderr!.on("data", (chunk: Buffer) => {

@@ -10,9 +10,9 @@ import path from "node:path";
 import { runBuild } from "../../src/jobs/build.js";
 import { readIndexManifest } from "../../src/indexer/index-manifest.js";
 import { tempDir } from "../../src/util/temp-dir.js";
-import { startPrivatePostgres } from "../../tests/helpers/db.js";
-import { loopRequests } from "../../tests/helpers/reliability-load.js";
-import { controlPostgres, mountReadOnly, mountSmallDisk } from "../../tests/helpers/reliability-system.js";
+import { startPrivatePostgres } from "../../support/db.js";
+import { loopRequests } from "../../support/reliability-load.js";
+import { controlPostgres, mountReadOnly, mountSmallDisk } from "../../support/reliability-system.js";
 import {
   RELIABILITY_DOCUMENTS,
   flipByte,
@@ -24,7 +24,7 @@ import {
   spawnInfluence,
   waitFor,
   writeReliabilityCorpus,
-} from "../../tests/helpers/reliability.js";
+} from "../../support/reliability.js";
 import type { BenchSection } from "../bench.js";
 
 const QUERY = JSON.stringify({ query: `{ influence(prompt: "The cat", completion: " sat on the mat", candidates: 24) { hits { rank score sequence { id } } } }` });

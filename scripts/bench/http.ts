@@ -6,8 +6,8 @@
  * model's training, so that no two consecutive requests of a client are alike.
  */
 import type { QueryInput } from "../../src/engine/types.js";
-import { type LoadResult, runLoad } from "../../tests/helpers/reliability-load.js";
-import { type ServeProcess, serveIndex, waitUntilIdle } from "../../tests/helpers/reliability.js";
+import { type LoadResult, runLoad } from "../../support/reliability-load.js";
+import { type ServeProcess, serveIndex, waitUntilIdle } from "../../support/reliability.js";
 import type { BenchSection } from "../bench.js";
 import { DEMO_INDEX, ensureDemoIndex } from "../demo-index.js";
 import { demoQueries } from "./util.js";

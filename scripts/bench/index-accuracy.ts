@@ -12,7 +12,7 @@ import { Projector } from "../../src/projection/projector.js";
 import { readSafetensors, tensorAsFloat64 } from "../../src/safetensors/read.js";
 import { pearson, spearman } from "../../src/stats/correlation.js";
 import type { BenchSection } from "../bench.js";
-import { fixturesDir } from "./util.js";
+import { fixturesDir } from "../../support/fixtures.js";
 
 const DIMS = [16, 32, 48, 64, 96];
 const RANKS = [4, 8];

@@ -24,7 +24,8 @@ import { saveHfGpt2 } from "../../src/training/save.js";
 import { lengthSortedBatches } from "../../src/util/batches.js";
 import { tempDir } from "../../src/util/temp-dir.js";
 import type { BenchSection } from "../bench.js";
-import { demoQueries, fixturesDir, median, repoRoot } from "./util.js";
+import { demoQueries, median } from "./util.js";
+import { REPO_ROOT, fixturesDir } from "../../support/fixtures.js";
 
 const parameters = (overrides: Partial<BuildParameters>): BuildJob["parameters"] => ({ ...DEFAULT_BUILD_PARAMETERS, ...overrides });
 
@@ -118,7 +119,7 @@ async function gpt2Small(dir: string): Promise<string> {
 async function gpt2Corpus(file: string, modelDir: string, count: number, length: number): Promise<void> {
   const tokenizer = await loadTokenizer(modelDir);
   const tokens: number[] = [];
-  for await (const doc of readCorpus(path.join(repoRoot(), "demo/corpus.jsonl.gz"))) {
+  for await (const doc of readCorpus(path.join(REPO_ROOT, "demo/corpus.jsonl.gz"))) {
     tokens.push(...tokenizer.encode(`${doc.text ?? ""}\n`));
     if (tokens.length >= count * length) break;
   }
@@ -136,7 +137,7 @@ const section: BenchSection = {
         const q = JSON.parse(l);
         return { promptTokens: q.prompt_tokens, completionTokens: q.completion_tokens };
       });
-      const demoModel = path.join(repoRoot(), "demo/model");
+      const demoModel = path.join(REPO_ROOT, "demo/model");
       const queries = await demoQueries(100);
       const measured: Measured[] = [];
       measured.push(await measure("gpt2-tiny fixture, 64x64", { modelDir: fixture, corpusFile: path.join(fixture, "train.jsonl"), outDir: path.join(tmp.dir, "tiny"), parameters: parameters({ fisher: "empirical", shardSize: 16 }), workers: 1, resume: false }, fixtureQueries, 48));
@@ -147,7 +148,7 @@ const section: BenchSection = {
       const smallQueries = [{ prompt: "The capital of France is", completion: " Paris" }];
       // Before the demo: this thread's wasm heap never shrinks, and GPT-2 small needs most of it.
       measured.push(await measure("GPT-2 small (random init), 8 x 512 tokens, 16x16", smallJob, smallQueries, 8));
-      const demoJob: BuildJob = { modelDir: demoModel, corpusFile: path.join(repoRoot(), "demo/corpus.jsonl.gz"), outDir: path.join(tmp.dir, "demo"), parameters: parameters({ projection: { kOut: 16, kIn: 16, rank: 4, seed: 0, basis: "pca" }, fitSequences: 2000, pcaSequences: 512 }), workers: 2, resume: false };
+      const demoJob: BuildJob = { modelDir: demoModel, corpusFile: path.join(REPO_ROOT, "demo/corpus.jsonl.gz"), outDir: path.join(tmp.dir, "demo"), parameters: parameters({ projection: { kOut: 16, kIn: 16, rank: 4, seed: 0, basis: "pca" }, fitSequences: 2000, pcaSequences: 512 }), workers: 2, resume: false };
       measured.push(await measure("demo model, 12,000 WordNet entries, 16x16, 2 workers", demoJob, queries.slice(0, 10), 1000));
       const recall = await recallRows(demoJob.outDir, queries);
       return [

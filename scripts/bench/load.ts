@@ -11,10 +11,10 @@ import path from "node:path";
 import { runBuild } from "../../src/jobs/build.js";
 import { indexPath, readIndexManifest } from "../../src/indexer/index-manifest.js";
 import { tempDir } from "../../src/util/temp-dir.js";
-import { type LoadResult, runLoad } from "../../tests/helpers/reliability-load.js";
-import { type ServeProcess, reliabilityBuildJob, residentBytes, serveIndex, waitUntilIdle, writeReliabilityCorpus } from "../../tests/helpers/reliability.js";
+import { type LoadResult, runLoad } from "../../support/reliability-load.js";
+import { type ServeProcess, reliabilityBuildJob, residentBytes, serveIndex, waitUntilIdle, writeReliabilityCorpus } from "../../support/reliability.js";
 import type { BenchSection } from "../bench.js";
-import { repoRoot } from "./util.js";
+import { REPO_ROOT } from "../../support/fixtures.js";
 
 const SECONDS = Number(process.env.INFLUENCE_BENCH_LOAD_SECONDS ?? 30);
 const CLIENTS = [8, 32, 128];
@@ -45,7 +45,7 @@ async function post(url: string, body: string): Promise<{ data?: any; errors?: u
 
 /** The demo index if built, else a fixture index in `tmp`; and a line saying which. */
 async function chooseIndex(tmp: string): Promise<{ dir: string; what: string }> {
-  const demo = path.join(repoRoot(), ".demo/index");
+  const demo = path.join(REPO_ROOT, ".demo/index");
   if (existsSync(indexPath(demo, "manifest"))) {
     const m = await readIndexManifest(demo);
     return { dir: demo, what: `the demo index (\`.demo/index\`: ${m.corpus.sequences} sequences, ${m.vectors.dim} dims, model ${path.basename(m.model.path)})` };

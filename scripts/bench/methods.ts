@@ -14,7 +14,7 @@ import { openModel } from "../../src/model/open-model.js";
 import { runScore } from "../../src/jobs/score.js";
 import { pearson, spearman } from "../../src/stats/correlation.js";
 import type { BenchSection } from "../bench.js";
-import { fixturesDir, repoRoot } from "./util.js";
+import { REPO_ROOT, fixturesDir } from "../../support/fixtures.js";
 import { tempDir } from "../../src/util/temp-dir.js";
 
 /** Sequences of the demo corpus used to fit and to score: all fit the CG solver's memory. */
@@ -38,9 +38,9 @@ async function firstDocuments(file: string, count: number, out: string): Promise
 }
 
 async function methodTable(dir: string): Promise<string[]> {
-  const opened = await openModel(path.join(repoRoot(), "demo/model"));
+  const opened = await openModel(path.join(REPO_ROOT, "demo/model"));
   const corpus = path.join(dir, "fit.jsonl");
-  await firstDocuments(path.join(repoRoot(), "demo/corpus.jsonl.gz"), FIT_SEQUENCES, corpus);
+  await firstDocuments(path.join(REPO_ROOT, "demo/corpus.jsonl.gz"), FIT_SEQUENCES, corpus);
   const queries = path.join(dir, "queries.jsonl");
   await writeFile(queries, QUERIES.map((q) => JSON.stringify(q)).join("\n") + "\n");
   const factors = path.join(dir, "factors");

@@ -11,7 +11,8 @@ import { loadModel } from "../../src/model/load.js";
 import type { CausalLM } from "../../src/model/model.js";
 import { initGpt2Weights } from "../../src/training/init.js";
 import type { BenchSection } from "../bench.js";
-import { fixturesDir, median, timeIt } from "./util.js";
+import { median, timeIt } from "./util.js";
+import { fixturesDir } from "../../support/fixtures.js";
 
 /** Best-of matMul rate for an [m, k] x [k, n] product in the fast (untransposed) layout. */
 function matMulRate(m: number, k: number, n: number): number {

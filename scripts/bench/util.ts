@@ -1,22 +1,10 @@
 /** Shared helpers of the benchmark sections. */
-import { existsSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { readCorpus } from "../../src/corpus/corpus.js";
 import type { QueryInput } from "../../src/engine/types.js";
 import { loadTokenizer } from "../../src/tokenizer/tokenizer.js";
 import { isHeldOut } from "../../src/training/split.js";
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-
-export const repoRoot = (): string => root;
-
-/** The reference fixtures: INFLUENCE_FIXTURES, ../shared/fixtures, or the workplace's copy. */
-export function fixturesDir(): string {
-  const found = [process.env.INFLUENCE_FIXTURES, path.resolve(root, "../shared/fixtures"), "/work/shared/fixtures"].find((d) => d && existsSync(d));
-  if (!found) throw new Error("reference fixtures not found; set INFLUENCE_FIXTURES");
-  return found;
-}
+import { REPO_ROOT } from "../../support/fixtures.js";
 
 /** Wall-clock seconds of `repeats` runs of fn, after one warm-up run. */
 export function timeIt(fn: () => void, repeats: number): number[] {
@@ -33,18 +21,12 @@ export function median(xs: readonly number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
-/** p-th percentile (0..100) by nearest rank. */
-export function percentile(xs: readonly number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
-}
-
 /** Queries from documents held out of the demo model's training: two thirds of the text as prompt, then up to 8 tokens as completion. */
 export async function demoQueries(count: number): Promise<QueryInput[]> {
-  const tokenizer = await loadTokenizer(path.join(repoRoot(), "demo/model"));
+  const tokenizer = await loadTokenizer(path.join(REPO_ROOT, "demo/model"));
   const queries: QueryInput[] = [];
   let i = 0;
-  for await (const doc of readCorpus(path.join(repoRoot(), "demo/corpus.jsonl.gz"))) {
+  for await (const doc of readCorpus(path.join(REPO_ROOT, "demo/corpus.jsonl.gz"))) {
     if (!isHeldOut(i++) || !doc.text) continue;
     const tokens = tokenizer.encode(doc.text).slice(0, 120);
     const cut = Math.floor((tokens.length * 2) / 3);

@@ -1,7 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
-import { REPO_ROOT } from "./fixtures.js";
+import { REPO_ROOT } from "../../support/fixtures.js";
 
 export const WEB_ROOT = path.join(REPO_ROOT, "dist/web");
 const SOURCES = path.join(REPO_ROOT, "web");

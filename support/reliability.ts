@@ -6,7 +6,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { open, readFile, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import type { BuildJob } from "../../src/jobs/build.js";
+import type { BuildJob } from "../src/jobs/build.js";
 import { FIXTURE_SHARD_SIZE, fixtureBuildJob } from "./fixture-index.js";
 import { REPO_ROOT, fixturePath } from "./fixtures.js";
 import { SEQUENCE_TEXTS } from "./server.js";

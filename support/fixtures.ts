@@ -1,28 +1,28 @@
-import { existsSync } from "node:fs";
+/** The reference fixtures and the repository's root, for the tests and the benchmarks. */
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { readSafetensors, tensorAsFloat64 } from "../src/safetensors/read.js";
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+let located: string | undefined;
 
 /**
  * The reference fixtures live beside the repository (../shared/fixtures). A clone elsewhere finds
- * them through INFLUENCE_FIXTURES or the workplace's fixed location.
+ * them through INFLUENCE_FIXTURES or the workplace's fixed location. Looked up on first use: a
+ * benchmark section that needs no fixture runs without them.
  */
-function locateFixtures(): string {
-  const candidates = [process.env.INFLUENCE_FIXTURES, path.resolve(repoRoot, "../shared/fixtures"), "/work/shared/fixtures"];
-  for (const dir of candidates) {
-    if (dir && existsSync(path.join(dir, "gpt2-tiny", "expected.safetensors"))) return dir;
-  }
-  throw new Error(`reference fixtures not found (looked in ${candidates.filter(Boolean).join(", ")}); set INFLUENCE_FIXTURES`);
+export function fixturesDir(): string {
+  if (located) return located;
+  const candidates = [process.env.INFLUENCE_FIXTURES, path.resolve(REPO_ROOT, "../shared/fixtures"), "/work/shared/fixtures"];
+  located = candidates.find((dir) => dir && existsSync(path.join(dir, "gpt2-tiny", "expected.safetensors")));
+  if (!located) throw new Error(`reference fixtures not found (looked in ${candidates.filter(Boolean).join(", ")}); set INFLUENCE_FIXTURES`);
+  return located;
 }
 
-export const FIXTURES_DIR = locateFixtures();
-export const REPO_ROOT = repoRoot;
 export const fixtureModels = ["gpt2-tiny", "gpt2-tiny-legacy"] as const;
-export const fixturePath = (...parts: string[]): string => path.join(FIXTURES_DIR, ...parts);
-
-import { readFileSync } from "node:fs";
-import { readSafetensors, tensorAsFloat64 } from "../../src/safetensors/read.js";
+export const fixturePath = (...parts: string[]): string => path.join(fixturesDir(), ...parts);
 
 /** Training sequences of a fixture model, in file order. */
 export function fixtureTrain(model: string): Array<{ id: string; tokens: number[] }> {

@@ -1,5 +1,5 @@
 /** Index builds of the reference fixtures, as `influence build --fisher empirical --shard-size 4` would run them. */
-import { type BuildJob, DEFAULT_BUILD_PARAMETERS } from "../../src/jobs/build.js";
+import { type BuildJob, DEFAULT_BUILD_PARAMETERS } from "../src/jobs/build.js";
 import { fixturePath, fixtureExpected, fixtureTrain } from "./fixtures.js";
 
 export const FIXTURE_SHARD_SIZE = 4;

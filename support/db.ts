@@ -4,9 +4,9 @@ import { rm } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import pg from "pg";
-import { openDatabase } from "../../src/db/connect.js";
-import type { Database } from "../../src/db/types.js";
-import { tempDir } from "../../src/util/temp-dir.js";
+import { openDatabase } from "../src/db/connect.js";
+import type { Database } from "../src/db/types.js";
+import { tempDir } from "../src/util/temp-dir.js";
 
 /** Server on which the tests create (and drop) their own databases. */
 export const PG_ADMIN_URL = process.env.INFLUENCE_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";

@@ -4,7 +4,7 @@
  * failure (anything else, including GraphQL errors in a 200 and connection errors).
  */
 import autocannon from "autocannon";
-import { percentile } from "../../scripts/bench/util.js";
+import { percentile } from "./percentile.js";
 import { residentBytes } from "./reliability.js";
 
 export interface LoadOptions {

@@ -1,10 +1,10 @@
 import "reflect-metadata";
 import { rm } from "node:fs/promises";
 import path from "node:path";
-import { openDatabase } from "../../src/db/connect.js";
-import { insertSequences, migrate, type Database, type NewSequence, upsertCorpus } from "../../src/db/index.js";
-import type { ServerLogger } from "../../src/server/logger.js";
-import { loadTokenizer, type Tokenizer } from "../../src/tokenizer/tokenizer.js";
+import { openDatabase } from "../src/db/connect.js";
+import { insertSequences, migrate, type Database, type NewSequence, upsertCorpus } from "../src/db/index.js";
+import type { ServerLogger } from "../src/server/logger.js";
+import { loadTokenizer, type Tokenizer } from "../src/tokenizer/tokenizer.js";
 import { makeTempDir } from "./db.js";
 import { fixturePath } from "./fixtures.js";
 import { TEST_CORPUS } from "./server-engine.js";

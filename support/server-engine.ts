@@ -3,8 +3,8 @@
  * scores over `sequences` ordinals, no model and no index. It records the requests it receives so
  * that tests can check what the server asked for. The real engine has its own end-to-end tests.
  */
-import { candidateCount, stagedInfluence } from "../../src/engine/hits.js";
-import type { CandidateSet, DistributionRequest, DistributionResult, ExactScore, IndexInfo, InfluenceEngine, InfluenceRequest, InfluenceResult } from "../../src/engine/types.js";
+import { candidateCount, stagedInfluence } from "../src/engine/hits.js";
+import type { CandidateSet, DistributionRequest, DistributionResult, ExactScore, IndexInfo, InfluenceEngine, InfluenceRequest, InfluenceResult } from "../src/engine/types.js";
 
 /** The corpus the double claims to index; the test database must hold it under this name. */
 export const TEST_CORPUS = { name: "server-test-corpus", fingerprint: "sha256:server-test-corpus", path: "/data/server-test.jsonl" };
