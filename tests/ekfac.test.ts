@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tf } from "../src/backend/backend.js";
 import { inverseScale, precondition, preconditionedGradients } from "../src/ekfac/factors.js";
-import { type FitResult, fitEkfac } from "../src/ekfac/fit.js";
+import { type FitResult, fitEkfac, serialPasses } from "../src/ekfac/fit.js";
 import { queryGradients } from "../src/ekfac/gradients.js";
 import { type BatchScores, denseModuleQueries, scoreCapture } from "../src/ekfac/scoring.js";
 import { captureGradients } from "../src/model/capture.js";
@@ -26,7 +26,8 @@ describe.each(fixtureModels)("EK-FAC with the empirical Fisher on %s", (name) =>
     const sequences = async function* () {
       yield* train.map((s, ordinal) => ({ ordinal, tokens: s.tokens }));
     };
-    fit = await fitEkfac(model, sequences, train.length, { fisher: "empirical", damping: { rule: "heuristic", factor: 0.1 }, seed: 0, batchTokens: 200 });
+    const passes = serialPasses(model, sequences, train.length, { fisher: "empirical", seed: 0, batchTokens: 200 });
+    fit = await fitEkfac(model.modules, passes, { damping: { rule: "heuristic", factor: 0.1 } });
     const { gradients } = queryGradients(model, queries);
     // [module][query]
     const preconditioned = fit.factors.map((f, m) => precondition(f, inverseScale(f), gradients.map((q) => q[m])));

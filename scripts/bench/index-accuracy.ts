@@ -3,7 +3,7 @@
  * scores (empirical Fisher), for several projection sizes and both bases.
  */
 import { readFileSync } from "node:fs";
-import { fitEkfac } from "../../src/ekfac/fit.js";
+import { fitEkfac, serialPasses } from "../../src/ekfac/fit.js";
 import { captureGradients } from "../../src/model/capture.js";
 import { loadModel } from "../../src/model/load.js";
 import { WhitenedMomentAccumulator } from "../../src/projection/pca.js";
@@ -23,9 +23,11 @@ async function rows(name: string): Promise<string[]> {
   const train = readFileSync(`${dir}/train.jsonl`, "utf8").trim().split("\n").map((l) => JSON.parse(l).tokens as number[]);
   const queries = readFileSync(`${dir}/queries.jsonl`, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { prompt_tokens: number[]; completion_tokens: number[] });
   const exact = tensorAsFloat64(await readSafetensors(`${dir}/expected.safetensors`), "scores");
-  const fit = await fitEkfac(model, async function* () {
+  const sequences = async function* () {
     yield* train.map((tokens, ordinal) => ({ ordinal, tokens }));
-  }, train.length, { fisher: "empirical", damping: { rule: "heuristic", factor: 0.1 }, seed: 0 });
+  };
+  const passes = serialPasses(model, sequences, train.length, { fisher: "empirical", seed: 0 });
+  const fit = await fitEkfac(model.modules, passes, { damping: { rule: "heuristic", factor: 0.1 } });
   const accumulator = new WhitenedMomentAccumulator(fit.factors);
   const trainCapture = captureGradients(model, train, { kind: "next-token" });
   accumulator.add(trainCapture);

@@ -1,18 +1,21 @@
 /**
  * Fitting EK-FAC over a stream of training sequences: pass 1 (covariances A and S), float64
- * eigendecompositions, pass 2 (corrected eigenvalues Lambda), damping.
+ * eigendecompositions, pass 2 (corrected eigenvalues Lambda), damping. How each pass runs over
+ * the sequences is the caller's choice: serially on this thread (serialPasses), or spread over
+ * worker threads whose partial sums are merged (indexer/parallel-passes.ts).
  */
 import { batchTokenLimit } from "../model/batch-budget.js";
-import { type LossSpec, captureGradients } from "../model/capture.js";
-import type { CausalLM } from "../model/model.js";
+import { type GradientCapture, type LossSpec, captureGradients } from "../model/capture.js";
+import type { CausalLM, TrackedModule } from "../model/model.js";
 import { batchesOf } from "../util/batches.js";
 import type { ProgressListener } from "../util/progress.js";
 import { hashSeed } from "../util/random.js";
 import type { DampingRule, FisherMode } from "./artifacts.js";
 import { CovarianceAccumulator, type ModuleCovariance } from "./covariance.js";
-import { eigenbasis } from "./eigenbasis.js";
+import { type ModuleEigenbasis, eigenbasis } from "./eigenbasis.js";
 import type { ModuleFactors } from "./factors.js";
 import { LambdaAccumulator } from "./lambda.js";
+import type { PartialSums } from "./partial-sums.js";
 
 export interface TokenSequence {
   /** Position in corpus order: also seeds the sampled labels of this sequence. */
@@ -20,12 +23,15 @@ export interface TokenSequence {
   tokens: readonly number[];
 }
 
-export interface FitOptions {
+/** The labels of the Fisher's gradients, and what seeds the sampled ones. */
+export interface FisherSettings {
   fisher: FisherMode;
-  damping: DampingRule;
   seed: number;
-  /** Padded tokens per forward/backward batch (capped for large models, see batch-budget). */
-  batchTokens?: number;
+}
+
+export interface FitOptions {
+  damping: DampingRule;
+  /** Reports the eigendecompositions; each pass reports its own progress. */
   onProgress?: ProgressListener;
 }
 
@@ -37,42 +43,67 @@ export interface FitResult {
   timings: { covarianceSeconds: number; eigendecompositionSeconds: number; lambdaSeconds: number };
 }
 
+/** One pass over the fitting sequences: the covariances A and S, or Lambda in the given eigenbases. */
+export type FisherPass = { kind: "covariance" } | { kind: "lambda"; eigen: ModuleEigenbasis[] };
+
+/** What a pass adds up: captures of this thread's batches, or partial sums from other threads. */
+export interface PassAccumulator {
+  readonly totals: PartialSums;
+  add(capture: GradientCapture): void;
+  merge(partial: PartialSums): void;
+}
+
+/**
+ * A way of running each pass: feeds every fitting sequence once into `into` (progress reported
+ * under the pass's kind) and returns how many sequences and tokens it covered.
+ */
+export type PassRunner = (pass: FisherPass, into: PassAccumulator) => Promise<{ sequences: number; tokens: number }>;
+
+/** The accumulator of a pass, for the modules of a model. */
+export function passAccumulator(pass: FisherPass, modules: readonly TrackedModule[]): CovarianceAccumulator | LambdaAccumulator {
+  return pass.kind === "covariance" ? new CovarianceAccumulator(modules) : new LambdaAccumulator(modules, pass.eigen);
+}
+
 /** The loss whose gradients define the Fisher: true next tokens, or labels sampled per sequence. */
 export function fisherLoss(fisher: FisherMode, seed: number, batch: readonly TokenSequence[]): LossSpec {
   return fisher === "empirical" ? { kind: "next-token" } : { kind: "sampled", seeds: batch.map((s) => hashSeed(seed, s.ordinal)) };
 }
 
-/** Runs one pass of forward/backward over the sequences, handing each capture to `consume`. */
-async function pass(
+/**
+ * Each pass on this thread: forward/backward over length-sorted batches of the stream (see
+ * batchesOf), each capture added to the pass's accumulator.
+ */
+export function serialPasses(
   model: CausalLM,
   sequences: () => AsyncIterable<TokenSequence>,
   total: number,
-  phase: string,
-  opts: FitOptions,
-  consume: (capture: ReturnType<typeof captureGradients>) => void,
-): Promise<{ sequences: number; tokens: number }> {
-  let done = 0;
-  let tokens = 0;
-  for await (const batch of batchesOf(sequences(), { maxTokens: batchTokenLimit(model.config, opts.batchTokens) })) {
-    const capture = captureGradients(model, batch.map((s) => s.tokens), fisherLoss(opts.fisher, opts.seed, batch));
-    try {
-      consume(capture);
-    } finally {
-      capture.dispose();
+  opts: FisherSettings & { batchTokens?: number; onProgress?: ProgressListener },
+): PassRunner {
+  return async (pass, into) => {
+    let done = 0;
+    let tokens = 0;
+    for await (const batch of batchesOf(sequences(), { maxTokens: batchTokenLimit(model.config, opts.batchTokens) })) {
+      const capture = captureGradients(model, batch.map((s) => s.tokens), fisherLoss(opts.fisher, opts.seed, batch));
+      try {
+        into.add(capture);
+      } finally {
+        capture.dispose();
+      }
+      done += batch.length;
+      tokens += batch.reduce((s, x) => s + x.tokens.length, 0);
+      opts.onProgress?.({ phase: pass.kind, done, total, tokens });
     }
-    done += batch.length;
-    tokens += batch.reduce((s, x) => s + x.tokens.length, 0);
-    opts.onProgress?.({ phase, done, total, tokens });
-  }
-  return { sequences: done, tokens };
+    return { sequences: done, tokens };
+  };
 }
 
-export async function fitEkfac(model: CausalLM, sequences: () => AsyncIterable<TokenSequence>, total: number, opts: FitOptions): Promise<FitResult> {
+/** EK-FAC factors of the modules, each pass run by `runPass`. */
+export async function fitEkfac(modules: readonly TrackedModule[], runPass: PassRunner, opts: FitOptions): Promise<FitResult> {
   const clock = () => performance.now() / 1000;
   let start = clock();
-  const covAcc = new CovarianceAccumulator(model.modules);
-  const counts = await pass(model, sequences, total, "covariance", opts, (c) => covAcc.add(c));
-  const covariance = covAcc.finish();
+  const covariances = new CovarianceAccumulator(modules);
+  const counts = await runPass({ kind: "covariance" }, covariances);
+  const covariance = covariances.finish();
   const covarianceSeconds = clock() - start;
 
   start = clock();
@@ -84,10 +115,10 @@ export async function fitEkfac(model: CausalLM, sequences: () => AsyncIterable<T
   const eigendecompositionSeconds = clock() - start;
 
   start = clock();
-  const lambdaAcc = new LambdaAccumulator(model.modules, bases);
-  await pass(model, sequences, counts.sequences, "lambda", opts, (c) => lambdaAcc.add(c));
+  const lambdas = new LambdaAccumulator(modules, bases);
+  await runPass({ kind: "lambda", eigen: bases }, lambdas);
   const damping = opts.damping.rule === "fixed" ? opts.damping.value : { factor: opts.damping.factor };
-  const factors = lambdaAcc.finish(damping);
+  const factors = lambdas.finish(damping);
   const lambdaSeconds = clock() - start;
 
   return { covariance, factors, ...counts, timings: { covarianceSeconds, eigendecompositionSeconds, lambdaSeconds } };

@@ -6,13 +6,9 @@
  */
 import { workerData } from "node:worker_threads";
 import { initBackend } from "../backend/backend.js";
-import { CovarianceAccumulator } from "../ekfac/covariance.js";
-import type { ModuleEigenbasis } from "../ekfac/eigenbasis.js";
 import type { ModuleFactors } from "../ekfac/factors.js";
-import { fisherLoss, type TokenSequence } from "../ekfac/fit.js";
-import { LambdaAccumulator } from "../ekfac/lambda.js";
+import { type FisherPass, type FisherSettings, fisherLoss, passAccumulator, type TokenSequence } from "../ekfac/fit.js";
 import type { PartialSums } from "../ekfac/partial-sums.js";
-import type { FisherMode } from "../ekfac/artifacts.js";
 import { batchTokenLimit } from "../model/batch-budget.js";
 import { type GradientCapture, type LossSpec, captureGradients } from "../model/capture.js";
 import { loadModel } from "../model/load.js";
@@ -39,9 +35,9 @@ export interface OrdinalRange {
   lastOrdinal: number;
 }
 
-export interface FisherPass extends OrdinalRange {
-  fisher: FisherMode;
-  seed: number;
+/** One chunk of a fitting pass (ekfac/fit.ts). */
+export interface FisherChunk extends OrdinalRange, FisherSettings {
+  pass: FisherPass;
 }
 
 export interface ShardJob extends OrdinalRange {
@@ -72,15 +68,9 @@ function eachCapture(sequences: TokenSequence[], loss: (batch: TokenSequence[]) 
 }
 
 hostWorker({
-  async covariance(payload): Promise<PartialSums> {
-    const job = payload as FisherPass;
-    const accumulator = new CovarianceAccumulator(model.modules);
-    eachCapture(rangeOf(job), (batch) => fisherLoss(job.fisher, job.seed, batch), (c) => accumulator.add(c));
-    return accumulator.totals;
-  },
-  async lambda(payload): Promise<PartialSums> {
-    const job = payload as FisherPass & { eigen: ModuleEigenbasis[] };
-    const accumulator = new LambdaAccumulator(model.modules, job.eigen);
+  async fisher(payload): Promise<PartialSums> {
+    const job = payload as FisherChunk;
+    const accumulator = passAccumulator(job.pass, model.modules);
     eachCapture(rangeOf(job), (batch) => fisherLoss(job.fisher, job.seed, batch), (c) => accumulator.add(c));
     return accumulator.totals;
   },

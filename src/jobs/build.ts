@@ -19,6 +19,7 @@ import path from "node:path";
 import { type Database, analyzeSequences, finishBuild, getBuild, insertSequences, listShards, markShardDone, migrate, openDatabase, planShards, recordBuildPhase, reopenBuild, startBuild, upsertCorpus } from "../db/index.js";
 import { redactUrl } from "../db/pool-database.js";
 import { loadFactors, readFactorsManifest, saveFactors } from "../ekfac/artifacts.js";
+import { fitEkfac } from "../ekfac/fit.js";
 import { type CorpusSource, corpusSource } from "../corpus/corpus-source.js";
 import { factorsManifest } from "./fit.js";
 import { type ModelDescription, describeModel } from "../model/open-model.js";
@@ -36,7 +37,7 @@ import { buildHnsw } from "../indexer/hnsw-index.js";
 import { buildLayerIndexes } from "../indexer/layer-search.js";
 import { type BuildParameters, INDEX_FORMAT, INDEX_VERSION, type IndexManifest, indexPath, parameterDifference, writeIndexManifest } from "../indexer/index-manifest.js";
 import type { IndexWorkerData, ShardJob } from "../indexer/index-worker.js";
-import { fitInParallel, momentsInParallel } from "../indexer/parallel-passes.js";
+import { momentsInParallel, pooledPasses } from "../indexer/parallel-passes.js";
 import { type TokenStore, TokenStoreWriter, readTokenStore } from "../indexer/token-store.js";
 import { mergeVectorFiles, readVectorFile, readVectorFileHeader } from "../indexer/vector-file.js";
 
@@ -246,7 +247,8 @@ async function fitFactors(opened: ModelDescription, job: BuildJob, p: BuildParam
     if (same && existing.corpus.fingerprint === source.fingerprint) return job.log?.(`factors: reusing the fit in ${dir}`);
   }
   const settings = { fisher: p.fisher, damping: p.damping, seed: p.seed, maxSequences };
-  const result = await fitInParallel(pool, opened.model.modules, store, limit, settings, job.onProgress);
+  const passes = pooledPasses(pool, store, limit, { fisher: p.fisher, seed: p.seed }, { onProgress: job.onProgress });
+  const result = await fitEkfac(opened.model.modules, passes, { damping: settings.damping, onProgress: job.onProgress });
   await saveFactors(dir, factorsManifest(opened, source, settings, result), result.covariance, result.factors);
 }
 

@@ -1,7 +1,7 @@
 /** `influence fit`: EK-FAC factors of a model on a corpus, saved with a manifest. */
 import path from "node:path";
 import { type DampingRule, FACTORS_FORMAT, FACTORS_VERSION, type FactorsManifest, type FisherMode, saveFactors } from "../ekfac/artifacts.js";
-import { type FitResult, fitEkfac } from "../ekfac/fit.js";
+import { type FitResult, fitEkfac, serialPasses } from "../ekfac/fit.js";
 import { InputError } from "../util/errors.js";
 import type { ProgressListener } from "../util/progress.js";
 import { type CorpusSource, corpusSource } from "../corpus/corpus-source.js";
@@ -25,13 +25,8 @@ export async function runFit(job: FitJob): Promise<{ manifest: FactorsManifest; 
   job.onProgress?.({ phase: "counting", done: 0, tokens: 0 });
   const total = await source.count();
   if (total === 0) throw new InputError(`${source.path}: no training sequences (every document has fewer than 2 tokens?)`);
-  const result = await fitEkfac(opened.model, () => source.sequences(), total, {
-    fisher: job.fisher,
-    damping: job.damping,
-    seed: job.seed,
-    batchTokens: job.batchTokens,
-    onProgress: job.onProgress,
-  });
+  const passes = serialPasses(opened.model, () => source.sequences(), total, job);
+  const result = await fitEkfac(opened.model.modules, passes, job);
   const manifest = factorsManifest(opened, source, job, result);
   await saveFactors(path.resolve(job.outDir), manifest, result.covariance, result.factors);
   return { manifest, result };
