@@ -80,7 +80,7 @@ export class TestDoubleEngine implements InfluenceEngine {
   async distribution(request: DistributionRequest): Promise<DistributionResult> {
     this.distributionRequests.push(structuredClone(request));
     this.#spin();
-    const bins = request.bins ?? 40;
+    const bins = request.bins;
     return {
       query: this.#query(request),
       count: this.options.sequences,

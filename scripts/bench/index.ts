@@ -8,10 +8,11 @@ import { cp, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { readCorpus } from "../../src/corpus/corpus.js";
 import { IndexEngine } from "../../src/engine/index-engine.js";
+import { checkInfluenceArgs } from "../../src/engine/query-validation.js";
 import type { InfluenceResult, QueryInput } from "../../src/engine/types.js";
 import { type BuildJob, DEFAULT_BUILD_PARAMETERS, runBuild } from "../../src/jobs/build.js";
 import type { BuildParameters, IndexManifest } from "../../src/indexer/index-manifest.js";
-import { DEFAULT_EF } from "../../src/indexer/hnsw-index.js";
+import { DEFAULT_EF } from "../../src/indexer/query-limits.js";
 import { readTokenStore } from "../../src/indexer/token-store.js";
 import { indexPath } from "../../src/indexer/index-manifest.js";
 import { batchTokenLimit } from "../../src/model/batch-budget.js";
@@ -46,7 +47,7 @@ async function forwardBackwardRate(modelDir: string, indexDir: string, limit: nu
 async function latency(indexDir: string, queries: QueryInput[]): Promise<{ gradientMs: number; searchMs: number; rerankMs: number; totalMs: number }> {
   const engine = await IndexEngine.open(indexDir);
   const timings: InfluenceResult["timings"][] = [];
-  for (const q of [...queries, ...queries]) timings.push((await engine.influence({ ...q, topK: 10, rerank: true, tokenScores: false })).timings);
+  for (const q of [...queries, ...queries]) timings.push((await engine.influence(checkInfluenceArgs({ ...q, topK: 10, rerank: true }, engine.tokenizer, engine.info(), false))).timings);
   await engine.close();
   // The first round warms up; the second is measured.
   const stage = (key: keyof InfluenceResult["timings"]) => median(timings.slice(queries.length).map((t) => t[key]));
@@ -93,7 +94,7 @@ async function recallRows(indexDir: string, queries: QueryInput[]): Promise<stri
     let found = 0;
     const times: number[] = [];
     for (const q of queries) {
-      const request = { ...q, layers: restriction };
+      const request = checkInfluenceArgs({ ...q, layers: restriction }, engine.tokenizer, engine.info(), false);
       const t0 = performance.now();
       const approx = await engine.approximateTopK(request, 10, false);
       times.push(performance.now() - t0);

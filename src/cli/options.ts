@@ -3,6 +3,9 @@ import { InvalidArgumentError, Option } from "commander";
 import type { DampingRule, FisherMode } from "../ekfac/artifacts.js";
 import { DEFAULT_DAMPING_FACTOR } from "../ekfac/lambda.js";
 
+/** Any integer: for options whose range the query's argument checks own (engine/query-validation.ts). */
+export const anyInteger = (value: string): number => integer(Number.MIN_SAFE_INTEGER)(value);
+
 export function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
     const n = Number(value);

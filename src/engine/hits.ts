@@ -4,11 +4,12 @@
  * the in-process engine and the server's worker pool (which spreads exact scoring over its
  * workers) rank the same way.
  */
+import { defaultCandidates } from "../indexer/query-limits.js";
 import type { Candidate, ExactScore, InfluenceEngine, InfluenceHit, InfluenceRequest, InfluenceResult } from "./types.js";
 
-/** Candidates to search for: the request's, or max(4 x topK, 100). */
+/** Candidates to search for: the request's, or the default for its topK. */
 export function candidateCount(request: Pick<InfluenceRequest, "topK" | "candidates">): number {
-  return request.candidates ?? Math.max(4 * request.topK, 100);
+  return request.candidates ?? defaultCandidates(request.topK);
 }
 
 /**

@@ -12,6 +12,7 @@ import { type SearchHits, exactTopK } from "../indexer/exact-search.js";
 import { type IndexSet, openIndexSet } from "../indexer/layer-search.js";
 import { type IndexManifest, indexPath, readIndexManifest } from "../indexer/index-manifest.js";
 import { type TokenStore, readTokenStore } from "../indexer/token-store.js";
+import { DISTRIBUTION_TOP_SCORES } from "../indexer/query-limits.js";
 import { type VectorFile, readVectorFile } from "../indexer/vector-file.js";
 import { maskQuery, rangesForLayers } from "../projection/vector-layout.js";
 import { type OpenedModel, openModel } from "../model/open-model.js";
@@ -20,14 +21,12 @@ import { captureGradients } from "../model/capture.js";
 import { Projector } from "../projection/projector.js";
 import { loadProjection } from "../projection/store.js";
 import { fitPowerLaw, histogram, topShare } from "../stats/power-law.js";
+import type { Tokenizer } from "../tokenizer/tokenizer.js";
 import { lengthSortedBatches } from "../util/batches.js";
 import { InputError } from "../util/errors.js";
-import { completionPositions, queryTokens } from "./query-input.js";
 import { candidateCount, ordinalsToScore, rankHits } from "./hits.js";
-import type { Candidate, CandidateSet, DistributionRequest, DistributionResult, ExactScore, IndexInfo, InfluenceEngine, InfluenceRequest, InfluenceResult, LayerScore, QueryInfo, QueryInput, TokenScore } from "./types.js";
+import type { Candidate, CandidateSet, DistributionRequest, DistributionResult, ExactScore, IndexInfo, InfluenceEngine, InfluenceRequest, InfluenceResult, LayerScore, QueryInfo, QueryTokens, TokenScore } from "./types.js";
 
-export const MAX_TOP_K = 1000;
-export const MAX_CANDIDATES = 10_000;
 /** Larger batches than the default: re-ranking is one pass over many short candidates. */
 const RERANK_BATCH_TOKENS = 4096;
 
@@ -98,28 +97,20 @@ export class IndexEngine implements InfluenceEngine {
     };
   }
 
-  private layersOf(requested: readonly number[] | undefined): number[] {
-    const known = this.layers;
-    if (requested === undefined) return known;
-    if (requested.length === 0) throw new InputError("layers must name at least one layer");
-    const unknown = requested.filter((l) => !known.includes(l));
-    if (unknown.length) throw new InputError(`unknown layer(s) ${unknown.join(", ")}: this model has layers ${known.join(", ")}`);
-    return [...new Set(requested)].sort((a, b) => a - b);
-  }
-
   /**
    * Query gradient, projected vector and (for exact scoring) the preconditioned query gradient of
    * every module in the chosen layers.
    */
-  private prepare(input: QueryInput & { layers?: number[]; completionPositions?: number[] }, exactScoring: boolean): PreparedQuery {
+  private prepare(query: QueryTokens, exactScoring: boolean): PreparedQuery {
     const { model, tokenizer } = this.opened;
-    const layers = this.layersOf(input.layers);
-    const q = queryTokens(input, tokenizer, { contextLength: model.config.contextLength, vocabSize: model.config.vocabSize });
-    const positions = completionPositions(input.completionPositions, q.completionTokens.length);
-    const capture = captureGradients(model, [[...q.promptTokens, ...q.completionTokens]], {
+    const layers = query.layers ?? this.layers;
+    // The model's own requirement, which argument checks leave to it: a token before the first measured one.
+    if (query.promptTokens.length === 0) throw new InputError("the prompt is empty: the first completion token needs at least one token before it");
+    const { promptTokens, completionTokens } = query;
+    const capture = captureGradients(model, [[...promptTokens, ...completionTokens]], {
       kind: "completion",
-      promptLengths: [q.promptTokens.length],
-      positions: [positions],
+      promptLengths: [promptTokens.length],
+      positions: [query.completionPositions],
     });
     try {
       const vector = this.projector.vectors(capture);
@@ -130,9 +121,9 @@ export class IndexEngine implements InfluenceEngine {
         preconditioned.dispose();
         return prepared;
       });
-      const tokens = [...q.promptTokens, ...q.completionTokens];
+      const tokens = [...promptTokens, ...completionTokens];
       const restricted = layers.length < this.layers.length;
-      return { info: { ...q, tokenTexts: tokens.map((t) => tokenizer.tokenText(t)), loss: capture.losses[0] }, vector, modules, layers, restricted };
+      return { info: { promptTokens, completionTokens, tokenTexts: tokens.map((t) => tokenizer.tokenText(t)), loss: capture.losses[0] }, vector, modules, layers, restricted };
     } finally {
       capture.dispose();
     }
@@ -203,19 +194,9 @@ export class IndexEngine implements InfluenceEngine {
   }
 
   /** Top k by projected score alone, searched (HNSW) or exact: for measuring the search's recall. */
-  async approximateTopK(request: QueryInput & { layers?: number[]; completionPositions?: number[]; allowedOrdinals?: number[] }, k: number, exact: boolean): Promise<SearchHits> {
+  async approximateTopK(request: QueryTokens & { allowedOrdinals?: number[] }, k: number, exact: boolean): Promise<SearchHits> {
     const prepared = this.prepare(request, false);
     return this.search(prepared, k, request.allowedOrdinals, exact);
-  }
-
-  /** The number of candidates to search for, once topK and candidates are checked. */
-  private checkedCandidateCount(request: InfluenceRequest): number {
-    if (!Number.isInteger(request.topK) || request.topK < 1 || request.topK > MAX_TOP_K) throw new InputError(`topK must be an integer from 1 to ${MAX_TOP_K}, got ${request.topK}`);
-    const candidates = candidateCount(request);
-    if (!Number.isInteger(candidates) || candidates < request.topK || candidates > MAX_CANDIDATES) {
-      throw new InputError(`candidates must be an integer from topK (${request.topK}) to ${MAX_CANDIDATES}, got ${candidates}`);
-    }
-    return candidates;
   }
 
   /** The search's candidates, best first, with their projected scores by layer. */
@@ -227,7 +208,7 @@ export class IndexEngine implements InfluenceEngine {
 
   async influence(request: InfluenceRequest): Promise<InfluenceResult> {
     const t0 = performance.now();
-    const count = this.checkedCandidateCount(request);
+    const count = candidateCount(request);
     const prepared = this.prepare(request, request.rerank || request.tokenScores);
     try {
       const t1 = performance.now();
@@ -244,7 +225,7 @@ export class IndexEngine implements InfluenceEngine {
 
   async candidates(request: InfluenceRequest): Promise<CandidateSet> {
     const t0 = performance.now();
-    const count = this.checkedCandidateCount(request);
+    const count = candidateCount(request);
     const prepared = this.prepare(request, false);
     const t1 = performance.now();
     const candidates = this.candidatesOf(prepared, request, count);
@@ -264,8 +245,6 @@ export class IndexEngine implements InfluenceEngine {
   }
 
   async distribution(request: DistributionRequest): Promise<DistributionResult> {
-    const bins = request.bins ?? 40;
-    if (!Number.isInteger(bins) || bins < 1 || bins > 200) throw new InputError(`bins must be an integer from 1 to 200, got ${bins}`);
     const prepared = this.prepare(request, false);
     const { dim, count, rows } = this.vectors;
     const query = maskQuery(prepared.vector, rangesForLayers(this.vectors.layout, prepared.layers));
@@ -275,8 +254,8 @@ export class IndexEngine implements InfluenceEngine {
     return {
       query: prepared.info,
       count,
-      histogram: histogram(scores, bins),
-      topScores: positive.slice(0, 2000),
+      histogram: histogram(scores, request.bins),
+      topScores: positive.slice(0, DISTRIBUTION_TOP_SCORES),
       powerLaw: fit,
       topPercentShare: topShare(scores, 0.01),
     };
@@ -290,5 +269,10 @@ export class IndexEngine implements InfluenceEngine {
   /** The folder this engine serves. */
   get folder(): string {
     return this.dir;
+  }
+
+  /** The model's tokenizer, for checking text queries before they come here (query-validation.ts). */
+  get tokenizer(): Tokenizer {
+    return this.opened.tokenizer;
   }
 }

@@ -1,10 +1,11 @@
 /**
  * The contract between the influence engine (index search, exact re-scoring) and its callers:
  * the `influence query` command and the GraphQL server's worker pool. Plain data only, so that
- * requests and results cross worker-thread boundaries by structured clone.
+ * requests and results cross worker-thread boundaries by structured clone. Requests are checked
+ * before they get here (query-validation.ts, limits in indexer/query-limits.ts).
  */
 
-/** A query given as text or as token ids (never both). */
+/** A query given as text or as token ids (never both), as a client sends it. */
 export interface QueryInput {
   prompt?: string;
   completion?: string;
@@ -12,19 +13,25 @@ export interface QueryInput {
   completionTokens?: number[];
 }
 
-export interface InfluenceRequest extends QueryInput {
-  /** Hits to return, 1..1000. */
-  topK: number;
+/** A checked query: token ids within the vocabulary and the context, layers and positions ascending. */
+export interface QueryTokens {
+  promptTokens: number[];
+  completionTokens: number[];
   /** Transformer blocks the score is restricted to (the sum over their MLP matrices); all when absent. */
   layers?: number[];
   /** 0-based positions within the completion whose loss is measured; all completion tokens when absent. */
   completionPositions?: number[];
+}
+
+export interface InfluenceRequest extends QueryTokens {
+  /** Hits to return (TOP_K in indexer/query-limits.ts). */
+  topK: number;
   /**
    * Only these sequences may be hits (applied inside the vector search). The server resolves its
    * `containsToken` filter to ordinals in PostgreSQL and passes them here.
    */
   allowedOrdinals?: number[];
-  /** Candidates fetched from the vector index before exact re-scoring; default max(4 x topK, 100). */
+  /** Candidates fetched from the vector index before exact re-scoring, topK or more; default defaultCandidates(topK). */
   candidates?: number;
   /** Re-score candidates exactly with EK-FAC (default true); otherwise scores are the projected approximations. */
   rerank: boolean;
@@ -98,11 +105,9 @@ export interface InfluenceResult {
   timings: { gradientMs: number; searchMs: number; rerankMs: number; totalMs: number };
 }
 
-export interface DistributionRequest extends QueryInput {
-  layers?: number[];
-  completionPositions?: number[];
-  /** Histogram bins over the score range, 1..200 (default 40). */
-  bins?: number;
+export interface DistributionRequest extends QueryTokens {
+  /** Histogram bins over the score range (BINS in indexer/query-limits.ts). */
+  bins: number;
 }
 
 export interface HistogramBin {
@@ -126,7 +131,7 @@ export interface DistributionResult {
   /** Approximate (projected) scores of every indexed sequence. */
   count: number;
   histogram: HistogramBin[];
-  /** Positive scores sorted descending, at most 2000, for log-log plots. */
+  /** Positive scores sorted descending, at most DISTRIBUTION_TOP_SCORES, for log-log plots. */
   topScores: number[];
   /** null when fewer than 10 positive scores. */
   powerLaw: PowerLawFit | null;

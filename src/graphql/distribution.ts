@@ -1,12 +1,13 @@
 import { ArgsType, Field, Float, Int, ObjectType } from "type-graphql";
 import type * as engine from "../engine/types.js";
-import { DEFAULT_BINS, type DistributionArgs as ServiceDistributionArgs } from "../server/influence-service.js";
+import type { DistributionArgs as ServiceDistributionArgs } from "../engine/query-validation.js";
+import { BINS, rangeText } from "../indexer/query-limits.js";
 import { free } from "./costs.js";
 import { QueryInfo, QueryInputArgs } from "./query.js";
 
 @ArgsType()
 export class DistributionArgs extends QueryInputArgs implements ServiceDistributionArgs {
-  @Field(() => Int, { nullable: true, defaultValue: DEFAULT_BINS, description: "Histogram bins over the score range, 1 to 200." })
+  @Field(() => Int, { nullable: true, defaultValue: BINS.default, description: `Histogram bins over the score range, ${rangeText(BINS)}.` })
   bins?: number | null;
 }
 

@@ -5,7 +5,7 @@ import { DistributionArgs, InfluenceDistribution } from "./distribution.js";
 import { InfluenceArgs, InfluenceHit, InfluenceResult } from "./influence.js";
 import { TrainingSequence } from "./sequence.js";
 import type { RequestContext } from "../server/context.js";
-import { DEFAULT_TOP_K } from "../server/influence-service.js";
+import { TOP_K } from "../indexer/query-limits.js";
 import { selectsPath } from "../server/selection.js";
 import { mapErrors } from "./map-errors.js";
 
@@ -13,7 +13,7 @@ import { mapErrors } from "./map-errors.js";
 @UseMiddleware(mapErrors)
 export class InfluenceResolver {
   @Query(() => InfluenceResult, {
-    complexity: listOf("topK", DEFAULT_TOP_K, INFLUENCE_COST),
+    complexity: listOf("topK", TOP_K.default, INFLUENCE_COST),
     description: "The training sequences that most influenced the completion (EK-FAC influence, searched in the index).",
   })
   influence(@Args(() => InfluenceArgs) args: InfluenceArgs, @Ctx() ctx: RequestContext, @Info() info: GraphQLResolveInfo): Promise<InfluenceResult> {

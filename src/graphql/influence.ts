@@ -1,12 +1,13 @@
 import { ArgsType, Field, Float, Int, ObjectType } from "type-graphql";
 import type * as engine from "../engine/types.js";
-import { DEFAULT_TOP_K, type InfluenceArgs as ServiceInfluenceArgs } from "../server/influence-service.js";
+import type { InfluenceArgs as ServiceInfluenceArgs } from "../engine/query-validation.js";
+import { CANDIDATES, DEFAULT_CANDIDATES_TEXT, TOP_K, rangeText } from "../indexer/query-limits.js";
 import { free, TOKEN_SCORES_COST } from "./costs.js";
 import { QueryInfo, QueryInputArgs } from "./query.js";
 
 @ArgsType()
 export class InfluenceArgs extends QueryInputArgs implements ServiceInfluenceArgs {
-  @Field(() => Int, { nullable: true, defaultValue: DEFAULT_TOP_K, description: "Hits to return, 1 to 1000." })
+  @Field(() => Int, { nullable: true, defaultValue: TOP_K.default, description: `Hits to return, ${rangeText(TOP_K)}.` })
   topK?: number | null;
 
   @Field(() => String, {
@@ -15,7 +16,7 @@ export class InfluenceArgs extends QueryInputArgs implements ServiceInfluenceArg
   })
   containsToken?: string | null;
 
-  @Field(() => Int, { nullable: true, description: "Candidates taken from the vector index before re-ranking, topK to 10000 (default max(4 x topK, 100))." })
+  @Field(() => Int, { nullable: true, description: `Candidates taken from the vector index before re-ranking, topK to ${CANDIDATES.max} (default ${DEFAULT_CANDIDATES_TEXT}).` })
   candidates?: number | null;
 
   @Field(() => Boolean, { nullable: true, defaultValue: true, description: "Re-score the candidates exactly with EK-FAC; otherwise scores are the projected approximations." })

@@ -1,4 +1,5 @@
 import { Arg, Ctx, Int, Query, Resolver, UseMiddleware } from "type-graphql";
+import { MAX_RECENT_QUERIES } from "../db/index.js";
 import { listOf } from "./costs.js";
 import { LoggedQuery } from "./query-log.js";
 import type { RequestContext } from "../server/context.js";
@@ -10,7 +11,7 @@ import { mapErrors } from "./map-errors.js";
 export class QueryLogResolver {
   @Query(() => [LoggedQuery], { complexity: listOf("limit", DEFAULT_RECENT_QUERIES), description: "The latest influence queries, newest first." })
   recentQueries(
-    @Arg("limit", () => Int, { nullable: true, defaultValue: DEFAULT_RECENT_QUERIES, description: "1 to 1000." }) limit: number | null,
+    @Arg("limit", () => Int, { nullable: true, defaultValue: DEFAULT_RECENT_QUERIES, description: `1 to ${MAX_RECENT_QUERIES}.` }) limit: number | null,
     @Ctx() ctx: RequestContext,
   ): Promise<LoggedQuery[]> {
     return ctx.influence.recentQueries(limit);

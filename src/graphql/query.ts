@@ -1,6 +1,6 @@
 import { ArgsType, Field, Float, Int, ObjectType } from "type-graphql";
 import type { QueryInfo as EngineQueryInfo } from "../engine/types.js";
-import type { QueryArgs } from "../server/query-validation.js";
+import type { QueryArgs } from "../engine/query-validation.js";
 
 /** A query as text or token ids, shared by `influence` and `influenceDistribution`. */
 @ArgsType()

@@ -1,5 +1,5 @@
 import { ArgsType, Field, ID, Int, ObjectType } from "type-graphql";
-import type { Sequence } from "../db/index.js";
+import { MAX_PAGE_SIZE, type Sequence } from "../db/index.js";
 import { DEFAULT_PAGE_SIZE } from "../server/sequence-service.js";
 
 @ObjectType({ description: "A training sequence: one window of a corpus document, the unit whose influence is scored." })
@@ -28,7 +28,7 @@ export class TrainingSequence implements Omit<Sequence, "corpusId" | "documentId
 
 @ArgsType()
 export class SequencesArgs {
-  @Field(() => Int, { nullable: true, defaultValue: DEFAULT_PAGE_SIZE, description: "Page size, 1 to 1000." })
+  @Field(() => Int, { nullable: true, defaultValue: DEFAULT_PAGE_SIZE, description: `Page size, 1 to ${MAX_PAGE_SIZE}.` })
   first?: number | null;
 
   @Field(() => String, { nullable: true, description: "endCursor of the previous page." })

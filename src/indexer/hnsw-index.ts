@@ -20,11 +20,10 @@ import { spawnTsWorker } from "../workers/spawn-worker.js";
 import type { SearchHits } from "./exact-search.js";
 import { hnswlibFileComplete, readHnswlibHeader, type HnswlibHeader } from "./hnswlib-header.js";
 import { rangesProblem, type CoordinateRange } from "../projection/vector-layout.js";
+import { DEFAULT_EF } from "./query-limits.js";
 
 export { exactTopK, type SearchHits } from "./exact-search.js";
 
-/** ef used by search() until setEf() or a per-search ef says otherwise. */
-export const DEFAULT_EF = 200;
 const SIDECAR_FORMAT = "influence-graph hnsw";
 const SIDECAR_VERSION = 1;
 
@@ -229,6 +228,7 @@ export interface OpenHnswOptions {
 
 /** An open index. search() is synchronous native code: a few milliseconds per query at ef 200 on 12k vectors of 2,048 dims. */
 export class HnswIndex {
+  /** ef used by search() until setEf() or a per-search ef says otherwise. */
   private defaultEf = DEFAULT_EF;
   private readonly indexedDim: number;
 

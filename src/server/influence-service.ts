@@ -1,27 +1,14 @@
 import type DataLoader from "dataloader";
 import { type Database, logQuery, ordinalsContainingToken, type QueryLogEntry, recentQueries, type Sequence } from "../db/index.js";
-import type { DistributionRequest, DistributionResult, InfluenceEngine, InfluenceRequest, InfluenceResult } from "../engine/types.js";
+import { type DistributionArgs, type InfluenceArgs, checkDistributionArgs, checkInfluenceArgs } from "../engine/query-validation.js";
+import type { DistributionResult, InfluenceEngine, InfluenceRequest, InfluenceResult } from "../engine/types.js";
 import type { Tokenizer } from "../tokenizer/tokenizer.js";
 import type { CorpusRef } from "./corpus.js";
 import { toServerError } from "./errors.js";
 import type { ServerLogger } from "./logger.js";
-import { checkBins, checkCandidates, checkQuery, checkTopK, containsTokenId, type QueryArgs } from "./query-validation.js";
 import type { SequenceService } from "./sequence-service.js";
 
-export const DEFAULT_TOP_K = 10;
-export const DEFAULT_BINS = 40;
 export const DEFAULT_RECENT_QUERIES = 20;
-
-export interface InfluenceArgs extends QueryArgs {
-  topK?: number | null;
-  containsToken?: string | null;
-  candidates?: number | null;
-  rerank?: boolean | null;
-}
-
-export interface DistributionArgs extends QueryArgs {
-  bins?: number | null;
-}
 
 export interface InfluenceServiceDeps {
   engine: InfluenceEngine;
@@ -55,8 +42,7 @@ export class InfluenceService {
   async distribution(args: DistributionArgs): Promise<DistributionResult> {
     return this.#logged("influenceDistribution", args, async () => {
       const { engine, tokenizer } = this.deps;
-      const request: DistributionRequest = { ...checkQuery(args, tokenizer, engine.info()), bins: checkBins(args.bins ?? DEFAULT_BINS) };
-      return { result: await engine.distribution(request), timings: {}, topHitIds: [] };
+      return { result: await engine.distribution(checkDistributionArgs(args, tokenizer, engine.info())), timings: {}, topHitIds: [] };
     });
   }
 
@@ -66,12 +52,9 @@ export class InfluenceService {
 
   async #influenceRequest(args: InfluenceArgs, tokenScores: boolean): Promise<InfluenceRequest> {
     const { engine, tokenizer, db, corpus } = this.deps;
-    const query = checkQuery(args, tokenizer, engine.info());
-    const topK = checkTopK(args.topK ?? DEFAULT_TOP_K);
-    const candidates = args.candidates == null ? undefined : checkCandidates(args.candidates, topK);
-    const tokenId = args.containsToken == null ? undefined : containsTokenId(args.containsToken, tokenizer);
-    const allowedOrdinals = tokenId === undefined ? undefined : await ordinalsContainingToken(db, await corpus.id(), tokenId);
-    return { ...query, topK, candidates, allowedOrdinals, rerank: args.rerank ?? true, tokenScores };
+    const { containsTokenId, ...request } = checkInfluenceArgs(args, tokenizer, engine.info(), tokenScores);
+    const allowedOrdinals = containsTokenId === undefined ? undefined : await ordinalsContainingToken(db, await corpus.id(), containsTokenId);
+    return { ...request, allowedOrdinals };
   }
 
   /** Runs `run` and logs the query with its timings and top hits, or with the error it failed with. */

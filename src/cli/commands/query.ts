@@ -1,9 +1,11 @@
 import type { Command } from "commander";
-import { IndexEngine, MAX_CANDIDATES, MAX_TOP_K } from "../../engine/index-engine.js";
+import { IndexEngine } from "../../engine/index-engine.js";
+import { checkInfluenceArgs } from "../../engine/query-validation.js";
+import { CANDIDATES, DEFAULT_CANDIDATES_TEXT, TOP_K, rangeText } from "../../indexer/query-limits.js";
 import { type Database, getSequencesByOrdinals, getCorpus, openDatabase } from "../../db/index.js";
 import { indexPath, readIndexManifest } from "../../indexer/index-manifest.js";
 import { InputError } from "../../util/errors.js";
-import { integer, integerList } from "../options.js";
+import { anyInteger, integerList } from "../options.js";
 
 export function registerQuery(program: Command): void {
   program
@@ -14,10 +16,10 @@ export function registerQuery(program: Command): void {
     .option("--completion <text>", "completion text whose log-probability is measured")
     .option("--prompt-tokens <ids>", "prompt as comma-separated token ids", integerList)
     .option("--completion-tokens <ids>", "completion as comma-separated token ids", integerList)
-    .option("--top-k <k>", "hits to return", integer(1, MAX_TOP_K), 10)
+    .option("--top-k <k>", `hits to return, ${rangeText(TOP_K)}`, anyInteger, TOP_K.default)
     .option("--layers <list>", "restrict scores to these transformer blocks, e.g. 0,2", integerList)
     .option("--completion-positions <list>", "measure only these 0-based completion tokens", integerList)
-    .option("--candidates <c>", "candidates from the vector index before re-ranking (default max(4 k, 100))", integer(1, MAX_CANDIDATES))
+    .option("--candidates <c>", `candidates from the vector index before re-ranking, k to ${CANDIDATES.max} (default ${DEFAULT_CANDIDATES_TEXT})`, anyInteger)
     .option("--no-rerank", "return the projected (approximate) scores without exact re-scoring")
     .option("--token-scores", "include per-token scores of each hit", false)
     .option("--database <url>", "PostgreSQL URL when the index keeps its sequences on a server")
@@ -26,7 +28,7 @@ export function registerQuery(program: Command): void {
       const engine = await IndexEngine.open(opts.index);
       let db: Database | undefined;
       try {
-        const result = await engine.influence({
+        const args = {
           prompt: opts.prompt,
           completion: opts.completion,
           promptTokens: opts.promptTokens,
@@ -36,8 +38,8 @@ export function registerQuery(program: Command): void {
           completionPositions: opts.completionPositions,
           candidates: opts.candidates,
           rerank: opts.rerank,
-          tokenScores: opts.tokenScores,
-        });
+        };
+        const result = await engine.influence(checkInfluenceArgs(args, engine.tokenizer, engine.info(), opts.tokenScores));
         const manifest = await readIndexManifest(opts.index);
         const url = opts.database ?? (manifest.database.kind === "postgres" ? manifest.database.url : undefined);
         db = await openDatabase(url ? { url } : { dataDir: indexPath(engine.folder, "database") });

@@ -1,16 +1,15 @@
 /**
- * Checks of influence-query arguments, with messages meant for the person who typed the query.
- * Everything here throws InputError, which the server reports as BAD_USER_INPUT.
+ * Checks of influence-query arguments, with messages meant for the person who typed the query:
+ * run once, at the edge (the GraphQL services and `influence query`), before the engine, which
+ * trusts what it is given. Everything here throws InputError, which the server reports as
+ * BAD_USER_INPUT and the CLI with exit code 2.
  */
-import type { IndexInfo } from "../engine/types.js";
+import { BINS, CANDIDATES, TOP_K } from "../indexer/query-limits.js";
 import type { Tokenizer } from "../tokenizer/tokenizer.js";
 import { InputError } from "../util/errors.js";
+import type { DistributionRequest, IndexInfo, InfluenceRequest } from "./types.js";
 
-export const MAX_TOP_K = 1000;
-export const MAX_CANDIDATES = 10_000;
-export const MAX_BINS = 200;
-
-/** A query as the GraphQL arguments give it: text or token ids; null means absent. */
+/** A query as the GraphQL arguments or the CLI's options give it: text or token ids; null means absent. */
 export interface QueryArgs {
   prompt?: string | null;
   completion?: string | null;
@@ -20,15 +19,41 @@ export interface QueryArgs {
   completionPositions?: number[] | null;
 }
 
-/** The query in token ids, checked against the model and the index. */
-export interface CheckedQuery {
-  promptTokens: number[];
-  completionTokens: number[];
-  layers?: number[];
-  completionPositions?: number[];
+export interface InfluenceArgs extends QueryArgs {
+  topK?: number | null;
+  containsToken?: string | null;
+  candidates?: number | null;
+  rerank?: boolean | null;
 }
 
-export function checkQuery(args: QueryArgs, tokenizer: Tokenizer, info: IndexInfo): CheckedQuery {
+export interface DistributionArgs extends QueryArgs {
+  bins?: number | null;
+}
+
+/** An influence request as the engine takes it, but for the sequences a `containsToken` filter allows, which the caller looks up. */
+export interface CheckedInfluenceArgs extends Omit<InfluenceRequest, "allowedOrdinals"> {
+  /** The token a hit's sequence must contain. */
+  containsTokenId?: number;
+}
+
+/** Every argument of an influence query, checked, with the defaults filled in. */
+export function checkInfluenceArgs(args: InfluenceArgs, tokenizer: Tokenizer, info: IndexInfo, tokenScores: boolean): CheckedInfluenceArgs {
+  const query = checkQuery(args, tokenizer, info);
+  const topK = checkTopK(args.topK ?? TOP_K.default);
+  const candidates = args.candidates == null ? undefined : checkCandidates(args.candidates, topK);
+  const containsTokenId = args.containsToken == null ? undefined : tokenIdOf(args.containsToken, tokenizer);
+  return { ...query, topK, candidates, rerank: args.rerank ?? true, tokenScores, ...(containsTokenId === undefined ? {} : { containsTokenId }) };
+}
+
+/** Every argument of a distribution query, checked, with the defaults filled in. */
+export function checkDistributionArgs(args: DistributionArgs, tokenizer: Tokenizer, info: IndexInfo): DistributionRequest {
+  return { ...checkQuery(args, tokenizer, info), bins: checkBins(args.bins ?? BINS.default) };
+}
+
+/** The query in token ids, checked against the model and the index; layers and positions ascending. */
+type CheckedQuery = Pick<InfluenceRequest, "promptTokens" | "completionTokens" | "layers" | "completionPositions">;
+
+function checkQuery(args: QueryArgs, tokenizer: Tokenizer, info: IndexInfo): CheckedQuery {
   for (const name of ["prompt", "completion"] as const) {
     if (args[name] === "") throw new InputError(`${name} is empty: give some text, or leave ${name} out`);
   }
@@ -71,7 +96,7 @@ function encode(tokenizer: Tokenizer, text: string | null | undefined): number[]
 
 function checkTokenIds(name: string, ids: number[], tokenizer: Tokenizer): number[] {
   ids.forEach((id, i) => {
-    if (id < 0 || id >= tokenizer.vocabSize) throw new InputError(`${name}[${i}] = ${id} is not a token id (the vocabulary has ids 0 to ${tokenizer.vocabSize - 1})`);
+    if (!Number.isInteger(id) || id < 0 || id >= tokenizer.vocabSize) throw new InputError(`${name}[${i}] = ${id} is not a token id (the vocabulary has ids 0 to ${tokenizer.vocabSize - 1})`);
   });
   return ids;
 }
@@ -82,7 +107,7 @@ function checkLayers(layers: number[], known: readonly number[]): number[] {
     if (!known.includes(layer)) throw new InputError(`unknown layer ${layer}: the index has layers ${known.join(", ")}`);
   }
   if (new Set(layers).size !== layers.length) throw new InputError("layers names a layer more than once");
-  return layers;
+  return [...layers].sort((a, b) => a - b);
 }
 
 function checkPositions(positions: number[], completionLength: number): number[] {
@@ -93,28 +118,28 @@ function checkPositions(positions: number[], completionLength: number): number[]
     }
   }
   if (new Set(positions).size !== positions.length) throw new InputError("completionPositions names a position more than once");
-  return positions;
+  return [...positions].sort((a, b) => a - b);
 }
 
-export function checkTopK(topK: number): number {
-  if (topK < 1 || topK > MAX_TOP_K) throw new InputError(`topK must be from 1 to ${MAX_TOP_K} (got ${topK})`);
+function checkTopK(topK: number): number {
+  if (!Number.isInteger(topK) || topK < TOP_K.min || topK > TOP_K.max) throw new InputError(`topK must be from ${TOP_K.min} to ${TOP_K.max} (got ${topK})`);
   return topK;
 }
 
-export function checkCandidates(candidates: number, topK: number): number {
-  if (candidates < topK || candidates > MAX_CANDIDATES) {
-    throw new InputError(`candidates must be from topK (${topK}) to ${MAX_CANDIDATES} (got ${candidates})`);
+function checkCandidates(candidates: number, topK: number): number {
+  if (!Number.isInteger(candidates) || candidates < topK || candidates > CANDIDATES.max) {
+    throw new InputError(`candidates must be from topK (${topK}) to ${CANDIDATES.max} (got ${candidates})`);
   }
   return candidates;
 }
 
-export function checkBins(bins: number): number {
-  if (bins < 1 || bins > MAX_BINS) throw new InputError(`bins must be from 1 to ${MAX_BINS} (got ${bins})`);
+function checkBins(bins: number): number {
+  if (!Number.isInteger(bins) || bins < BINS.min || bins > BINS.max) throw new InputError(`bins must be from ${BINS.min} to ${BINS.max} (got ${bins})`);
   return bins;
 }
 
 /** The token id of a `containsToken` filter: one token of text, or `#<id>`. */
-export function containsTokenId(value: string, tokenizer: Tokenizer): number {
+function tokenIdOf(value: string, tokenizer: Tokenizer): number {
   if (value === "") throw new InputError('containsToken is empty: give one token, e.g. " the" or "#262"');
   const byId = /^#(\d+)$/.exec(value);
   if (byId) {

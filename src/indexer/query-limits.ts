@@ -1,0 +1,34 @@
+/**
+ * What one query may ask of an index, and what it gets when it does not say. The one place these
+ * numbers live: the search and the engine use them, the argument checks of both edges (GraphQL and
+ * CLI, engine/query-validation.ts) enforce them, and the CLI's help and the GraphQL schema's
+ * descriptions quote them. (Here, not in engine/, because the HNSW search's ef is among them.)
+ */
+
+/** Hits a query returns. */
+export const TOP_K = { min: 1, max: 1000, default: 10 } as const;
+
+/** Candidates taken from the vector search before exact re-ranking: topK to max. */
+export const CANDIDATES = { max: 10_000 } as const;
+
+/** Without `candidates`: enough that re-ranking finds the exact top k (see README, "The demo"). */
+export function defaultCandidates(topK: number): number {
+  return Math.max(4 * topK, 100);
+}
+
+/** How the default reads in help texts and descriptions. */
+export const DEFAULT_CANDIDATES_TEXT = "max(4 x topK, 100)";
+
+/** Histogram bins of a score distribution. */
+export const BINS = { min: 1, max: 200, default: 40 } as const;
+
+/** Positive scores a distribution returns, largest first, for log-log plots. */
+export const DISTRIBUTION_TOP_SCORES = 2000;
+
+/** ef of HNSW searches unless set otherwise (at least k is used). */
+export const DEFAULT_EF = 200;
+
+/** "1 to 1000": a range as help texts and descriptions write it. */
+export function rangeText(bounds: { min: number; max: number }): string {
+  return `${bounds.min} to ${bounds.max}`;
+}
