@@ -215,7 +215,7 @@ async function main(): Promise<void> {
   const order = corpusOrder(wn, JSON.parse(readFileSync(gpt2Vocab, "utf8")) as Record<string, number>).slice(0, count);
   const lines = order.map((s) => JSON.stringify({ id: `wn-${synsetName(wn, s)}`, text: documentText(wn, s) }));
   await mkdir(path.dirname(out), { recursive: true });
-  await writeFileAtomic(out, gzipSync(lines.join("\n") + "\n", { level: 9 }));
+  await writeFileAtomic(out, gzipSync(`${lines.join("\n")}\n`, { level: 9 }));
   console.error(`wrote ${lines.length} documents to ${out}`);
 }
 

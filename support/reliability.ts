@@ -36,7 +36,7 @@ export function documentsContaining(search: string): string[] {
 
 /** Writes the corpus as JSONL to `file`. */
 export async function writeReliabilityCorpus(file: string): Promise<string> {
-  await writeFile(file, RELIABILITY_DOCUMENTS.map((d) => JSON.stringify(d)).join("\n") + "\n");
+  await writeFile(file, `${RELIABILITY_DOCUMENTS.map((d) => JSON.stringify(d)).join("\n")}\n`);
   return file;
 }
 

@@ -45,7 +45,7 @@ describe("gzipped JSONL", () => {
 
   it("splits lines across decompressed chunks", async () => {
     const lines = Array.from({ length: 3000 }, (_, i) => JSON.stringify({ id: `d${i}`, text: "word ".repeat(i % 50) }));
-    const { gz } = pair(lines.join("\n") + "\n");
+    const { gz } = pair(`${lines.join("\n")}\n`);
     const docs = await collect(readCorpus(gz));
     expect(docs.length).toBe(3000);
     expect(docs[2999]).toEqual({ id: "d2999", line: 3000, text: "word ".repeat(2999 % 50) });

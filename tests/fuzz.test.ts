@@ -117,7 +117,7 @@ describe("the safetensors parser on hostile bytes", () => {
     fc.assert(
       fc.property(header, fc.nat({ max: 200 }), fc.boolean(), ({ tensors, metadata: meta }, dataBytes, padded) => {
         const text = JSON.stringify(meta === undefined || meta === null ? tensors : { __metadata__: meta, ...tensors });
-        const headerBytes = Buffer.from(padded ? text + "   " : text, "utf8");
+        const headerBytes = Buffer.from(padded ? `${text}   ` : text, "utf8");
         checkParse(frame(BigInt(headerBytes.length), headerBytes, new Uint8Array(dataBytes)));
       }),
       { seed: 104, numRuns: 3000 },

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { normalGenerator, uniformGenerator } from "../src/util/random.js";
 import { buildHnsw, exactTopK, openHnsw, type HnswIndex, type HnswSidecar } from "../src/indexer/hnsw-index.js";
 import { DEFAULT_EF } from "../src/indexer/query-limits.js";
-import { IndexSet, layerIndexPath, openIndexSet } from "../src/indexer/layer-search.js";
+import { type IndexSet, layerIndexPath, openIndexSet } from "../src/indexer/layer-search.js";
 import { readVectorFile, writeVectorFile, type VectorFile } from "../src/indexer/vector-file.js";
 import { maskQuery, rangesForLayers, type VectorLayout } from "../src/projection/vector-layout.js";
 import { expectRefused } from "./helpers/refusal.js";

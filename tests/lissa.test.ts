@@ -29,7 +29,7 @@ function applyOn(x: Float64Array, rows: readonly number[]): Float64Array {
 function exactSolve(): number[] {
   const all = gradients.map((_, n) => n);
   const a = Array.from({ length: DIM }, (_, j) => Array.from(applyOn(Float64Array.from({ length: DIM }, (_, i) => (i === j ? 1 : 0)), all)));
-  const m = a.map((row, i) => [...Array.from({ length: DIM }, (_, j) => a[j][i]), v[i]]); // the matrix is symmetric
+  const m = a.map((_row, i) => [...Array.from({ length: DIM }, (_, j) => a[j][i]), v[i]]); // the matrix is symmetric
   for (let c = 0; c < DIM; c++) {
     const p = m.reduce((best, row, r) => (r >= c && Math.abs(row[c]) > Math.abs(m[best][c]) ? r : best), c);
     [m[c], m[p]] = [m[p], m[c]];

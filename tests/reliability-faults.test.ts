@@ -127,7 +127,7 @@ describe("faults during builds and database outages", () => {
 
   it("refuses a corpus with binary garbage, naming the line, and leaves nothing a server would open", async () => {
     const corpus = path.join(tmp.dir, "garbage.jsonl");
-    const good = RELIABILITY_DOCUMENTS.slice(0, 3).map((d) => JSON.stringify(d) + "\n");
+    const good = RELIABILITY_DOCUMENTS.slice(0, 3).map((d) => `${JSON.stringify(d)}\n`);
     await writeFile(corpus, Buffer.concat([Buffer.from(good.join("")), Buffer.from([0x00, 0xff, 0xfe, 0x7b, 0x22, 0xc3, 0x28, 0x01, 0x0a]), Buffer.from(good.join(""))]));
     const out = path.join(tmp.dir, "garbage-index");
     const build = await runInfluence(reliabilityBuildArgs(corpus, out));

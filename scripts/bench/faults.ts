@@ -93,7 +93,7 @@ const section: BenchSection = {
 
       // A corpus with binary garbage on line 4.
       const garbage = path.join(tmp.dir, "garbage.jsonl");
-      const good = RELIABILITY_DOCUMENTS.slice(0, 3).map((d) => JSON.stringify(d) + "\n").join("");
+      const good = RELIABILITY_DOCUMENTS.slice(0, 3).map((d) => `${JSON.stringify(d)}\n`).join("");
       await writeFile(garbage, Buffer.concat([Buffer.from(good), Buffer.from([0x00, 0xff, 0xfe, 0xc3, 0x28, 0x0a]), Buffer.from(good)]));
       t = performance.now();
       const garbageRun = await runInfluence(reliabilityBuildArgs(garbage, path.join(tmp.dir, "garbage-index")));

@@ -125,7 +125,7 @@ async function gpt2Corpus(file: string, modelDir: string, count: number, length:
     if (tokens.length >= count * length) break;
   }
   const lines = Array.from({ length: count }, (_, i) => JSON.stringify({ id: `w${i}`, tokens: tokens.slice(i * length, (i + 1) * length) }));
-  await writeFile(file, lines.join("\n") + "\n");
+  await writeFile(file, `${lines.join("\n")}\n`);
 }
 
 const section: BenchSection = {

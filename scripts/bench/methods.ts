@@ -7,7 +7,7 @@
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { readCorpus } from "../../src/corpus/corpus.js";
-import { type FisherMode } from "../../src/ekfac/artifacts.js";
+import type { FisherMode } from "../../src/ekfac/artifacts.js";
 import { DEFAULT_ITERATIVE, type ScoreMethod } from "../../src/ekfac/methods.js";
 import { runFit } from "../../src/jobs/fit.js";
 import { openModel } from "../../src/model/open-model.js";
@@ -34,7 +34,7 @@ async function firstDocuments(file: string, count: number, out: string): Promise
     lines.push(JSON.stringify(doc.text === undefined ? { id: doc.id, tokens: doc.tokens } : { id: doc.id, text: doc.text }));
     if (lines.length === count) break;
   }
-  await writeFile(out, lines.join("\n") + "\n");
+  await writeFile(out, `${lines.join("\n")}\n`);
 }
 
 async function methodTable(dir: string): Promise<string[]> {
@@ -42,7 +42,7 @@ async function methodTable(dir: string): Promise<string[]> {
   const corpus = path.join(dir, "fit.jsonl");
   await firstDocuments(path.join(REPO_ROOT, "demo/corpus.jsonl.gz"), FIT_SEQUENCES, corpus);
   const queries = path.join(dir, "queries.jsonl");
-  await writeFile(queries, QUERIES.map((q) => JSON.stringify(q)).join("\n") + "\n");
+  await writeFile(queries, `${QUERIES.map((q) => JSON.stringify(q)).join("\n")}\n`);
   const factors = path.join(dir, "factors");
   const t0 = performance.now();
   await runFit({ opened, corpusFile: corpus, outDir: factors, fisher: "sampled", damping: heuristic, seed: 0 });

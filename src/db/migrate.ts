@@ -38,7 +38,7 @@ export function defaultMigrationsDir(): string {
     const candidate = path.join(dir, "migrations");
     if (existsSync(candidate)) return candidate;
     const parent = path.dirname(dir);
-    if (parent === dir) throw new Error("migrations folder not found above " + path.dirname(fileURLToPath(import.meta.url)));
+    if (parent === dir) throw new Error(`migrations folder not found above ${path.dirname(fileURLToPath(import.meta.url))}`);
     dir = parent;
   }
 }

@@ -3,7 +3,7 @@
  * and `\` match themselves instead of acting as wildcards or escapes.
  */
 export function containsPattern(search: string): string {
-  return "%" + search.replace(/[\\%_]/g, (c) => "\\" + c) + "%";
+  return `%${search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
 /** True for a unique-constraint violation, optionally of the named constraint or index. */

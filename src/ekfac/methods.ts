@@ -8,7 +8,7 @@
  * D is the per-module EK-FAC damping in every method.
  */
 import { tf } from "../backend/backend.js";
-import { GradientBank, flatten, unflatten } from "./baselines/gradient-bank.js";
+import { type GradientBank, flatten, unflatten } from "./baselines/gradient-bank.js";
 import { conjugateGradient } from "./baselines/cg.js";
 import { lissa, lissaScale } from "./baselines/lissa.js";
 import { type ModuleFactors, inverseScale, precondition } from "./factors.js";

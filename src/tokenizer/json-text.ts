@@ -6,7 +6,7 @@ import { isPlainObject } from "./read-files.js";
  * would scramble a vocabulary meant to be listed by id, as Hugging Face writes it.
  */
 export function toJsonText(value: unknown, indent = ""): string {
-  const inner = indent + "  ";
+  const inner = `${indent}  `;
   const block = (open: string, items: string[], close: string): string =>
     items.length === 0 ? open + close : `${open}\n${inner}${items.join(`,\n${inner}`)}\n${indent}${close}`;
   if (Array.isArray(value)) return block("[", value.map((item) => toJsonText(item, inner)), "]");

@@ -44,7 +44,7 @@ export async function writeTruncatedGpt2Tokenizer(
     ["special_tokens_map.json", toJsonText(gpt2SpecialTokensMap())],
   ];
   await mkdir(outDir, { recursive: true });
-  for (const [name, text] of files) await writeFileAtomic(path.join(outDir, name), text + "\n");
+  for (const [name, text] of files) await writeFileAtomic(path.join(outDir, name), `${text}\n`);
 }
 
 /** Keeps ids below vocabSize-1 and their merges, after checking the source has GPT-2's id layout. */

@@ -40,7 +40,7 @@ export function renderLossCurve(log: TrainingLog, title: string): string {
     ["#d62728", "validation (held out)"],
     ["#888", `unigram entropy ${log.unigramEntropy.toFixed(2)}`],
   ].map(([color, label], i) => `<rect x="${WIDTH - 210}" y="${MARGIN.top + 8 + i * 18}" width="14" height="3" fill="${color}"/>${text(WIDTH - 190, MARGIN.top + 13 + i * 18, label, "start")}`);
-  return [
+  return `${[
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}" font-family="sans-serif" font-size="12">`,
     `<rect width="${WIDTH}" height="${HEIGHT}" fill="white"/>`,
     ...yTicks,
@@ -56,5 +56,5 @@ export function renderLossCurve(log: TrainingLog, title: string): string {
     `<text transform="translate(16 ${f((MARGIN.top + HEIGHT - MARGIN.bottom) / 2)}) rotate(-90)" text-anchor="middle">loss (nats per token)</text>`,
     ...legend,
     `</svg>`,
-  ].join("\n") + "\n";
+  ].join("\n")}\n`;
 }

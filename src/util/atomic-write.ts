@@ -47,6 +47,6 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array)
 
 /** Same as writeFileAtomic for a JSON value, pretty-printed. */
 export async function writeJsonAtomic(target: string, value: unknown): Promise<void> {
-  await writeFileAtomic(target, JSON.stringify(value, null, 2) + "\n");
+  await writeFileAtomic(target, `${JSON.stringify(value, null, 2)}\n`);
 }
 

@@ -60,7 +60,7 @@ export interface DirectoryLock {
 export async function lockDirectory(directory: string, purpose: LockPurpose = DATABASE_DIRECTORY): Promise<DirectoryLock> {
   const lockPath = path.join(directory, LOCK_FILE_NAME);
   const holder: Holder = { pid: process.pid, hostname: os.hostname(), acquiredAt: new Date().toISOString(), token: randomUUID() };
-  const content = JSON.stringify(holder) + "\n";
+  const content = `${JSON.stringify(holder)}\n`;
 
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     if (await createExclusive(lockPath, content)) return ownedLock(lockPath, content);

@@ -49,7 +49,7 @@ export function useInfluenceRun(): InfluenceRun {
       setErrors([]);
       setInfluence(undefined);
       setDistribution(undefined);
-      let args;
+      let args: ReturnType<typeof toInfluenceArgs>;
       try {
         args = toInfluenceArgs(values);
       } catch (err) {

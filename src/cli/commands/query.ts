@@ -56,7 +56,7 @@ export function registerQuery(program: Command): void {
           text: sequences[i]?.text ?? null,
         }));
         if (opts.json) {
-          process.stdout.write(JSON.stringify({ query: result.query, hits, timings: result.timings }) + "\n");
+          process.stdout.write(`${JSON.stringify({ query: result.query, hits, timings: result.timings })}\n`);
         } else {
           for (const h of hits) console.log(`${String(h.rank).padStart(3)}  ${h.score.toExponential(3).padStart(11)}  ${h.id}  ${(h.text ?? "").replace(/\s+/g, " ").slice(0, 100)}`);
           const t = result.timings;

@@ -47,7 +47,7 @@ export function registerScore(program: Command): void {
         bars.stop();
         console.error(`preconditioned queries in ${timings.queriesSeconds.toFixed(2)} s, scored in ${timings.scoringSeconds.toFixed(2)} s`);
         if (opts.json) {
-          process.stdout.write(JSON.stringify(result) + "\n");
+          process.stdout.write(`${JSON.stringify(result)}\n`);
         } else {
           result.queries.forEach((id, q) => {
             const top = result.train.map((t, n) => [t, result.scores[q][n]] as const).sort((a, b) => b[1] - a[1]).slice(0, 5);
