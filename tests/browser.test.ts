@@ -84,7 +84,10 @@ describe(`the web UI in Chromium (${CHROMIUM_PATH})`, () => {
     await page.getByLabel("Top k").fill(String(TOP_K));
     await page.getByRole("button", { name: "Run" }).click();
     await page.locator('[data-testid="power-law"]').waitFor(SLOW);
-    await page.locator('[data-testid="hit"]').nth(TOP_K - 1).waitFor(SLOW);
+    await page
+      .locator('[data-testid="hit"]')
+      .nth(TOP_K - 1)
+      .waitFor(SLOW);
     expect(await page.locator('[data-testid="hit"]').count()).toBe(TOP_K);
 
     // The same query through the API: every token's colour must carry the sign of its score.
@@ -96,7 +99,11 @@ describe(`the web UI in Chromium (${CHROMIUM_PATH})`, () => {
       items.map((item) => ({
         id: item.getAttribute("data-sequence-id"),
         score: Number(item.getAttribute("data-score")),
-        tokens: Array.from(item.querySelectorAll(".token")).map((t) => ({ position: Number(t.getAttribute("data-position")), sign: t.getAttribute("data-sign"), background: getComputedStyle(t).backgroundColor })),
+        tokens: Array.from(item.querySelectorAll(".token")).map((t) => ({
+          position: Number(t.getAttribute("data-position")),
+          sign: t.getAttribute("data-sign"),
+          background: getComputedStyle(t).backgroundColor,
+        })),
       })),
     );
     expect(shown.map((h) => h.id)).toEqual(influence.hits.map((h) => h.sequence.id));
@@ -148,7 +155,10 @@ describe(`the web UI in Chromium (${CHROMIUM_PATH})`, () => {
       const res = await fetch(server.graphqlUrl, {
         method: "POST",
         headers: { "content-type": "application/json" },
-        body: JSON.stringify({ query: "query($p: String, $c: String) { influence(prompt: $p, completion: $c) { hits { rank } } }", variables: { p: prompt, c: completion } }),
+        body: JSON.stringify({
+          query: "query($p: String, $c: String) { influence(prompt: $p, completion: $c) { hits { rank } } }",
+          variables: { p: prompt, c: completion },
+        }),
       });
       const { errors } = (await res.json()) as { errors: Array<{ message: string; extensions: { code: string } }> };
       expect(errors[0].extensions.code).toBe("BAD_USER_INPUT");

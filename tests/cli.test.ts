@@ -9,8 +9,11 @@ import { tempDir } from "../src/util/temp-dir.js";
 /** Runs the `influence` command line as users do, through bin/influence.js. */
 function influence(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [path.join(REPO_ROOT, "bin/influence.js"), ...args], { env: { ...process.env, INFLUENCE_QUIET: "1" }, maxBuffer: 64 << 20 }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    execFile(
+      process.execPath,
+      [path.join(REPO_ROOT, "bin/influence.js"), ...args],
+      { env: { ...process.env, INFLUENCE_QUIET: "1" }, maxBuffer: 64 << 20 },
+      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
 }
@@ -54,7 +57,21 @@ describe("the influence command line", () => {
     await writeFile(corpus, readFileSync(fixturePath("gpt2-tiny", "train.jsonl"), "utf8").split("\n").slice(0, 6).join("\n"));
     const fit = await influence(["fit", "--model", fixturePath("gpt2-tiny"), "--corpus", corpus, "--out", factors, "--fisher", "empirical", "--no-progress"]);
     expect(fit.code, fit.stderr).toBe(0);
-    const score = await influence(["score", "--model", fixturePath("gpt2-tiny"), "--factors", factors, "--train", corpus, "--queries", fixturePath("gpt2-tiny", "queries.jsonl"), "--per-module", "--per-token", "--json", "--no-progress"]);
+    const score = await influence([
+      "score",
+      "--model",
+      fixturePath("gpt2-tiny"),
+      "--factors",
+      factors,
+      "--train",
+      corpus,
+      "--queries",
+      fixturePath("gpt2-tiny", "queries.jsonl"),
+      "--per-module",
+      "--per-token",
+      "--json",
+      "--no-progress",
+    ]);
     expect(score.code, score.stderr).toBe(0);
     const out = JSON.parse(score.stdout);
     expect(Object.keys(out).sort()).toEqual(["moduleScores", "queries", "scores", "tokenScores", "train"]);

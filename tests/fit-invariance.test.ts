@@ -52,7 +52,11 @@ async function pooledFit(sequences: TokenSequence[], workers: number, chunkSize:
   await writeTokenStore(indexPath(indexDir, "tokens"), sequences);
   const store = await readTokenStore(indexPath(indexDir, "tokens"));
   const data: IndexWorkerData = { modelDir: MODEL, indexDir, batchTokens: 2048 };
-  const pool = new WorkerPool({ spawn: () => spawnTsWorker(new URL("../src/indexer/index-worker.ts", import.meta.url), data), size: workers, maxQueue: Infinity });
+  const pool = new WorkerPool({
+    spawn: () => spawnTsWorker(new URL("../src/indexer/index-worker.ts", import.meta.url), data),
+    size: workers,
+    maxQueue: Infinity,
+  });
   try {
     const passes: PassRunner = pooledPasses(pool, store, store.count, SETTINGS, { chunkSize });
     return await fitEkfac(model.modules, passes, DAMPING);

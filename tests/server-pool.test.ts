@@ -168,7 +168,11 @@ describe("toServerError", () => {
     ];
     for (const [error, code, message] of cases) {
       const mapped = toServerError(error);
-      expect({ code: mapped.code, message: mapped.message, status: mapped.extensions.http?.status }).toEqual({ code, message, status: code === "WORKER_CRASHED" ? undefined : code === "TIMEOUT" ? 504 : 503 });
+      expect({ code: mapped.code, message: mapped.message, status: mapped.extensions.http?.status }).toEqual({
+        code,
+        message,
+        status: code === "WORKER_CRASHED" ? undefined : code === "TIMEOUT" ? 504 : 503,
+      });
     }
   });
 });

@@ -35,4 +35,3 @@ export async function demoQueries(count: number): Promise<QueryInput[]> {
   }
   return queries;
 }
-

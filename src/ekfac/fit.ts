@@ -83,7 +83,11 @@ export function serialPasses(
     let done = 0;
     let tokens = 0;
     for await (const batch of batchesOf(sequences(), { maxTokens: batchTokenLimit(model.config, opts.batchTokens) })) {
-      const capture = captureGradients(model, batch.map((s) => s.tokens), fisherLoss(opts.fisher, opts.seed, batch));
+      const capture = captureGradients(
+        model,
+        batch.map((s) => s.tokens),
+        fisherLoss(opts.fisher, opts.seed, batch),
+      );
       try {
         into.add(capture);
       } finally {

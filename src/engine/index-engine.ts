@@ -25,7 +25,21 @@ import type { Tokenizer } from "../tokenizer/tokenizer.js";
 import { lengthSortedBatches } from "../util/batches.js";
 import { InputError } from "../util/errors.js";
 import { candidateCount, ordinalsToScore, rankHits } from "./hits.js";
-import type { Candidate, CandidateSet, DistributionRequest, DistributionResult, ExactScore, IndexInfo, InfluenceEngine, InfluenceRequest, InfluenceResult, LayerScore, QueryInfo, QueryTokens, TokenScore } from "./types.js";
+import type {
+  Candidate,
+  CandidateSet,
+  DistributionRequest,
+  DistributionResult,
+  ExactScore,
+  IndexInfo,
+  InfluenceEngine,
+  InfluenceRequest,
+  InfluenceResult,
+  LayerScore,
+  QueryInfo,
+  QueryTokens,
+  TokenScore,
+} from "./types.js";
 
 /** Larger batches than the default: re-ranking is one pass over many short candidates. */
 const RERANK_BATCH_TOKENS = 4096;
@@ -66,7 +80,9 @@ export class IndexEngine implements InfluenceEngine {
     const manifest = await readIndexManifest(dir);
     const opened = await openModel(manifest.model.path);
     if (opened.fingerprint !== manifest.model.fingerprint) {
-      throw new InputError(`${indexPath(dir, "manifest")}: the index was built for another model than the one now in ${manifest.model.path} (fingerprint ${manifest.model.fingerprint.slice(0, 12)}, found ${opened.fingerprint.slice(0, 12)})`);
+      throw new InputError(
+        `${indexPath(dir, "manifest")}: the index was built for another model than the one now in ${manifest.model.path} (fingerprint ${manifest.model.fingerprint.slice(0, 12)}, found ${opened.fingerprint.slice(0, 12)})`,
+      );
     }
     const { model } = opened;
     const { factors } = await loadFactors(indexPath(dir, "factors"), { modelFingerprint: opened.fingerprint, modules: model.modules });
@@ -87,13 +103,27 @@ export class IndexEngine implements InfluenceEngine {
     const blocks = this.vectors.layout.blocks;
     const settings = manifest.parameters.projection;
     return {
-      model: { path: manifest.model.path, fingerprint: manifest.model.fingerprint, architecture: cfg.architecture, layers: cfg.nLayer, embedding: cfg.nEmbd, vocabSize: cfg.vocabSize, contextLength: cfg.contextLength },
+      model: {
+        path: manifest.model.path,
+        fingerprint: manifest.model.fingerprint,
+        architecture: cfg.architecture,
+        layers: cfg.nLayer,
+        embedding: cfg.nEmbd,
+        vocabSize: cfg.vocabSize,
+        contextLength: cfg.contextLength,
+      },
       corpus: { ...manifest.corpus },
       dims: { kOut: settings.kOut, kIn: settings.kIn, total: this.vectors.dim },
       layers: [...this.layers],
       modules: blocks.map((b, i) => ({ name: b.name, layer: b.layer, damping: this.factors[i].damping, offset: b.offset, size: b.size })),
       fisher: manifest.parameters.fisher,
-      build: { id: manifest.build.id, startedAt: manifest.build.startedAt, finishedAt: manifest.build.finishedAt, seconds: manifest.build.seconds, projectionSeed: settings.seed },
+      build: {
+        id: manifest.build.id,
+        startedAt: manifest.build.startedAt,
+        finishedAt: manifest.build.finishedAt,
+        seconds: manifest.build.seconds,
+        projectionSeed: settings.seed,
+      },
     };
   }
 
@@ -123,7 +153,13 @@ export class IndexEngine implements InfluenceEngine {
       });
       const tokens = [...promptTokens, ...completionTokens];
       const restricted = layers.length < this.layers.length;
-      return { info: { promptTokens, completionTokens, tokenTexts: tokens.map((t) => tokenizer.tokenText(t)), loss: capture.losses[0] }, vector, modules, layers, restricted };
+      return {
+        info: { promptTokens, completionTokens, tokenTexts: tokens.map((t) => tokenizer.tokenText(t)), loss: capture.losses[0] },
+        vector,
+        modules,
+        layers,
+        restricted,
+      };
     } finally {
       capture.dispose();
     }
@@ -152,8 +188,15 @@ export class IndexEngine implements InfluenceEngine {
     const sequences = ordinals.map((o) => Array.from(this.store.tokens(o)));
     const results: ExactScore[] = new Array(ordinals.length);
     const modules = this.opened.model.modules;
-    for (const positions of lengthSortedBatches(sequences.map((s) => s.length), { maxTokens: batchTokenLimit(this.opened.model.config, RERANK_BATCH_TOKENS) })) {
-      const capture = captureGradients(this.opened.model, positions.map((i) => sequences[i]), { kind: "next-token" });
+    for (const positions of lengthSortedBatches(
+      sequences.map((s) => s.length),
+      { maxTokens: batchTokenLimit(this.opened.model.config, RERANK_BATCH_TOKENS) },
+    )) {
+      const capture = captureGradients(
+        this.opened.model,
+        positions.map((i) => sequences[i]),
+        { kind: "next-token" },
+      );
       const scored = scoreCapture(capture, prepared.modules, 1);
       capture.dispose();
       positions.forEach((i, b) => {
@@ -235,7 +278,8 @@ export class IndexEngine implements InfluenceEngine {
   async exactScores(request: InfluenceRequest, ordinals: number[]): Promise<ExactScore[]> {
     const { firstOrdinal, count } = this.vectors;
     const unknown = ordinals.filter((o) => !Number.isInteger(o) || o < firstOrdinal || o >= firstOrdinal + count);
-    if (unknown.length) throw new InputError(`no indexed sequence at ordinal(s) ${unknown.slice(0, 5).join(", ")}: the index holds ${firstOrdinal}..${firstOrdinal + count - 1}`);
+    if (unknown.length)
+      throw new InputError(`no indexed sequence at ordinal(s) ${unknown.slice(0, 5).join(", ")}: the index holds ${firstOrdinal}..${firstOrdinal + count - 1}`);
     const prepared = this.prepare(request, true);
     try {
       return this.scoreExactly(prepared, ordinals, request.tokenScores);
@@ -249,7 +293,9 @@ export class IndexEngine implements InfluenceEngine {
     const { dim, count, rows } = this.vectors;
     const query = maskQuery(prepared.vector, rangesForLayers(this.vectors.layout, prepared.layers));
     const scores = download(tf.tidy(() => tf.matMul(tf.tensor2d(rows, [count, dim]), tf.tensor2d(query, [dim, 1]))));
-    const positive = Array.from(scores).filter((s) => s > 0).sort((a, b) => b - a);
+    const positive = Array.from(scores)
+      .filter((s) => s > 0)
+      .sort((a, b) => b - a);
     const fit = fitPowerLaw(positive);
     return {
       query: prepared.info,

@@ -1,5 +1,14 @@
 import { stagedInfluence } from "./hits.js";
-import type { CandidateSet, DistributionRequest, DistributionResult, ExactScore, IndexInfo, InfluenceEngine, InfluenceRequest, InfluenceResult } from "./types.js";
+import type {
+  CandidateSet,
+  DistributionRequest,
+  DistributionResult,
+  ExactScore,
+  IndexInfo,
+  InfluenceEngine,
+  InfluenceRequest,
+  InfluenceResult,
+} from "./types.js";
 import type { WorkerHandlers } from "../workers/worker-host.js";
 import type { WorkerPool } from "../workers/worker-pool.js";
 

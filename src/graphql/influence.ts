@@ -16,10 +16,17 @@ export class InfluenceArgs extends QueryInputArgs implements ServiceInfluenceArg
   })
   containsToken?: string | null;
 
-  @Field(() => Int, { nullable: true, description: `Candidates taken from the vector index before re-ranking, topK to ${CANDIDATES.max} (default ${DEFAULT_CANDIDATES_TEXT}).` })
+  @Field(() => Int, {
+    nullable: true,
+    description: `Candidates taken from the vector index before re-ranking, topK to ${CANDIDATES.max} (default ${DEFAULT_CANDIDATES_TEXT}).`,
+  })
   candidates?: number | null;
 
-  @Field(() => Boolean, { nullable: true, defaultValue: true, description: "Re-score the candidates exactly with EK-FAC; otherwise scores are the projected approximations." })
+  @Field(() => Boolean, {
+    nullable: true,
+    defaultValue: true,
+    description: "Re-score the candidates exactly with EK-FAC; otherwise scores are the projected approximations.",
+  })
   rerank?: boolean | null;
 }
 

@@ -73,7 +73,13 @@ export function pooledPasses(
 }
 
 /** Whitened-gradient moments of the sample (the PCA basis), with the pool's workers. */
-export async function momentsInParallel(pool: WorkerPool, factors: ModuleFactors[], store: TokenStore, sample: number[], listener?: ProgressListener): Promise<WhitenedMoments[]> {
+export async function momentsInParallel(
+  pool: WorkerPool,
+  factors: ModuleFactors[],
+  store: TokenStore,
+  sample: number[],
+  listener?: ProgressListener,
+): Promise<WhitenedMoments[]> {
   const parts = Array.from({ length: Math.ceil(sample.length / SAMPLE_CHUNK) }, (_, i) => {
     const ordinals = sample.slice(i * SAMPLE_CHUNK, (i + 1) * SAMPLE_CHUNK);
     return { payload: { ordinals, factors }, ordinals };

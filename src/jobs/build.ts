@@ -16,7 +16,22 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { type Database, analyzeSequences, finishBuild, getBuild, insertSequences, listShards, markShardDone, migrate, openDatabase, planShards, recordBuildPhase, reopenBuild, startBuild, upsertCorpus } from "../db/index.js";
+import {
+  type Database,
+  analyzeSequences,
+  finishBuild,
+  getBuild,
+  insertSequences,
+  listShards,
+  markShardDone,
+  migrate,
+  openDatabase,
+  planShards,
+  recordBuildPhase,
+  reopenBuild,
+  startBuild,
+  upsertCorpus,
+} from "../db/index.js";
 import { redactUrl } from "../db/pool-database.js";
 import { loadFactors, readFactorsManifest, saveFactors } from "../ekfac/artifacts.js";
 import { fitEkfac } from "../ekfac/fit.js";
@@ -35,7 +50,15 @@ import type { ProgressListener } from "../util/progress.js";
 import { spawnTsWorker } from "../workers/spawn-worker.js";
 import { buildHnsw } from "../indexer/hnsw-index.js";
 import { buildLayerIndexes } from "../indexer/layer-search.js";
-import { type BuildParameters, INDEX_FORMAT, INDEX_VERSION, type IndexManifest, indexPath, parameterDifference, writeIndexManifest } from "../indexer/index-manifest.js";
+import {
+  type BuildParameters,
+  INDEX_FORMAT,
+  INDEX_VERSION,
+  type IndexManifest,
+  indexPath,
+  parameterDifference,
+  writeIndexManifest,
+} from "../indexer/index-manifest.js";
 import type { IndexWorkerData, ShardJob } from "../indexer/index-worker.js";
 import { momentsInParallel, pooledPasses } from "../indexer/parallel-passes.js";
 import { type TokenStore, TokenStoreWriter, readTokenStore } from "../indexer/token-store.js";
@@ -124,7 +147,11 @@ export async function runBuild(job: BuildJob): Promise<IndexManifest> {
     const data: IndexWorkerData = { modelDir: opened.dir, indexDir: outDir, batchTokens: job.batchTokens ?? DEFAULT_BATCH_TOKENS };
     const withWorkers = async (work: (workers: WorkerPool) => Promise<void>) => {
       // A batch job: all its chunks queue at once, and a pass takes as long as it takes.
-      const pool = new WorkerPool({ spawn: () => spawnTsWorker(new URL("../indexer/index-worker.ts", import.meta.url), data), size: job.workers, maxQueue: Infinity });
+      const pool = new WorkerPool({
+        spawn: () => spawnTsWorker(new URL("../indexer/index-worker.ts", import.meta.url), data),
+        size: job.workers,
+        maxQueue: Infinity,
+      });
       try {
         await work(pool);
       } finally {
@@ -204,7 +231,13 @@ async function ensureBuildRow(db: Database, corpusId: number, state: BuildState,
 }
 
 /** Sequences into the database (idempotent per ordinal) and, in the same pass, the token store. */
-async function ingest(db: Database, corpusId: number, source: CorpusSource, tokensPath: string, onProgress?: ProgressListener): Promise<{ sequences: number; tokens: number }> {
+async function ingest(
+  db: Database,
+  corpusId: number,
+  source: CorpusSource,
+  tokensPath: string,
+  onProgress?: ProgressListener,
+): Promise<{ sequences: number; tokens: number }> {
   const writer = await TokenStoreWriter.open(tokensPath);
   let batch: Parameters<typeof insertSequences>[2][number][] = [];
   const tokenBatch: Array<{ ordinal: number; tokens: number[] }> = [];
@@ -219,7 +252,14 @@ async function ingest(db: Database, corpusId: number, source: CorpusSource, toke
   };
   try {
     for await (const s of source.sequences()) {
-      batch.push({ ordinal: s.ordinal, externalId: s.externalId, documentExternalId: s.documentId, tokenOffset: s.offset, text: s.text ?? null, tokenIds: s.tokens });
+      batch.push({
+        ordinal: s.ordinal,
+        externalId: s.externalId,
+        documentExternalId: s.documentId,
+        tokenOffset: s.offset,
+        text: s.text ?? null,
+        tokenIds: s.tokens,
+      });
       tokenBatch.push({ ordinal: s.ordinal, tokens: s.tokens });
       sequences++;
       tokens += s.tokens.length;
@@ -243,7 +283,11 @@ async function fitFactors(opened: ModelDescription, job: BuildJob, p: BuildParam
   const source = await corpusSource(job.corpusFile, opened, maxSequences);
   const existing = existsSync(dir) ? await readFactorsManifest(dir).catch(() => undefined) : undefined;
   if (existing) {
-    const same = existing.model.fingerprint === opened.fingerprint && existing.fisher === p.fisher && existing.seed === p.seed && JSON.stringify(existing.damping) === JSON.stringify(p.damping);
+    const same =
+      existing.model.fingerprint === opened.fingerprint &&
+      existing.fisher === p.fisher &&
+      existing.seed === p.seed &&
+      JSON.stringify(existing.damping) === JSON.stringify(p.damping);
     if (same && existing.corpus.fingerprint === source.fingerprint) return job.log?.(`factors: reusing the fit in ${dir}`);
   }
   const settings = { fisher: p.fisher, damping: p.damping, seed: p.seed, maxSequences };
@@ -258,7 +302,14 @@ function evenSample(count: number, size: number): number[] {
   return Array.from({ length: n }, (_, i) => Math.floor((i * count) / n));
 }
 
-async function fitProjection(opened: ModelDescription, store: TokenStore, p: BuildParameters, outDir: string, pool: WorkerPool, onProgress?: ProgressListener): Promise<void> {
+async function fitProjection(
+  opened: ModelDescription,
+  store: TokenStore,
+  p: BuildParameters,
+  outDir: string,
+  pool: WorkerPool,
+  onProgress?: ProgressListener,
+): Promise<void> {
   const { factors } = await loadFactors(indexPath(outDir, "factors"), { modelFingerprint: opened.fingerprint, modules: opened.model.modules });
   await initBackend(); // buildProjection's products run on this thread
   const moments = p.projection.basis === "pca" ? await momentsInParallel(pool, factors, store, evenSample(store.count, p.pcaSequences), onProgress) : undefined;
@@ -298,7 +349,11 @@ async function computeShards(db: Database, buildId: number, count: number, outDi
   await Promise.all(
     pending.map(async (s) => {
       const file = shardFile(outDir, s.shard);
-      const result = await pool.run<{ sequences: number; tokens: number }>("shard", { firstOrdinal: s.firstOrdinal, lastOrdinal: s.lastOrdinal, file } satisfies ShardJob);
+      const result = await pool.run<{ sequences: number; tokens: number }>("shard", {
+        firstOrdinal: s.firstOrdinal,
+        lastOrdinal: s.lastOrdinal,
+        file,
+      } satisfies ShardJob);
       await markShardDone(db, buildId, s.shard, path.basename(file));
       finished += result.sequences;
       tokens += result.tokens;
@@ -309,10 +364,16 @@ async function computeShards(db: Database, buildId: number, count: number, outDi
 
 async function mergeAndIndex(db: Database, buildId: number, outDir: string, p: BuildParameters, onProgress?: ProgressListener): Promise<void> {
   const shards = (await listShards(db, buildId)).sort((a, b) => a.shard - b.shard);
-  await mergeVectorFiles(shards.map((s) => shardFile(outDir, s.shard)), indexPath(outDir, "vectors"));
+  await mergeVectorFiles(
+    shards.map((s) => shardFile(outDir, s.shard)),
+    indexPath(outDir, "vectors"),
+  );
   const vectors = await readVectorFile(indexPath(outDir, "vectors"));
   const options = { M: p.hnsw.M, efConstruction: p.hnsw.efConstruction, seed: p.seed };
   await buildHnsw(indexPath(outDir, "hnsw"), vectors, { ...options, onProgress: (done, total) => onProgress?.({ phase: "hnsw", done, total, tokens: 0 }) });
   // Per-layer graphs: a masked query on the full graph loses recall when it keeps few coordinates.
-  await buildLayerIndexes(indexPath(outDir, "hnsw"), vectors, vectors.layout, { ...options, onProgress: (done, total) => onProgress?.({ phase: "hnsw per layer", done, total, tokens: 0 }) });
+  await buildLayerIndexes(indexPath(outDir, "hnsw"), vectors, vectors.layout, {
+    ...options,
+    onProgress: (done, total) => onProgress?.({ phase: "hnsw per layer", done, total, tokens: 0 }),
+  });
 }

@@ -57,11 +57,15 @@ export class ServerError extends Error {
 
 /** The engine's worker pool's failures, in the server's words. */
 function fromPoolError(err: unknown): ServerError | undefined {
-  if (err instanceof PoolBusyError) return new ServerError("SERVER_BUSY", `the engine is busy (${err.running} running, ${err.waiting} waiting); retry shortly`, { cause: err });
+  if (err instanceof PoolBusyError)
+    return new ServerError("SERVER_BUSY", `the engine is busy (${err.running} running, ${err.waiting} waiting); retry shortly`, { cause: err });
   if (err instanceof PoolTimeoutError) return new ServerError("TIMEOUT", `the engine did not answer within ${err.timeoutMs} ms`, { cause: err });
   if (err instanceof PoolClosedError) return new ServerError("SHUTTING_DOWN", "the engine is shutting down", { cause: err });
   if (err instanceof WorkerCrashedError) {
-    const message = err.when === "starting" ? `could not start an engine worker: ${err.reason}` : `the engine worker running this request died (${err.reason}); it is being replaced`;
+    const message =
+      err.when === "starting"
+        ? `could not start an engine worker: ${err.reason}`
+        : `the engine worker running this request died (${err.reason}); it is being replaced`;
     return new ServerError("WORKER_CRASHED", message, { cause: err });
   }
   return undefined;

@@ -31,7 +31,10 @@ export class WorkerCrashedError extends Error {
     readonly reason: string,
     options?: { cause?: unknown },
   ) {
-    super(when === "starting" ? `could not start a worker thread: ${reason}` : `the worker thread running this request died (${reason}); it is being replaced`, options);
+    super(
+      when === "starting" ? `could not start a worker thread: ${reason}` : `the worker thread running this request died (${reason}); it is being replaced`,
+      options,
+    );
   }
 }
 

@@ -63,8 +63,10 @@ export class WorkerPool {
   constructor(options: WorkerPoolOptions) {
     const { size, maxQueue, timeoutMs } = options;
     if (!Number.isInteger(size) || size < 1) throw new RangeError(`worker pool size must be an integer >= 1 (got ${size})`);
-    if (!(Number.isInteger(maxQueue) || maxQueue === Infinity) || maxQueue < 0) throw new RangeError(`worker pool maxQueue must be an integer >= 0 or Infinity (got ${maxQueue})`);
-    if (timeoutMs !== undefined && (!Number.isInteger(timeoutMs) || timeoutMs < 1)) throw new RangeError(`worker pool timeoutMs must be an integer >= 1 (got ${timeoutMs})`);
+    if (!(Number.isInteger(maxQueue) || maxQueue === Infinity) || maxQueue < 0)
+      throw new RangeError(`worker pool maxQueue must be an integer >= 0 or Infinity (got ${maxQueue})`);
+    if (timeoutMs !== undefined && (!Number.isInteger(timeoutMs) || timeoutMs < 1))
+      throw new RangeError(`worker pool timeoutMs must be an integer >= 1 (got ${timeoutMs})`);
     this.#options = options;
     this.#slots = Array.from({ length: options.size }, () => ({ worker: null, job: null, answered: false, crash: null }));
     // Start every worker now, so that they load before the first request arrives.
@@ -127,7 +129,8 @@ export class WorkerPool {
     worker.on("message", (response: WorkerResponse) => slot.worker === worker && this.#answer(slot, response));
     worker.on("messageerror", (err) => {
       const id = slot.job?.request.id;
-      if (slot.worker === worker && id !== undefined) this.#answer(slot, { id, error: { name: err.name, message: `unreadable answer from the worker: ${err.message}`, inputError: false } });
+      if (slot.worker === worker && id !== undefined)
+        this.#answer(slot, { id, error: { name: err.name, message: `unreadable answer from the worker: ${err.message}`, inputError: false } });
     });
     worker.on("error", (err) => slot.worker === worker && (slot.crash = err));
     worker.on("exit", (code) => slot.worker === worker && this.#died(slot, code));

@@ -57,8 +57,8 @@ export function App() {
           {query.influence && (
             <>
               <p className="summary">
-                Completion loss (summed NLL) {query.influence.query.loss.toFixed(3)} · {query.influence.query.tokenTexts.length} query tokens · answered
-                in {Math.round(query.influence.timings.totalMs)} ms
+                Completion loss (summed NLL) {query.influence.query.loss.toFixed(3)} · {query.influence.query.tokenTexts.length} query tokens · answered in{" "}
+                {Math.round(query.influence.timings.totalMs)} ms
               </p>
               <HitList hits={query.influence.hits} scale={scale} onScaleChange={setScale} />
               <div className="charts">

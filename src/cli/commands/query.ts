@@ -45,7 +45,11 @@ export function registerQuery(program: Command): void {
         db = await openDatabase(url ? { url } : { dataDir: indexPath(engine.folder, "database") });
         const corpus = await getCorpus(db, manifest.corpus.name);
         if (!corpus) throw new InputError(`the database has no corpus ${manifest.corpus.name}; pass the --database the index was built with`);
-        const sequences = await getSequencesByOrdinals(db, corpus.id, result.hits.map((h) => h.ordinal));
+        const sequences = await getSequencesByOrdinals(
+          db,
+          corpus.id,
+          result.hits.map((h) => h.ordinal),
+        );
         const hits = result.hits.map((h, i) => ({
           rank: h.rank,
           id: sequences[i]?.externalId ?? null,
@@ -58,7 +62,10 @@ export function registerQuery(program: Command): void {
         if (opts.json) {
           process.stdout.write(`${JSON.stringify({ query: result.query, hits, timings: result.timings })}\n`);
         } else {
-          for (const h of hits) console.log(`${String(h.rank).padStart(3)}  ${h.score.toExponential(3).padStart(11)}  ${h.id}  ${(h.text ?? "").replace(/\s+/g, " ").slice(0, 100)}`);
+          for (const h of hits)
+            console.log(
+              `${String(h.rank).padStart(3)}  ${h.score.toExponential(3).padStart(11)}  ${h.id}  ${(h.text ?? "").replace(/\s+/g, " ").slice(0, 100)}`,
+            );
           const t = result.timings;
           console.error(`gradient ${t.gradientMs.toFixed(0)} ms, search ${t.searchMs.toFixed(0)} ms, re-rank ${t.rerankMs.toFixed(0)} ms`);
         }

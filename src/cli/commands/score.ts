@@ -50,7 +50,10 @@ export function registerScore(program: Command): void {
           process.stdout.write(`${JSON.stringify(result)}\n`);
         } else {
           result.queries.forEach((id, q) => {
-            const top = result.train.map((t, n) => [t, result.scores[q][n]] as const).sort((a, b) => b[1] - a[1]).slice(0, 5);
+            const top = result.train
+              .map((t, n) => [t, result.scores[q][n]] as const)
+              .sort((a, b) => b[1] - a[1])
+              .slice(0, 5);
             console.log(`${id}: ${top.map(([t, s]) => `${t} ${s.toExponential(3)}`).join(", ")}`);
           });
         }

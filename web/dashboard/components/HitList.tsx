@@ -24,8 +24,8 @@ export function HitList({ hits, scale, onScaleChange }: { hits: Hit[]; scale: To
         </label>
       </header>
       <p className="caption">
-        <span className="swatch pos" /> raised the completion's probability · <span className="swatch neg" /> lowered it · a token carries the update
-        that predicts the next one.
+        <span className="swatch pos" /> raised the completion's probability · <span className="swatch neg" /> lowered it · a token carries the update that
+        predicts the next one.
       </p>
       {hits.length === 0 ? (
         <p>No sequence matched.</p>

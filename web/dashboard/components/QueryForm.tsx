@@ -33,7 +33,8 @@ export function QueryForm({ values, layers, contextLength, busy, onChange, onSub
         <legend>Input</legend>
         {(["text", "tokens"] as InputMode[]).map((mode) => (
           <label key={mode}>
-            <input type="radio" name="mode" value={mode} checked={values.mode === mode} onChange={() => set({ mode })} /> {mode === "text" ? "text" : "token ids"}
+            <input type="radio" name="mode" value={mode} checked={values.mode === mode} onChange={() => set({ mode })} />{" "}
+            {mode === "text" ? "text" : "token ids"}
           </label>
         ))}
       </fieldset>
