@@ -40,57 +40,45 @@ const PIPELINE = [
 
 const alternatives = (folders) => `^src/(${folders.join("|")})/`;
 
+/** A forbidden dependency, reported as an error. */
+const forbid = (name, comment, from, to) => ({ name, severity: "error", comment, from, to });
+
 module.exports = {
   forbidden: [
-    {
-      name: "no-circular",
-      severity: "error",
-      comment: "Import cycles make the order of module initialisation matter and hide which stage owns what.",
-      from: {},
-      to: { circular: true },
-    },
-    {
-      name: "src-folder-in-pipeline",
-      severity: "error",
-      comment: "Every folder of src/ takes a place in PIPELINE (.dependency-cruiser.cjs), so that the order rules cover it.",
-      from: { path: "^src/", pathNot: `${alternatives(PIPELINE)}` },
-      to: {},
-    },
-    ...PIPELINE.slice(0, -1).map((folder, i) => ({
-      name: `pipeline-${folder}`,
-      severity: "error",
-      comment: `src/${folder}/ may import only folders earlier in the pipeline (${PIPELINE.slice(0, i).join(", ") || "none"}).`,
-      from: { path: `^src/${folder}/` },
-      to: { path: alternatives(PIPELINE.slice(i + 1)) },
-    })),
-    {
-      name: "src-imports-only-src",
-      severity: "error",
-      comment: "The product never depends on its tests, benchmarks or their helpers.",
-      from: { path: "^src/" },
-      to: { path: "^(tests|scripts|support)/" },
-    },
-    {
-      name: "support-imports-no-tests-or-scripts",
-      severity: "error",
-      comment: "support/ holds what tests and benchmarks share: both may import it, it imports neither.",
-      from: { path: "^support/" },
-      to: { path: "^(tests|scripts)/" },
-    },
-    {
-      name: "scripts-import-no-tests",
-      severity: "error",
-      comment: "Benchmarks and tools share helpers with the tests through support/, not by importing tests/.",
-      from: { path: "^scripts/" },
-      to: { path: "^tests/" },
-    },
-    {
-      name: "not-to-unresolvable",
-      severity: "error",
-      comment: "An import that resolves to nothing fails at run time.",
-      from: {},
-      to: { couldNotResolve: true },
-    },
+    forbid("no-circular", "Import cycles make the order of module initialisation matter and hide which stage owns what.", {}, { circular: true }),
+    forbid(
+      "src-folder-in-pipeline",
+      "Every folder of src/ takes a place in PIPELINE (.dependency-cruiser.cjs), so that the order rules cover it.",
+      { path: "^src/", pathNot: alternatives(PIPELINE) },
+      {},
+    ),
+    ...PIPELINE.slice(0, -1).map((folder, i) =>
+      forbid(
+        `pipeline-${folder}`,
+        `src/${folder}/ may import only folders earlier in the pipeline (${PIPELINE.slice(0, i).join(", ") || "none"}).`,
+        { path: `^src/${folder}/` },
+        { path: alternatives(PIPELINE.slice(i + 1)) },
+      ),
+    ),
+    forbid(
+      "src-imports-only-src",
+      "The product never depends on its tests, benchmarks or their helpers.",
+      { path: "^src/" },
+      { path: "^(tests|scripts|support)/" },
+    ),
+    forbid(
+      "support-imports-no-tests-or-scripts",
+      "support/ holds what tests and benchmarks share: both may import it, it imports neither.",
+      { path: "^support/" },
+      { path: "^(tests|scripts)/" },
+    ),
+    forbid(
+      "scripts-import-no-tests",
+      "Benchmarks and tools share helpers with the tests through support/, not by importing tests/.",
+      { path: "^scripts/" },
+      { path: "^tests/" },
+    ),
+    forbid("not-to-unresolvable", "An import that resolves to nothing fails at run time.", {}, { couldNotResolve: true }),
   ],
   options: {
     doNotFollow: { path: "node_modules" },

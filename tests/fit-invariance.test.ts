@@ -18,6 +18,7 @@ import { tempDir } from "../src/util/temp-dir.js";
 import { spawnTsWorker } from "../src/workers/spawn-worker.js";
 import { WorkerPool } from "../src/workers/worker-pool.js";
 import { fixturePath, fixtureTrain } from "../support/fixtures.js";
+import { maxRelError } from "./helpers/compare.js";
 
 const MODEL = fixturePath("gpt2-tiny");
 const SETTINGS = { fisher: "empirical", seed: 0 } as const;
@@ -85,17 +86,6 @@ function expectIdentical(x: FitResult, y: FitResult): void {
   expect({ sequences: y.sequences, tokens: y.tokens }).toEqual({ sequences: x.sequences, tokens: x.tokens });
 }
 
-/** Largest difference relative to the largest magnitude of the reference. */
-function relativeDifference(reference: ArrayLike<number>, other: ArrayLike<number>): number {
-  let difference = 0;
-  let scale = 0;
-  for (let i = 0; i < reference.length; i++) {
-    difference = Math.max(difference, Math.abs(reference[i] - other[i]));
-    scale = Math.max(scale, Math.abs(reference[i]));
-  }
-  return difference / scale;
-}
-
 /**
  * The tolerance of fits whose float32 batch sums are formed over different rows. A float32 dot
  * product of n terms is within n u (u = 2^-24 = 6e-8) of exact, relative to the sum of the terms'
@@ -110,7 +100,7 @@ function expectClose(x: FitResult, y: FitResult): void {
   const [a, b] = [factorArrays(x), factorArrays(y)];
   for (let i = 0; i < a.length; i++) {
     if (/^q[AS] /.test(a[i][0])) continue;
-    expect(relativeDifference(a[i][1], b[i][1]), a[i][0]).toBeLessThan(FLOAT32_BATCH_TOLERANCE);
+    expect(maxRelError(b[i][1], a[i][1]), a[i][0]).toBeLessThan(FLOAT32_BATCH_TOLERANCE);
   }
   expect({ sequences: y.sequences, tokens: y.tokens }).toEqual({ sequences: x.sequences, tokens: x.tokens });
 }
