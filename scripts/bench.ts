@@ -60,7 +60,9 @@ async function main(): Promise<void> {
 
 async function write(sections: Map<string, string>): Promise<void> {
   const parts = [...sections.keys()].sort().map((name) => `${marker(name, "begin")}\n${sections.get(name)}${marker(name, "end")}`);
-  const head = `# Benchmarks\n\nWritten by \`npm run bench\` (\`npm run bench -- --only <section>\` re-runs one section). Each section names the machine, the date and the compute backend it ran on.\n`;
+  const head =
+    `# Benchmarks\n\nWritten by \`npm run bench\` (\`npm run bench -- --only <section>\` re-runs one section). Each section names the ` +
+    `machine, the date and the compute backend it ran on.\n`;
   await writeFileAtomic(outFile, `${head}\n${parts.join("\n\n")}\n`);
 }
 

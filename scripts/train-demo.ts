@@ -197,7 +197,8 @@ async function train({ opts, cfg, train, heldOut, stepsPerEpoch, schedule, lastS
     await writeFileAtomic(path.join(opts.out, "loss-curve.svg"), renderLossCurve(log, title));
     const valid = entry.validLoss === undefined ? "" : ` valid ${entry.validLoss.toFixed(3)}`;
     console.error(
-      `step ${step}/${lastStep} epoch ${entry.epoch.toFixed(2)} train ${entry.trainLoss?.toFixed(3) ?? "-"}${valid} lr ${entry.lr.toExponential(2)} ${log.run.tokensPerSecond} tok/s`,
+      `step ${step}/${lastStep} epoch ${entry.epoch.toFixed(2)} train ${entry.trainLoss?.toFixed(3) ?? "-"}${valid} lr ` +
+        `${entry.lr.toExponential(2)} ${log.run.tokensPerSecond} tok/s`,
     );
   };
 
@@ -235,7 +236,8 @@ async function main(): Promise<void> {
   const tokenizer = await loadTokenizer(opts.out);
   const run = await prepare(opts, tokenizer, backend);
   console.error(
-    `${run.train.length} training sequences (${count(run.train)} tokens), ${run.heldOut.length} held-out batches; ${run.stepsPerEpoch} steps per epoch, ${run.lastStep} steps`,
+    `${run.train.length} training sequences (${count(run.train)} tokens), ${run.heldOut.length} held-out batches; ${run.stepsPerEpoch} steps per ` +
+      `epoch, ${run.lastStep} steps`,
   );
   console.error(`unigram entropy of the training tokens: ${run.log.unigramEntropy.toFixed(3)} nats`);
   await train(run);

@@ -92,7 +92,8 @@ describe(`the web UI in Chromium (${CHROMIUM_PATH})`, () => {
 
     // The same query through the API: every token's colour must carry the sign of its score.
     const { influence } = await api<{ influence: { hits: ApiHit[] } }>(
-      `query($p: String, $c: String, $k: Int) { influence(prompt: $p, completion: $c, topK: $k) { hits { score sequence { id } tokenScores { position score } } } }`,
+      `query($p: String, $c: String, $k: Int) { influence(prompt: $p, completion: $c, topK: $k) { hits { score sequence { id } tokenScores { ` +
+        `position score } } } }`,
       { p: PROMPT, c: COMPLETION, k: TOP_K },
     );
     const shown = await page.locator('[data-testid="hit"]').evaluateAll((items) =>

@@ -226,7 +226,8 @@ describe("readCorpus input errors", () => {
     expect(atLimit.length).toBe(2);
     const { file, message } = await messageFor(line, { maxLineBytes: line.length - 1 });
     expect(message).toBe(
-      `${file}, line 3: longer than ${line.length - 1} bytes; a JSONL file has one JSON object per line (raise the line limit if this document really is that long)`,
+      `${file}, line 3: longer than ${line.length - 1} bytes; a JSONL file has one JSON object per line (raise the line limit if this document ` +
+        `really is that long)`,
     );
   });
 

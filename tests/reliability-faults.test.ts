@@ -63,58 +63,61 @@ describe("faults during builds and database outages", () => {
     await tmp?.remove();
   });
 
-  it("stops a build whose disk fills up or whose folder turns read-only, naming the file, keeping what it wrote; --resume finishes it identically", async () => {
-    const args = reliabilityBuildArgs(path.join(tmp.dir, "corpus.jsonl"), faultyDir, ["--database", postgres.url]);
+  it(
+    "stops a build whose disk fills up or whose folder turns read-only, naming the file, keeping what it wrote; --resume finishes it " + "identically",
+    async () => {
+      const args = reliabilityBuildArgs(path.join(tmp.dir, "corpus.jsonl"), faultyDir, ["--database", postgres.url]);
 
-    // 1. The disk fills up once the first shard of vectors is written.
-    const build = spawnInfluence(args);
-    let earlier: Record<string, string>;
-    try {
-      await waitFor(async () => (await shardFiles(faultyDir)).length >= 1 || build.child.exitCode !== null, "the first shard");
-      await disk.fill();
-      const files = ["tokens.bin", "projection.safetensors", ...(await shardFiles(faultyDir)).map((f) => `shards/${f}`)];
-      earlier = Object.fromEntries(await Promise.all(files.map(async (f) => [f, await sha256(path.join(faultyDir, f))])));
-      const full = await build.exited;
-      expect(full.code, build.stderr()).toBe(2);
-      expect(build.stderr()).toMatch(new RegExp(`^influence: cannot write ${faultyDir}/shards/vectors-\\d+\\.bin: ENOSPC: no space left on device`, "m"));
-      expect(build.stderr()).not.toMatch(NO_STACK);
-      // Still full (refilled: the failed build freed a few pages): the next attempt cannot even take the folder's lock.
-      await disk.fill();
-      const again = await runInfluence([...args, "--resume"]);
-      expect(again.code).toBe(2);
-      expect(again.stderr.trim()).toBe(`influence: cannot write ${faultyDir}/influence.lock: ENOSPC: no space left on device, write`);
-    } finally {
-      await build.stop();
-      await disk.free();
-    }
-    for (const file of ["manifest.json", "vectors.bin", "hnsw.bin"]) expect(existsSync(path.join(faultyDir, file)), file).toBe(false);
-    for (const [file, hash] of Object.entries(earlier)) expect(await sha256(path.join(faultyDir, file)), file).toBe(hash);
-    for (const file of await shardFiles(faultyDir)) await expect(readVectorFile(path.join(faultyDir, "shards", file))).resolves.toBeDefined();
-    const unfinished = await runInfluence(["serve", "--index", faultyDir, "--port", "0"]);
-    expect(unfinished.code).toBe(2);
-    expect(unfinished.stderr).toMatch(/the build of this index did not finish; run `influence build \.\.\. --out \S+ --resume`/);
+      // 1. The disk fills up once the first shard of vectors is written.
+      const build = spawnInfluence(args);
+      let earlier: Record<string, string>;
+      try {
+        await waitFor(async () => (await shardFiles(faultyDir)).length >= 1 || build.child.exitCode !== null, "the first shard");
+        await disk.fill();
+        const files = ["tokens.bin", "projection.safetensors", ...(await shardFiles(faultyDir)).map((f) => `shards/${f}`)];
+        earlier = Object.fromEntries(await Promise.all(files.map(async (f) => [f, await sha256(path.join(faultyDir, f))])));
+        const full = await build.exited;
+        expect(full.code, build.stderr()).toBe(2);
+        expect(build.stderr()).toMatch(new RegExp(`^influence: cannot write ${faultyDir}/shards/vectors-\\d+\\.bin: ENOSPC: no space left on device`, "m"));
+        expect(build.stderr()).not.toMatch(NO_STACK);
+        // Still full (refilled: the failed build freed a few pages): the next attempt cannot even take the folder's lock.
+        await disk.fill();
+        const again = await runInfluence([...args, "--resume"]);
+        expect(again.code).toBe(2);
+        expect(again.stderr.trim()).toBe(`influence: cannot write ${faultyDir}/influence.lock: ENOSPC: no space left on device, write`);
+      } finally {
+        await build.stop();
+        await disk.free();
+      }
+      for (const file of ["manifest.json", "vectors.bin", "hnsw.bin"]) expect(existsSync(path.join(faultyDir, file)), file).toBe(false);
+      for (const [file, hash] of Object.entries(earlier)) expect(await sha256(path.join(faultyDir, file)), file).toBe(hash);
+      for (const file of await shardFiles(faultyDir)) await expect(readVectorFile(path.join(faultyDir, "shards", file))).resolves.toBeDefined();
+      const unfinished = await runInfluence(["serve", "--index", faultyDir, "--port", "0"]);
+      expect(unfinished.code).toBe(2);
+      expect(unfinished.stderr).toMatch(/the build of this index did not finish; run `influence build \.\.\. --out \S+ --resume`/);
 
-    // 2. Space is back, but the shards folder is read-only: refused, naming the file.
-    const readOnlyShards = await mountReadOnly(path.join(faultyDir, "shards"));
-    try {
-      const readOnly = await runInfluence([...args, "--resume"]);
-      expect(readOnly.code, readOnly.stderr).toBe(2);
-      expect(readOnly.stderr).toMatch(new RegExp(`^influence: cannot write ${faultyDir}/shards/vectors-\\d+\\.bin: EROFS: read-only file system`, "m"));
-      expect(readOnly.stderr).not.toMatch(NO_STACK);
-    } finally {
-      await readOnlyShards.undo();
-    }
-    expect(existsSync(indexPath(faultyDir, "manifest"))).toBe(false);
-    for (const [file, hash] of Object.entries(earlier)) expect(await sha256(path.join(faultyDir, file)), file).toBe(hash);
+      // 2. Space is back, but the shards folder is read-only: refused, naming the file.
+      const readOnlyShards = await mountReadOnly(path.join(faultyDir, "shards"));
+      try {
+        const readOnly = await runInfluence([...args, "--resume"]);
+        expect(readOnly.code, readOnly.stderr).toBe(2);
+        expect(readOnly.stderr).toMatch(new RegExp(`^influence: cannot write ${faultyDir}/shards/vectors-\\d+\\.bin: EROFS: read-only file system`, "m"));
+        expect(readOnly.stderr).not.toMatch(NO_STACK);
+      } finally {
+        await readOnlyShards.undo();
+      }
+      expect(existsSync(indexPath(faultyDir, "manifest"))).toBe(false);
+      for (const [file, hash] of Object.entries(earlier)) expect(await sha256(path.join(faultyDir, file)), file).toBe(hash);
 
-    // 3. Writable again: --resume completes, with the vectors of the build that met no fault.
-    const resumed = await runInfluence([...args, "--resume"]);
-    expect(resumed.code, resumed.stderr).toBe(0);
-    const manifest = await readIndexManifest(faultyDir);
-    expect(manifest.vectors).toEqual(reference.vectors);
-    expect(manifest.database).toEqual({ kind: "postgres", url: postgres.url });
-    expect(existsSync(indexPath(faultyDir, "buildState"))).toBe(false);
-  });
+      // 3. Writable again: --resume completes, with the vectors of the build that met no fault.
+      const resumed = await runInfluence([...args, "--resume"]);
+      expect(resumed.code, resumed.stderr).toBe(0);
+      const manifest = await readIndexManifest(faultyDir);
+      expect(manifest.vectors).toEqual(reference.vectors);
+      expect(manifest.database).toEqual({ kind: "postgres", url: postgres.url });
+      expect(existsSync(indexPath(faultyDir, "buildState"))).toBe(false);
+    },
+  );
 
   it("fails an HNSW index that hnswlib could not write whole, instead of vouching for a short file", async () => {
     const dim = 32;

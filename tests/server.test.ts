@@ -65,7 +65,8 @@ describe("influence", () => {
     const res = await gql(
       server.graphqlUrl,
       influenceQuery(
-        "{ query { promptTokens completionTokens loss } hits { rank ordinal score approxScore layerScores { layer score } sequence { id ordinal documentId offset text tokenCount tokens } } timings { gradientMs totalMs } }",
+        "{ query { promptTokens completionTokens loss } hits { rank ordinal score approxScore layerScores { layer score } sequence { id ordinal " +
+          "documentId offset text tokenCount tokens } } timings { gradientMs totalMs } }",
       ),
       { variables: { prompt: "The quick brown", completion: " fox jumps" } },
     );
@@ -243,7 +244,8 @@ describe("influenceDistribution", () => {
   it("answers from the engine with the default number of bins", async () => {
     const res = await gql(
       server.graphqlUrl,
-      `{ influenceDistribution(completion: " fox", layers: [0]) { count histogram { lower upper count } topScores powerLaw { alpha xMin ksDistance tailCount } topPercentShare query { completionTokens } } }`,
+      `{ influenceDistribution(completion: " fox", layers: [0]) { count histogram { lower upper count } topScores powerLaw { alpha xMin ksDistance ` +
+        `tailCount } topPercentShare query { completionTokens } } }`,
     );
     expect(res.errors).toBeUndefined();
     const result = res.data.influenceDistribution;
@@ -348,7 +350,8 @@ describe("index and layers", () => {
   it("describe the index from the engine", async () => {
     const res = await gql(
       server.graphqlUrl,
-      `{ index { model { architecture contextLength vocabSize } corpus { name sequences tokens } dims { total } layers modules { name damping } fisher build { id startedAt finishedAt projectionSeed } }
+      `{ index { model { architecture contextLength vocabSize } corpus { name sequences tokens } dims { total } layers modules { name damping }
+         fisher build { id startedAt finishedAt projectionSeed } }
          layers { layer modules { name layer damping } } }`,
     );
     expect(res.errors).toBeUndefined();

@@ -81,13 +81,15 @@ const section: BenchSection = {
       const phases = ["ingest", "factors", "projection", "vectors", "hnsw"].map((p) => `${p} ${(m.build.phaseSeconds[p] ?? 0).toFixed(0)} s`).join(", ");
       const q = DEMO_QUERIES[0];
       return [
-        "`npm run demo -- --index <empty folder> --port 0` (the committed demo model and corpus, embedded PGlite), timed from the spawn of npm until the server prints its URLs; then the dashboard page and the README's first demo query over HTTP.",
+        "`npm run demo -- --index <empty folder> --port 0` (the committed demo model and corpus, embedded PGlite), timed from the spawn of npm " +
+          "until the server prints its URLs; then the dashboard page and the README's first demo query over HTTP.",
         "",
         "| step | seconds |",
         "| --- | ---: |",
         `| first run: build the index (${m.corpus.sequences} sequences, ${m.corpus.tokens} tokens) and serve | ${first.servingAfter.toFixed(1)} |`,
         `| of which the build (${phases}) | ${m.build.seconds.toFixed(1)} |`,
-        `| \`influence(prompt: ${JSON.stringify(q.prompt)}, completion: ${JSON.stringify(q.completion)}, topK: 10)\`, first query of the new server | ${answer.seconds.toFixed(1)} |`,
+        `| \`influence(prompt: ${JSON.stringify(q.prompt)}, completion: ${JSON.stringify(q.completion)}, topK: 10)\`, first query of the new ` +
+          `server | ${answer.seconds.toFixed(1)} |`,
         `| second run: reuse the index and serve | ${second.servingAfter.toFixed(1)} |`,
         "",
         `Top 10 of the query: ${answer.ids.join(", ")}.`,

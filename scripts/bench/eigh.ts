@@ -88,7 +88,10 @@ function worstCosine(p: Float64Array, n: number, k: number, eigenvector: (i: num
 function topKTable(): string[] {
   const rows = [
     "",
-    `Top-k eigenvectors for the projection's PCA basis (\`topEigenvectors\`, src/linalg/top-eigenvectors.ts): block subspace iteration with a float32 product on the compute backend, until the variance the top k capture changes by less than 1e-6; eigh below n = 1024 or when the block (2k + 16) exceeds n/8. Matrices H diag(λ) H with λ_i = 10^5 (1 + i/30)^-1.5 and H three random reflectors. Captured = tr(PᵀMP) / (λ_1 + … + λ_k) − 1; cosine = the smallest |cos| between a found and a true eigenvector. Compare the wall time with eigh's above.`,
+    `Top-k eigenvectors for the projection's PCA basis (\`topEigenvectors\`, src/linalg/top-eigenvectors.ts): block subspace iteration with a ` +
+      `float32 product on the compute backend, until the variance the top k capture changes by less than 1e-6; eigh below n = 1024 or when the ` +
+      `block (2k + 16) exceeds n/8. Matrices H diag(λ) H with λ_i = 10^5 (1 + i/30)^-1.5 and H three random reflectors. Captured = tr(PᵀMP) / (λ_1 ` +
+      `+ … + λ_k) − 1; cosine = the smallest |cos| between a found and a true eigenvector. Compare the wall time with eigh's above.`,
     "",
     "| n | k | method | steps | wall (CPU) s | captured − 1 | smallest cosine |",
     "| ---: | ---: | --- | ---: | ---: | ---: | ---: |",
@@ -122,7 +125,9 @@ const section: BenchSection = {
   async run() {
     const threads = Math.min(4, availableParallelism());
     const rows = [
-      `Random symmetric n×n matrices (entries uniform in [-0.5, 0.5)); \`eigh\` from src/linalg/eigh.ts, one run each. Errors are ‖A − V diag(w) Vᵀ‖_F / ‖A‖_F and ‖VᵀV − I‖_F / √n. Load average when the run started: ${loadavg()[0].toFixed(2)}; on a busy machine the wall times grow, and the CPU time of one thread is closer to the wall time of an idle one.`,
+      `Random symmetric n×n matrices (entries uniform in [-0.5, 0.5)); \`eigh\` from src/linalg/eigh.ts, one run each. Errors are ‖A − V diag(w) ` +
+        `Vᵀ‖_F / ‖A‖_F and ‖VᵀV − I‖_F / √n. Load average when the run started: ${loadavg()[0].toFixed(2)}; on a busy machine the wall times grow, ` +
+        `and the CPU time of one thread is closer to the wall time of an idle one.`,
       "",
       `| n | 1 thread: wall (CPU) s | ${threads} threads: wall (CPU) s | reconstruction | orthogonality |`,
       "| ---: | ---: | ---: | ---: | ---: |",

@@ -142,7 +142,8 @@ const section: BenchSection = {
       const manifest = await readIndexManifest(faultyDir);
       add(
         "`--resume` once writable again",
-        `exit ${resumed.code}; vectors checksum ${manifest.vectors.checksum === reference.vectors.checksum ? "identical to the reference build's" : "DIFFERENT from the reference build's"}`,
+        `exit ${resumed.code}; vectors checksum ` +
+          `${manifest.vectors.checksum === reference.vectors.checksum ? "identical to the reference build's" : "DIFFERENT from the reference build's"}`,
         `${seconds(t)} s`,
       );
 
@@ -175,7 +176,8 @@ const section: BenchSection = {
       add(
         "PostgreSQL stopped (fast shutdown) for 3 s under 4 clients, then started",
         `${answers.length} answers; sent while down: ${whileDown} (an ok one reached the database after it was back); slowest answer ${slowest} s; ` +
-          `after recovery ${afterwards.filter((a) => a.kind === "ok").length}/${afterwards.length} ok; server pid unchanged: ${server.child.exitCode === null ? "yes" : "NO"}`,
+          `after recovery ${afterwards.filter((a) => a.kind === "ok").length}/${afterwards.length} ok; server pid unchanged: ` +
+          `${server.child.exitCode === null ? "yes" : "NO"}`,
         `recovered ${((recoveredAt - upAt) / 1000).toFixed(2)} s after PostgreSQL was back`,
       );
       await server.stop();

@@ -41,7 +41,10 @@ const ms = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : "-");
 
 function row(c: Configuration, r: LoadResult): string {
   const failed = r.failures + r.busy;
-  return `| ${c.rerank ? "yes" : "no"} | ${c.tokenScores ? "yes" : "no"} | ${r.connections} | ${r.answered} | ${failed} | ${ms(r.latencyMs.p50)} | ${ms(r.latencyMs.p95)} | ${ms(r.latencyMs.p99)} | ${r.throughput.toFixed(2)} |`;
+  return (
+    `| ${c.rerank ? "yes" : "no"} | ${c.tokenScores ? "yes" : "no"} | ${r.connections} | ${r.answered} | ${failed} | ${ms(r.latencyMs.p50)} | ` +
+    `${ms(r.latencyMs.p95)} | ${ms(r.latencyMs.p99)} | ${r.throughput.toFixed(2)} |`
+  );
 }
 
 const section: BenchSection = {
@@ -67,9 +70,12 @@ const section: BenchSection = {
         }
       }
       return [
-        "`influence serve --index .demo/index` (6,000 WordNet entries, 16x16 per MLP matrix, 2 engine workers) as a separate process; autocannon on 127.0.0.1 sends a fixed number of requests per row, each a different held-out prompt (the prompt tokens and up to 8 completion tokens), `topK: 10`, the hits with their sequences and layer scores.",
+        "`influence serve --index .demo/index` (6,000 WordNet entries, 16x16 per MLP matrix, 2 engine workers) as a separate process; autocannon " +
+          "on 127.0.0.1 sends a fixed number of requests per row, each a different held-out prompt (the prompt tokens and up to 8 completion " +
+          "tokens), `topK: 10`, the hits with their sequences and layer scores.",
         "",
-        "- re-rank yes: the default, exact EK-FAC re-scoring of the default 100 candidates (their training gradients are recomputed: a forward and backward pass over 100 sequences, dealt out to the idle engine workers).",
+        "- re-rank yes: the default, exact EK-FAC re-scoring of the default 100 candidates (their training gradients are recomputed: a forward and " +
+          "backward pass over 100 sequences, dealt out to the idle engine workers).",
         "- re-rank no: projected scores from the HNSW search alone; token scores then cost an exact pass over the 10 hits (also spread over idle workers).",
         "",
         "| re-rank | token scores | clients | answered | failed | p50 ms | p95 ms | p99 ms | answers/s |",

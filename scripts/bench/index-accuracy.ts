@@ -83,7 +83,10 @@ const section: BenchSection = {
   async run() {
     const table = [...(await rows("gpt2-tiny")), ...(await rows("gpt2-tiny-legacy"))];
     return [
-      "Per query, Spearman and Pearson correlation between the index's approximate scores (inner products of projected, whitened vectors) and the fixture's exact EK-FAC scores over all training sequences (48 for gpt2-tiny, 16 for the legacy fixture); min and mean over the queries. `dims` is requested per MLP matrix and capped at the matrix's own size (the fixture's matrices are 128x33 and 32x129). `rank` is the number of terms of the low-rank whitening scale. The default build uses pca, rank 4, 64x64.",
+      "Per query, Spearman and Pearson correlation between the index's approximate scores (inner products of projected, whitened vectors) and the " +
+        "fixture's exact EK-FAC scores over all training sequences (48 for gpt2-tiny, 16 for the legacy fixture); min and mean over the queries. " +
+        "`dims` is requested per MLP matrix and capped at the matrix's own size (the fixture's matrices are 128x33 and 32x129). `rank` is the " +
+        "number of terms of the low-rank whitening scale. The default build uses pca, rank 4, 64x64.",
       "",
       "| fixture | basis | rank | dims | vector size | Spearman min | Spearman mean | Pearson min |",
       "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: |",

@@ -85,7 +85,11 @@ function buildRow(m: Measured): string {
   const s = m.manifest.build.phaseSeconds;
   const indexRate = m.manifest.corpus.tokens / s.vectors / m.workers;
   const phases = ["ingest", "factors", "projection", "vectors", "hnsw"].map((p) => (s[p] ?? 0).toFixed(1)).join(" / ");
-  return `| ${m.name} | ${m.manifest.corpus.sequences} (${m.manifest.corpus.tokens} tokens) | ${m.manifest.vectors.dim} | ${m.manifest.vectors.dim * 4} | ${m.manifest.build.seconds.toFixed(1)} (${phases}) | ${indexRate.toFixed(0)} | ${m.forwardBackward.toFixed(0)} | ${(m.forwardBackward / indexRate).toFixed(2)} |`;
+  return (
+    `| ${m.name} | ${m.manifest.corpus.sequences} (${m.manifest.corpus.tokens} tokens) | ${m.manifest.vectors.dim} | ` +
+    `${m.manifest.vectors.dim * 4} | ${m.manifest.build.seconds.toFixed(1)} (${phases}) | ${indexRate.toFixed(0)} | ` +
+    `${m.forwardBackward.toFixed(0)} | ${(m.forwardBackward / indexRate).toFixed(2)} |`
+  );
 }
 
 function latencyRow(m: Measured): string {
@@ -111,7 +115,8 @@ async function recallRows(indexDir: string, queries: QueryInput[]): Promise<stri
       found += approx.labels.filter((l) => truth.has(l)).length;
     }
     rows.push(
-      `| ${restriction ? `layers ${restriction.join(", ")}` : "all layers"} | ${queries.length} | ${(found / (10 * queries.length)).toFixed(3)} | ${median(times).toFixed(1)} |`,
+      `| ${restriction ? `layers ${restriction.join(", ")}` : "all layers"} | ${queries.length} | ${(found / (10 * queries.length)).toFixed(3)} | ` +
+        `${median(times).toFixed(1)} |`,
     );
   }
   await engine.close();
@@ -194,19 +199,24 @@ const section: BenchSection = {
       measured.push(await measure("demo model, 12,000 WordNet entries, 16x16, 2 workers", demoJob, queries.slice(0, 10), 1000));
       const recall = await recallRows(demoJob.outDir, queries);
       return [
-        "Index pass = the vectors phase (training-loss gradients, whitening and projection of every sequence), per worker thread; forward+backward = `captureGradients` alone over the same sequences on one thread. Phases: ingest / factors (EK-FAC fit) / projection (PCA pass) / vectors / hnsw (full and per-layer graphs), seconds.",
+        "Index pass = the vectors phase (training-loss gradients, whitening and projection of every sequence), per worker thread; forward+backward " +
+          "= `captureGradients` alone over the same sequences on one thread. Phases: ingest / factors (EK-FAC fit) / projection (PCA pass) / " +
+          "vectors / hnsw (full and per-layer graphs), seconds.",
         "",
         "| index | sequences | dims | bytes per sequence | build seconds (phases) | index pass tokens/s per worker | forward+backward tokens/s | ratio |",
         "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |",
         ...measured.map(buildRow),
         "",
-        "Query latency by stage (median ms; one query at a time in process, top-10 with exact re-ranking of the default max(4 x 10, 100) candidates, capped at the index size):",
+        "Query latency by stage (median ms; one query at a time in process, top-10 with exact re-ranking of the default max(4 x 10, 100) " +
+          "candidates, capped at the index size):",
         "",
         "| index | gradient | search | re-rank | total |",
         "| --- | ---: | ---: | ---: | ---: |",
         ...measured.map(latencyRow),
         "",
-        `HNSW recall@10 against exact inner-product search over the stored vectors, demo index of 12,000 sequences (M 16, efConstruction 200, ef max(k, ${DEFAULT_EF}); per-layer graphs serve one-layer filters, the full graph with a masked query and scaled ef serves others), ${queries.length} queries made from held-out documents:`,
+        `HNSW recall@10 against exact inner-product search over the stored vectors, demo index of 12,000 sequences (M 16, efConstruction 200, ef ` +
+          `max(k, ${DEFAULT_EF}); per-layer graphs serve one-layer filters, the full graph with a masked query and scaled ef serves others), ` +
+          `${queries.length} queries made from held-out documents:`,
         "",
         "| restriction | queries | recall@10 | search ms (median) |",
         "| --- | ---: | ---: | ---: |",

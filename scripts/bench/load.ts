@@ -58,7 +58,9 @@ async function chooseIndex(tmp: string): Promise<{ dir: string; what: string }> 
   const m = await runBuild(reliabilityBuildJob(await writeReliabilityCorpus(path.join(tmp, "corpus.jsonl")), dir));
   return {
     dir,
-    what: `a fixture index built for this run (gpt2-tiny over the reliability tests' ${m.corpus.sequences}-document text corpus, ${m.vectors.dim} dims), since \`.demo/index\` was not built`,
+    what:
+      `a fixture index built for this run (gpt2-tiny over the reliability tests' ${m.corpus.sequences}-document text corpus, ${m.vectors.dim} ` +
+      `dims), since \`.demo/index\` was not built`,
   };
 }
 
@@ -131,10 +133,13 @@ const section: BenchSection = {
         `Index: ${index.what}. Server: \`influence serve --index ... --port 0\` with its defaults (2 engine workers, 64 requests queued, ` +
           `60 s timeout), a separate process; autocannon on 127.0.0.1, ${SECONDS} s per run, each run after the previous one's abandoned requests finished.`,
         "",
-        `- influence: \`topK: 10, rerank: true\` (default candidates), ${PROMPTS.length} prompts in turn; sample query ${(sample.data.influence.timings.totalMs as number).toFixed(0)} ms in the engine when idle.`,
+        `- influence: \`topK: 10, rerank: true\` (default candidates), ${PROMPTS.length} prompts in turn; sample query ` +
+          `${(sample.data.influence.timings.totalMs as number).toFixed(0)} ms in the engine when idle.`,
         `- sequences: pages of 20 (the first and next ones by cursor) alternating with ${SEARCHES.length} searches.`,
-        `- 503 = coded back-pressure (SERVER_BUSY); "other failures" counts every other answer (any GraphQL error, 5xx, connection error); "unfinished" were sent but not answered when the run ended.`,
-        `- Server RSS: ${mib(startRss.current)} after warm-up, peak (VmHWM) ${mib(peak)} over all runs; the column is the highest VmRSS sampled during the run.`,
+        `- 503 = coded back-pressure (SERVER_BUSY); "other failures" counts every other answer (any GraphQL error, 5xx, connection error); ` +
+          `"unfinished" were sent but not answered when the run ended.`,
+        `- Server RSS: ${mib(startRss.current)} after warm-up, peak (VmHWM) ${mib(peak)} over all runs; the column is the highest VmRSS sampled ` +
+          `during the run.`,
         "",
         "| endpoint | clients | sent | answered | 2xx | 503 busy | other failures | unfinished | p50 ms | p95 ms | p99 ms | answers/s | peak RSS |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",

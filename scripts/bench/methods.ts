@@ -71,7 +71,12 @@ async function methodTable(dir: string): Promise<string[]> {
     return `| ${method} | ${mean(p).toFixed(3)} (${Math.min(...p).toFixed(3)}) | ${mean(sp).toFixed(3)} | ${(r.seconds / QUERIES.length).toFixed(2)} |`;
   });
   return [
-    `Demo model (GPT-2, 4 blocks x 128, trained by scripts/train-demo.ts), EK-FAC fitted with the sampled Fisher on the first ${FIT_SEQUENCES} sequences of the demo corpus in ${fitSeconds.toFixed(1)} s (counted once, not per query). ${QUERIES.length} factual queries; each method scores the same ${FIT_SEQUENCES} sequences. cg: conjugate gradients on (F + damping) x = q with exact Fisher-vector products over all fitting sequences and all MLP parameters jointly (tolerance ${DEFAULT_ITERATIVE.cg.tolerance}), the reference. lissa: ${DEFAULT_ITERATIVE.lissa.iterations} steps with ${DEFAULT_ITERATIVE.lissa.batchSize}-sequence products. Seconds per query include collecting the fitting gradients for cg and lissa, and scoring.`,
+    `Demo model (GPT-2, 4 blocks x 128, trained by scripts/train-demo.ts), EK-FAC fitted with the sampled Fisher on the first ${FIT_SEQUENCES} ` +
+      `sequences of the demo corpus in ${fitSeconds.toFixed(1)} s (counted once, not per query). ${QUERIES.length} factual queries; each method ` +
+      `scores the same ${FIT_SEQUENCES} sequences. cg: conjugate gradients on (F + damping) x = q with exact Fisher-vector products over all ` +
+      `fitting sequences and all MLP parameters jointly (tolerance ${DEFAULT_ITERATIVE.cg.tolerance}), the reference. lissa: ` +
+      `${DEFAULT_ITERATIVE.lissa.iterations} steps with ${DEFAULT_ITERATIVE.lissa.batchSize}-sequence products. Seconds per query include ` +
+      `collecting the fitting gradients for cg and lissa, and scoring.`,
     "",
     "| method | Pearson with cg, mean (min) | Spearman with cg, mean | seconds per query |",
     "| --- | ---: | ---: | ---: |",
@@ -99,7 +104,10 @@ async function fisherComparison(dir: string): Promise<string> {
   }
   opened.model.dispose();
   const p = scoresBy.get("sampled")!.map((s, q) => pearson(s, scoresBy.get("empirical")![q]));
-  return `Sampled against empirical Fisher on gpt2-tiny (same seed 0, 48 sequences, 4 queries): Pearson of the EK-FAC scores per query ${p.map((x) => x.toFixed(3)).join(", ")}.`;
+  return (
+    `Sampled against empirical Fisher on gpt2-tiny (same seed 0, 48 sequences, 4 queries): Pearson of the EK-FAC scores per query ` +
+    `${p.map((x) => x.toFixed(3)).join(", ")}.`
+  );
 }
 
 const section: BenchSection = {

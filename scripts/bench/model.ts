@@ -99,12 +99,17 @@ const section: BenchSection = {
       const gflopsTotal = (r.flops.forward + r.flops.backward) / r.totalSeconds / 1e9;
       const backwardSeconds = r.totalSeconds - r.forwardSeconds;
       const gflopsBackward = r.flops.backward / backwardSeconds / 1e9;
-      return `| ${r.name} | ${(r.tokens / r.forwardSeconds).toFixed(0)} | ${(r.tokens / r.totalSeconds).toFixed(0)} | ${gflopsTotal.toFixed(1)} (${((100 * gflopsTotal) / rate).toFixed(0)}%) | ${gflopsBackward.toFixed(1)} (${((100 * gflopsBackward) / rate).toFixed(0)}%) |`;
+      return (
+        `| ${r.name} | ${(r.tokens / r.forwardSeconds).toFixed(0)} | ${(r.tokens / r.totalSeconds).toFixed(0)} | ${gflopsTotal.toFixed(1)} ` +
+        `(${((100 * gflopsTotal) / rate).toFixed(0)}%) | ${gflopsBackward.toFixed(1)} (${((100 * gflopsBackward) / rate).toFixed(0)}%) |`
+      );
     });
     return [
-      `Backend matMul rate: ${rate1024.toFixed(1)} GFLOP/s for 1024x1024x1024, ${rateMlp.toFixed(1)} GFLOP/s for 512x768x3072 (the reference below is the higher).`,
+      `Backend matMul rate: ${rate1024.toFixed(1)} GFLOP/s for 1024x1024x1024, ${rateMlp.toFixed(1)} GFLOP/s for 512x768x3072 (the reference below ` +
+        `is the higher).`,
       "",
-      "Forward+backward = forward pass, loss gradient and the capture backward pass (activation gradients down to the lowest MLP, per-token inputs and output gradients of every MLP matrix). FLOPs are counted analytically from the shapes (2 per multiply-add).",
+      "Forward+backward = forward pass, loss gradient and the capture backward pass (activation gradients down to the lowest MLP, per-token inputs " +
+        "and output gradients of every MLP matrix). FLOPs are counted analytically from the shapes (2 per multiply-add).",
       "",
       "| model | forward tokens/s | forward+backward tokens/s | forward+backward GFLOP/s (% of matMul) | backward GFLOP/s (% of matMul) |",
       "| --- | ---: | ---: | ---: | ---: |",

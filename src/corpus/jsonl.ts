@@ -64,7 +64,8 @@ async function* readLines(file: string, maxLineBytes: number): AsyncGenerator<{ 
     pendingBytes += piece.length;
     if (pendingBytes > maxLineBytes) {
       throw new InputError(
-        `${file}, line ${line}: longer than ${maxLineBytes} bytes; a JSONL file has one JSON object per line (raise the line limit if this document really is that long)`,
+        `${file}, line ${line}: longer than ${maxLineBytes} bytes; a JSONL file has one JSON object per line (raise the line limit if this ` +
+          `document really is that long)`,
       );
     }
     pending.push(piece);

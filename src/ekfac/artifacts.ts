@@ -90,12 +90,14 @@ function checkManifest(dir: string, manifest: FactorsManifest, expect: FactorsEx
   const where = path.join(dir, files.manifest);
   if (manifest.model.fingerprint !== expect.modelFingerprint) {
     throw new InputError(
-      `${where}: these factors were fitted on another model (${manifest.model.path}, fingerprint ${manifest.model.fingerprint.slice(0, 12)}; this model is ${expect.modelFingerprint.slice(0, 12)})`,
+      `${where}: these factors were fitted on another model (${manifest.model.path}, fingerprint ${manifest.model.fingerprint.slice(0, 12)}; this ` +
+        `model is ${expect.modelFingerprint.slice(0, 12)})`,
     );
   }
   if (expect.corpusFingerprint && manifest.corpus.fingerprint !== expect.corpusFingerprint) {
     throw new InputError(
-      `${where}: these factors were fitted on another corpus (${manifest.corpus.path}, fingerprint ${manifest.corpus.fingerprint.slice(0, 12)}; expected ${expect.corpusFingerprint.slice(0, 12)})`,
+      `${where}: these factors were fitted on another corpus (${manifest.corpus.path}, fingerprint ${manifest.corpus.fingerprint.slice(0, 12)}; ` +
+        `expected ${expect.corpusFingerprint.slice(0, 12)})`,
     );
   }
   const names = manifest.modules.map((m) => `${m.name}:${m.inFeatures}x${m.outFeatures}`).join(",");

@@ -81,7 +81,8 @@ export class IndexEngine implements InfluenceEngine {
     const opened = await openModel(manifest.model.path);
     if (opened.fingerprint !== manifest.model.fingerprint) {
       throw new InputError(
-        `${indexPath(dir, "manifest")}: the index was built for another model than the one now in ${manifest.model.path} (fingerprint ${manifest.model.fingerprint.slice(0, 12)}, found ${opened.fingerprint.slice(0, 12)})`,
+        `${indexPath(dir, "manifest")}: the index was built for another model than the one now in ${manifest.model.path} (fingerprint ` +
+          `${manifest.model.fingerprint.slice(0, 12)}, found ${opened.fingerprint.slice(0, 12)})`,
       );
     }
     const { model } = opened;

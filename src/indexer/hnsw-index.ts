@@ -288,7 +288,8 @@ export async function openHnsw(path: string, expected: OpenHnswOptions): Promise
   }
   if (info.vectorsChecksum !== expected.expectVectorsChecksum) {
     throw new InputError(
-      `HNSW index ${path} was built from other vectors (vector checksum ${info.vectorsChecksum.slice(0, 12)}..., expected ${expected.expectVectorsChecksum.slice(0, 12)}...): rebuild it`,
+      `HNSW index ${path} was built from other vectors (vector checksum ${info.vectorsChecksum.slice(0, 12)}..., expected ` +
+        `${expected.expectVectorsChecksum.slice(0, 12)}...): rebuild it`,
     );
   }
   const indexedDim = rangesSize(info.coordinates);
@@ -304,7 +305,8 @@ export async function openHnsw(path: string, expected: OpenHnswOptions): Promise
   if (checksum !== info.checksum) throw new InputError(`corrupt HNSW index ${path}: its checksum does not match ${path}.json`);
   if (header.dim !== indexedDim || header.count !== info.count || header.M !== info.M || header.efConstruction !== info.efConstruction) {
     throw new InputError(
-      `HNSW index ${path} holds ${header.count} vectors of dimension ${header.dim} (M ${header.M}), but ${path}.json describes ${info.count} of dimension ${indexedDim} (M ${info.M})`,
+      `HNSW index ${path} holds ${header.count} vectors of dimension ${header.dim} (M ${header.M}), but ${path}.json describes ${info.count} of ` +
+        `dimension ${indexedDim} (M ${info.M})`,
     );
   }
 

@@ -175,7 +175,8 @@ export async function readTokenStore(path: string, { verify = true }: { verify?:
   const expected = HEADER_BYTES + 4 * totalTokens + 4 * count;
   if (bytes.length < expected) {
     throw new InputError(
-      `truncated token store ${path}: the header promises ${count} sequences of ${totalTokens} tokens (${expected} bytes) but the file has ${bytes.length} bytes`,
+      `truncated token store ${path}: the header promises ${count} sequences of ${totalTokens} tokens (${expected} bytes) but the file has ` +
+        `${bytes.length} bytes`,
     );
   }
   if (bytes.length > expected) throw new InputError(`token store ${path} has ${bytes.length - expected} unexpected bytes at its end`);

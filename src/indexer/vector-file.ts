@@ -269,7 +269,8 @@ class RowVerifier {
     if (this.nonFinite) {
       const { row, coordinate, value } = this.nonFinite;
       throw new InputError(
-        `invalid vector file ${this.path}: row ${row} (ordinal ${this.header.firstOrdinal + row}) has a non-finite value (${value}) at coordinate ${coordinate}`,
+        `invalid vector file ${this.path}: row ${row} (ordinal ${this.header.firstOrdinal + row}) has a non-finite value (${value}) at coordinate ` +
+          `${coordinate}`,
       );
     }
   }

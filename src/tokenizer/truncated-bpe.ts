@@ -47,7 +47,8 @@ function truncateGpt2Bpe({ vocab, merges }: Gpt2Bpe, vocabSize: number, srcDir: 
   const keptMerges = vocabSize - BYTE_TOKENS - 1;
   if (!Number.isInteger(vocabSize) || keptMerges < 0 || keptMerges > merges.length) {
     throw new InputError(
-      `vocabulary size ${vocabSize} is out of range: it must be an integer from ${BYTE_TOKENS + 1} (the byte tokens and ${GPT2_EOS_TOKEN}) to ${BYTE_TOKENS + merges.length + 1} (all of ${srcDir})`,
+      `vocabulary size ${vocabSize} is out of range: it must be an integer from ${BYTE_TOKENS + 1} (the byte tokens and ${GPT2_EOS_TOKEN}) to ` +
+        `${BYTE_TOKENS + merges.length + 1} (all of ${srcDir})`,
     );
   }
   const tokenOfId = new Map<number, string>();

@@ -35,11 +35,13 @@ export function renderLossCurve(log: TrainingLog, title: string): string {
   const text = (x: number, y: number, s: string, anchor = "middle") => `<text x="${f(x)}" y="${f(y)}" text-anchor="${anchor}">${escapeXml(s)}</text>`;
   const xTicks = ticks(0, xMax, 6).map(
     (v) =>
-      `<line x1="${f(sx(v))}" x2="${f(sx(v))}" y1="${HEIGHT - MARGIN.bottom}" y2="${HEIGHT - MARGIN.bottom + 4}" stroke="#444"/>${text(sx(v), HEIGHT - MARGIN.bottom + 17, String(v))}`,
+      `<line x1="${f(sx(v))}" x2="${f(sx(v))}" y1="${HEIGHT - MARGIN.bottom}" y2="${HEIGHT - MARGIN.bottom + 4}" ` +
+      `stroke="#444"/>${text(sx(v), HEIGHT - MARGIN.bottom + 17, String(v))}`,
   );
   const yTicks = ticks(yMin, yMax, 6).map(
     (v) =>
-      `<line x1="${MARGIN.left}" x2="${WIDTH - MARGIN.right}" y1="${f(sy(v))}" y2="${f(sy(v))}" stroke="#ddd"/>${text(MARGIN.left - 6, sy(v) + 4, String(v), "end")}`,
+      `<line x1="${MARGIN.left}" x2="${WIDTH - MARGIN.right}" y1="${f(sy(v))}" y2="${f(sy(v))}" ` +
+      `stroke="#ddd"/>${text(MARGIN.left - 6, sy(v) + 4, String(v), "end")}`,
   );
   const legend = [
     ["#1f77b4", "train"],
@@ -47,7 +49,8 @@ export function renderLossCurve(log: TrainingLog, title: string): string {
     ["#888", `unigram entropy ${log.unigramEntropy.toFixed(2)}`],
   ].map(
     ([color, label], i) =>
-      `<rect x="${WIDTH - 210}" y="${MARGIN.top + 8 + i * 18}" width="14" height="3" fill="${color}"/>${text(WIDTH - 190, MARGIN.top + 13 + i * 18, label, "start")}`,
+      `<rect x="${WIDTH - 210}" y="${MARGIN.top + 8 + i * 18}" width="14" height="3" ` +
+      `fill="${color}"/>${text(WIDTH - 190, MARGIN.top + 13 + i * 18, label, "start")}`,
   );
   return `${[
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}" font-family="sans-serif" font-size="12">`,
@@ -56,7 +59,8 @@ export function renderLossCurve(log: TrainingLog, title: string): string {
     ...xTicks,
     `<line x1="${MARGIN.left}" x2="${MARGIN.left}" y1="${MARGIN.top}" y2="${HEIGHT - MARGIN.bottom}" stroke="#444"/>`,
     `<line x1="${MARGIN.left}" x2="${WIDTH - MARGIN.right}" y1="${HEIGHT - MARGIN.bottom}" y2="${HEIGHT - MARGIN.bottom}" stroke="#444"/>`,
-    `<line x1="${MARGIN.left}" x2="${WIDTH - MARGIN.right}" y1="${f(sy(log.unigramEntropy))}" y2="${f(sy(log.unigramEntropy))}" stroke="#888" stroke-dasharray="6 4"/>`,
+    `<line x1="${MARGIN.left}" x2="${WIDTH - MARGIN.right}" y1="${f(sy(log.unigramEntropy))}" y2="${f(sy(log.unigramEntropy))}" stroke="#888" ` +
+      `stroke-dasharray="6 4"/>`,
     line(train, "#1f77b4"),
     line(valid, "#d62728"),
     dots(valid, "#d62728"),
