@@ -28,6 +28,25 @@ describe("the influence command line", () => {
     for (const command of ["fit", "score", "build", "query", "serve"]) expect(stdout).toMatch(new RegExp(`^\\s+${command} `, "m"));
   });
 
+  it("documents its exit codes in --help and prints its version", async () => {
+    const help = await influence(["--help"]);
+    expect(help.stdout).toMatch(/Exit codes: 0 success; 2 bad input .*; 1 any other failure\./s);
+    const version = await influence(["--version"]);
+    expect(version.code).toBe(0);
+    expect(version.stdout.trim()).toBe(JSON.parse(readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")).version);
+  });
+
+  it.each([
+    ["an unknown command", ["bogus"], /unknown command 'bogus'/],
+    ["an unknown option", ["query", "--index", "x", "--topk", "3"], /unknown option '--topk'/],
+    ["a bad option value", ["query", "--index", "x", "--top-k", "0"], /--top-k.*expected an integer from 1/],
+    ["a missing option", ["fit", "--model", "m", "--corpus", "c"], /required option '--out <dir>' not specified/],
+  ])("exits with code 2 on %s, like every other bad input", async (_, args, message) => {
+    const { code, stderr } = await influence(args);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(message);
+  });
+
   it("refuses a folder without config.json, naming the file, with exit code 2", async () => {
     const empty = path.join(tmp.dir, "no-model");
     await mkdir(empty);
@@ -38,7 +57,7 @@ describe("the influence command line", () => {
 
   it("refuses an option value it cannot parse", async () => {
     const { code, stderr } = await influence(["build", "--model", "m", "--corpus", "c", "--out", "o", "--dims", "64by64"]);
-    expect(code).not.toBe(0);
+    expect(code).toBe(2);
     expect(stderr).toMatch(/--dims.*expected KOUTxKIN/);
   });
 
