@@ -47,6 +47,14 @@ describe("the influence command line", () => {
     expect(stderr).toMatch(message);
   });
 
+  it("refuses a missing corpus before drawing any progress", async () => {
+    const missing = path.join(tmp.dir, "no-corpus.jsonl");
+    const { code, stderr } = await influence(["fit", "--model", fixturePath("gpt2-tiny"), "--corpus", missing, "--out", path.join(tmp.dir, "f0")]);
+    expect(code).toBe(2);
+    expect(stderr).toContain(`${missing}: missing`);
+    expect(stderr).not.toMatch(/counting|sequences/);
+  });
+
   it("refuses a folder without config.json, naming the file, with exit code 2", async () => {
     const empty = path.join(tmp.dir, "no-model");
     await mkdir(empty);
