@@ -90,5 +90,23 @@ describe("the influence command line", () => {
     expect(out.scores.map((q: number[]) => q.length)).toEqual([6, 6, 6, 6]);
     expect(Object.keys(out.moduleScores)).toEqual(["h.0.mlp.c_fc", "h.0.mlp.c_proj", "h.1.mlp.c_fc", "h.1.mlp.c_proj"]);
     expect(out.tokenScores[0][0]).toHaveLength(24);
+
+    // Without --json: each query's top 5 as a table, one column per module.
+    const table = await influence(["score", "--model", fixturePath("gpt2-tiny"), "--factors", factors, "--train", corpus, "--queries", fixturePath("gpt2-tiny", "queries.jsonl"), "--per-module", "--no-progress"]);
+    expect(table.code, table.stderr).toBe(0);
+    const blocks = table.stdout.trim().split("\n\n");
+    expect(blocks.map((b) => b.split("\n")[0])).toEqual(out.queries.map((id: string) => `query ${id}`));
+    const modules = Object.keys(out.moduleScores);
+    blocks.forEach((block, q) => {
+      const [header, ...rows] = block.split("\n").slice(1);
+      expect(header.trim().split(/\s+/)).toEqual(["rank", "train", "score", ...modules]);
+      const order = out.train.map((_: string, n: number) => n).sort((a: number, b: number) => out.scores[q][b] - out.scores[q][a]);
+      expect(rows).toHaveLength(5);
+      rows.forEach((row, r) => {
+        const n = order[r];
+        expect(row.trim().split(/\s+/)).toEqual([String(r + 1), out.train[n], out.scores[q][n].toExponential(3), ...modules.map((m) => out.moduleScores[m][q][n].toExponential(3))]);
+        expect(row).toHaveLength(header.length); // right-aligned numbers end under their headers
+      });
+    });
   });
 });
