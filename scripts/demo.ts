@@ -24,7 +24,7 @@ const { values } = parseArgs({
 const started = performance.now();
 const seconds = () => ((performance.now() - started) / 1000).toFixed(1);
 const indexDir = path.resolve(values.index as string);
-const bars = progressBars(process.stderr.isTTY);
+const bars = progressBars();
 try {
   const how = await ensureDemoIndex(indexDir, { onProgress: bars.listener, log: (m) => console.error(m) });
   bars.stop();

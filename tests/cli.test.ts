@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { REPO_ROOT, fixturePath } from "./helpers/fixtures.js";
+import { REPO_ROOT, fixturePath, fixtureTrain } from "./helpers/fixtures.js";
 import { tempDir } from "../src/util/temp-dir.js";
 
 /** Runs the `influence` command line as users do, through bin/influence.js. */
@@ -108,5 +108,39 @@ describe("the influence command line", () => {
         expect(row).toHaveLength(header.length); // right-aligned numbers end under their headers
       });
     });
+  });
+
+  it("builds with plain progress lines in a pipe, then queries with a table", async () => {
+    const index = path.join(tmp.dir, "index");
+    const build = await influence(["build", "--model", fixturePath("gpt2-tiny"), "--corpus", fixturePath("gpt2-tiny", "train.jsonl"), "--out", index, "--fisher", "empirical", "--shard-size", "4", "--workers", "1"]);
+    expect(build.code, build.stderr).toBe(0);
+    const progress = build.stderr.split("\n").filter((l) => /^(ingest|covariance|eigendecomposition|lambda|projection|vectors|hnsw)/.test(l));
+    const phases = [...new Set(progress.map((l) => l.split(/\s+/)[0]))];
+    expect(phases.slice(0, 6)).toEqual(["ingest", "covariance", "eigendecomposition", "lambda", "projection", "vectors"]);
+    for (let i = 1; i < progress.length; i++) expect(progress[i]).not.toBe(progress[i - 1]);
+    for (const line of progress) {
+      expect(line).not.toMatch(/[█░]/); // no bars in a file or a pipe
+      expect(line).not.toMatch(/\b60s/);
+      const unit = line.startsWith("eigendecomposition") ? "matrices" : line.startsWith("hnsw") ? "vectors" : "sequences";
+      expect(line).toMatch(new RegExp(`^\\S+(?: \\S+)?\\s+[\\d,]+(?:/[\\d,]+)? ${unit}\\b`));
+      if (/\/s/.test(line)) expect(line).toMatch(unit === "sequences" ? / tokens\/s / : new RegExp(` ${unit}/s `));
+    }
+    // Each phase ends on a line with everything done; ingest, whose total is unknown, with the count.
+    expect(progress.filter((l) => l.startsWith("ingest")).at(-1)).toMatch(new RegExp(`^ingest\\s+${fixtureTrain("gpt2-tiny").length} sequences \\|`));
+    for (const phase of phases.filter((p) => p !== "ingest")) expect(progress.filter((l) => l.startsWith(phase)).at(-1)).toMatch(/ (\d[\d,]*)\/\1 /);
+
+    const args = ["query", "--index", index, "--prompt-tokens", "464,2068", "--completion-tokens", "7586", "--top-k", "5"];
+    const json = await influence([...args, "--json"]);
+    expect(json.code, json.stderr).toBe(0);
+    const hits = JSON.parse(json.stdout).hits as Array<{ rank: number; id: string; score: number; approxScore: number }>;
+    const shown = await influence(args);
+    expect(shown.code, shown.stderr).toBe(0);
+    const [header, ...rows] = shown.stdout.trimEnd().split("\n");
+    expect(header.trim().split(/\s+/)).toEqual(["rank", "score", "approx", "id", "text"]);
+    expect(rows.map((r) => r.trim().split(/\s+/).slice(0, 4))).toEqual(hits.map((h) => [String(h.rank), h.score.toExponential(3), h.approxScore.toExponential(3), h.id]));
+    // Ids start under their header; scores end under theirs.
+    const idStart = header.indexOf(" id ") + 1;
+    const scoreEnd = header.indexOf("score") + "score".length;
+    for (const row of rows) expect([row[idStart - 1], row[idStart] !== " ", row[scoreEnd - 1] !== " ", row[scoreEnd]]).toEqual([" ", true, true, " "]);
   });
 });

@@ -53,6 +53,7 @@ async function pass(
 ): Promise<{ sequences: number; tokens: number }> {
   let done = 0;
   let tokens = 0;
+  opts.onProgress?.({ phase, done, total, tokens });
   for await (const batch of batchesOf(sequences(), { maxTokens: batchTokenLimit(model.config, opts.batchTokens) })) {
     const capture = captureGradients(model, batch.map((s) => s.tokens), fisherLoss(opts.fisher, opts.seed, batch));
     try {
@@ -77,10 +78,10 @@ export async function fitEkfac(model: CausalLM, sequences: () => AsyncIterable<T
 
   start = clock();
   const bases = covariance.map((cov, i) => {
-    opts.onProgress?.({ phase: "eigendecomposition", done: i, total: covariance.length, tokens: 0 });
+    opts.onProgress?.({ phase: "eigendecomposition", done: i, total: covariance.length, unit: "matrices" });
     return eigenbasis(cov);
   });
-  opts.onProgress?.({ phase: "eigendecomposition", done: covariance.length, total: covariance.length, tokens: 0 });
+  opts.onProgress?.({ phase: "eigendecomposition", done: covariance.length, total: covariance.length, unit: "matrices" });
   const eigendecompositionSeconds = clock() - start;
 
   start = clock();

@@ -78,10 +78,10 @@ export async function fitInParallel(
 
   start = clock();
   const bases = covariance.map((cov, i) => {
-    listener?.({ phase: "eigendecomposition", done: i, total: covariance.length, tokens: 0 });
+    listener?.({ phase: "eigendecomposition", done: i, total: covariance.length, unit: "matrices" });
     return eigenbasis(cov);
   });
-  listener?.({ phase: "eigendecomposition", done: covariance.length, total: covariance.length, tokens: 0 });
+  listener?.({ phase: "eigendecomposition", done: covariance.length, total: covariance.length, unit: "matrices" });
   const eigendecompositionSeconds = clock() - start;
 
   start = clock();
