@@ -10,6 +10,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { progressBars } from "../src/cli/progress.js";
 import { defaultWebRoot, startIndexServer } from "../src/server/open-index-server.js";
+import { closeOnSignals } from "../src/server/shutdown.js";
 import { DEMO_INDEX, ensureDemoIndex } from "./demo-index.js";
 
 const { values } = parseArgs({
@@ -36,10 +37,5 @@ if (!values["build-only"]) {
   const server = await startIndexServer({ indexDir, host: values.host as string, port: Number(values.port), workers: 2, maxQueue: 16, timeoutMs: 60_000, webRoot: defaultWebRoot() });
   console.error(`demo: serving after ${seconds()} s`);
   console.error(`  dashboard   ${server.url}/\n  playground  ${server.url}/playground\n  GraphQL     ${server.graphqlUrl}`);
-  const stop = async () => {
-    await server.close();
-    process.exit(0);
-  };
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
+  closeOnSignals(server, (line) => console.error(`demo: ${line}`));
 }

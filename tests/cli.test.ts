@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -110,37 +110,82 @@ describe("the influence command line", () => {
     });
   });
 
-  it("builds with plain progress lines in a pipe, then queries with a table", async () => {
-    const index = path.join(tmp.dir, "index");
-    const build = await influence(["build", "--model", fixturePath("gpt2-tiny"), "--corpus", fixturePath("gpt2-tiny", "train.jsonl"), "--out", index, "--fisher", "empirical", "--shard-size", "4", "--workers", "1"]);
-    expect(build.code, build.stderr).toBe(0);
-    const progress = build.stderr.split("\n").filter((l) => /^(ingest|covariance|eigendecomposition|lambda|projection|vectors|hnsw)/.test(l));
-    const phases = [...new Set(progress.map((l) => l.split(/\s+/)[0]))];
-    expect(phases.slice(0, 6)).toEqual(["ingest", "covariance", "eigendecomposition", "lambda", "projection", "vectors"]);
-    for (let i = 1; i < progress.length; i++) expect(progress[i]).not.toBe(progress[i - 1]);
-    for (const line of progress) {
-      expect(line).not.toMatch(/[█░]/); // no bars in a file or a pipe
-      expect(line).not.toMatch(/\b60s/);
-      const unit = line.startsWith("eigendecomposition") ? "matrices" : line.startsWith("hnsw") ? "vectors" : "sequences";
-      expect(line).toMatch(new RegExp(`^\\S+(?: \\S+)?\\s+[\\d,]+(?:/[\\d,]+)? ${unit}\\b`));
-      if (/\/s/.test(line)) expect(line).toMatch(unit === "sequences" ? / tokens\/s / : new RegExp(` ${unit}/s `));
-    }
-    // Each phase ends on a line with everything done; ingest, whose total is unknown, with the count.
-    expect(progress.filter((l) => l.startsWith("ingest")).at(-1)).toMatch(new RegExp(`^ingest\\s+${fixtureTrain("gpt2-tiny").length} sequences \\|`));
-    for (const phase of phases.filter((p) => p !== "ingest")) expect(progress.filter((l) => l.startsWith(phase)).at(-1)).toMatch(/ (\d[\d,]*)\/\1 /);
+  describe("on an index it built", () => {
+    let index: string;
+    let build: Awaited<ReturnType<typeof influence>>;
+    beforeAll(async () => {
+      index = path.join(tmp.dir, "index");
+      build = await influence(["build", "--model", fixturePath("gpt2-tiny"), "--corpus", fixturePath("gpt2-tiny", "train.jsonl"), "--out", index, "--fisher", "empirical", "--shard-size", "4", "--workers", "1"]);
+    });
 
-    const args = ["query", "--index", index, "--prompt-tokens", "464,2068", "--completion-tokens", "7586", "--top-k", "5"];
-    const json = await influence([...args, "--json"]);
-    expect(json.code, json.stderr).toBe(0);
-    const hits = JSON.parse(json.stdout).hits as Array<{ rank: number; id: string; score: number; approxScore: number }>;
-    const shown = await influence(args);
-    expect(shown.code, shown.stderr).toBe(0);
-    const [header, ...rows] = shown.stdout.trimEnd().split("\n");
-    expect(header.trim().split(/\s+/)).toEqual(["rank", "score", "approx", "id", "text"]);
-    expect(rows.map((r) => r.trim().split(/\s+/).slice(0, 4))).toEqual(hits.map((h) => [String(h.rank), h.score.toExponential(3), h.approxScore.toExponential(3), h.id]));
-    // Ids start under their header; scores end under theirs.
-    const idStart = header.indexOf(" id ") + 1;
-    const scoreEnd = header.indexOf("score") + "score".length;
-    for (const row of rows) expect([row[idStart - 1], row[idStart] !== " ", row[scoreEnd - 1] !== " ", row[scoreEnd]]).toEqual([" ", true, true, " "]);
+    it("builds with plain progress lines in a pipe", () => {
+      expect(build.code, build.stderr).toBe(0);
+      const progress = build.stderr.split("\n").filter((l) => /^(ingest|covariance|eigendecomposition|lambda|projection|vectors|hnsw)/.test(l));
+      const phases = [...new Set(progress.map((l) => l.split(/\s+/)[0]))];
+      expect(phases.slice(0, 6)).toEqual(["ingest", "covariance", "eigendecomposition", "lambda", "projection", "vectors"]);
+      for (let i = 1; i < progress.length; i++) expect(progress[i]).not.toBe(progress[i - 1]);
+      for (const line of progress) {
+        expect(line).not.toMatch(/[█░]/); // no bars in a file or a pipe
+        expect(line).not.toMatch(/\b60s/);
+        const unit = line.startsWith("eigendecomposition") ? "matrices" : line.startsWith("hnsw") ? "vectors" : "sequences";
+        expect(line).toMatch(new RegExp(`^\\S+(?: \\S+)?\\s+[\\d,]+(?:/[\\d,]+)? ${unit}\\b`));
+        if (/\/s/.test(line)) expect(line).toMatch(unit === "sequences" ? / tokens\/s / : new RegExp(` ${unit}/s `));
+      }
+      // Each phase ends on a line with everything done; ingest, whose total is unknown, with the count.
+      expect(progress.filter((l) => l.startsWith("ingest")).at(-1)).toMatch(new RegExp(`^ingest\\s+${fixtureTrain("gpt2-tiny").length} sequences \\|`));
+      for (const phase of phases.filter((p) => p !== "ingest")) expect(progress.filter((l) => l.startsWith(phase)).at(-1)).toMatch(/ (\d[\d,]*)\/\1 /);
+    });
+
+    it("queries with a table: a header and aligned columns", async () => {
+      const args = ["query", "--index", index, "--prompt-tokens", "464,2068", "--completion-tokens", "7586", "--top-k", "5"];
+      const json = await influence([...args, "--json"]);
+      expect(json.code, json.stderr).toBe(0);
+      const hits = JSON.parse(json.stdout).hits as Array<{ rank: number; id: string; score: number; approxScore: number }>;
+      const shown = await influence(args);
+      expect(shown.code, shown.stderr).toBe(0);
+      const [header, ...rows] = shown.stdout.trimEnd().split("\n");
+      expect(header.trim().split(/\s+/)).toEqual(["rank", "score", "approx", "id", "text"]);
+      expect(rows.map((r) => r.trim().split(/\s+/).slice(0, 4))).toEqual(hits.map((h) => [String(h.rank), h.score.toExponential(3), h.approxScore.toExponential(3), h.id]));
+      // Ids start under their header; scores end under theirs.
+      const idStart = header.indexOf(" id ") + 1;
+      const scoreEnd = header.indexOf("score") + "score".length;
+      for (const row of rows) expect([row[idStart - 1], row[idStart] !== " ", row[scoreEnd - 1] !== " ", row[scoreEnd]]).toEqual([" ", true, true, " "]);
+    });
+
+    it("serves until SIGTERM, then says it drains and closes", async () => {
+      const server = await startServing(process.execPath, [path.join(REPO_ROOT, "bin/influence.js"), "serve", "--index", index, "--port", "0", "--workers", "1"]);
+      expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+      process.kill(server.child.pid as number, "SIGTERM");
+      const code = await server.exited;
+      expect(code).toBe(0);
+      expect(server.log()).toMatch(/influence: SIGTERM received: draining running requests, then closing\ninfluence: closed\n/);
+      await expect(fetch(`${server.url}/healthz`)).rejects.toThrow();
+    });
+
+    it("npm run demo stopped with SIGTERM stops its server too", async () => {
+      const demo = await startServing("npm", ["run", "demo", "--", "--index", index, "--port", "0"]);
+      expect((await fetch(`${demo.url}/healthz`)).status).toBe(200);
+      process.kill(demo.child.pid as number, "SIGTERM"); // npm's own process, as a process manager would
+      await demo.exited;
+      expect(demo.log()).toMatch(/demo: SIGTERM received: draining running requests, then closing\ndemo: closed\n/);
+      await expect(fetch(`${demo.url}/healthz`)).rejects.toThrow(); // no orphan still serving
+    });
   });
 });
+
+/** Starts a serving command and resolves once it prints its URL, with its log so far and its exit. */
+function startServing(command: string, args: string[]): Promise<{ child: ChildProcess; url: string; log: () => string; exited: Promise<number | null> }> {
+  const child = spawn(command, args, { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, INFLUENCE_QUIET: "1" } });
+  let log = "";
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    const read = (chunk: Buffer) => {
+      log += chunk.toString();
+      const m = /GraphQL\s+(http:\/\/\S+)\/graphql/.exec(log);
+      if (m) resolve({ child, url: m[1], log: () => log, exited });
+    };
+    child.stdout?.on("data", read);
+    child.stderr?.on("data", read);
+    void exited.then((code) => reject(new Error(`${command} ${args.join(" ")} exited with ${code}:\n${log}`)));
+  });
+}
