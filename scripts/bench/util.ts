@@ -1,22 +1,18 @@
 /** Shared helpers of the benchmark sections. */
-import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { readCorpus } from "../../src/corpus/corpus.js";
 import type { QueryInput } from "../../src/engine/types.js";
 import { loadTokenizer } from "../../src/tokenizer/tokenizer.js";
 import { isHeldOut } from "../../src/training/split.js";
+import { locateFixtures } from "../../tests/helpers/fixtures-dir.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
 export const repoRoot = (): string => root;
 
-/** The reference fixtures: INFLUENCE_FIXTURES, ../shared/fixtures, or the workplace's copy. */
-export function fixturesDir(): string {
-  const found = [process.env.INFLUENCE_FIXTURES, path.resolve(root, "../shared/fixtures"), "/work/shared/fixtures"].find((d) => d && existsSync(d));
-  if (!found) throw new Error("reference fixtures not found; set INFLUENCE_FIXTURES");
-  return found;
-}
+/** The reference fixtures: INFLUENCE_FIXTURES, else ../shared/fixtures beside the repository. */
+export const fixturesDir = (): string => locateFixtures(root);
 
 /** Wall-clock seconds of `repeats` runs of fn, after one warm-up run. */
 export function timeIt(fn: () => void, repeats: number): number[] {

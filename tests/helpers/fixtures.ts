@@ -1,22 +1,10 @@
-import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { locateFixtures } from "./fixtures-dir.js";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
-/**
- * The reference fixtures live beside the repository (../shared/fixtures). A clone elsewhere finds
- * them through INFLUENCE_FIXTURES or the workplace's fixed location.
- */
-function locateFixtures(): string {
-  const candidates = [process.env.INFLUENCE_FIXTURES, path.resolve(repoRoot, "../shared/fixtures"), "/work/shared/fixtures"];
-  for (const dir of candidates) {
-    if (dir && existsSync(path.join(dir, "gpt2-tiny", "expected.safetensors"))) return dir;
-  }
-  throw new Error(`reference fixtures not found (looked in ${candidates.filter(Boolean).join(", ")}); set INFLUENCE_FIXTURES`);
-}
-
-export const FIXTURES_DIR = locateFixtures();
+export const FIXTURES_DIR = locateFixtures(repoRoot);
 export const REPO_ROOT = repoRoot;
 export const fixtureModels = ["gpt2-tiny", "gpt2-tiny-legacy"] as const;
 export const fixturePath = (...parts: string[]): string => path.join(FIXTURES_DIR, ...parts);
