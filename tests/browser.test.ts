@@ -2,16 +2,18 @@
  * The web UI in a real browser against the real server over a real index of gpt2-tiny: the
  * GraphiQL playground and the influence dashboard, with no request leaving the machine.
  */
-import { mkdir } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runBuild } from "../src/indexer/build.js";
 import { startIndexServer } from "../src/server/open-index-server.js";
+import { loadTokenizer } from "../src/tokenizer/tokenizer.js";
+import { DEMO_QUERIES } from "../scripts/demo-queries.js";
 import { chromiumAvailable, CHROMIUM_PATH, guardNetwork, launchChromium } from "./helpers/browser.js";
 import { ensureWebBuild } from "./helpers/browser-web-build.js";
 import { fixtureBuildJob } from "./helpers/fixture-index.js";
-import { fixturePath, REPO_ROOT } from "./helpers/fixtures.js";
+import { fixturePath, fixtureTrain, REPO_ROOT } from "./helpers/fixtures.js";
 import { memoryLogger } from "./helpers/server.js";
 import { tempDir } from "../src/util/temp-dir.js";
 
@@ -72,6 +74,14 @@ describe(`the web UI in Chromium (${CHROMIUM_PATH})`, () => {
     const body = (await (await answer).json()) as { data: { influence: { hits: unknown[] } } };
     expect(body.data.influence.hits.length).toBeGreaterThan(0);
     await page.locator(".graphiql-response .view-lines", { hasText: '"hits"' }).waitFor(SLOW);
+    // Its example is a question the demo answers.
+    expect(await page.locator(".graphiql-query-editor .view-lines").textContent()).toContain(DEMO_QUERIES[0].completion.trim());
+
+    // A line longer than the editor is wide wraps onto several screen lines.
+    await page.locator(".graphiql-query-editor .view-lines").click();
+    await page.keyboard.press("ControlOrMeta+A");
+    await page.keyboard.type(`# ${"a long comment ".repeat(40)}`);
+    await expect.poll(() => page.locator(".graphiql-query-editor .view-line").count()).toBeGreaterThan(1);
     expect(network.external()).toEqual([]);
   });
 
