@@ -24,6 +24,7 @@ export async function runFit(job: FitJob): Promise<{ manifest: FactorsManifest; 
   const source = await corpusSource(job.corpusFile, opened, job.maxSequences);
   job.onProgress?.({ phase: "counting", done: 0 });
   const total = await source.count();
+  job.onProgress?.({ phase: "counting", done: total });
   if (total === 0) throw new InputError(`${source.path}: no training sequences (every document has fewer than 2 tokens?)`);
   const result = await fitEkfac(opened.model, () => source.sequences(), total, {
     fisher: job.fisher,
