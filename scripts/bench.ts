@@ -39,7 +39,10 @@ async function main(): Promise<void> {
   const only = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1].split(",") : undefined;
   const backend = await initBackend();
   const dir = path.join(root, "scripts", "bench");
-  const names = (await readdir(dir)).filter((f) => f.endsWith(".ts")).map((f) => f.slice(0, -3)).sort();
+  const names = (await readdir(dir))
+    .filter((f) => f.endsWith(".ts"))
+    .map((f) => f.slice(0, -3))
+    .sort();
   const unknown = (only ?? []).filter((n) => !names.includes(n));
   if (unknown.length) throw new Error(`unknown bench section(s): ${unknown.join(", ")}; known: ${names.join(", ")}`);
   const previous = previousSections(await readFile(outFile, "utf8").catch(() => ""));

@@ -26,7 +26,10 @@ export const DEMO_BUILD: Omit<BuildJob, "outDir" | "resume"> = {
 };
 
 /** Builds the demo index into `indexDir` unless it is complete; an interrupted build is resumed. */
-export async function ensureDemoIndex(indexDir: string, options: { onProgress?: ProgressListener; log?: (m: string) => void } = {}): Promise<"reused" | "built"> {
+export async function ensureDemoIndex(
+  indexDir: string,
+  options: { onProgress?: ProgressListener; log?: (m: string) => void } = {},
+): Promise<"reused" | "built"> {
   if (existsSync(indexPath(indexDir, "manifest"))) return "reused";
   const resume = existsSync(indexPath(indexDir, "buildState"));
   options.log?.(`demo: ${resume ? "resuming the interrupted build" : "building the demo index"} in ${indexDir}`);

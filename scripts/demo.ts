@@ -34,7 +34,15 @@ try {
   bars.stop();
 }
 if (!values["build-only"]) {
-  const server = await startIndexServer({ indexDir, host: values.host as string, port: Number(values.port), workers: 2, maxQueue: 16, timeoutMs: 60_000, webRoot: defaultWebRoot() });
+  const server = await startIndexServer({
+    indexDir,
+    host: values.host as string,
+    port: Number(values.port),
+    workers: 2,
+    maxQueue: 16,
+    timeoutMs: 60_000,
+    webRoot: defaultWebRoot(),
+  });
   console.error(`demo: serving after ${seconds()} s`);
   console.error(`  dashboard   ${server.url}/\n  playground  ${server.url}/playground\n  GraphQL     ${server.graphqlUrl}`);
   closeOnSignals(server, (line) => console.error(`demo: ${line}`));

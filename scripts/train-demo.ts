@@ -88,7 +88,16 @@ const count = (seqs: readonly number[][]): number => seqs.reduce((n, s) => n + s
 
 /** The configuration of the model to train: GPT-2's layout at the size the flags give. */
 function modelConfig(opts: Options, vocabSize: number): Gpt2Config {
-  return { architecture: "gpt2", vocabSize, contextLength: opts.context, nEmbd: opts.nEmbd, nLayer: opts.nLayer, nHead: opts.nHead, nInner: 4 * opts.nEmbd, layerNormEps: 1e-5 };
+  return {
+    architecture: "gpt2",
+    vocabSize,
+    contextLength: opts.context,
+    nEmbd: opts.nEmbd,
+    nLayer: opts.nLayer,
+    nHead: opts.nHead,
+    nInner: 4 * opts.nEmbd,
+    layerNormEps: 1e-5,
+  };
 }
 
 interface Run {
@@ -110,7 +119,12 @@ async function prepare(opts: Options, tokenizer: Tokenizer, backend: string): Pr
   const split = await readSplit(opts.corpus, tokenizer, cfg.contextLength);
   const train = split.train.map((s) => s.tokens);
   const heldOut = split.heldOut.map((s) => s.tokens);
-  const stepsPerEpoch = epochBatches(train.map((t) => t.length), opts.batchTokens, opts.seed, 0).length;
+  const stepsPerEpoch = epochBatches(
+    train.map((t) => t.length),
+    opts.batchTokens,
+    opts.seed,
+    0,
+  ).length;
   const schedule = { peak: opts.lr, warmupSteps: opts.warmup, totalSteps: Math.round(opts.epochs * stepsPerEpoch), floorRatio: opts.minLrRatio };
   const adamw = { ...DEFAULT_ADAMW, weightDecay: opts.weightDecay };
   const parameters = [...gpt2ParameterShapes(cfg).values()].reduce((n, shape) => n + shape.reduce((a, b) => a * b, 1), 0);
@@ -140,7 +154,18 @@ async function prepare(opts: Options, tokenizer: Tokenizer, backend: string): Pr
     opts,
     cfg,
     train,
-    heldOut: epochBatches(heldOut.map((t) => t.length), opts.batchTokens, 0, 0).map((b) => makeBatch(b.map((i) => heldOut[i]), cfg.contextLength, cfg.vocabSize)),
+    heldOut: epochBatches(
+      heldOut.map((t) => t.length),
+      opts.batchTokens,
+      0,
+      0,
+    ).map((b) =>
+      makeBatch(
+        b.map((i) => heldOut[i]),
+        cfg.contextLength,
+        cfg.vocabSize,
+      ),
+    ),
     stepsPerEpoch,
     schedule,
     lastStep: Math.min(opts.maxSteps ?? Infinity, schedule.totalSteps),
@@ -171,7 +196,9 @@ async function train({ opts, cfg, train, heldOut, stepsPerEpoch, schedule, lastS
     await writeJsonAtomic(path.join(opts.out, "training-log.json"), log);
     await writeFileAtomic(path.join(opts.out, "loss-curve.svg"), renderLossCurve(log, title));
     const valid = entry.validLoss === undefined ? "" : ` valid ${entry.validLoss.toFixed(3)}`;
-    console.error(`step ${step}/${lastStep} epoch ${entry.epoch.toFixed(2)} train ${entry.trainLoss?.toFixed(3) ?? "-"}${valid} lr ${entry.lr.toExponential(2)} ${log.run.tokensPerSecond} tok/s`);
+    console.error(
+      `step ${step}/${lastStep} epoch ${entry.epoch.toFixed(2)} train ${entry.trainLoss?.toFixed(3) ?? "-"}${valid} lr ${entry.lr.toExponential(2)} ${log.run.tokensPerSecond} tok/s`,
+    );
   };
 
   let step = trainer.optimizer.step;
@@ -207,7 +234,9 @@ async function main(): Promise<void> {
   await writeTruncatedGpt2Tokenizer(opts.gpt2Tokenizer, opts.out, opts.vocabSize, { modelMaxLength: opts.context });
   const tokenizer = await loadTokenizer(opts.out);
   const run = await prepare(opts, tokenizer, backend);
-  console.error(`${run.train.length} training sequences (${count(run.train)} tokens), ${run.heldOut.length} held-out batches; ${run.stepsPerEpoch} steps per epoch, ${run.lastStep} steps`);
+  console.error(
+    `${run.train.length} training sequences (${count(run.train)} tokens), ${run.heldOut.length} held-out batches; ${run.stepsPerEpoch} steps per epoch, ${run.lastStep} steps`,
+  );
   console.error(`unigram entropy of the training tokens: ${run.log.unigramEntropy.toFixed(3)} nats`);
   await train(run);
   await saveHfGpt2(opts.out, run.cfg, run.trainer.weights(), tokenizer.eosTokenId as number);

@@ -56,7 +56,12 @@ describe(`the web UI in Chromium (${CHROMIUM_PATH})`, () => {
     // The fixture's sequences as text, so that the corpus has text to show and search.
     const tokenizer = await loadTokenizer(fixturePath("gpt2-tiny"));
     const corpusFile = path.join(tmp.dir, "train-text.jsonl");
-    await writeFile(corpusFile, fixtureTrain("gpt2-tiny").map((s) => JSON.stringify({ id: s.id, text: tokenizer.decode(s.tokens) })).join("\n") + "\n");
+    await writeFile(
+      corpusFile,
+      fixtureTrain("gpt2-tiny")
+        .map((s) => JSON.stringify({ id: s.id, text: tokenizer.decode(s.tokens) }))
+        .join("\n") + "\n",
+    );
     await runBuild(fixtureBuildJob(fixturePath("gpt2-tiny"), indexDir, { corpusFile }));
     server = await startIndexServer({ indexDir, port: 0, workers: 2, maxQueue: 16, timeoutMs: 60_000, webRoot, logger: memoryLogger() });
     browser = await launchChromium();
@@ -98,7 +103,10 @@ describe(`the web UI in Chromium (${CHROMIUM_PATH})`, () => {
     await page.getByLabel("Top k").fill(String(TOP_K));
     await page.getByRole("button", { name: "Run" }).click();
     await page.locator('[data-testid="power-law"]').waitFor(SLOW);
-    await page.locator('[data-testid="hit"]').nth(TOP_K - 1).waitFor(SLOW);
+    await page
+      .locator('[data-testid="hit"]')
+      .nth(TOP_K - 1)
+      .waitFor(SLOW);
     expect(await page.locator('[data-testid="hit"]').count()).toBe(TOP_K);
 
     // The same query through the API: every token's colour must carry the sign of its score.
@@ -110,7 +118,11 @@ describe(`the web UI in Chromium (${CHROMIUM_PATH})`, () => {
       items.map((item) => ({
         id: item.getAttribute("data-sequence-id"),
         score: Number(item.getAttribute("data-score")),
-        tokens: Array.from(item.querySelectorAll(".token")).map((t) => ({ position: Number(t.getAttribute("data-position")), sign: t.getAttribute("data-sign"), background: getComputedStyle(t).backgroundColor })),
+        tokens: Array.from(item.querySelectorAll(".token")).map((t) => ({
+          position: Number(t.getAttribute("data-position")),
+          sign: t.getAttribute("data-sign"),
+          background: getComputedStyle(t).backgroundColor,
+        })),
       })),
     );
     expect(shown.map((h) => h.id)).toEqual(influence.hits.map((h) => h.sequence.id));
@@ -162,7 +174,10 @@ describe(`the web UI in Chromium (${CHROMIUM_PATH})`, () => {
       const res = await fetch(server.graphqlUrl, {
         method: "POST",
         headers: { "content-type": "application/json" },
-        body: JSON.stringify({ query: "query($p: String, $c: String) { influence(prompt: $p, completion: $c) { hits { rank } } }", variables: { p: prompt, c: completion } }),
+        body: JSON.stringify({
+          query: "query($p: String, $c: String) { influence(prompt: $p, completion: $c) { hits { rank } } }",
+          variables: { p: prompt, c: completion },
+        }),
       });
       const { errors } = (await res.json()) as { errors: Array<{ message: string; extensions: { code: string } }> };
       expect(errors[0].extensions.code).toBe("BAD_USER_INPUT");
@@ -191,7 +206,9 @@ describe(`the web UI in Chromium (${CHROMIUM_PATH})`, () => {
   it("starts with an example the demo answers, says what to do before the first run, and runs an example in one click", async () => {
     await page.goto(`${server.url}/`);
     await page.locator('[data-testid="empty-state"]').waitFor(SLOW);
-    expect(await page.locator('[data-testid="empty-state"]').textContent()).toMatch(/Pick one of the examples, or write a prompt and the completion.*press Run/);
+    expect(await page.locator('[data-testid="empty-state"]').textContent()).toMatch(
+      /Pick one of the examples, or write a prompt and the completion.*press Run/,
+    );
     expect(await page.getByLabel("Prompt").inputValue()).toBe(DEMO_QUERIES[0].prompt);
     expect(await page.getByLabel("Completion").inputValue()).toBe(DEMO_QUERIES[0].completion);
     const examples = page.locator('[data-testid="example"]');
@@ -206,7 +223,9 @@ describe(`the web UI in Chromium (${CHROMIUM_PATH})`, () => {
       `query($p: String, $c: String) { influence(prompt: $p, completion: $c, topK: 10) { hits { score sequence { id } tokenScores { position score } } } }`,
       { p: example.prompt, c: example.completion },
     );
-    await expect.poll(() => page.locator('[data-testid="hit"]').evaluateAll((items) => items.map((i) => i.getAttribute("data-sequence-id"))), SLOW).toEqual(influence.hits.map((h) => h.sequence.id));
+    await expect
+      .poll(() => page.locator('[data-testid="hit"]').evaluateAll((items) => items.map((i) => i.getAttribute("data-sequence-id"))), SLOW)
+      .toEqual(influence.hits.map((h) => h.sequence.id));
     expect(network.external()).toEqual([]);
   });
 
@@ -245,8 +264,15 @@ describe(`the web UI in Chromium (${CHROMIUM_PATH})`, () => {
     await page.goto(`${server.url}/`);
     await page.getByLabel("Top k").fill(String(TOP_K));
     await page.getByRole("button", { name: "Run" }).click();
-    await page.locator('[data-testid="hit"]').nth(TOP_K - 1).waitFor(SLOW);
-    const { influence } = await api<{ influence: { hits: Array<{ rank: number; score: number; approxScore: number; sequence: { id: string }; layerScores: Array<{ layer: number; score: number }> }> } }>(
+    await page
+      .locator('[data-testid="hit"]')
+      .nth(TOP_K - 1)
+      .waitFor(SLOW);
+    const { influence } = await api<{
+      influence: {
+        hits: Array<{ rank: number; score: number; approxScore: number; sequence: { id: string }; layerScores: Array<{ layer: number; score: number }> }>;
+      };
+    }>(
       `query($p: String, $c: String, $k: Int) { influence(prompt: $p, completion: $c, topK: $k) { hits { rank score approxScore sequence { id } layerScores { layer score } } } }`,
       { p: DEMO_QUERIES[0].prompt, c: DEMO_QUERIES[0].completion, k: TOP_K },
     );
@@ -255,7 +281,10 @@ describe(`the web UI in Chromium (${CHROMIUM_PATH})`, () => {
     await page.locator(`[data-testid="hit"][data-sequence-id="${second}"]`).getByRole("button", { name: "Whole sequence" }).click();
     const view = page.locator('[data-testid="sequence-view"]');
     await view.locator('[data-testid="sequence-text"]').waitFor(SLOW);
-    const { sequence } = await api<{ sequence: { text: string; documentId: string; offset: number; tokenCount: number } }>(`query($id: ID!) { sequence(id: $id) { text documentId offset tokenCount } }`, { id: second });
+    const { sequence } = await api<{ sequence: { text: string; documentId: string; offset: number; tokenCount: number } }>(
+      `query($id: ID!) { sequence(id: $id) { text documentId offset tokenCount } }`,
+      { id: second },
+    );
     expect(await view.locator("h2").textContent()).toBe(`Sequence ${second}`);
     expect(await view.locator('[data-testid="sequence-text"]').textContent()).toBe(sequence.text);
     expect(await view.locator('[data-testid="sequence-meta"]').textContent()).toBe(
@@ -267,9 +296,16 @@ describe(`the web UI in Chromium (${CHROMIUM_PATH})`, () => {
       await page.getByRole("button", { name: button }).click();
       return readFile((await (await download).path())!, "utf8");
     };
-    const json = JSON.parse(await saved("Export JSON")) as { hits: Array<{ rank: number; id: string; score: number; approxScore: number; layerScores: unknown }> };
-    expect(json.hits.map((h) => [h.rank, h.id, h.score, h.approxScore, h.layerScores])).toEqual(influence.hits.map((h) => [h.rank, h.sequence.id, h.score, h.approxScore, h.layerScores]));
-    const csv = (await saved("Export CSV")).trimEnd().split("\r\n").map((line) => line.split(","));
+    const json = JSON.parse(await saved("Export JSON")) as {
+      hits: Array<{ rank: number; id: string; score: number; approxScore: number; layerScores: unknown }>;
+    };
+    expect(json.hits.map((h) => [h.rank, h.id, h.score, h.approxScore, h.layerScores])).toEqual(
+      influence.hits.map((h) => [h.rank, h.sequence.id, h.score, h.approxScore, h.layerScores]),
+    );
+    const csv = (await saved("Export CSV"))
+      .trimEnd()
+      .split("\r\n")
+      .map((line) => line.split(","));
     const layers = influence.hits[0].layerScores.map((l) => l.layer);
     expect(csv[0]).toEqual(["rank", "id", "score", "approx_score", ...layers.map((l) => `layer_${l}`)]);
     expect(csv.slice(1).map((row) => row.map((cell, i) => (i === 1 ? cell : Number(cell))))).toEqual(

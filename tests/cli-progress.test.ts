@@ -57,7 +57,10 @@ describe("progress in a file or a pipe", () => {
     r.advance(2000);
     r.listener({ phase: "ingest", done: 1200, tokens: 24_000 });
     r.stop();
-    expect(r.lines).toEqual([expect.stringMatching(/^ingest\s+0 sequences \| 0s elapsed$/), expect.stringMatching(/^ingest\s+1,200 sequences \| 12,000 tokens\/s \| 2s elapsed$/)]);
+    expect(r.lines).toEqual([
+      expect.stringMatching(/^ingest\s+0 sequences \| 0s elapsed$/),
+      expect.stringMatching(/^ingest\s+1,200 sequences \| 12,000 tokens\/s \| 2s elapsed$/),
+    ]);
   });
 
   it("estimates the time left from the rate so far", () => {

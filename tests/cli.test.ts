@@ -9,8 +9,11 @@ import { tempDir } from "../src/util/temp-dir.js";
 /** Runs the `influence` command line as users do, through bin/influence.js. */
 function influence(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [path.join(REPO_ROOT, "bin/influence.js"), ...args], { env: { ...process.env, INFLUENCE_QUIET: "1" }, maxBuffer: 64 << 20 }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    execFile(
+      process.execPath,
+      [path.join(REPO_ROOT, "bin/influence.js"), ...args],
+      { env: { ...process.env, INFLUENCE_QUIET: "1" }, maxBuffer: 64 << 20 },
+      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
 }
@@ -81,7 +84,21 @@ describe("the influence command line", () => {
     await writeFile(corpus, readFileSync(fixturePath("gpt2-tiny", "train.jsonl"), "utf8").split("\n").slice(0, 6).join("\n"));
     const fit = await influence(["fit", "--model", fixturePath("gpt2-tiny"), "--corpus", corpus, "--out", factors, "--fisher", "empirical", "--no-progress"]);
     expect(fit.code, fit.stderr).toBe(0);
-    const score = await influence(["score", "--model", fixturePath("gpt2-tiny"), "--factors", factors, "--train", corpus, "--queries", fixturePath("gpt2-tiny", "queries.jsonl"), "--per-module", "--per-token", "--json", "--no-progress"]);
+    const score = await influence([
+      "score",
+      "--model",
+      fixturePath("gpt2-tiny"),
+      "--factors",
+      factors,
+      "--train",
+      corpus,
+      "--queries",
+      fixturePath("gpt2-tiny", "queries.jsonl"),
+      "--per-module",
+      "--per-token",
+      "--json",
+      "--no-progress",
+    ]);
     expect(score.code, score.stderr).toBe(0);
     const out = JSON.parse(score.stdout);
     expect(Object.keys(out).sort()).toEqual(["moduleScores", "queries", "scores", "tokenScores", "train"]);
@@ -92,7 +109,19 @@ describe("the influence command line", () => {
     expect(out.tokenScores[0][0]).toHaveLength(24);
 
     // Without --json: each query's top 5 as a table, one column per module.
-    const table = await influence(["score", "--model", fixturePath("gpt2-tiny"), "--factors", factors, "--train", corpus, "--queries", fixturePath("gpt2-tiny", "queries.jsonl"), "--per-module", "--no-progress"]);
+    const table = await influence([
+      "score",
+      "--model",
+      fixturePath("gpt2-tiny"),
+      "--factors",
+      factors,
+      "--train",
+      corpus,
+      "--queries",
+      fixturePath("gpt2-tiny", "queries.jsonl"),
+      "--per-module",
+      "--no-progress",
+    ]);
     expect(table.code, table.stderr).toBe(0);
     const blocks = table.stdout.trim().split("\n\n");
     expect(blocks.map((b) => b.split("\n")[0])).toEqual(out.queries.map((id: string) => `query ${id}`));
@@ -104,7 +133,12 @@ describe("the influence command line", () => {
       expect(rows).toHaveLength(5);
       rows.forEach((row, r) => {
         const n = order[r];
-        expect(row.trim().split(/\s+/)).toEqual([String(r + 1), out.train[n], out.scores[q][n].toExponential(3), ...modules.map((m) => out.moduleScores[m][q][n].toExponential(3))]);
+        expect(row.trim().split(/\s+/)).toEqual([
+          String(r + 1),
+          out.train[n],
+          out.scores[q][n].toExponential(3),
+          ...modules.map((m) => out.moduleScores[m][q][n].toExponential(3)),
+        ]);
         expect(row).toHaveLength(header.length); // right-aligned numbers end under their headers
       });
     });
@@ -115,7 +149,21 @@ describe("the influence command line", () => {
     let build: Awaited<ReturnType<typeof influence>>;
     beforeAll(async () => {
       index = path.join(tmp.dir, "index");
-      build = await influence(["build", "--model", fixturePath("gpt2-tiny"), "--corpus", fixturePath("gpt2-tiny", "train.jsonl"), "--out", index, "--fisher", "empirical", "--shard-size", "4", "--workers", "1"]);
+      build = await influence([
+        "build",
+        "--model",
+        fixturePath("gpt2-tiny"),
+        "--corpus",
+        fixturePath("gpt2-tiny", "train.jsonl"),
+        "--out",
+        index,
+        "--fisher",
+        "empirical",
+        "--shard-size",
+        "4",
+        "--workers",
+        "1",
+      ]);
     });
 
     it("builds with plain progress lines in a pipe", () => {
@@ -145,7 +193,9 @@ describe("the influence command line", () => {
       expect(shown.code, shown.stderr).toBe(0);
       const [header, ...rows] = shown.stdout.trimEnd().split("\n");
       expect(header.trim().split(/\s+/)).toEqual(["rank", "score", "approx", "id", "text"]);
-      expect(rows.map((r) => r.trim().split(/\s+/).slice(0, 4))).toEqual(hits.map((h) => [String(h.rank), h.score.toExponential(3), h.approxScore.toExponential(3), h.id]));
+      expect(rows.map((r) => r.trim().split(/\s+/).slice(0, 4))).toEqual(
+        hits.map((h) => [String(h.rank), h.score.toExponential(3), h.approxScore.toExponential(3), h.id]),
+      );
       // Ids start under their header; scores end under theirs.
       const idStart = header.indexOf(" id ") + 1;
       const scoreEnd = header.indexOf("score") + "score".length;
@@ -153,7 +203,16 @@ describe("the influence command line", () => {
     });
 
     it("serves until SIGTERM, then says it drains and closes", async () => {
-      const server = await startServing(process.execPath, [path.join(REPO_ROOT, "bin/influence.js"), "serve", "--index", index, "--port", "0", "--workers", "1"]);
+      const server = await startServing(process.execPath, [
+        path.join(REPO_ROOT, "bin/influence.js"),
+        "serve",
+        "--index",
+        index,
+        "--port",
+        "0",
+        "--workers",
+        "1",
+      ]);
       expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
       process.kill(server.child.pid as number, "SIGTERM");
       const code = await server.exited;

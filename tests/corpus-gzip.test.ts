@@ -28,8 +28,6 @@ function rawFile(name: string, bytes: Uint8Array | string): string {
   return file;
 }
 
-
-
 describe("gzipped JSONL", () => {
   it("reads the same documents with the same line numbers as the plain file", async () => {
     const content = '\uFEFF{"id": "a", "text": "first"}\r\n\n  \n{"id": 2, "tokens": [1, 2, 3]}\n{"id": "c", "text": "no final line break"}';

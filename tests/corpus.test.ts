@@ -31,8 +31,6 @@ function tempFile(content: string | Uint8Array): string {
   return file;
 }
 
-
-
 const fixtureLines = (model: string, file: string): Record<string, unknown>[] =>
   readFileSync(fixturePath(model, file), "utf8")
     .split("\n")
@@ -57,9 +55,7 @@ describe("fixture corpora and queries", () => {
     const expectedQueries = fixtureLines(model, "queries.jsonl");
     const read = await readQueries(fixturePath(model, "queries.jsonl"), tokenizer, { contextLength: 64 });
     expect(read.length).toBe(queries);
-    expect(read).toEqual(
-      expectedQueries.map((q, i) => ({ id: q.id, line: i + 1, promptTokens: q.prompt_tokens, completionTokens: q.completion_tokens })),
-    );
+    expect(read).toEqual(expectedQueries.map((q, i) => ({ id: q.id, line: i + 1, promptTokens: q.prompt_tokens, completionTokens: q.completion_tokens })));
   });
 
   it("windows the fixture documents when the context is shorter, numbering sequences in order", async () => {
@@ -218,7 +214,7 @@ describe("readCorpus input errors", () => {
     expect(message.slice(`${file}, line 3: `.length)).toMatch(expected);
   });
 
-  it("treats the number 1 and the string \"1\" as the same id", async () => {
+  it('treats the number 1 and the string "1" as the same id', async () => {
     const file = tempFile('{"id": 1, "tokens": [1]}\n{"id": "1", "tokens": [2]}\n');
     const error = await refusal(collect(readCorpus(file)));
     expect(error.message).toBe(`${file}, line 2: duplicate id "1" (first used on line 1)`);
@@ -281,7 +277,10 @@ describe("readQueries", () => {
     [{ id: "q", prompt: "Hi", completion: "" }, /^empty completion: there is nothing to measure the probability of$/],
     [{ id: "q", prompt_tokens: [1], completion_tokens: [] }, /^empty completion/],
     [{ id: "q", prompt: "", completion: " there" }, /^empty prompt: the first completion token would have nothing to be predicted from/],
-    [{ id: "q", prompt_tokens: Array(60).fill(1), completion_tokens: Array(5).fill(2) }, /^prompt and completion are 65 tokens, more than the context length 64$/],
+    [
+      { id: "q", prompt_tokens: Array(60).fill(1), completion_tokens: Array(5).fill(2) },
+      /^prompt and completion are 65 tokens, more than the context length 64$/,
+    ],
     [{ id: "q", prompt: "a", completion: "b".repeat(300) }, /^prompt and completion are \d+ tokens, more than the context length 64$/],
     [{ id: "q", prompt: "a", prompt_tokens: [1], completion_tokens: [2] }, /^mixes text fields \(prompt, completion\) with token fields/],
     [{ id: "q", prompt_tokens: [1], completion_tokens: [50300] }, /^"completion_tokens"\[0\] is token id 50300, not below the vocabulary size 50257$/],

@@ -280,7 +280,11 @@ describe.each(backends)("data layer on $name", (backend) => {
     });
 
     it("returns an empty last page with a null endCursor", async () => {
-      const last = await listSequences(db, { corpusId: corpus.id, first: 5, after: (await listSequences(db, { corpusId: corpus.id, first: 120 })).pageInfo.endCursor });
+      const last = await listSequences(db, {
+        corpusId: corpus.id,
+        first: 5,
+        after: (await listSequences(db, { corpusId: corpus.id, first: 120 })).pageInfo.endCursor,
+      });
       expect(last).toEqual({ edges: [], pageInfo: { hasNextPage: false, endCursor: null } });
     });
 
@@ -325,7 +329,10 @@ describe.each(backends)("data layer on $name", (backend) => {
       const batch = makeSequences(20_000).map((s) => ({ ...s, tokenIds: s.ordinal % 200 === 0 ? [...s.tokenIds, rare] : s.tokenIds }));
       for (let i = 0; i < batch.length; i += 2000) await insertSequences(db, c.id, batch.slice(i, i + 2000));
       await analyzeSequences(db);
-      const { rows } = await db.query<{ "QUERY PLAN": string }>("EXPLAIN SELECT ordinal FROM sequences WHERE corpus_id = $1 AND token_ids @> ARRAY[$2::integer]", [c.id, rare]);
+      const { rows } = await db.query<{ "QUERY PLAN": string }>(
+        "EXPLAIN SELECT ordinal FROM sequences WHERE corpus_id = $1 AND token_ids @> ARRAY[$2::integer]",
+        [c.id, rare],
+      );
       expect(rows.map((r) => r["QUERY PLAN"]).join("\n")).toContain("Bitmap Index Scan on sequences_token_ids_gin");
       expect(await ordinalsContainingToken(db, c.id, rare)).toEqual(Array.from({ length: 100 }, (_, i) => i * 200));
     });
@@ -345,7 +352,9 @@ describe.each(backends)("data layer on $name", (backend) => {
       ];
       await planShards(db, build.id, plan);
       await planShards(db, build.id, plan); // a resumed build plans again
-      await expect(planShards(db, build.id, [{ shard: 1, firstOrdinal: 50, lastOrdinal: 98 }])).rejects.toThrow(/already has shard 1 with a different ordinal range/);
+      await expect(planShards(db, build.id, [{ shard: 1, firstOrdinal: 50, lastOrdinal: 98 }])).rejects.toThrow(
+        /already has shard 1 with a different ordinal range/,
+      );
 
       const done = await markShardDone(db, build.id, 1, "shard-0001.f32");
       expect(done).toMatchObject({ shard: 1, status: "done", vectorFile: "shard-0001.f32" });
@@ -387,7 +396,12 @@ describe.each(backends)("data layer on $name", (backend) => {
   describe("query log", () => {
     it("reads newest first, with a limit", async () => {
       for (let i = 0; i < 5; i++) {
-        await logQuery(db, { parameters: { prompt: `p${i}`, k: 10 }, timings: { totalMs: i + 0.5 }, topHitIds: [`doc-${i}#0`, `doc-${i + 1}`], error: i === 3 ? "timeout" : null });
+        await logQuery(db, {
+          parameters: { prompt: `p${i}`, k: 10 },
+          timings: { totalMs: i + 0.5 },
+          topHitIds: [`doc-${i}#0`, `doc-${i + 1}`],
+          error: i === 3 ? "timeout" : null,
+        });
       }
       const recent = await recentQueries(db, 3);
       expect(recent.map((q) => q.parameters.prompt)).toEqual(["p4", "p3", "p2"]);
@@ -578,10 +592,14 @@ describe("PGlite directory lock", () => {
       process.stdin.resume();
       process.stdin.on("end", async () => { await db.close(); process.exit(0); });`;
     const src = (file: string) => path.join(REPO_ROOT, "src/db", file);
-    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script, src("connect.ts"), src("migrate.ts"), src("corpora.ts"), dir], {
-      cwd: REPO_ROOT,
-      stdio: ["pipe", "pipe", "inherit"],
-    });
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", "--input-type=module", "-e", script, src("connect.ts"), src("migrate.ts"), src("corpora.ts"), dir],
+      {
+        cwd: REPO_ROOT,
+        stdio: ["pipe", "pipe", "inherit"],
+      },
+    );
     const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
     await new Promise<void>((resolve, reject) => {
       child.stdout.on("data", (chunk: Buffer) => chunk.toString().includes("ready") && resolve());

@@ -71,7 +71,10 @@ describe("the demo model", () => {
   it("predicts held-out documents better than the unigram entropy of the corpus", () => {
     expect(split.heldOut.length).toBeGreaterThanOrEqual(200);
     // 48 held-out sequences spread over the held-out set, through the loss the influence code uses.
-    const sample = split.heldOut.filter((_, i) => i % 5 === 0).slice(0, 48).map((s) => s.tokens);
+    const sample = split.heldOut
+      .filter((_, i) => i % 5 === 0)
+      .slice(0, 48)
+      .map((s) => s.tokens);
     const capture = captureGradients(model, sample, { kind: "next-token" });
     capture.dispose();
     const predicted = sample.reduce((n, s) => n + s.length - 1, 0);

@@ -33,20 +33,24 @@ describe("the README's demo queries on the demo index", () => {
     await server?.close();
   });
 
-  it.each(DEMO_QUERIES)("$prompt|$completion → $expected", async (q) => {
-    const res = await fetch(server.graphqlUrl, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ query: INFLUENCE, variables: { prompt: q.prompt, completion: q.completion } }),
-    });
-    const body = (await res.json()) as Answer;
-    expect(body.errors).toBeUndefined();
-    const hits = body.data!.influence.hits;
-    expect(hits.map((h) => h.rank)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
-    const scores = hits.map((h) => h.score);
-    expect(scores).toEqual([...scores].sort((a, b) => b - a));
-    expect(hits.map((h) => h.sequence.id)).toEqual(expect.arrayContaining(q.expected));
-    // The strongest supporters of a capital-city or instrument answer are positive influences.
-    for (const id of q.expected) expect(hits.find((h) => h.sequence.id === id)!.score).toBeGreaterThan(0);
-  }, 300_000);
+  it.each(DEMO_QUERIES)(
+    "$prompt|$completion → $expected",
+    async (q) => {
+      const res = await fetch(server.graphqlUrl, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ query: INFLUENCE, variables: { prompt: q.prompt, completion: q.completion } }),
+      });
+      const body = (await res.json()) as Answer;
+      expect(body.errors).toBeUndefined();
+      const hits = body.data!.influence.hits;
+      expect(hits.map((h) => h.rank)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+      const scores = hits.map((h) => h.score);
+      expect(scores).toEqual([...scores].sort((a, b) => b - a));
+      expect(hits.map((h) => h.sequence.id)).toEqual(expect.arrayContaining(q.expected));
+      // The strongest supporters of a capital-city or instrument answer are positive influences.
+      for (const id of q.expected) expect(hits.find((h) => h.sequence.id === id)!.score).toBeGreaterThan(0);
+    },
+    300_000,
+  );
 });

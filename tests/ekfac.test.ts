@@ -29,9 +29,19 @@ describe.each(fixtureModels)("EK-FAC with the empirical Fisher on %s", (name) =>
     fit = await fitEkfac(model, sequences, train.length, { fisher: "empirical", damping: { rule: "heuristic", factor: 0.1 }, seed: 0, batchTokens: 200 });
     const { gradients } = queryGradients(model, queries);
     // [module][query]
-    const preconditioned = fit.factors.map((f, m) => precondition(f, inverseScale(f), gradients.map((q) => q[m])));
+    const preconditioned = fit.factors.map((f, m) =>
+      precondition(
+        f,
+        inverseScale(f),
+        gradients.map((q) => q[m]),
+      ),
+    );
     const perModule = preconditioned.map((queryMatrices) => denseModuleQueries(queryMatrices));
-    const capture = captureGradients(model, train.map((s) => s.tokens), { kind: "next-token" });
+    const capture = captureGradients(
+      model,
+      train.map((s) => s.tokens),
+      { kind: "next-token" },
+    );
     result = scoreCapture(capture, perModule, queries.length);
     densePreconditioned = queries.map((_, q) => preconditioned.map((module) => module[q].dataSync() as Float32Array));
     capture.dispose();
@@ -59,7 +69,11 @@ describe.each(fixtureModels)("EK-FAC with the empirical Fisher on %s", (name) =>
   });
 
   it("preconditions query gradients token by token from host factors as the dense route does", () => {
-    const capture = captureGradients(model, queries.map((q) => [...q.promptTokens, ...q.completionTokens]), { kind: "completion", promptLengths: queries.map((q) => q.promptTokens.length) });
+    const capture = captureGradients(
+      model,
+      queries.map((q) => [...q.promptTokens, ...q.completionTokens]),
+      { kind: "completion", promptLengths: queries.map((q) => q.promptTokens.length) },
+    );
     fit.factors.forEach((f, m) => {
       const tokenwise = preconditionedGradients(capture, f, inverseScale(f), m);
       tokenwise.forEach((x, q) => expect(maxRelError(x.dataSync(), densePreconditioned[q][m]), `${f.module.name}, query ${q}`).toBeLessThan(1e-4));
@@ -69,7 +83,12 @@ describe.each(fixtureModels)("EK-FAC with the empirical Fisher on %s", (name) =>
   });
 
   it("reproduces the total and per-module scores", () => {
-    expect(maxRelError(result.scores.flatMap((q) => Array.from(q)), expected("scores").data)).toBeLessThan(1e-3);
+    expect(
+      maxRelError(
+        result.scores.flatMap((q) => Array.from(q)),
+        expected("scores").data,
+      ),
+    ).toBeLessThan(1e-3);
     model.modules.forEach((module, m) => {
       const actual = result.moduleScores[m].flatMap((q) => Array.from(q));
       expect(maxRelError(actual, expected(`scores.${module.name}`).data), module.name).toBeLessThan(1e-3);

@@ -4,8 +4,12 @@ import type { Candidate, ExactScore } from "../src/engine/types.js";
 
 // Candidates best first by projected score; exact scores in another order, from a seeded generator.
 let state = 7;
-const next = () => ((state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-const candidates: Candidate[] = Array.from({ length: 40 }, (_, i) => ({ ordinal: 1000 + i * 3, approxScore: 40 - i, approxLayerScores: [{ layer: 0, score: 40 - i }] }));
+const next = () => (state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+const candidates: Candidate[] = Array.from({ length: 40 }, (_, i) => ({
+  ordinal: 1000 + i * 3,
+  approxScore: 40 - i,
+  approxLayerScores: [{ layer: 0, score: 40 - i }],
+}));
 const exactScores: ExactScore[] = candidates.map((c) => {
   const score = next() - 0.5;
   return { ordinal: c.ordinal, score, layerScores: [{ layer: 0, score }], tokenScores: [{ position: 0, tokenId: 1, text: "a", score }] };

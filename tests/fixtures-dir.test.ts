@@ -34,7 +34,9 @@ describe("the reference fixtures' lookup", () => {
 
   it("names the missing file and the fix, and never falls back from a wrong INFLUENCE_FIXTURES", () => {
     const empty = path.join(tmp.dir, "work");
-    expect(() => locateFixtures(repo, empty)).toThrow(`INFLUENCE_FIXTURES=${empty}: not the reference fixtures (${path.join(empty, FIXTURES_MARKER)} is missing)`);
+    expect(() => locateFixtures(repo, empty)).toThrow(
+      `INFLUENCE_FIXTURES=${empty}: not the reference fixtures (${path.join(empty, FIXTURES_MARKER)} is missing)`,
+    );
     const beside = path.join(tmp.dir, "elsewhere", "shared", "fixtures");
     expect(() => locateFixtures(lonely, undefined)).toThrow(
       `reference fixtures not found: ${path.join(beside, FIXTURES_MARKER)} is missing; put the fixtures in ${beside} or set INFLUENCE_FIXTURES to their folder`,

@@ -67,12 +67,22 @@ const VALID = encodeSafetensors(
 describe("the safetensors parser on hostile bytes", () => {
   beforeEach(() => Object.assign(outcomes, { refused: 0, parsed: 0 }));
   it("random byte strings", () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 600 }), (bytes) => checkParse(bytes)), { seed: 101, numRuns: 2000 });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 600 }), (bytes) => checkParse(bytes)),
+      { seed: 101, numRuns: 2000 },
+    );
   });
 
   it("random header lengths around the real one, up to 2^64 - 1", () => {
-    const lengths = fc.oneof(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), fc.constantFrom(0n, 1n, 7n, 8n, 2n ** 53n, 2n ** 63n, 2n ** 64n - 1n), fc.integer({ min: -16, max: 16 }).map((d) => BigInt(Math.max(0, VALID.length - 8 + d))));
-    fc.assert(fc.property(lengths, fc.uint8Array({ maxLength: 64 }), (length, data) => checkParse(frame(length, VALID.subarray(8), data))), { seed: 102, numRuns: 1000 });
+    const lengths = fc.oneof(
+      fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+      fc.constantFrom(0n, 1n, 7n, 8n, 2n ** 53n, 2n ** 63n, 2n ** 64n - 1n),
+      fc.integer({ min: -16, max: 16 }).map((d) => BigInt(Math.max(0, VALID.length - 8 + d))),
+    );
+    fc.assert(
+      fc.property(lengths, fc.uint8Array({ maxLength: 64 }), (length, data) => checkParse(frame(length, VALID.subarray(8), data))),
+      { seed: 102, numRuns: 1000 },
+    );
   });
 
   it("valid files with bytes flipped, cut or inserted", () => {
@@ -109,9 +119,16 @@ describe("the safetensors parser on hostile bytes", () => {
       },
       { requiredKeys: [] },
     );
-    const metadata = fc.oneof(fc.dictionary(fc.string({ maxLength: 5 }), fc.string({ maxLength: 5 })), fc.dictionary(fc.string({ maxLength: 5 }), loose), loose);
+    const metadata = fc.oneof(
+      fc.dictionary(fc.string({ maxLength: 5 }), fc.string({ maxLength: 5 })),
+      fc.dictionary(fc.string({ maxLength: 5 }), loose),
+      loose,
+    );
     const header = fc.record(
-      { tensors: fc.dictionary(fc.oneof(fc.string({ maxLength: 6 }), fc.constantFrom("__proto__", "constructor", "")), fc.oneof(entry, loose), { maxKeys: 4 }), metadata: fc.option(metadata) },
+      {
+        tensors: fc.dictionary(fc.oneof(fc.string({ maxLength: 6 }), fc.constantFrom("__proto__", "constructor", "")), fc.oneof(entry, loose), { maxKeys: 4 }),
+        metadata: fc.option(metadata),
+      },
       { requiredKeys: ["tensors"] },
     );
     fc.assert(
@@ -151,7 +168,21 @@ describe("the GraphQL API on random argument values", () => {
   const text = fc.oneof(
     { weight: 3, arbitrary: fc.string({ minLength: 1, maxLength: 12 }) },
     fc.string({ unit: "binary", maxLength: 12 }),
-    fc.constantFrom("", " fox", "The quick", "'; DROP TABLE sequences; --", "%", "_", "\\", "\u0000", "\ud800", "#464", "#-1", "#99999999999", "a".repeat(2000)),
+    fc.constantFrom(
+      "",
+      " fox",
+      "The quick",
+      "'; DROP TABLE sequences; --",
+      "%",
+      "_",
+      "\\",
+      "\u0000",
+      "\ud800",
+      "#464",
+      "#-1",
+      "#99999999999",
+      "a".repeat(2000),
+    ),
   );
   const tokens = fc.array(int(0, 50_256), { maxLength: 6 });
   /** Absent half the time; otherwise mostly of the argument's type, sometimes null or of another type. */
@@ -199,7 +230,10 @@ describe("the GraphQL API on random argument values", () => {
       { requiredKeys: [] },
     );
     const variables = fc.tuple(input, options).map(([i, o]) => ({ ...i, ...o }));
-    await fc.assert(fc.asyncProperty(variables, (v) => checkAnswer(query, v)), { seed: 201, numRuns: 400 });
+    await fc.assert(
+      fc.asyncProperty(variables, (v) => checkAnswer(query, v)),
+      { seed: 201, numRuns: 400 },
+    );
     expect(logger.errors).toEqual([]);
     expect(answers.data).toBeGreaterThan(10);
     expect(answers.errors).toBeGreaterThan(10);
@@ -210,9 +244,16 @@ describe("the GraphQL API on random argument values", () => {
       sequences(first: $first, after: $after, search: $search) { totalCount edges { cursor node { id text tokens } } pageInfo { hasNextPage endCursor } }
       sequence(id: $id) { id ordinal }
     }`;
-    const cursor = fc.oneof(text, fc.base64String({ maxLength: 16 }), fc.nat({ max: 100 }).map((n) => Buffer.from(`seq:${n}`).toString("base64")));
+    const cursor = fc.oneof(
+      text,
+      fc.base64String({ maxLength: 16 }),
+      fc.nat({ max: 100 }).map((n) => Buffer.from(`seq:${n}`).toString("base64")),
+    );
     const variables = fc.record({ first: arg(int(1, 50)), after: arg(cursor), search: arg(text), id: fc.oneof(text, int(0, 100)) }, { requiredKeys: ["id"] });
-    await fc.assert(fc.asyncProperty(variables, (v) => checkAnswer(query, v)), { seed: 202, numRuns: 400 });
+    await fc.assert(
+      fc.asyncProperty(variables, (v) => checkAnswer(query, v)),
+      { seed: 202, numRuns: 400 },
+    );
     expect(logger.errors).toEqual([]);
     expect(answers.data).toBeGreaterThan(10);
     expect(answers.errors).toBeGreaterThan(10);

@@ -95,7 +95,11 @@ afterAll(async () => {
 describe("buildHnsw", () => {
   it("writes the index and a sidecar describing it, in a worker, atomically", async () => {
     expect(sidecar).toMatchObject({ space: "ip", dim: DIM, count: N, firstOrdinal: 0, M: 16, efConstruction: 200, coordinates: [{ offset: 0, size: DIM }] });
-    expect(sidecar.checksum).toBe(createHash("sha256").update(await readFile(indexPath)).digest("hex"));
+    expect(sidecar.checksum).toBe(
+      createHash("sha256")
+        .update(await readFile(indexPath))
+        .digest("hex"),
+    );
     expect(sidecar.vectorsChecksum).toBe(vectors.checksum);
     expect(JSON.parse(await readFile(`${indexPath}.json`, "utf8"))).toEqual(sidecar);
     expect((await readdir(dir)).filter((f) => f.endsWith(".tmp"))).toEqual([]);
@@ -143,12 +147,18 @@ describe("search quality on structured vectors (5000 x 256, M 16, efConstruction
 
   it("recall@10 >= 0.95 with a label filter, and only allowed labels", () => {
     const even = (label: number): boolean => label % 2 === 0;
-    const recall = recallAtK(vectors.rows, queries, 10, (q) => {
-      const { labels } = index.search(q, 10, { filter: even });
-      expect(labels).toHaveLength(10);
-      expect(labels.every(even)).toBe(true);
-      return labels;
-    }, even);
+    const recall = recallAtK(
+      vectors.rows,
+      queries,
+      10,
+      (q) => {
+        const { labels } = index.search(q, 10, { filter: even });
+        expect(labels).toHaveLength(10);
+        expect(labels.every(even)).toBe(true);
+        return labels;
+      },
+      even,
+    );
     expect(recall).toBeGreaterThanOrEqual(0.95);
   });
 

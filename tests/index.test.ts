@@ -16,7 +16,10 @@ const model = "gpt2-tiny";
 const train = fixtureTrain(model);
 const queries = fixtureQueries(model);
 const cli = (args: string[]): ChildProcess =>
-  spawn(process.execPath, [path.join(REPO_ROOT, "bin/influence.js"), ...args], { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, INFLUENCE_QUIET: "1" } });
+  spawn(process.execPath, [path.join(REPO_ROOT, "bin/influence.js"), ...args], {
+    stdio: ["ignore", "ignore", "pipe"],
+    env: { ...process.env, INFLUENCE_QUIET: "1" },
+  });
 
 describe("the influence index on gpt2-tiny (empirical Fisher)", () => {
   let tmp: Awaited<ReturnType<typeof tempDir>>;
@@ -100,7 +103,22 @@ describe("the influence index on gpt2-tiny (empirical Fisher)", () => {
 
   it("resumes a build killed with SIGKILL: every sequence once, and the same vectors", async () => {
     const out = path.join(tmp.dir, "killed");
-    const args = ["build", "--model", modelDir, "--corpus", fixturePath(model, "train.jsonl"), "--out", out, "--fisher", "empirical", "--shard-size", String(FIXTURE_SHARD_SIZE), "--workers", "1", "--no-progress"];
+    const args = [
+      "build",
+      "--model",
+      modelDir,
+      "--corpus",
+      fixturePath(model, "train.jsonl"),
+      "--out",
+      out,
+      "--fisher",
+      "empirical",
+      "--shard-size",
+      String(FIXTURE_SHARD_SIZE),
+      "--workers",
+      "1",
+      "--no-progress",
+    ];
     const child = cli(args);
     // Kill once a few shards are written and recorded, well before the last of 12.
     const shards = path.join(out, "shards");
@@ -127,7 +145,10 @@ describe("the influence index on gpt2-tiny (empirical Fisher)", () => {
     try {
       const id = (await getCorpus(resumedDb, resumed.corpus.name))!.id;
       expect(await countSequences(resumedDb, id)).toBe(train.length);
-      const { rows } = await resumedDb.query<{ n: number; distinct: number }>("SELECT count(*)::int AS n, count(DISTINCT external_id)::int AS distinct FROM sequences WHERE corpus_id = $1", [id]);
+      const { rows } = await resumedDb.query<{ n: number; distinct: number }>(
+        "SELECT count(*)::int AS n, count(DISTINCT external_id)::int AS distinct FROM sequences WHERE corpus_id = $1",
+        [id],
+      );
       expect(rows[0]).toEqual({ n: train.length, distinct: train.length });
     } finally {
       await resumedDb.close();

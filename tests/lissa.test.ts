@@ -28,7 +28,14 @@ function applyOn(x: Float64Array, rows: readonly number[]): Float64Array {
 /** (F + damping)^-1 v by Gaussian elimination on the dense matrix. */
 function exactSolve(): number[] {
   const all = gradients.map((_, n) => n);
-  const a = Array.from({ length: DIM }, (_, j) => Array.from(applyOn(Float64Array.from({ length: DIM }, (_, i) => (i === j ? 1 : 0)), all)));
+  const a = Array.from({ length: DIM }, (_, j) =>
+    Array.from(
+      applyOn(
+        Float64Array.from({ length: DIM }, (_, i) => (i === j ? 1 : 0)),
+        all,
+      ),
+    ),
+  );
   const m = a.map((row, i) => [...Array.from({ length: DIM }, (_, j) => a[j][i]), v[i]]); // the matrix is symmetric
   for (let c = 0; c < DIM; c++) {
     const p = m.reduce((best, row, r) => (r >= c && Math.abs(row[c]) > Math.abs(m[best][c]) ? r : best), c);
@@ -57,6 +64,8 @@ describe("LiSSA", () => {
     const meanSquaredNorm = squaredNorms.reduce((s, x) => s + x, 0) / squaredNorms.length;
     const scale = 0.5 / (meanSquaredNorm + DAMPING);
     expect(Math.max(...squaredNorms) * scale).toBeGreaterThan(2);
-    expect(() => lissa(applyOn, v, gradients.length, { iterations: 20_000, batchSize: 4, scale, seed: 0 })).toThrow(/^LiSSA diverged at step \d+ of 20000: the scale .* is too large/);
+    expect(() => lissa(applyOn, v, gradients.length, { iterations: 20_000, batchSize: 4, scale, seed: 0 })).toThrow(
+      /^LiSSA diverged at step \d+ of 20000: the scale .* is too large/,
+    );
   });
 });

@@ -108,7 +108,9 @@ describe("loading Hugging Face GPT-2 folders", () => {
       const fc = tensors["transformer.h.0.mlp.c_fc.weight"];
       tensors["transformer.h.0.mlp.c_fc.weight"] = { ...fc, shape: [64, 64] };
       await writeFile(path.join(dir, "model.safetensors"), encodeSafetensors(tensors));
-      await expect(loadModel(dir)).rejects.toThrow(/model\.safetensors: tensor transformer\.h\.0\.mlp\.c_fc\.weight has shape \[64, 64\], expected \[32, 128\]/);
+      await expect(loadModel(dir)).rejects.toThrow(
+        /model\.safetensors: tensor transformer\.h\.0\.mlp\.c_fc\.weight has shape \[64, 64\], expected \[32, 128\]/,
+      );
     });
 
     it("token ids outside the vocabulary", async () => {

@@ -38,7 +38,11 @@ describe.each(fixtureModels)("GPT-2 forward and backward on %s", (name) => {
     const seqs = train.map((s, i) => (i % 2 ? s.tokens.slice(0, s.tokens.length - 3) : s.tokens));
     const capture = captureGradients(model, seqs, { kind: "next-token" });
     capture.dispose();
-    const full = captureGradients(model, train.map((s) => s.tokens), { kind: "next-token" });
+    const full = captureGradients(
+      model,
+      train.map((s) => s.tokens),
+      { kind: "next-token" },
+    );
     full.dispose();
     expect(elementwiseRelError(full.losses, expected("seq_loss").data)).toBeLessThan(1e-4);
     // Truncated sequences lose exactly their last three per-position terms: compare the untouched ones.
@@ -76,14 +80,20 @@ describe("completion losses restricted to positions", () => {
     const seq = fixtureTrain("gpt2-tiny")[0].tokens;
     const prompt = 5;
     const all = captureGradients(model, [seq], { kind: "completion", promptLengths: [prompt] });
-    const parts = [[0, 3, 7], [1, 2, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18]].map((positions) =>
-      captureGradients(model, [seq], { kind: "completion", promptLengths: [prompt], positions: [positions] }),
-    );
+    const parts = [
+      [0, 3, 7],
+      [1, 2, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18],
+    ].map((positions) => captureGradients(model, [seq], { kind: "completion", promptLengths: [prompt], positions: [positions] }));
     expect(parts[0].losses[0] + parts[1].losses[0]).toBeCloseTo(all.losses[0], 4);
     all.modules.forEach((m, i) => {
       const whole = sequenceGradient(m.a, m.g, 0, seq.length);
       const [x, y] = parts.map((p) => sequenceGradient(p.modules[i].a, p.modules[i].g, 0, seq.length));
-      expect(maxRelError(x.map((v, j) => v + y[j]), whole)).toBeLessThan(1e-4);
+      expect(
+        maxRelError(
+          x.map((v, j) => v + y[j]),
+          whole,
+        ),
+      ).toBeLessThan(1e-4);
     });
     expect(() => captureGradients(model, [seq], { kind: "completion", promptLengths: [prompt], positions: [[19]] })).toThrow(/outside the completion/);
     [all, ...parts].forEach((c) => c.dispose());

@@ -34,8 +34,12 @@ import {
 
 const NO_STACK = /\n\s+at /;
 
-const sha256 = async (file: string) => createHash("sha256").update(await readFile(file)).digest("hex");
-const shardFiles = async (dir: string) => (existsSync(path.join(dir, "shards")) ? (await readdir(path.join(dir, "shards"))).filter((f) => /^vectors-\d+\.bin$/.test(f)).sort() : []);
+const sha256 = async (file: string) =>
+  createHash("sha256")
+    .update(await readFile(file))
+    .digest("hex");
+const shardFiles = async (dir: string) =>
+  existsSync(path.join(dir, "shards")) ? (await readdir(path.join(dir, "shards"))).filter((f) => /^vectors-\d+\.bin$/.test(f)).sort() : [];
 
 describe("faults during builds and database outages", () => {
   let tmp: Awaited<ReturnType<typeof tempDir>>;
@@ -118,7 +122,9 @@ describe("faults during builds and database outages", () => {
     const target = path.join(disk.dir, "hnsw-test.bin");
     await disk.fill();
     try {
-      await expect(buildHnsw(target, { rows, dim, firstOrdinal: 0, checksum: "0".repeat(64) })).rejects.toThrow(`cannot write HNSW index ${target}: hnswlib wrote an incomplete file (is the disk full?)`);
+      await expect(buildHnsw(target, { rows, dim, firstOrdinal: 0, checksum: "0".repeat(64) })).rejects.toThrow(
+        `cannot write HNSW index ${target}: hnswlib wrote an incomplete file (is the disk full?)`,
+      );
     } finally {
       await disk.free();
     }
@@ -128,7 +134,10 @@ describe("faults during builds and database outages", () => {
   it("refuses a corpus with binary garbage, naming the line, and leaves nothing a server would open", async () => {
     const corpus = path.join(tmp.dir, "garbage.jsonl");
     const good = RELIABILITY_DOCUMENTS.slice(0, 3).map((d) => JSON.stringify(d) + "\n");
-    await writeFile(corpus, Buffer.concat([Buffer.from(good.join("")), Buffer.from([0x00, 0xff, 0xfe, 0x7b, 0x22, 0xc3, 0x28, 0x01, 0x0a]), Buffer.from(good.join(""))]));
+    await writeFile(
+      corpus,
+      Buffer.concat([Buffer.from(good.join("")), Buffer.from([0x00, 0xff, 0xfe, 0x7b, 0x22, 0xc3, 0x28, 0x01, 0x0a]), Buffer.from(good.join(""))]),
+    );
     const out = path.join(tmp.dir, "garbage-index");
     const build = await runInfluence(reliabilityBuildArgs(corpus, out));
     expect(build.code).toBe(2);
@@ -154,21 +163,36 @@ describe("faults during builds and database outages", () => {
 
     it("answers DATABASE_UNAVAILABLE during the outage, never hangs or crashes, and recovers without a restart", async () => {
       // Listings and lookups (database only) on two clients, influence (engine, then database) on two more.
-      const lookups = [`{ sequences(first: 5, search: "fox") { totalCount edges { node { id } } } }`, `{ sequence(id: "doc-3") { id text } }`].map((query) => JSON.stringify({ query }));
-      const influence = JSON.stringify({ query: `{ influence(prompt: "The cat", completion: " sat on the mat", candidates: 10) { hits { rank sequence { id text } } } }` });
+      const lookups = [`{ sequences(first: 5, search: "fox") { totalCount edges { node { id } } } }`, `{ sequence(id: "doc-3") { id text } }`].map((query) =>
+        JSON.stringify({ query }),
+      );
+      const influence = JSON.stringify({
+        query: `{ influence(prompt: "The cat", completion: " sat on the mat", candidates: 10) { hits { rank sequence { id text } } } }`,
+      });
       const pg = await controlPostgres(postgres.url);
       let done = false;
-      const load = Promise.all([loopRequests(server.graphqlUrl, lookups, 2, () => done, 20_000), loopRequests(server.graphqlUrl, [influence], 2, () => done, 20_000)]);
+      const load = Promise.all([
+        loopRequests(server.graphqlUrl, lookups, 2, () => done, 20_000),
+        loopRequests(server.graphqlUrl, [influence], 2, () => done, 20_000),
+      ]);
       await new Promise((resolve) => setTimeout(resolve, 1000));
       await pg.stop();
       await new Promise((resolve) => setTimeout(resolve, 2000));
       const during = await health(server.url);
       await pg.start();
       // Recovered once three listings in a row succeed; then two more seconds of load.
-      await waitFor(async () => {
-        const statuses = await Promise.all([0, 1, 2].map(() => fetch(server.graphqlUrl, { method: "POST", headers: { "content-type": "application/json" }, body: lookups[0] }).then((r) => r.status)));
-        return statuses.every((s) => s === 200);
-      }, "recovery", 30_000);
+      await waitFor(
+        async () => {
+          const statuses = await Promise.all(
+            [0, 1, 2].map(() =>
+              fetch(server.graphqlUrl, { method: "POST", headers: { "content-type": "application/json" }, body: lookups[0] }).then((r) => r.status),
+            ),
+          );
+          return statuses.every((s) => s === 200);
+        },
+        "recovery",
+        30_000,
+      );
       const recoveredAt = performance.now();
       await new Promise((resolve) => setTimeout(resolve, 2000));
       done = true;
@@ -179,7 +203,9 @@ describe("faults during builds and database outages", () => {
       const kinds = [...new Set(answers.map((a) => a.kind.replace(/:.*/s, "")))];
       expect(kinds.filter((k) => k !== "ok" && k !== "503 DATABASE_UNAVAILABLE")).toEqual([]);
       expect(answers.filter((a) => a.kind.startsWith("503 DATABASE_UNAVAILABLE:")).length).toBeGreaterThan(0);
-      expect(answers.filter((a) => a.kind.startsWith("503 DATABASE_UNAVAILABLE:"))[0].kind).toMatch(/the database is unavailable \(.*\); retry when it is back/);
+      expect(answers.filter((a) => a.kind.startsWith("503 DATABASE_UNAVAILABLE:"))[0].kind).toMatch(
+        /the database is unavailable \(.*\); retry when it is back/,
+      );
       // Never a hang: every request answered, quickly; and all is well again after the recovery.
       expect(Math.max(...answers.map((a) => a.ms))).toBeLessThan(15_000);
       const afterRecovery = answers.filter((a) => a.sentAt > recoveredAt);

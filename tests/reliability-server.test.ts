@@ -79,38 +79,147 @@ const invalidUtf8 = Buffer.from([0xff, 0xfe, 0xc3, 0x28]);
 
 const HOSTILE: HostileCase[] = [
   // Query shapes that blow up depth or cost.
-  { name: "fields nested 24 deep", body: json(`{ __type(name: "Query") { fields { type { ${nested(20)} } } } }`), status: 400, code: "QUERY_TOO_DEEP", message: /nests fields 24 deep/ },
-  { name: "6 aliased influence searches", body: json(`{ ${Array.from({ length: 6 }, (_, i) => `a${i}: influence(prompt: "a", completion: " b") { hits { rank } }`).join(" ")} }`), status: 400, code: "QUERY_TOO_COMPLEX" },
-  { name: "50 aliased pages of 1000 sequences", body: json(`{ ${Array.from({ length: 50 }, (_, i) => `a${i}: sequences(first: 1000) { edges { node { id text tokens } } }`).join(" ")} }`), status: 400, code: "QUERY_TOO_COMPLEX" },
-  { name: "a fragment cycle", body: json(`{ ...A } fragment A on Query { layers { layer } ...B } fragment B on Query { ...A }`), status: 400, code: "GRAPHQL_VALIDATION_FAILED" },
-  { name: "a batch of 100 operations", body: JSON.stringify(Array.from({ length: 100 }, () => ({ query: `{ layers { layer } }` }))), status: 400, code: "BAD_REQUEST" },
-  { name: "a list variable nested 45000 deep", body: `{"query": ${JSON.stringify(INFLUENCE)}, "variables": {"completion": " b", "layers": ${"[".repeat(45_000)}${"]".repeat(45_000)}}}`, status: 400, code: "BAD_USER_INPUT" },
+  {
+    name: "fields nested 24 deep",
+    body: json(`{ __type(name: "Query") { fields { type { ${nested(20)} } } } }`),
+    status: 400,
+    code: "QUERY_TOO_DEEP",
+    message: /nests fields 24 deep/,
+  },
+  {
+    name: "6 aliased influence searches",
+    body: json(`{ ${Array.from({ length: 6 }, (_, i) => `a${i}: influence(prompt: "a", completion: " b") { hits { rank } }`).join(" ")} }`),
+    status: 400,
+    code: "QUERY_TOO_COMPLEX",
+  },
+  {
+    name: "50 aliased pages of 1000 sequences",
+    body: json(`{ ${Array.from({ length: 50 }, (_, i) => `a${i}: sequences(first: 1000) { edges { node { id text tokens } } }`).join(" ")} }`),
+    status: 400,
+    code: "QUERY_TOO_COMPLEX",
+  },
+  {
+    name: "a fragment cycle",
+    body: json(`{ ...A } fragment A on Query { layers { layer } ...B } fragment B on Query { ...A }`),
+    status: 400,
+    code: "GRAPHQL_VALIDATION_FAILED",
+  },
+  {
+    name: "a batch of 100 operations",
+    body: JSON.stringify(Array.from({ length: 100 }, () => ({ query: `{ layers { layer } }` }))),
+    status: 400,
+    code: "BAD_REQUEST",
+  },
+  {
+    name: "a list variable nested 45000 deep",
+    body: `{"query": ${JSON.stringify(INFLUENCE)}, "variables": {"completion": " b", "layers": ${"[".repeat(45_000)}${"]".repeat(45_000)}}}`,
+    status: 400,
+    code: "BAD_USER_INPUT",
+  },
   // Integers out of range, as variables and as literals.
   { name: "topK -1", body: influence({ topK: -1 }), status: 200, code: "BAD_USER_INPUT", message: /topK must be from 1 to 1000 \(got -1\)/ },
-  { name: "topK 2^31", body: influence({ topK: 2 ** 31 }), status: 400, code: "BAD_USER_INPUT", message: /Int cannot represent non 32-bit signed integer value: 2147483648/ },
-  { name: "topK 2^53", body: influence({ topK: 2 ** 53 }), status: 400, code: "BAD_USER_INPUT", message: /Int cannot represent non 32-bit signed integer value: 9007199254740992/ },
-  { name: "topK 2^53 as a literal", body: json(`{ influence(prompt: "a", completion: " b", topK: 9007199254740992) { hits { rank } } }`), status: 400, code: "GRAPHQL_VALIDATION_FAILED" },
+  {
+    name: "topK 2^31",
+    body: influence({ topK: 2 ** 31 }),
+    status: 400,
+    code: "BAD_USER_INPUT",
+    message: /Int cannot represent non 32-bit signed integer value: 2147483648/,
+  },
+  {
+    name: "topK 2^53",
+    body: influence({ topK: 2 ** 53 }),
+    status: 400,
+    code: "BAD_USER_INPUT",
+    message: /Int cannot represent non 32-bit signed integer value: 9007199254740992/,
+  },
+  {
+    name: "topK 2^53 as a literal",
+    body: json(`{ influence(prompt: "a", completion: " b", topK: 9007199254740992) { hits { rank } } }`),
+    status: 400,
+    code: "GRAPHQL_VALIDATION_FAILED",
+  },
   { name: "topK 1.5", body: influence({ topK: 1.5 }), status: 400, code: "BAD_USER_INPUT", message: /non-integer value: 1.5/ },
-  { name: "candidates -1", body: influence({ candidates: -1 }), status: 200, code: "BAD_USER_INPUT", message: /candidates must be from topK \(10\) to 10000 \(got -1\)/ },
+  {
+    name: "candidates -1",
+    body: influence({ candidates: -1 }),
+    status: 200,
+    code: "BAD_USER_INPUT",
+    message: /candidates must be from topK \(10\) to 10000 \(got -1\)/,
+  },
   { name: "candidates 2^31-1", body: influence({ candidates: 2 ** 31 - 1 }), status: 200, code: "BAD_USER_INPUT", message: /got 2147483647/ },
   { name: "candidates 2^31", body: influence({ candidates: 2 ** 31 }), status: 400, code: "BAD_USER_INPUT" },
   { name: "layers [-1]", body: influence({ layers: [-1] }), status: 200, code: "BAD_USER_INPUT", message: /unknown layer -1: the index has layers 0, 1/ },
   { name: "layers [2^31-1]", body: influence({ layers: [2 ** 31 - 1] }), status: 200, code: "BAD_USER_INPUT", message: /unknown layer 2147483647/ },
   { name: "layers [2^53]", body: influence({ layers: [2 ** 53] }), status: 400, code: "BAD_USER_INPUT" },
-  { name: "completionPositions [-1]", body: influence({ completionPositions: [-1] }), status: 200, code: "BAD_USER_INPUT", message: /completion position -1 is out of range/ },
-  { name: "completionPositions [2^31-1]", body: influence({ completionPositions: [2 ** 31 - 1] }), status: 200, code: "BAD_USER_INPUT", message: /completion position 2147483647 is out of range/ },
+  {
+    name: "completionPositions [-1]",
+    body: influence({ completionPositions: [-1] }),
+    status: 200,
+    code: "BAD_USER_INPUT",
+    message: /completion position -1 is out of range/,
+  },
+  {
+    name: "completionPositions [2^31-1]",
+    body: influence({ completionPositions: [2 ** 31 - 1] }),
+    status: 200,
+    code: "BAD_USER_INPUT",
+    message: /completion position 2147483647 is out of range/,
+  },
   { name: "a negative token id", body: byTokens([-1], [262]), status: 200, code: "BAD_USER_INPUT", message: /promptTokens\[0\] = -1 is not a token id/ },
-  { name: "token id 50257 (past the vocabulary)", body: byTokens([464], [50257]), status: 200, code: "BAD_USER_INPUT", message: /completionTokens\[0\] = 50257 is not a token id \(the vocabulary has ids 0 to 50256\)/ },
+  {
+    name: "token id 50257 (past the vocabulary)",
+    body: byTokens([464], [50257]),
+    status: 200,
+    code: "BAD_USER_INPUT",
+    message: /completionTokens\[0\] = 50257 is not a token id \(the vocabulary has ids 0 to 50256\)/,
+  },
   { name: "token id 2^31-1", body: byTokens([2 ** 31 - 1], [262]), status: 200, code: "BAD_USER_INPUT", message: /= 2147483647 is not a token id/ },
   { name: "token id 2^53", body: byTokens([464], [2 ** 53]), status: 400, code: "BAD_USER_INPUT" },
-  { name: "5000 prompt tokens", body: byTokens(Array(5000).fill(464), [262]), status: 200, code: "BAD_USER_INPUT", message: /5001 tokens \(5000 \+ 1\), more than the model's context of 64/ },
+  {
+    name: "5000 prompt tokens",
+    body: byTokens(Array(5000).fill(464), [262]),
+    status: 200,
+    code: "BAD_USER_INPUT",
+    message: /5001 tokens \(5000 \+ 1\), more than the model's context of 64/,
+  },
   // Enormous strings and bodies.
-  { name: "a 90 kB prompt (within the body limit)", body: influence({ prompt: "word ".repeat(18_000) }), status: 200, code: "BAD_USER_INPUT", message: /more than the model's context of 64/ },
-  { name: "a body over the 100 kB limit", body: influence({ prompt: "x".repeat(120_000) }), status: 413, code: "PAYLOAD_TOO_LARGE", message: /larger than the limit of 100000 bytes/ },
+  {
+    name: "a 90 kB prompt (within the body limit)",
+    body: influence({ prompt: "word ".repeat(18_000) }),
+    status: 200,
+    code: "BAD_USER_INPUT",
+    message: /more than the model's context of 64/,
+  },
+  {
+    name: "a body over the 100 kB limit",
+    body: influence({ prompt: "x".repeat(120_000) }),
+    status: 413,
+    code: "PAYLOAD_TOO_LARGE",
+    message: /larger than the limit of 100000 bytes/,
+  },
   { name: "a body that is not JSON", body: "{ this is not json", status: 400, code: "BAD_USER_INPUT", message: /^bad request: / },
-  { name: "a charset the server does not read", body: json("{ layers { layer } }"), contentType: "application/json; charset=latin1", status: 415, code: "BAD_USER_INPUT", message: /unsupported charset/ },
-  { name: "text/plain (a cross-site form post)", body: json("{ layers { layer } }"), contentType: "text/plain", status: 400, code: "BAD_REQUEST", message: /Cross-Site Request Forgery/ },
-  { name: "invalid UTF-8 inside the GraphQL syntax", body: Buffer.concat([utf8('{"query": "{ seq'), invalidUtf8, utf8('uences { totalCount } }"}')]), status: 400, code: "GRAPHQL_PARSE_FAILED" },
+  {
+    name: "a charset the server does not read",
+    body: json("{ layers { layer } }"),
+    contentType: "application/json; charset=latin1",
+    status: 415,
+    code: "BAD_USER_INPUT",
+    message: /unsupported charset/,
+  },
+  {
+    name: "text/plain (a cross-site form post)",
+    body: json("{ layers { layer } }"),
+    contentType: "text/plain",
+    status: 400,
+    code: "BAD_REQUEST",
+    message: /Cross-Site Request Forgery/,
+  },
+  {
+    name: "invalid UTF-8 inside the GraphQL syntax",
+    body: Buffer.concat([utf8('{"query": "{ seq'), invalidUtf8, utf8('uences { totalCount } }"}')]),
+    status: 400,
+    code: "GRAPHQL_PARSE_FAILED",
+  },
   {
     name: "invalid UTF-8 inside a search string: read as U+FFFD, found nowhere",
     body: Buffer.concat([utf8('{"query": "{ sequences(search: \\"'), invalidUtf8, utf8('\\") { totalCount edges { node { id } } } }"}')]),
@@ -147,13 +256,37 @@ const HOSTILE: HostileCase[] = [
     }),
   ),
   { name: "search with a NUL character", body: json(SEQUENCES, { search: "a\u0000b" }), status: 200, code: "BAD_USER_INPUT", message: /NUL character/ },
-  { name: "search of 5000 characters", body: json(SEQUENCES, { search: "a".repeat(5000) }), status: 200, code: "BAD_USER_INPUT", message: /longer than 1000 characters/ },
-  { name: "first -1", body: json(SEQUENCES, { first: -1 }), status: 200, code: "BAD_USER_INPUT", message: /first must be an integer from 1 to 1000 \(got -1\)/ },
+  {
+    name: "search of 5000 characters",
+    body: json(SEQUENCES, { search: "a".repeat(5000) }),
+    status: 200,
+    code: "BAD_USER_INPUT",
+    message: /longer than 1000 characters/,
+  },
+  {
+    name: "first -1",
+    body: json(SEQUENCES, { first: -1 }),
+    status: 200,
+    code: "BAD_USER_INPUT",
+    message: /first must be an integer from 1 to 1000 \(got -1\)/,
+  },
   { name: "first 2^31", body: json(SEQUENCES, { first: 2 ** 31 }), status: 400, code: "BAD_USER_INPUT" },
   { name: "an SQL cursor", body: json(SEQUENCES, { after: "'; DROP TABLE sequences; --" }), status: 200, code: "BAD_USER_INPUT", message: /invalid cursor/ },
-  { name: "containsToken of SQL", body: influence({ containsToken: "'; DROP TABLE sequences; --" }), status: 200, code: "BAD_USER_INPUT", message: /is 7 tokens/ },
+  {
+    name: "containsToken of SQL",
+    body: influence({ containsToken: "'; DROP TABLE sequences; --" }),
+    status: 200,
+    code: "BAD_USER_INPUT",
+    message: /is 7 tokens/,
+  },
   { name: "containsToken #-1", body: influence({ containsToken: "#-1" }), status: 200, code: "BAD_USER_INPUT", message: /not one/ },
-  { name: "containsToken #99999999999999999999", body: influence({ containsToken: "#99999999999999999999" }), status: 200, code: "BAD_USER_INPUT", message: /no such token id/ },
+  {
+    name: "containsToken #99999999999999999999",
+    body: influence({ containsToken: "#99999999999999999999" }),
+    status: 200,
+    code: "BAD_USER_INPUT",
+    message: /no such token id/,
+  },
   ...[
     ["%", 4],
     ["_", 62],
@@ -241,7 +374,12 @@ describe("influence serve, as a process", () => {
   it("restarts after kill -9 in the middle of a query: the same hits, the database intact, its lock taken over", async () => {
     await waitUntilIdle(server.url);
     // Three queries in flight (two running, one waiting); killed once the engine is busy with them.
-    const inFlight = Array.from({ length: 3 }, () => gql(server.graphqlUrl, INFLUENCE, { variables: GOOD }).then(() => "answered", () => "cut"));
+    const inFlight = Array.from({ length: 3 }, () =>
+      gql(server.graphqlUrl, INFLUENCE, { variables: GOOD }).then(
+        () => "answered",
+        () => "cut",
+      ),
+    );
     await expect.poll(async () => (await health(server.url)).body.engine?.busy, { timeout: 10_000, interval: 20 }).toBeGreaterThan(0);
     server.child.kill("SIGKILL");
     expect(await server.exited).toEqual({ code: null, signal: "SIGKILL" });
@@ -261,7 +399,9 @@ describe("influence serve, as a process", () => {
     // Queries logged before the kill are still there.
     const logged = await gql(server.graphqlUrl, "{ recentQueries(limit: 1000) { topHitIds error } }", { headers: withKey });
     const goodIds = (goodHits as Array<[number, string, number]>).map(([, id]) => id);
-    expect(logged.data.recentQueries.filter((q: { topHitIds: string[] }) => JSON.stringify(q.topHitIds) === JSON.stringify(goodIds)).length).toBeGreaterThanOrEqual(2);
+    expect(
+      logged.data.recentQueries.filter((q: { topHitIds: string[] }) => JSON.stringify(q.topHitIds) === JSON.stringify(goodIds)).length,
+    ).toBeGreaterThanOrEqual(2);
     const all = await gql(server.graphqlUrl, SEQUENCES, { variables: { first: 100 }, headers: withKey });
     expect(all.data.sequences.totalCount).toBe(24);
   });

@@ -65,7 +65,16 @@ describe.each(fixtureModels)("influence fit and score on %s", (name) => {
   });
 
   it("keeps the ranking with rank-32 query batching (Pearson >= 0.99 against full rank)", async () => {
-    const lowRank = await runScore({ opened, factorsDir: factorsDir(), trainFile: fixturePath(name, "train.jsonl"), queriesFile: fixturePath(name, "queries.jsonl"), method: "ekfac", rank: 32, perModule: false, perToken: false });
+    const lowRank = await runScore({
+      opened,
+      factorsDir: factorsDir(),
+      trainFile: fixturePath(name, "train.jsonl"),
+      queriesFile: fixturePath(name, "queries.jsonl"),
+      method: "ekfac",
+      rank: 32,
+      perModule: false,
+      perToken: false,
+    });
     lowRank.scores.forEach((scores, q) => expect(pearson(scores, full.scores[q]), `query ${q}`).toBeGreaterThanOrEqual(0.99));
   });
 
@@ -93,7 +102,15 @@ describe("bad input to influence score", () => {
     tmp = await tempDir();
     [tiny, legacy] = await Promise.all([openModel(fixturePath("gpt2-tiny")), openModel(fixturePath("gpt2-tiny-legacy"))]);
     await copyFile(fixturePath("gpt2-tiny", "train.jsonl"), path.join(tmp.dir, "train.jsonl"));
-    await runFit({ opened: tiny, corpusFile: path.join(tmp.dir, "train.jsonl"), outDir: factors(), fisher: "empirical", damping: heuristic, seed: 0, maxSequences: 12 });
+    await runFit({
+      opened: tiny,
+      corpusFile: path.join(tmp.dir, "train.jsonl"),
+      outDir: factors(),
+      fisher: "empirical",
+      damping: heuristic,
+      seed: 0,
+      maxSequences: 12,
+    });
   });
   afterAll(async () => {
     tiny.model.dispose();
@@ -128,7 +145,10 @@ describe("bad input to influence score", () => {
   it("refuses a query longer than the context, and an empty completion, naming the line", async () => {
     const long = await queries([{ id: "long", prompt_tokens: Array(60).fill(11), completion_tokens: Array(10).fill(13) }]);
     await expect(score(tiny, long)).rejects.toThrow(/line 1.*64|64.*line 1/s);
-    const empty = await queries([{ id: "ok", prompt: "Hello", completion: " world" }, { id: "empty", prompt: "Hello", completion: "" }]);
+    const empty = await queries([
+      { id: "ok", prompt: "Hello", completion: " world" },
+      { id: "empty", prompt: "Hello", completion: "" },
+    ]);
     await expect(score(tiny, empty)).rejects.toThrow(/line 2/);
   });
 
@@ -147,9 +167,15 @@ describe("bad input to influence score", () => {
     await writeSafetensors(path.join(dir, "model.safetensors"), tensors);
     const broken = await openModel(dir);
     await expect(
-      runFit({ opened: broken, corpusFile: fixturePath("gpt2-tiny", "train.jsonl"), outDir: path.join(tmp.dir, "nan"), fisher: "empirical", damping: heuristic, seed: 0 }),
+      runFit({
+        opened: broken,
+        corpusFile: fixturePath("gpt2-tiny", "train.jsonl"),
+        outDir: path.join(tmp.dir, "nan"),
+        fisher: "empirical",
+        damping: heuristic,
+        seed: 0,
+      }),
     ).rejects.toThrow(/(A|S) of h\.\d\.mlp\.c_(fc|proj) contains (NaN|Infinity|-Infinity)/);
     broken.model.dispose();
   });
 });
-

@@ -64,7 +64,10 @@ describe("influence serve over HTTP", () => {
       const response = await ask(q);
       expect(response.errors).toBeUndefined();
       const hits = response.data.influence.hits as Array<{ score: number; sequence: { id: string }; tokenScores: Array<{ score: number }> }>;
-      expect(hits.map((h) => h.sequence.id), `query ${q}`).toEqual(topIds(total, 10));
+      expect(
+        hits.map((h) => h.sequence.id),
+        `query ${q}`,
+      ).toEqual(topIds(total, 10));
       const scale = Math.max(...total.map(Math.abs));
       for (const h of hits) {
         expect(Math.abs(h.score - total[trainIds.indexOf(h.sequence.id)]) / scale).toBeLessThan(1e-3);
@@ -79,7 +82,10 @@ describe("influence serve over HTTP", () => {
       const { block1 } = await expectedQueryScores(q);
       const response = await ask(q, { layers: [1] });
       const hits = response.data.influence.hits as Array<{ score: number; sequence: { id: string }; layerScores: Array<{ layer: number }> }>;
-      expect(hits.map((h) => h.sequence.id), `query ${q}`).toEqual(topIds(block1, 10));
+      expect(
+        hits.map((h) => h.sequence.id),
+        `query ${q}`,
+      ).toEqual(topIds(block1, 10));
       const scale = Math.max(...block1.map(Math.abs));
       for (const h of hits) {
         expect(Math.abs(h.score - block1[trainIds.indexOf(h.sequence.id)]) / scale).toBeLessThan(1e-3);
@@ -101,7 +107,11 @@ describe("influence serve over HTTP", () => {
   });
 
   it("refuses oversized bodies and over-deep queries", async () => {
-    const big = await fetch(server.url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: `{ index { fisher } } #${"x".repeat(200_000)}` }) });
+    const big = await fetch(server.url, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query: `{ index { fisher } } #${"x".repeat(200_000)}` }),
+    });
     expect(big.status).toBe(413);
     const nested = (depth: number): string => (depth === 0 ? "name" : `ofType { ${nested(depth - 1)} }`);
     const deep = `{ __type(name: "Query") { fields { type { ${nested(20)} } } } }`;

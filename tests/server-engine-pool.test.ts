@@ -18,10 +18,20 @@ let database: { db: Database; cleanup(): Promise<void> };
 const closers: Array<() => Promise<void>> = [];
 
 /** A server whose engine (the test double, CPU-busy for `busyMs` per query) runs in a pool of worker threads. */
-async function pooledServer(pool: { maxQueue: number; timeoutMs: number }, engine: Omit<TestDoubleOptions, "sequences">): Promise<{ server: RunningServer; pool: WorkerPool }> {
+async function pooledServer(
+  pool: { maxQueue: number; timeoutMs: number },
+  engine: Omit<TestDoubleOptions, "sequences">,
+): Promise<{ server: RunningServer; pool: WorkerPool }> {
   const workers = new WorkerPool({ size: 1, ...pool, spawn: () => spawnTsWorker(ENGINE_WORKER, { sequences: SEQUENCE_COUNT, ...engine }) });
   closers.push(() => workers.close());
-  const server = await startServer({ engine: await PooledEngine.open(workers), enginePool: workers, db: database.db, tokenizer, port: 0, logger: memoryLogger() });
+  const server = await startServer({
+    engine: await PooledEngine.open(workers),
+    enginePool: workers,
+    db: database.db,
+    tokenizer,
+    port: 0,
+    logger: memoryLogger(),
+  });
   closers.push(() => server.close());
   return { server, pool: workers };
 }

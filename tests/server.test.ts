@@ -9,15 +9,7 @@ import { MAX_BRACKET_NESTING } from "../src/server/nesting-limit.js";
 import type { Tokenizer } from "../src/tokenizer/tokenizer.js";
 import { InputError } from "../src/util/errors.js";
 import { makeTempDir } from "./helpers/db.js";
-import {
-  codes,
-  gql,
-  loadTestTokenizer,
-  memoryLogger,
-  openSeededDatabase,
-  recordingDatabase,
-  testSequences,
-} from "./helpers/server.js";
+import { codes, gql, loadTestTokenizer, memoryLogger, openSeededDatabase, recordingDatabase, testSequences } from "./helpers/server.js";
 import { TEST_CONTEXT_LENGTH, TestDoubleEngine } from "./helpers/server-engine.js";
 
 const SEQUENCE_COUNT = 60;
@@ -73,7 +65,9 @@ describe("influence", () => {
   it("answers with hits, their sequences, the query and timings, and passes token ids and defaults to the engine", async () => {
     const res = await gql(
       server.graphqlUrl,
-      influenceQuery("{ query { promptTokens completionTokens loss } hits { rank ordinal score approxScore layerScores { layer score } sequence { id ordinal documentId offset text tokenCount tokens } } timings { gradientMs totalMs } }"),
+      influenceQuery(
+        "{ query { promptTokens completionTokens loss } hits { rank ordinal score approxScore layerScores { layer score } sequence { id ordinal documentId offset text tokenCount tokens } } timings { gradientMs totalMs } }",
+      ),
       { variables: { prompt: "The quick brown", completion: " fox jumps" } },
     );
     expect(res.errors).toBeUndefined();
@@ -96,14 +90,28 @@ describe("influence", () => {
     }
     expect(result.timings).toEqual({ gradientMs: 1, totalMs: 6 });
     expect(engine.influenceRequests).toEqual([
-      expect.objectContaining({ promptTokens: tokenizer.encode("The quick brown"), completionTokens: tokenizer.encode(" fox jumps"), topK: 10, rerank: true, tokenScores: false }),
+      expect.objectContaining({
+        promptTokens: tokenizer.encode("The quick brown"),
+        completionTokens: tokenizer.encode(" fox jumps"),
+        topK: 10,
+        rerank: true,
+        tokenScores: false,
+      }),
     ]);
     expect(engine.influenceRequests[0].allowedOrdinals).toBeUndefined();
   });
 
   it("passes the optional arguments through", async () => {
     const res = await gql(server.graphqlUrl, influenceQuery("{ hits { rank } }"), {
-      variables: { promptTokens: [464, 2068], completionTokens: [7586, 21831, 18045], topK: 3, layers: [1], completionPositions: [0, 2], candidates: 50, rerank: false },
+      variables: {
+        promptTokens: [464, 2068],
+        completionTokens: [7586, 21831, 18045],
+        topK: 3,
+        layers: [1],
+        completionPositions: [0, 2],
+        candidates: 50,
+        rerank: false,
+      },
     });
     expect(res.errors).toBeUndefined();
     expect(res.data.influence.hits).toHaveLength(3);
@@ -131,7 +139,9 @@ describe("influence", () => {
     expect(selected.tokenScores).toBe(true);
     expect(selected.data.influence.hits[0].tokenScores).toEqual([{ position: 0, tokenId: 464, text: "The", score: expect.any(Number) }]);
     // Through a fragment and an alias.
-    expect((await asked(`${influenceQuery("{ hits { ...HitParts } }")} fragment HitParts on InfluenceHit { perToken: tokenScores { score } }`)).tokenScores).toBe(true);
+    expect(
+      (await asked(`${influenceQuery("{ hits { ...HitParts } }")} fragment HitParts on InfluenceHit { perToken: tokenScores { score } }`)).tokenScores,
+    ).toBe(true);
     // Left out by @skip / @include.
     expect((await asked(influenceQuery("{ hits { rank tokenScores @skip(if: true) { score } } }"))).tokenScores).toBe(false);
     expect((await asked(influenceQuery("{ hits { rank tokenScores @include(if: false) { score } } }"))).tokenScores).toBe(false);
@@ -183,9 +193,17 @@ describe("influence", () => {
       ["candidates above 10000", { completion: " fox", candidates: 10001 }, /candidates must be from topK \(10\) to 10000/],
       ["an unknown layer", { completion: " fox", layers: [0, 7] }, /unknown layer 7: the index has layers 0, 1/],
       ["no layers", { completion: " fox", layers: [] }, /layers is empty/],
-      ["a completion position past the end", { completion: " fox jumps", completionPositions: [2] }, /completion position 2 is out of range: the completion has 2 tokens/],
+      [
+        "a completion position past the end",
+        { completion: " fox jumps", completionPositions: [2] },
+        /completion position 2 is out of range: the completion has 2 tokens/,
+      ],
       ["a negative completion position", { completion: " fox", completionPositions: [-1] }, /completion position -1 is out of range/],
-      ["a query longer than the context", { prompt: longPrompt, completion: " fox" }, new RegExp(`65 tokens \\(64 \\+ 1\\), more than the model's context of ${TEST_CONTEXT_LENGTH}`)],
+      [
+        "a query longer than the context",
+        { prompt: longPrompt, completion: " fox" },
+        new RegExp(`65 tokens \\(64 \\+ 1\\), more than the model's context of ${TEST_CONTEXT_LENGTH}`),
+      ],
       ["containsToken of several tokens", { completion: " fox", containsToken: " foxes jump" }, /containsToken " foxes jump" is \d tokens .*not one/],
       ["an empty containsToken", { completion: " fox", containsToken: "" }, /containsToken is empty/],
       ["containsToken id outside the vocabulary", { completion: " fox", containsToken: "#60000" }, /containsToken #60000: no such token id/],
@@ -308,11 +326,20 @@ describe("sequences", () => {
 
   it("finds one sequence by id, with its token texts, and null for an unknown id", async () => {
     const stored = sequences[5];
-    const res = await gql(server.graphqlUrl, `query($id: ID!) { sequence(id: $id) { id ordinal tokens tokenTexts } missing: sequence(id: "no-such-doc") { id } }`, {
-      variables: { id: stored.externalId },
-    });
+    const res = await gql(
+      server.graphqlUrl,
+      `query($id: ID!) { sequence(id: $id) { id ordinal tokens tokenTexts } missing: sequence(id: "no-such-doc") { id } }`,
+      {
+        variables: { id: stored.externalId },
+      },
+    );
     expect(res.errors).toBeUndefined();
-    expect(res.data.sequence).toEqual({ id: stored.externalId, ordinal: 5, tokens: stored.tokenIds, tokenTexts: stored.tokenIds.map((id) => tokenizer.tokenText(id)) });
+    expect(res.data.sequence).toEqual({
+      id: stored.externalId,
+      ordinal: 5,
+      tokens: stored.tokenIds,
+      tokenTexts: stored.tokenIds.map((id) => tokenizer.tokenText(id)),
+    });
     expect(res.data.sequence.tokenTexts.join("")).toBe(stored.text);
     expect(res.data.missing).toBeNull();
   });
@@ -329,7 +356,12 @@ describe("index and layers", () => {
     const info = engine.info();
     expect(res.data.index.model).toEqual({ architecture: "gpt2", contextLength: TEST_CONTEXT_LENGTH, vocabSize: 50257 });
     expect(res.data.index.corpus).toEqual({ name: info.corpus.name, sequences: SEQUENCE_COUNT, tokens: SEQUENCE_COUNT * 10 });
-    expect(res.data.index.build).toEqual({ id: 1, startedAt: "2025-01-02T03:04:05.000Z", finishedAt: "2025-01-02T03:05:05.000Z", projectionSeed: 3_000_000_000 });
+    expect(res.data.index.build).toEqual({
+      id: 1,
+      startedAt: "2025-01-02T03:04:05.000Z",
+      finishedAt: "2025-01-02T03:05:05.000Z",
+      projectionSeed: 3_000_000_000,
+    });
     expect(res.data.index.modules).toHaveLength(4);
     expect(res.data.layers).toEqual(
       [0, 1].map((layer) => ({ layer, modules: info.modules.filter((m) => m.layer === layer).map(({ name, damping }) => ({ name, layer, damping })) })),
@@ -389,7 +421,9 @@ describe("HTTP", () => {
       body: JSON.stringify({ query: `{ layers { layer } } # ${padding}` }),
     });
     expect(res.status).toBe(413);
-    expect(await res.json()).toEqual({ errors: [{ message: expect.stringMatching(/larger than the limit of 100000 bytes/), extensions: { code: "PAYLOAD_TOO_LARGE" } }] });
+    expect(await res.json()).toEqual({
+      errors: [{ message: expect.stringMatching(/larger than the limit of 100000 bytes/), extensions: { code: "PAYLOAD_TOO_LARGE" } }],
+    });
   });
 
   it("serves /healthz with the database's state", async () => {
@@ -411,7 +445,9 @@ describe("HTTP", () => {
     // The latency histogram holds every successful influence request: its +Inf bucket equals its count.
     const count = /^influence_graphql_request_duration_seconds_count\{operation="influence",outcome="success"\} (\d+)$/m.exec(text)?.[1];
     expect(Number(count)).toBeGreaterThan(0);
-    expect(text).toMatch(new RegExp(`^influence_graphql_request_duration_seconds_bucket\\{le="\\+Inf",operation="influence",outcome="success"\\} ${count}$`, "m"));
+    expect(text).toMatch(
+      new RegExp(`^influence_graphql_request_duration_seconds_bucket\\{le="\\+Inf",operation="influence",outcome="success"\\} ${count}$`, "m"),
+    );
     expect(text).toMatch(/^process_cpu_seconds_total /m);
   });
 
@@ -447,7 +483,10 @@ describe("query limits", () => {
     expect(deep.status).toBe(400);
     expect(codes(deep)).toEqual(["QUERY_TOO_DEEP"]);
     expect(deep.errors?.[0].message).toMatch(/nests fields 4 deep, more than the limit of 3/);
-    const viaFragment = await gql(shallow.graphqlUrl, `{ ...Q } fragment Q on Query { influence(completion: " fox") { hits { ...H } } } fragment H on InfluenceHit { sequence { id } }`);
+    const viaFragment = await gql(
+      shallow.graphqlUrl,
+      `{ ...Q } fragment Q on Query { influence(completion: " fox") { hits { ...H } } } fragment H on InfluenceHit { sequence { id } }`,
+    );
     expect(codes(viaFragment)).toEqual(["QUERY_TOO_DEEP"]);
     expect(engine.influenceRequests).toEqual([]);
     expect((await gql(shallow.graphqlUrl, influenceQuery("{ hits { rank } }"), { variables: { completion: " fox" } })).errors).toBeUndefined();
@@ -458,7 +497,9 @@ describe("query limits", () => {
     const post = await gql(server.graphqlUrl, nested(12_000));
     expect(post.status).toBe(400);
     expect(codes(post)).toEqual(["QUERY_TOO_DEEP"]);
-    expect(post.errors?.[0].message).toBe(`the query nests brackets ({ }, [ ], ( )) more than ${MAX_BRACKET_NESTING} deep; fields may nest at most a few levels (see the API's limits)`);
+    expect(post.errors?.[0].message).toBe(
+      `the query nests brackets ({ }, [ ], ( )) more than ${MAX_BRACKET_NESTING} deep; fields may nest at most a few levels (see the API's limits)`,
+    );
     const lists = `{ influence(completion: " fox", layers: ${"[".repeat(12_000)}${"]".repeat(12_000)}) { hits { rank } } }`;
     expect(codes(await gql(server.graphqlUrl, lists))).toEqual(["QUERY_TOO_DEEP"]);
     // A URL holds less than a body: 1,000 deep.
@@ -497,7 +538,8 @@ describe("query limits", () => {
   });
 
   it("prices hits by topK, and token scores per hit", async () => {
-    const big = (selection: string) => gql(server.graphqlUrl, `query($k: Int) { influence(completion: " fox", topK: $k) { hits { ${selection} } } }`, { variables: { k: 1000 } });
+    const big = (selection: string) =>
+      gql(server.graphqlUrl, `query($k: Int) { influence(completion: " fox", topK: $k) { hits { ${selection} } } }`, { variables: { k: 1000 } });
     expect((await big("rank sequence { id }")).errors).toBeUndefined();
     expect(codes(await big("rank sequence { id } tokenScores { position score }"))).toEqual(["QUERY_TOO_COMPLEX"]);
     const cheap = await serverWith({ maxComplexity: 2500 });

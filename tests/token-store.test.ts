@@ -50,7 +50,10 @@ describe("token store", () => {
   });
 
   it("stages long sequences across several writes", async () => {
-    const long = [{ ordinal: 0, tokens: Array.from({ length: 2_500_000 }, (_, i) => i % 50257) }, { ordinal: 1, tokens: [7] }];
+    const long = [
+      { ordinal: 0, tokens: Array.from({ length: 2_500_000 }, (_, i) => i % 50257) },
+      { ordinal: 1, tokens: [7] },
+    ];
     await writeTokenStore(file("long.bin"), long);
     const store = await readTokenStore(file("long.bin"));
     expect(store.tokens(0).length).toBe(2_500_000);

@@ -37,7 +37,10 @@ describe("GPT-2's vocabulary layout, which truncation relies on", () => {
     const tokenOfId = new Map(Object.entries(vocab).map(([token, id]) => [id, token]));
     const lines = readFileSync(path.join(SRC, "merges.txt"), "utf8").split("\n");
     expect(lines[0]).toBe("#version: 0.2");
-    const merges = lines.slice(1).filter((line) => line !== "").map((line) => line.split(" "));
+    const merges = lines
+      .slice(1)
+      .filter((line) => line !== "")
+      .map((line) => line.split(" "));
 
     expect(new Set(Array.from({ length: 256 }, (_, id) => tokenOfId.get(id)))).toEqual(new Set(BYTE_LEVEL_CHARS));
     expect(merges.length).toBe(50000);
@@ -68,7 +71,9 @@ describe("writeTruncatedGpt2Tokenizer", () => {
     expect(json.model.type).toBe("BPE");
     expect(json.model.vocab).toEqual(vocab);
     expect(json.model.merges).toEqual(merges.slice(1).filter((line) => line !== ""));
-    expect(json.added_tokens).toEqual([{ id: VOCAB_SIZE - 1, content: EOS, single_word: false, lstrip: false, rstrip: false, normalized: true, special: true }]);
+    expect(json.added_tokens).toEqual([
+      { id: VOCAB_SIZE - 1, content: EOS, single_word: false, lstrip: false, rstrip: false, normalized: true, special: true },
+    ]);
 
     expect(readJson(path.join(dir, "tokenizer_config.json"))).toMatchObject({
       tokenizer_class: "GPT2Tokenizer",
@@ -102,9 +107,7 @@ describe("writeTruncatedGpt2Tokenizer", () => {
 
   it("tokenizes as GPT-2 does any text whose GPT-2 tokens all lie below the cut", () => {
     let sameAsFull = 0;
-    const textOfLowIds = fc
-      .array(fc.integer({ min: 0, max: VOCAB_SIZE - 2 }), { minLength: 1, maxLength: 12 })
-      .map((ids) => full.decode(ids));
+    const textOfLowIds = fc.array(fc.integer({ min: 0, max: VOCAB_SIZE - 2 }), { minLength: 1, maxLength: 12 }).map((ids) => full.decode(ids));
     fc.assert(
       fc.property(fc.oneof(textOfLowIds, fc.string({ unit: "grapheme", maxLength: 40 })), (text) => {
         const ids = small.encode(text);

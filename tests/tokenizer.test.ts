@@ -135,7 +135,11 @@ describe("tokenizer loading errors", () => {
 
   it.each([
     { name: "tokenizer-not-json", content: "{ nope", message: /tokenizer\.json: not valid JSON/ },
-    { name: "tokenizer-no-model", content: '{"version": "1.0"}', message: /tokenizer\.json: expected a Hugging Face tokenizer\.json \(an object with a "model" object\)/ },
+    {
+      name: "tokenizer-no-model",
+      content: '{"version": "1.0"}',
+      message: /tokenizer\.json: expected a Hugging Face tokenizer\.json \(an object with a "model" object\)/,
+    },
     {
       name: "tokenizer-bad-model",
       content: JSON.stringify({ added_tokens: [], normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, model: { type: "Nonsense" } }),

@@ -24,7 +24,10 @@ describe("topEigenvectors", () => {
     ["a small matrix", 200, 8],
     ["a large k for its size", SUBSPACE_MIN_N, 64],
   ])("takes the full eigendecomposition for %s, with the same vectors", (_, n, k) => {
-    const { matrix } = symmetricWithSpectrum(Array.from({ length: n }, (_, i) => 1 / (1 + i)), 1);
+    const { matrix } = symmetricWithSpectrum(
+      Array.from({ length: n }, (_, i) => 1 / (1 + i)),
+      1,
+    );
     const top = topEigenvectors(matrix, n, k);
     const full = eigh(matrix, n);
     expect(top.method).toBe("eigh");
@@ -65,7 +68,10 @@ describe("topEigenvectors", () => {
 
   it("refuses a k outside 1..n and a matrix with NaN", () => {
     const n = SUBSPACE_MIN_N;
-    const { matrix } = symmetricWithSpectrum(Array.from({ length: n }, (_, i) => 1 / (1 + i)), 4);
+    const { matrix } = symmetricWithSpectrum(
+      Array.from({ length: n }, (_, i) => 1 / (1 + i)),
+      4,
+    );
     expect(() => topEigenvectors(matrix, n, 0)).toThrow(/k must be an integer from 1 to 1024, got 0/);
     expect(() => topEigenvectors(matrix, n, n + 1)).toThrow(/got 1025/);
     matrix[5 * n + 7] = Number.NaN;

@@ -41,7 +41,10 @@ const trainerOf = (weights: Map<string, Float32Array>) => new Gpt2Trainer(cfg, w
 
 /** Summed next-token loss of the batch under the given weights, through the inference model. */
 function lossOf(weights: Map<string, Float32Array>, batch = makeBatch(sequences, cfg.contextLength, cfg.vocabSize)): number {
-  const model = new Gpt2(cfg, gpt2Params(cfg, (name) => weights.get(name) as Float32Array));
+  const model = new Gpt2(
+    cfg,
+    gpt2Params(cfg, (name) => weights.get(name) as Float32Array),
+  );
   try {
     return download(tf.tidy(() => summedNextTokenLoss(model.forward(batch).logits, batch)))[0];
   } finally {
@@ -64,10 +67,16 @@ describe("autodiff through Gpt2.forward", () => {
     const weights = randomWeights(1, config);
     const trainer = new Gpt2Trainer(config, weights, DEFAULT_ADAMW);
     const { loss, grads } = trainer.lossGradients(makeBatch(sequences, config.contextLength, config.vocabSize));
-    const model = new Gpt2(config, gpt2Params(config, (name) => weights.get(name) as Float32Array));
+    const model = new Gpt2(
+      config,
+      gpt2Params(config, (name) => weights.get(name) as Float32Array),
+    );
     const capture = captureGradients(model, sequences, { kind: "next-token" });
     try {
-      expect(loss).toBeCloseTo(capture.losses.reduce((a, b) => a + b, 0), 3);
+      expect(loss).toBeCloseTo(
+        capture.losses.reduce((a, b) => a + b, 0),
+        3,
+      );
       for (const { module, a, g } of capture.modules) {
         // Sum over tokens of g_t a_t^T: [out, in + 1], the bias gradient in the last column.
         const G = tf.tidy(() => tf.matMul(tf.transpose(g), a));
@@ -169,7 +178,12 @@ describe("saving in Hugging Face layout", () => {
       model.dispose();
       return logits;
     };
-    const expected = logitsOf(new Gpt2(cfg, gpt2Params(cfg, (name) => weights.get(name) as Float32Array)));
+    const expected = logitsOf(
+      new Gpt2(
+        cfg,
+        gpt2Params(cfg, (name) => weights.get(name) as Float32Array),
+      ),
+    );
     expect(logitsOf(await loadModel(dir))).toEqual(expected);
   });
 });
@@ -213,7 +227,10 @@ describe("kernels and gradients for training", () => {
   });
 
   it("unstacks and sums segments as the reference ops do", () => {
-    const x = tf.tensor3d(Float32Array.from({ length: 5 * 3 * 4 }, (_, i) => i * 0.5 - 7), [5, 3, 4]);
+    const x = tf.tensor3d(
+      Float32Array.from({ length: 5 * 3 * 4 }, (_, i) => i * 0.5 - 7),
+      [5, 3, 4],
+    );
     tf.unstack(x).forEach((slice, i) => {
       expect(download(slice)).toEqual(download(tf.slice(x, [i, 0, 0], [1, -1, -1])));
     });

@@ -61,7 +61,13 @@ describe("vector file round trip", () => {
     const rows = randomRows(37, 2);
     await writeVectorFile(file("whole.vec"), { dim: DIM, firstOrdinal: 5, layout: LAYOUT, rows });
     const writer = await VectorFileWriter.open(file("streamed.vec"), { dim: DIM, firstOrdinal: 5, layout: LAYOUT });
-    for (const [start, end] of [[0, 10], [10, 10], [10, 31], [31, 37]]) await writer.append(rows.subarray(start * DIM, end * DIM));
+    for (const [start, end] of [
+      [0, 10],
+      [10, 10],
+      [10, 31],
+      [31, 37],
+    ])
+      await writer.append(rows.subarray(start * DIM, end * DIM));
     expect((await writer.finish()).count).toBe(37);
     expect(await readFile(file("streamed.vec"))).toEqual(await readFile(file("whole.vec")));
   });
@@ -88,7 +94,9 @@ describe("vector file writer refuses bad input", () => {
   it("refuses NaN and infinities, naming the row", async () => {
     const rows = randomRows(4, 3);
     rows[2 * DIM + 5] = Number.NaN;
-    await expect(writeVectorFile(file("nan.vec"), { dim: DIM, firstOrdinal: 10, layout: LAYOUT, rows })).rejects.toThrow(/row 2 \(ordinal 12\).*NaN.*coordinate 5/);
+    await expect(writeVectorFile(file("nan.vec"), { dim: DIM, firstOrdinal: 10, layout: LAYOUT, rows })).rejects.toThrow(
+      /row 2 \(ordinal 12\).*NaN.*coordinate 5/,
+    );
     rows[2 * DIM + 5] = Number.POSITIVE_INFINITY;
     await expect(writeVectorFile(file("nan.vec"), { dim: DIM, firstOrdinal: 10, layout: LAYOUT, rows })).rejects.toThrow(/Infinity/);
     await expect(readdir(dir)).resolves.not.toContain("nan.vec");
@@ -96,7 +104,9 @@ describe("vector file writer refuses bad input", () => {
   });
 
   it("refuses partial rows", async () => {
-    await expect(writeVectorFile(file("partial.vec"), { dim: DIM, firstOrdinal: 0, layout: LAYOUT, rows: new Float32Array(DIM + 1) })).rejects.toThrow(/whole rows/);
+    await expect(writeVectorFile(file("partial.vec"), { dim: DIM, firstOrdinal: 0, layout: LAYOUT, rows: new Float32Array(DIM + 1) })).rejects.toThrow(
+      /whole rows/,
+    );
   });
 
   it("refuses layouts that do not tile [0, dim)", async () => {
@@ -242,7 +252,11 @@ describe("mergeVectorFiles", () => {
 
   it("refuses gaps, overlaps and wrong order of ordinals", async () => {
     const out = file("bad-merge.vec");
-    await expectRefused(mergeVectorFiles([shardPaths[0], shardPaths[3]], out), shardPaths[3], /starts at ordinal 117, but the previous shards end before ordinal 110/);
+    await expectRefused(
+      mergeVectorFiles([shardPaths[0], shardPaths[3]], out),
+      shardPaths[3],
+      /starts at ordinal 117, but the previous shards end before ordinal 110/,
+    );
     await expectRefused(mergeVectorFiles([shardPaths[2], shardPaths[0]], out), shardPaths[0], /starts at ordinal 100/);
     await expect(readdir(dir)).resolves.not.toContain("bad-merge.vec");
   });

@@ -21,7 +21,11 @@ interface DemoRun {
 /** `npm run demo -- --index DIR --port 0`, resolved once it prints its dashboard URL. */
 async function startDemo(indexDir: string): Promise<DemoRun> {
   const t0 = performance.now();
-  const child = spawn("npm", ["run", "--silent", "demo", "--", "--index", indexDir, "--port", "0"], { cwd: repoRoot(), stdio: ["ignore", "ignore", "pipe"], detached: true });
+  const child = spawn("npm", ["run", "--silent", "demo", "--", "--index", indexDir, "--port", "0"], {
+    cwd: repoRoot(),
+    stdio: ["ignore", "ignore", "pipe"],
+    detached: true,
+  });
   let stderr = "";
   const url = await new Promise<string>((resolve, reject) => {
     child.stderr!.on("data", (chunk: Buffer) => {
@@ -47,7 +51,9 @@ async function askFirstQuery(url: string): Promise<{ seconds: number; ids: strin
   const res = await fetch(`${url}/graphql`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ query: `{ influence(prompt: ${JSON.stringify(q.prompt)}, completion: ${JSON.stringify(q.completion)}, topK: 10) { hits { sequence { id } } } }` }),
+    body: JSON.stringify({
+      query: `{ influence(prompt: ${JSON.stringify(q.prompt)}, completion: ${JSON.stringify(q.completion)}, topK: 10) { hits { sequence { id } } } }`,
+    }),
   });
   const body = (await res.json()) as { data?: { influence: { hits: Array<{ sequence: { id: string } }> } }; errors?: unknown[] };
   if (!body.data) throw new Error(`the demo query failed: ${JSON.stringify(body.errors)}`);

@@ -11,7 +11,13 @@ import { topEigenvectors } from "../../src/linalg/top-eigenvectors.js";
 
 const SIZES = [256, 512, 1024, 2048, 3072];
 /** The projection's PCA sizes: n of GPT-2's MLP matrices, k of the demo (16) and the default (64). */
-const TOP_K_CASES: Array<[n: number, k: number]> = [[1024, 16], [2048, 16], [2048, 64], [3072, 16], [3072, 64]];
+const TOP_K_CASES: Array<[n: number, k: number]> = [
+  [1024, 16],
+  [2048, 16],
+  [2048, 64],
+  [3072, 16],
+  [3072, 64],
+];
 
 /** Eigenvalues decaying like the demo model's whitened gradient moments: λ_17/λ_16 ≈ 0.98, λ_49/λ_16 ≈ 0.6. */
 const pcaLikeSpectrum = (n: number) => Array.from({ length: n }, (_, i) => 1e5 / (1 + i / 30) ** 1.5);
@@ -31,10 +37,19 @@ function gramError(x: Float64Array, y: Float64Array, n: number, target: (i: numb
     const i1 = Math.min(i + 1, n - 1);
     for (let j = 0; j <= i1; j += 2) {
       const j1 = Math.min(j + 1, n - 1);
-      let s00 = 0, s01 = 0, s10 = 0, s11 = 0;
+      let s00 = 0,
+        s01 = 0,
+        s10 = 0,
+        s11 = 0;
       for (let k = 0; k < n; k++) {
-        const a0 = x[i * n + k], a1 = x[i1 * n + k], b0 = y[j * n + k], b1 = y[j1 * n + k];
-        s00 += a0 * b0; s01 += a0 * b1; s10 += a1 * b0; s11 += a1 * b1;
+        const a0 = x[i * n + k],
+          a1 = x[i1 * n + k],
+          b0 = y[j * n + k],
+          b1 = y[j1 * n + k];
+        s00 += a0 * b0;
+        s01 += a0 * b1;
+        s10 += a1 * b0;
+        s11 += a1 * b1;
       }
       add(i, j, s00);
       if (j1 !== j) add(i, j1, s01);
@@ -85,7 +100,9 @@ function topKTable(): string[] {
     const best = spectrum.slice(0, k).reduce((s, x) => s + x, 0);
     const captured = capturedVariance(matrix, top.vectors, n, k) / best - 1;
     const cosine = worstCosine(top.vectors, n, k, eigenvector);
-    console.error(`topEigenvectors n=${n} k=${k}: ${top.method}, ${top.steps} steps, ${time} s, captured ${captured.toExponential(2)}, cosine ${cosine.toFixed(8)}`);
+    console.error(
+      `topEigenvectors n=${n} k=${k}: ${top.method}, ${top.steps} steps, ${time} s, captured ${captured.toExponential(2)}, cosine ${cosine.toFixed(8)}`,
+    );
     rows.push(`| ${n} | ${k} | ${top.method} | ${top.steps} | ${time} | ${captured.toExponential(1)} | ${cosine.toFixed(7)} |`);
   }
   return rows;

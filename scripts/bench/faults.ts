@@ -27,7 +27,9 @@ import {
 } from "../../tests/helpers/reliability.js";
 import type { BenchSection } from "../bench.js";
 
-const QUERY = JSON.stringify({ query: `{ influence(prompt: "The cat", completion: " sat on the mat", candidates: 24) { hits { rank score sequence { id } } } }` });
+const QUERY = JSON.stringify({
+  query: `{ influence(prompt: "The cat", completion: " sat on the mat", candidates: 24) { hits { rank score sequence { id } } } }`,
+});
 const LOOKUPS = [`{ sequences(first: 5, search: "fox") { totalCount } }`, `{ sequence(id: "doc-3") { id text } }`].map((query) => JSON.stringify({ query }));
 
 const seconds = (since: number) => ((performance.now() - since) / 1000).toFixed(1);
@@ -56,7 +58,11 @@ const section: BenchSection = {
       const indexDir = path.join(tmp.dir, "index");
       let t = performance.now();
       const reference = await runBuild(reliabilityBuildJob(corpus, indexDir));
-      add("(reference build, embedded PGlite, no fault)", `${reference.corpus.sequences} sequences, vectors ${reference.vectors.checksum.slice(0, 12)}`, `${seconds(t)} s`);
+      add(
+        "(reference build, embedded PGlite, no fault)",
+        `${reference.corpus.sequences} sequences, vectors ${reference.vectors.checksum.slice(0, 12)}`,
+        `${seconds(t)} s`,
+      );
       for (const name of ["corrupt-vectors", "corrupt-hnsw"]) await cp(indexDir, path.join(tmp.dir, name), { recursive: true });
 
       // kill -9 in the middle of a query, restart on the same folder.
@@ -84,7 +90,10 @@ const section: BenchSection = {
       await server.stop();
 
       // Damaged files at start-up.
-      for (const [name, file] of [["corrupt-vectors", "vectors.bin"], ["corrupt-hnsw", "hnsw.bin.layer-0"]]) {
+      for (const [name, file] of [
+        ["corrupt-vectors", "vectors.bin"],
+        ["corrupt-hnsw", "hnsw.bin.layer-0"],
+      ]) {
         await flipByte(path.join(tmp.dir, name, file), 100);
         t = performance.now();
         const run = await runInfluence(["serve", "--index", path.join(tmp.dir, name), "--port", "0"], { timeoutMs: 120_000 });
@@ -93,11 +102,17 @@ const section: BenchSection = {
 
       // A corpus with binary garbage on line 4.
       const garbage = path.join(tmp.dir, "garbage.jsonl");
-      const good = RELIABILITY_DOCUMENTS.slice(0, 3).map((d) => JSON.stringify(d) + "\n").join("");
+      const good = RELIABILITY_DOCUMENTS.slice(0, 3)
+        .map((d) => JSON.stringify(d) + "\n")
+        .join("");
       await writeFile(garbage, Buffer.concat([Buffer.from(good), Buffer.from([0x00, 0xff, 0xfe, 0xc3, 0x28, 0x0a]), Buffer.from(good)]));
       t = performance.now();
       const garbageRun = await runInfluence(reliabilityBuildArgs(garbage, path.join(tmp.dir, "garbage-index")));
-      add("`influence build` of a JSONL corpus with binary garbage", `exit ${garbageRun.code}: \`${errorLine(garbageRun.stderr)}\`; no manifest.json`, `refused in ${seconds(t)} s`);
+      add(
+        "`influence build` of a JSONL corpus with binary garbage",
+        `exit ${garbageRun.code}: \`${errorLine(garbageRun.stderr)}\`; no manifest.json`,
+        `refused in ${seconds(t)} s`,
+      );
 
       // A full disk mid-build, then a read-only shards folder, then --resume (sequences in PostgreSQL).
       const faultyDir = path.join(disk.dir, "index");
@@ -117,7 +132,11 @@ const section: BenchSection = {
       const readOnlyShards = await mountReadOnly(path.join(faultyDir, "shards"));
       t = performance.now();
       const readOnly = await runInfluence([...args, "--resume"]).finally(() => readOnlyShards.undo());
-      add("`--resume` with space back but `shards/` mounted read-only", `exit ${readOnly.code}: \`${errorLine(readOnly.stderr)}\``, `refused in ${seconds(t)} s`);
+      add(
+        "`--resume` with space back but `shards/` mounted read-only",
+        `exit ${readOnly.code}: \`${errorLine(readOnly.stderr)}\``,
+        `refused in ${seconds(t)} s`,
+      );
       t = performance.now();
       const resumed = await runInfluence([...args, "--resume"]);
       const manifest = await readIndexManifest(faultyDir);
@@ -131,7 +150,10 @@ const section: BenchSection = {
       server = await serveIndex(faultyDir);
       const pg = await controlPostgres(postgres.url);
       let done = false;
-      const load = Promise.all([loopRequests(server.graphqlUrl, LOOKUPS, 2, () => done, 30_000), loopRequests(server.graphqlUrl, [QUERY], 2, () => done, 30_000)]);
+      const load = Promise.all([
+        loopRequests(server.graphqlUrl, LOOKUPS, 2, () => done, 30_000),
+        loopRequests(server.graphqlUrl, [QUERY], 2, () => done, 30_000),
+      ]);
       await sleep(1000);
       await pg.stop();
       const downAt = performance.now();
@@ -162,7 +184,13 @@ const section: BenchSection = {
       await postgres.stop();
       await tmp.remove();
     }
-    return ["Outcomes of the faults tested in `tests/reliability-*.test.ts`, with timings, on gpt2-tiny over a 24-document corpus.", "", "| fault | outcome | time |", "| --- | --- | --- |", ...rows].join("\n");
+    return [
+      "Outcomes of the faults tested in `tests/reliability-*.test.ts`, with timings, on gpt2-tiny over a 24-document corpus.",
+      "",
+      "| fault | outcome | time |",
+      "| --- | --- | --- |",
+      ...rows,
+    ].join("\n");
   },
 };
 

@@ -20,17 +20,32 @@ const RANKS = [4, 8];
 async function rows(name: string): Promise<string[]> {
   const dir = `${fixturesDir()}/${name}`;
   const model = await loadModel(dir);
-  const train = readFileSync(`${dir}/train.jsonl`, "utf8").trim().split("\n").map((l) => JSON.parse(l).tokens as number[]);
-  const queries = readFileSync(`${dir}/queries.jsonl`, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { prompt_tokens: number[]; completion_tokens: number[] });
+  const train = readFileSync(`${dir}/train.jsonl`, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l).tokens as number[]);
+  const queries = readFileSync(`${dir}/queries.jsonl`, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as { prompt_tokens: number[]; completion_tokens: number[] });
   const exact = tensorAsFloat64(await readSafetensors(`${dir}/expected.safetensors`), "scores");
-  const fit = await fitEkfac(model, async function* () {
-    yield* train.map((tokens, ordinal) => ({ ordinal, tokens }));
-  }, train.length, { fisher: "empirical", damping: { rule: "heuristic", factor: 0.1 }, seed: 0 });
+  const fit = await fitEkfac(
+    model,
+    async function* () {
+      yield* train.map((tokens, ordinal) => ({ ordinal, tokens }));
+    },
+    train.length,
+    { fisher: "empirical", damping: { rule: "heuristic", factor: 0.1 }, seed: 0 },
+  );
   const accumulator = new WhitenedMomentAccumulator(fit.factors);
   const trainCapture = captureGradients(model, train, { kind: "next-token" });
   accumulator.add(trainCapture);
   const moments = accumulator.finish();
-  const queryCapture = captureGradients(model, queries.map((q) => [...q.prompt_tokens, ...q.completion_tokens]), { kind: "completion", promptLengths: queries.map((q) => q.prompt_tokens.length) });
+  const queryCapture = captureGradients(
+    model,
+    queries.map((q) => [...q.prompt_tokens, ...q.completion_tokens]),
+    { kind: "completion", promptLengths: queries.map((q) => q.prompt_tokens.length) },
+  );
   const out: string[] = [];
   for (const basis of ["pca", "random"] as const) {
     for (const rank of RANKS) {
@@ -54,7 +69,9 @@ async function rows(name: string): Promise<string[]> {
         });
         projector.dispose();
         const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-        out.push(`| ${name} | ${basis} | ${rank} | ${k}x${k} | ${D} | ${Math.min(...sp).toFixed(3)} | ${mean(sp).toFixed(3)} | ${Math.min(...pe).toFixed(3)} |`);
+        out.push(
+          `| ${name} | ${basis} | ${rank} | ${k}x${k} | ${D} | ${Math.min(...sp).toFixed(3)} | ${mean(sp).toFixed(3)} | ${Math.min(...pe).toFixed(3)} |`,
+        );
       }
     }
   }

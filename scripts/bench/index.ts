@@ -34,8 +34,15 @@ async function forwardBackwardRate(modelDir: string, indexDir: string, limit: nu
   const store = await readTokenStore(indexPath(indexDir, "tokens"));
   const sequences = Array.from({ length: Math.min(limit, store.count) }, (_, o) => Array.from(store.tokens(o)));
   const t0 = performance.now();
-  for (const positions of lengthSortedBatches(sequences.map((s) => s.length), { maxTokens: batchTokenLimit(model.config) })) {
-    captureGradients(model, positions.map((i) => sequences[i]), { kind: "next-token" }).dispose();
+  for (const positions of lengthSortedBatches(
+    sequences.map((s) => s.length),
+    { maxTokens: batchTokenLimit(model.config) },
+  )) {
+    captureGradients(
+      model,
+      positions.map((i) => sequences[i]),
+      { kind: "next-token" },
+    ).dispose();
   }
   model.dispose();
   return sequences.reduce((s, x) => s + x.length, 0) / ((performance.now() - t0) / 1000);
@@ -100,7 +107,9 @@ async function recallRows(indexDir: string, queries: QueryInput[]): Promise<stri
       const truth = new Set(exact.labels);
       found += approx.labels.filter((l) => truth.has(l)).length;
     }
-    rows.push(`| ${restriction ? `layers ${restriction.join(", ")}` : "all layers"} | ${queries.length} | ${(found / (10 * queries.length)).toFixed(3)} | ${median(times).toFixed(1)} |`);
+    rows.push(
+      `| ${restriction ? `layers ${restriction.join(", ")}` : "all layers"} | ${queries.length} | ${(found / (10 * queries.length)).toFixed(3)} | ${median(times).toFixed(1)} |`,
+    );
   }
   await engine.close();
   return rows;
@@ -132,22 +141,53 @@ const section: BenchSection = {
     const tmp = await tempDir();
     try {
       const fixture = path.join(fixturesDir(), "gpt2-tiny");
-      const fixtureQueries = readFileSync(path.join(fixture, "queries.jsonl"), "utf8").trim().split("\n").map((l) => {
-        const q = JSON.parse(l);
-        return { promptTokens: q.prompt_tokens, completionTokens: q.completion_tokens };
-      });
+      const fixtureQueries = readFileSync(path.join(fixture, "queries.jsonl"), "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => {
+          const q = JSON.parse(l);
+          return { promptTokens: q.prompt_tokens, completionTokens: q.completion_tokens };
+        });
       const demoModel = path.join(repoRoot(), "demo/model");
       const queries = await demoQueries(100);
       const measured: Measured[] = [];
-      measured.push(await measure("gpt2-tiny fixture, 64x64", { modelDir: fixture, corpusFile: path.join(fixture, "train.jsonl"), outDir: path.join(tmp.dir, "tiny"), parameters: parameters({ fisher: "empirical", shardSize: 16 }), workers: 1, resume: false }, fixtureQueries, 48));
+      measured.push(
+        await measure(
+          "gpt2-tiny fixture, 64x64",
+          {
+            modelDir: fixture,
+            corpusFile: path.join(fixture, "train.jsonl"),
+            outDir: path.join(tmp.dir, "tiny"),
+            parameters: parameters({ fisher: "empirical", shardSize: 16 }),
+            workers: 1,
+            resume: false,
+          },
+          fixtureQueries,
+          48,
+        ),
+      );
       const smallDir = await gpt2Small(path.join(tmp.dir, "gpt2-small"));
       const smallCorpus = path.join(tmp.dir, "gpt2-small.jsonl");
       await gpt2Corpus(smallCorpus, smallDir, 8, 512);
-      const smallJob: BuildJob = { modelDir: smallDir, corpusFile: smallCorpus, outDir: path.join(tmp.dir, "small"), parameters: parameters({ projection: { kOut: 16, kIn: 16, rank: 4, seed: 0, basis: "pca" }, pcaSequences: 8, shardSize: 4 }), workers: 1, resume: false };
+      const smallJob: BuildJob = {
+        modelDir: smallDir,
+        corpusFile: smallCorpus,
+        outDir: path.join(tmp.dir, "small"),
+        parameters: parameters({ projection: { kOut: 16, kIn: 16, rank: 4, seed: 0, basis: "pca" }, pcaSequences: 8, shardSize: 4 }),
+        workers: 1,
+        resume: false,
+      };
       const smallQueries = [{ prompt: "The capital of France is", completion: " Paris" }];
       // Before the demo: this thread's wasm heap never shrinks, and GPT-2 small needs most of it.
       measured.push(await measure("GPT-2 small (random init), 8 x 512 tokens, 16x16", smallJob, smallQueries, 8));
-      const demoJob: BuildJob = { modelDir: demoModel, corpusFile: path.join(repoRoot(), "demo/corpus.jsonl.gz"), outDir: path.join(tmp.dir, "demo"), parameters: parameters({ projection: { kOut: 16, kIn: 16, rank: 4, seed: 0, basis: "pca" }, fitSequences: 2000, pcaSequences: 512 }), workers: 2, resume: false };
+      const demoJob: BuildJob = {
+        modelDir: demoModel,
+        corpusFile: path.join(repoRoot(), "demo/corpus.jsonl.gz"),
+        outDir: path.join(tmp.dir, "demo"),
+        parameters: parameters({ projection: { kOut: 16, kIn: 16, rank: 4, seed: 0, basis: "pca" }, fitSequences: 2000, pcaSequences: 512 }),
+        workers: 2,
+        resume: false,
+      };
       measured.push(await measure("demo model, 12,000 WordNet entries, 16x16, 2 workers", demoJob, queries.slice(0, 10), 1000));
       const recall = await recallRows(demoJob.outDir, queries);
       return [

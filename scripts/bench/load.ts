@@ -48,12 +48,18 @@ async function chooseIndex(tmp: string): Promise<{ dir: string; what: string }> 
   const demo = path.join(repoRoot(), ".demo/index");
   if (existsSync(indexPath(demo, "manifest"))) {
     const m = await readIndexManifest(demo);
-    return { dir: demo, what: `the demo index (\`.demo/index\`: ${m.corpus.sequences} sequences, ${m.vectors.dim} dims, model ${path.basename(m.model.path)})` };
+    return {
+      dir: demo,
+      what: `the demo index (\`.demo/index\`: ${m.corpus.sequences} sequences, ${m.vectors.dim} dims, model ${path.basename(m.model.path)})`,
+    };
   }
   const dir = path.join(tmp, "index");
   console.error("load: .demo/index not built (npm run demo -- --build-only); building a fixture index");
   const m = await runBuild(reliabilityBuildJob(await writeReliabilityCorpus(path.join(tmp, "corpus.jsonl")), dir));
-  return { dir, what: `a fixture index built for this run (gpt2-tiny over the reliability tests' ${m.corpus.sequences}-document text corpus, ${m.vectors.dim} dims), since \`.demo/index\` was not built` };
+  return {
+    dir,
+    what: `a fixture index built for this run (gpt2-tiny over the reliability tests' ${m.corpus.sequences}-document text corpus, ${m.vectors.dim} dims), since \`.demo/index\` was not built`,
+  };
 }
 
 async function bodies(server: ServeProcess): Promise<{ influence: string[]; sequences: string[] }> {
@@ -72,7 +78,21 @@ async function bodies(server: ServeProcess): Promise<{ influence: string[]; sequ
 }
 
 function row(endpoint: string, r: LoadResult): string {
-  const cells = [endpoint, r.connections, r.sent, r.answered, r.ok, r.busy, r.failures, r.unfinished, ms(r.latencyMs.p50), ms(r.latencyMs.p95), ms(r.latencyMs.p99), r.throughput.toFixed(1), mib(r.peakRssBytes)];
+  const cells = [
+    endpoint,
+    r.connections,
+    r.sent,
+    r.answered,
+    r.ok,
+    r.busy,
+    r.failures,
+    r.unfinished,
+    ms(r.latencyMs.p50),
+    ms(r.latencyMs.p95),
+    ms(r.latencyMs.p99),
+    r.throughput.toFixed(1),
+    mib(r.peakRssBytes),
+  ];
   return `| ${cells.join(" | ")} |`;
 }
 
@@ -88,11 +108,15 @@ const section: BenchSection = {
       // Warm both engine workers up: their first query compiles kernels.
       const warm = await Promise.all(influence.slice(0, 2).map((b) => post(server!.graphqlUrl, b)));
       const sample = await post(server.graphqlUrl, influence[0]);
-      if (sample.errors || warm.some((w) => w.errors)) throw new Error(`the warm-up query failed: ${JSON.stringify(sample.errors ?? warm.map((w) => w.errors))}`);
+      if (sample.errors || warm.some((w) => w.errors))
+        throw new Error(`the warm-up query failed: ${JSON.stringify(sample.errors ?? warm.map((w) => w.errors))}`);
       const startRss = await residentBytes(server.pid);
       const rows: string[] = [];
       const failures: string[] = [];
-      for (const [endpoint, list] of [["influence", influence], ["sequences", sequences]] as const) {
+      for (const [endpoint, list] of [
+        ["influence", influence],
+        ["sequences", sequences],
+      ] as const) {
         for (const connections of CLIENTS) {
           console.error(`load: ${endpoint} at ${connections} clients for ${SECONDS} s`);
           const result = await runLoad({ graphqlUrl: server.graphqlUrl, connections, seconds: SECONDS, bodies: [...list], serverPid: server.pid });

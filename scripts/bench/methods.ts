@@ -50,7 +50,16 @@ async function methodTable(dir: string): Promise<string[]> {
   const results = new Map<ScoreMethod, { scores: number[][]; seconds: number }>();
   for (const method of ["cg", "ekfac", "lissa", "identity"] as const) {
     const t = performance.now();
-    const out = await runScore({ opened, factorsDir: factors, trainFile: corpus, queriesFile: queries, method, perModule: false, perToken: false, iterative: DEFAULT_ITERATIVE });
+    const out = await runScore({
+      opened,
+      factorsDir: factors,
+      trainFile: corpus,
+      queriesFile: queries,
+      method,
+      perModule: false,
+      perToken: false,
+      iterative: DEFAULT_ITERATIVE,
+    });
     results.set(method, { scores: out.scores, seconds: (performance.now() - t) / 1000 });
   }
   opened.model.dispose();
@@ -77,7 +86,15 @@ async function fisherComparison(dir: string): Promise<string> {
   for (const fisher of ["empirical", "sampled"] as const) {
     const out = path.join(dir, `tiny-${fisher}`);
     await runFit({ opened, corpusFile: path.join(model, "train.jsonl"), outDir: out, fisher, damping: heuristic, seed: 0 });
-    const scored = await runScore({ opened, factorsDir: out, trainFile: path.join(model, "train.jsonl"), queriesFile: path.join(model, "queries.jsonl"), method: "ekfac", perModule: false, perToken: false });
+    const scored = await runScore({
+      opened,
+      factorsDir: out,
+      trainFile: path.join(model, "train.jsonl"),
+      queriesFile: path.join(model, "queries.jsonl"),
+      method: "ekfac",
+      perModule: false,
+      perToken: false,
+    });
     scoresBy.set(fisher, scored.scores);
   }
   opened.model.dispose();

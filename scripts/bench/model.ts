@@ -74,9 +74,21 @@ const section: BenchSection = {
     const rows = [measure("gpt2-tiny fixture (2 x 32, 48 sequences x 24 tokens)", tiny, tinySequences, 5)];
     tiny.dispose();
 
-    const cfg: Gpt2Config = { architecture: "gpt2", vocabSize: 50257, contextLength: 1024, nEmbd: 768, nLayer: 12, nHead: 12, nInner: 3072, layerNormEps: 1e-5 };
+    const cfg: Gpt2Config = {
+      architecture: "gpt2",
+      vocabSize: 50257,
+      contextLength: 1024,
+      nEmbd: 768,
+      nLayer: 12,
+      nHead: 12,
+      nInner: 3072,
+      layerNormEps: 1e-5,
+    };
     const weights = initGpt2Weights(cfg, 1);
-    const small = new Gpt2(cfg, gpt2Params(cfg, (name) => weights.get(name) as Float32Array));
+    const small = new Gpt2(
+      cfg,
+      gpt2Params(cfg, (name) => weights.get(name) as Float32Array),
+    );
     weights.clear();
     const sequence = Array.from({ length: 512 }, (_, t) => (t * 7919) % cfg.vocabSize);
     rows.push(measure("GPT-2 small, random init (124M, 1 sequence x 512 tokens)", small, [sequence], 3));

@@ -49,4 +49,3 @@ export async function demoQueries(count: number): Promise<QueryInput[]> {
   }
   return queries;
 }
-

@@ -17,9 +17,12 @@ const program = new Command()
   .name("influence")
   .description("Which training sequences made a language model say this? EK-FAC influence functions, indexed and served over GraphQL.")
   .version(createRequire(import.meta.url)("../../package.json").version, "-V, --version", "print the version")
-  .addHelpText("after", `
+  .addHelpText(
+    "after",
+    `
 Exit codes: 0 success; ${EXIT_BAD_INPUT} bad input (an unknown command or option, a bad option value, a
-missing or unreadable file, a query the model cannot take); ${EXIT_FAILURE} any other failure.`)
+missing or unreadable file, a query the model cannot take); ${EXIT_FAILURE} any other failure.`,
+  )
   .showHelpAfterError()
   // Commander's own argument errors exit like every other bad input (the subcommands inherit this).
   .exitOverride();

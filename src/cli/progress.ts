@@ -27,8 +27,13 @@ const rate = (perSecond: number) => (perSecond >= 10 ? count(perSecond) : perSec
 /** "120/1,500 sequences (8%) | 3,400 tokens/s | 12s elapsed | 2m10s left", without the phase. */
 export function progressText(e: ProgressEvent, seconds: number): string {
   const unit = e.unit ?? "sequences";
-  const parts = [e.total === undefined ? `${count(e.done)} ${unit}` : `${count(e.done)}/${count(e.total)} ${unit} (${e.total > 0 ? Math.floor((100 * e.done) / e.total) : 100}%)`];
-  if (seconds >= RATE_MIN_SECONDS && e.done > 0) parts.push(e.tokens === undefined ? `${rate(e.done / seconds)} ${unit}/s` : `${count(e.tokens / seconds)} tokens/s`);
+  const parts = [
+    e.total === undefined
+      ? `${count(e.done)} ${unit}`
+      : `${count(e.done)}/${count(e.total)} ${unit} (${e.total > 0 ? Math.floor((100 * e.done) / e.total) : 100}%)`,
+  ];
+  if (seconds >= RATE_MIN_SECONDS && e.done > 0)
+    parts.push(e.tokens === undefined ? `${rate(e.done / seconds)} ${unit}/s` : `${count(e.tokens / seconds)} tokens/s`);
   parts.push(`${formatDuration(seconds)} elapsed`);
   if (e.total !== undefined && e.done > 0 && e.done < e.total) parts.push(`${formatDuration((seconds / e.done) * (e.total - e.done))} left`);
   return parts.join(" | ");
@@ -43,7 +48,10 @@ export interface ProgressOutput {
 const PHASE_WIDTH = 18;
 
 /** A listener that reports each phase; returns it with a function that ends the last phase's report. */
-export function progressBars(enabled = true, output: ProgressOutput = { stream: process.stderr, now: () => performance.now() }): { listener: ProgressListener; stop: () => void } {
+export function progressBars(
+  enabled = true,
+  output: ProgressOutput = { stream: process.stderr, now: () => performance.now() },
+): { listener: ProgressListener; stop: () => void } {
   const { stream, now } = output;
   let phase: string | undefined;
   let started = 0;

@@ -10,9 +10,7 @@ export interface Column {
 export function formatTable(columns: readonly Column[], rows: ReadonlyArray<readonly string[]>): string {
   const widths = columns.map((c, i) => Math.max(c.header.length, ...rows.map((r) => r[i].length)));
   const line = (cells: readonly string[]) =>
-    cells
-      .map((cell, i) => (columns[i].align === "right" ? cell.padStart(widths[i]) : i === cells.length - 1 ? cell : cell.padEnd(widths[i])))
-      .join("  ");
+    cells.map((cell, i) => (columns[i].align === "right" ? cell.padStart(widths[i]) : i === cells.length - 1 ? cell : cell.padEnd(widths[i]))).join("  ");
   return [line(columns.map((c) => c.header)), ...rows.map(line)].join("\n");
 }
 

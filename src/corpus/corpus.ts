@@ -2,10 +2,7 @@ import { has, fieldError, readId, readText, readTokens, UniqueIds } from "./fiel
 import { type JsonlOptions, readJsonlObjects } from "./jsonl.js";
 
 /** One training document: a line `{"id", "text"}` or `{"id", "tokens"}` of a corpus JSONL file. */
-export type CorpusDocument = { id: string; line: number } & (
-  | { text: string; tokens?: undefined }
-  | { tokens: number[]; text?: undefined }
-);
+export type CorpusDocument = { id: string; line: number } & ({ text: string; tokens?: undefined } | { tokens: number[]; text?: undefined });
 
 export interface CorpusOptions extends JsonlOptions {
   /** When given, token ids must be below it. */
@@ -26,8 +23,6 @@ export async function* readCorpus(file: string, options: CorpusOptions = {}): As
     if (hasText === has(value, "tokens")) {
       throw fieldError(where, hasText ? `has both "text" and "tokens"; give one` : `needs "text" (a string) or "tokens" (an array of token ids)`);
     }
-    yield hasText
-      ? { id, line, text: readText(value, "text", where) }
-      : { id, line, tokens: readTokens(value, "tokens", where, options.vocabSize) };
+    yield hasText ? { id, line, text: readText(value, "text", where) } : { id, line, tokens: readTokens(value, "tokens", where, options.vocabSize) };
   }
 }

@@ -26,11 +26,7 @@ const TOKEN_FIELDS = ["prompt_tokens", "completion_tokens"] as const;
  * so the boundary between them is exact) or `{"id", "prompt_tokens", "completion_tokens"}`.
  * Queries are few and used together, so they are returned as one array.
  */
-export async function readQueries(
-  file: string,
-  tokenizer: Pick<Tokenizer, "encode" | "vocabSize">,
-  options: QueryOptions,
-): Promise<Query[]> {
+export async function readQueries(file: string, tokenizer: Pick<Tokenizer, "encode" | "vocabSize">, options: QueryOptions): Promise<Query[]> {
   checkContextLength(options.contextLength);
   const ids = new UniqueIds();
   const queries: Query[] = [];
@@ -58,7 +54,10 @@ function readPromptAndCompletion(
   const fields = tokensGiven ? TOKEN_FIELDS : TEXT_FIELDS;
   const missing = fields.filter((field) => !has(record, field));
   if (missing.length > 0) {
-    throw fieldError(where, `missing ${missing.map((field) => `"${field}"`).join(" and ")} (a query is "prompt" and "completion", or "prompt_tokens" and "completion_tokens")`);
+    throw fieldError(
+      where,
+      `missing ${missing.map((field) => `"${field}"`).join(" and ")} (a query is "prompt" and "completion", or "prompt_tokens" and "completion_tokens")`,
+    );
   }
   if (tokensGiven) {
     return {

@@ -92,7 +92,8 @@ export async function reopenBuild(db: Queryable, buildId: number): Promise<Index
     );
     if (rows.length === 1) return rows[0];
   } catch (err) {
-    if (isUniqueViolation(err, "index_builds_one_running")) throw new InputError(`cannot reopen build ${buildId}: another build of its corpus is running`, { cause: err });
+    if (isUniqueViolation(err, "index_builds_one_running"))
+      throw new InputError(`cannot reopen build ${buildId}: another build of its corpus is running`, { cause: err });
     throw err;
   }
   const build = await getBuild(db, buildId);
@@ -106,7 +107,9 @@ export async function getBuild(db: Queryable, buildId: number): Promise<IndexBui
 
 /** The corpus's most recently started build, or null if it has none. */
 export async function latestBuild(db: Queryable, corpusId: number): Promise<IndexBuild | null> {
-  const { rows } = await db.query<IndexBuild>(`SELECT ${BUILD_COLUMNS} FROM index_builds WHERE corpus_id = $1 ORDER BY started_at DESC, id DESC LIMIT 1`, [corpusId]);
+  const { rows } = await db.query<IndexBuild>(`SELECT ${BUILD_COLUMNS} FROM index_builds WHERE corpus_id = $1 ORDER BY started_at DESC, id DESC LIMIT 1`, [
+    corpusId,
+  ]);
   return rows[0] ?? null;
 }
 
@@ -119,7 +122,11 @@ async function notRunning(db: Queryable, buildId: number): Promise<InputError> {
  * Records the shards a build will write. Idempotent: a resumed build plans the same shards again; a
  * shard already planned with a different ordinal range is an error (the plan must not change).
  */
-export async function planShards(db: Database, buildId: number, shards: readonly { shard: number; firstOrdinal: number; lastOrdinal: number }[]): Promise<void> {
+export async function planShards(
+  db: Database,
+  buildId: number,
+  shards: readonly { shard: number; firstOrdinal: number; lastOrdinal: number }[],
+): Promise<void> {
   if (shards.length === 0) return;
   for (const s of shards) {
     requireInt("shard", s.shard, 0, INT4_MAX);

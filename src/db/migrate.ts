@@ -96,7 +96,9 @@ async function lockLedger(tx: Queryable): Promise<void> {
 
 async function checkLedger(tx: Queryable, known: Migration[]): Promise<void> {
   await lockLedger(tx);
-  const { rows } = await tx.query<{ version: number; name: string; checksum: string }>("SELECT version, name, checksum FROM schema_migrations ORDER BY version");
+  const { rows } = await tx.query<{ version: number; name: string; checksum: string }>(
+    "SELECT version, name, checksum FROM schema_migrations ORDER BY version",
+  );
   const byVersion = new Map(known.map((m) => [m.version, m]));
   for (const row of rows) {
     const migration = byVersion.get(row.version);

@@ -137,7 +137,10 @@ export async function getSequencesByOrdinals(db: Queryable, corpusId: number, or
 export async function getSequenceByExternalId(db: Queryable, corpusId: number, externalId: string): Promise<Sequence | null> {
   // No stored id holds a NUL (PostgreSQL text cannot), and sending one fails the query: none found.
   if (externalId.includes("\0")) return null;
-  const { rows } = await db.query<Sequence>(`SELECT ${SEQUENCE_COLUMNS} ${FROM_SEQUENCES} WHERE s.corpus_id = $1 AND s.external_id = $2`, [corpusId, externalId]);
+  const { rows } = await db.query<Sequence>(`SELECT ${SEQUENCE_COLUMNS} ${FROM_SEQUENCES} WHERE s.corpus_id = $1 AND s.external_id = $2`, [
+    corpusId,
+    externalId,
+  ]);
   return rows[0] ?? null;
 }
 

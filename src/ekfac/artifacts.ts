@@ -89,10 +89,14 @@ export interface FactorsExpectation {
 function checkManifest(dir: string, manifest: FactorsManifest, expect: FactorsExpectation): void {
   const where = path.join(dir, files.manifest);
   if (manifest.model.fingerprint !== expect.modelFingerprint) {
-    throw new InputError(`${where}: these factors were fitted on another model (${manifest.model.path}, fingerprint ${manifest.model.fingerprint.slice(0, 12)}; this model is ${expect.modelFingerprint.slice(0, 12)})`);
+    throw new InputError(
+      `${where}: these factors were fitted on another model (${manifest.model.path}, fingerprint ${manifest.model.fingerprint.slice(0, 12)}; this model is ${expect.modelFingerprint.slice(0, 12)})`,
+    );
   }
   if (expect.corpusFingerprint && manifest.corpus.fingerprint !== expect.corpusFingerprint) {
-    throw new InputError(`${where}: these factors were fitted on another corpus (${manifest.corpus.path}, fingerprint ${manifest.corpus.fingerprint.slice(0, 12)}; expected ${expect.corpusFingerprint.slice(0, 12)})`);
+    throw new InputError(
+      `${where}: these factors were fitted on another corpus (${manifest.corpus.path}, fingerprint ${manifest.corpus.fingerprint.slice(0, 12)}; expected ${expect.corpusFingerprint.slice(0, 12)})`,
+    );
   }
   const names = manifest.modules.map((m) => `${m.name}:${m.inFeatures}x${m.outFeatures}`).join(",");
   const wanted = expect.modules.map((m) => `${m.name}:${m.inFeatures}x${m.outFeatures}`).join(",");

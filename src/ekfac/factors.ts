@@ -40,7 +40,12 @@ export function precondition(f: ModuleFactors, inverse: Float32Array, gradients:
   return tf.tidy(() => {
     const bases = uploadBases(f.module, f);
     const qST = tf.transpose(bases.qS);
-    return scaledOutOfEigenbasis(f, bases, inverse, gradients.map((v) => tf.matMul(tf.matMul(qST, v), bases.qA)));
+    return scaledOutOfEigenbasis(
+      f,
+      bases,
+      inverse,
+      gradients.map((v) => tf.matMul(tf.matMul(qST, v), bases.qA)),
+    );
   });
 }
 

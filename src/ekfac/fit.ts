@@ -55,7 +55,11 @@ async function pass(
   let tokens = 0;
   opts.onProgress?.({ phase, done, total, tokens });
   for await (const batch of batchesOf(sequences(), { maxTokens: batchTokenLimit(model.config, opts.batchTokens) })) {
-    const capture = captureGradients(model, batch.map((s) => s.tokens), fisherLoss(opts.fisher, opts.seed, batch));
+    const capture = captureGradients(
+      model,
+      batch.map((s) => s.tokens),
+      fisherLoss(opts.fisher, opts.seed, batch),
+    );
     try {
       consume(capture);
     } finally {

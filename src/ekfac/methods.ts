@@ -44,7 +44,13 @@ export function queryMatrices(
   if (method === "identity") return { matrices: gradients.map((q) => q.map((g) => tf.clone(g))) };
   if (method === "ekfac") {
     // Module by module, all queries at once: each module's factors are uploaded once.
-    const perModule = factors.map((f, m) => precondition(f, inverseScale(f), gradients.map((q) => q[m])));
+    const perModule = factors.map((f, m) =>
+      precondition(
+        f,
+        inverseScale(f),
+        gradients.map((q) => q[m]),
+      ),
+    );
     return { matrices: gradients.map((_, q) => perModule.map((module) => module[q])) };
   }
   if (!bank) throw new Error(`method ${method} needs the gradients of the fitting sequences`);

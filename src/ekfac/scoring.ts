@@ -19,8 +19,7 @@ export function denseModuleQueries(matrices: readonly tf.Tensor2D[]): ModuleQuer
   const nIn = matrices[0].shape[1];
   const side = tf.concat([...matrices], 1);
   return {
-    tokenScores: (a, g) =>
-      tf.tidy(() => tf.sum(tf.mul(tf.reshape(tf.matMul(g, side), [-1, Q, nIn]), tf.expandDims(a, 1)), 2) as tf.Tensor2D),
+    tokenScores: (a, g) => tf.tidy(() => tf.sum(tf.mul(tf.reshape(tf.matMul(g, side), [-1, Q, nIn]), tf.expandDims(a, 1)), 2) as tf.Tensor2D),
     dispose: () => side.dispose(),
   };
 }
@@ -29,8 +28,14 @@ export function denseModuleQueries(matrices: readonly tf.Tensor2D[]): ModuleQuer
 export function lowRankModuleQueries(factors: ReadonlyArray<{ u: tf.Tensor2D; v: tf.Tensor2D }>): ModuleQueries {
   const Q = factors.length;
   const r = factors[0].u.shape[1];
-  const us = tf.concat(factors.map((f) => f.u), 1);
-  const vs = tf.concat(factors.map((f) => f.v), 1);
+  const us = tf.concat(
+    factors.map((f) => f.u),
+    1,
+  );
+  const vs = tf.concat(
+    factors.map((f) => f.v),
+    1,
+  );
   return {
     tokenScores: (a, g) => tf.tidy(() => tf.sum(tf.reshape(tf.mul(tf.matMul(g, us), tf.matMul(a, vs)), [-1, Q, r]), 2) as tf.Tensor2D),
     dispose: () => tf.dispose([us, vs]),
@@ -75,4 +80,3 @@ export function scoreCapture(capture: GradientCapture, queries: ReadonlyArray<Mo
   });
   return { scores, moduleScores, tokenScores };
 }
-

@@ -42,7 +42,14 @@ export function rankHits(
   }
   return candidates
     .slice(0, request.topK)
-    .map((c, i) => ({ rank: i + 1, ordinal: c.ordinal, score: c.approxScore, approxScore: c.approxScore, layerScores: c.approxLayerScores, ...(request.tokenScores ? tokenScores(exactOf(c.ordinal)) : {}) }));
+    .map((c, i) => ({
+      rank: i + 1,
+      ordinal: c.ordinal,
+      score: c.approxScore,
+      approxScore: c.approxScore,
+      layerScores: c.approxLayerScores,
+      ...(request.tokenScores ? tokenScores(exactOf(c.ordinal)) : {}),
+    }));
 }
 
 /** A query through an engine's two stages called apart (as the worker pool runs them), ranked and timed. */

@@ -24,7 +24,21 @@ import { lengthSortedBatches } from "../util/batches.js";
 import { InputError } from "../util/errors.js";
 import { completionPositions, queryTokens } from "./query-input.js";
 import { candidateCount, ordinalsToScore, rankHits } from "./hits.js";
-import type { Candidate, CandidateSet, DistributionRequest, DistributionResult, ExactScore, IndexInfo, InfluenceEngine, InfluenceRequest, InfluenceResult, LayerScore, QueryInfo, QueryInput, TokenScore } from "./types.js";
+import type {
+  Candidate,
+  CandidateSet,
+  DistributionRequest,
+  DistributionResult,
+  ExactScore,
+  IndexInfo,
+  InfluenceEngine,
+  InfluenceRequest,
+  InfluenceResult,
+  LayerScore,
+  QueryInfo,
+  QueryInput,
+  TokenScore,
+} from "./types.js";
 
 export const MAX_TOP_K = 1000;
 export const MAX_CANDIDATES = 10_000;
@@ -67,7 +81,9 @@ export class IndexEngine implements InfluenceEngine {
     const manifest = await readIndexManifest(dir);
     const opened = await openModel(manifest.model.path);
     if (opened.fingerprint !== manifest.model.fingerprint) {
-      throw new InputError(`${indexPath(dir, "manifest")}: the index was built for another model than the one now in ${manifest.model.path} (fingerprint ${manifest.model.fingerprint.slice(0, 12)}, found ${opened.fingerprint.slice(0, 12)})`);
+      throw new InputError(
+        `${indexPath(dir, "manifest")}: the index was built for another model than the one now in ${manifest.model.path} (fingerprint ${manifest.model.fingerprint.slice(0, 12)}, found ${opened.fingerprint.slice(0, 12)})`,
+      );
     }
     const { model } = opened;
     const { factors } = await loadFactors(indexPath(dir, "factors"), { modelFingerprint: opened.fingerprint, modules: model.modules });
@@ -88,13 +104,27 @@ export class IndexEngine implements InfluenceEngine {
     const blocks = this.vectors.layout.blocks;
     const settings = manifest.parameters.projection;
     return {
-      model: { path: manifest.model.path, fingerprint: manifest.model.fingerprint, architecture: cfg.architecture, layers: cfg.nLayer, embedding: cfg.nEmbd, vocabSize: cfg.vocabSize, contextLength: cfg.contextLength },
+      model: {
+        path: manifest.model.path,
+        fingerprint: manifest.model.fingerprint,
+        architecture: cfg.architecture,
+        layers: cfg.nLayer,
+        embedding: cfg.nEmbd,
+        vocabSize: cfg.vocabSize,
+        contextLength: cfg.contextLength,
+      },
       corpus: { ...manifest.corpus },
       dims: { kOut: settings.kOut, kIn: settings.kIn, total: this.vectors.dim },
       layers: [...this.layers],
       modules: blocks.map((b, i) => ({ name: b.name, layer: b.layer, damping: this.factors[i].damping, offset: b.offset, size: b.size })),
       fisher: manifest.parameters.fisher,
-      build: { id: manifest.build.id, startedAt: manifest.build.startedAt, finishedAt: manifest.build.finishedAt, seconds: manifest.build.seconds, projectionSeed: settings.seed },
+      build: {
+        id: manifest.build.id,
+        startedAt: manifest.build.startedAt,
+        finishedAt: manifest.build.finishedAt,
+        seconds: manifest.build.seconds,
+        projectionSeed: settings.seed,
+      },
     };
   }
 
@@ -161,8 +191,15 @@ export class IndexEngine implements InfluenceEngine {
     const sequences = ordinals.map((o) => Array.from(this.store.tokens(o)));
     const results: ExactScore[] = new Array(ordinals.length);
     const modules = this.opened.model.modules;
-    for (const positions of lengthSortedBatches(sequences.map((s) => s.length), { maxTokens: batchTokenLimit(this.opened.model.config, RERANK_BATCH_TOKENS) })) {
-      const capture = captureGradients(this.opened.model, positions.map((i) => sequences[i]), { kind: "next-token" });
+    for (const positions of lengthSortedBatches(
+      sequences.map((s) => s.length),
+      { maxTokens: batchTokenLimit(this.opened.model.config, RERANK_BATCH_TOKENS) },
+    )) {
+      const capture = captureGradients(
+        this.opened.model,
+        positions.map((i) => sequences[i]),
+        { kind: "next-token" },
+      );
       const scored = scoreCapture(capture, prepared.modules, 1);
       capture.dispose();
       positions.forEach((i, b) => {
@@ -203,14 +240,19 @@ export class IndexEngine implements InfluenceEngine {
   }
 
   /** Top k by projected score alone, searched (HNSW) or exact: for measuring the search's recall. */
-  async approximateTopK(request: QueryInput & { layers?: number[]; completionPositions?: number[]; allowedOrdinals?: number[] }, k: number, exact: boolean): Promise<SearchHits> {
+  async approximateTopK(
+    request: QueryInput & { layers?: number[]; completionPositions?: number[]; allowedOrdinals?: number[] },
+    k: number,
+    exact: boolean,
+  ): Promise<SearchHits> {
     const prepared = this.prepare(request, false);
     return this.search(prepared, k, request.allowedOrdinals, exact);
   }
 
   /** The number of candidates to search for, once topK and candidates are checked. */
   private checkedCandidateCount(request: InfluenceRequest): number {
-    if (!Number.isInteger(request.topK) || request.topK < 1 || request.topK > MAX_TOP_K) throw new InputError(`topK must be an integer from 1 to ${MAX_TOP_K}, got ${request.topK}`);
+    if (!Number.isInteger(request.topK) || request.topK < 1 || request.topK > MAX_TOP_K)
+      throw new InputError(`topK must be an integer from 1 to ${MAX_TOP_K}, got ${request.topK}`);
     const candidates = candidateCount(request);
     if (!Number.isInteger(candidates) || candidates < request.topK || candidates > MAX_CANDIDATES) {
       throw new InputError(`candidates must be an integer from topK (${request.topK}) to ${MAX_CANDIDATES}, got ${candidates}`);
@@ -254,7 +296,8 @@ export class IndexEngine implements InfluenceEngine {
   async exactScores(request: InfluenceRequest, ordinals: number[]): Promise<ExactScore[]> {
     const { firstOrdinal, count } = this.vectors;
     const unknown = ordinals.filter((o) => !Number.isInteger(o) || o < firstOrdinal || o >= firstOrdinal + count);
-    if (unknown.length) throw new InputError(`no indexed sequence at ordinal(s) ${unknown.slice(0, 5).join(", ")}: the index holds ${firstOrdinal}..${firstOrdinal + count - 1}`);
+    if (unknown.length)
+      throw new InputError(`no indexed sequence at ordinal(s) ${unknown.slice(0, 5).join(", ")}: the index holds ${firstOrdinal}..${firstOrdinal + count - 1}`);
     const prepared = this.prepare(request, true);
     try {
       return this.scoreExactly(prepared, ordinals, request.tokenScores);
@@ -270,7 +313,9 @@ export class IndexEngine implements InfluenceEngine {
     const { dim, count, rows } = this.vectors;
     const query = maskQuery(prepared.vector, rangesForLayers(this.vectors.layout, prepared.layers));
     const scores = download(tf.tidy(() => tf.matMul(tf.tensor2d(rows, [count, dim]), tf.tensor2d(query, [dim, 1]))));
-    const positive = Array.from(scores).filter((s) => s > 0).sort((a, b) => b - a);
+    const positive = Array.from(scores)
+      .filter((s) => s > 0)
+      .sort((a, b) => b - a);
     const fit = fitPowerLaw(positive);
     return {
       query: prepared.info,

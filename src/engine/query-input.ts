@@ -21,9 +21,13 @@ export function queryTokens(input: QueryInput, tokenizer: Pick<Tokenizer, "encod
   if (text && tokens) throw new InputError("give the query either as text (prompt, completion) or as tokens (promptTokens, completionTokens), not both");
   let q: QueryTokens;
   if (tokens) {
-    q = { promptTokens: tokenList("promptTokens", input.promptTokens ?? [], limits.vocabSize), completionTokens: tokenList("completionTokens", input.completionTokens ?? [], limits.vocabSize) };
+    q = {
+      promptTokens: tokenList("promptTokens", input.promptTokens ?? [], limits.vocabSize),
+      completionTokens: tokenList("completionTokens", input.completionTokens ?? [], limits.vocabSize),
+    };
   } else {
-    if (typeof input.completion !== "string" || input.completion === "") throw new InputError("the completion is missing or empty: influence is measured on completion tokens");
+    if (typeof input.completion !== "string" || input.completion === "")
+      throw new InputError("the completion is missing or empty: influence is measured on completion tokens");
     // Tokenized separately so that the boundary between prompt and completion is exact.
     q = { promptTokens: input.prompt ? tokenizer.encode(input.prompt) : [], completionTokens: tokenizer.encode(input.completion) };
   }

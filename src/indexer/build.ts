@@ -16,7 +16,22 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { type Database, analyzeSequences, finishBuild, getBuild, insertSequences, listShards, markShardDone, migrate, openDatabase, planShards, recordBuildPhase, reopenBuild, startBuild, upsertCorpus } from "../db/index.js";
+import {
+  type Database,
+  analyzeSequences,
+  finishBuild,
+  getBuild,
+  insertSequences,
+  listShards,
+  markShardDone,
+  migrate,
+  openDatabase,
+  planShards,
+  recordBuildPhase,
+  reopenBuild,
+  startBuild,
+  upsertCorpus,
+} from "../db/index.js";
 import { redactUrl } from "../db/pool-database.js";
 import { loadFactors, readFactorsManifest, saveFactors } from "../ekfac/artifacts.js";
 import { type CorpusSource, corpusSource } from "../jobs/corpus-source.js";
@@ -122,7 +137,12 @@ export async function runBuild(job: BuildJob): Promise<IndexManifest> {
     // fragmentation, and GPT-2 small leaves little of a thread's 4 GiB to spare.
     const data: IndexWorkerData = { modelDir: opened.dir, indexDir: outDir, batchTokens: job.batchTokens ?? DEFAULT_BATCH_TOKENS };
     const withWorkers = async (work: (workers: WorkerPool) => Promise<void>) => {
-      const pool = new WorkerPool({ spawn: () => spawnTsWorker(new URL("./index-worker.ts", import.meta.url), data), size: job.workers, maxQueue: 1_000_000, timeoutMs: 7 * 24 * 3600 * 1000 });
+      const pool = new WorkerPool({
+        spawn: () => spawnTsWorker(new URL("./index-worker.ts", import.meta.url), data),
+        size: job.workers,
+        maxQueue: 1_000_000,
+        timeoutMs: 7 * 24 * 3600 * 1000,
+      });
       try {
         await work(pool);
       } finally {
@@ -202,7 +222,13 @@ async function ensureBuildRow(db: Database, corpusId: number, state: BuildState,
 }
 
 /** Sequences into the database (idempotent per ordinal) and, in the same pass, the token store. */
-async function ingest(db: Database, corpusId: number, source: CorpusSource, tokensPath: string, onProgress?: ProgressListener): Promise<{ sequences: number; tokens: number }> {
+async function ingest(
+  db: Database,
+  corpusId: number,
+  source: CorpusSource,
+  tokensPath: string,
+  onProgress?: ProgressListener,
+): Promise<{ sequences: number; tokens: number }> {
   const writer = await TokenStoreWriter.open(tokensPath);
   let batch: Parameters<typeof insertSequences>[2][number][] = [];
   const tokenBatch: Array<{ ordinal: number; tokens: number[] }> = [];
@@ -217,7 +243,14 @@ async function ingest(db: Database, corpusId: number, source: CorpusSource, toke
   };
   try {
     for await (const s of source.sequences()) {
-      batch.push({ ordinal: s.ordinal, externalId: s.externalId, documentExternalId: s.documentId, tokenOffset: s.offset, text: s.text ?? null, tokenIds: s.tokens });
+      batch.push({
+        ordinal: s.ordinal,
+        externalId: s.externalId,
+        documentExternalId: s.documentId,
+        tokenOffset: s.offset,
+        text: s.text ?? null,
+        tokenIds: s.tokens,
+      });
       tokenBatch.push({ ordinal: s.ordinal, tokens: s.tokens });
       sequences++;
       tokens += s.tokens.length;
@@ -241,7 +274,11 @@ async function fitFactors(opened: ModelDescription, job: BuildJob, p: BuildParam
   const source = await corpusSource(job.corpusFile, opened, maxSequences);
   const existing = existsSync(dir) ? await readFactorsManifest(dir).catch(() => undefined) : undefined;
   if (existing) {
-    const same = existing.model.fingerprint === opened.fingerprint && existing.fisher === p.fisher && existing.seed === p.seed && JSON.stringify(existing.damping) === JSON.stringify(p.damping);
+    const same =
+      existing.model.fingerprint === opened.fingerprint &&
+      existing.fisher === p.fisher &&
+      existing.seed === p.seed &&
+      JSON.stringify(existing.damping) === JSON.stringify(p.damping);
     if (same && existing.corpus.fingerprint === source.fingerprint) return job.log?.(`factors: reusing the fit in ${dir}`);
   }
   const settings = { fisher: p.fisher, damping: p.damping, seed: p.seed, maxSequences };
@@ -255,7 +292,14 @@ function evenSample(count: number, size: number): number[] {
   return Array.from({ length: n }, (_, i) => Math.floor((i * count) / n));
 }
 
-async function fitProjection(opened: ModelDescription, store: TokenStore, p: BuildParameters, outDir: string, pool: WorkerPool, onProgress?: ProgressListener): Promise<void> {
+async function fitProjection(
+  opened: ModelDescription,
+  store: TokenStore,
+  p: BuildParameters,
+  outDir: string,
+  pool: WorkerPool,
+  onProgress?: ProgressListener,
+): Promise<void> {
   const { factors } = await loadFactors(indexPath(outDir, "factors"), { modelFingerprint: opened.fingerprint, modules: opened.model.modules });
   await initBackend(); // buildProjection's products run on this thread
   const moments = p.projection.basis === "pca" ? await momentsInParallel(pool, factors, store, evenSample(store.count, p.pcaSequences), onProgress) : undefined;
@@ -295,7 +339,11 @@ async function computeShards(db: Database, buildId: number, count: number, outDi
   await Promise.all(
     pending.map(async (s) => {
       const file = shardFile(outDir, s.shard);
-      const result = await pool.run<{ sequences: number; tokens: number }>("shard", { firstOrdinal: s.firstOrdinal, lastOrdinal: s.lastOrdinal, file } satisfies ShardJob);
+      const result = await pool.run<{ sequences: number; tokens: number }>("shard", {
+        firstOrdinal: s.firstOrdinal,
+        lastOrdinal: s.lastOrdinal,
+        file,
+      } satisfies ShardJob);
       await markShardDone(db, buildId, s.shard, path.basename(file));
       finished += result.sequences;
       tokens += result.tokens;
@@ -306,10 +354,19 @@ async function computeShards(db: Database, buildId: number, count: number, outDi
 
 async function mergeAndIndex(db: Database, buildId: number, outDir: string, p: BuildParameters, onProgress?: ProgressListener): Promise<void> {
   const shards = (await listShards(db, buildId)).sort((a, b) => a.shard - b.shard);
-  await mergeVectorFiles(shards.map((s) => shardFile(outDir, s.shard)), indexPath(outDir, "vectors"));
+  await mergeVectorFiles(
+    shards.map((s) => shardFile(outDir, s.shard)),
+    indexPath(outDir, "vectors"),
+  );
   const vectors = await readVectorFile(indexPath(outDir, "vectors"));
   const options = { M: p.hnsw.M, efConstruction: p.hnsw.efConstruction, seed: p.seed };
-  await buildHnsw(indexPath(outDir, "hnsw"), vectors, { ...options, onProgress: (done, total) => onProgress?.({ phase: "hnsw", done, total, unit: "vectors" }) });
+  await buildHnsw(indexPath(outDir, "hnsw"), vectors, {
+    ...options,
+    onProgress: (done, total) => onProgress?.({ phase: "hnsw", done, total, unit: "vectors" }),
+  });
   // Per-layer graphs: a masked query on the full graph loses recall when it keeps few coordinates.
-  await buildLayerIndexes(indexPath(outDir, "hnsw"), vectors, vectors.layout, { ...options, onProgress: (done, total) => onProgress?.({ phase: "hnsw per layer", done, total, unit: "vectors" }) });
+  await buildLayerIndexes(indexPath(outDir, "hnsw"), vectors, vectors.layout, {
+    ...options,
+    onProgress: (done, total) => onProgress?.({ phase: "hnsw per layer", done, total, unit: "vectors" }),
+  });
 }

@@ -18,7 +18,13 @@ export interface ExactSearchOptions {
  * The k rows with the largest inner product with `query` (ties: lower label first). Sums in
  * float64; zero query coordinates (a masked query) are skipped by scanning only nonzero runs.
  */
-export function exactTopK(vectors: Float32Array, dim: number, query: Float32Array | readonly number[], k: number, options: ExactSearchOptions = {}): SearchHits {
+export function exactTopK(
+  vectors: Float32Array,
+  dim: number,
+  query: Float32Array | readonly number[],
+  k: number,
+  options: ExactSearchOptions = {},
+): SearchHits {
   if (query.length !== dim) throw new RangeError(`query has ${query.length} coordinates, vectors have ${dim}`);
   const { filter, firstOrdinal = 0 } = options;
   const count = Math.floor(vectors.length / dim);

@@ -91,7 +91,13 @@ export interface SearchOptions {
 const rangesSize = (ranges: readonly CoordinateRange[]): number => ranges.reduce((sum, r) => sum + r.size, 0);
 
 /** Copies the coordinates `ranges` of `vector` (a full-dimension vector or a row's view) into `out`. */
-function gather(vector: Float32Array | readonly number[], base: number, ranges: readonly CoordinateRange[], out: Float32Array | number[], outBase: number): void {
+function gather(
+  vector: Float32Array | readonly number[],
+  base: number,
+  ranges: readonly CoordinateRange[],
+  out: Float32Array | number[],
+  outBase: number,
+): void {
   let k = outBase;
   for (const { offset, size } of ranges) {
     for (let j = base + offset, end = base + offset + size; j < end; j++) out[k++] = vector[j];
@@ -281,7 +287,9 @@ export async function openHnsw(path: string, expected: OpenHnswOptions): Promise
     throw new InputError(`HNSW index ${path} was built for vectors of dimension ${info.dim}, but the vectors have dimension ${expected.expectDim}`);
   }
   if (info.vectorsChecksum !== expected.expectVectorsChecksum) {
-    throw new InputError(`HNSW index ${path} was built from other vectors (vector checksum ${info.vectorsChecksum.slice(0, 12)}..., expected ${expected.expectVectorsChecksum.slice(0, 12)}...): rebuild it`);
+    throw new InputError(
+      `HNSW index ${path} was built from other vectors (vector checksum ${info.vectorsChecksum.slice(0, 12)}..., expected ${expected.expectVectorsChecksum.slice(0, 12)}...): rebuild it`,
+    );
   }
   const indexedDim = rangesSize(info.coordinates);
   let header: HnswlibHeader | undefined;

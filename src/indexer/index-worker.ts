@@ -56,13 +56,21 @@ const store = await readTokenStore(indexPath(indexDir, "tokens"));
 let projector: Projector | undefined;
 
 const sequence = (ordinal: number): TokenSequence => ({ ordinal, tokens: Array.from(store.tokens(ordinal)) });
-const rangeOf = ({ firstOrdinal, lastOrdinal }: OrdinalRange): TokenSequence[] => Array.from({ length: lastOrdinal - firstOrdinal + 1 }, (_, i) => sequence(firstOrdinal + i));
+const rangeOf = ({ firstOrdinal, lastOrdinal }: OrdinalRange): TokenSequence[] =>
+  Array.from({ length: lastOrdinal - firstOrdinal + 1 }, (_, i) => sequence(firstOrdinal + i));
 
 /** Runs every length-sorted batch of the sequences through `consume`. */
 function eachCapture(sequences: TokenSequence[], loss: (batch: TokenSequence[]) => LossSpec, consume: (capture: GradientCapture) => void): void {
-  for (const positions of lengthSortedBatches(sequences.map((s) => s.tokens.length), { maxTokens: batchTokenLimit(model.config, batchTokens) })) {
+  for (const positions of lengthSortedBatches(
+    sequences.map((s) => s.tokens.length),
+    { maxTokens: batchTokenLimit(model.config, batchTokens) },
+  )) {
     const batch = positions.map((i) => sequences[i]);
-    const capture = captureGradients(model, batch.map((s) => s.tokens), loss(batch));
+    const capture = captureGradients(
+      model,
+      batch.map((s) => s.tokens),
+      loss(batch),
+    );
     try {
       consume(capture);
     } finally {
@@ -75,19 +83,31 @@ hostWorker({
   async covariance(payload): Promise<PartialSums> {
     const job = payload as FisherPass;
     const accumulator = new CovarianceAccumulator(model.modules);
-    eachCapture(rangeOf(job), (batch) => fisherLoss(job.fisher, job.seed, batch), (c) => accumulator.add(c));
+    eachCapture(
+      rangeOf(job),
+      (batch) => fisherLoss(job.fisher, job.seed, batch),
+      (c) => accumulator.add(c),
+    );
     return accumulator.totals;
   },
   async lambda(payload): Promise<PartialSums> {
     const job = payload as FisherPass & { eigen: ModuleEigenbasis[] };
     const accumulator = new LambdaAccumulator(model.modules, job.eigen);
-    eachCapture(rangeOf(job), (batch) => fisherLoss(job.fisher, job.seed, batch), (c) => accumulator.add(c));
+    eachCapture(
+      rangeOf(job),
+      (batch) => fisherLoss(job.fisher, job.seed, batch),
+      (c) => accumulator.add(c),
+    );
     return accumulator.totals;
   },
   async moments(payload): Promise<PartialSums> {
     const job = payload as { ordinals: number[]; factors: ModuleFactors[] };
     const accumulator = new WhitenedMomentAccumulator(job.factors);
-    eachCapture(job.ordinals.map(sequence), () => ({ kind: "next-token" }), (c) => accumulator.add(c));
+    eachCapture(
+      job.ordinals.map(sequence),
+      () => ({ kind: "next-token" }),
+      (c) => accumulator.add(c),
+    );
     return accumulator.totals;
   },
   async shard(payload) {

@@ -16,7 +16,16 @@
  * at 20k that gave 0.997 (one layer, ef 800), 0.991 (two, ef 400), 0.999 (four, ef 200).
  */
 import { existsSync } from "node:fs";
-import { buildHnsw, openHnsw, type HnswBuildOptions, type HnswIndex, type HnswSidecar, type HnswSource, type OpenHnswOptions, type SearchOptions } from "./hnsw-index.js";
+import {
+  buildHnsw,
+  openHnsw,
+  type HnswBuildOptions,
+  type HnswIndex,
+  type HnswSidecar,
+  type HnswSource,
+  type OpenHnswOptions,
+  type SearchOptions,
+} from "./hnsw-index.js";
 import type { SearchHits } from "./exact-search.js";
 import { maskQuery, rangesForLayers, type CoordinateRange, type VectorLayout } from "./vector-layout.js";
 
@@ -27,7 +36,12 @@ const layersOf = (layout: VectorLayout): number[] => [...new Set(layout.blocks.m
 const rangesKey = (ranges: readonly CoordinateRange[]): string => ranges.map((r) => `${r.offset}+${r.size}`).join(",");
 
 /** Builds one index per layer of `layout` (one after the other: each build keeps a core busy). */
-export async function buildLayerIndexes(path: string, source: HnswSource, layout: VectorLayout, options: Omit<HnswBuildOptions, "coordinates"> = {}): Promise<HnswSidecar[]> {
+export async function buildLayerIndexes(
+  path: string,
+  source: HnswSource,
+  layout: VectorLayout,
+  options: Omit<HnswBuildOptions, "coordinates"> = {},
+): Promise<HnswSidecar[]> {
   const built: HnswSidecar[] = [];
   for (const layer of layersOf(layout)) {
     built.push(await buildHnsw(layerIndexPath(path, layer), source, { ...options, coordinates: rangesForLayers(layout, [layer]) }));

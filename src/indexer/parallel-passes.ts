@@ -24,7 +24,10 @@ const SAMPLE_CHUNK = 16;
 
 /** Contiguous chunks of 0..count-1. */
 function chunks(count: number): OrdinalRange[] {
-  return Array.from({ length: Math.ceil(count / FIT_CHUNK) }, (_, i) => ({ firstOrdinal: i * FIT_CHUNK, lastOrdinal: Math.min(count, (i + 1) * FIT_CHUNK) - 1 }));
+  return Array.from({ length: Math.ceil(count / FIT_CHUNK) }, (_, i) => ({
+    firstOrdinal: i * FIT_CHUNK,
+    lastOrdinal: Math.min(count, (i + 1) * FIT_CHUNK) - 1,
+  }));
 }
 
 /** Runs `method` on every chunk in the pool, merging the results in chunk order as they arrive. */
@@ -68,7 +71,8 @@ export async function fitInParallel(
 ): Promise<FitResult> {
   const clock = () => performance.now() / 1000;
   const ranges = chunks(count);
-  const fisherParts = (extra: object = {}) => ranges.map((r) => ({ payload: { ...r, fisher: settings.fisher, seed: settings.seed, ...extra } satisfies FisherPass, ordinals: ordinalsOf(r) }));
+  const fisherParts = (extra: object = {}) =>
+    ranges.map((r) => ({ payload: { ...r, fisher: settings.fisher, seed: settings.seed, ...extra } satisfies FisherPass, ordinals: ordinalsOf(r) }));
 
   let start = clock();
   const covariances = new CovarianceAccumulator(modules);
@@ -95,7 +99,13 @@ export async function fitInParallel(
 }
 
 /** Whitened-gradient moments of the sample (the PCA basis), with the pool's workers. */
-export async function momentsInParallel(pool: WorkerPool, factors: ModuleFactors[], store: TokenStore, sample: number[], listener?: ProgressListener): Promise<WhitenedMoments[]> {
+export async function momentsInParallel(
+  pool: WorkerPool,
+  factors: ModuleFactors[],
+  store: TokenStore,
+  sample: number[],
+  listener?: ProgressListener,
+): Promise<WhitenedMoments[]> {
   const parts = Array.from({ length: Math.ceil(sample.length / SAMPLE_CHUNK) }, (_, i) => {
     const ordinals = sample.slice(i * SAMPLE_CHUNK, (i + 1) * SAMPLE_CHUNK);
     return { payload: { ordinals, factors }, ordinals };

@@ -16,8 +16,15 @@ export function sequenceVectors(
   batchTokens = DEFAULT_BATCH_TOKENS,
 ): Float32Array {
   const out = new Float32Array(sequences.length * projector.dim);
-  for (const positions of lengthSortedBatches(sequences.map((s) => s.length), { maxTokens: batchTokenLimit(model.config, batchTokens) })) {
-    const capture = captureGradients(model, positions.map((i) => Array.from(sequences[i])), { kind: "next-token" });
+  for (const positions of lengthSortedBatches(
+    sequences.map((s) => s.length),
+    { maxTokens: batchTokenLimit(model.config, batchTokens) },
+  )) {
+    const capture = captureGradients(
+      model,
+      positions.map((i) => Array.from(sequences[i])),
+      { kind: "next-token" },
+    );
     try {
       const rows = projector.vectors(capture);
       positions.forEach((i, b) => out.set(rows.subarray(b * projector.dim, (b + 1) * projector.dim), i * projector.dim));

@@ -174,7 +174,9 @@ export async function readTokenStore(path: string, { verify = true }: { verify?:
   const totalTokens = Number(view.getBigUint64(24, true));
   const expected = HEADER_BYTES + 4 * totalTokens + 4 * count;
   if (bytes.length < expected) {
-    throw new InputError(`truncated token store ${path}: the header promises ${count} sequences of ${totalTokens} tokens (${expected} bytes) but the file has ${bytes.length} bytes`);
+    throw new InputError(
+      `truncated token store ${path}: the header promises ${count} sequences of ${totalTokens} tokens (${expected} bytes) but the file has ${bytes.length} bytes`,
+    );
   }
   if (bytes.length > expected) throw new InputError(`token store ${path} has ${bytes.length - expected} unexpected bytes at its end`);
   const checksum = Buffer.from(bytes.subarray(32, 64)).toString("hex");
@@ -193,7 +195,8 @@ export async function readTokenStore(path: string, { verify = true }: { verify?:
     totalTokens,
     checksum,
     tokens(ordinal: number): Int32Array {
-      if (!Number.isInteger(ordinal) || ordinal < 0 || ordinal >= count) throw new RangeError(`${path}: no sequence with ordinal ${ordinal} (the store has ${count})`);
+      if (!Number.isInteger(ordinal) || ordinal < 0 || ordinal >= count)
+        throw new RangeError(`${path}: no sequence with ordinal ${ordinal} (the store has ${count})`);
       return tokens.subarray(offsets[ordinal], offsets[ordinal + 1]);
     },
   };

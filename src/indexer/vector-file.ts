@@ -79,10 +79,7 @@ function encodeHeader(meta: VectorFileMeta, count: number, payloadChecksum: Uint
 }
 
 function headerChecksum(header: Uint8Array): Uint8Array {
-  return createHash("sha256")
-    .update(header.subarray(0, HEADER_CHECKSUM_AT))
-    .update(header.subarray(FIXED_HEADER_BYTES))
-    .digest();
+  return createHash("sha256").update(header.subarray(0, HEADER_CHECKSUM_AT)).update(header.subarray(FIXED_HEADER_BYTES)).digest();
 }
 
 function checkMeta(meta: VectorFileMeta): void {
@@ -135,7 +132,9 @@ export class VectorFileWriter {
     const bad = firstNonFinite(rows);
     if (bad >= 0) {
       const row = this.count + Math.floor(bad / dim);
-      throw new RangeError(`${this.file.target}: row ${row} (ordinal ${this.meta.firstOrdinal + row}) has a non-finite value (${rows[bad]}) at coordinate ${bad % dim}`);
+      throw new RangeError(
+        `${this.file.target}: row ${row} (ordinal ${this.meta.firstOrdinal + row}) has a non-finite value (${rows[bad]}) at coordinate ${bad % dim}`,
+      );
     }
     const bytes = bytesOf(rows);
     this.hash.update(bytes);
@@ -214,7 +213,9 @@ async function readHeader(handle: FileHandle, path: string): Promise<VectorFileH
 
   const expected = dataOffset + count * dim * 4;
   if (size < expected) {
-    throw new InputError(`truncated vector file ${path}: the header promises ${count} rows of dimension ${dim} (${expected} bytes) but the file has ${size} bytes`);
+    throw new InputError(
+      `truncated vector file ${path}: the header promises ${count} rows of dimension ${dim} (${expected} bytes) but the file has ${size} bytes`,
+    );
   }
   if (size > expected) {
     throw new InputError(`vector file ${path} has ${size - expected} unexpected bytes after its ${count} rows of dimension ${dim}`);

@@ -47,7 +47,10 @@ export async function corpusSource(file: string, opened: ModelDescription, maxSe
 /** Checked before any pass: the fingerprint skips missing files, and a pass would fail only once progress is drawn. */
 async function assertCorpusFile(corpusPath: string): Promise<void> {
   const info = await stat(corpusPath).catch((err: NodeJS.ErrnoException) => {
-    throw new InputError(err.code === "ENOENT" ? `${corpusPath}: missing (expected a JSONL corpus file)` : `${corpusPath}: cannot read (${err.code ?? err.message})`, { cause: err });
+    throw new InputError(
+      err.code === "ENOENT" ? `${corpusPath}: missing (expected a JSONL corpus file)` : `${corpusPath}: cannot read (${err.code ?? err.message})`,
+      { cause: err },
+    );
   });
   if (!info.isFile()) throw new InputError(`${corpusPath}: not a file (expected a JSONL corpus file)`);
 }

@@ -61,7 +61,12 @@ async function fittingBank(job: ScoreJob): Promise<GradientBank> {
   if (source.fingerprint !== manifest.corpus.fingerprint) {
     throw new InputError(`${manifest.corpus.path}: the fitting corpus changed since the factors were fitted; refit before using --method cg or lissa`);
   }
-  return GradientBank.collect(job.opened.model, source.sequences(), { fisher: manifest.fisher, seed: manifest.seed, total: manifest.corpus.sequences }, job.onProgress);
+  return GradientBank.collect(
+    job.opened.model,
+    source.sequences(),
+    { fisher: manifest.fisher, seed: manifest.seed, total: manifest.corpus.sequences },
+    job.onProgress,
+  );
 }
 
 export async function runScore(job: ScoreJob): Promise<ScoreOutput> {
@@ -91,7 +96,11 @@ export async function runScore(job: ScoreJob): Promise<ScoreOutput> {
   let done = 0;
   try {
     for await (const batch of batchesOf(source.sequences(), { maxTokens: batchTokenLimit(model.config) })) {
-      const capture = captureGradients(model, batch.map((s) => s.tokens), { kind: "next-token" });
+      const capture = captureGradients(
+        model,
+        batch.map((s) => s.tokens),
+        { kind: "next-token" },
+      );
       const result = scoreCapture(capture, prepared, queries.length);
       capture.dispose();
       batch.forEach((s, b) => {

@@ -69,15 +69,39 @@ export function formQtBlocks(qt: Float64Array, v: Float64Array, t: Float64Array,
 }
 
 /** x := x (I - V T V^T) on columns [j0, n) of four consecutive rows of `x` starting at `xo`. */
-function reflectRows4x4(x: Float64Array, xo: number, n: number, v: Float64Array, v0: number, v1: number, v2: number, v3: number, j0: number, t: Float64Array, to: number): void {
+function reflectRows4x4(
+  x: Float64Array,
+  xo: number,
+  n: number,
+  v: Float64Array,
+  v0: number,
+  v1: number,
+  v2: number,
+  v3: number,
+  j0: number,
+  t: Float64Array,
+  to: number,
+): void {
   const x1 = xo + n;
   const x2 = x1 + n;
   const x3 = x2 + n;
   // y = x V, one row of y per row of x.
-  let y00 = 0, y01 = 0, y02 = 0, y03 = 0;
-  let y10 = 0, y11 = 0, y12 = 0, y13 = 0;
-  let y20 = 0, y21 = 0, y22 = 0, y23 = 0;
-  let y30 = 0, y31 = 0, y32 = 0, y33 = 0;
+  let y00 = 0,
+    y01 = 0,
+    y02 = 0,
+    y03 = 0;
+  let y10 = 0,
+    y11 = 0,
+    y12 = 0,
+    y13 = 0;
+  let y20 = 0,
+    y21 = 0,
+    y22 = 0,
+    y23 = 0;
+  let y30 = 0,
+    y31 = 0,
+    y32 = 0,
+    y33 = 0;
   for (let j = j0; j < n; j++) {
     const a = v[v0 + j];
     const b = v[v1 + j];
@@ -87,20 +111,50 @@ function reflectRows4x4(x: Float64Array, xo: number, n: number, v: Float64Array,
     const q = x[x1 + j];
     const r = x[x2 + j];
     const s = x[x3 + j];
-    y00 += p * a; y01 += p * b; y02 += p * c; y03 += p * d;
-    y10 += q * a; y11 += q * b; y12 += q * c; y13 += q * d;
-    y20 += r * a; y21 += r * b; y22 += r * c; y23 += r * d;
-    y30 += s * a; y31 += s * b; y32 += s * c; y33 += s * d;
+    y00 += p * a;
+    y01 += p * b;
+    y02 += p * c;
+    y03 += p * d;
+    y10 += q * a;
+    y11 += q * b;
+    y12 += q * c;
+    y13 += q * d;
+    y20 += r * a;
+    y21 += r * b;
+    y22 += r * c;
+    y23 += r * d;
+    y30 += s * a;
+    y31 += s * b;
+    y32 += s * c;
+    y33 += s * d;
   }
   // z = y T with T upper triangular.
-  const t00 = t[to], t01 = t[to + 1], t02 = t[to + 2], t03 = t[to + 3];
-  const t11 = t[to + 5], t12 = t[to + 6], t13 = t[to + 7];
-  const t22 = t[to + 10], t23 = t[to + 11];
+  const t00 = t[to],
+    t01 = t[to + 1],
+    t02 = t[to + 2],
+    t03 = t[to + 3];
+  const t11 = t[to + 5],
+    t12 = t[to + 6],
+    t13 = t[to + 7];
+  const t22 = t[to + 10],
+    t23 = t[to + 11];
   const t33 = t[to + 15];
-  const z00 = y00 * t00, z01 = y00 * t01 + y01 * t11, z02 = y00 * t02 + y01 * t12 + y02 * t22, z03 = y00 * t03 + y01 * t13 + y02 * t23 + y03 * t33;
-  const z10 = y10 * t00, z11 = y10 * t01 + y11 * t11, z12 = y10 * t02 + y11 * t12 + y12 * t22, z13 = y10 * t03 + y11 * t13 + y12 * t23 + y13 * t33;
-  const z20 = y20 * t00, z21 = y20 * t01 + y21 * t11, z22 = y20 * t02 + y21 * t12 + y22 * t22, z23 = y20 * t03 + y21 * t13 + y22 * t23 + y23 * t33;
-  const z30 = y30 * t00, z31 = y30 * t01 + y31 * t11, z32 = y30 * t02 + y31 * t12 + y32 * t22, z33 = y30 * t03 + y31 * t13 + y32 * t23 + y33 * t33;
+  const z00 = y00 * t00,
+    z01 = y00 * t01 + y01 * t11,
+    z02 = y00 * t02 + y01 * t12 + y02 * t22,
+    z03 = y00 * t03 + y01 * t13 + y02 * t23 + y03 * t33;
+  const z10 = y10 * t00,
+    z11 = y10 * t01 + y11 * t11,
+    z12 = y10 * t02 + y11 * t12 + y12 * t22,
+    z13 = y10 * t03 + y11 * t13 + y12 * t23 + y13 * t33;
+  const z20 = y20 * t00,
+    z21 = y20 * t01 + y21 * t11,
+    z22 = y20 * t02 + y21 * t12 + y22 * t22,
+    z23 = y20 * t03 + y21 * t13 + y22 * t23 + y23 * t33;
+  const z30 = y30 * t00,
+    z31 = y30 * t01 + y31 * t11,
+    z32 = y30 * t02 + y31 * t12 + y32 * t22,
+    z33 = y30 * t03 + y31 * t13 + y32 * t23 + y33 * t33;
   // x -= z V^T.
   for (let j = j0; j < n; j++) {
     const a = v[v0 + j];
@@ -115,8 +169,23 @@ function reflectRows4x4(x: Float64Array, xo: number, n: number, v: Float64Array,
 }
 
 /** {@link reflectRows4x4} for a single row. */
-function reflectRow4(x: Float64Array, xo: number, n: number, v: Float64Array, v0: number, v1: number, v2: number, v3: number, j0: number, t: Float64Array, to: number): void {
-  let y0 = 0, y1 = 0, y2 = 0, y3 = 0;
+function reflectRow4(
+  x: Float64Array,
+  xo: number,
+  n: number,
+  v: Float64Array,
+  v0: number,
+  v1: number,
+  v2: number,
+  v3: number,
+  j0: number,
+  t: Float64Array,
+  to: number,
+): void {
+  let y0 = 0,
+    y1 = 0,
+    y2 = 0,
+    y3 = 0;
   for (let j = j0; j < n; j++) {
     const p = x[xo + j];
     y0 += p * v[v0 + j];

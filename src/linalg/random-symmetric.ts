@@ -14,7 +14,11 @@ export function randomSymmetric(n: number, seed: number): Float64Array {
  * `spectrum` and whose eigenvector of spectrum[i] is H e_i, for tests and benchmarks of the
  * eigensolvers. O(n^2) per reflector.
  */
-export function symmetricWithSpectrum(spectrum: readonly number[], seed: number, reflectors = 3): { matrix: Float64Array; eigenvector: (i: number) => Float64Array } {
+export function symmetricWithSpectrum(
+  spectrum: readonly number[],
+  seed: number,
+  reflectors = 3,
+): { matrix: Float64Array; eigenvector: (i: number) => Float64Array } {
   const n = spectrum.length;
   const uniform = uniformGenerator(seed);
   const vs = Array.from({ length: reflectors }, () => {

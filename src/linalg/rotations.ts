@@ -108,7 +108,14 @@ export function applyRotations(x: Float64Array, n: number, row0: number, row1: n
   let r = row0;
   for (; r + 3 < row1; r += 4) {
     const o = r * n;
-    rotateRows4(x.subarray(o, o + n), x.subarray(o + n, o + 2 * n), x.subarray(o + 2 * n, o + 3 * n), x.subarray(o + 3 * n, o + 4 * n), batch.buf, batch.length);
+    rotateRows4(
+      x.subarray(o, o + n),
+      x.subarray(o + n, o + 2 * n),
+      x.subarray(o + 2 * n, o + 3 * n),
+      x.subarray(o + 3 * n, o + 4 * n),
+      batch.buf,
+      batch.length,
+    );
   }
   for (; r < row1; r++) rotateRow(x.subarray(r * n, r * n + n), batch.buf, batch.length);
 }

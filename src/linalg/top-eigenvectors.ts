@@ -55,7 +55,11 @@ function byEigh(matrix: Float64Array, n: number, k: number): TopEigenvectors {
 function subspaceIteration(matrix: Float64Array, n: number, k: number, block: number): TopEigenvectors | undefined {
   validateMatrix(matrix, n, "topEigenvectors");
   const uniform = uniformGenerator(hashSeed(n, k, block));
-  let q = orthonormalColumns(Float64Array.from({ length: n * block }, () => uniform() - 0.5), n, block);
+  let q = orthonormalColumns(
+    Float64Array.from({ length: n * block }, () => uniform() - 0.5),
+    n,
+    block,
+  );
   const m = tf.tensor2d(Float32Array.from(matrix), [n, n]);
   try {
     let previous = Number.NEGATIVE_INFINITY;

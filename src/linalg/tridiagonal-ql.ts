@@ -90,4 +90,3 @@ export function* qlImplicit(d: Float64Array, e: Float64Array, buf: Float64Array)
   recorder.flush();
   if (recorder.batch.length > 0) yield recorder.batch;
 }
-

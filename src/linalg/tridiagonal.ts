@@ -97,11 +97,22 @@ export function symvRows(work: Float64Array, n: number, i0: number, i1: number, 
     const r1 = r0 + n;
     const r2 = r1 + n;
     const r3 = r2 + n;
-    const v0 = v[i], w0 = w[i], u0 = u[i];
-    const v1 = v[i + 1], w1 = w[i + 1], u1 = u[i + 1];
-    const v2 = v[i + 2], w2 = w[i + 2], u2 = u[i + 2];
-    const v3 = v[i + 3], w3 = w[i + 3], u3 = u[i + 3];
-    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    const v0 = v[i],
+      w0 = w[i],
+      u0 = u[i];
+    const v1 = v[i + 1],
+      w1 = w[i + 1],
+      u1 = u[i + 1];
+    const v2 = v[i + 2],
+      w2 = w[i + 2],
+      u2 = u[i + 2];
+    const v3 = v[i + 3],
+      w3 = w[i + 3],
+      u3 = u[i + 3];
+    let s0 = 0,
+      s1 = 0,
+      s2 = 0,
+      s3 = 0;
     for (let j = i + 4; j < n; j++) {
       const vj = v[j];
       const wj = w[j];

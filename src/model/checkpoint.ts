@@ -64,6 +64,10 @@ export async function readCheckpoint(modelDir: string): Promise<Checkpoint> {
 /** The files whose content defines a model: its config and every checkpoint file. */
 export async function modelFiles(modelDir: string): Promise<string[]> {
   const index = path.join(modelDir, "model.safetensors.index.json");
-  const shards = existsSync(path.join(modelDir, "model.safetensors")) ? ["model.safetensors"] : existsSync(index) ? ["model.safetensors.index.json", ...(await readShardIndex(index)).keys()] : [];
+  const shards = existsSync(path.join(modelDir, "model.safetensors"))
+    ? ["model.safetensors"]
+    : existsSync(index)
+      ? ["model.safetensors.index.json", ...(await readShardIndex(index)).keys()]
+      : [];
   return ["config.json", ...shards].map((f) => path.join(modelDir, f));
 }

@@ -30,10 +30,14 @@ export function canonicalWeights(modelDir: string, checkpoint: Checkpoint, expec
   }
   const missing = [...expected.keys()].filter((n) => !found.has(n));
   if (missing.length) {
-    throw new InputError(`${modelDir}: checkpoint lacks ${missing.length} tensor(s) the config requires: ${missing.slice(0, 5).join(", ")}${missing.length > 5 ? ", ..." : ""}`);
+    throw new InputError(
+      `${modelDir}: checkpoint lacks ${missing.length} tensor(s) the config requires: ${missing.slice(0, 5).join(", ")}${missing.length > 5 ? ", ..." : ""}`,
+    );
   }
   if (unexpected.length) {
-    throw new InputError(`${modelDir}: checkpoint has tensors this architecture does not use: ${unexpected.slice(0, 5).join(", ")}${unexpected.length > 5 ? ", ..." : ""}`);
+    throw new InputError(
+      `${modelDir}: checkpoint has tensors this architecture does not use: ${unexpected.slice(0, 5).join(", ")}${unexpected.length > 5 ? ", ..." : ""}`,
+    );
   }
   for (const [name, data] of found) {
     const bad = data.findIndex((v) => !Number.isFinite(v));
@@ -52,5 +56,8 @@ export async function readModel(modelDir: string): Promise<{ config: ModelConfig
 export async function loadModel(modelDir: string): Promise<CausalLM> {
   await initBackend();
   const { config, weights } = await readModel(modelDir);
-  return new Gpt2(config, gpt2Params(config, (name) => weights.get(name) as Float32Array));
+  return new Gpt2(
+    config,
+    gpt2Params(config, (name) => weights.get(name) as Float32Array),
+  );
 }

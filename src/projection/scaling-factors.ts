@@ -27,17 +27,19 @@ export function scalingFactors(w: Float64Array, rows: number, cols: number, rank
   const n = transposed ? rows : cols;
   const gram = new Float64Array(n * n);
   if (transposed) {
-    for (let i = 0; i < rows; i++) for (let j = i; j < rows; j++) {
-      let s = 0;
-      for (let k = 0; k < cols; k++) s += w[i * cols + k] * w[j * cols + k];
-      gram[i * n + j] = gram[j * n + i] = s;
-    }
+    for (let i = 0; i < rows; i++)
+      for (let j = i; j < rows; j++) {
+        let s = 0;
+        for (let k = 0; k < cols; k++) s += w[i * cols + k] * w[j * cols + k];
+        gram[i * n + j] = gram[j * n + i] = s;
+      }
   } else {
-    for (let i = 0; i < rows; i++) for (let a = 0; a < cols; a++) {
-      const x = w[i * cols + a];
-      if (x === 0) continue;
-      for (let b = a; b < cols; b++) gram[a * n + b] += x * w[i * cols + b];
-    }
+    for (let i = 0; i < rows; i++)
+      for (let a = 0; a < cols; a++) {
+        const x = w[i * cols + a];
+        if (x === 0) continue;
+        for (let b = a; b < cols; b++) gram[a * n + b] += x * w[i * cols + b];
+      }
     for (let a = 0; a < cols; a++) for (let b = 0; b < a; b++) gram[a * n + b] = gram[b * n + a];
   }
   const { vectors } = largestFirst(eigh(gram, n), n, r);
@@ -63,11 +65,12 @@ export function scalingFactors(w: Float64Array, rows: number, cols: number, rank
   }
   let err = 0;
   let norm = 0;
-  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) {
-    let approx = 0;
-    for (let k = 0; k < r; k++) approx += u[k * rows + i] * v[k * cols + j];
-    err += (w[i * cols + j] - approx) ** 2;
-    norm += w[i * cols + j] ** 2;
-  }
+  for (let i = 0; i < rows; i++)
+    for (let j = 0; j < cols; j++) {
+      let approx = 0;
+      for (let k = 0; k < r; k++) approx += u[k * rows + i] * v[k * cols + j];
+      err += (w[i * cols + j] - approx) ** 2;
+      norm += w[i * cols + j] ** 2;
+    }
   return { rank: r, u, v, relativeError: Math.sqrt(err / norm) };
 }

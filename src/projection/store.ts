@@ -20,7 +20,14 @@ export async function saveProjection(file: string, projection: Projection): Prom
     tensors[`left.${p.module.name}`] = { dtype: "F32", shape: [p.module.outFeatures, p.rank * p.kOut], data: p.left };
     tensors[`right.${p.module.name}`] = { dtype: "F32", shape: [p.module.inFeatures + 1, p.rank * p.kIn], data: p.right };
   }
-  const modules: StoredModule[] = projection.modules.map(({ module, kOut, kIn, rank, offset, scalingError }) => ({ name: module.name, kOut, kIn, rank, offset, scalingError }));
+  const modules: StoredModule[] = projection.modules.map(({ module, kOut, kIn, rank, offset, scalingError }) => ({
+    name: module.name,
+    kOut,
+    kIn,
+    rank,
+    offset,
+    scalingError,
+  }));
   await writeSafetensors(file, tensors, { settings: JSON.stringify(projection.settings), modules: JSON.stringify(modules), dim: String(projection.dim) });
 }
 

@@ -61,9 +61,7 @@ function parseHeader(file: string, headerText: string, dataBytes: number): Pick<
     const [begin, end] = offsets as [number, number];
     const expected = shape.reduce((a: number, b: number) => a * b, 1) * DTYPE_BYTES[entry.dtype];
     if (end - begin !== expected) {
-      throw new InputError(
-        `${file}: tensor ${name} claims ${end - begin} bytes but its shape [${shape.join(", ")}] of ${entry.dtype} needs ${expected}`,
-      );
+      throw new InputError(`${file}: tensor ${name} claims ${end - begin} bytes but its shape [${shape.join(", ")}] of ${entry.dtype} needs ${expected}`);
     }
     if (end > dataBytes) {
       throw new InputError(`${file}: tensor ${name} ends at byte ${end} of the data section, which has only ${dataBytes} bytes (truncated file?)`);

@@ -34,10 +34,18 @@ export function encodeSafetensors(tensors: Record<string, TensorToWrite>, metada
     for (let i = 0; i < n; i++) {
       const x = t.data[i];
       switch (t.dtype) {
-        case "F64": view.setFloat64(pos + 8 * i, x, true); break;
-        case "F32": view.setFloat32(pos + 4 * i, x, true); break;
-        case "F16": view.setUint16(pos + 2 * i, floatToHalf(x), true); break;
-        case "BF16": view.setUint16(pos + 2 * i, floatToBf16(x), true); break;
+        case "F64":
+          view.setFloat64(pos + 8 * i, x, true);
+          break;
+        case "F32":
+          view.setFloat32(pos + 4 * i, x, true);
+          break;
+        case "F16":
+          view.setUint16(pos + 2 * i, floatToHalf(x), true);
+          break;
+        case "BF16":
+          view.setUint16(pos + 2 * i, floatToBf16(x), true);
+          break;
       }
     }
     pos += n * DTYPE_BYTES[t.dtype];

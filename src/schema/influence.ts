@@ -18,7 +18,11 @@ export class InfluenceArgs extends QueryInputArgs implements ServiceInfluenceArg
   @Field(() => Int, { nullable: true, description: "Candidates taken from the vector index before re-ranking, topK to 10000 (default max(4 x topK, 100))." })
   candidates?: number | null;
 
-  @Field(() => Boolean, { nullable: true, defaultValue: true, description: "Re-score the candidates exactly with EK-FAC; otherwise scores are the projected approximations." })
+  @Field(() => Boolean, {
+    nullable: true,
+    defaultValue: true,
+    description: "Re-score the candidates exactly with EK-FAC; otherwise scores are the projected approximations.",
+  })
   rerank?: boolean | null;
 }
 

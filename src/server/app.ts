@@ -103,7 +103,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   app.get("/metrics", auth, async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
-  app.use("/graphql", auth, express.json({ limit: maxBodyBytes }), refuseDeepNesting(), expressMiddleware(apollo, { context: async () => requestContext(services) }));
+  app.use(
+    "/graphql",
+    auth,
+    express.json({ limit: maxBodyBytes }),
+    refuseDeepNesting(),
+    expressMiddleware(apollo, { context: async () => requestContext(services) }),
+  );
   if (options.webRoot) app.use(staticSite(options.webRoot));
   app.use(errorResponses(logger, maxBodyBytes));
 

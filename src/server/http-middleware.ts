@@ -17,7 +17,11 @@ export function requireApiKey(apiKey: string): RequestHandler {
     // Digests have equal lengths, as timingSafeEqual requires, whatever the client sent.
     if (given !== undefined && timingSafeEqual(digest(given), expected)) return next();
     res.set("WWW-Authenticate", 'Bearer realm="influence-graph"');
-    sendError(res, "UNAUTHENTICATED", given === undefined ? "an API key is required: send Authorization: Bearer <key> or x-api-key: <key>" : "the API key is not valid");
+    sendError(
+      res,
+      "UNAUTHENTICATED",
+      given === undefined ? "an API key is required: send Authorization: Bearer <key> or x-api-key: <key>" : "the API key is not valid",
+    );
   };
 }
 

@@ -75,11 +75,7 @@ export class InfluenceService {
   }
 
   /** Runs `run` and logs the query with its timings and top hits, or with the error it failed with. */
-  async #logged<T>(
-    operation: string,
-    args: object,
-    run: () => Promise<{ result: T; timings: Record<string, number>; topHitIds: string[] }>,
-  ): Promise<T> {
+  async #logged<T>(operation: string, args: object, run: () => Promise<{ result: T; timings: Record<string, number>; topHitIds: string[] }>): Promise<T> {
     const started = performance.now();
     const parameters = { operation, ...withoutAbsent(args) };
     const serviceMs = () => performance.now() - started;

@@ -39,7 +39,10 @@ export class ServerMetrics {
         const stopTimer = duration.startTimer();
         return {
           async willSendResponse({ document, operation, errors }) {
-            const labels = { operation: operation && document ? rootFields(operation.selectionSet, document) : "unknown", outcome: errors?.length ? String(errors[0].extensions.code ?? "INTERNAL_SERVER_ERROR") : "success" };
+            const labels = {
+              operation: operation && document ? rootFields(operation.selectionSet, document) : "unknown",
+              outcome: errors?.length ? String(errors[0].extensions.code ?? "INTERNAL_SERVER_ERROR") : "success",
+            };
             requests.inc(labels);
             stopTimer(labels);
           },

@@ -36,7 +36,11 @@ export function refuseDeepNesting(limit = MAX_BRACKET_NESTING): RequestHandler {
   return (req, res, next) => {
     const query: unknown = req.method === "GET" ? req.query.query : (req.body as { query?: unknown } | undefined)?.query;
     if (typeof query === "string" && nestsDeeperThan(query, limit)) {
-      return sendError(res, "QUERY_TOO_DEEP", `the query nests brackets ({ }, [ ], ( )) more than ${limit} deep; fields may nest at most a few levels (see the API's limits)`);
+      return sendError(
+        res,
+        "QUERY_TOO_DEEP",
+        `the query nests brackets ({ }, [ ], ( )) more than ${limit} deep; fields may nest at most a few levels (see the API's limits)`,
+      );
     }
     next();
   };

@@ -1,5 +1,14 @@
 import { stagedInfluence } from "../engine/hits.js";
-import type { CandidateSet, DistributionRequest, DistributionResult, ExactScore, IndexInfo, InfluenceEngine, InfluenceRequest, InfluenceResult } from "../engine/types.js";
+import type {
+  CandidateSet,
+  DistributionRequest,
+  DistributionResult,
+  ExactScore,
+  IndexInfo,
+  InfluenceEngine,
+  InfluenceRequest,
+  InfluenceResult,
+} from "../engine/types.js";
 import type { WorkerHandlers } from "./worker-host.js";
 import type { WorkerPool } from "./worker-pool.js";
 

@@ -71,7 +71,8 @@ function encode(tokenizer: Tokenizer, text: string | null | undefined): number[]
 
 function checkTokenIds(name: string, ids: number[], tokenizer: Tokenizer): number[] {
   ids.forEach((id, i) => {
-    if (id < 0 || id >= tokenizer.vocabSize) throw new InputError(`${name}[${i}] = ${id} is not a token id (the vocabulary has ids 0 to ${tokenizer.vocabSize - 1})`);
+    if (id < 0 || id >= tokenizer.vocabSize)
+      throw new InputError(`${name}[${i}] = ${id} is not a token id (the vocabulary has ids 0 to ${tokenizer.vocabSize - 1})`);
   });
   return ids;
 }

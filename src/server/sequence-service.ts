@@ -26,7 +26,8 @@ export class SequenceService {
   /** A hit's sequence, through the request's loader. */
   async atOrdinal(loader: DataLoader<number, Sequence | null>, ordinal: number): Promise<Sequence> {
     const sequence = await loader.load(ordinal);
-    if (!sequence) throw new Error(`the index has ordinal ${ordinal}, which is not a sequence of its corpus in the database: the index and the database disagree`);
+    if (!sequence)
+      throw new Error(`the index has ordinal ${ordinal}, which is not a sequence of its corpus in the database: the index and the database disagree`);
     return sequence;
   }
 

@@ -128,7 +128,8 @@ export class WorkerPool {
     worker.on("message", (response: WorkerResponse) => slot.worker === worker && this.#answer(slot, response));
     worker.on("messageerror", (err) => {
       const id = slot.job?.request.id;
-      if (slot.worker === worker && id !== undefined) this.#answer(slot, { id, error: { name: err.name, message: `unreadable answer from the worker: ${err.message}`, inputError: false } });
+      if (slot.worker === worker && id !== undefined)
+        this.#answer(slot, { id, error: { name: err.name, message: `unreadable answer from the worker: ${err.message}`, inputError: false } });
     });
     worker.on("error", (err) => slot.worker === worker && (slot.crash = err));
     worker.on("exit", (code) => slot.worker === worker && this.#died(slot, code));

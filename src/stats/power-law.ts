@@ -17,7 +17,9 @@ const MAX_CANDIDATES = 2000;
 
 /** Fit to the positive values of `scores`; null with fewer than 10 positive values. */
 export function fitPowerLaw(scores: ArrayLike<number>): PowerLaw | null {
-  const x = Array.from(scores).filter((s) => s > 0).sort((a, b) => b - a);
+  const x = Array.from(scores)
+    .filter((s) => s > 0)
+    .sort((a, b) => b - a);
   if (x.length < MIN_TAIL) return null;
   let best: PowerLaw | null = null;
   let logSum = 0;
@@ -43,7 +45,9 @@ export function fitPowerLaw(scores: ArrayLike<number>): PowerLaw | null {
 
 /** Share of the total positive mass carried by the top `fraction` of all values. */
 export function topShare(scores: ArrayLike<number>, fraction: number): number {
-  const positive = Array.from(scores).filter((s) => s > 0).sort((a, b) => b - a);
+  const positive = Array.from(scores)
+    .filter((s) => s > 0)
+    .sort((a, b) => b - a);
   const total = positive.reduce((s, x) => s + x, 0);
   if (total === 0) return 0;
   const k = Math.max(1, Math.ceil(scores.length * fraction));

@@ -22,12 +22,7 @@ export interface TruncateOptions {
  * the last id, vocabSize-1. Text whose GPT-2 tokens all lie below the cut is tokenized as by GPT-2.
  * Writes vocab.json, merges.txt, tokenizer.json, tokenizer_config.json and special_tokens_map.json.
  */
-export async function writeTruncatedGpt2Tokenizer(
-  srcDir: string,
-  outDir: string,
-  vocabSize: number,
-  options: TruncateOptions = {},
-): Promise<void> {
+export async function writeTruncatedGpt2Tokenizer(srcDir: string, outDir: string, vocabSize: number, options: TruncateOptions = {}): Promise<void> {
   if (path.resolve(srcDir) === path.resolve(outDir)) {
     throw new InputError(`${outDir}: the truncated tokenizer must go to another folder than its source`);
   }

@@ -32,7 +32,11 @@ function expandReduced(dy: tf.Tensor, x: tf.Tensor, axis: unknown): { dx: tf.Ten
   return { dx: tf.mul(tf.reshape(dy, shape), tf.ones(x.shape)), terms };
 }
 
-const swapLast = (t: tf.Tensor): tf.Tensor => tf.transpose(t, [...t.shape.keys()].map((i, _, all) => (i < all.length - 2 ? i : 2 * all.length - 3 - i)));
+const swapLast = (t: tf.Tensor): tf.Tensor =>
+  tf.transpose(
+    t,
+    [...t.shape.keys()].map((i, _, all) => (i < all.length - 2 ? i : 2 * all.length - 3 - i)),
+  );
 
 const one = (dy: tf.Tensor | tf.Tensor[]): tf.Tensor => dy as tf.Tensor;
 /** The gradients of a multi-output kernel; tfjs passes a lone tensor when there is one output. */
@@ -51,8 +55,16 @@ const matMulGrad: Grads = (dy, [a, b], attrs) => {
 };
 
 const configs: tf.GradConfig[] = [
-  { kernelName: "Add", inputsToSave: ["a", "b"], gradFunc: (dy, [a, b]) => ({ a: () => unbroadcast(one(dy), a.shape), b: () => unbroadcast(one(dy), b.shape) }) },
-  { kernelName: "Sub", inputsToSave: ["a", "b"], gradFunc: (dy, [a, b]) => ({ a: () => unbroadcast(one(dy), a.shape), b: () => unbroadcast(tf.neg(one(dy)), b.shape) }) },
+  {
+    kernelName: "Add",
+    inputsToSave: ["a", "b"],
+    gradFunc: (dy, [a, b]) => ({ a: () => unbroadcast(one(dy), a.shape), b: () => unbroadcast(one(dy), b.shape) }),
+  },
+  {
+    kernelName: "Sub",
+    inputsToSave: ["a", "b"],
+    gradFunc: (dy, [a, b]) => ({ a: () => unbroadcast(one(dy), a.shape), b: () => unbroadcast(tf.neg(one(dy)), b.shape) }),
+  },
   {
     kernelName: "Multiply",
     inputsToSave: ["a", "b"],
@@ -105,7 +117,15 @@ const configs: tf.GradConfig[] = [
     saveAllInputs: true,
     gradFunc: (dy, saved, attrs) => {
       const axis = tf.util.parseAxisParam(attrs.axis as number, saved[0].shape)[0];
-      return Object.fromEntries(tf.split(one(dy), saved.map((t) => t.shape[axis]), axis).map((t, i) => [i, () => t]));
+      return Object.fromEntries(
+        tf
+          .split(
+            one(dy),
+            saved.map((t) => t.shape[axis]),
+            axis,
+          )
+          .map((t, i) => [i, () => t]),
+      );
     },
   },
   { kernelName: "SplitV", gradFunc: (dy, _saved, attrs) => ({ x: () => tf.concat(many(dy), attrs.axis as number) }) },

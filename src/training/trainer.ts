@@ -43,7 +43,10 @@ export class Gpt2Trainer {
 
   /** A view of the current parameters as the model the influence code runs; valid inside a tidy. */
   private model(): Gpt2 {
-    return new Gpt2(this.config, gpt2ParamsFromTensors(this.config, (name) => this.variables.get(name) as tf.Variable));
+    return new Gpt2(
+      this.config,
+      gpt2ParamsFromTensors(this.config, (name) => this.variables.get(name) as tf.Variable),
+    );
   }
 
   /**

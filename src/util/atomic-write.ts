@@ -49,4 +49,3 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array)
 export async function writeJsonAtomic(target: string, value: unknown): Promise<void> {
   await writeFileAtomic(target, JSON.stringify(value, null, 2) + "\n");
 }
-

@@ -39,7 +39,11 @@ export const SORT_WINDOW = 1024;
 export async function* batchesOf<T extends { tokens: ArrayLike<number> }>(items: AsyncIterable<T> | Iterable<T>, limits: BatchLimits): AsyncGenerator<T[]> {
   let window: T[] = [];
   const flush = function* () {
-    for (const positions of lengthSortedBatches(window.map((s) => s.tokens.length), limits)) yield positions.map((i) => window[i]);
+    for (const positions of lengthSortedBatches(
+      window.map((s) => s.tokens.length),
+      limits,
+    ))
+      yield positions.map((i) => window[i]);
     window = [];
   };
   for await (const item of items) {

@@ -25,7 +25,11 @@ export function ensureWebBuild(): string {
   const vite = path.join(REPO_ROOT, "node_modules/vite/bin/vite.js");
   // NODE_ENV: vitest sets "test", which would make Vite bundle React's development build.
   const env = { ...process.env, NODE_ENV: "production" };
-  const result = spawnSync(process.execPath, [vite, "build", "--config", "web/vite.config.ts", "--logLevel", "warn"], { cwd: REPO_ROOT, env, encoding: "utf8" });
+  const result = spawnSync(process.execPath, [vite, "build", "--config", "web/vite.config.ts", "--logLevel", "warn"], {
+    cwd: REPO_ROOT,
+    env,
+    encoding: "utf8",
+  });
   if (result.status !== 0) throw new Error(`building the web UI failed:\n${result.stdout}${result.stderr}`);
   return WEB_ROOT;
 }

@@ -120,7 +120,8 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   const port = await freePort();
   await pgTool("initdb", ["-D", data, "-A", "trust", "-U", "postgres", "--no-sync"]);
   const serverOptions = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`;
-  const pgCtl = (action: string, extra: string[] = []) => pgTool("pg_ctl", [action, "-D", data, "-l", path.join(dir, "server.log"), "-o", serverOptions, "-w", ...extra]);
+  const pgCtl = (action: string, extra: string[] = []) =>
+    pgTool("pg_ctl", [action, "-D", data, "-l", path.join(dir, "server.log"), "-o", serverOptions, "-w", ...extra]);
   await pgCtl("start");
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,

@@ -29,5 +29,9 @@ export async function expectedQueryScores(q: number, model = "gpt2-tiny"): Promi
 /** Ids of the k highest scores of a fixture's training sequences. */
 export function topIds(scores: readonly number[], k: number, model = "gpt2-tiny"): string[] {
   const train = fixtureTrain(model);
-  return scores.map((s, i) => [s, i] as const).sort((a, b) => b[0] - a[0]).slice(0, k).map(([, i]) => train[i].id);
+  return scores
+    .map((s, i) => [s, i] as const)
+    .sort((a, b) => b[0] - a[0])
+    .slice(0, k)
+    .map(([, i]) => train[i].id);
 }

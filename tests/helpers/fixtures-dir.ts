@@ -13,9 +13,13 @@ export function locateFixtures(repoRoot: string, fromEnv: string | undefined = p
   if (fromEnv) {
     const dir = path.resolve(fromEnv);
     if (existsSync(path.join(dir, FIXTURES_MARKER))) return dir;
-    throw new Error(`INFLUENCE_FIXTURES=${fromEnv}: not the reference fixtures (${path.join(dir, FIXTURES_MARKER)} is missing); point it at the folder that holds gpt2-tiny/`);
+    throw new Error(
+      `INFLUENCE_FIXTURES=${fromEnv}: not the reference fixtures (${path.join(dir, FIXTURES_MARKER)} is missing); point it at the folder that holds gpt2-tiny/`,
+    );
   }
   const beside = path.resolve(repoRoot, "../shared/fixtures");
   if (existsSync(path.join(beside, FIXTURES_MARKER))) return beside;
-  throw new Error(`reference fixtures not found: ${path.join(beside, FIXTURES_MARKER)} is missing; put the fixtures in ${beside} or set INFLUENCE_FIXTURES to their folder`);
+  throw new Error(
+    `reference fixtures not found: ${path.join(beside, FIXTURES_MARKER)} is missing; put the fixtures in ${beside} or set INFLUENCE_FIXTURES to their folder`,
+  );
 }

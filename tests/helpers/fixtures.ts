@@ -14,12 +14,18 @@ import { readSafetensors, tensorAsFloat64 } from "../../src/safetensors/read.js"
 
 /** Training sequences of a fixture model, in file order. */
 export function fixtureTrain(model: string): Array<{ id: string; tokens: number[] }> {
-  return readFileSync(fixturePath(model, "train.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  return readFileSync(fixturePath(model, "train.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
 }
 
 /** Queries of a fixture model, in file order. */
 export function fixtureQueries(model: string): Array<{ id: string; prompt_tokens: number[]; completion_tokens: number[] }> {
-  return readFileSync(fixturePath(model, "queries.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  return readFileSync(fixturePath(model, "queries.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
 }
 
 /** The float64 reference values of a fixture model, by key. */

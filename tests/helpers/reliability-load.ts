@@ -58,7 +58,8 @@ export function classifyAnswer(status: number, body: string): string {
 }
 
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
-  if (!/^http:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])[:/]/.test(options.graphqlUrl)) throw new Error(`refusing to load ${options.graphqlUrl}: loopback only`);
+  if (!/^http:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])[:/]/.test(options.graphqlUrl))
+    throw new Error(`refusing to load ${options.graphqlUrl}: loopback only`);
   let ok = 0;
   let busy = 0;
   const failureSamples: string[] = [];
@@ -135,7 +136,12 @@ export async function loopRequests(graphqlUrl: string, bodies: string[], clients
       let status = 0;
       let kind: string;
       try {
-        const res = await fetch(graphqlUrl, { method: "POST", headers: { "content-type": "application/json" }, body: bodies[i % bodies.length], signal: AbortSignal.timeout(hangMs) });
+        const res = await fetch(graphqlUrl, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: bodies[i % bodies.length],
+          signal: AbortSignal.timeout(hangMs),
+        });
         status = res.status;
         kind = classifyAnswer(status, await res.text());
       } catch (err) {

@@ -92,7 +92,8 @@ export async function controlPostgres(url: string): Promise<PostgresControl> {
   const options = args.slice(1).filter((_, i, all) => all[i] !== "-D" && all[i - 1] !== "-D");
   const pgCtl = path.join(path.dirname(args[0]), "pg_ctl");
   // PostgreSQL refuses to run as root: its tools run as the owner of the data directory.
-  const asOwner = (tool: string, toolArgs: string[]) => (process.getuid?.() === 0 ? run("runuser", ["-u", "postgres", "--", tool, ...toolArgs]) : run(tool, toolArgs));
+  const asOwner = (tool: string, toolArgs: string[]) =>
+    process.getuid?.() === 0 ? run("runuser", ["-u", "postgres", "--", tool, ...toolArgs]) : run(tool, toolArgs);
   const log = path.join(path.dirname(dataDir), "server.log");
   return {
     stop: async () => void (await asOwner(pgCtl, ["stop", "-D", dataDir, "-m", "fast", "-w"])),

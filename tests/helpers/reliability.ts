@@ -80,7 +80,9 @@ export function spawnInfluence(args: string[], options: { env?: Record<string, s
   });
   let log = "";
   child.stderr?.on("data", (chunk: Buffer) => void (log += chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal })),
+  );
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
@@ -132,7 +134,9 @@ export async function residentBytes(pid: number): Promise<{ peak: number; curren
 }
 
 /** GET /healthz as JSON. */
-export async function health(url: string): Promise<{ status: number; body: { status: string; database: { ok: boolean }; engine?: { busy: number; queued: number } } }> {
+export async function health(
+  url: string,
+): Promise<{ status: number; body: { status: string; database: { ok: boolean }; engine?: { busy: number; queued: number } } }> {
   const res = await fetch(`${url}/healthz`);
   return { status: res.status, body: await res.json() };
 }

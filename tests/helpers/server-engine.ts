@@ -4,7 +4,16 @@
  * that tests can check what the server asked for. The real engine has its own end-to-end tests.
  */
 import { candidateCount, stagedInfluence } from "../../src/engine/hits.js";
-import type { CandidateSet, DistributionRequest, DistributionResult, ExactScore, IndexInfo, InfluenceEngine, InfluenceRequest, InfluenceResult } from "../../src/engine/types.js";
+import type {
+  CandidateSet,
+  DistributionRequest,
+  DistributionResult,
+  ExactScore,
+  IndexInfo,
+  InfluenceEngine,
+  InfluenceRequest,
+  InfluenceResult,
+} from "../../src/engine/types.js";
 
 /** The corpus the double claims to index; the test database must hold it under this name. */
 export const TEST_CORPUS = { name: "server-test-corpus", fingerprint: "sha256:server-test-corpus", path: "/data/server-test.jsonl" };
@@ -32,7 +41,15 @@ export class TestDoubleEngine implements InfluenceEngine {
       { name: `transformer.h.${layer}.mlp.c_proj`, layer, damping: 0.02 * (i + 1), offset: (2 * i + 1) * 64, size: 64 },
     ]);
     return {
-      model: { path: "/models/test-double", fingerprint: "sha256:model", architecture: "gpt2", layers: TEST_LAYERS.length, embedding: 32, vocabSize: 50257, contextLength: TEST_CONTEXT_LENGTH },
+      model: {
+        path: "/models/test-double",
+        fingerprint: "sha256:model",
+        architecture: "gpt2",
+        layers: TEST_LAYERS.length,
+        embedding: 32,
+        vocabSize: 50257,
+        contextLength: TEST_CONTEXT_LENGTH,
+      },
       corpus: { ...TEST_CORPUS, sequences: this.options.sequences, tokens: this.options.sequences * 10 },
       dims: { kOut: 8, kIn: 8, total: modules.length * 64 },
       layers: TEST_LAYERS,
@@ -59,7 +76,11 @@ export class TestDoubleEngine implements InfluenceEngine {
     const ranked = [...pool].sort((a, b) => madeUpScore(b) - madeUpScore(a) || a - b).slice(0, candidateCount(request));
     return {
       query: this.#query(request),
-      candidates: ranked.map((ordinal) => ({ ordinal, approxScore: 0.9 * madeUpScore(ordinal), approxLayerScores: this.#layerScores(request, 0.9 * madeUpScore(ordinal)) })),
+      candidates: ranked.map((ordinal) => ({
+        ordinal,
+        approxScore: 0.9 * madeUpScore(ordinal),
+        approxLayerScores: this.#layerScores(request, 0.9 * madeUpScore(ordinal)),
+      })),
       gradientMs: 1,
       searchMs: 2,
     };
@@ -68,7 +89,12 @@ export class TestDoubleEngine implements InfluenceEngine {
   async exactScores(request: InfluenceRequest, ordinals: number[]): Promise<ExactScore[]> {
     return ordinals.map((ordinal) => {
       const score = madeUpScore(ordinal);
-      return { ordinal, score, layerScores: this.#layerScores(request, score), ...(request.tokenScores && { tokenScores: [{ position: 0, tokenId: 464, text: "The", score }] }) };
+      return {
+        ordinal,
+        score,
+        layerScores: this.#layerScores(request, score),
+        ...(request.tokenScores && { tokenScores: [{ position: 0, tokenId: 464, text: "The", score }] }),
+      };
     });
   }
 
@@ -96,7 +122,12 @@ export class TestDoubleEngine implements InfluenceEngine {
   #query(request: InfluenceRequest | DistributionRequest): InfluenceResult["query"] {
     if (!request.completionTokens) throw new Error("the test double takes queries as token ids");
     const promptTokens = request.promptTokens ?? [];
-    return { promptTokens, completionTokens: request.completionTokens, tokenTexts: [...promptTokens, ...request.completionTokens].map((id) => `<${id}>`), loss: 1.25 };
+    return {
+      promptTokens,
+      completionTokens: request.completionTokens,
+      tokenTexts: [...promptTokens, ...request.completionTokens].map((id) => `<${id}>`),
+      loss: 1.25,
+    };
   }
 
   #spin(): void {

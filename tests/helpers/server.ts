@@ -33,7 +33,14 @@ export function testSequences(tokenizer: Tokenizer, count: number): NewSequence[
   return Array.from({ length: count }, (_, ordinal) => {
     const text = `${SEQUENCE_TEXTS[ordinal % SEQUENCE_TEXTS.length]} [${ordinal}]`;
     const doc = Math.floor(ordinal / 2);
-    return { ordinal, externalId: `doc-${doc}#${(ordinal % 2) * 512}`, documentExternalId: `doc-${doc}`, tokenOffset: (ordinal % 2) * 512, text, tokenIds: tokenizer.encode(text) };
+    return {
+      ordinal,
+      externalId: `doc-${doc}#${(ordinal % 2) * 512}`,
+      documentExternalId: `doc-${doc}`,
+      tokenOffset: (ordinal % 2) * 512,
+      text,
+      tokenIds: tokenizer.encode(text),
+    };
   });
 }
 
@@ -87,7 +94,11 @@ export interface GraphQLResponse {
 }
 
 /** POSTs one GraphQL operation over HTTP. */
-export async function gql(url: string, query: string, options: { variables?: Record<string, unknown>; headers?: Record<string, string> } = {}): Promise<GraphQLResponse> {
+export async function gql(
+  url: string,
+  query: string,
+  options: { variables?: Record<string, unknown>; headers?: Record<string, string> } = {},
+): Promise<GraphQLResponse> {
   const res = await fetch(url, {
     method: "POST",
     headers: { "content-type": "application/json", ...options.headers },

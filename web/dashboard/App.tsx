@@ -67,9 +67,9 @@ export function App() {
           <section className="panel empty-state" data-testid="empty-state">
             <h2>Ask which training sequences made the model say something</h2>
             <p>
-              Pick one of the examples, or write a prompt and the completion whose probability you want explained, then press <b>Run</b>. The answer lists
-              the training sequences with the most influence on that completion, each token coloured by its share, with the influence per layer and over
-              the whole corpus.
+              Pick one of the examples, or write a prompt and the completion whose probability you want explained, then press <b>Run</b>. The answer lists the
+              training sequences with the most influence on that completion, each token coloured by its share, with the influence per layer and over the whole
+              corpus.
             </p>
           </section>
         )}

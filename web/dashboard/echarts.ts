@@ -1,5 +1,14 @@
 /** The parts of ECharts the dashboard draws with, registered once (keeps the bundle to what is used). */
-import { BarChart, type BarSeriesOption, HeatmapChart, type HeatmapSeriesOption, LineChart, type LineSeriesOption, ScatterChart, type ScatterSeriesOption } from "echarts/charts";
+import {
+  BarChart,
+  type BarSeriesOption,
+  HeatmapChart,
+  type HeatmapSeriesOption,
+  LineChart,
+  type LineSeriesOption,
+  ScatterChart,
+  type ScatterSeriesOption,
+} from "echarts/charts";
 import {
   GridComponent,
   type GridComponentOption,

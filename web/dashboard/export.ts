@@ -15,7 +15,14 @@ export function hitsToCsv(hits: readonly Hit[]): string {
 }
 
 export function hitsToJson(hits: readonly Hit[]): string {
-  const plain = hits.map((h) => ({ rank: h.rank, id: h.sequence.id, score: h.score, approxScore: h.approxScore, layerScores: h.layerScores, tokenScores: h.tokenScores }));
+  const plain = hits.map((h) => ({
+    rank: h.rank,
+    id: h.sequence.id,
+    score: h.score,
+    approxScore: h.approxScore,
+    layerScores: h.layerScores,
+    tokenScores: h.tokenScores,
+  }));
   return JSON.stringify({ hits: plain }, null, 2) + "\n";
 }
 

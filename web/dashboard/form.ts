@@ -82,6 +82,11 @@ export function describeScoring(values: Pick<FormValues, "rerank" | "candidates"
 export function describeLogged(parameters: Record<string, unknown>): string {
   const values = fromLoggedParameters(parameters);
   const query = values.mode === "text" ? `${values.prompt} ▸ ${values.completion}` : `[${values.prompt}] ▸ [${values.completion}]`;
-  const extras = [`top ${values.topK}`, values.layers && `layers ${values.layers.join(",")}`, values.containsToken && `token "${values.containsToken}"`, describeScoring(values)];
+  const extras = [
+    `top ${values.topK}`,
+    values.layers && `layers ${values.layers.join(",")}`,
+    values.containsToken && `token "${values.containsToken}"`,
+    describeScoring(values),
+  ];
   return `${query} (${extras.filter(Boolean).join(", ")})`;
 }

@@ -155,7 +155,9 @@ export interface SequencePage {
 
 /** One page of the corpus in corpus order, only sequences whose text contains `search` when it is not empty. */
 export async function fetchSequences(search: string, first: number, after: string | null): Promise<SequencePage> {
-  const data = await graphql<{ sequences: { totalCount: number; edges: Array<{ node: SequenceDetail }>; pageInfo: { endCursor: string | null; hasNextPage: boolean } } }>(
+  const data = await graphql<{
+    sequences: { totalCount: number; edges: Array<{ node: SequenceDetail }>; pageInfo: { endCursor: string | null; hasNextPage: boolean } };
+  }>(
     `query DashboardSequences($search: String, $first: Int, $after: String) {
       sequences(search: $search, first: $first, after: $after) {
         totalCount

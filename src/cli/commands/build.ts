@@ -20,7 +20,11 @@ export function registerBuild(program: Command): void {
     .requiredOption("--out <dir>", "index folder to create (or to continue with --resume)")
     .option("--database <url>", "PostgreSQL URL for the sequences' metadata (default: embedded PGlite in <out>/db)")
     .option("--corpus-name <name>", "name of the corpus in the database (default: file name and content hash)")
-    .addOption(new Option("--dims <KOUTxKIN>", "projected dimensions per MLP matrix (capped at the matrix's own)").argParser(dims).default({ kOut: d.projection.kOut, kIn: d.projection.kIn }, `${d.projection.kOut}x${d.projection.kIn}`))
+    .addOption(
+      new Option("--dims <KOUTxKIN>", "projected dimensions per MLP matrix (capped at the matrix's own)")
+        .argParser(dims)
+        .default({ kOut: d.projection.kOut, kIn: d.projection.kIn }, `${d.projection.kOut}x${d.projection.kIn}`),
+    )
     .option("--basis <basis>", "projection basis: pca (two-sided PCA of whitened gradients) or random", oneOf(["pca", "random"] as const), d.projection.basis)
     .option("--scale-rank <r>", "terms of the low-rank EK-FAC whitening scale", integer(1, 64), d.projection.rank)
     .option("--pca-sequences <n>", "sequences sampled for the PCA basis", integer(1), d.pcaSequences)
@@ -31,7 +35,12 @@ export function registerBuild(program: Command): void {
     .option("--seed <n>", "seed of sampled labels, projections and the HNSW graph", integer(0), d.seed)
     .option("--shard-size <n>", "sequences per resumable shard", integer(1), d.shardSize)
     .option("--workers <n>", "worker threads computing vectors", integer(1, 64), DEFAULT_WORKERS)
-    .option("--batch-tokens <n>", "padded tokens per forward/backward batch (capped for large models to fit the backend's memory)", integer(1), DEFAULT_BATCH_TOKENS)
+    .option(
+      "--batch-tokens <n>",
+      "padded tokens per forward/backward batch (capped for large models to fit the backend's memory)",
+      integer(1),
+      DEFAULT_BATCH_TOKENS,
+    )
     .option("--hnsw-m <n>", "HNSW graph degree M", integer(2, 256), d.hnsw.M)
     .option("--hnsw-ef-construction <n>", "HNSW efConstruction", integer(1, 4096), d.hnsw.efConstruction)
     .option("--resume", "continue an interrupted build in --out with the same parameters", false)

@@ -16,7 +16,12 @@ export function registerFit(program: Command): void {
     .addOption(dampingOption())
     .option("--max-sequences <n>", "fit on the first n sequences only", integer(1))
     .option("--seed <n>", "seed of the sampled labels", integer(0), 0)
-    .option("--batch-tokens <n>", "padded tokens per forward/backward batch (capped for large models to fit the backend's memory)", integer(1), DEFAULT_BATCH_TOKENS)
+    .option(
+      "--batch-tokens <n>",
+      "padded tokens per forward/backward batch (capped for large models to fit the backend's memory)",
+      integer(1),
+      DEFAULT_BATCH_TOKENS,
+    )
     .option("--no-progress", "do not draw progress bars")
     .action(async (opts) => {
       const opened = await openModel(opts.model);

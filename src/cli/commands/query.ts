@@ -47,7 +47,11 @@ export function registerQuery(program: Command): void {
         db = await openDatabase(url ? { url } : { dataDir: indexPath(engine.folder, "database") });
         const corpus = await getCorpus(db, manifest.corpus.name);
         if (!corpus) throw new InputError(`the database has no corpus ${manifest.corpus.name}; pass the --database the index was built with`);
-        const sequences = await getSequencesByOrdinals(db, corpus.id, result.hits.map((h) => h.ordinal));
+        const sequences = await getSequencesByOrdinals(
+          db,
+          corpus.id,
+          result.hits.map((h) => h.ordinal),
+        );
         const hits = result.hits.map((h, i) => ({
           rank: h.rank,
           id: sequences[i]?.externalId ?? null,
@@ -60,8 +64,20 @@ export function registerQuery(program: Command): void {
         if (opts.json) {
           process.stdout.write(JSON.stringify({ query: result.query, hits, timings: result.timings }) + "\n");
         } else {
-          const columns = [{ header: "rank", align: "right" }, { header: "score", align: "right" }, { header: "approx", align: "right" }, { header: "id" }, { header: "text" }] as const;
-          const rows = hits.map((h) => [String(h.rank), formatScore(h.score), formatScore(h.approxScore), h.id ?? "?", (h.text ?? "").replace(/\s+/g, " ").slice(0, TEXT_WIDTH)]);
+          const columns = [
+            { header: "rank", align: "right" },
+            { header: "score", align: "right" },
+            { header: "approx", align: "right" },
+            { header: "id" },
+            { header: "text" },
+          ] as const;
+          const rows = hits.map((h) => [
+            String(h.rank),
+            formatScore(h.score),
+            formatScore(h.approxScore),
+            h.id ?? "?",
+            (h.text ?? "").replace(/\s+/g, " ").slice(0, TEXT_WIDTH),
+          ]);
           console.log(formatTable(columns, rows));
           const t = result.timings;
           console.error(`gradient ${t.gradientMs.toFixed(0)} ms, search ${t.searchMs.toFixed(0)} ms, re-rank ${t.rerankMs.toFixed(0)} ms`);

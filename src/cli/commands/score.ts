@@ -54,10 +54,23 @@ export function registerScore(program: Command): void {
           process.stdout.write(JSON.stringify(result) + "\n");
         } else {
           const modules = Object.entries(result.moduleScores ?? {});
-          const columns = [{ header: "rank", align: "right" as const }, { header: "train" }, { header: "score", align: "right" as const }, ...modules.map(([name]) => ({ header: name, align: "right" as const }))];
+          const columns = [
+            { header: "rank", align: "right" as const },
+            { header: "train" },
+            { header: "score", align: "right" as const },
+            ...modules.map(([name]) => ({ header: name, align: "right" as const })),
+          ];
           const tables = result.queries.map((id, q) => {
-            const top = result.train.map((_, n) => n).sort((a, b) => result.scores[q][b] - result.scores[q][a]).slice(0, SUMMARY_TOP);
-            const rows = top.map((n, r) => [String(r + 1), result.train[n], formatScore(result.scores[q][n]), ...modules.map(([, scores]) => formatScore(scores[q][n]))]);
+            const top = result.train
+              .map((_, n) => n)
+              .sort((a, b) => result.scores[q][b] - result.scores[q][a])
+              .slice(0, SUMMARY_TOP);
+            const rows = top.map((n, r) => [
+              String(r + 1),
+              result.train[n],
+              formatScore(result.scores[q][n]),
+              ...modules.map(([, scores]) => formatScore(scores[q][n])),
+            ]);
             return `query ${id}\n${formatTable(columns, rows)}`;
           });
           console.log(tables.join("\n\n"));

@@ -35,7 +35,11 @@ export class GradientBank {
     const gradients: Float32Array[] = [];
     let tokens = 0;
     for await (const batch of batchesOf(sequences, { maxTokens: batchTokenLimit(model.config) })) {
-      const capture = captureGradients(model, batch.map((s) => s.tokens), fisherLoss(fit.fisher, fit.seed, batch));
+      const capture = captureGradients(
+        model,
+        batch.map((s) => s.tokens),
+        fisherLoss(fit.fisher, fit.seed, batch),
+      );
       for (const perModule of sequenceGradients(capture)) {
         gradients.push(flatten(perModule, offsets, size));
         tf.dispose(perModule);
@@ -49,7 +53,14 @@ export class GradientBank {
 
   /** The largest squared norm of a sequence's gradient: a bound on any mini-batch Fisher's eigenvalues. */
   maxSquaredNorm(): number {
-    return this.gradients.reduce((max, g) => Math.max(max, g.reduce((s, x) => s + x * x, 0)), 0);
+    return this.gradients.reduce(
+      (max, g) =>
+        Math.max(
+          max,
+          g.reduce((s, x) => s + x * x, 0),
+        ),
+      0,
+    );
   }
 
   /** (1/|rows|) sum over the chosen rows of G_n <G_n, v>. */

@@ -31,7 +31,13 @@ export function CorpusBrowser({ onOpen }: { onOpen(id: string): void }) {
     <section className="panel corpus" aria-label="corpus">
       <h2>Corpus</h2>
       <form className="row" onSubmit={submit} role="search">
-        <input name="search" aria-label="Search the corpus" placeholder="text to find (empty: all)" value={search} onChange={(e) => setSearch(e.target.value)} />
+        <input
+          name="search"
+          aria-label="Search the corpus"
+          placeholder="text to find (empty: all)"
+          value={search}
+          onChange={(e) => setSearch(e.target.value)}
+        />
         <button type="submit" disabled={busy}>
           Search
         </button>

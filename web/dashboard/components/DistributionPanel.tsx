@@ -16,13 +16,27 @@ export function DistributionPanel({ distribution }: { distribution: Distribution
     () => ({
       grid: { left: 60, right: 20, top: 40, bottom: 45 },
       legend: { top: 0 },
-      tooltip: { trigger: "item", formatter: (p) => { const [x, y] = (p as { value: number[] }).value; return `score ${formatScore(x)}, rank ${y.toFixed(y < 10 ? 2 : 0)}`; } },
+      tooltip: {
+        trigger: "item",
+        formatter: (p) => {
+          const [x, y] = (p as { value: number[] }).value;
+          return `score ${formatScore(x)}, rank ${y.toFixed(y < 10 ? 2 : 0)}`;
+        },
+      },
       xAxis: { type: "log", name: "influence score x", nameLocation: "middle", nameGap: 28, axisLabel: { formatter: (v: number) => formatScore(v) } },
       yAxis: { type: "log", name: "rank (sequences ≥ x)" },
       series: [
         { type: "scatter", name: "positive scores", symbolSize: 5, itemStyle: { color: POSITIVE.hex }, data: topScores.map((s, i) => [s, i + 1]) },
         ...(powerLaw
-          ? [{ type: "line" as const, name: `power law, α = ${powerLaw.alpha.toFixed(2)}`, symbol: "none", lineStyle: { color: NEGATIVE.hex, width: 2 }, data: fittedRanks(powerLaw, topScores[0] ?? powerLaw.xMin) }]
+          ? [
+              {
+                type: "line" as const,
+                name: `power law, α = ${powerLaw.alpha.toFixed(2)}`,
+                symbol: "none",
+                lineStyle: { color: NEGATIVE.hex, width: 2 },
+                data: fittedRanks(powerLaw, topScores[0] ?? powerLaw.xMin),
+              },
+            ]
           : []),
       ],
     }),
@@ -34,7 +48,13 @@ export function DistributionPanel({ distribution }: { distribution: Distribution
       tooltip: { trigger: "axis" },
       xAxis: { type: "category", name: "score", nameLocation: "middle", nameGap: 26, data: histogram.map((b) => formatScore((b.lower + b.upper) / 2)) },
       yAxis: { type: "value", name: "sequences" },
-      series: [{ type: "bar", barCategoryGap: "5%", data: histogram.map((b) => ({ value: b.count, itemStyle: { color: b.lower + b.upper >= 0 ? POSITIVE.hex : NEGATIVE.hex } })) }],
+      series: [
+        {
+          type: "bar",
+          barCategoryGap: "5%",
+          data: histogram.map((b) => ({ value: b.count, itemStyle: { color: b.lower + b.upper >= 0 ? POSITIVE.hex : NEGATIVE.hex } })),
+        },
+      ],
     }),
     [histogram],
   );
@@ -47,7 +67,9 @@ export function DistributionPanel({ distribution }: { distribution: Distribution
           <>
             <dt>α</dt>
             <dd>{powerLaw.alpha.toFixed(3)}</dd>
-            <dt>x<sub>min</sub></dt>
+            <dt>
+              x<sub>min</sub>
+            </dt>
             <dd>{formatScore(powerLaw.xMin)}</dd>
             <dt>KS distance</dt>
             <dd>{powerLaw.ksDistance.toFixed(3)}</dd>

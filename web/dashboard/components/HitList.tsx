@@ -10,7 +10,17 @@ export type TokenScale = "all" | "hit";
 const tokenScores = (hit: Hit) => hit.tokenScores.map((t) => t.score);
 
 /** The ranked training sequences, each with its score and its tokens coloured by influence. */
-export function HitList({ hits, scale, onScaleChange, onOpen }: { hits: Hit[]; scale: TokenScale; onScaleChange(scale: TokenScale): void; onOpen(id: string): void }) {
+export function HitList({
+  hits,
+  scale,
+  onScaleChange,
+  onOpen,
+}: {
+  hits: Hit[];
+  scale: TokenScale;
+  onScaleChange(scale: TokenScale): void;
+  onOpen(id: string): void;
+}) {
   const overall = maxAbs(hits.flatMap(tokenScores));
   return (
     <section className="panel">
@@ -33,8 +43,8 @@ export function HitList({ hits, scale, onScaleChange, onOpen }: { hits: Hit[]; s
         </span>
       </header>
       <p className="caption">
-        <span className="swatch pos" /> raised the completion's probability · <span className="swatch neg" /> lowered it · a token carries the update
-        that predicts the next one.
+        <span className="swatch pos" /> raised the completion's probability · <span className="swatch neg" /> lowered it · a token carries the update that
+        predicts the next one.
       </p>
       {hits.length === 0 ? (
         <p>No sequence matched.</p>

@@ -16,10 +16,25 @@ export function LayerHeatmap({ hits }: { hits: Hit[] }) {
     const range = maxAbs(cells.map((c) => c[2])) || 1;
     return {
       grid: { left: 150, right: 20, top: 10, bottom: 70 },
-      tooltip: { formatter: (p) => { const [x, y, v] = (p as { value: number[] }).value; return `${hits[y].sequence.id}, layer ${layers[x]}: ${formatScore(v)}`; } },
+      tooltip: {
+        formatter: (p) => {
+          const [x, y, v] = (p as { value: number[] }).value;
+          return `${hits[y].sequence.id}, layer ${layers[x]}: ${formatScore(v)}`;
+        },
+      },
       xAxis: { type: "category", name: "layer", nameLocation: "middle", nameGap: 24, data: layers.map(String) },
       yAxis: { type: "category", inverse: true, data: hits.map((h) => `#${h.rank} ${h.sequence.id}`) },
-      visualMap: { type: "continuous", min: -range, max: range, orient: "horizontal", left: "center", bottom: 0, itemHeight: 160, text: [formatScore(range), formatScore(-range)], inRange: { color: [NEGATIVE.hex, "#ffffff", POSITIVE.hex] } },
+      visualMap: {
+        type: "continuous",
+        min: -range,
+        max: range,
+        orient: "horizontal",
+        left: "center",
+        bottom: 0,
+        itemHeight: 160,
+        text: [formatScore(range), formatScore(-range)],
+        inRange: { color: [NEGATIVE.hex, "#ffffff", POSITIVE.hex] },
+      },
       series: [{ type: "heatmap", data: cells, itemStyle: { borderColor: "#fff", borderWidth: 1 } }],
     };
   }, [hits]);
