@@ -10,6 +10,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { progressBars } from "../src/cli/progress.js";
 import { defaultWebRoot, startIndexServer } from "../src/http/open-index-server.js";
+import { closeOnSignals } from "../src/http/shutdown.js";
 import { DEMO_INDEX, ensureDemoIndex } from "./demo-index.js";
 
 const { values } = parseArgs({
@@ -24,7 +25,7 @@ const { values } = parseArgs({
 const started = performance.now();
 const seconds = () => ((performance.now() - started) / 1000).toFixed(1);
 const indexDir = path.resolve(values.index as string);
-const bars = progressBars(process.stderr.isTTY);
+const bars = progressBars();
 try {
   const how = await ensureDemoIndex(indexDir, { onProgress: bars.listener, log: (m) => console.error(m) });
   bars.stop();
@@ -44,10 +45,5 @@ if (!values["build-only"]) {
   });
   console.error(`demo: serving after ${seconds()} s`);
   console.error(`  dashboard   ${server.url}/\n  playground  ${server.url}/playground\n  GraphQL     ${server.graphqlUrl}`);
-  const stop = async () => {
-    await server.close();
-    process.exit(0);
-  };
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
+  closeOnSignals(server, (line) => console.error(`demo: ${line}`));
 }

@@ -1,23 +1,20 @@
 /** The reference fixtures and the repository's root, for the tests and the benchmarks. */
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { readSafetensors, tensorAsFloat64 } from "../src/safetensors/read.js";
+import { locateFixtures } from "./fixtures-dir.js";
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
 let located: string | undefined;
 
 /**
- * The reference fixtures live beside the repository (../shared/fixtures). A clone elsewhere finds
- * them through INFLUENCE_FIXTURES or the workplace's fixed location. Looked up on first use: a
- * benchmark section that needs no fixture runs without them.
+ * The reference fixtures (see support/fixtures-dir.ts for where they are looked up), found on first
+ * use: a benchmark section that needs no fixture runs without them.
  */
 export function fixturesDir(): string {
-  if (located) return located;
-  const candidates = [process.env.INFLUENCE_FIXTURES, path.resolve(REPO_ROOT, "../shared/fixtures"), "/work/shared/fixtures"];
-  located = candidates.find((dir) => dir && existsSync(path.join(dir, "gpt2-tiny", "expected.safetensors")));
-  if (!located) throw new Error(`reference fixtures not found (looked in ${candidates.filter(Boolean).join(", ")}); set INFLUENCE_FIXTURES`);
+  located ??= locateFixtures(REPO_ROOT);
   return located;
 }
 

@@ -2,16 +2,18 @@
  * The web UI in a real browser against the real server over a real index of gpt2-tiny: the
  * GraphiQL playground and the influence dashboard, with no request leaving the machine.
  */
-import { mkdir } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runBuild } from "../src/jobs/build.js";
 import { startIndexServer } from "../src/http/open-index-server.js";
+import { loadTokenizer } from "../src/tokenizer/tokenizer.js";
+import { DEMO_QUERIES } from "../scripts/demo-queries.js";
 import { chromiumAvailable, CHROMIUM_PATH, guardNetwork, launchChromium } from "../support/browser.js";
 import { ensureWebBuild } from "./helpers/browser-web-build.js";
 import { fixtureBuildJob } from "../support/fixture-index.js";
-import { fixturePath, REPO_ROOT } from "../support/fixtures.js";
+import { fixturePath, fixtureTrain, REPO_ROOT } from "../support/fixtures.js";
 import { memoryLogger } from "../support/server.js";
 import { tempDir } from "../src/util/temp-dir.js";
 
@@ -51,7 +53,16 @@ describe(`the web UI in Chromium (${CHROMIUM_PATH})`, () => {
     const webRoot = ensureWebBuild();
     tmp = await tempDir();
     const indexDir = path.join(tmp.dir, "index");
-    await runBuild(fixtureBuildJob(fixturePath("gpt2-tiny"), indexDir));
+    // The fixture's sequences as text, so that the corpus has text to show and search.
+    const tokenizer = await loadTokenizer(fixturePath("gpt2-tiny"));
+    const corpusFile = path.join(tmp.dir, "train-text.jsonl");
+    await writeFile(
+      corpusFile,
+      fixtureTrain("gpt2-tiny")
+        .map((s) => JSON.stringify({ id: s.id, text: tokenizer.decode(s.tokens) }))
+        .join("\n") + "\n",
+    );
+    await runBuild(fixtureBuildJob(fixturePath("gpt2-tiny"), indexDir, { corpusFile }));
     server = await startIndexServer({ indexDir, port: 0, workers: 2, maxQueue: 16, timeoutMs: 60_000, webRoot, logger: memoryLogger() });
     browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
@@ -72,6 +83,14 @@ describe(`the web UI in Chromium (${CHROMIUM_PATH})`, () => {
     const body = (await (await answer).json()) as { data: { influence: { hits: unknown[] } } };
     expect(body.data.influence.hits.length).toBeGreaterThan(0);
     await page.locator(".graphiql-response .view-lines", { hasText: '"hits"' }).waitFor(SLOW);
+    // Its example is a question the demo answers.
+    expect(await page.locator(".graphiql-query-editor .view-lines").textContent()).toContain(DEMO_QUERIES[0].completion.trim());
+
+    // A line longer than the editor is wide wraps onto several screen lines.
+    await page.locator(".graphiql-query-editor .view-lines").click();
+    await page.keyboard.press("ControlOrMeta+A");
+    await page.keyboard.type(`# ${"a long comment ".repeat(40)}`);
+    await expect.poll(() => page.locator(".graphiql-query-editor .view-line").count()).toBeGreaterThan(1);
     expect(network.external()).toEqual([]);
   });
 
@@ -182,6 +201,146 @@ describe(`the web UI in Chromium (${CHROMIUM_PATH})`, () => {
     const tooLong = await refusal(long, COMPLETION);
     expect(tooLong).toMatch(/context of 64/);
     await expect.poll(() => alert.textContent(), SLOW).toContain(tooLong);
+    expect(network.external()).toEqual([]);
+  });
+
+  it("starts with an example the demo answers, says what to do before the first run, and runs an example in one click", async () => {
+    await page.goto(`${server.url}/`);
+    await page.locator('[data-testid="empty-state"]').waitFor(SLOW);
+    expect(await page.locator('[data-testid="empty-state"]').textContent()).toMatch(
+      /Pick one of the examples, or write a prompt and the completion.*press Run/,
+    );
+    expect(await page.getByLabel("Prompt").inputValue()).toBe(DEMO_QUERIES[0].prompt);
+    expect(await page.getByLabel("Completion").inputValue()).toBe(DEMO_QUERIES[0].completion);
+    const examples = page.locator('[data-testid="example"]');
+    expect(await examples.allTextContents()).toEqual(DEMO_QUERIES.map((q) => `${q.prompt} ▸${q.completion}`));
+
+    const example = DEMO_QUERIES[3];
+    await examples.nth(3).click();
+    await page.locator('[data-testid="hit"]').first().waitFor(SLOW);
+    expect(await page.locator('[data-testid="empty-state"]').count()).toBe(0);
+    expect(await page.getByLabel("Prompt").inputValue()).toBe(example.prompt);
+    const { influence } = await api<{ influence: { hits: ApiHit[] } }>(
+      `query($p: String, $c: String) { influence(prompt: $p, completion: $c, topK: 10) { hits { score sequence { id } tokenScores { position score } } } }`,
+      { p: example.prompt, c: example.completion },
+    );
+    await expect
+      .poll(() => page.locator('[data-testid="hit"]').evaluateAll((items) => items.map((i) => i.getAttribute("data-sequence-id"))), SLOW)
+      .toEqual(influence.hits.map((h) => h.sequence.id));
+    expect(network.external()).toEqual([]);
+  });
+
+  it("sends the re-ranking and candidates controls, and says how the hits were scored", async () => {
+    await page.goto(`${server.url}/`);
+    await page.getByLabel("Top k").fill("3");
+    await page.getByLabel("Re-rank exactly").uncheck();
+    await page.getByLabel("Candidates").fill("12");
+    const sent = page.waitForRequest((r) => (r.postData() ?? "").includes("DashboardInfluence"));
+    await page.getByRole("button", { name: "Run" }).click();
+    expect(JSON.parse((await sent).postData()!).variables).toMatchObject({ topK: 3, rerank: false, candidates: 12 });
+    await page.locator('[data-testid="hit"]').nth(2).waitFor(SLOW);
+    const { influence } = await api<{ influence: { hits: Array<ApiHit & { approxScore: number }> } }>(
+      `query($p: String, $c: String) { influence(prompt: $p, completion: $c, topK: 3, rerank: false, candidates: 12) { hits { score approxScore sequence { id } tokenScores { position score } } } }`,
+      { p: DEMO_QUERIES[0].prompt, c: DEMO_QUERIES[0].completion },
+    );
+    const shown = await page.locator('[data-testid="hit"]').evaluateAll((items) => items.map((i) => i.getAttribute("data-sequence-id")));
+    expect(shown).toEqual(influence.hits.map((h) => h.sequence.id));
+    expect(await page.locator(".summary").textContent()).toContain("projected scores only from 12 candidates");
+    // The recent queries say it too, and list a query run twice once.
+    await page.getByRole("button", { name: "Run" }).click();
+    await page.locator('[data-testid="hit"]').nth(2).waitFor(SLOW);
+    const recent = page.locator('[data-testid="recent-query"]');
+    await expect.poll(() => recent.first().textContent(), SLOW).toContain("projected scores only from 12 candidates");
+    const labels = await recent.allTextContents();
+    expect(new Set(labels).size).toBe(labels.length);
+  });
+
+  it("empties the prompt and completion when the input switches to token ids", async () => {
+    await page.goto(`${server.url}/`);
+    await page.getByLabel("token ids").check();
+    expect([await page.getByLabel("Prompt").inputValue(), await page.getByLabel("Completion").inputValue()]).toEqual(["", ""]);
+  });
+
+  it("opens a hit's whole sequence, and exports the hits as CSV and JSON", async () => {
+    await page.goto(`${server.url}/`);
+    await page.getByLabel("Top k").fill(String(TOP_K));
+    await page.getByRole("button", { name: "Run" }).click();
+    await page
+      .locator('[data-testid="hit"]')
+      .nth(TOP_K - 1)
+      .waitFor(SLOW);
+    const { influence } = await api<{
+      influence: {
+        hits: Array<{ rank: number; score: number; approxScore: number; sequence: { id: string }; layerScores: Array<{ layer: number; score: number }> }>;
+      };
+    }>(
+      `query($p: String, $c: String, $k: Int) { influence(prompt: $p, completion: $c, topK: $k) { hits { rank score approxScore sequence { id } layerScores { layer score } } } }`,
+      { p: DEMO_QUERIES[0].prompt, c: DEMO_QUERIES[0].completion, k: TOP_K },
+    );
+
+    const second = influence.hits[1].sequence.id;
+    await page.locator(`[data-testid="hit"][data-sequence-id="${second}"]`).getByRole("button", { name: "Whole sequence" }).click();
+    const view = page.locator('[data-testid="sequence-view"]');
+    await view.locator('[data-testid="sequence-text"]').waitFor(SLOW);
+    const { sequence } = await api<{ sequence: { text: string; documentId: string; offset: number; tokenCount: number } }>(
+      `query($id: ID!) { sequence(id: $id) { text documentId offset tokenCount } }`,
+      { id: second },
+    );
+    expect(await view.locator("h2").textContent()).toBe(`Sequence ${second}`);
+    expect(await view.locator('[data-testid="sequence-text"]').textContent()).toBe(sequence.text);
+    expect(await view.locator('[data-testid="sequence-meta"]').textContent()).toBe(
+      `document ${sequence.documentId}, tokens ${sequence.offset} to ${sequence.offset + sequence.tokenCount - 1} (${sequence.tokenCount} tokens)`,
+    );
+
+    const saved = async (button: string) => {
+      const download = page.waitForEvent("download");
+      await page.getByRole("button", { name: button }).click();
+      return readFile((await (await download).path())!, "utf8");
+    };
+    const json = JSON.parse(await saved("Export JSON")) as {
+      hits: Array<{ rank: number; id: string; score: number; approxScore: number; layerScores: unknown }>;
+    };
+    expect(json.hits.map((h) => [h.rank, h.id, h.score, h.approxScore, h.layerScores])).toEqual(
+      influence.hits.map((h) => [h.rank, h.sequence.id, h.score, h.approxScore, h.layerScores]),
+    );
+    const csv = (await saved("Export CSV"))
+      .trimEnd()
+      .split("\r\n")
+      .map((line) => line.split(","));
+    const layers = influence.hits[0].layerScores.map((l) => l.layer);
+    expect(csv[0]).toEqual(["rank", "id", "score", "approx_score", ...layers.map((l) => `layer_${l}`)]);
+    expect(csv.slice(1).map((row) => row.map((cell, i) => (i === 1 ? cell : Number(cell))))).toEqual(
+      influence.hits.map((h) => [h.rank, h.sequence.id, h.score, h.approxScore, ...h.layerScores.map((l) => l.score)]),
+    );
+    expect(network.external()).toEqual([]);
+  });
+
+  it("browses and searches the corpus, and opens a sequence from it", async () => {
+    await page.goto(`${server.url}/`);
+    const corpus = page.getByRole("region", { name: "corpus" });
+    const ids = () => corpus.locator('[data-testid="corpus-sequence"]').evaluateAll((items) => items.map((i) => i.getAttribute("data-sequence-id")));
+    type Page = { sequences: { totalCount: number; edges: Array<{ node: { id: string; text: string } }> } };
+    const listing = (search: string | null, first: number) =>
+      api<Page>(`query($s: String, $n: Int) { sequences(search: $s, first: $n) { totalCount edges { node { id text } } } }`, { s: search, n: first });
+
+    await corpus.getByRole("button", { name: "Search" }).click();
+    const all = await listing(null, 20);
+    await expect.poll(ids, SLOW).toEqual(all.sequences.edges.slice(0, 10).map((e) => e.node.id));
+    expect(await corpus.locator('[data-testid="corpus-count"]').textContent()).toBe(`${all.sequences.totalCount} sequences`);
+    await corpus.getByRole("button", { name: "Next page" }).click();
+    await expect.poll(ids, SLOW).toEqual(all.sequences.edges.slice(10, 20).map((e) => e.node.id));
+
+    // A word of one sequence's text: the page lists what the API finds for it.
+    const word = all.sequences.edges[3].node.text.match(/[A-Za-z]{6,}/)![0];
+    const found = await listing(word, 10);
+    expect(found.sequences.totalCount).toBeGreaterThan(0);
+    expect(found.sequences.totalCount).toBeLessThan(all.sequences.totalCount);
+    await corpus.getByLabel("Search the corpus").fill(word);
+    await corpus.getByRole("button", { name: "Search" }).click();
+    await expect.poll(ids, SLOW).toEqual(found.sequences.edges.map((e) => e.node.id));
+    await corpus.locator('[data-testid="corpus-sequence"]').first().click();
+    const view = page.locator('[data-testid="sequence-view"]');
+    await expect.poll(() => view.locator('[data-testid="sequence-text"]').textContent(), SLOW).toBe(found.sequences.edges[0].node.text);
     expect(network.external()).toEqual([]);
   });
 });

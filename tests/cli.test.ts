@@ -1,9 +1,9 @@
-import { execFile } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { REPO_ROOT, fixturePath } from "../support/fixtures.js";
+import { REPO_ROOT, fixturePath, fixtureTrain } from "../support/fixtures.js";
 import { tempDir } from "../src/util/temp-dir.js";
 
 /** Runs the `influence` command line as users do, through bin/influence.js. */
@@ -31,6 +31,33 @@ describe("the influence command line", () => {
     for (const command of ["fit", "score", "build", "query", "serve"]) expect(stdout).toMatch(new RegExp(`^\\s+${command} `, "m"));
   });
 
+  it("documents its exit codes in --help and prints its version", async () => {
+    const help = await influence(["--help"]);
+    expect(help.stdout).toMatch(/Exit codes: 0 success; 2 bad input .*; 1 any other failure\./s);
+    const version = await influence(["--version"]);
+    expect(version.code).toBe(0);
+    expect(version.stdout.trim()).toBe(JSON.parse(readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")).version);
+  });
+
+  it.each([
+    ["an unknown command", ["bogus"], /unknown command 'bogus'/],
+    ["an unknown option", ["query", "--index", "x", "--topk", "3"], /unknown option '--topk'/],
+    ["a bad option value", ["query", "--index", "x", "--top-k", "0"], /--top-k.*expected an integer from 1/],
+    ["a missing option", ["fit", "--model", "m", "--corpus", "c"], /required option '--out <dir>' not specified/],
+  ])("exits with code 2 on %s, like every other bad input", async (_, args, message) => {
+    const { code, stderr } = await influence(args);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(message);
+  });
+
+  it("refuses a missing corpus before drawing any progress", async () => {
+    const missing = path.join(tmp.dir, "no-corpus.jsonl");
+    const { code, stderr } = await influence(["fit", "--model", fixturePath("gpt2-tiny"), "--corpus", missing, "--out", path.join(tmp.dir, "f0")]);
+    expect(code).toBe(2);
+    expect(stderr).toContain(`${missing}: missing`);
+    expect(stderr).not.toMatch(/counting|sequences/);
+  });
+
   it("refuses a folder without config.json, naming the file, with exit code 2", async () => {
     const empty = path.join(tmp.dir, "no-model");
     await mkdir(empty);
@@ -41,7 +68,7 @@ describe("the influence command line", () => {
 
   it("refuses an option value it cannot parse", async () => {
     const { code, stderr } = await influence(["build", "--model", "m", "--corpus", "c", "--out", "o", "--dims", "64by64"]);
-    expect(code).not.toBe(0);
+    expect(code).toBe(2);
     expect(stderr).toMatch(/--dims.*expected KOUTxKIN/);
   });
 
@@ -80,5 +107,144 @@ describe("the influence command line", () => {
     expect(out.scores.map((q: number[]) => q.length)).toEqual([6, 6, 6, 6]);
     expect(Object.keys(out.moduleScores)).toEqual(["h.0.mlp.c_fc", "h.0.mlp.c_proj", "h.1.mlp.c_fc", "h.1.mlp.c_proj"]);
     expect(out.tokenScores[0][0]).toHaveLength(24);
+
+    // Without --json: each query's top 5 as a table, one column per module.
+    const table = await influence([
+      "score",
+      "--model",
+      fixturePath("gpt2-tiny"),
+      "--factors",
+      factors,
+      "--train",
+      corpus,
+      "--queries",
+      fixturePath("gpt2-tiny", "queries.jsonl"),
+      "--per-module",
+      "--no-progress",
+    ]);
+    expect(table.code, table.stderr).toBe(0);
+    const blocks = table.stdout.trim().split("\n\n");
+    expect(blocks.map((b) => b.split("\n")[0])).toEqual(out.queries.map((id: string) => `query ${id}`));
+    const modules = Object.keys(out.moduleScores);
+    blocks.forEach((block, q) => {
+      const [header, ...rows] = block.split("\n").slice(1);
+      expect(header.trim().split(/\s+/)).toEqual(["rank", "train", "score", ...modules]);
+      const order = out.train.map((_: string, n: number) => n).sort((a: number, b: number) => out.scores[q][b] - out.scores[q][a]);
+      expect(rows).toHaveLength(5);
+      rows.forEach((row, r) => {
+        const n = order[r];
+        expect(row.trim().split(/\s+/)).toEqual([
+          String(r + 1),
+          out.train[n],
+          out.scores[q][n].toExponential(3),
+          ...modules.map((m) => out.moduleScores[m][q][n].toExponential(3)),
+        ]);
+        expect(row).toHaveLength(header.length); // right-aligned numbers end under their headers
+      });
+    });
+  });
+
+  describe("on an index it built", () => {
+    let index: string;
+    let build: Awaited<ReturnType<typeof influence>>;
+    beforeAll(async () => {
+      index = path.join(tmp.dir, "index");
+      build = await influence([
+        "build",
+        "--model",
+        fixturePath("gpt2-tiny"),
+        "--corpus",
+        fixturePath("gpt2-tiny", "train.jsonl"),
+        "--out",
+        index,
+        "--fisher",
+        "empirical",
+        "--shard-size",
+        "4",
+        "--workers",
+        "1",
+      ]);
+    });
+
+    it("builds with plain progress lines in a pipe", () => {
+      expect(build.code, build.stderr).toBe(0);
+      const progress = build.stderr.split("\n").filter((l) => /^(ingest|covariance|eigendecomposition|lambda|projection|vectors|hnsw)/.test(l));
+      const phases = [...new Set(progress.map((l) => l.split(/\s+/)[0]))];
+      expect(phases.slice(0, 6)).toEqual(["ingest", "covariance", "eigendecomposition", "lambda", "projection", "vectors"]);
+      for (let i = 1; i < progress.length; i++) expect(progress[i]).not.toBe(progress[i - 1]);
+      for (const line of progress) {
+        expect(line).not.toMatch(/[█░]/); // no bars in a file or a pipe
+        expect(line).not.toMatch(/\b60s/);
+        const unit = line.startsWith("eigendecomposition") ? "matrices" : line.startsWith("hnsw") ? "vectors" : "sequences";
+        expect(line).toMatch(new RegExp(`^\\S+(?: \\S+)?\\s+[\\d,]+(?:/[\\d,]+)? ${unit}\\b`));
+        if (/\/s/.test(line)) expect(line).toMatch(unit === "sequences" ? / tokens\/s / : new RegExp(` ${unit}/s `));
+      }
+      // Each phase ends on a line with everything done; ingest, whose total is unknown, with the count.
+      expect(progress.filter((l) => l.startsWith("ingest")).at(-1)).toMatch(new RegExp(`^ingest\\s+${fixtureTrain("gpt2-tiny").length} sequences \\|`));
+      for (const phase of phases.filter((p) => p !== "ingest")) expect(progress.filter((l) => l.startsWith(phase)).at(-1)).toMatch(/ (\d[\d,]*)\/\1 /);
+    });
+
+    it("queries with a table: a header and aligned columns", async () => {
+      const args = ["query", "--index", index, "--prompt-tokens", "464,2068", "--completion-tokens", "7586", "--top-k", "5"];
+      const json = await influence([...args, "--json"]);
+      expect(json.code, json.stderr).toBe(0);
+      const hits = JSON.parse(json.stdout).hits as Array<{ rank: number; id: string; score: number; approxScore: number }>;
+      const shown = await influence(args);
+      expect(shown.code, shown.stderr).toBe(0);
+      const [header, ...rows] = shown.stdout.trimEnd().split("\n");
+      expect(header.trim().split(/\s+/)).toEqual(["rank", "score", "approx", "id", "text"]);
+      expect(rows.map((r) => r.trim().split(/\s+/).slice(0, 4))).toEqual(
+        hits.map((h) => [String(h.rank), h.score.toExponential(3), h.approxScore.toExponential(3), h.id]),
+      );
+      // Ids start under their header; scores end under theirs.
+      const idStart = header.indexOf(" id ") + 1;
+      const scoreEnd = header.indexOf("score") + "score".length;
+      for (const row of rows) expect([row[idStart - 1], row[idStart] !== " ", row[scoreEnd - 1] !== " ", row[scoreEnd]]).toEqual([" ", true, true, " "]);
+    });
+
+    it("serves until SIGTERM, then says it drains and closes", async () => {
+      const server = await startServing(process.execPath, [
+        path.join(REPO_ROOT, "bin/influence.js"),
+        "serve",
+        "--index",
+        index,
+        "--port",
+        "0",
+        "--workers",
+        "1",
+      ]);
+      expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+      process.kill(server.child.pid as number, "SIGTERM");
+      const code = await server.exited;
+      expect(code).toBe(0);
+      expect(server.log()).toMatch(/influence: SIGTERM received: draining running requests, then closing\ninfluence: closed\n/);
+      await expect(fetch(`${server.url}/healthz`)).rejects.toThrow();
+    });
+
+    it("npm run demo stopped with SIGTERM stops its server too", async () => {
+      const demo = await startServing("npm", ["run", "demo", "--", "--index", index, "--port", "0"]);
+      expect((await fetch(`${demo.url}/healthz`)).status).toBe(200);
+      process.kill(demo.child.pid as number, "SIGTERM"); // npm's own process, as a process manager would
+      await demo.exited;
+      expect(demo.log()).toMatch(/demo: SIGTERM received: draining running requests, then closing\ndemo: closed\n/);
+      await expect(fetch(`${demo.url}/healthz`)).rejects.toThrow(); // no orphan still serving
+    });
   });
 });
+
+/** Starts a serving command and resolves once it prints its URL, with its log so far and its exit. */
+function startServing(command: string, args: string[]): Promise<{ child: ChildProcess; url: string; log: () => string; exited: Promise<number | null> }> {
+  const child = spawn(command, args, { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, INFLUENCE_QUIET: "1" } });
+  let log = "";
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    const read = (chunk: Buffer) => {
+      log += chunk.toString();
+      const m = /GraphQL\s+(http:\/\/\S+)\/graphql/.exec(log);
+      if (m) resolve({ child, url: m[1], log: () => log, exited });
+    };
+    child.stdout?.on("data", read);
+    child.stderr?.on("data", read);
+    void exited.then((code) => reject(new Error(`${command} ${args.join(" ")} exited with ${code}:\n${log}`)));
+  });
+}

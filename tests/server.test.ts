@@ -5,6 +5,7 @@ import { getIntrospectionQuery } from "graphql";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Database, NewSequence } from "../src/db/index.js";
 import { type RunningServer, type ServerOptions, startServer } from "../src/http/app.js";
+import { MAX_BRACKET_NESTING } from "../src/http/nesting-limit.js";
 import type { Tokenizer } from "../src/tokenizer/tokenizer.js";
 import { InputError } from "../src/util/errors.js";
 import { makeTempDir } from "../support/db.js";
@@ -492,6 +493,31 @@ describe("query limits", () => {
     expect(codes(viaFragment)).toEqual(["QUERY_TOO_DEEP"]);
     expect(engine.influenceRequests).toEqual([]);
     expect((await gql(shallow.graphqlUrl, influenceQuery("{ hits { rank } }"), { variables: { completion: " fox" } })).errors).toBeUndefined();
+  });
+
+  it("refuses a query nested 12,000 deep with QUERY_TOO_DEEP before parsing it, by POST and by GET", async () => {
+    const nested = (depth: number) => `{${"a{".repeat(depth)}b${"}".repeat(depth)}}`;
+    const post = await gql(server.graphqlUrl, nested(12_000));
+    expect(post.status).toBe(400);
+    expect(codes(post)).toEqual(["QUERY_TOO_DEEP"]);
+    expect(post.errors?.[0].message).toBe(
+      `the query nests brackets ({ }, [ ], ( )) more than ${MAX_BRACKET_NESTING} deep; fields may nest at most a few levels (see the API's limits)`,
+    );
+    const lists = `{ influence(completion: " fox", layers: ${"[".repeat(12_000)}${"]".repeat(12_000)}) { hits { rank } } }`;
+    expect(codes(await gql(server.graphqlUrl, lists))).toEqual(["QUERY_TOO_DEEP"]);
+    // A URL holds less than a body: 1,000 deep.
+    const get = await fetch(`${server.graphqlUrl}?query=${encodeURIComponent(nested(1000))}`, { headers: { "apollo-require-preflight": "1" } });
+    expect(get.status).toBe(400);
+    expect(((await get.json()) as { errors: Array<{ extensions: { code: string } }> }).errors.map((e) => e.extensions.code)).toEqual(["QUERY_TOO_DEEP"]);
+    // Brackets inside a string are text, not nesting; a query just within the limit goes on to the field-depth check.
+    const search = await gql(server.graphqlUrl, `{ sequences(search: ${JSON.stringify("{[(".repeat(300))}) { totalCount } }`);
+    expect(search.errors).toBeUndefined();
+    expect(search.data.sequences.totalCount).toBe(0);
+    const ofTypes = MAX_BRACKET_NESTING - 2; // with the operation's and __type's braces: at the limit
+    const justWithin = `{ __type(name: "Query") { ${"ofType { ".repeat(ofTypes)}name${" }".repeat(ofTypes)} } }`;
+    const fieldDepth = await gql(server.graphqlUrl, justWithin);
+    expect(codes(fieldDepth)).toEqual(["QUERY_TOO_DEEP"]);
+    expect(fieldDepth.errors?.[0].message).toMatch(new RegExp(`nests fields ${ofTypes + 2} deep, more than the limit of 15`));
   });
 
   it("admits the standard introspection query but not a deeper recursive one", async () => {

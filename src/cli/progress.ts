@@ -1,51 +1,98 @@
-/** Progress bars on stderr for long phases: count, tokens/s and time left. */
+/**
+ * Progress of long phases on stderr: a redrawn bar on a terminal; in a file or a pipe, plain lines
+ * (one when a phase starts, one when it ends, and at most one per LINE_INTERVAL_MS in between).
+ */
 import cliProgress from "cli-progress";
 import type { ProgressEvent, ProgressListener } from "../util/progress.js";
 
-function formatSeconds(s: number): string {
-  if (!Number.isFinite(s) || s < 0) return "--";
-  if (s < 60) return `${Math.round(s)}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, "0")}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+/** Shortest gap between two progress lines written to a file or a pipe. */
+export const LINE_INTERVAL_MS = 5000;
+
+/** 59s, 2m05s, 1h07m; rounded before splitting, so 119.6 s is 2m00s and never 1m60s. */
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return "--";
+  const s = Math.round(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
+  const m = Math.round(seconds / 60);
+  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m`;
 }
 
-/** A listener that draws one bar per phase; returns it with a function that closes the last bar. */
-export function progressBars(enabled = true): { listener: ProgressListener; stop: () => void } {
-  let bar: cliProgress.SingleBar | undefined;
+/** A rate over less time than this is noise (a first batch that arrived at once), so none is shown. */
+const RATE_MIN_SECONDS = 1;
+
+const count = (n: number) => Math.round(n).toLocaleString("en-US");
+const rate = (perSecond: number) => (perSecond >= 10 ? count(perSecond) : perSecond.toPrecision(2));
+
+/** "120/1,500 sequences (8%) | 3,400 tokens/s | 12s elapsed | 2m10s left", without the phase. */
+export function progressText(e: ProgressEvent, seconds: number): string {
+  const unit = e.unit ?? "sequences";
+  const parts = [
+    e.total === undefined
+      ? `${count(e.done)} ${unit}`
+      : `${count(e.done)}/${count(e.total)} ${unit} (${e.total > 0 ? Math.floor((100 * e.done) / e.total) : 100}%)`,
+  ];
+  if (seconds >= RATE_MIN_SECONDS && e.done > 0)
+    parts.push(e.tokens === undefined ? `${rate(e.done / seconds)} ${unit}/s` : `${count(e.tokens / seconds)} tokens/s`);
+  parts.push(`${formatDuration(seconds)} elapsed`);
+  if (e.total !== undefined && e.done > 0 && e.done < e.total) parts.push(`${formatDuration((seconds / e.done) * (e.total - e.done))} left`);
+  return parts.join(" | ");
+}
+
+export interface ProgressOutput {
+  stream: NodeJS.WritableStream & { isTTY?: boolean };
+  /** Milliseconds, monotonic. */
+  now: () => number;
+}
+
+const PHASE_WIDTH = 18;
+
+/** A listener that reports each phase; returns it with a function that ends the last phase's report. */
+export function progressBars(
+  enabled = true,
+  output: ProgressOutput = { stream: process.stderr, now: () => performance.now() },
+): { listener: ProgressListener; stop: () => void } {
+  const { stream, now } = output;
   let phase: string | undefined;
   let started = 0;
+  let bar: cliProgress.SingleBar | undefined;
+  // File or pipe: the last event, the last line written and when.
+  let latest: ProgressEvent | undefined;
+  let written: { done: number; at: number } | undefined;
+
+  const writeLine = (e: ProgressEvent) => {
+    const at = now();
+    stream.write(`${e.phase.padEnd(PHASE_WIDTH)} ${progressText(e, (at - started) / 1000)}\n`);
+    written = { done: e.done, at };
+  };
   const stop = () => {
     bar?.stop();
     bar = undefined;
+    if (latest && written?.done !== latest.done) writeLine(latest);
+    latest = undefined;
+    phase = undefined;
   };
   const listener = (e: ProgressEvent) => {
     if (!enabled) return;
     if (e.phase !== phase) {
       stop();
       phase = e.phase;
-      started = performance.now();
-      bar = new cliProgress.SingleBar(
-        {
-          format: "{phase} |{bar}| {value}/{totalText} | {rate} tok/s | {elapsed} elapsed | {left} left",
-          stream: process.stderr,
-          hideCursor: false,
-          noTTYOutput: true,
-          notTTYSchedule: 5000,
-          etaBuffer: 50,
-        },
-        cliProgress.Presets.shades_classic,
-      );
-      bar.start(e.total ?? 0, 0, { phase: e.phase.padEnd(18), totalText: "?", rate: "0", elapsed: "0s", left: "--" });
+      started = now();
+      written = undefined;
+      if (stream.isTTY) {
+        // An unknown total gets no bar: a full one would claim the phase is done.
+        const format = e.total === undefined ? "{phase} {text}" : "{phase} |{bar}| {text}";
+        bar = new cliProgress.SingleBar({ format, stream, hideCursor: false, etaBuffer: 50 }, cliProgress.Presets.shades_classic);
+        bar.start(e.total ?? 0, 0, { phase: e.phase.padEnd(PHASE_WIDTH), text: "" });
+      }
     }
-    const seconds = (performance.now() - started) / 1000;
-    const left = e.total && e.done > 0 ? (seconds / e.done) * (e.total - e.done) : NaN;
-    if (e.total !== undefined) bar?.setTotal(e.total);
-    bar?.update(e.done, {
-      totalText: e.total ?? "?",
-      rate: seconds > 0 ? Math.round(e.tokens / seconds).toLocaleString("en-US") : "0",
-      elapsed: formatSeconds(seconds),
-      left: formatSeconds(left),
-    });
+    if (bar) {
+      if (e.total !== undefined) bar.setTotal(e.total);
+      bar.update(e.done, { text: progressText(e, (now() - started) / 1000) });
+      return;
+    }
+    latest = e;
+    if (!written || (e.done !== written.done && now() - written.at >= LINE_INTERVAL_MS)) writeLine(e);
   };
   return { listener, stop };
 }

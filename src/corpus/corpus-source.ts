@@ -1,6 +1,8 @@
 /** A corpus file as a re-readable stream of training sequences, with its fingerprint. */
+import { stat } from "node:fs/promises";
 import path from "node:path";
 import { type CorpusSequence, readSequences } from "./sequences.js";
+import { InputError } from "../util/errors.js";
 import { fingerprintFiles, fingerprintValue } from "../util/fingerprint.js";
 import { type ModelDescription, modelVocabulary } from "../model/open-model.js";
 
@@ -18,6 +20,7 @@ const TOKENIZER_FILES = ["tokenizer.json", "vocab.json", "merges.txt", "tokenize
 
 export async function corpusSource(file: string, opened: ModelDescription, maxSequences = Infinity): Promise<CorpusSource> {
   const corpusPath = path.resolve(file);
+  await assertCorpusFile(corpusPath);
   const contextLength = opened.model.config.contextLength;
   const vocabulary = modelVocabulary(opened);
   const fingerprint = fingerprintValue({
@@ -39,4 +42,15 @@ export async function corpusSource(file: string, opened: ModelDescription, maxSe
     return n;
   };
   return { path: corpusPath, fingerprint, sequences, count };
+}
+
+/** Checked before any pass: the fingerprint skips missing files, and a pass would fail only once progress is drawn. */
+async function assertCorpusFile(corpusPath: string): Promise<void> {
+  const info = await stat(corpusPath).catch((err: NodeJS.ErrnoException) => {
+    throw new InputError(
+      err.code === "ENOENT" ? `${corpusPath}: missing (expected a JSONL corpus file)` : `${corpusPath}: cannot read (${err.code ?? err.message})`,
+      { cause: err },
+    );
+  });
+  if (!info.isFile()) throw new InputError(`${corpusPath}: not a file (expected a JSONL corpus file)`);
 }

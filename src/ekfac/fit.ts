@@ -82,6 +82,7 @@ export function serialPasses(
   return async (pass, into) => {
     let done = 0;
     let tokens = 0;
+    opts.onProgress?.({ phase: pass.kind, done, total, tokens });
     for await (const batch of batchesOf(sequences(), { maxTokens: batchTokenLimit(model.config, opts.batchTokens) })) {
       const capture = captureGradients(
         model,
@@ -112,10 +113,10 @@ export async function fitEkfac(modules: readonly TrackedModule[], runPass: PassR
 
   start = clock();
   const bases = covariance.map((cov, i) => {
-    opts.onProgress?.({ phase: "eigendecomposition", done: i, total: covariance.length, tokens: 0 });
+    opts.onProgress?.({ phase: "eigendecomposition", done: i, total: covariance.length, unit: "matrices" });
     return eigenbasis(cov);
   });
-  opts.onProgress?.({ phase: "eigendecomposition", done: covariance.length, total: covariance.length, tokens: 0 });
+  opts.onProgress?.({ phase: "eigendecomposition", done: covariance.length, total: covariance.length, unit: "matrices" });
   const eigendecompositionSeconds = clock() - start;
 
   start = clock();

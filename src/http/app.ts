@@ -19,6 +19,7 @@ import { InfluenceService } from "../server/influence-service.js";
 import { DEFAULT_MAX_COMPLEXITY, DEFAULT_MAX_DEPTH, queryLimitsPlugin } from "./operation-limits.js";
 import { consoleLogger, type ServerLogger } from "../server/logger.js";
 import { type PoolMetricsSource, ServerMetrics } from "./metrics.js";
+import { refuseDeepNesting } from "./nesting-limit.js";
 import { influenceSchema } from "../graphql/schema.js";
 import { SequenceService } from "../server/sequence-service.js";
 import { staticSite } from "./static-files.js";
@@ -102,7 +103,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   app.get("/metrics", auth, async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
-  app.use("/graphql", auth, express.json({ limit: maxBodyBytes }), expressMiddleware(apollo, { context: async () => requestContext(services) }));
+  app.use(
+    "/graphql",
+    auth,
+    express.json({ limit: maxBodyBytes }),
+    refuseDeepNesting(),
+    expressMiddleware(apollo, { context: async () => requestContext(services) }),
+  );
   if (options.webRoot) app.use(staticSite(options.webRoot));
   app.use(errorResponses(logger, maxBodyBytes));
 

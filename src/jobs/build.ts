@@ -370,10 +370,13 @@ async function mergeAndIndex(db: Database, buildId: number, outDir: string, p: B
   );
   const vectors = await readVectorFile(indexPath(outDir, "vectors"));
   const options = { M: p.hnsw.M, efConstruction: p.hnsw.efConstruction, seed: p.seed };
-  await buildHnsw(indexPath(outDir, "hnsw"), vectors, { ...options, onProgress: (done, total) => onProgress?.({ phase: "hnsw", done, total, tokens: 0 }) });
+  await buildHnsw(indexPath(outDir, "hnsw"), vectors, {
+    ...options,
+    onProgress: (done, total) => onProgress?.({ phase: "hnsw", done, total, unit: "vectors" }),
+  });
   // Per-layer graphs: a masked query on the full graph loses recall when it keeps few coordinates.
   await buildLayerIndexes(indexPath(outDir, "hnsw"), vectors, vectors.layout, {
     ...options,
-    onProgress: (done, total) => onProgress?.({ phase: "hnsw per layer", done, total, tokens: 0 }),
+    onProgress: (done, total) => onProgress?.({ phase: "hnsw per layer", done, total, unit: "vectors" }),
   });
 }

@@ -22,8 +22,9 @@ export interface FitJob {
 export async function runFit(job: FitJob): Promise<{ manifest: FactorsManifest; result: FitResult }> {
   const { opened } = job;
   const source = await corpusSource(job.corpusFile, opened, job.maxSequences);
-  job.onProgress?.({ phase: "counting", done: 0, tokens: 0 });
+  job.onProgress?.({ phase: "counting", done: 0 });
   const total = await source.count();
+  job.onProgress?.({ phase: "counting", done: total });
   if (total === 0) throw new InputError(`${source.path}: no training sequences (every document has fewer than 2 tokens?)`);
   const passes = serialPasses(opened.model, () => source.sequences(), total, job);
   const result = await fitEkfac(opened.model.modules, passes, job);

@@ -5,7 +5,7 @@
  *                  (the true Fisher of the paper), seeded per sequence so that it is reproducible
  *                  and independent of batching;
  *  - "completion": the query measurement, the summed NLL of the completion tokens given the prompt.
- * Losses are sums over positions, never means (influence-math.md).
+ * Losses are sums over positions, never means (docs/math.md).
  */
 import { download, tf } from "../backend/backend.js";
 import { InputError } from "../util/errors.js";

@@ -4,7 +4,7 @@
  *
  *   v = P_out [W o (Q_S^T G Q_A)] P_in^T,   W = 1/sqrt(Lambda + damping),  G = sum_t g_t a_t^T,
  *
- * so that <v_query, v_train> ~ q^T (G_EKFAC + damping)^-1 g (influence-math.md). Forming G and
+ * so that <v_query, v_train> ~ q^T (G_EKFAC + damping)^-1 g (docs/math.md, section 5). Forming G and
  * rotating it costs several forward passes of the layer. Instead W ~ sum_r u_r v_r^T (see
  * scaling-factors.ts), and since W o (x y^T) = sum_r (u_r o x)(v_r o y)^T,
  *

@@ -1,10 +1,13 @@
 /** Progress of a long phase, reported by library code and drawn by the CLI. */
 export interface ProgressEvent {
   phase: string;
-  /** Units done so far and the total (sequences, or rows), when known. */
+  /** Units done so far and the total, when known. */
   done: number;
   total?: number;
-  tokens: number;
+  /** What `done` and `total` count; sequences when absent. */
+  unit?: string;
+  /** Tokens processed so far, in phases that process tokens (their rate is then tokens/s). */
+  tokens?: number;
 }
 
 export type ProgressListener = (event: ProgressEvent) => void;

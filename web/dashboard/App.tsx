@@ -1,13 +1,16 @@
 import { useEffect, useState } from "react";
+import { CorpusBrowser } from "./components/CorpusBrowser.tsx";
 import { DistributionPanel } from "./components/DistributionPanel.tsx";
 import { ErrorAlert } from "./components/ErrorAlert.tsx";
 import { ErrorBoundary } from "./components/ErrorBoundary.tsx";
+import { Examples } from "./components/Examples.tsx";
 import { HitList, type TokenScale } from "./components/HitList.tsx";
 import { LayerChart } from "./components/LayerChart.tsx";
 import { LayerHeatmap } from "./components/LayerHeatmap.tsx";
 import { QueryForm } from "./components/QueryForm.tsx";
 import { RecentQueries } from "./components/RecentQueries.tsx";
-import { type FormValues, INITIAL_VALUES } from "./form.ts";
+import { SequenceView } from "./components/SequenceView.tsx";
+import { describeScoring, type FormValues, INITIAL_VALUES } from "./form.ts";
 import { fetchMeta, type IndexMeta } from "./queries.ts";
 import { useInfluenceRun } from "./use-influence-run.ts";
 
@@ -17,6 +20,10 @@ export function App() {
   const [metaError, setMetaError] = useState<string>();
   const [values, setValues] = useState<FormValues>(INITIAL_VALUES);
   const [scale, setScale] = useState<TokenScale>("all");
+  /** The sequence shown in full, opened from a hit or from the corpus. */
+  const [openId, setOpenId] = useState<string>();
+  /** The form as it was run, for the answer's description. */
+  const [ran, setRan] = useState<FormValues>();
   const query = useInfluenceRun();
 
   useEffect(() => {
@@ -25,6 +32,7 @@ export function App() {
 
   const submit = (next: FormValues) => {
     setValues(next);
+    setRan(next);
     void query.run(next);
   };
 
@@ -48,19 +56,32 @@ export function App() {
           onChange={setValues}
           onSubmit={submit}
         />
+        <Examples busy={query.busy} onSelect={submit} />
         <RecentQueries queries={query.recent} onSelect={submit} />
+        <CorpusBrowser onOpen={setOpenId} />
       </aside>
       <main className="results">
         <ErrorAlert messages={metaError ? [metaError, ...query.errors] : query.errors} />
+        {openId !== undefined && <SequenceView id={openId} onClose={() => setOpenId(undefined)} />}
+        {query.id === 0 && (
+          <section className="panel empty-state" data-testid="empty-state">
+            <h2>Ask which training sequences made the model say something</h2>
+            <p>
+              Pick one of the examples, or write a prompt and the completion whose probability you want explained, then press <b>Run</b>. The answer lists the
+              training sequences with the most influence on that completion, each token coloured by its share, with the influence per layer and over the whole
+              corpus.
+            </p>
+          </section>
+        )}
         {query.busy && <p role="status">Running the query…</p>}
         <ErrorBoundary key={query.id}>
           {query.influence && (
             <>
               <p className="summary">
-                Completion loss (summed NLL) {query.influence.query.loss.toFixed(3)} · {query.influence.query.tokenTexts.length} query tokens · answered in{" "}
-                {Math.round(query.influence.timings.totalMs)} ms
+                Completion loss (summed NLL) {query.influence.query.loss.toFixed(3)} · {query.influence.query.tokenTexts.length} query tokens ·{" "}
+                {ran && describeScoring(ran)} · answered in {Math.round(query.influence.timings.totalMs)} ms
               </p>
-              <HitList hits={query.influence.hits} scale={scale} onScaleChange={setScale} />
+              <HitList hits={query.influence.hits} scale={scale} onScaleChange={setScale} onOpen={setOpenId} />
               <div className="charts">
                 <LayerChart hits={query.influence.hits} />
                 <LayerHeatmap hits={query.influence.hits} />

@@ -1,4 +1,5 @@
 /** The query form's values, and their translation to API arguments and back from the query log. */
+import { DEMO_QUERIES } from "../../scripts/demo-queries.ts";
 import type { InfluenceArgs } from "./queries.ts";
 
 export type InputMode = "text" | "tokens";
@@ -12,16 +13,21 @@ export interface FormValues {
   /** Selected layers; null for every layer of the index (no restriction sent). */
   layers: number[] | null;
   containsToken: string;
+  /** Re-score the candidates exactly (the API's default), or keep the projected scores. */
+  rerank: boolean;
+  /** Candidates taken from the vector index; null for the server's default, max(4 k, 100). */
+  candidates: number | null;
 }
 
-export const INITIAL_VALUES: FormValues = {
-  mode: "text",
-  prompt: "The meaning of life is",
-  completion: " to love and be loved.",
-  topK: 8,
-  layers: null,
-  containsToken: "",
-};
+/** The README's demo questions, which the demo index answers with evidently related entries. */
+export const EXAMPLES = DEMO_QUERIES.map(({ prompt, completion, theme }) => ({ prompt, completion, theme }));
+
+/** The form of an example question, every other field at its default. */
+export function exampleValues(example: { prompt: string; completion: string }): FormValues {
+  return { mode: "text", prompt: example.prompt, completion: example.completion, topK: 10, layers: null, containsToken: "", rerank: true, candidates: null };
+}
+
+export const INITIAL_VALUES: FormValues = exampleValues(EXAMPLES[0]);
 
 /** A form the browser cannot turn into a request (the server checks everything else). */
 export class FormError extends Error {}
@@ -43,6 +49,8 @@ export function toInfluenceArgs(values: FormValues): InfluenceArgs {
     topK: values.topK,
     layers: values.layers ?? undefined,
     containsToken: values.containsToken === "" ? undefined : values.containsToken,
+    rerank: values.rerank,
+    candidates: values.candidates ?? undefined,
   };
 }
 
@@ -59,13 +67,26 @@ export function fromLoggedParameters(parameters: Record<string, unknown>): FormV
     topK: typeof parameters.topK === "number" ? parameters.topK : INITIAL_VALUES.topK,
     layers: Array.isArray(parameters.layers) ? parameters.layers.filter((l): l is number => typeof l === "number") : null,
     containsToken: text(parameters.containsToken),
+    rerank: parameters.rerank !== false,
+    candidates: typeof parameters.candidates === "number" ? parameters.candidates : null,
   };
+}
+
+/** How a query's hits were scored, in words. */
+export function describeScoring(values: Pick<FormValues, "rerank" | "candidates">): string {
+  const from = values.candidates === null ? "" : ` from ${values.candidates} candidates`;
+  return values.rerank ? `exact EK-FAC re-ranking${from}` : `projected scores only${from}`;
 }
 
 /** One line naming a logged query, for the recent-queries list. */
 export function describeLogged(parameters: Record<string, unknown>): string {
   const values = fromLoggedParameters(parameters);
   const query = values.mode === "text" ? `${values.prompt} ▸ ${values.completion}` : `[${values.prompt}] ▸ [${values.completion}]`;
-  const extras = [`top ${values.topK}`, values.layers && `layers ${values.layers.join(",")}`, values.containsToken && `token "${values.containsToken}"`];
+  const extras = [
+    `top ${values.topK}`,
+    values.layers && `layers ${values.layers.join(",")}`,
+    values.containsToken && `token "${values.containsToken}"`,
+    describeScoring(values),
+  ];
   return `${query} (${extras.filter(Boolean).join(", ")})`;
 }

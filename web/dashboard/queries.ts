@@ -14,6 +14,8 @@ export interface QueryArgs {
 export interface InfluenceArgs extends QueryArgs {
   topK: number;
   containsToken?: string;
+  rerank?: boolean;
+  candidates?: number;
 }
 
 export interface IndexMeta {
@@ -77,8 +79,8 @@ export async function fetchMeta(): Promise<IndexMeta> {
 
 export async function fetchInfluence(args: InfluenceArgs): Promise<InfluenceAnswer> {
   const data = await graphql<{ influence: InfluenceAnswer }>(
-    `query DashboardInfluence(${QUERY_VARIABLES}, $topK: Int, $containsToken: String) {
-      influence(${QUERY_ARGUMENTS}, topK: $topK, containsToken: $containsToken) {
+    `query DashboardInfluence(${QUERY_VARIABLES}, $topK: Int, $containsToken: String, $rerank: Boolean, $candidates: Int) {
+      influence(${QUERY_ARGUMENTS}, topK: $topK, containsToken: $containsToken, rerank: $rerank, candidates: $candidates) {
         query { tokenTexts loss }
         hits {
           rank score approxScore
@@ -108,11 +110,63 @@ export async function fetchDistribution(args: QueryArgs): Promise<Distribution> 
   return data.influenceDistribution;
 }
 
-/** The latest influence searches (the log also holds the distribution run beside each one). */
+/** How many log entries to read per distinct query shown: repeats and distribution runs are skipped. */
+const LOG_ENTRIES_PER_QUERY = 5;
+
+/** The latest distinct influence searches, newest first (a query run again shows once, at its latest time). */
 export async function fetchRecentInfluenceQueries(limit: number): Promise<LoggedQuery[]> {
   const data = await graphql<{ recentQueries: LoggedQuery[] }>(
     `query DashboardRecent($limit: Int) { recentQueries(limit: $limit) { id createdAt parameters error } }`,
-    { limit: limit * 2 },
+    { limit: limit * LOG_ENTRIES_PER_QUERY },
   );
-  return data.recentQueries.filter((q) => q.parameters.operation === "influence").slice(0, limit);
+  const seen = new Set<string>();
+  return data.recentQueries
+    .filter((q) => {
+      const key = JSON.stringify(q.parameters);
+      if (q.parameters.operation !== "influence" || seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    })
+    .slice(0, limit);
+}
+
+export interface SequenceDetail {
+  id: string;
+  documentId: string;
+  offset: number;
+  tokenCount: number;
+  text: string | null;
+  tokens: number[];
+}
+
+const SEQUENCE_FIELDS = "id documentId offset tokenCount text tokens";
+
+export async function fetchSequence(id: string): Promise<SequenceDetail | null> {
+  const data = await graphql<{ sequence: SequenceDetail | null }>(`query DashboardSequence($id: ID!) { sequence(id: $id) { ${SEQUENCE_FIELDS} } }`, { id });
+  return data.sequence;
+}
+
+export interface SequencePage {
+  totalCount: number;
+  sequences: SequenceDetail[];
+  endCursor: string | null;
+  hasNextPage: boolean;
+}
+
+/** One page of the corpus in corpus order, only sequences whose text contains `search` when it is not empty. */
+export async function fetchSequences(search: string, first: number, after: string | null): Promise<SequencePage> {
+  const data = await graphql<{
+    sequences: { totalCount: number; edges: Array<{ node: SequenceDetail }>; pageInfo: { endCursor: string | null; hasNextPage: boolean } };
+  }>(
+    `query DashboardSequences($search: String, $first: Int, $after: String) {
+      sequences(search: $search, first: $first, after: $after) {
+        totalCount
+        edges { node { ${SEQUENCE_FIELDS} } }
+        pageInfo { endCursor hasNextPage }
+      }
+    }`,
+    { search: search === "" ? null : search, first, after },
+  );
+  const { totalCount, edges, pageInfo } = data.sequences;
+  return { totalCount, sequences: edges.map((e) => e.node), ...pageInfo };
 }

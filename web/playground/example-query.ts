@@ -1,8 +1,16 @@
-/** Shown on a first visit (GraphiQL keeps the user's own tabs in localStorage afterwards). */
+import { DEMO_QUERIES } from "../../scripts/demo-queries.ts";
+
+const { prompt, completion } = DEMO_QUERIES[0];
+
+/** Shown on a first visit (GraphiQL keeps the user's own tabs in localStorage afterwards): a question the demo index answers. */
 export const EXAMPLE_QUERY = `# The training sequences that most influenced a completion (EK-FAC influence).
 # Press the run button (or Ctrl-Enter). Explore the schema with the Docs button on the left.
 query Influence {
-  influence(prompt: "The quick brown fox", completion: " jumps over the lazy dog", topK: 5) {
+  influence(
+    prompt: ${JSON.stringify(prompt)}
+    completion: ${JSON.stringify(completion)}
+    topK: 5
+  ) {
     query { loss }
     hits {
       rank

@@ -6,6 +6,10 @@ import { type Database, getSequencesByOrdinals, getCorpus, openDatabase } from "
 import { indexPath, readIndexManifest } from "../../indexer/index-manifest.js";
 import { InputError } from "../../util/errors.js";
 import { anyInteger, integerList } from "../options.js";
+import { formatScore, formatTable } from "../table.js";
+
+/** Characters of each hit's text in the table (--json prints it whole). */
+const TEXT_WIDTH = 80;
 
 export function registerQuery(program: Command): void {
   program
@@ -62,10 +66,21 @@ export function registerQuery(program: Command): void {
         if (opts.json) {
           process.stdout.write(`${JSON.stringify({ query: result.query, hits, timings: result.timings })}\n`);
         } else {
-          for (const h of hits)
-            console.log(
-              `${String(h.rank).padStart(3)}  ${h.score.toExponential(3).padStart(11)}  ${h.id}  ${(h.text ?? "").replace(/\s+/g, " ").slice(0, 100)}`,
-            );
+          const columns = [
+            { header: "rank", align: "right" },
+            { header: "score", align: "right" },
+            { header: "approx", align: "right" },
+            { header: "id" },
+            { header: "text" },
+          ] as const;
+          const rows = hits.map((h) => [
+            String(h.rank),
+            formatScore(h.score),
+            formatScore(h.approxScore),
+            h.id ?? "?",
+            (h.text ?? "").replace(/\s+/g, " ").slice(0, TEXT_WIDTH),
+          ]);
+          console.log(formatTable(columns, rows));
           const t = result.timings;
           console.error(`gradient ${t.gradientMs.toFixed(0)} ms, search ${t.searchMs.toFixed(0)} ms, re-rank ${t.rerankMs.toFixed(0)} ms`);
         }

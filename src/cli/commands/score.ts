@@ -4,6 +4,10 @@ import { openModel } from "../../model/open-model.js";
 import { runScore } from "../../jobs/score.js";
 import { integer, oneOf, positiveNumber } from "../options.js";
 import { progressBars } from "../progress.js";
+import { formatScore, formatTable } from "../table.js";
+
+/** Training sequences listed per query in the summary (--json prints all). */
+const SUMMARY_TOP = 5;
 
 export function registerScore(program: Command): void {
   const d = DEFAULT_ITERATIVE;
@@ -16,14 +20,14 @@ export function registerScore(program: Command): void {
     .requiredOption("--queries <file>", 'queries, JSONL with {"id","prompt","completion"} or {"id","prompt_tokens","completion_tokens"}')
     .option("--method <name>", `ekfac, cg (conjugate gradients, exact Fisher), lissa, or identity (gradient dot product)`, oneOf(SCORE_METHODS), "ekfac")
     .option("--per-module", "also report the score of every MLP matrix", false)
-    .option("--per-token", "also report the score of every training token", false)
+    .option("--per-token", "also report the score of every training token (printed with --json)", false)
     .option("--rank <r>", "keep each preconditioned query gradient as a rank-r product (query batching)", integer(1))
     .option("--cg-tolerance <x>", "relative residual at which cg stops", positiveNumber, d.cg.tolerance)
     .option("--cg-max-iterations <n>", "iteration limit of cg", integer(1), d.cg.maxIterations)
     .option("--lissa-iterations <n>", "LiSSA recursion steps", integer(1), d.lissa.iterations)
     .option("--lissa-batch <n>", "sequences per LiSSA Fisher-vector product", integer(1), d.lissa.batchSize)
     .option("--lissa-scale <x>", "LiSSA step alpha (default: 0.5 / largest eigenvalue, by power iteration)", positiveNumber)
-    .option("--json", "print one JSON object {queries, train, scores, moduleScores?, tokenScores?} instead of a summary", false)
+    .option("--json", "print one JSON object {queries, train, scores, moduleScores?, tokenScores?} instead of each query's top 5 as a table", false)
     .option("--no-progress", "do not draw progress bars")
     .action(async (opts) => {
       const opened = await openModel(opts.model);
@@ -49,13 +53,27 @@ export function registerScore(program: Command): void {
         if (opts.json) {
           process.stdout.write(`${JSON.stringify(result)}\n`);
         } else {
-          result.queries.forEach((id, q) => {
+          const modules = Object.entries(result.moduleScores ?? {});
+          const columns = [
+            { header: "rank", align: "right" as const },
+            { header: "train" },
+            { header: "score", align: "right" as const },
+            ...modules.map(([name]) => ({ header: name, align: "right" as const })),
+          ];
+          const tables = result.queries.map((id, q) => {
             const top = result.train
-              .map((t, n) => [t, result.scores[q][n]] as const)
-              .sort((a, b) => b[1] - a[1])
-              .slice(0, 5);
-            console.log(`${id}: ${top.map(([t, s]) => `${t} ${s.toExponential(3)}`).join(", ")}`);
+              .map((_, n) => n)
+              .sort((a, b) => result.scores[q][b] - result.scores[q][a])
+              .slice(0, SUMMARY_TOP);
+            const rows = top.map((n, r) => [
+              String(r + 1),
+              result.train[n],
+              formatScore(result.scores[q][n]),
+              ...modules.map(([, scores]) => formatScore(scores[q][n])),
+            ]);
+            return `query ${id}\n${formatTable(columns, rows)}`;
           });
+          console.log(tables.join("\n\n"));
         }
       } finally {
         bars.stop();

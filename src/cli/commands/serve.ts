@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { defaultWebRoot, startIndexServer } from "../../http/open-index-server.js";
+import { closeOnSignals } from "../../http/shutdown.js";
 import { integer } from "../options.js";
 
 export function registerServe(program: Command): void {
@@ -31,12 +32,6 @@ export function registerServe(program: Command): void {
         webRoot: defaultWebRoot(),
       });
       console.error(`influence: serving ${opts.index}\n  GraphQL    ${server.graphqlUrl}\n  dashboard  ${server.url}/\n  playground ${server.url}/playground`);
-      const stop = async (signal: string) => {
-        console.error(`influence: ${signal}, closing`);
-        await server.close();
-        process.exit(0);
-      };
-      process.once("SIGINT", () => void stop("SIGINT"));
-      process.once("SIGTERM", () => void stop("SIGTERM"));
+      closeOnSignals(server, (line) => console.error(`influence: ${line}`));
     });
 }

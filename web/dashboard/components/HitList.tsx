@@ -1,4 +1,5 @@
 import { maxAbs, signOf } from "../colors.ts";
+import { download, hitsToCsv, hitsToJson } from "../export.ts";
 import { formatScore } from "../format.ts";
 import type { Hit } from "../queries.ts";
 import { TokenText } from "./TokenText.tsx";
@@ -9,7 +10,17 @@ export type TokenScale = "all" | "hit";
 const tokenScores = (hit: Hit) => hit.tokenScores.map((t) => t.score);
 
 /** The ranked training sequences, each with its score and its tokens coloured by influence. */
-export function HitList({ hits, scale, onScaleChange }: { hits: Hit[]; scale: TokenScale; onScaleChange(scale: TokenScale): void }) {
+export function HitList({
+  hits,
+  scale,
+  onScaleChange,
+  onOpen,
+}: {
+  hits: Hit[];
+  scale: TokenScale;
+  onScaleChange(scale: TokenScale): void;
+  onOpen(id: string): void;
+}) {
   const overall = maxAbs(hits.flatMap(tokenScores));
   return (
     <section className="panel">
@@ -22,6 +33,14 @@ export function HitList({ hits, scale, onScaleChange }: { hits: Hit[]; scale: To
             <option value="hit">the strongest token of each hit</option>
           </select>
         </label>
+        <span className="exports">
+          <button type="button" disabled={hits.length === 0} onClick={() => download("influence-hits.csv", "text/csv", hitsToCsv(hits))}>
+            Export CSV
+          </button>
+          <button type="button" disabled={hits.length === 0} onClick={() => download("influence-hits.json", "application/json", hitsToJson(hits))}>
+            Export JSON
+          </button>
+        </span>
       </header>
       <p className="caption">
         <span className="swatch pos" /> raised the completion's probability · <span className="swatch neg" /> lowered it · a token carries the update that
@@ -38,6 +57,9 @@ export function HitList({ hits, scale, onScaleChange }: { hits: Hit[]; scale: To
                 <span className="sequence-id">{hit.sequence.id}</span>
                 <span className={`score ${signOf(hit.score)}`}>score {formatScore(hit.score)}</span>
                 <span className="approx">projected {formatScore(hit.approxScore)}</span>
+                <button type="button" className="open-sequence" onClick={() => onOpen(hit.sequence.id)}>
+                  Whole sequence
+                </button>
               </header>
               <TokenText tokens={hit.tokenScores} reference={scale === "all" ? overall : maxAbs(tokenScores(hit))} />
             </li>

@@ -33,7 +33,8 @@ export function QueryForm({ values, layers, contextLength, busy, onChange, onSub
         <legend>Input</legend>
         {(["text", "tokens"] as InputMode[]).map((mode) => (
           <label key={mode}>
-            <input type="radio" name="mode" value={mode} checked={values.mode === mode} onChange={() => set({ mode })} />{" "}
+            {/* Text is not token ids, nor the reverse: switching empties both fields. */}
+            <input type="radio" name="mode" value={mode} checked={values.mode === mode} onChange={() => set({ mode, prompt: "", completion: "" })} />{" "}
             {mode === "text" ? "text" : "token ids"}
           </label>
         ))}
@@ -57,6 +58,25 @@ export function QueryForm({ values, layers, contextLength, busy, onChange, onSub
           <input name="containsToken" value={values.containsToken} placeholder={'" the" or #262'} onChange={(e) => set({ containsToken: e.target.value })} />
         </label>
       </div>
+      <div className="row scoring">
+        <label className="check">
+          <input name="rerank" type="checkbox" checked={values.rerank} onChange={(e) => set({ rerank: e.target.checked })} /> Re-rank exactly
+        </label>
+        <label>
+          Candidates
+          <input
+            name="candidates"
+            type="number"
+            min={values.topK}
+            placeholder="default"
+            value={values.candidates ?? ""}
+            onChange={(e) => set({ candidates: Number.isNaN(e.target.valueAsNumber) ? null : e.target.valueAsNumber })}
+          />
+        </label>
+      </div>
+      <p className="hint">
+        Candidates come from the vector index by projected score (default max(4 k, 100)); re-ranking recomputes their exact EK-FAC scores: slower, exact.
+      </p>
       <fieldset className="layers">
         <legend>Layers</legend>
         {layers.map((layer) => (
