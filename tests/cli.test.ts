@@ -42,7 +42,7 @@ describe("the influence command line", () => {
   it.each([
     ["an unknown command", ["bogus"], /unknown command 'bogus'/],
     ["an unknown option", ["query", "--index", "x", "--topk", "3"], /unknown option '--topk'/],
-    ["a bad option value", ["query", "--index", "x", "--top-k", "0"], /--top-k.*expected an integer from 1/],
+    ["a bad option value", ["fit", "--model", "m", "--corpus", "c", "--out", "o", "--fisher", "exact"], /--fisher.*expected sampled or empirical/],
     ["a missing option", ["fit", "--model", "m", "--corpus", "c"], /required option '--out <dir>' not specified/],
   ])("exits with code 2 on %s, like every other bad input", async (_, args, message) => {
     const { code, stderr } = await influence(args);
