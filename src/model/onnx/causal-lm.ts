@@ -10,7 +10,7 @@
  * softmax, and drawing them in the graph keeps forward, loss and backward one run.
  */
 import ort from "onnxruntime-node";
-import { GraphBuilder, type Value } from "../../runtime/graph.js";
+import { GraphBuildError, GraphBuilder, type Value } from "../../runtime/graph.js";
 import { type RuntimeOptions, SessionCache } from "../../runtime/session.js";
 import { uniformGenerator } from "../../util/random.js";
 import { type Batch, makeBatch } from "../batch.js";
@@ -63,7 +63,7 @@ export function buildGraph(config: ModelConfig, variant: GraphVariant): GraphBui
   const weights = new Map([...arch.parameterShapes(config)].map(([name, dims]) => [name, g.input(name, "float32", dims)]));
   const weight = (name: string): Value => {
     const value = weights.get(name);
-    if (value === undefined) throw new Error(`${config.architecture} graph "${variant}": no parameter ${name}`);
+    if (value === undefined) throw new GraphBuildError(config.architecture, variant, undefined, `the model code reads parameter ${name}, which the architecture does not declare`);
     return value;
   };
   if (variant === "forward") {
