@@ -70,7 +70,7 @@ def run_capture():
     return [(u.detach(), h.grad, act.detach(), m.grad) for u, h, act, m in saved]
 
 
-def best(fn):
+def median_seconds(fn):
     fn()
     times = []
     for _ in range(REPEATS):
@@ -81,4 +81,4 @@ def best(fn):
 
 
 print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(),
-                  "forward_tokens_per_s": T / best(run_forward), "capture_tokens_per_s": T / best(run_capture)}))
+                  "forward_tokens_per_s": T / median_seconds(run_forward), "capture_tokens_per_s": T / median_seconds(run_capture)}))
