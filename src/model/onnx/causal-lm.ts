@@ -97,7 +97,8 @@ export function buildGraph(config: ModelConfig, variant: GraphVariant): GraphBui
   return g;
 }
 
-const int64 = (values: ArrayLike<number>, dims: number[]) => new ort.Tensor("int64", BigInt64Array.from(Array.from(values, (v) => BigInt(v))), dims);
+/** An int64 tensor of the given values (ids, rows, labels). */
+export const int64 = (values: ArrayLike<number>, dims: number[]) => new ort.Tensor("int64", BigInt64Array.from(Array.from(values, (v) => BigInt(v))), dims);
 
 export class OnnxCausalLM {
   readonly modules: readonly TrackedModule[];

@@ -30,7 +30,7 @@ import {
 } from "./layers.js";
 import type { CaptureHead, CaptureInputs, GraphInputs } from "./graph-inputs.js";
 
-interface BlockSaved {
+export interface BlockSaved {
   ln1: NormSaved;
   attn: AttentionSaved;
   ln2: NormSaved;
@@ -39,10 +39,14 @@ interface BlockSaved {
   u: Value;
   /** gelu output: the input of c_proj, [B, T, 4C] */
   act: Value;
+  /** LN1 output: the input of attn.c_attn, [B, T, C] */
+  ln1Out: Value;
+  /** attention output: the input of attn.c_proj, [B, T, C] */
+  attnOut: Value;
 }
 
 /** The GPT-2 forward pass to the final LayerNorm's output [B, T, C], with what backward needs. */
-function transformer(g: GraphBuilder, cfg: Gpt2Config, inputs: GraphInputs) {
+export function transformer(g: GraphBuilder, cfg: Gpt2Config, inputs: GraphInputs) {
   const w = inputs.weight;
   const C = cfg.nEmbd;
   const attention = { heads: cfg.nHead, headDim: C / cfg.nHead };
@@ -67,7 +71,7 @@ function transformer(g: GraphBuilder, cfg: Gpt2Config, inputs: GraphInputs) {
       const mid = g.op("Add", [input, linear(g, attn.y, p("attn.c_proj.weight"), p("attn.c_proj.bias"))]);
       const ln2 = layerNorm(g, mid, p("ln_2.weight"), p("ln_2.bias"), cfg.layerNormEps);
       const { y: act, saved: gelu } = g.scope("mlp", () => geluTanh(g, linear(g, ln2.y, p("mlp.c_fc.weight"), p("mlp.c_fc.bias"))));
-      saved.push({ ln1: ln1.saved, attn: attn.saved, ln2: ln2.saved, gelu, u: ln2.y, act });
+      saved.push({ ln1: ln1.saved, attn: attn.saved, ln2: ln2.saved, gelu, u: ln2.y, act, ln1Out: ln1.y, attnOut: attn.y });
       // x' = mid + act Wproj + bproj
       return g.op("Add", [mid, linear(g, act, p("mlp.c_proj.weight"), p("mlp.c_proj.bias"))]);
     });

@@ -1,6 +1,7 @@
 /**
- * Transformer building blocks as ONNX subgraphs, with the hand-written backward passes the capture
- * graphs need (activation gradients only; no parameter gradients). Shared by every architecture.
+ * Transformer building blocks as ONNX subgraphs, with hand-written backward passes: activation
+ * gradients (capture and training graphs) and parameter gradients (training graphs). Shared by
+ * every architecture.
  * Shapes: B sequences, T tokens, C model width, H heads of D features, R loss rows, V vocabulary.
  */
 import type { GraphBuilder, Value } from "../../runtime/graph.js";
@@ -20,6 +21,18 @@ export function linear(g: GraphBuilder, x: Value, w: Value, b: Value): Value {
 export function linearBackward(g: GraphBuilder, dy: Value, w: Value): Value {
   return g.op("MatMul", [dy, g.op("Transpose", [w], { perm: [1, 0] })]);
 }
+/** [.., width] -> [rows, width] */
+function flatRows(g: GraphBuilder, x: Value, width: number): Value {
+  return g.op("Reshape", [x, g.constant("int64", [-1, width])]);
+}
+/** Parameter gradients of y = x W + b over every position: dW = x^T dy [in, out], db = sum of dy's rows [out]. */
+export function linearParameterGrads(g: GraphBuilder, x: Value, dy: Value, inWidth: number, outWidth: number): { dw: Value; db: Value } {
+  const dyRows = flatRows(g, dy, outWidth);
+  return {
+    dw: g.op("Gemm", [flatRows(g, x, inWidth), dyRows], { transA: 1 }),
+    db: g.op("ReduceSum", [dyRows, g.constant("int64", [0])], { keepdims: 0 }),
+  };
+}
 
 export interface NormSaved {
   x: Value;
@@ -33,14 +46,24 @@ export function layerNorm(g: GraphBuilder, x: Value, gain: Value, bias: Value, e
   const [y, mean, rstd] = g.node("LayerNormalization", [x, gain, bias], { axis: -1, epsilon: eps }, 3);
   return { y, saved: { x, mean, rstd } };
 }
+/** xhat = (x - mean) rstd, the normalised input before gain and bias. */
+function normalised(g: GraphBuilder, s: NormSaved): Value {
+  return g.op("Mul", [g.op("Sub", [s.x, s.mean]), s.rstd]);
+}
 /** dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)), with dxhat = dy gain. */
 export function layerNormBackward(g: GraphBuilder, dy: Value, s: NormSaved, gain: Value): Value {
   const meanLast = (v: Value) => g.op("ReduceMean", [v], { axes: [-1], keepdims: 1 });
-  const xhat = g.op("Mul", [g.op("Sub", [s.x, s.mean]), s.rstd]);
+  const xhat = normalised(g, s);
   const dxhat = g.op("Mul", [dy, gain]);
   const centred = g.op("Sub", [dxhat, meanLast(dxhat)]);
   const projected = g.op("Mul", [xhat, meanLast(g.op("Mul", [dxhat, xhat]))]);
   return g.op("Mul", [s.rstd, g.op("Sub", [centred, projected])]);
+}
+
+/** LayerNorm's parameter gradients over every position: dgain = sum of dy xhat, dbias = sum of dy. */
+export function layerNormParameterGrads(g: GraphBuilder, dy: Value, s: NormSaved, width: number): { dgain: Value; dbias: Value } {
+  const sumRows = (v: Value) => g.op("ReduceSum", [flatRows(g, v, width), g.constant("int64", [0])], { keepdims: 0 });
+  return { dgain: sumRows(g.op("Mul", [dy, normalised(g, s)])), dbias: sumRows(dy) };
 }
 
 // gelu_new (GPT-2): 0.5 h (1 + tanh(z)), z = sqrt(2/pi) (h + 0.044715 h^3)
@@ -118,11 +141,19 @@ export function causalAttentionBackward(g: GraphBuilder, dy: Value, s: Attention
 
 /** The rows (indices into the flattened [B*T, C] hidden states) that go through the LM head. */
 export function gatherRows(g: GraphBuilder, hidden: Value, rows: Value, width: number): Value {
-  return g.op("Gather", [g.op("Reshape", [hidden, g.constant("int64", [-1, width])]), rows], { axis: 0 });
+  return g.op("Gather", [flatRows(g, hidden, width), rows], { axis: 0 });
+}
+/**
+ * The gradient of an embedding table [N, C] looked up at `indices` [..] (Gather on axis 0), given
+ * dL/d(looked-up rows) [.., C]: each row's gradient added into its index's row (repeats add up).
+ */
+export function embeddingBackward(g: GraphBuilder, table: Value, indices: Value, dRows: Value): Value {
+  const zeros = g.op("ConstantOfShape", [g.op("Shape", [table])], { value: { tensor: { type: "float32", value: 0 } } });
+  return g.op("ScatterND", [zeros, g.op("Unsqueeze", [indices, g.constant("int64", [-1])]), dRows], { reduction: "add" });
 }
 /** The [R, C] gradient of the gathered rows placed at their rows of a zero tensor shaped as `hidden`. */
 export function scatterRows(g: GraphBuilder, dRows: Value, rows: Value, hidden: Value, width: number): Value {
-  const flatShape = g.op("Shape", [g.op("Reshape", [hidden, g.constant("int64", [-1, width])])]);
+  const flatShape = g.op("Shape", [flatRows(g, hidden, width)]);
   const zeros = g.op("ConstantOfShape", [flatShape], { value: { tensor: { type: "float32", value: 0 } } });
   const indices = g.op("Unsqueeze", [rows, g.constant("int64", [1])]);
   return g.op("Reshape", [g.op("ScatterND", [zeros, indices, dRows]), g.op("Shape", [hidden])]);
