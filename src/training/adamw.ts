@@ -29,6 +29,24 @@ interface Slot {
   decay: boolean;
 }
 
+/** One parameter's update, in place; a plain function of typed arrays, which V8 compiles to a tight loop. */
+function update(
+  { param, m, v }: Slot,
+  grad: Float32Array,
+  k: { beta1: number; beta2: number; epsilon: number; scale: number; lr: number; decay: number; c1: number; c2: number },
+): void {
+  const { beta1, beta2, epsilon, scale, lr, decay } = k;
+  const [mScale, vScale] = [1 / k.c1, 1 / k.c2];
+  for (let i = 0; i < param.length; i++) {
+    const g = grad[i] * scale;
+    const mi = beta1 * m[i] + (1 - beta1) * g;
+    const vi = beta2 * v[i] + (1 - beta2) * g * g;
+    m[i] = mi;
+    v[i] = vi;
+    param[i] -= lr * ((mi * mScale) / (Math.sqrt(vi * vScale) + epsilon) + decay * param[i]);
+  }
+}
+
 export class AdamW {
   private readonly slots = new Map<string, Slot>();
   private t = 0;
@@ -68,14 +86,7 @@ export class AdamW {
     const c1 = 1 - beta1 ** this.t;
     const c2 = 1 - beta2 ** this.t;
     for (const { slot, grad } of list) {
-      const { param, m, v } = slot;
-      const decay = slot.decay ? weightDecay : 0;
-      for (let i = 0; i < param.length; i++) {
-        const g = grad[i] * scale;
-        m[i] = beta1 * m[i] + (1 - beta1) * g;
-        v[i] = beta2 * v[i] + (1 - beta2) * g * g;
-        param[i] -= lr * (m[i] / c1 / (Math.sqrt(v[i] / c2) + epsilon) + decay * param[i]);
-      }
+      update(slot, grad, { beta1, beta2, epsilon, scale, lr, decay: slot.decay ? weightDecay : 0, c1, c2 });
     }
     return norm;
   }
