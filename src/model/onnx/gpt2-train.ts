@@ -11,7 +11,7 @@
  * (multiplies the gradients, not the loss), and the weights by checkpoint name (without
  * `transformer.`). Outputs: loss [R] (per row, unscaled) and `grad.<name>` for every parameter.
  */
-import { GraphBuilder, type Value } from "../../runtime/graph.js";
+import { GraphBuildError, GraphBuilder, type Value } from "../../runtime/graph.js";
 import type { Gpt2Config } from "../config.js";
 import { gpt2ParameterShapes } from "../gpt2.js";
 import { transformer } from "./gpt2.js";
@@ -38,7 +38,12 @@ export function buildGpt2TrainingGraph(cfg: Gpt2Config, variant: TrainingGraphVa
   const labels = g.input("labels", "int64", ["rows"]);
   const shapes = gpt2ParameterShapes(cfg);
   const weights = new Map([...shapes].map(([name, dims]) => [name, g.input(name, "float32", dims)]));
-  const w = (name: string) => weights.get(name) as Value;
+  const w = (name: string): Value => {
+    const value = weights.get(name);
+    if (value === undefined)
+      throw new GraphBuildError(cfg.architecture, `training-${variant}`, undefined, `the model code reads parameter ${name}, which GPT-2 does not declare`);
+    return value;
+  };
   const { saved, lnF, attention } = transformer(g, cfg, { ids, rows, weight: w });
 
   // h [R, C]: the final LayerNorm's output on the loss rows; logits [R, V] through the tied head
