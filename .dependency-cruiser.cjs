@@ -4,6 +4,8 @@
  *
  * Where the order departs from the plain reading of the pipeline, the real dependencies decide:
  * - backend before linalg: the large eigen-solvers' products run on the compute backend.
+ * - runtime (ONNX graph builder, sessions, execution providers) is a foundation like backend: the
+ *   models' graphs are written and run with it, and it knows nothing of any model.
  * - workers (thread pool, its protocol, spawning .ts workers) is a foundation: the build's jobs
  *   and the server's engine both run on it, and it knows nothing of either.
  * - model before corpus: a corpus source is the sequences a model's tokenizer and context length
@@ -21,6 +23,7 @@ const PIPELINE = [
   "safetensors",
   "tokenizer",
   "backend",
+  "runtime",
   "linalg",
   "workers",
   "db",

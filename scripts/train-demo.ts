@@ -7,12 +7,12 @@
  */
 import path from "node:path";
 import { Command } from "commander";
-import { initBackend } from "../src/backend/backend.js";
 import { integer, positiveNumber } from "../src/cli/options.js";
 import { type Batch, makeBatch } from "../src/model/batch.js";
 import type { Gpt2Config } from "../src/model/config.js";
 import { gpt2ParameterShapes } from "../src/model/gpt2.js";
 import { loadTokenizer, type Tokenizer } from "../src/tokenizer/tokenizer.js";
+import { type Device, deviceFromEnv, parseDevice } from "../src/runtime/device.js";
 import { writeTruncatedGpt2Tokenizer } from "../src/tokenizer/truncated-bpe.js";
 import { writeFileAtomic, writeJsonAtomic } from "../src/util/atomic-write.js";
 import { DEFAULT_ADAMW } from "../src/training/adamw.js";
@@ -52,6 +52,7 @@ interface Options {
   checkpointDir?: string;
   checkpointEvery: number;
   resumeFrom?: string;
+  device: Device;
 }
 
 function parseOptions(): Options {
@@ -77,11 +78,14 @@ function parseOptions(): Options {
     .option("--checkpoint-dir <dir>", "where to save a resumable state")
     .option("--checkpoint-every <n>", "steps between resumable states", integer(1), 200)
     .option("--resume-from <dir>", "a --checkpoint-dir to continue from")
+    .option("--device <name>", "ONNX Runtime execution provider: cpu or cuda (default: INFLUENCE_DEVICE, else cpu)", (name: string) =>
+      parseDevice(name, "--device"),
+    )
     .parse()
-    .opts<Options>();
+    .opts<Omit<Options, "device"> & { device?: Device }>();
   // A resumed run restarts its loss average at the checkpoint: keep that on a log boundary.
   if (opts.checkpointEvery % opts.logEvery !== 0) throw new InputError("--checkpoint-every must be a multiple of --log-every");
-  return opts;
+  return { ...opts, device: opts.device ?? deviceFromEnv() };
 }
 
 const count = (seqs: readonly number[][]): number => seqs.reduce((n, s) => n + s.length, 0);
@@ -148,7 +152,7 @@ async function prepare(opts: Options, tokenizer: Tokenizer, backend: string): Pr
       throw new InputError(`${opts.resumeFrom}: was trained with another ${key}; resume with the flags of that run`);
     }
   }
-  const trainer = new Gpt2Trainer(cfg, resumed?.weights ?? initGpt2Weights(cfg, opts.seed), adamw);
+  const trainer = new Gpt2Trainer(cfg, resumed?.weights ?? initGpt2Weights(cfg, opts.seed), adamw, { device: opts.device });
   if (resumed) trainer.optimizer.restore(resumed.optimizer);
   return {
     opts,
@@ -187,7 +191,7 @@ async function train({ opts, cfg, train, heldOut, stepsPerEpoch, schedule, lastS
     const entry: LogEntry = { step, epoch: step / stepsPerEpoch, tokens, lr: learningRate(Math.max(0, step - 1), schedule), seconds };
     if (window.steps) Object.assign(entry, { trainLoss: window.loss / window.predicted, gradNorm: window.gradNorm / window.steps });
     if (evaluate) {
-      const { loss, tokens: predicted } = trainer.evaluate(heldOut);
+      const { loss, tokens: predicted } = await trainer.evaluate(heldOut);
       entry.validLoss = loss / predicted;
     }
     log.entries.push(entry);
@@ -213,7 +217,7 @@ async function train({ opts, cfg, train, heldOut, stepsPerEpoch, schedule, lastS
     }
     const sequences = batches[step % stepsPerEpoch].map((i) => train[i]);
     const started = performance.now();
-    const result = trainer.step(makeBatch(sequences, cfg.contextLength, cfg.vocabSize), learningRate(step, schedule));
+    const result = await trainer.step(makeBatch(sequences, cfg.contextLength, cfg.vocabSize), learningRate(step, schedule));
     seconds += (performance.now() - started) / 1000;
     tokens += count(sequences);
     window.loss += result.loss * result.tokens;
@@ -230,7 +234,8 @@ async function train({ opts, cfg, train, heldOut, stepsPerEpoch, schedule, lastS
 
 async function main(): Promise<void> {
   const opts = parseOptions();
-  const backend = await initBackend();
+  const backend = `onnxruntime ${opts.device}`;
+  console.error(`training on ONNX Runtime, device ${opts.device}`);
   // The model folder carries its own tokenizer: GPT-2's BPE cut to --vocab-size ids.
   await writeTruncatedGpt2Tokenizer(opts.gpt2Tokenizer, opts.out, opts.vocabSize, { modelMaxLength: opts.context });
   const tokenizer = await loadTokenizer(opts.out);
@@ -242,7 +247,7 @@ async function main(): Promise<void> {
   console.error(`unigram entropy of the training tokens: ${run.log.unigramEntropy.toFixed(3)} nats`);
   await train(run);
   await saveHfGpt2(opts.out, run.cfg, run.trainer.weights(), tokenizer.eosTokenId as number);
-  run.trainer.dispose();
+  await run.trainer.release();
   console.error(`wrote ${opts.out}`);
 }
 

@@ -43,7 +43,7 @@ interface Row {
   flops: { forward: number; backward: number };
 }
 
-function measure(name: string, model: CausalLM, sequences: number[][], repeats: number): Row {
+export function measure(name: string, model: CausalLM, sequences: number[][], repeats: number): Row {
   const batch = makeBatch(sequences, model.config.contextLength, model.config.vocabSize);
   const forwardSeconds = median(
     timeIt(() => {

@@ -16,6 +16,18 @@ export function timeIt(fn: () => void, repeats: number): number[] {
   });
 }
 
+/** timeIt for asynchronous work (ONNX Runtime's runs). */
+export async function timeItAsync(fn: () => Promise<unknown>, repeats: number): Promise<number[]> {
+  await fn();
+  const times: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const t0 = performance.now();
+    await fn();
+    times.push((performance.now() - t0) / 1000);
+  }
+  return times;
+}
+
 export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;

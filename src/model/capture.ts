@@ -32,7 +32,7 @@ export interface GradientCapture {
 }
 
 /** Which positions carry loss: position t predicts token t+1. */
-function lossWeights(batch: Batch, spec: LossSpec): Float32Array {
+export function lossWeights(batch: Batch, spec: LossSpec): Float32Array {
   const w = new Float32Array(batch.size * batch.length);
   for (let b = 0; b < batch.size; b++) {
     const len = batch.lengths[b];
@@ -59,12 +59,12 @@ function lossWeights(batch: Batch, spec: LossSpec): Float32Array {
 }
 
 /** The rows of the flattened batch that carry loss, ascending. */
-function rowsWithLoss(weights: Float32Array): Int32Array {
+export function rowsWithLoss(weights: Float32Array): Int32Array {
   return Int32Array.from(weights.keys()).filter((row) => weights[row] !== 0);
 }
 
 /** The next token of each loss row. */
-function trueLabels(batch: Batch, rows: Int32Array): Int32Array {
+export function trueLabels(batch: Batch, rows: Int32Array): Int32Array {
   return rows.map((row) => batch.ids[row + 1]);
 }
 
@@ -72,7 +72,7 @@ function trueLabels(batch: Batch, rows: Int32Array): Int32Array {
  * Labels drawn from the softmax rows (one per loss row) by inverse-CDF sampling with one uniform
  * per position from the sequence's own seed, so a sequence gets the same labels in any batch.
  */
-function sampledLabels(p: Float32Array, vocab: number, batch: Batch, rows: Int32Array, seeds: readonly number[]): Int32Array {
+export function sampledLabels(p: Float32Array, vocab: number, batch: Batch, rows: Int32Array, seeds: readonly number[]): Int32Array {
   if (seeds.length !== batch.size) throw new Error(`sampled labels need one seed per sequence (${seeds.length} for ${batch.size})`);
   const uniforms = seeds.map((seed) => uniformGenerator(seed));
   return rows.map((row, k) => {

@@ -1,15 +1,17 @@
 /**
- * Training steps for GPT-2 through the same forward code the influence computations use: the
- * parameters are tf.Variables, the transposed copies Gpt2 needs are made inside the gradient tape
- * (gpt2ParamsFromTensors), and tfjs autodiff differentiates Gpt2.forward.
+ * Training steps for GPT-2 on ONNX Runtime: the training graph (gpt2-train.ts) gives the batch's
+ * summed next-token loss and every parameter's gradient, and AdamW updates the weights on the host.
+ * The weights are Float32Arrays that the graph reads in place and AdamW updates in place.
  */
-import { download, tf } from "../backend/backend.js";
+import ort from "onnxruntime-node";
 import type { Batch } from "../model/batch.js";
 import type { Gpt2Config } from "../model/config.js";
-import { Gpt2, gpt2ParameterShapes, gpt2ParamsFromTensors } from "../model/gpt2.js";
+import { gpt2ParameterShapes } from "../model/gpt2.js";
+import { int64 } from "../model/onnx/causal-lm.js";
+import { buildGpt2TrainingGraph, type TrainingGraphVariant } from "../model/onnx/gpt2-train.js";
+import { type RuntimeOptions, SessionCache } from "../runtime/session.js";
 import { AdamW, type AdamWOptions } from "./adamw.js";
-import { prepareAutodiff } from "./gradients.js";
-import { nextTokenTargets, summedNextTokenLoss } from "./loss.js";
+import { nextTokenTargets } from "./loss.js";
 
 /** GPT-2 practice: decay matrices and embeddings, not biases or LayerNorm gains. */
 const isDecayed = (name: string): boolean => name.endsWith(".weight") && !/(^|\.)ln_(1|2|f)\.weight$/.test(name);
@@ -24,73 +26,88 @@ export interface StepResult {
 
 export class Gpt2Trainer {
   readonly optimizer: AdamW;
-  private readonly variables = new Map<string, tf.Variable>();
+  private readonly params = new Map<string, Float32Array>();
+  private readonly weightFeeds: Record<string, ort.Tensor> = {};
+  private readonly sessions: SessionCache<TrainingGraphVariant>;
 
-  /** Call after initBackend. */
+  /** `weights` are copied: the caller's arrays are not changed. */
   constructor(
     readonly config: Gpt2Config,
     weights: ReadonlyMap<string, Float32Array>,
     options: AdamWOptions,
+    runtime: RuntimeOptions = {},
   ) {
-    prepareAutodiff();
     for (const [name, shape] of gpt2ParameterShapes(config)) {
       const data = weights.get(name);
+      const size = shape.reduce((a, b) => a * b, 1);
       if (!data) throw new Error(`initial weights lack ${name}`);
-      this.variables.set(name, tf.variable(tf.tensor(data, shape)));
+      if (data.length !== size) throw new Error(`initial weights: ${name} has ${data.length} values, the model ${size} ([${shape}])`);
+      const copy = data.slice();
+      this.params.set(name, copy);
+      this.weightFeeds[name] = new ort.Tensor("float32", copy, shape);
     }
-    this.optimizer = new AdamW(this.variables, options, isDecayed);
+    this.optimizer = new AdamW(this.params, options, isDecayed);
+    this.sessions = new SessionCache((variant) => buildGpt2TrainingGraph(config, variant), runtime);
   }
 
-  /** A view of the current parameters as the model the influence code runs; valid inside a tidy. */
-  private model(): Gpt2 {
-    return new Gpt2(
-      this.config,
-      gpt2ParamsFromTensors(this.config, (name) => this.variables.get(name) as tf.Variable),
+  private async run(variant: TrainingGraphVariant, batch: Batch, extra: Record<string, ort.Tensor>, fetches: string[]) {
+    const { rows, labels, count } = nextTokenTargets(batch);
+    const session = await this.sessions.get(variant);
+    const out = await session.run(
+      {
+        ...this.weightFeeds,
+        ...extra,
+        ids: int64(batch.ids, [batch.size, batch.length]),
+        rows: int64(rows, [count]),
+        labels: int64(labels, [count]),
+      },
+      ["loss", ...fetches],
     );
+    // Summed in float64, in row order.
+    const loss = (out.loss.data as Float32Array).reduce((sum, x) => sum + x, 0);
+    return { loss, count, out };
   }
 
   /**
-   * The batch's summed next-token loss times `scale`, and its gradient with respect to every
-   * parameter by name; the caller disposes the gradients.
+   * The batch's summed next-token loss (unscaled) and its gradient times `scale` with respect to
+   * every parameter, by name.
    */
-  lossGradients(batch: Batch, scale = 1): { loss: number; grads: Map<string, tf.Tensor> } {
-    const names = [...this.variables.keys()];
-    const list = names.map((name) => this.variables.get(name) as tf.Variable);
-    // variableGrads runs the function inside a tidy: the forward pass's saved activations are
-    // released there, once the tape holds its own references to what the gradient needs.
-    const { value, grads } = tf.variableGrads(() => tf.mul(summedNextTokenLoss(this.model().forward(batch).logits, batch), scale), list);
-    return { loss: download(value)[0], grads: new Map(names.map((name, i) => [name, grads[list[i].name]])) };
+  async lossGradients(batch: Batch, scale = 1): Promise<{ loss: number; grads: Map<string, Float32Array> }> {
+    const names = [...this.params.keys()];
+    const { loss, out } = await this.run(
+      "train",
+      batch,
+      { scale: new ort.Tensor("float32", Float32Array.of(scale), []) },
+      names.map((name) => `grad.${name}`),
+    );
+    return { loss, grads: new Map(names.map((name) => [name, out[`grad.${name}`].data as Float32Array])) };
   }
 
   /** One AdamW step on the batch's mean loss per predicted token. */
-  step(batch: Batch, lr: number): StepResult {
+  async step(batch: Batch, lr: number): Promise<StepResult> {
     const { count } = nextTokenTargets(batch);
-    const { loss, grads } = this.lossGradients(batch, 1 / count);
-    try {
-      return { loss, gradNorm: this.optimizer.apply(grads, lr), tokens: count };
-    } finally {
-      tf.dispose([...grads.values()]);
-    }
+    const { loss, grads } = await this.lossGradients(batch, 1 / count);
+    return { loss: loss / count, gradNorm: this.optimizer.apply(grads, lr), tokens: count };
   }
 
   /** Summed loss and number of predicted tokens over the batches, without updating anything. */
-  evaluate(batches: Iterable<Batch>): { loss: number; tokens: number } {
+  async evaluate(batches: Iterable<Batch>): Promise<{ loss: number; tokens: number }> {
     let loss = 0;
     let tokens = 0;
     for (const batch of batches) {
-      loss += download(tf.tidy(() => summedNextTokenLoss(this.model().forward(batch).logits, batch)))[0];
-      tokens += nextTokenTargets(batch).count;
+      const result = await this.run("loss", batch, {}, []);
+      loss += result.loss;
+      tokens += result.count;
     }
     return { loss, tokens };
   }
 
-  /** Current parameter values by name. */
+  /** Copies of the current parameter values, by name. */
   weights(): Map<string, Float32Array> {
-    return new Map([...this.variables].map(([name, v]) => [name, v.dataSync() as Float32Array]));
+    return new Map([...this.params].map(([name, data]) => [name, data.slice()]));
   }
 
-  dispose(): void {
-    this.optimizer.dispose();
-    tf.dispose([...this.variables.values()]);
+  release(): Promise<void> {
+    return this.sessions.release();
   }
 }

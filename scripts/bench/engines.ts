@@ -1,0 +1,107 @@
+/**
+ * The same GPT-2 small (random weights, one sequence) on each engine, side by side in one run:
+ * tfjs (the backend chosen at start-up), ONNX Runtime (CPU) and PyTorch (Debian's python3-torch,
+ * a comparison only), with ONNX Runtime's own MatMul rate. Tokens and threads:
+ * INFLUENCE_BENCH_TOKENS (512), INFLUENCE_BENCH_THREADS (2).
+ */
+import { spawnSync } from "node:child_process";
+import path from "node:path";
+import ort from "onnxruntime-node";
+import { initBackend } from "../../src/backend/backend.js";
+import { makeBatch } from "../../src/model/batch.js";
+import type { Gpt2Config } from "../../src/model/config.js";
+import { Gpt2, gpt2Params } from "../../src/model/gpt2.js";
+import { OnnxCausalLM } from "../../src/model/onnx/causal-lm.js";
+import { GraphBuilder } from "../../src/runtime/graph.js";
+import { GraphSession } from "../../src/runtime/session.js";
+import { initGpt2Weights } from "../../src/training/init.js";
+import type { BenchSection } from "../bench.js";
+import { measure } from "./model.js";
+import { REPO_ROOT } from "../../support/fixtures.js";
+import { median, timeItAsync } from "./util.js";
+
+const GPT2_SMALL: Gpt2Config = {
+  architecture: "gpt2",
+  vocabSize: 50257,
+  contextLength: 1024,
+  nEmbd: 768,
+  nLayer: 12,
+  nHead: 12,
+  nInner: 3072,
+  layerNormEps: 1e-5,
+};
+
+/** ONNX Runtime's rate for an [n, n] x [n, n] product, GFLOP/s. */
+async function onnxMatMulRate(n: number, threads: number): Promise<number> {
+  const g = new GraphBuilder("bench", "matmul");
+  g.output(g.op("MatMul", [g.input("a", "float32", [n, n]), g.input("b", "float32", [n, n])]), "c", "float32", [n, n]);
+  const session = await GraphSession.create(g, { device: "cpu", threads });
+  const x = new ort.Tensor(
+    "float32",
+    Float32Array.from({ length: n * n }, (_, i) => Math.sin(i)),
+    [n, n],
+  );
+  const seconds = median(await timeItAsync(() => session.run({ a: x, b: x }, ["c"]), 5));
+  await session.release();
+  return (2 * n ** 3) / seconds / 1e9;
+}
+
+interface EngineRow {
+  engine: string;
+  forward: string;
+  capture: string;
+}
+
+function torchRow(tokens: number, threads: number): EngineRow {
+  const script = path.join(REPO_ROOT, "scripts", "bench", "torch-gpt2.py");
+  const probe = spawnSync("/usr/bin/python3", ["-c", "import torch"], { encoding: "utf8" });
+  if (probe.status !== 0) return { engine: "PyTorch", forward: "not installed", capture: "not installed" };
+  const run = spawnSync("/usr/bin/python3", [script, String(tokens), String(threads), "3"], { encoding: "utf8" });
+  if (run.status !== 0) throw new Error(`${script} failed: ${run.stderr}`);
+  const out = JSON.parse(run.stdout) as { torch: string; forward_tokens_per_s: number; capture_tokens_per_s: number };
+  return { engine: `PyTorch ${out.torch}, ${threads} threads`, forward: out.forward_tokens_per_s.toFixed(0), capture: out.capture_tokens_per_s.toFixed(0) };
+}
+
+const section: BenchSection = {
+  title: "Engines: tfjs, ONNX Runtime and PyTorch on GPT-2 small",
+  async run() {
+    const tokens = Number(process.env.INFLUENCE_BENCH_TOKENS ?? 512);
+    const threads = Number(process.env.INFLUENCE_BENCH_THREADS ?? 2);
+    const weights = initGpt2Weights(GPT2_SMALL, 1);
+    const sequence = Array.from({ length: tokens }, (_, t) => (t * 7919) % GPT2_SMALL.vocabSize);
+    const rows: EngineRow[] = [];
+
+    const tfjs = new Gpt2(
+      GPT2_SMALL,
+      gpt2Params(GPT2_SMALL, (name) => weights.get(name) as Float32Array),
+    );
+    const t = measure("tfjs", tfjs, [sequence], 3);
+    tfjs.dispose();
+    rows.push({ engine: `tfjs 4.22 ${await initBackend()}`, forward: (tokens / t.forwardSeconds).toFixed(0), capture: (tokens / t.totalSeconds).toFixed(0) });
+
+    const onnx = new OnnxCausalLM(GPT2_SMALL, weights, { device: "cpu", threads });
+    const batch = makeBatch([sequence], GPT2_SMALL.contextLength, GPT2_SMALL.vocabSize);
+    const forward = median(await timeItAsync(() => onnx.logits(batch), 3));
+    const capture = median(await timeItAsync(() => onnx.capture([sequence], { kind: "next-token" }), 3));
+    await onnx.release();
+    rows.push({
+      engine: `ONNX Runtime ${ort.env.versions.node} (CPU), ${threads} threads`,
+      forward: (tokens / forward).toFixed(0),
+      capture: (tokens / capture).toFixed(0),
+    });
+
+    rows.push(torchRow(tokens, threads));
+    const rates = [await onnxMatMulRate(1024, threads), await onnxMatMulRate(3072, threads)];
+    return [
+      `GPT-2 small (124M parameters, random weights), one sequence of ${tokens} tokens. Forward: logits of every position. Forward+capture: the summed next-token loss, its gradient and the backward pass with the per-token inputs and output gradients of every MLP matrix (PyTorch: autograd with weights frozen, which runs down to the embedding rather than stopping at the lowest MLP).`,
+      "",
+      `ONNX Runtime MatMul, ${threads} threads: ${rates[0].toFixed(0)} GFLOP/s at 1024³, ${rates[1].toFixed(0)} GFLOP/s at 3072³.`,
+      "",
+      "| engine | forward tokens/s | forward+capture tokens/s |",
+      "| --- | ---: | ---: |",
+      ...rows.map((r) => `| ${r.engine} | ${r.forward} | ${r.capture} |`),
+    ].join("\n");
+  },
+};
+
+export default section;
