@@ -7,6 +7,8 @@ import { makeBatch } from "../src/model/batch.js";
 import { captureGradients } from "../src/model/capture.js";
 import type { Gpt2Config } from "../src/model/config.js";
 import { Gpt2, gpt2ParameterShapes, gpt2Params } from "../src/model/gpt2.js";
+import type { CausalLM } from "../src/model/model.js";
+import { OnnxCausalLM } from "../src/model/onnx/causal-lm.js";
 import { loadModel } from "../src/model/load.js";
 import { readSafetensors } from "../src/safetensors/read.js";
 import { DEFAULT_ADAMW } from "../src/training/adamw.js";
@@ -19,6 +21,7 @@ import { learningRate } from "../src/training/schedule.js";
 import { Gpt2Trainer } from "../src/training/trainer.js";
 import { normalGenerator } from "../src/util/random.js";
 import { maxRelError } from "./helpers/compare.js";
+import { sequenceGradient } from "./helpers/gradients.js";
 
 const cfg: Gpt2Config = { architecture: "gpt2", vocabSize: 61, contextLength: 16, nEmbd: 16, nLayer: 2, nHead: 2, nInner: 48, layerNormEps: 1e-5 };
 
@@ -60,35 +63,33 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-describe("autodiff through Gpt2.forward", () => {
+describe("autodiff through the trainer's tfjs forward", () => {
   // A large vocabulary too: the LM head may then be computed in vocabulary blocks.
-  it.each([cfg.vocabSize, 5000])("gives the MLP gradients of the hand-written backward pass (captureGradients, next-token), vocabulary %i", (vocabSize) => {
+  it.each([cfg.vocabSize, 5000])("gives the MLP gradients of the engine's capture pass (captureGradients, next-token), vocabulary %i", async (vocabSize) => {
     const config = { ...cfg, vocabSize };
     const weights = randomWeights(1, config);
     const trainer = new Gpt2Trainer(config, weights, DEFAULT_ADAMW);
     const { loss, grads } = trainer.lossGradients(makeBatch(sequences, config.contextLength, config.vocabSize));
-    const model = new Gpt2(
-      config,
-      gpt2Params(config, (name) => weights.get(name) as Float32Array),
-    );
-    const capture = captureGradients(model, sequences, { kind: "next-token" });
+    const model = new OnnxCausalLM(config, weights, { device: "cpu" });
     try {
+      const capture = await captureGradients(model, sequences, { kind: "next-token" });
       expect(loss).toBeCloseTo(
         capture.losses.reduce((a, b) => a + b, 0),
         3,
       );
+      const rows = capture.batch.size * capture.batch.length;
       for (const { module, a, g } of capture.modules) {
-        // Sum over tokens of g_t a_t^T: [out, in + 1], the bias gradient in the last column.
-        const G = tf.tidy(() => tf.matMul(tf.transpose(g), a));
-        const weight = download(tf.tidy(() => tf.transpose(tf.slice(G, [0, 0], [-1, module.inFeatures]))));
-        const bias = download(tf.tidy(() => tf.reshape(tf.slice(G, [0, module.inFeatures], [-1, 1]), [-1])));
-        G.dispose();
+        // Sum over tokens (padding rows are zero) of g_t a_t^T: [out, in + 1], the bias gradient in the last column.
+        const [inW, outW] = [module.inFeatures + 1, module.outFeatures];
+        const G = sequenceGradient(a, g, 0, rows, inW, outW);
+        // Conv1D weights are [in, out]: the transpose of G's first `in` columns.
+        const weight = Float64Array.from({ length: module.inFeatures * outW }, (_, k) => G[(k % outW) * inW + Math.floor(k / outW)]);
+        const bias = Float64Array.from({ length: outW }, (_, o) => G[o * inW + module.inFeatures]);
         expect(maxRelError(download(grads.get(`${module.name}.weight`)!), weight), module.name).toBeLessThan(1e-4);
         expect(maxRelError(download(grads.get(`${module.name}.bias`)!), bias), module.name).toBeLessThan(1e-4);
       }
     } finally {
-      capture.dispose();
-      model.dispose();
+      await model.release();
       trainer.dispose();
     }
   });
@@ -170,21 +171,17 @@ describe("saving in Hugging Face layout", () => {
     const config = JSON.parse(readFileSync(path.join(dir, "config.json"), "utf8"));
     expect(config).toMatchObject({ architectures: ["GPT2LMHeadModel"], eos_token_id: 60, bos_token_id: 60, n_positions: 16, tie_word_embeddings: true });
 
+    // The reloaded folder gives the logits of the weights saved, on the engine.
     const batch = makeBatch(sequences, cfg.contextLength, cfg.vocabSize);
-    const logitsOf = (model: { forward: Gpt2["forward"]; dispose(): void }) => {
-      const pass = model.forward(batch);
-      pass.dispose();
-      const logits = download(pass.logits);
-      model.dispose();
-      return logits;
+    const logitsOf = async (model: CausalLM) => {
+      try {
+        return await model.logits(batch);
+      } finally {
+        await model.release();
+      }
     };
-    const expected = logitsOf(
-      new Gpt2(
-        cfg,
-        gpt2Params(cfg, (name) => weights.get(name) as Float32Array),
-      ),
-    );
-    expect(logitsOf(await loadModel(dir))).toEqual(expected);
+    const expected = await logitsOf(new OnnxCausalLM(cfg, weights, { device: "cpu" }));
+    expect(await logitsOf(await loadModel(dir))).toEqual(expected);
   });
 });
 
