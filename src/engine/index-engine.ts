@@ -16,14 +16,12 @@ import { DISTRIBUTION_TOP_SCORES } from "../indexer/query-limits.js";
 import { type VectorFile, readVectorFile } from "../indexer/vector-file.js";
 import { maskQuery, rangesForLayers } from "../projection/vector-layout.js";
 import { type OpenedModel, openModel } from "../model/open-model.js";
-import { batchTokenLimit } from "../model/batch-budget.js";
 import { captureTensors } from "../ekfac/capture-tensors.js";
 import type { RuntimeOptions } from "../runtime/session.js";
 import { Projector } from "../projection/projector.js";
 import { loadProjection } from "../projection/store.js";
 import { fitPowerLaw, histogram, topShare } from "../stats/power-law.js";
 import type { Tokenizer } from "../tokenizer/tokenizer.js";
-import { lengthSortedBatches } from "../util/batches.js";
 import { InputError } from "../util/errors.js";
 import { candidateCount, ordinalsToScore, rankHits } from "./hits.js";
 import type {
@@ -41,9 +39,6 @@ import type {
   QueryTokens,
   TokenScore,
 } from "./types.js";
-
-/** Larger batches than the default: re-ranking is one pass over many short candidates. */
-const RERANK_BATCH_TOKENS = 4096;
 
 interface PreparedQuery {
   info: QueryInfo;
@@ -184,33 +179,28 @@ export class IndexEngine implements InfluenceEngine {
     });
   }
 
-  /** Exact scores of sequences against a prepared query: totals, per layer and (if asked) per token. */
+  /**
+   * Exact scores of sequences against a prepared query: totals, per layer and (if asked) per token.
+   * One candidate per pass: ONNX Runtime's backward pass rounds a sequence's gradients differently
+   * in batches of other sizes and paddings (float32 roundings, about 1e-7 relative), and a
+   * candidate must score the same whichever worker, and so whichever batch, it is dealt to.
+   */
   private async scoreExactly(prepared: PreparedQuery, ordinals: readonly number[], withTokens: boolean): Promise<ExactScore[]> {
-    const sequences = ordinals.map((o) => Array.from(this.store.tokens(o)));
-    const results: ExactScore[] = new Array(ordinals.length);
     const modules = this.opened.model.modules;
-    for (const positions of lengthSortedBatches(
-      sequences.map((s) => s.length),
-      { maxTokens: batchTokenLimit(this.opened.model.config, RERANK_BATCH_TOKENS) },
-    )) {
-      const capture = await captureTensors(
-        this.opened.model,
-        positions.map((i) => sequences[i]),
-        { kind: "next-token" },
-      );
+    const results: ExactScore[] = [];
+    for (const ordinal of ordinals) {
+      const capture = await captureTensors(this.opened.model, [Array.from(this.store.tokens(ordinal))], { kind: "next-token" });
       const scored = scoreCapture(capture, prepared.modules, 1);
       capture.dispose();
-      positions.forEach((i, b) => {
-        const layerScores = new Map<number, number>(prepared.layers.map((l) => [l, 0]));
-        scored.moduleScores.forEach((perModule, m) => {
-          if (prepared.modules[m]) layerScores.set(modules[m].layer, (layerScores.get(modules[m].layer) ?? 0) + perModule[0][b]);
-        });
-        results[i] = {
-          ordinal: ordinals[i],
-          score: scored.scores[0][b],
-          layerScores: [...layerScores].map(([layer, score]) => ({ layer, score })),
-          ...(withTokens ? { tokenScores: this.tokenScores(ordinals[i], scored.tokenScores[0][b]) } : {}),
-        };
+      const layerScores = new Map<number, number>(prepared.layers.map((l) => [l, 0]));
+      scored.moduleScores.forEach((perModule, m) => {
+        if (prepared.modules[m]) layerScores.set(modules[m].layer, (layerScores.get(modules[m].layer) ?? 0) + perModule[0][0]);
+      });
+      results.push({
+        ordinal,
+        score: scored.scores[0][0],
+        layerScores: [...layerScores].map(([layer, score]) => ({ layer, score })),
+        ...(withTokens ? { tokenScores: this.tokenScores(ordinal, scored.tokenScores[0][0]) } : {}),
       });
     }
     return results;

@@ -164,7 +164,9 @@ export async function runBuild(job: BuildJob): Promise<IndexManifest> {
       try {
         await work(pool);
       } finally {
-        await pool.close();
+        // After a failed chunk, the others' passes finish first: terminated inside a run, an
+        // ONNX Runtime worker aborts the process.
+        await pool.close({ finishRunning: true });
       }
     };
     await phase("factors", () => withWorkers((workers) => fitFactors(opened, job, parameters, outDir, store, workers)));
