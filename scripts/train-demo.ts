@@ -10,7 +10,7 @@ import { Command } from "commander";
 import { integer, positiveNumber } from "../src/cli/options.js";
 import { type Batch, makeBatch } from "../src/model/batch.js";
 import type { Gpt2Config } from "../src/model/config.js";
-import { gpt2ParameterShapes } from "../src/model/gpt2.js";
+import { gpt2ParameterShapes } from "../src/model/gpt2-architecture.js";
 import { loadTokenizer, type Tokenizer } from "../src/tokenizer/tokenizer.js";
 import { type Device, deviceFromEnv, parseDevice } from "../src/runtime/device.js";
 import { writeTruncatedGpt2Tokenizer } from "../src/tokenizer/truncated-bpe.js";

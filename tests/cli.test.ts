@@ -5,6 +5,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REPO_ROOT, fixturePath, fixtureTrain } from "../support/fixtures.js";
 import { tempDir } from "../src/util/temp-dir.js";
+import { CUDA_INSTALL } from "../src/runtime/device.js";
 
 /** Runs the `influence` command line as users do, through bin/influence.js. */
 function influence(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -70,6 +71,27 @@ describe("the influence command line", () => {
     const { code, stderr } = await influence(["build", "--model", "m", "--corpus", "c", "--out", "o", "--dims", "64by64"]);
     expect(code).toBe(2);
     expect(stderr).toMatch(/--dims.*expected KOUTxKIN/);
+  });
+
+  it("refuses an unknown device, and a device whose provider is not installed with the command that installs it", async () => {
+    const unknown = await influence(["score", "--model", "m", "--factors", "f", "--train", "t", "--queries", "q", "--device", "tpu"]);
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toContain('--device: unknown device "tpu" (choose one of: cpu, cuda)');
+    // This machine has no CUDA provider: the command stops before any work, with exit code 2.
+    const model = fixturePath("gpt2-tiny");
+    const cuda = await influence([
+      "fit",
+      "--model",
+      model,
+      "--corpus",
+      fixturePath("gpt2-tiny", "train.jsonl"),
+      "--out",
+      path.join(tmp.dir, "f-cuda"),
+      "--device",
+      "cuda",
+    ]);
+    expect(cuda.code).toBe(2);
+    expect(cuda.stderr).toContain(`Install it with \`${CUDA_INSTALL}\``);
   });
 
   it("refuses a folder that is not an index", async () => {

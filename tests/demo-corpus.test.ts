@@ -68,15 +68,14 @@ describe("the demo model", () => {
     expect(tokenizer.decode(tokenizer.encode("The capital of France is Paris."))).toBe("The capital of France is Paris.");
   });
 
-  it("predicts held-out documents better than the unigram entropy of the corpus", () => {
+  it("predicts held-out documents better than the unigram entropy of the corpus", async () => {
     expect(split.heldOut.length).toBeGreaterThanOrEqual(200);
     // 48 held-out sequences spread over the held-out set, through the loss the influence code uses.
     const sample = split.heldOut
       .filter((_, i) => i % 5 === 0)
       .slice(0, 48)
       .map((s) => s.tokens);
-    const capture = captureGradients(model, sample, { kind: "next-token" });
-    capture.dispose();
+    const capture = await captureGradients(model, sample, { kind: "next-token" });
     const predicted = sample.reduce((n, s) => n + s.length - 1, 0);
     const loss = capture.losses.reduce((a, b) => a + b, 0) / predicted;
     const unigram = unigramEntropy([...split.train, ...split.heldOut].map((s) => s.tokens));

@@ -4,7 +4,7 @@ import { inverseScale, precondition, preconditionedGradients } from "../src/ekfa
 import { type FitResult, fitEkfac, serialPasses } from "../src/ekfac/fit.js";
 import { queryGradients } from "../src/ekfac/gradients.js";
 import { type BatchScores, denseModuleQueries, scoreCapture } from "../src/ekfac/scoring.js";
-import { captureGradients } from "../src/model/capture.js";
+import { captureTensors } from "../src/ekfac/capture-tensors.js";
 import { loadModel } from "../src/model/load.js";
 import type { CausalLM } from "../src/model/model.js";
 import { maxRelError } from "./helpers/compare.js";
@@ -28,7 +28,7 @@ describe.each(fixtureModels)("EK-FAC with the empirical Fisher on %s", (name) =>
     };
     const passes = serialPasses(model, sequences, train.length, { fisher: "empirical", seed: 0, batchTokens: 200 });
     fit = await fitEkfac(model.modules, passes, { damping: { rule: "heuristic", factor: 0.1 } });
-    const { gradients } = queryGradients(model, queries);
+    const { gradients } = await queryGradients(model, queries);
     // [module][query]
     const preconditioned = fit.factors.map((f, m) =>
       precondition(
@@ -38,7 +38,7 @@ describe.each(fixtureModels)("EK-FAC with the empirical Fisher on %s", (name) =>
       ),
     );
     const perModule = preconditioned.map((queryMatrices) => denseModuleQueries(queryMatrices));
-    const capture = captureGradients(
+    const capture = await captureTensors(
       model,
       train.map((s) => s.tokens),
       { kind: "next-token" },
@@ -49,7 +49,7 @@ describe.each(fixtureModels)("EK-FAC with the empirical Fisher on %s", (name) =>
     perModule.forEach((q) => q.dispose());
     tf.dispose([...gradients.flat(), ...preconditioned.flat()]);
   });
-  afterAll(() => model.dispose());
+  afterAll(() => model.release());
 
   it("counts every token and sequence", () => {
     expect(fit.sequences).toBe(train.length);
@@ -69,8 +69,8 @@ describe.each(fixtureModels)("EK-FAC with the empirical Fisher on %s", (name) =>
     }
   });
 
-  it("preconditions query gradients token by token from host factors as the dense route does", () => {
-    const capture = captureGradients(
+  it("preconditions query gradients token by token from host factors as the dense route does", async () => {
+    const capture = await captureTensors(
       model,
       queries.map((q) => [...q.promptTokens, ...q.completionTokens]),
       { kind: "completion", promptLengths: queries.map((q) => q.promptTokens.length) },

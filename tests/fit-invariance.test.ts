@@ -17,6 +17,7 @@ import type { CausalLM } from "../src/model/model.js";
 import { tempDir } from "../src/util/temp-dir.js";
 import { spawnTsWorker } from "../src/workers/spawn-worker.js";
 import { WorkerPool } from "../src/workers/worker-pool.js";
+import { workerRuntime } from "../src/runtime/session.js";
 import { fixturePath, fixtureTrain } from "../support/fixtures.js";
 import { maxRelError } from "./helpers/compare.js";
 
@@ -52,7 +53,7 @@ async function pooledFit(sequences: TokenSequence[], workers: number, chunkSize:
   await mkdir(indexDir, { recursive: true });
   await writeTokenStore(indexPath(indexDir, "tokens"), sequences);
   const store = await readTokenStore(indexPath(indexDir, "tokens"));
-  const data: IndexWorkerData = { modelDir: MODEL, indexDir, batchTokens: 2048 };
+  const data: IndexWorkerData = { modelDir: MODEL, indexDir, batchTokens: 2048, runtime: workerRuntime("cpu", workers) };
   const pool = new WorkerPool({
     spawn: () => spawnTsWorker(new URL("../src/indexer/index-worker.ts", import.meta.url), data),
     size: workers,

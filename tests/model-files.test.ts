@@ -2,7 +2,6 @@
 import { copyFile, cp, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { download } from "../src/backend/backend.js";
 import { makeBatch } from "../src/model/batch.js";
 import { loadModel } from "../src/model/load.js";
 import type { CausalLM } from "../src/model/model.js";
@@ -14,10 +13,13 @@ import { tempDir } from "../src/util/temp-dir.js";
 
 const sequence = fixtureTrain("gpt2-tiny")[0].tokens;
 
-function logits(model: CausalLM): Float32Array {
-  const pass = model.forward(makeBatch([sequence], model.config.contextLength, model.config.vocabSize));
-  pass.dispose();
-  return download(pass.logits);
+/** The logits of the fixture's first sequence; releases the model. */
+async function logits(model: CausalLM): Promise<Float32Array> {
+  try {
+    return await model.logits(makeBatch([sequence], model.config.contextLength, model.config.vocabSize));
+  } finally {
+    await model.release();
+  }
 }
 
 /** The fixture's tensors, converted to `dtype`. */
@@ -40,8 +42,7 @@ describe("loading Hugging Face GPT-2 folders", () => {
   beforeAll(async () => {
     tmp = await tempDir();
     const model = await loadModel(fixturePath("gpt2-tiny"));
-    reference = logits(model);
-    model.dispose();
+    reference = await logits(model);
   });
   afterAll(() => tmp.remove());
 
@@ -57,8 +58,7 @@ describe("loading Hugging Face GPT-2 folders", () => {
     }
     await writeFile(path.join(dir, "model.safetensors.index.json"), JSON.stringify({ metadata: {}, weight_map: weightMap }));
     const model = await loadModel(dir);
-    expect(maxRelError(logits(model), reference)).toBe(0);
-    model.dispose();
+    expect(maxRelError(await logits(model), reference)).toBe(0);
   });
 
   it.each([
@@ -68,10 +68,10 @@ describe("loading Hugging Face GPT-2 folders", () => {
     const dir = await folder(dtype);
     await writeFile(path.join(dir, "model.safetensors"), encodeSafetensors(await fixtureTensors(dtype)));
     const model = await loadModel(dir);
-    const error = maxRelError(logits(model), reference);
+    const error = maxRelError(await logits(model), reference);
     expect(error).toBeGreaterThan(0);
     expect(error).toBeLessThan(tolerance);
-    model.dispose();
+    await model.release();
   });
 
   describe("refuses broken folders, naming the file and the problem", () => {
@@ -116,7 +116,7 @@ describe("loading Hugging Face GPT-2 folders", () => {
     it("token ids outside the vocabulary", async () => {
       const model = await loadModel(fixturePath("gpt2-tiny"));
       expect(() => makeBatch([[1, 2, 50257]], 64, model.config.vocabSize)).toThrow(/token id 50257 at position 2 is outside the vocabulary \(0\.\.50256\)/);
-      model.dispose();
+      await model.release();
     });
   });
 });

@@ -5,7 +5,7 @@ import ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
 import { CUDA_INSTALL, deviceFromEnv, executionProviders, nativeLibraryDir } from "../src/runtime/device.js";
 import { GraphBuildError, GraphBuilder } from "../src/runtime/graph.js";
-import { GraphSession, SessionCache } from "../src/runtime/session.js";
+import { GraphSession, SessionCache, runtimeSummary, workerRuntime } from "../src/runtime/session.js";
 
 const W = [1, 2, 3, 4, 5, 6];
 
@@ -77,6 +77,14 @@ describe("execution providers", () => {
     expect(deviceFromEnv({ INFLUENCE_DEVICE: "CUDA" })).toBe("cuda");
     expect(() => deviceFromEnv({ INFLUENCE_DEVICE: "tpu" })).toThrow(/INFLUENCE_DEVICE: unknown device "tpu" \(choose one of: cpu, cuda\)/);
     expect(executionProviders("cpu")).toEqual(["cpu"]);
+  });
+
+  it("share the cores out among a pool's workers, at least one thread each", () => {
+    expect([1, 2, 3, 8].map((workers) => workerRuntime("cpu", workers, 8).threads)).toEqual([8, 4, 2, 1]);
+    expect(workerRuntime("cpu", 3, 2).threads).toBe(1);
+    expect(workerRuntime(undefined, 1, 2).device).toBe(deviceFromEnv());
+    expect(runtimeSummary(workerRuntime("cpu", 2, 2), 2)).toBe("model passes on ONNX Runtime, device cpu, 2 workers x 1 thread each");
+    expect(runtimeSummary(workerRuntime("cpu", 1, 2))).toBe("model passes on ONNX Runtime, device cpu, 2 threads");
   });
 
   it("say what is missing and how to install it when CUDA is asked for without its provider", async () => {

@@ -34,6 +34,13 @@ import {
 
 const NO_STACK = /\n\s+at /;
 
+/**
+ * The reliability corpus ten times over (60 shards instead of 6), for the full-disk build: on ONNX
+ * Runtime the 6 shards of the small corpus were all written before the disk could be filled.
+ */
+const LARGE_DOCUMENTS = Array.from({ length: 10 }, (_, copy) => RELIABILITY_DOCUMENTS.map((d) => ({ ...d, id: `${d.id}-${copy}` }))).flat();
+const LARGE_CORPUS = (dir: string) => path.join(dir, "corpus-large.jsonl");
+
 const sha256 = async (file: string) =>
   createHash("sha256")
     .update(await readFile(file))
@@ -52,7 +59,9 @@ describe("faults during builds and database outages", () => {
   beforeAll(async () => {
     tmp = await tempDir("influence-faults-");
     // The same build without faults, for its vectors checksum.
-    reference = await runBuild(reliabilityBuildJob(await writeReliabilityCorpus(path.join(tmp.dir, "corpus.jsonl")), path.join(tmp.dir, "reference")));
+    await writeReliabilityCorpus(path.join(tmp.dir, "corpus.jsonl"));
+    await writeFile(LARGE_CORPUS(tmp.dir), LARGE_DOCUMENTS.map((d) => `${JSON.stringify(d)}\n`).join(""));
+    reference = await runBuild(reliabilityBuildJob(LARGE_CORPUS(tmp.dir), path.join(tmp.dir, "reference")));
     postgres = await startPrivatePostgres();
     disk = await mountSmallDisk(path.join(tmp.dir, "disk"), 64 << 20);
     faultyDir = path.join(disk.dir, "index");
@@ -66,7 +75,7 @@ describe("faults during builds and database outages", () => {
   it(
     "stops a build whose disk fills up or whose folder turns read-only, naming the file, keeping what it wrote; --resume finishes it " + "identically",
     async () => {
-      const args = reliabilityBuildArgs(path.join(tmp.dir, "corpus.jsonl"), faultyDir, ["--database", postgres.url]);
+      const args = reliabilityBuildArgs(LARGE_CORPUS(tmp.dir), faultyDir, ["--database", postgres.url]);
 
       // 1. The disk fills up once the first shard of vectors is written.
       const build = spawnInfluence(args);

@@ -38,7 +38,7 @@ describe.each(fixtureModels)("influence fit and score on %s", (name) => {
     });
   });
   afterAll(async () => {
-    opened.model.dispose();
+    await opened.model.release();
     await tmp.remove();
   });
 
@@ -113,8 +113,8 @@ describe("bad input to influence score", () => {
     });
   });
   afterAll(async () => {
-    tiny.model.dispose();
-    legacy.model.dispose();
+    await tiny.model.release();
+    await legacy.model.release();
     await tmp.remove();
   });
 
@@ -176,6 +176,6 @@ describe("bad input to influence score", () => {
         seed: 0,
       }),
     ).rejects.toThrow(/(A|S) of h\.\d\.mlp\.c_(fc|proj) contains (NaN|Infinity|-Infinity)/);
-    broken.model.dispose();
+    await broken.model.release();
   });
 });

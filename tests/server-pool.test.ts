@@ -155,6 +155,17 @@ describe("WorkerPool", () => {
     expect(await failure(echo(p))).toBeInstanceOf(PoolClosedError);
     expect(p.metrics()).toMatchObject({ workers: 0, busy: 0, queued: 0 });
   });
+
+  it("lets running requests finish before terminating when closed with finishRunning, failing the waiting ones", async () => {
+    const p = pool();
+    await echo(p);
+    const running = p.run("sleep", { label: "finished", ms: 300 });
+    const queued = failure(p.run("sleep", { label: "y", ms: 300 }));
+    await p.close({ finishRunning: true });
+    expect(await running).toBe("finished");
+    expect(await queued).toBeInstanceOf(PoolClosedError);
+    expect(p.metrics()).toMatchObject({ workers: 0, busy: 0, queued: 0 });
+  });
 });
 
 describe("toServerError", () => {

@@ -4,9 +4,10 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeBatch } from "../src/model/batch.js";
 import type { Gpt2Config } from "../src/model/config.js";
-import { gpt2Modules, gpt2ParameterShapes } from "../src/model/gpt2.js";
-import { readModel } from "../src/model/load.js";
-import { loadOnnxModel, OnnxCausalLM } from "../src/model/onnx/causal-lm.js";
+import { gpt2Modules, gpt2ParameterShapes } from "../src/model/gpt2-architecture.js";
+import { loadModel, readModel } from "../src/model/load.js";
+import type { CausalLM } from "../src/model/model.js";
+import { OnnxCausalLM } from "../src/model/onnx/causal-lm.js";
 import { readSafetensors } from "../src/safetensors/read.js";
 import { AdamW, DEFAULT_ADAMW } from "../src/training/adamw.js";
 import { epochBatches } from "../src/training/batches.js";
@@ -255,7 +256,7 @@ describe("training", () => {
 });
 
 describe("saving in Hugging Face layout", () => {
-  it("writes save_pretrained's keys and a model that loadOnnxModel reloads with identical logits", async () => {
+  it("writes save_pretrained's keys and a model that loadModel reloads with identical logits", async () => {
     const weights = randomWeights(7);
     const dir = path.join(tmp, "model");
     await saveHfGpt2(dir, cfg, weights, cfg.vocabSize - 1);
@@ -266,13 +267,13 @@ describe("saving in Hugging Face layout", () => {
     expect(config).toMatchObject({ architectures: ["GPT2LMHeadModel"], eos_token_id: 60, bos_token_id: 60, n_positions: 16, tie_word_embeddings: true });
 
     const batch = makeBatch(sequences, cfg.contextLength, cfg.vocabSize);
-    const logitsOf = async (model: OnnxCausalLM) => {
+    const logitsOf = async (model: CausalLM) => {
       const logits = await model.logits(batch);
       await model.release();
       return logits;
     };
     const expected = await logitsOf(new OnnxCausalLM(cfg, weights, { device: "cpu" }));
-    expect(await logitsOf(await loadOnnxModel(dir, { device: "cpu" }))).toEqual(expected);
+    expect(await logitsOf(await loadModel(dir, { device: "cpu" }))).toEqual(expected);
   });
 });
 

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { fitEkfac, serialPasses } from "../../src/ekfac/fit.js";
-import { captureGradients } from "../../src/model/capture.js";
+import { captureTensors } from "../../src/ekfac/capture-tensors.js";
 import { loadModel } from "../../src/model/load.js";
 import { WhitenedMomentAccumulator } from "../../src/projection/pca.js";
 import { buildProjection } from "../../src/projection/projection.js";
@@ -35,10 +35,10 @@ async function rows(name: string): Promise<string[]> {
   const passes = serialPasses(model, sequences, train.length, { fisher: "empirical", seed: 0 });
   const fit = await fitEkfac(model.modules, passes, { damping: { rule: "heuristic", factor: 0.1 } });
   const accumulator = new WhitenedMomentAccumulator(fit.factors);
-  const trainCapture = captureGradients(model, train, { kind: "next-token" });
+  const trainCapture = await captureTensors(model, train, { kind: "next-token" });
   accumulator.add(trainCapture);
   const moments = accumulator.finish();
-  const queryCapture = captureGradients(
+  const queryCapture = await captureTensors(
     model,
     queries.map((q) => [...q.prompt_tokens, ...q.completion_tokens]),
     { kind: "completion", promptLengths: queries.map((q) => q.prompt_tokens.length) },
@@ -74,7 +74,7 @@ async function rows(name: string): Promise<string[]> {
   }
   trainCapture.dispose();
   queryCapture.dispose();
-  model.dispose();
+  await model.release();
   return out;
 }
 

@@ -32,7 +32,7 @@ const parameters = (overrides: Partial<BuildParameters>): BuildJob["parameters"]
 
 /** Tokens per second of forward+backward with capture over the index's own sequences, one thread. */
 async function forwardBackwardRate(modelDir: string, indexDir: string, limit: number): Promise<number> {
-  const model = await loadModel(modelDir);
+  const model = await loadModel(modelDir, { threads: 1 });
   const store = await readTokenStore(indexPath(indexDir, "tokens"));
   const sequences = Array.from({ length: Math.min(limit, store.count) }, (_, o) => Array.from(store.tokens(o)));
   const t0 = performance.now();
@@ -40,13 +40,13 @@ async function forwardBackwardRate(modelDir: string, indexDir: string, limit: nu
     sequences.map((s) => s.length),
     { maxTokens: batchTokenLimit(model.config) },
   )) {
-    captureGradients(
+    await captureGradients(
       model,
       positions.map((i) => sequences[i]),
       { kind: "next-token" },
-    ).dispose();
+    );
   }
-  model.dispose();
+  await model.release();
   return sequences.reduce((s, x) => s + x.length, 0) / ((performance.now() - t0) / 1000);
 }
 

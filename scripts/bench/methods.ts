@@ -62,7 +62,7 @@ async function methodTable(dir: string): Promise<string[]> {
     });
     results.set(method, { scores: out.scores, seconds: (performance.now() - t) / 1000 });
   }
-  opened.model.dispose();
+  await opened.model.release();
   const reference = results.get("cg")!.scores;
   const rows = [...results].map(([method, r]) => {
     const p = r.scores.map((s, q) => pearson(s, reference[q]));
@@ -102,7 +102,7 @@ async function fisherComparison(dir: string): Promise<string> {
     });
     scoresBy.set(fisher, scored.scores);
   }
-  opened.model.dispose();
+  await opened.model.release();
   const p = scoresBy.get("sampled")!.map((s, q) => pearson(s, scoresBy.get("empirical")![q]));
   return (
     `Sampled against empirical Fisher on gpt2-tiny (same seed 0, 48 sequences, 4 queries): Pearson of the EK-FAC scores per query ` +

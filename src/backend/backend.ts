@@ -60,7 +60,7 @@ export function initBackend(): Promise<BackendName> {
   chosen ??= select(process.env.INFLUENCE_BACKEND || undefined).then(async ({ name, why }) => {
     await tf.ready();
     if (name === "wasm") registerWasmKernels();
-    if (isMainThread && process.env.INFLUENCE_QUIET !== "1") console.error(`influence: compute backend ${name} (${why})`);
+    if (isMainThread && process.env.INFLUENCE_QUIET !== "1") console.error(`influence: tfjs backend ${name} for the products around the model passes (${why})`);
     return name;
   });
   return chosen;

@@ -2,6 +2,8 @@
 import { InvalidArgumentError, Option } from "commander";
 import type { DampingRule, FisherMode } from "../ekfac/artifacts.js";
 import { DEFAULT_DAMPING_FACTOR } from "../ekfac/lambda.js";
+import { DEVICES, type Device, executionProviders, parseDevice } from "../runtime/device.js";
+import { type RuntimeOptions, runtimeSummary, workerRuntime } from "../runtime/session.js";
 
 /** Any integer: for options whose range the query's argument checks own (engine/query-validation.ts). */
 export const anyInteger = (value: string): number => integer(Number.MIN_SAFE_INTEGER)(value);
@@ -49,4 +51,29 @@ export function dampingOption(): Option {
   return new Option("--damping <value>", `"heuristic" (${DEFAULT_DAMPING_FACTOR} x mean(Lambda) per matrix) or a fixed positive number`)
     .argParser(dampingRule)
     .default(dampingRule("heuristic"), "heuristic");
+}
+
+/** --device: the execution provider of the model passes; INFLUENCE_DEVICE (cpu when unset) by default. */
+export function deviceOption(): Option {
+  return new Option("--device <device>", `execution provider of the model passes: ${DEVICES.join(" or ")} (default: INFLUENCE_DEVICE, else cpu)`).argParser(
+    (value: string): Device => {
+      try {
+        return parseDevice(value, "--device");
+      } catch (err) {
+        throw new InvalidArgumentError((err as Error).message);
+      }
+    },
+  );
+}
+
+/**
+ * The runtime of a command's model passes on `workers` threads (the command's own thread when 1):
+ * checks that the device's provider is installed before any work starts, and logs where the
+ * passes run.
+ */
+export function modelRuntime(device: Device | undefined, workers = 1): Required<RuntimeOptions> {
+  const runtime = workerRuntime(device, workers);
+  executionProviders(runtime.device);
+  if (process.env.INFLUENCE_QUIET !== "1") console.error(`influence: ${runtimeSummary(runtime, workers)}`);
+  return runtime;
 }

@@ -5,7 +5,7 @@
  * are formed on the backend in float32 and accumulated in float64.
  */
 import { download, tf } from "../backend/backend.js";
-import type { GradientCapture } from "../model/capture.js";
+import type { TensorCapture } from "./capture-tensors.js";
 import type { TrackedModule } from "../model/model.js";
 import { assertFinite } from "./finite.js";
 import { type PartialSums, addInto, addSums, emptySums } from "./partial-sums.js";
@@ -29,7 +29,7 @@ export class CovarianceAccumulator {
     this.totals = emptySums(modules.flatMap((m) => [(m.inFeatures + 1) ** 2, m.outFeatures ** 2]));
   }
 
-  add(capture: GradientCapture): void {
+  add(capture: TensorCapture): void {
     capture.modules.forEach((m, i) => {
       addInto(this.totals.sums[2 * i], gram(m.a));
       addInto(this.totals.sums[2 * i + 1], gram(m.g));

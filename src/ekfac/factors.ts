@@ -5,7 +5,7 @@
  * transposes would take 2 GB of a wasm thread's 4 GiB heap beside the model.
  */
 import { tf } from "../backend/backend.js";
-import type { GradientCapture } from "../model/capture.js";
+import type { TensorCapture } from "./capture-tensors.js";
 import type { TrackedModule } from "../model/model.js";
 import { type Eigenbases, rotatedGradients, uploadBases } from "./rotated.js";
 
@@ -53,7 +53,7 @@ export function precondition(f: ModuleFactors, inverse: Float32Array, gradients:
  * (G + damping)^-1 G_b for every sequence b of a capture, module m: the gradient enters the
  * eigenbasis token by token (rotated.ts), so it is never formed. The caller disposes the results.
  */
-export function preconditionedGradients(capture: GradientCapture, f: ModuleFactors, inverse: Float32Array, m: number): tf.Tensor2D[] {
+export function preconditionedGradients(capture: TensorCapture, f: ModuleFactors, inverse: Float32Array, m: number): tf.Tensor2D[] {
   return tf.tidy(() => {
     const bases = uploadBases(f.module, f);
     return scaledOutOfEigenbasis(f, bases, inverse, rotatedGradients(capture, bases, m));

@@ -1,7 +1,7 @@
 /** Per-sequence gradients G = sum_t g_t a_t^T, [out, in+1], from a batch capture. */
 import { tf } from "../backend/backend.js";
 import type { Batch } from "../model/batch.js";
-import { type GradientCapture, captureGradients } from "../model/capture.js";
+import { type TensorCapture, captureTensors } from "./capture-tensors.js";
 import type { CausalLM } from "../model/model.js";
 
 /** Rows of sequence b in a flattened, padded batch. */
@@ -10,7 +10,7 @@ export function sequenceRows<T extends tf.Tensor2D>(x: T, batch: Batch, b: numbe
 }
 
 /** G[b][module] for every sequence of the capture; the caller disposes the tensors. */
-export function sequenceGradients(capture: GradientCapture): tf.Tensor2D[][] {
+export function sequenceGradients(capture: TensorCapture): tf.Tensor2D[][] {
   const { batch } = capture;
   return Array.from({ length: batch.size }, (_, b) =>
     capture.modules.map((m) => tf.tidy(() => tf.matMul(tf.transpose(sequenceRows(m.g, batch, b)), sequenceRows(m.a, batch, b)))),
@@ -26,8 +26,8 @@ export interface QueryTokens {
  * Gradients of each query's measurement (the summed NLL of its completion tokens given the
  * prompt), G[query][module], with the query losses.
  */
-export function queryGradients(model: CausalLM, queries: readonly QueryTokens[]): { gradients: tf.Tensor2D[][]; losses: Float64Array } {
-  const capture = captureGradients(
+export async function queryGradients(model: CausalLM, queries: readonly QueryTokens[]): Promise<{ gradients: tf.Tensor2D[][]; losses: Float64Array }> {
+  const capture = await captureTensors(
     model,
     queries.map((q) => [...q.promptTokens, ...q.completionTokens]),
     { kind: "completion", promptLengths: queries.map((q) => q.promptTokens.length) },

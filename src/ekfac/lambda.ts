@@ -3,7 +3,7 @@
  * matrix, with G = sum_t g_t a_t^T the sequence's gradient.
  */
 import { download, tf } from "../backend/backend.js";
-import type { GradientCapture } from "../model/capture.js";
+import type { TensorCapture } from "./capture-tensors.js";
 import type { ModuleEigenbasis } from "./eigenbasis.js";
 import type { ModuleFactors } from "./factors.js";
 import { assertFinite } from "./finite.js";
@@ -25,7 +25,7 @@ export class LambdaAccumulator {
     this.totals = emptySums(modules.map((m) => m.outFeatures * (m.inFeatures + 1)));
   }
 
-  add(capture: GradientCapture): void {
+  add(capture: TensorCapture): void {
     this.modules.forEach((module, m) => {
       const rotated = tf.tidy(() => rotatedGradients(capture, uploadBases(module, this.eigen[m]), m));
       addInto(this.totals.sums[m], download(tf.tidy(() => tf.addN(rotated.map((r) => tf.square(r))))));

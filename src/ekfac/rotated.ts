@@ -4,7 +4,7 @@
  * [out, in+1] gradient whenever a sequence is shorter than the layer is wide.
  */
 import { tf } from "../backend/backend.js";
-import type { GradientCapture } from "../model/capture.js";
+import type { TensorCapture } from "./capture-tensors.js";
 import type { TrackedModule } from "../model/model.js";
 import { sequenceRows } from "./gradients.js";
 
@@ -26,7 +26,7 @@ export function uploadBases(module: TrackedModule, host: { qA: Float32Array; qS:
 }
 
 /** The rotated gradient of every sequence for module `m`, [out, in+1] each; the caller disposes them. */
-export function rotatedGradients(capture: GradientCapture, basis: Eigenbases, m: number): tf.Tensor2D[] {
+export function rotatedGradients(capture: TensorCapture, basis: Eigenbases, m: number): tf.Tensor2D[] {
   const { batch } = capture;
   const { a, g } = capture.modules[m];
   return tf.tidy(() => {

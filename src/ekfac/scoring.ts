@@ -4,7 +4,7 @@
  * contributes g_t^T M a_t, so no training gradient is ever formed.
  */
 import { download, tf } from "../backend/backend.js";
-import type { GradientCapture } from "../model/capture.js";
+import type { TensorCapture } from "./capture-tensors.js";
 
 /** Queries prepared for one module: token scores of a capture's rows for every query. */
 export interface ModuleQueries {
@@ -55,7 +55,7 @@ export interface BatchScores {
  * Scores of every sequence of a capture against every query, by module and by token. A module
  * whose queries are undefined is left out (its scores are zero): scores restricted to layers.
  */
-export function scoreCapture(capture: GradientCapture, queries: ReadonlyArray<ModuleQueries | undefined>, queryCount: number): BatchScores {
+export function scoreCapture(capture: TensorCapture, queries: ReadonlyArray<ModuleQueries | undefined>, queryCount: number): BatchScores {
   const { batch } = capture;
   const zeros = () => Array.from({ length: queryCount }, () => new Float64Array(batch.size));
   const scores = zeros();

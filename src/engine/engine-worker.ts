@@ -4,9 +4,12 @@ import { engineHandlers } from "./pooled-engine.js";
 import { hostWorker } from "../workers/worker-host.js";
 import { errorMessage } from "../util/errors.js";
 import { IndexEngine } from "./index-engine.js";
+import type { RuntimeOptions } from "../runtime/session.js";
 
 export interface EngineWorkerData {
   indexDir: string;
+  /** This worker's sessions: its share of the cores. */
+  runtime: RuntimeOptions;
 }
 
 // An index that cannot be opened (a corrupt or truncated file) is reported as the answer to each
@@ -18,4 +21,5 @@ const failing = (err: unknown) => {
   const unavailable = () => Promise.reject(new Error(`the index cannot be opened: ${errorMessage(err)}`));
   return { info: () => Promise.reject(err), candidates: unavailable, exactScores: unavailable, distribution: unavailable };
 };
-hostWorker(await IndexEngine.open((workerData as EngineWorkerData).indexDir).then(engineHandlers, failing));
+const { indexDir, runtime } = workerData as EngineWorkerData;
+hostWorker(await IndexEngine.open(indexDir, runtime).then(engineHandlers, failing));

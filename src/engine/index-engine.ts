@@ -16,13 +16,12 @@ import { DISTRIBUTION_TOP_SCORES } from "../indexer/query-limits.js";
 import { type VectorFile, readVectorFile } from "../indexer/vector-file.js";
 import { maskQuery, rangesForLayers } from "../projection/vector-layout.js";
 import { type OpenedModel, openModel } from "../model/open-model.js";
-import { batchTokenLimit } from "../model/batch-budget.js";
-import { captureGradients } from "../model/capture.js";
+import { captureTensors } from "../ekfac/capture-tensors.js";
+import type { RuntimeOptions } from "../runtime/session.js";
 import { Projector } from "../projection/projector.js";
 import { loadProjection } from "../projection/store.js";
 import { fitPowerLaw, histogram, topShare } from "../stats/power-law.js";
 import type { Tokenizer } from "../tokenizer/tokenizer.js";
-import { lengthSortedBatches } from "../util/batches.js";
 import { InputError } from "../util/errors.js";
 import { candidateCount, ordinalsToScore, rankHits } from "./hits.js";
 import type {
@@ -40,9 +39,6 @@ import type {
   QueryTokens,
   TokenScore,
 } from "./types.js";
-
-/** Larger batches than the default: re-ranking is one pass over many short candidates. */
-const RERANK_BATCH_TOKENS = 4096;
 
 interface PreparedQuery {
   info: QueryInfo;
@@ -75,10 +71,10 @@ export class IndexEngine implements InfluenceEngine {
   }
 
   /** Opens and checks every file of an index folder; a mismatch is refused naming the file. */
-  static async open(indexDir: string): Promise<IndexEngine> {
+  static async open(indexDir: string, runtime: RuntimeOptions = {}): Promise<IndexEngine> {
     const dir = path.resolve(indexDir);
     const manifest = await readIndexManifest(dir);
-    const opened = await openModel(manifest.model.path);
+    const opened = await openModel(manifest.model.path, runtime);
     if (opened.fingerprint !== manifest.model.fingerprint) {
       throw new InputError(
         `${indexPath(dir, "manifest")}: the index was built for another model than the one now in ${manifest.model.path} (fingerprint ` +
@@ -132,13 +128,13 @@ export class IndexEngine implements InfluenceEngine {
    * Query gradient, projected vector and (for exact scoring) the preconditioned query gradient of
    * every module in the chosen layers.
    */
-  private prepare(query: QueryTokens, exactScoring: boolean): PreparedQuery {
+  private async prepare(query: QueryTokens, exactScoring: boolean): Promise<PreparedQuery> {
     const { model, tokenizer } = this.opened;
     const layers = query.layers ?? this.layers;
     // The model's own requirement, which argument checks leave to it: a token before the first measured one.
     if (query.promptTokens.length === 0) throw new InputError("the prompt is empty: the first completion token needs at least one token before it");
     const { promptTokens, completionTokens } = query;
-    const capture = captureGradients(model, [[...promptTokens, ...completionTokens]], {
+    const capture = await captureTensors(model, [[...promptTokens, ...completionTokens]], {
       kind: "completion",
       promptLengths: [promptTokens.length],
       positions: [query.completionPositions],
@@ -184,33 +180,28 @@ export class IndexEngine implements InfluenceEngine {
     });
   }
 
-  /** Exact scores of sequences against a prepared query: totals, per layer and (if asked) per token. */
-  private scoreExactly(prepared: PreparedQuery, ordinals: readonly number[], withTokens: boolean): ExactScore[] {
-    const sequences = ordinals.map((o) => Array.from(this.store.tokens(o)));
-    const results: ExactScore[] = new Array(ordinals.length);
+  /**
+   * Exact scores of sequences against a prepared query: totals, per layer and (if asked) per token.
+   * One candidate per pass: ONNX Runtime's backward pass rounds a sequence's gradients differently
+   * in batches of other sizes and paddings (float32 roundings, about 1e-7 relative), and a
+   * candidate must score the same whichever worker, and so whichever batch, it is dealt to.
+   */
+  private async scoreExactly(prepared: PreparedQuery, ordinals: readonly number[], withTokens: boolean): Promise<ExactScore[]> {
     const modules = this.opened.model.modules;
-    for (const positions of lengthSortedBatches(
-      sequences.map((s) => s.length),
-      { maxTokens: batchTokenLimit(this.opened.model.config, RERANK_BATCH_TOKENS) },
-    )) {
-      const capture = captureGradients(
-        this.opened.model,
-        positions.map((i) => sequences[i]),
-        { kind: "next-token" },
-      );
+    const results: ExactScore[] = [];
+    for (const ordinal of ordinals) {
+      const capture = await captureTensors(this.opened.model, [Array.from(this.store.tokens(ordinal))], { kind: "next-token" });
       const scored = scoreCapture(capture, prepared.modules, 1);
       capture.dispose();
-      positions.forEach((i, b) => {
-        const layerScores = new Map<number, number>(prepared.layers.map((l) => [l, 0]));
-        scored.moduleScores.forEach((perModule, m) => {
-          if (prepared.modules[m]) layerScores.set(modules[m].layer, (layerScores.get(modules[m].layer) ?? 0) + perModule[0][b]);
-        });
-        results[i] = {
-          ordinal: ordinals[i],
-          score: scored.scores[0][b],
-          layerScores: [...layerScores].map(([layer, score]) => ({ layer, score })),
-          ...(withTokens ? { tokenScores: this.tokenScores(ordinals[i], scored.tokenScores[0][b]) } : {}),
-        };
+      const layerScores = new Map<number, number>(prepared.layers.map((l) => [l, 0]));
+      scored.moduleScores.forEach((perModule, m) => {
+        if (prepared.modules[m]) layerScores.set(modules[m].layer, (layerScores.get(modules[m].layer) ?? 0) + perModule[0][0]);
+      });
+      results.push({
+        ordinal,
+        score: scored.scores[0][0],
+        layerScores: [...layerScores].map(([layer, score]) => ({ layer, score })),
+        ...(withTokens ? { tokenScores: this.tokenScores(ordinal, scored.tokenScores[0][0]) } : {}),
       });
     }
     return results;
@@ -239,7 +230,7 @@ export class IndexEngine implements InfluenceEngine {
 
   /** Top k by projected score alone, searched (HNSW) or exact: for measuring the search's recall. */
   async approximateTopK(request: QueryTokens & { allowedOrdinals?: number[] }, k: number, exact: boolean): Promise<SearchHits> {
-    const prepared = this.prepare(request, false);
+    const prepared = await this.prepare(request, false);
     return this.search(prepared, k, request.allowedOrdinals, exact);
   }
 
@@ -253,12 +244,12 @@ export class IndexEngine implements InfluenceEngine {
   async influence(request: InfluenceRequest): Promise<InfluenceResult> {
     const t0 = performance.now();
     const count = candidateCount(request);
-    const prepared = this.prepare(request, request.rerank || request.tokenScores);
+    const prepared = await this.prepare(request, request.rerank || request.tokenScores);
     try {
       const t1 = performance.now();
       const candidates = this.candidatesOf(prepared, request, count);
       const t2 = performance.now();
-      const exact = this.scoreExactly(prepared, ordinalsToScore(request, candidates), request.tokenScores);
+      const exact = await this.scoreExactly(prepared, ordinalsToScore(request, candidates), request.tokenScores);
       const hits = rankHits(request, candidates, exact);
       const t3 = performance.now();
       return { query: prepared.info, hits, timings: { gradientMs: t1 - t0, searchMs: t2 - t1, rerankMs: t3 - t2, totalMs: t3 - t0 } };
@@ -270,7 +261,7 @@ export class IndexEngine implements InfluenceEngine {
   async candidates(request: InfluenceRequest): Promise<CandidateSet> {
     const t0 = performance.now();
     const count = candidateCount(request);
-    const prepared = this.prepare(request, false);
+    const prepared = await this.prepare(request, false);
     const t1 = performance.now();
     const candidates = this.candidatesOf(prepared, request, count);
     return { query: prepared.info, candidates, gradientMs: t1 - t0, searchMs: performance.now() - t1 };
@@ -281,16 +272,16 @@ export class IndexEngine implements InfluenceEngine {
     const unknown = ordinals.filter((o) => !Number.isInteger(o) || o < firstOrdinal || o >= firstOrdinal + count);
     if (unknown.length)
       throw new InputError(`no indexed sequence at ordinal(s) ${unknown.slice(0, 5).join(", ")}: the index holds ${firstOrdinal}..${firstOrdinal + count - 1}`);
-    const prepared = this.prepare(request, true);
+    const prepared = await this.prepare(request, true);
     try {
-      return this.scoreExactly(prepared, ordinals, request.tokenScores);
+      return await this.scoreExactly(prepared, ordinals, request.tokenScores);
     } finally {
       prepared.modules.forEach((m) => m?.dispose());
     }
   }
 
   async distribution(request: DistributionRequest): Promise<DistributionResult> {
-    const prepared = this.prepare(request, false);
+    const prepared = await this.prepare(request, false);
     const { dim, count, rows } = this.vectors;
     const query = maskQuery(prepared.vector, rangesForLayers(this.vectors.layout, prepared.layers));
     const scores = download(tf.tidy(() => tf.matMul(tf.tensor2d(rows, [count, dim]), tf.tensor2d(query, [dim, 1]))));
@@ -310,7 +301,7 @@ export class IndexEngine implements InfluenceEngine {
 
   async close(): Promise<void> {
     this.projector.dispose();
-    this.opened.model.dispose();
+    await this.opened.model.release();
   }
 
   /** The folder this engine serves. */

@@ -13,6 +13,8 @@ import { spawnTsWorker } from "../workers/spawn-worker.js";
 import { type RunningServer, type ServerOptions, startServer } from "./app.js";
 import { PooledEngine } from "../engine/pooled-engine.js";
 import { WorkerPool } from "../workers/worker-pool.js";
+import type { Device } from "../runtime/device.js";
+import { workerRuntime } from "../runtime/session.js";
 
 export interface IndexServerOptions extends Omit<ServerOptions, "engine" | "db" | "tokenizer" | "enginePool"> {
   indexDir: string;
@@ -20,6 +22,8 @@ export interface IndexServerOptions extends Omit<ServerOptions, "engine" | "db" 
   databaseUrl?: string;
   /** Engine worker threads. */
   workers: number;
+  /** Execution provider of the engine workers' model passes; INFLUENCE_DEVICE by default. */
+  device?: Device;
   /** Requests allowed to wait for a worker before SERVER_BUSY. */
   maxQueue: number;
   /** Per-request limit, queueing included. */
@@ -33,7 +37,7 @@ export function defaultWebRoot(): string | undefined {
 }
 
 export async function startIndexServer(options: IndexServerOptions): Promise<RunningServer & { close(): Promise<void> }> {
-  const { indexDir, databaseUrl, workers, maxQueue, timeoutMs, ...serverOptions } = options;
+  const { indexDir, databaseUrl, workers, device, maxQueue, timeoutMs, ...serverOptions } = options;
   const manifest = await readIndexManifest(indexDir);
   const url = databaseUrl ?? (manifest.database.kind === "postgres" ? manifest.database.url : undefined);
   const db: Database = await openDatabase(url ? { url } : { dataDir: indexPath(path.resolve(indexDir), "database") });
@@ -41,7 +45,7 @@ export async function startIndexServer(options: IndexServerOptions): Promise<Run
   try {
     await migrate(db);
     const tokenizer = await loadTokenizer(manifest.model.path);
-    const data: EngineWorkerData = { indexDir: path.resolve(indexDir) };
+    const data: EngineWorkerData = { indexDir: path.resolve(indexDir), runtime: workerRuntime(device, workers) };
     pool = new WorkerPool({ spawn: () => spawnTsWorker(new URL("../engine/engine-worker.ts", import.meta.url), data), size: workers, maxQueue, timeoutMs });
     const engine = await PooledEngine.open(pool);
     const running = await startServer({ ...serverOptions, engine, enginePool: pool, db, tokenizer });

@@ -9,9 +9,11 @@ import { initBackend } from "../backend/backend.js";
 import type { ModuleFactors } from "../ekfac/factors.js";
 import { type FisherPass, type FisherSettings, fisherLoss, passAccumulator, type TokenSequence } from "../ekfac/fit.js";
 import type { PartialSums } from "../ekfac/partial-sums.js";
+import { type TensorCapture, captureTensors } from "../ekfac/capture-tensors.js";
+import type { LossSpec } from "../model/model.js";
 import { batchTokenLimit } from "../model/batch-budget.js";
-import { type GradientCapture, type LossSpec, captureGradients } from "../model/capture.js";
 import { loadModel } from "../model/load.js";
+import type { RuntimeOptions } from "../runtime/session.js";
 import { layoutOf } from "../projection/vector-layout.js";
 import { WhitenedMomentAccumulator } from "../projection/pca.js";
 import { Projector } from "../projection/projector.js";
@@ -27,6 +29,8 @@ export interface IndexWorkerData {
   modelDir: string;
   indexDir: string;
   batchTokens: number;
+  /** This worker's sessions: its share of the cores. */
+  runtime: RuntimeOptions;
 }
 
 /** Sequences [first, last] of the corpus. */
@@ -44,9 +48,9 @@ export interface ShardJob extends OrdinalRange {
   file: string;
 }
 
-const { modelDir, indexDir, batchTokens } = workerData as IndexWorkerData;
+const { modelDir, indexDir, batchTokens, runtime } = workerData as IndexWorkerData;
 await initBackend();
-const model = await loadModel(modelDir);
+const model = await loadModel(modelDir, runtime);
 const store = await readTokenStore(indexPath(indexDir, "tokens"));
 // The projection exists only once its phase has run: loaded on the first shard.
 let projector: Projector | undefined;
@@ -56,13 +60,13 @@ const rangeOf = ({ firstOrdinal, lastOrdinal }: OrdinalRange): TokenSequence[] =
   Array.from({ length: lastOrdinal - firstOrdinal + 1 }, (_, i) => sequence(firstOrdinal + i));
 
 /** Runs every length-sorted batch of the sequences through `consume`. */
-function eachCapture(sequences: TokenSequence[], loss: (batch: TokenSequence[]) => LossSpec, consume: (capture: GradientCapture) => void): void {
+async function eachCapture(sequences: TokenSequence[], loss: (batch: TokenSequence[]) => LossSpec, consume: (capture: TensorCapture) => void): Promise<void> {
   for (const positions of lengthSortedBatches(
     sequences.map((s) => s.tokens.length),
     { maxTokens: batchTokenLimit(model.config, batchTokens) },
   )) {
     const batch = positions.map((i) => sequences[i]);
-    const capture = captureGradients(
+    const capture = await captureTensors(
       model,
       batch.map((s) => s.tokens),
       loss(batch),
@@ -79,7 +83,7 @@ hostWorker({
   async fisher(payload): Promise<PartialSums> {
     const job = payload as FisherChunk;
     const accumulator = passAccumulator(job.pass, model.modules);
-    eachCapture(
+    await eachCapture(
       rangeOf(job),
       (batch) => fisherLoss(job.fisher, job.seed, batch),
       (c) => accumulator.add(c),
@@ -89,7 +93,7 @@ hostWorker({
   async moments(payload): Promise<PartialSums> {
     const job = payload as { ordinals: number[]; factors: ModuleFactors[] };
     const accumulator = new WhitenedMomentAccumulator(job.factors);
-    eachCapture(
+    await eachCapture(
       job.ordinals.map(sequence),
       () => ({ kind: "next-token" }),
       (c) => accumulator.add(c),
@@ -100,7 +104,7 @@ hostWorker({
     const { firstOrdinal, lastOrdinal, file } = payload as ShardJob;
     projector ??= new Projector(await loadProjection(indexPath(indexDir, "projection"), model.modules));
     const sequences = rangeOf({ firstOrdinal, lastOrdinal }).map((s) => s.tokens);
-    const rows = sequenceVectors(model, projector, sequences, batchTokens);
+    const rows = await sequenceVectors(model, projector, sequences, batchTokens);
     await writeVectorFile(file, { dim: projector.dim, firstOrdinal, layout: layoutOf(projector.projection), rows });
     return { sequences: sequences.length, tokens: sequences.reduce((s, x) => s + x.length, 0) };
   },

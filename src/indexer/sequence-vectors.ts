@@ -1,5 +1,5 @@
 /** Index vectors of training sequences: their training-loss gradients, whitened and projected. */
-import { captureGradients } from "../model/capture.js";
+import { captureTensors } from "../ekfac/capture-tensors.js";
 import { DEFAULT_BATCH_TOKENS, batchTokenLimit } from "../model/batch-budget.js";
 import type { CausalLM } from "../model/model.js";
 import type { Projector } from "../projection/projector.js";
@@ -9,18 +9,18 @@ import { lengthSortedBatches } from "../util/batches.js";
  * Vectors of the sequences in the order given, [count x dim]. Batches are formed from the list
  * alone (by length), so the same list gives bit-identical vectors however the work is scheduled.
  */
-export function sequenceVectors(
+export async function sequenceVectors(
   model: CausalLM,
   projector: Projector,
   sequences: ReadonlyArray<ArrayLike<number>>,
   batchTokens = DEFAULT_BATCH_TOKENS,
-): Float32Array {
+): Promise<Float32Array> {
   const out = new Float32Array(sequences.length * projector.dim);
   for (const positions of lengthSortedBatches(
     sequences.map((s) => s.length),
     { maxTokens: batchTokenLimit(model.config, batchTokens) },
   )) {
-    const capture = captureGradients(
+    const capture = await captureTensors(
       model,
       positions.map((i) => Array.from(sequences[i])),
       { kind: "next-token" },

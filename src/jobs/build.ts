@@ -43,6 +43,8 @@ import { DEFAULT_BATCH_TOKENS } from "../model/batch-budget.js";
 import { buildProjection } from "../projection/projection.js";
 import { saveProjection } from "../projection/store.js";
 import { WorkerPool } from "../workers/worker-pool.js";
+import type { Device } from "../runtime/device.js";
+import { workerRuntime } from "../runtime/session.js";
 import { writeJsonAtomic } from "../util/atomic-write.js";
 import { lockDirectory } from "../util/directory-lock.js";
 import { InputError, errorMessage } from "../util/errors.js";
@@ -73,6 +75,8 @@ export interface BuildJob {
   corpusName?: string;
   parameters: Omit<BuildParameters, "modelFingerprint" | "corpusFingerprint">;
   workers: number;
+  /** Execution provider of the workers' model passes; INFLUENCE_DEVICE by default. */
+  device?: Device;
   resume: boolean;
   batchTokens?: number;
   onProgress?: ProgressListener;
@@ -141,10 +145,15 @@ export async function runBuild(job: BuildJob): Promise<IndexManifest> {
     });
     const store = await readTokenStore(indexPath(outDir, "tokens"));
     counts = { sequences: store.count, tokens: store.totalTokens };
-    // Fresh worker threads for each gradient phase, each loading the model and the token store: a
-    // wasm heap never shrinks, so a worker keeps every earlier pass's high-water mark and
-    // fragmentation, and GPT-2 small leaves little of a thread's 4 GiB to spare.
-    const data: IndexWorkerData = { modelDir: opened.dir, indexDir: outDir, batchTokens: job.batchTokens ?? DEFAULT_BATCH_TOKENS };
+    // Fresh worker threads for each gradient phase, each loading the model and the token store: the
+    // products around the passes still run on tfjs's wasm heap, which never shrinks, so a worker
+    // would keep every earlier pass's high-water mark and fragmentation.
+    const data: IndexWorkerData = {
+      modelDir: opened.dir,
+      indexDir: outDir,
+      batchTokens: job.batchTokens ?? DEFAULT_BATCH_TOKENS,
+      runtime: workerRuntime(job.device, job.workers),
+    };
     const withWorkers = async (work: (workers: WorkerPool) => Promise<void>) => {
       // A batch job: all its chunks queue at once, and a pass takes as long as it takes.
       const pool = new WorkerPool({
@@ -155,7 +164,9 @@ export async function runBuild(job: BuildJob): Promise<IndexManifest> {
       try {
         await work(pool);
       } finally {
-        await pool.close();
+        // After a failed chunk, the others' passes finish first: terminated inside a run, an
+        // ONNX Runtime worker aborts the process.
+        await pool.close({ finishRunning: true });
       }
     };
     await phase("factors", () => withWorkers((workers) => fitFactors(opened, job, parameters, outDir, store, workers)));

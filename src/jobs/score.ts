@@ -11,7 +11,7 @@ import { lowRankFactors } from "../ekfac/low-rank.js";
 import { DEFAULT_ITERATIVE, type IterativeOptions, type ScoreMethod, queryMatrices } from "../ekfac/methods.js";
 import { type ModuleQueries, denseModuleQueries, lowRankModuleQueries, scoreCapture } from "../ekfac/scoring.js";
 import { batchTokenLimit } from "../model/batch-budget.js";
-import { captureGradients } from "../model/capture.js";
+import { captureTensors } from "../ekfac/capture-tensors.js";
 import { batchesOf } from "../util/batches.js";
 import { InputError } from "../util/errors.js";
 import type { ProgressListener } from "../util/progress.js";
@@ -78,7 +78,7 @@ export async function runScore(job: ScoreJob): Promise<ScoreOutput> {
 
   let start = performance.now();
   const bank = job.method === "cg" || job.method === "lissa" ? await fittingBank(job) : undefined;
-  const { gradients } = queryGradients(model, queries);
+  const { gradients } = await queryGradients(model, queries);
   const { matrices } = queryMatrices(job.method, factors, gradients, bank, job.iterative ?? DEFAULT_ITERATIVE);
   tf.dispose(gradients.flat());
   const prepared = prepareModuleQueries(matrices, model.modules.length, job.rank);
@@ -96,7 +96,7 @@ export async function runScore(job: ScoreJob): Promise<ScoreOutput> {
   let done = 0;
   try {
     for await (const batch of batchesOf(source.sequences(), { maxTokens: batchTokenLimit(model.config) })) {
-      const capture = captureGradients(
+      const capture = await captureTensors(
         model,
         batch.map((s) => s.tokens),
         { kind: "next-token" },

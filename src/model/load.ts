@@ -1,10 +1,12 @@
-/** Opens a Hugging Face model folder as a CausalLM: config, checkpoint, and validated weights. */
+/** Opens a Hugging Face model folder as a CausalLM on ONNX Runtime: config, checkpoint, and validated weights. */
 import path from "node:path";
 import { initBackend } from "../backend/backend.js";
+import type { RuntimeOptions } from "../runtime/session.js";
 import { InputError } from "../util/errors.js";
 import { type Checkpoint, readCheckpoint } from "./checkpoint.js";
 import { type ModelConfig, readConfig } from "./config.js";
-import { Gpt2, gpt2ParameterShapes, gpt2Params } from "./gpt2.js";
+import { gpt2ParameterShapes } from "./gpt2-architecture.js";
+import { OnnxCausalLM } from "./onnx/causal-lm.js";
 import type { CausalLM } from "./model.js";
 
 /** Checkpoint entries that are not parameters: GPT-2's causal-mask buffers and the tied LM head. */
@@ -53,11 +55,11 @@ export async function readModel(modelDir: string): Promise<{ config: ModelConfig
   return { config, weights: canonicalWeights(dir, await readCheckpoint(dir), gpt2ParameterShapes(config)) };
 }
 
-export async function loadModel(modelDir: string): Promise<CausalLM> {
+/** The model of a folder, its sessions on the device and threads of `options` (INFLUENCE_DEVICE and every core by default). */
+export async function loadModel(modelDir: string, options: RuntimeOptions = {}): Promise<CausalLM> {
+  // The products around the passes still run on tfjs (ekfac/capture-tensors.ts): its backend is
+  // ready wherever a model is.
   await initBackend();
   const { config, weights } = await readModel(modelDir);
-  return new Gpt2(
-    config,
-    gpt2Params(config, (name) => weights.get(name) as Float32Array),
-  );
+  return new OnnxCausalLM(config, weights, options);
 }

@@ -1,10 +1,9 @@
 /**
- * What every causal language model offers to influence computations: a forward pass over a batch
- * and a backward pass that, for each tracked linear map (the MLP matrices), returns the per-token
- * layer inputs (with a trailing 1 for the bias) and the gradients of the loss with respect to the
- * map's pre-activation outputs. Parameter gradients are not formed.
+ * What every causal language model offers to influence computations, run on ONNX Runtime: logits
+ * of a batch, and a capture pass that, for each tracked linear map (the MLP matrices), returns the
+ * per-token layer inputs (with a trailing 1 for the bias) and the gradients of the loss with
+ * respect to the map's pre-activation outputs, in host memory. Parameter gradients are not formed.
  */
-import type { tf } from "../backend/backend.js";
 import type { Batch } from "./batch.js";
 import type { ModelConfig } from "./config.js";
 
@@ -18,34 +17,55 @@ export interface TrackedModule {
   outFeatures: number;
 }
 
+/**
+ * The loss of a capture pass:
+ *  - "next-token": the summed training loss with the true next tokens (empirical Fisher, scores);
+ *  - "sampled":    the same with labels drawn from the model's own predictive distribution
+ *                  (the true Fisher of the paper), seeded per sequence so that it is reproducible
+ *                  and independent of batching;
+ *  - "completion": the query measurement, the summed NLL of the completion tokens given the prompt.
+ * Losses are sums over positions, never means (influence-math.md).
+ */
+export type LossSpec =
+  | { kind: "next-token" }
+  | { kind: "sampled"; seeds: readonly number[] }
+  | {
+      kind: "completion";
+      promptLengths: readonly number[];
+      /** Per sequence, the 0-based completion tokens whose loss is measured (all when absent). */
+      positions?: ReadonlyArray<readonly number[] | undefined>;
+    };
+
+/** One tracked matrix's per-token inputs and output gradients, row-major, in host memory. */
 export interface ModuleCapture {
   module: TrackedModule;
   /** Layer inputs with a trailing 1, [rows, in + 1]; padding rows are zero. */
-  a: tf.Tensor2D;
+  a: Float32Array;
   /** Loss gradients with respect to the pre-activation output, [rows, out]; zero on padding. */
-  g: tf.Tensor2D;
+  g: Float32Array;
 }
 
-export interface ForwardPass {
-  /** [rows, vocab]: the loss rows asked for, or every row of the flattened, right-padded batch. */
-  logits: tf.Tensor2D;
-  /**
-   * Backpropagates dLoss/dlogits, row-major and shaped as the logits, in host memory (the loss
-   * gradient is formed there), and disposes the saved activations. The caller owns the result.
-   */
-  backward(dlogits: Float32Array): ModuleCapture[];
-  /** Frees the saved activations without a backward pass. */
-  dispose(): void;
+export interface GradientCapture {
+  batch: Batch;
+  /** Rows of the flattened batch that carry loss, ascending, and their labels (sampled or true). */
+  rows: Int32Array;
+  labels: Int32Array;
+  modules: ModuleCapture[];
+  /** Summed loss of each sequence under the spec (for "sampled", of the sampled labels). */
+  losses: Float64Array;
 }
 
 export interface CausalLM {
   readonly config: ModelConfig;
   readonly modules: readonly TrackedModule[];
   /**
-   * With `lossRows` (ascending rows of the flattened batch), only those rows go through the LM
-   * head: a query's loss sits on its few completion tokens, and the head is a large share of a
-   * short sequence's cost.
+   * logits [R, V] of the given rows of the flattened batch (every row when absent), row-major.
+   * A query's loss sits on its few completion tokens, and the head is a large share of a short
+   * sequence's cost.
    */
-  forward(batch: Batch, lossRows?: Int32Array): ForwardPass;
-  dispose(): void;
+  logits(batch: Batch, rows?: Int32Array): Promise<Float32Array>;
+  /** Forward, loss and backward passes over a batch of sequences. */
+  capture(sequences: readonly (readonly number[])[], spec: LossSpec): Promise<GradientCapture>;
+  /** Frees the model's sessions. */
+  release(): Promise<void>;
 }

@@ -1,13 +1,14 @@
 /** A model folder opened for influence work: the network, its tokenizer and its fingerprint. */
 import path from "node:path";
 import { modelFiles } from "./checkpoint.js";
-import { gpt2Modules } from "./gpt2.js";
+import { gpt2Modules } from "./gpt2-architecture.js";
 import { loadModel, readModel } from "./load.js";
 import type { CausalLM } from "./model.js";
+import type { RuntimeOptions } from "../runtime/session.js";
 import { type Tokenizer, loadTokenizer } from "../tokenizer/tokenizer.js";
 import { fingerprintFiles } from "../util/fingerprint.js";
 
-/** A model folder without its weights on the backend: what coordinating work (a build's main thread) needs. */
+/** A model folder without its sessions: what coordinating work (a build's main thread) needs. */
 export interface ModelDescription {
   dir: string;
   model: Pick<CausalLM, "config" | "modules">;
@@ -25,16 +26,16 @@ async function tokenizerAndFingerprint(dir: string): Promise<Pick<ModelDescripti
   return { tokenizer, fingerprint };
 }
 
-export async function openModel(modelDir: string): Promise<OpenedModel> {
+export async function openModel(modelDir: string, options: RuntimeOptions = {}): Promise<OpenedModel> {
   const dir = path.resolve(modelDir);
-  const model = await loadModel(dir);
+  const model = await loadModel(dir, options);
   return { dir, model, ...(await tokenizerAndFingerprint(dir)) };
 }
 
 /**
- * The folder checked as openModel checks it (config, every weight, tokenizer) without putting the
- * weights on the backend: worker threads load their own, and a copy on this thread took 1.1 GB
- * of GPT-2 small's main-thread wasm heap for nothing.
+ * The folder checked as openModel checks it (config, every weight, tokenizer) without keeping the
+ * weights: worker threads load their own, and a copy on this thread would hold GPT-2 small's
+ * 0.5 GB for nothing.
  */
 export async function describeModel(modelDir: string): Promise<ModelDescription> {
   const dir = path.resolve(modelDir);

@@ -7,7 +7,7 @@
 import { download, tf } from "../backend/backend.js";
 import type { ModuleFactors } from "../ekfac/factors.js";
 import { rotatedGradients, uploadBases } from "../ekfac/rotated.js";
-import type { GradientCapture } from "../model/capture.js";
+import type { TensorCapture } from "../ekfac/capture-tensors.js";
 import { type PartialSums, addInto, addSums, emptySums } from "../ekfac/partial-sums.js";
 import { whiteningScale } from "./scaling-factors.js";
 
@@ -29,7 +29,7 @@ export class WhitenedMomentAccumulator {
     this.totals = emptySums(factors.flatMap((f) => [f.module.outFeatures ** 2, (f.module.inFeatures + 1) ** 2]));
   }
 
-  add(capture: GradientCapture): void {
+  add(capture: TensorCapture): void {
     this.factors.forEach((f, m) => {
       const rotated = tf.tidy(() => rotatedGradients(capture, uploadBases(f.module, f), m));
       // All sequences side by side: [X_1 .. X_B] [X_1 .. X_B]^T = sum_b X_b X_b^T in one product.

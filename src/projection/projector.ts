@@ -1,6 +1,6 @@
 /** Sequence vectors from per-token captures, with the projection's matrices resident on the backend. */
 import { download, tf } from "../backend/backend.js";
-import type { GradientCapture } from "../model/capture.js";
+import type { TensorCapture } from "../ekfac/capture-tensors.js";
 import type { Projection } from "./projection.js";
 
 export class Projector {
@@ -18,7 +18,7 @@ export class Projector {
   }
 
   /** One vector per sequence of the capture, [batch.size x dim] row-major. */
-  vectors(capture: GradientCapture): Float32Array {
+  vectors(capture: TensorCapture): Float32Array {
     const { batch } = capture;
     const dim = this.projection.dim;
     const out = new Float32Array(batch.size * dim);

@@ -15,6 +15,20 @@ export interface RuntimeOptions {
   threads?: number;
 }
 
+/**
+ * Sessions for one of `workers` threads that each hold a model: the cores shared out among them
+ * (at least one thread each), so that a pool does not oversubscribe the CPU.
+ */
+export function workerRuntime(device: Device | undefined, workers: number, cores = os.availableParallelism()): Required<RuntimeOptions> {
+  return { device: device ?? deviceFromEnv(), threads: Math.max(1, Math.floor(cores / workers)) };
+}
+
+/** The line a command logs at start: where its model passes run. */
+export function runtimeSummary(options: Required<RuntimeOptions>, workers = 1): string {
+  const threads = `${options.threads} thread${options.threads === 1 ? "" : "s"}`;
+  return `model passes on ONNX Runtime, device ${options.device}, ${workers > 1 ? `${workers} workers x ${threads} each` : threads}`;
+}
+
 /** ONNX Runtime names the failing node as `Node (name)`, `node (name)` or `Name:'name'`. */
 const NODE_IN_MESSAGE = /[Nn]ode \(([^)]+)\)|Name:'([^']+)'/;
 

@@ -1,6 +1,6 @@
 /** Fresh GPT-2 weights, initialised as Hugging Face's GPT2PreTrainedModel._init_weights does. */
 import type { Gpt2Config } from "../model/config.js";
-import { gpt2ParameterShapes } from "../model/gpt2.js";
+import { gpt2ParameterShapes } from "../model/gpt2-architecture.js";
 import { hashSeed, normalGenerator } from "../util/random.js";
 
 const INITIALIZER_RANGE = 0.02;

@@ -2,7 +2,7 @@
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { type Gpt2Config, toHfConfig } from "../model/config.js";
-import { gpt2ParameterShapes } from "../model/gpt2.js";
+import { gpt2ParameterShapes } from "../model/gpt2-architecture.js";
 import { type TensorToWrite, writeSafetensors } from "../safetensors/write.js";
 import { writeJsonAtomic } from "../util/atomic-write.js";
 

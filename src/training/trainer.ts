@@ -6,7 +6,7 @@
 import ort from "onnxruntime-node";
 import type { Batch } from "../model/batch.js";
 import type { Gpt2Config } from "../model/config.js";
-import { gpt2ParameterShapes } from "../model/gpt2.js";
+import { gpt2ParameterShapes } from "../model/gpt2-architecture.js";
 import { int64 } from "../model/onnx/causal-lm.js";
 import { buildGpt2TrainingGraph, type TrainingGraphVariant } from "../model/onnx/gpt2-train.js";
 import { type RuntimeOptions, SessionCache } from "../runtime/session.js";

@@ -59,6 +59,8 @@ export class WorkerPool {
   #queue: Job[] = [];
   #nextId = 1;
   #closed = false;
+  /** Waiting for every running request to finish (close with finishRunning). */
+  #idle: Array<() => void> = [];
 
   constructor(options: WorkerPoolOptions) {
     const { size, maxQueue, timeoutMs } = options;
@@ -108,10 +110,15 @@ export class WorkerPool {
     };
   }
 
-  /** Fails waiting and running requests with PoolClosedError and terminates the workers. */
-  async close(): Promise<void> {
+  /**
+   * Fails waiting requests with PoolClosedError and terminates the workers; running requests fail
+   * too, unless `finishRunning`: then they are waited for first. A worker terminated inside a
+   * native call that has not returned (an ONNX Runtime run) aborts the whole process.
+   */
+  async close({ finishRunning = false }: { finishRunning?: boolean } = {}): Promise<void> {
     this.#closed = true;
     for (const job of this.#queue.splice(0)) this.#settle(job, new PoolClosedError());
+    if (finishRunning && this.#slots.some((s) => s.job && s.worker)) await new Promise<void>((resolve) => this.#idle.push(resolve));
     const exits: Promise<number>[] = [];
     for (const slot of this.#slots) {
       if (slot.job) this.#settle(slot.job, new PoolClosedError());
@@ -162,6 +169,7 @@ export class WorkerPool {
     if ("error" in response) this.#settle(job, deserializeError(response.error));
     else this.#settle(job, null, response.result);
     this.#dispatch();
+    this.#notifyIdle();
   }
 
   #died(slot: Slot, code: number): void {
@@ -174,6 +182,11 @@ export class WorkerPool {
     }
     if (answered && !this.#closed) this.#tryStart(slot);
     this.#dispatch();
+    this.#notifyIdle();
+  }
+
+  #notifyIdle(): void {
+    if (this.#slots.every((s) => !s.job || !s.worker)) for (const resolve of this.#idle.splice(0)) resolve();
   }
 
   #timeOut(job: Job, timeoutMs: number): void {

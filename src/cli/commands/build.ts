@@ -1,7 +1,7 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { DEFAULT_BUILD_PARAMETERS, DEFAULT_WORKERS, runBuild } from "../../jobs/build.js";
 import { DEFAULT_BATCH_TOKENS } from "../../model/batch-budget.js";
-import { dampingOption, fisherMode, integer, oneOf } from "../options.js";
+import { dampingOption, deviceOption, fisherMode, integer, modelRuntime, oneOf } from "../options.js";
 import { progressBars } from "../progress.js";
 
 function dims(value: string): { kOut: number; kIn: number } {
@@ -34,7 +34,7 @@ export function registerBuild(program: Command): void {
     .option("--fit-sequences <n>", "fit EK-FAC on the first n sequences only (default: all indexed)", integer(1))
     .option("--seed <n>", "seed of sampled labels, projections and the HNSW graph", integer(0), d.seed)
     .option("--shard-size <n>", "sequences per resumable shard", integer(1), d.shardSize)
-    .option("--workers <n>", "worker threads computing vectors", integer(1, 64), DEFAULT_WORKERS)
+    .option("--workers <n>", "worker threads running the model passes (each with its share of the cores)", integer(1, 64), DEFAULT_WORKERS)
     .option(
       "--batch-tokens <n>",
       "padded tokens per forward/backward batch (capped for large models to fit the backend's memory)",
@@ -44,8 +44,10 @@ export function registerBuild(program: Command): void {
     .option("--hnsw-m <n>", "HNSW graph degree M", integer(2, 256), d.hnsw.M)
     .option("--hnsw-ef-construction <n>", "HNSW efConstruction", integer(1, 4096), d.hnsw.efConstruction)
     .option("--resume", "continue an interrupted build in --out with the same parameters", false)
+    .addOption(deviceOption())
     .option("--no-progress", "do not draw progress bars")
     .action(async (opts) => {
+      const { device } = modelRuntime(opts.device, opts.workers);
       const bars = progressBars(opts.progress);
       try {
         const manifest = await runBuild({
@@ -66,6 +68,7 @@ export function registerBuild(program: Command): void {
             hnsw: { M: opts.hnswM, efConstruction: opts.hnswEfConstruction },
           },
           workers: opts.workers,
+          device,
           resume: opts.resume,
           batchTokens: opts.batchTokens,
           onProgress: bars.listener,

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { runFit } from "../../jobs/fit.js";
 import { openModel } from "../../model/open-model.js";
 import { DEFAULT_BATCH_TOKENS } from "../../model/batch-budget.js";
-import { dampingOption, fisherMode, integer } from "../options.js";
+import { dampingOption, deviceOption, fisherMode, integer, modelRuntime } from "../options.js";
 import { progressBars } from "../progress.js";
 
 export function registerFit(program: Command): void {
@@ -22,9 +22,10 @@ export function registerFit(program: Command): void {
       integer(1),
       DEFAULT_BATCH_TOKENS,
     )
+    .addOption(deviceOption())
     .option("--no-progress", "do not draw progress bars")
     .action(async (opts) => {
-      const opened = await openModel(opts.model);
+      const opened = await openModel(opts.model, modelRuntime(opts.device));
       const bars = progressBars(opts.progress);
       try {
         const { manifest } = await runFit({

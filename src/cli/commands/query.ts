@@ -5,7 +5,7 @@ import { CANDIDATES, DEFAULT_CANDIDATES_TEXT, TOP_K, rangeText } from "../../ind
 import { type Database, getSequencesByOrdinals, getCorpus, openDatabase } from "../../db/index.js";
 import { indexPath, readIndexManifest } from "../../indexer/index-manifest.js";
 import { InputError } from "../../util/errors.js";
-import { anyInteger, integerList } from "../options.js";
+import { anyInteger, deviceOption, integerList, modelRuntime } from "../options.js";
 import { formatScore, formatTable } from "../table.js";
 
 /** Characters of each hit's text in the table (--json prints it whole). */
@@ -28,8 +28,9 @@ export function registerQuery(program: Command): void {
     .option("--token-scores", "include per-token scores of each hit", false)
     .option("--database <url>", "PostgreSQL URL when the index keeps its sequences on a server")
     .option("--json", "print JSON instead of a table", false)
+    .addOption(deviceOption())
     .action(async (opts) => {
-      const engine = await IndexEngine.open(opts.index);
+      const engine = await IndexEngine.open(opts.index, modelRuntime(opts.device));
       let db: Database | undefined;
       try {
         const args = {

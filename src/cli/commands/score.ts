@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { DEFAULT_ITERATIVE, SCORE_METHODS } from "../../ekfac/methods.js";
 import { openModel } from "../../model/open-model.js";
 import { runScore } from "../../jobs/score.js";
-import { integer, oneOf, positiveNumber } from "../options.js";
+import { deviceOption, integer, modelRuntime, oneOf, positiveNumber } from "../options.js";
 import { progressBars } from "../progress.js";
 import { formatScore, formatTable } from "../table.js";
 
@@ -28,9 +28,10 @@ export function registerScore(program: Command): void {
     .option("--lissa-batch <n>", "sequences per LiSSA Fisher-vector product", integer(1), d.lissa.batchSize)
     .option("--lissa-scale <x>", "LiSSA step alpha (default: 0.5 / largest eigenvalue, by power iteration)", positiveNumber)
     .option("--json", "print one JSON object {queries, train, scores, moduleScores?, tokenScores?} instead of each query's top 5 as a table", false)
+    .addOption(deviceOption())
     .option("--no-progress", "do not draw progress bars")
     .action(async (opts) => {
-      const opened = await openModel(opts.model);
+      const opened = await openModel(opts.model, modelRuntime(opts.device));
       const bars = progressBars(opts.progress);
       try {
         const { timings, ...result } = await runScore({

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { defaultWebRoot, startIndexServer } from "../../http/open-index-server.js";
 import { closeOnSignals } from "../../http/shutdown.js";
-import { integer } from "../options.js";
+import { deviceOption, integer, modelRuntime } from "../options.js";
 
 export function registerServe(program: Command): void {
   program
@@ -13,11 +13,13 @@ export function registerServe(program: Command): void {
     .option("--host <host>", "interface to bind; 0.0.0.0 exposes the server beyond this machine", "127.0.0.1")
     .option("--api-key <key>", "require this key on /graphql and /metrics (Authorization: Bearer <key> or x-api-key); also INFLUENCE_API_KEY")
     .option("--cors-origin <origin...>", "browser origins allowed to call the API (repeatable; * for any)")
-    .option("--workers <n>", "engine worker threads (each holds the model and the index)", integer(1, 64), 2)
+    .option("--workers <n>", "engine worker threads (each holds the model and the index, and runs on its share of the cores)", integer(1, 64), 2)
+    .addOption(deviceOption())
     .option("--max-queue <n>", "requests that may wait for a worker before SERVER_BUSY", integer(0), 64)
     .option("--timeout <ms>", "per-request limit in milliseconds, queueing included", integer(1), 60_000)
     .option("--max-body <bytes>", "largest request body", integer(1), 100_000)
     .action(async (opts) => {
+      const { device } = modelRuntime(opts.device, opts.workers);
       const server = await startIndexServer({
         indexDir: opts.index,
         databaseUrl: opts.database,
@@ -26,6 +28,7 @@ export function registerServe(program: Command): void {
         apiKey: opts.apiKey ?? (process.env.INFLUENCE_API_KEY || undefined),
         corsOrigins: opts.corsOrigin,
         workers: opts.workers,
+        device,
         maxQueue: opts.maxQueue,
         timeoutMs: opts.timeout,
         maxBodyBytes: opts.maxBody,

@@ -6,7 +6,7 @@
  * approximate the same matrix.
  */
 import { tf } from "../../backend/backend.js";
-import { captureGradients } from "../../model/capture.js";
+import { captureTensors } from "../capture-tensors.js";
 import type { CausalLM } from "../../model/model.js";
 import { batchesOf } from "../../util/batches.js";
 import type { ProgressListener } from "../../util/progress.js";
@@ -35,7 +35,7 @@ export class GradientBank {
     const gradients: Float32Array[] = [];
     let tokens = 0;
     for await (const batch of batchesOf(sequences, { maxTokens: batchTokenLimit(model.config) })) {
-      const capture = captureGradients(
+      const capture = await captureTensors(
         model,
         batch.map((s) => s.tokens),
         fisherLoss(fit.fisher, fit.seed, batch),

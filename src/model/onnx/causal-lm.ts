@@ -6,7 +6,7 @@
  * weights (no protobuf 2 GB limit).
  *
  * Sampled labels are drawn inside the capture graph from uniforms the host generates (one per
- * loss position from the sequence's seed, as capture.ts does): the labels need the forward pass's
+ * loss position from the sequence's seed, samplingUniforms): the labels need the forward pass's
  * softmax, and drawing them in the graph keeps forward, loss and backward one run.
  */
 import ort from "onnxruntime-node";
@@ -14,32 +14,15 @@ import { GraphBuildError, GraphBuilder, type Value } from "../../runtime/graph.j
 import { type RuntimeOptions, SessionCache } from "../../runtime/session.js";
 import { uniformGenerator } from "../../util/random.js";
 import { type Batch, makeBatch } from "../batch.js";
-import { type LossSpec, lossWeights, rowsWithLoss, trueLabels } from "../capture.js";
+import { lossWeights, rowsWithLoss, trueLabels } from "../capture.js";
 import type { ModelConfig } from "../config.js";
-import { gpt2Modules, gpt2ParameterShapes } from "../gpt2.js";
-import { readModel } from "../load.js";
-import type { TrackedModule } from "../model.js";
+import { gpt2Modules, gpt2ParameterShapes } from "../gpt2-architecture.js";
+import type { CausalLM, GradientCapture, LossSpec, TrackedModule } from "../model.js";
 import { gpt2Capture, gpt2Forward } from "./gpt2.js";
 import type { CaptureInputs, GraphInputs } from "./graph-inputs.js";
 import { sampleLabels, softmaxCrossEntropy } from "./layers.js";
 
 export type GraphVariant = "forward" | "capture" | "capture-sampled";
-
-/** One tracked matrix's per-token inputs a [rows, in+1] and output gradients g [rows, out], row-major. */
-export interface HostModuleCapture {
-  module: TrackedModule;
-  a: Float32Array;
-  g: Float32Array;
-}
-export interface HostCapture {
-  batch: Batch;
-  /** Rows of the flattened batch that carry loss, ascending, and their labels (sampled or true). */
-  rows: Int32Array;
-  labels: Int32Array;
-  modules: HostModuleCapture[];
-  /** Summed loss of each sequence under the spec. */
-  losses: Float64Array;
-}
 
 /** An architecture as graphs: what the engine needs to build, feed and read them. */
 export interface OnnxArchitecture {
@@ -100,7 +83,7 @@ export function buildGraph(config: ModelConfig, variant: GraphVariant): GraphBui
 /** An int64 tensor of the given values (ids, rows, labels). */
 export const int64 = (values: ArrayLike<number>, dims: number[]) => new ort.Tensor("int64", BigInt64Array.from(Array.from(values, (v) => BigInt(v))), dims);
 
-export class OnnxCausalLM {
+export class OnnxCausalLM implements CausalLM {
   readonly modules: readonly TrackedModule[];
   private readonly sessions: SessionCache<GraphVariant>;
   private readonly weightFeeds: Record<string, ort.Tensor>;
@@ -132,7 +115,7 @@ export class OnnxCausalLM {
   }
 
   /** Forward, loss and backward passes: per-token a and g of every tracked matrix, and the losses. */
-  async capture(sequences: readonly (readonly number[])[], spec: LossSpec): Promise<HostCapture> {
+  async capture(sequences: readonly (readonly number[])[], spec: LossSpec): Promise<GradientCapture> {
     const batch = makeBatch(sequences, this.config.contextLength, this.config.vocabSize);
     const rows = rowsWithLoss(lossWeights(batch, spec));
     const sampled = spec.kind === "sampled";
@@ -170,10 +153,4 @@ export function samplingUniforms(batch: Batch, rows: Int32Array, seeds: readonly
   if (seeds.length !== batch.size) throw new Error(`sampled labels need one seed per sequence (${seeds.length} for ${batch.size})`);
   const uniforms = seeds.map((seed) => uniformGenerator(seed));
   return Float64Array.from(rows, (row) => uniforms[Math.floor(row / batch.length)]());
-}
-
-/** Opens a Hugging Face model folder on ONNX Runtime. */
-export async function loadOnnxModel(modelDir: string, options: RuntimeOptions = {}): Promise<OnnxCausalLM> {
-  const { config, weights } = await readModel(modelDir);
-  return new OnnxCausalLM(config, weights, options);
 }

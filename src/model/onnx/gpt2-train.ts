@@ -13,7 +13,7 @@
  */
 import { GraphBuildError, GraphBuilder, type Value } from "../../runtime/graph.js";
 import type { Gpt2Config } from "../config.js";
-import { gpt2ParameterShapes } from "../gpt2.js";
+import { gpt2ParameterShapes } from "../gpt2-architecture.js";
 import { transformer } from "./gpt2.js";
 import {
   causalAttentionBackward,
