@@ -68,8 +68,9 @@ export class PooledEngine implements InfluenceEngine {
     return this.pool.run("distribution", request);
   }
 
+  /** Waits for running passes: a worker terminated inside an ONNX Runtime run aborts the process. */
   close(): Promise<void> {
-    return this.pool.close();
+    return this.pool.close({ finishRunning: true });
   }
 }
 

@@ -48,8 +48,9 @@ interface Slot {
  * of piling up; a batch job queues all its work and waits as long as it takes.
  *
  * A worker that crashes fails its request (WorkerCrashedError) and is replaced. A request that times
- * out fails with PoolTimeoutError and its worker is replaced too, so a runaway request cannot hold a core;
- * except while the worker has never answered: it may still be loading, and is left to finish.
+ * out fails with PoolTimeoutError at once, but its worker is left to finish it (its answer is then
+ * dropped) and serves the next request: a thread terminated inside a native call that has not
+ * returned (an ONNX Runtime run) aborts the whole process, and every pass the engine runs ends.
  * A worker that dies before ever answering is replaced only when the next request needs it, so
  * that one that cannot start does not respawn in a loop.
  */
@@ -193,14 +194,6 @@ export class WorkerPool {
     const queued = this.#queue.indexOf(job);
     if (queued >= 0) this.#queue.splice(queued, 1);
     this.#settle(job, new PoolTimeoutError(timeoutMs));
-    const slot = this.#slots.find((s) => s.job === job);
-    if (slot?.answered && slot.worker) {
-      void slot.worker.terminate();
-      slot.worker = null;
-      slot.job = null;
-      this.#tryStart(slot);
-      this.#dispatch();
-    }
   }
 
   /** A replacement worker; if it cannot be started, the next request that needs the slot retries. */
