@@ -106,7 +106,7 @@ describe("the influence command line", () => {
     await writeFile(corpus, readFileSync(fixturePath("gpt2-tiny", "train.jsonl"), "utf8").split("\n").slice(0, 6).join("\n"));
     const fit = await influence(["fit", "--model", fixturePath("gpt2-tiny"), "--corpus", corpus, "--out", factors, "--fisher", "empirical", "--no-progress"]);
     expect(fit.code, fit.stderr).toBe(0);
-    const score = await influence([
+    const scoreArgs = [
       "score",
       "--model",
       fixturePath("gpt2-tiny"),
@@ -116,11 +116,8 @@ describe("the influence command line", () => {
       corpus,
       "--queries",
       fixturePath("gpt2-tiny", "queries.jsonl"),
-      "--per-module",
-      "--per-token",
-      "--json",
-      "--no-progress",
-    ]);
+    ];
+    const score = await influence([...scoreArgs, "--per-module", "--per-token", "--json", "--no-progress"]);
     expect(score.code, score.stderr).toBe(0);
     const out = JSON.parse(score.stdout);
     expect(Object.keys(out).sort()).toEqual(["moduleScores", "queries", "scores", "tokenScores", "train"]);
@@ -131,19 +128,7 @@ describe("the influence command line", () => {
     expect(out.tokenScores[0][0]).toHaveLength(24);
 
     // Without --json: each query's top 5 as a table, one column per module.
-    const table = await influence([
-      "score",
-      "--model",
-      fixturePath("gpt2-tiny"),
-      "--factors",
-      factors,
-      "--train",
-      corpus,
-      "--queries",
-      fixturePath("gpt2-tiny", "queries.jsonl"),
-      "--per-module",
-      "--no-progress",
-    ]);
+    const table = await influence([...scoreArgs, "--per-module", "--no-progress"]);
     expect(table.code, table.stderr).toBe(0);
     const blocks = table.stdout.trim().split("\n\n");
     expect(blocks.map((b) => b.split("\n")[0])).toEqual(out.queries.map((id: string) => `query ${id}`));
