@@ -56,8 +56,12 @@ function torchRow(tokens: number, threads: number): EngineRow {
   if (probe.status !== 0) return { engine: "PyTorch", forward: "not installed", capture: "not installed" };
   const run = spawnSync("/usr/bin/python3", [script, String(tokens), String(threads), "3"], { encoding: "utf8" });
   if (run.status !== 0) throw new Error(`${script} failed: ${run.stderr}`);
-  const out = JSON.parse(run.stdout) as { torch: string; forward_tokens_per_s: number; capture_tokens_per_s: number };
-  return { engine: `PyTorch ${out.torch}, ${threads} threads`, forward: out.forward_tokens_per_s.toFixed(0), capture: out.capture_tokens_per_s.toFixed(0) };
+  const out = JSON.parse(run.stdout) as { torch: string; matmul_gflops: number; forward_tokens_per_s: number; capture_tokens_per_s: number };
+  return {
+    engine: `PyTorch ${out.torch}, ${threads} threads (its BLAS: matMul 1024³ at ${out.matmul_gflops.toFixed(0)} GFLOP/s)`,
+    forward: out.forward_tokens_per_s.toFixed(0),
+    capture: out.capture_tokens_per_s.toFixed(0),
+  };
 }
 
 const section: BenchSection = {

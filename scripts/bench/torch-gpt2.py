@@ -80,5 +80,10 @@ def median_seconds(fn):
     return statistics.median(times)
 
 
-print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(),
+# The BLAS behind torch decides everything: Debian's python3-torch runs on whichever libblas.so.3 is
+# installed (reference BLAS runs at a few GFLOP/s, OpenBLAS at about 170), so the rate is reported.
+a = torch.randn(1024, 1024)
+matmul_gflops = 2 * 1024 ** 3 / median_seconds(lambda: a @ a) / 1e9
+
+print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "matmul_gflops": matmul_gflops,
                   "forward_tokens_per_s": T / median_seconds(run_forward), "capture_tokens_per_s": T / median_seconds(run_capture)}))
