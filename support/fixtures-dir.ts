@@ -9,7 +9,8 @@ import path from "node:path";
 export const FIXTURES_MARKER = path.join("gpt2-tiny", "expected.safetensors");
 
 /** The fixtures folder, or an error that names the folder looked at, the missing file and the fix. */
-export function locateFixtures(repoRoot: string, fromEnv: string | undefined = process.env.INFLUENCE_FIXTURES): string {
+export function locateFixtures(repoRoot: string, env: NodeJS.ProcessEnv = process.env): string {
+  const fromEnv = env.INFLUENCE_FIXTURES;
   if (fromEnv) {
     const dir = path.resolve(fromEnv);
     if (existsSync(path.join(dir, FIXTURES_MARKER))) return dir;

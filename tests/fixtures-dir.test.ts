@@ -27,18 +27,18 @@ describe("the reference fixtures' lookup", () => {
 
   it("takes INFLUENCE_FIXTURES first, then ../shared/fixtures beside the repository", async () => {
     const named = await fakeFixtures(path.join(tmp.dir, "named"));
-    expect(locateFixtures(repo, named)).toBe(named);
-    expect(locateFixtures(lonely, named)).toBe(named);
-    expect(locateFixtures(repo, undefined)).toBe(path.join(tmp.dir, "work", "shared", "fixtures"));
+    expect(locateFixtures(repo, { INFLUENCE_FIXTURES: named })).toBe(named);
+    expect(locateFixtures(lonely, { INFLUENCE_FIXTURES: named })).toBe(named);
+    expect(locateFixtures(repo, {})).toBe(path.join(tmp.dir, "work", "shared", "fixtures"));
   });
 
   it("names the missing file and the fix, and never falls back from a wrong INFLUENCE_FIXTURES", () => {
     const empty = path.join(tmp.dir, "work");
-    expect(() => locateFixtures(repo, empty)).toThrow(
+    expect(() => locateFixtures(repo, { INFLUENCE_FIXTURES: empty })).toThrow(
       `INFLUENCE_FIXTURES=${empty}: not the reference fixtures (${path.join(empty, FIXTURES_MARKER)} is missing)`,
     );
     const beside = path.join(tmp.dir, "elsewhere", "shared", "fixtures");
-    expect(() => locateFixtures(lonely, undefined)).toThrow(
+    expect(() => locateFixtures(lonely, {})).toThrow(
       `reference fixtures not found: ${path.join(beside, FIXTURES_MARKER)} is missing; put the fixtures in ${beside} or set INFLUENCE_FIXTURES to their folder`,
     );
   });
