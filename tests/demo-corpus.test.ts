@@ -2,7 +2,6 @@ import { readdirSync, statSync } from "node:fs";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { readCorpus } from "../src/corpus/corpus.js";
-import { captureGradients } from "../src/model/capture.js";
 import { readConfig } from "../src/model/config.js";
 import { loadModel } from "../src/model/load.js";
 import type { CausalLM } from "../src/model/model.js";
@@ -75,7 +74,7 @@ describe("the demo model", () => {
       .filter((_, i) => i % 5 === 0)
       .slice(0, 48)
       .map((s) => s.tokens);
-    const capture = await captureGradients(model, sample, { kind: "next-token" });
+    const capture = await model.capture(sample, { kind: "next-token" });
     const predicted = sample.reduce((n, s) => n + s.length - 1, 0);
     const loss = capture.losses.reduce((a, b) => a + b, 0) / predicted;
     const unigram = unigramEntropy([...split.train, ...split.heldOut].map((s) => s.tokens));

@@ -16,7 +16,6 @@ import { DEFAULT_EF } from "../../src/indexer/query-limits.js";
 import { readTokenStore } from "../../src/indexer/token-store.js";
 import { indexPath } from "../../src/indexer/index-manifest.js";
 import { batchTokenLimit } from "../../src/model/batch-budget.js";
-import { captureGradients } from "../../src/model/capture.js";
 import type { Gpt2Config } from "../../src/model/config.js";
 import { loadModel } from "../../src/model/load.js";
 import { loadTokenizer } from "../../src/tokenizer/tokenizer.js";
@@ -40,8 +39,7 @@ async function forwardBackwardRate(modelDir: string, indexDir: string, limit: nu
     sequences.map((s) => s.length),
     { maxTokens: batchTokenLimit(model.config) },
   )) {
-    await captureGradients(
-      model,
+    await model.capture(
       positions.map((i) => sequences[i]),
       { kind: "next-token" },
     );
@@ -200,7 +198,7 @@ const section: BenchSection = {
       const recall = await recallRows(demoJob.outDir, queries);
       return [
         "Index pass = the vectors phase (training-loss gradients, whitening and projection of every sequence), per worker thread; forward+backward " +
-          "= `captureGradients` alone over the same sequences on one thread. Phases: ingest / factors (EK-FAC fit) / projection (PCA pass) / " +
+          "= the model's capture pass (`CausalLM.capture`) alone over the same sequences on one thread. Phases: ingest / factors (EK-FAC fit) / projection (PCA pass) / " +
           "vectors / hnsw (full and per-layer graphs), seconds.",
         "",
         "| index | sequences | dims | bytes per sequence | build seconds (phases) | index pass tokens/s per worker | forward+backward tokens/s | ratio |",

@@ -4,7 +4,6 @@
  * arrays, uploaded here, in one place, until those products move to the engine too.
  */
 import { tf } from "../backend/backend.js";
-import { captureGradients } from "../model/capture.js";
 import type { Batch } from "../model/batch.js";
 import type { CausalLM, LossSpec, TrackedModule } from "../model/model.js";
 
@@ -24,9 +23,9 @@ export interface TensorCapture {
   dispose(): void;
 }
 
-/** captureGradients, with every module's a and g on the tfjs backend; the caller disposes them. */
+/** A model's capture pass, with every module's a and g on the tfjs backend; the caller disposes them. */
 export async function captureTensors(model: CausalLM, sequences: readonly (readonly number[])[], spec: LossSpec): Promise<TensorCapture> {
-  const { batch, modules, losses } = await captureGradients(model, sequences, spec);
+  const { batch, modules, losses } = await model.capture(sequences, spec);
   const rows = batch.size * batch.length;
   const tensors = modules.map(({ module, a, g }) => ({
     module,

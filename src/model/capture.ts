@@ -1,10 +1,10 @@
 /**
- * Per-token EK-FAC inputs for a batch of sequences under one of the losses of LossSpec (model.ts):
- * which rows carry loss and with which labels, and the capture pass itself.
+ * Which rows of a batch carry loss under one of the losses of LossSpec (model.ts), and with which
+ * labels: what a model's capture pass (CausalLM.capture) and the trainer feed their graphs.
  */
 import { InputError } from "../util/errors.js";
 import type { Batch } from "./batch.js";
-import type { CausalLM, GradientCapture, LossSpec } from "./model.js";
+import type { LossSpec } from "./model.js";
 
 /** Which positions carry loss: position t predicts token t+1. */
 export function lossWeights(batch: Batch, spec: LossSpec): Float32Array {
@@ -41,9 +41,4 @@ export function rowsWithLoss(weights: Float32Array): Int32Array {
 /** The next token of each loss row. */
 export function trueLabels(batch: Batch, rows: Int32Array): Int32Array {
   return rows.map((row) => batch.ids[row + 1]);
-}
-
-/** Forward, loss and backward passes: per-token layer inputs and output gradients of every tracked matrix, in host memory. */
-export function captureGradients(model: CausalLM, sequences: readonly (readonly number[])[], spec: LossSpec): Promise<GradientCapture> {
-  return model.capture(sequences, spec);
 }

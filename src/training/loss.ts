@@ -1,4 +1,4 @@
-/** The causal language-modelling loss the trainer minimises: captureGradients' "next-token" loss. */
+/** The causal language-modelling loss the trainer minimises: the capture pass's "next-token" loss. */
 import type { Batch } from "../model/batch.js";
 import { lossWeights, rowsWithLoss, trueLabels } from "../model/capture.js";
 

@@ -126,8 +126,8 @@ export class OnnxCausalLM implements CausalLM {
       rows: int64(rows, [rows.length]),
     };
     const labels = spec.kind === "sampled" ? undefined : trueLabels(batch, rows);
-    if (spec.kind === "sampled") feeds.uniforms = new ort.Tensor("float64", samplingUniforms(batch, rows, spec.seeds), [rows.length]);
-    else feeds.labels = int64(labels as Int32Array, [rows.length]);
+    if (labels) feeds.labels = int64(labels, [rows.length]);
+    else if (spec.kind === "sampled") feeds.uniforms = new ort.Tensor("float64", samplingUniforms(batch, rows, spec.seeds), [rows.length]);
     const fetches = ["loss", ...(sampled ? ["labels"] : []), ...this.modules.flatMap((m) => [`a.${m.name}`, `g.${m.name}`])];
     const session = await this.sessions.get(sampled ? "capture-sampled" : "capture");
     const out = await session.run(feeds, fetches);
