@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadModel } from "../src/model/load.js";
-import type { CausalLM, GradientCapture } from "../src/model/model.js";
+import { type CausalLM, type GradientCapture, inputWidth } from "../src/model/model.js";
 import { elementwiseRelError, maxRelError } from "./helpers/compare.js";
 import { sequenceGradient } from "./helpers/gradients.js";
 import { fixtureExpected, fixturePath, fixtureTrain } from "../support/fixtures.js";
@@ -15,7 +15,7 @@ afterAll(() => model.release());
 /** The gradient of sequence 0 of a capture, [out, in+1]. */
 const firstGradient = (c: GradientCapture, m: number, length: number) => {
   const { module, a, g } = c.modules[m];
-  return sequenceGradient(a, g, 0, length, module.inFeatures + 1, module.outFeatures);
+  return sequenceGradient(a, g, 0, length, inputWidth(module), module.outFeatures);
 };
 
 describe("the capture pass", () => {

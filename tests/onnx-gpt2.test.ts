@@ -2,7 +2,7 @@ import ort from "onnxruntime-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Batch, makeBatch } from "../src/model/batch.js";
 import { loadModel } from "../src/model/load.js";
-import type { CausalLM } from "../src/model/model.js";
+import { type CausalLM, inputWidth } from "../src/model/model.js";
 import { samplingUniforms } from "../src/model/onnx/causal-lm.js";
 import { sampleLabels } from "../src/model/onnx/layers.js";
 import { GraphBuilder } from "../src/runtime/graph.js";
@@ -73,7 +73,7 @@ describe.each(fixtureModels)("GPT-2 on ONNX Runtime, %s", (name) => {
     const positions = capture.batch.lengths.reduce((s, l) => s + l, 0);
     expect(positions).toBe(capture.batch.size * capture.batch.length); // equal lengths: no padding rows
     for (const m of capture.modules) {
-      const A = secondMoment(m.a, m.module.inFeatures + 1, positions);
+      const A = secondMoment(m.a, inputWidth(m.module), positions);
       const S = secondMoment(m.g, m.module.outFeatures, positions);
       expect(maxRelError(A, expected(`A.${m.module.name}`).data), `A.${m.module.name}`).toBeLessThan(1e-4);
       expect(maxRelError(S, expected(`S.${m.module.name}`).data), `S.${m.module.name}`).toBeLessThan(1e-4);
@@ -86,7 +86,7 @@ describe.each(fixtureModels)("GPT-2 on ONNX Runtime, %s", (name) => {
       const capture = await model.capture(seqs, { kind: "next-token" });
       const row = (seqs.length - 1) * capture.batch.length;
       for (const m of capture.modules) {
-        const [inW, outW] = [m.module.inFeatures + 1, m.module.outFeatures];
+        const [inW, outW] = [inputWidth(m.module), m.module.outFeatures];
         expect(m.a.length).toBe(capture.batch.size * capture.batch.length * inW);
         const G = sequenceGradient(m.a, m.g, row, seq0.length, inW, outW);
         expect(maxRelError(G, expected(`grad_seq0.${m.module.name}`).data), m.module.name).toBeLessThan(1e-3);

@@ -6,7 +6,7 @@ import { makeBatch } from "../src/model/batch.js";
 import type { Gpt2Config } from "../src/model/config.js";
 import { gpt2Modules, gpt2ParameterShapes } from "../src/model/gpt2-architecture.js";
 import { loadModel, readModel } from "../src/model/load.js";
-import type { CausalLM } from "../src/model/model.js";
+import { type CausalLM, inputWidth } from "../src/model/model.js";
 import { OnnxCausalLM } from "../src/model/onnx/causal-lm.js";
 import { readSafetensors } from "../src/safetensors/read.js";
 import { AdamW, DEFAULT_ADAMW } from "../src/training/adamw.js";
@@ -95,7 +95,7 @@ describe("parameter gradients of the training graph", () => {
     );
     for (const { module, a, g } of capture.modules) {
       // Sum over tokens of g_t a_t^T: [out, in + 1], the bias gradient in the last column.
-      const [inW, outW] = [module.inFeatures + 1, module.outFeatures];
+      const [inW, outW] = [inputWidth(module), module.outFeatures];
       const G = new Float64Array(outW * inW);
       for (let t = 0; t < a.length / inW; t++) for (let o = 0; o < outW; o++) for (let i = 0; i < inW; i++) G[o * inW + i] += g[t * outW + o] * a[t * inW + i];
       const actual = homogeneous(grads.get(`${module.name}.weight`)!, grads.get(`${module.name}.bias`)!, module.inFeatures, outW);

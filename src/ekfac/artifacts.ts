@@ -9,7 +9,7 @@
 import { existsSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
-import type { TrackedModule } from "../model/model.js";
+import { type TrackedModule, inputWidth } from "../model/model.js";
 import { type SafetensorsFile, readSafetensors, tensorAsFloat32, tensorAsFloat64 } from "../safetensors/read.js";
 import { type TensorToWrite, writeSafetensors } from "../safetensors/write.js";
 import { writeJsonAtomic } from "../util/atomic-write.js";
@@ -18,7 +18,7 @@ import type { ModuleCovariance } from "./covariance.js";
 import type { ModuleFactors } from "./factors.js";
 
 export const FACTORS_FORMAT = "influence-graph.ekfac";
-export const FACTORS_VERSION = 1;
+export const FACTORS_VERSION = 2;
 
 export type FisherMode = "sampled" | "empirical";
 export type DampingRule = { rule: "heuristic"; factor: number } | { rule: "fixed"; value: number };
@@ -44,17 +44,18 @@ export async function saveFactors(dir: string, manifest: FactorsManifest, covari
   const eig: Record<string, TensorToWrite> = {};
   const lam: Record<string, TensorToWrite> = {};
   for (const { module, A, S } of covariance) {
-    const nIn = module.inFeatures + 1;
+    const nIn = inputWidth(module);
     cov[`A.${module.name}`] = { dtype: "F32", shape: [nIn, nIn], data: A };
     cov[`S.${module.name}`] = { dtype: "F32", shape: [module.outFeatures, module.outFeatures], data: S };
   }
   for (const f of factors) {
-    const { name, inFeatures, outFeatures } = f.module;
-    eig[`QA.${name}`] = { dtype: "F32", shape: [inFeatures + 1, inFeatures + 1], data: f.qA };
-    eig[`eigA.${name}`] = { dtype: "F64", shape: [inFeatures + 1], data: f.eigA };
+    const { name, outFeatures } = f.module;
+    const nIn = inputWidth(f.module);
+    eig[`QA.${name}`] = { dtype: "F32", shape: [nIn, nIn], data: f.qA };
+    eig[`eigA.${name}`] = { dtype: "F64", shape: [nIn], data: f.eigA };
     eig[`QS.${name}`] = { dtype: "F32", shape: [outFeatures, outFeatures], data: f.qS };
     eig[`eigS.${name}`] = { dtype: "F64", shape: [outFeatures], data: f.eigS };
-    lam[`Lambda.${name}`] = { dtype: "F32", shape: [outFeatures, inFeatures + 1], data: f.lambda };
+    lam[`Lambda.${name}`] = { dtype: "F32", shape: [outFeatures, nIn], data: f.lambda };
     lam[`damping.${name}`] = { dtype: "F64", shape: [1], data: [f.damping] };
   }
   const meta = { format: FACTORS_FORMAT, model: manifest.model.fingerprint };
@@ -100,8 +101,8 @@ function checkManifest(dir: string, manifest: FactorsManifest, expect: FactorsEx
         `expected ${expect.corpusFingerprint.slice(0, 12)})`,
     );
   }
-  const names = manifest.modules.map((m) => `${m.name}:${m.inFeatures}x${m.outFeatures}`).join(",");
-  const wanted = expect.modules.map((m) => `${m.name}:${m.inFeatures}x${m.outFeatures}`).join(",");
+  const shapes = (modules: readonly TrackedModule[]) => modules.map((m) => `${m.name}:${inputWidth(m)}x${m.outFeatures}`).join(",");
+  const [names, wanted] = [shapes(manifest.modules), shapes(expect.modules)];
   if (names !== wanted) throw new InputError(`${where}: the fitted modules (${names}) differ from the model's (${wanted})`);
 }
 
@@ -117,12 +118,13 @@ export async function loadFactors(dir: string, expect: FactorsExpectation): Prom
   const eig = await readSafetensors(path.join(dir, files.eigen));
   const lam = await readSafetensors(path.join(dir, files.lambda));
   const factors = expect.modules.map((module): ModuleFactors => {
-    const { name, inFeatures: i, outFeatures: o } = module;
-    requireTensor(eig, `QA.${name}`, [i + 1, i + 1]);
+    const { name, outFeatures: o } = module;
+    const i = inputWidth(module);
+    requireTensor(eig, `QA.${name}`, [i, i]);
     requireTensor(eig, `QS.${name}`, [o, o]);
-    requireTensor(eig, `eigA.${name}`, [i + 1]);
+    requireTensor(eig, `eigA.${name}`, [i]);
     requireTensor(eig, `eigS.${name}`, [o]);
-    requireTensor(lam, `Lambda.${name}`, [o, i + 1]);
+    requireTensor(lam, `Lambda.${name}`, [o, i]);
     requireTensor(lam, `damping.${name}`, [1]);
     return {
       module,
@@ -140,7 +142,7 @@ export async function loadFactors(dir: string, expect: FactorsExpectation): Prom
 export async function loadCovariance(dir: string, modules: readonly TrackedModule[]): Promise<ModuleCovariance[]> {
   const st = await readSafetensors(path.join(dir, files.covariance));
   return modules.map((module) => {
-    requireTensor(st, `A.${module.name}`, [module.inFeatures + 1, module.inFeatures + 1]);
+    requireTensor(st, `A.${module.name}`, [inputWidth(module), inputWidth(module)]);
     requireTensor(st, `S.${module.name}`, [module.outFeatures, module.outFeatures]);
     return { module, A: tensorAsFloat64(st, `A.${module.name}`), S: tensorAsFloat64(st, `S.${module.name}`) };
   });

@@ -5,7 +5,7 @@
  */
 import { tf } from "../backend/backend.js";
 import type { Batch } from "../model/batch.js";
-import type { CausalLM, LossSpec, TrackedModule } from "../model/model.js";
+import { type CausalLM, type LossSpec, type TrackedModule, inputWidth } from "../model/model.js";
 
 export interface TensorModuleCapture {
   module: TrackedModule;
@@ -29,7 +29,7 @@ export async function captureTensors(model: CausalLM, sequences: readonly (reado
   const rows = batch.size * batch.length;
   const tensors = modules.map(({ module, a, g }) => ({
     module,
-    a: tf.tensor2d(a, [rows, module.inFeatures + 1]),
+    a: tf.tensor2d(a, [rows, inputWidth(module)]),
     g: tf.tensor2d(g, [rows, module.outFeatures]),
   }));
   return { batch, modules: tensors, losses, dispose: () => tensors.forEach((m) => tf.dispose([m.a, m.g])) };

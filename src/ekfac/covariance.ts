@@ -6,7 +6,7 @@
  */
 import { download, tf } from "../backend/backend.js";
 import type { TensorCapture } from "./capture-tensors.js";
-import type { TrackedModule } from "../model/model.js";
+import { type TrackedModule, inputWidth } from "../model/model.js";
 import { assertFinite } from "./finite.js";
 import { type PartialSums, addInto, addSums, emptySums } from "./partial-sums.js";
 
@@ -26,7 +26,7 @@ export class CovarianceAccumulator {
   readonly totals: PartialSums;
 
   constructor(private readonly modules: readonly TrackedModule[]) {
-    this.totals = emptySums(modules.flatMap((m) => [(m.inFeatures + 1) ** 2, m.outFeatures ** 2]));
+    this.totals = emptySums(modules.flatMap((m) => [inputWidth(m) ** 2, m.outFeatures ** 2]));
   }
 
   add(capture: TensorCapture): void {

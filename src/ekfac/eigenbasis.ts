@@ -1,6 +1,7 @@
 /** Step 2 of EK-FAC: float64 eigendecompositions of the Kronecker factors. */
 import { eigh } from "../linalg/eigh.js";
 import type { ModuleCovariance } from "./covariance.js";
+import { inputWidth } from "../model/model.js";
 
 export interface ModuleEigenbasis {
   qA: Float32Array;
@@ -10,7 +11,7 @@ export interface ModuleEigenbasis {
 }
 
 export function eigenbasis(cov: ModuleCovariance): ModuleEigenbasis {
-  const a = eigh(cov.A, cov.module.inFeatures + 1);
+  const a = eigh(cov.A, inputWidth(cov.module));
   const s = eigh(cov.S, cov.module.outFeatures);
   return { qA: Float32Array.from(a.vectors), eigA: a.values, qS: Float32Array.from(s.vectors), eigS: s.values };
 }

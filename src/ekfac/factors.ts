@@ -6,7 +6,7 @@
  */
 import { tf } from "../backend/backend.js";
 import type { TensorCapture } from "./capture-tensors.js";
-import type { TrackedModule } from "../model/model.js";
+import { type TrackedModule, inputWidth } from "../model/model.js";
 import { type Eigenbases, rotatedGradients, uploadBases } from "./rotated.js";
 
 export interface ModuleFactors {
@@ -29,7 +29,7 @@ export function inverseScale(f: ModuleFactors): Float32Array {
 
 /** Q_S [X o inverse] Q_A^T for each X in the eigenbasis; inside the caller's tidy. */
 function scaledOutOfEigenbasis(f: ModuleFactors, bases: Eigenbases, inverse: Float32Array, rotated: readonly tf.Tensor2D[]): tf.Tensor2D[] {
-  const scale = tf.tensor2d(inverse, [f.module.outFeatures, f.module.inFeatures + 1]);
+  const scale = tf.tensor2d(inverse, [f.module.outFeatures, inputWidth(f.module)]);
   // Explicit transposes keep every product in the layout wasm multiplies fast.
   const qAT = tf.transpose(bases.qA);
   return rotated.map((x): tf.Tensor2D => tf.matMul(tf.matMul(bases.qS, tf.mul(x, scale)), qAT));

@@ -9,7 +9,7 @@ import type { ModuleFactors } from "./factors.js";
 import { assertFinite } from "./finite.js";
 import { type PartialSums, addInto, addSums, emptySums } from "./partial-sums.js";
 import { rotatedGradients, uploadBases } from "./rotated.js";
-import type { TrackedModule } from "../model/model.js";
+import { type TrackedModule, inputWidth } from "../model/model.js";
 
 /** The paper's damping: 0.1 x mean(Lambda), per matrix. */
 export const DEFAULT_DAMPING_FACTOR = 0.1;
@@ -22,7 +22,7 @@ export class LambdaAccumulator {
     private readonly modules: readonly TrackedModule[],
     private readonly eigen: readonly ModuleEigenbasis[],
   ) {
-    this.totals = emptySums(modules.map((m) => m.outFeatures * (m.inFeatures + 1)));
+    this.totals = emptySums(modules.map((m) => m.outFeatures * inputWidth(m)));
   }
 
   add(capture: TensorCapture): void {

@@ -12,6 +12,7 @@ import { type GradientBank, flatten, unflatten } from "./baselines/gradient-bank
 import { conjugateGradient } from "./baselines/cg.js";
 import { lissa, lissaScale } from "./baselines/lissa.js";
 import { type ModuleFactors, inverseScale, precondition } from "./factors.js";
+import { inputWidth } from "../model/model.js";
 
 export const SCORE_METHODS = ["ekfac", "cg", "lissa", "identity"] as const;
 export type ScoreMethod = (typeof SCORE_METHODS)[number];
@@ -29,7 +30,7 @@ export const DEFAULT_ITERATIVE: IterativeOptions = {
 /** Per-parameter damping vector in the bank's flattened layout. */
 function dampingVector(bank: GradientBank, factors: readonly ModuleFactors[]): Float64Array {
   const d = new Float64Array(bank.size);
-  factors.forEach((f, m) => d.fill(f.damping, bank.offsets[m], bank.offsets[m] + f.module.outFeatures * (f.module.inFeatures + 1)));
+  factors.forEach((f, m) => d.fill(f.damping, bank.offsets[m], bank.offsets[m] + f.module.outFeatures * inputWidth(f.module)));
   return d;
 }
 
@@ -60,7 +61,7 @@ export function queryMatrices(
     for (let i = 0; i < fv.length; i++) fv[i] += damping[i] * v[i];
     return fv;
   };
-  const shapes = factors.map((f) => [f.module.outFeatures, f.module.inFeatures + 1] as [number, number]);
+  const shapes = factors.map((f) => [f.module.outFeatures, inputWidth(f.module)] as [number, number]);
   const iterations: number[] = [];
   const scale = method === "lissa" ? (options.lissa.scale ?? lissaScale(bank.maxSquaredNorm(), Math.max(...factors.map((f) => f.damping)))) : 0;
   const matrices = gradients.map((perModule) => {

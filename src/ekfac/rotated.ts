@@ -5,7 +5,7 @@
  */
 import { tf } from "../backend/backend.js";
 import type { TensorCapture } from "./capture-tensors.js";
-import type { TrackedModule } from "../model/model.js";
+import { type TrackedModule, inputWidth } from "../model/model.js";
 import { sequenceRows } from "./gradients.js";
 
 /** A module's eigenbases on the backend (eigenvectors as columns). */
@@ -21,7 +21,7 @@ export interface Eigenbases {
  * copy, far less than the products it serves.
  */
 export function uploadBases(module: TrackedModule, host: { qA: Float32Array; qS: Float32Array }): Eigenbases {
-  const nIn = module.inFeatures + 1;
+  const nIn = inputWidth(module);
   return { qA: tf.tensor2d(host.qA, [nIn, nIn]), qS: tf.tensor2d(host.qS, [module.outFeatures, module.outFeatures]) };
 }
 

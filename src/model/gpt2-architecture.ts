@@ -38,7 +38,7 @@ export function gpt2ParameterShapes(cfg: Gpt2Config): Map<string, number[]> {
 export function gpt2Modules(config: Gpt2Config): TrackedModule[] {
   const C = config.nEmbd;
   return Array.from({ length: config.nLayer }, (_, layer) => [
-    { name: `h.${layer}.mlp.c_fc`, layer, inFeatures: C, outFeatures: config.nInner },
-    { name: `h.${layer}.mlp.c_proj`, layer, inFeatures: config.nInner, outFeatures: C },
+    { name: `h.${layer}.mlp.c_fc`, layer, inFeatures: C, outFeatures: config.nInner, bias: true },
+    { name: `h.${layer}.mlp.c_proj`, layer, inFeatures: config.nInner, outFeatures: C, bias: true },
   ]).flat();
 }

@@ -12,9 +12,16 @@ export interface TrackedModule {
   name: string;
   /** Index of the transformer block. */
   layer: number;
-  /** Input features, not counting the appended 1; the gradient is [outFeatures, inFeatures + 1]. */
+  /** Input features, not counting the appended 1 of a bias. */
   inFeatures: number;
   outFeatures: number;
+  /** Whether the matrix has a bias, folded in as a trailing 1 on its input (Llama's MLP has none). */
+  bias: boolean;
+}
+
+/** Columns of a module's captured inputs and of its gradient [outFeatures, inputWidth]: the inputs, and 1 for a bias. */
+export function inputWidth(module: TrackedModule): number {
+  return module.inFeatures + (module.bias ? 1 : 0);
 }
 
 /**
@@ -39,7 +46,7 @@ export type LossSpec =
 /** One tracked matrix's per-token inputs and output gradients, row-major, in host memory. */
 export interface ModuleCapture {
   module: TrackedModule;
-  /** Layer inputs with a trailing 1, [rows, in + 1]; padding rows are zero. */
+  /** Layer inputs (with a trailing 1 where the module has a bias), [rows, inputWidth]; padding rows are zero. */
   a: Float32Array;
   /** Loss gradients with respect to the pre-activation output, [rows, out]; zero on padding. */
   g: Float32Array;

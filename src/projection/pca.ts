@@ -10,6 +10,7 @@ import { rotatedGradients, uploadBases } from "../ekfac/rotated.js";
 import type { TensorCapture } from "../ekfac/capture-tensors.js";
 import { type PartialSums, addInto, addSums, emptySums } from "../ekfac/partial-sums.js";
 import { whiteningScale } from "./scaling-factors.js";
+import { inputWidth } from "../model/model.js";
 
 export interface WhitenedMoments {
   /** Sum of X X^T, [out, out]. */
@@ -26,7 +27,7 @@ export class WhitenedMomentAccumulator {
 
   constructor(private readonly factors: readonly ModuleFactors[]) {
     this.scales = factors.map((f) => Float32Array.from(whiteningScale(f.lambda, f.damping)));
-    this.totals = emptySums(factors.flatMap((f) => [f.module.outFeatures ** 2, (f.module.inFeatures + 1) ** 2]));
+    this.totals = emptySums(factors.flatMap((f) => [f.module.outFeatures ** 2, inputWidth(f.module) ** 2]));
   }
 
   add(capture: TensorCapture): void {
@@ -34,7 +35,7 @@ export class WhitenedMomentAccumulator {
       const rotated = tf.tidy(() => rotatedGradients(capture, uploadBases(f.module, f), m));
       // All sequences side by side: [X_1 .. X_B] [X_1 .. X_B]^T = sum_b X_b X_b^T in one product.
       const [rows, cols] = tf.tidy(() => {
-        const scale = tf.tensor2d(this.scales[m], [f.module.outFeatures, f.module.inFeatures + 1]);
+        const scale = tf.tensor2d(this.scales[m], [f.module.outFeatures, inputWidth(f.module)]);
         const whitened = rotated.map((r) => tf.mul(r, scale) as tf.Tensor2D);
         const wide = tf.concat(whitened, 1);
         const tall = tf.concat(whitened, 0);

@@ -14,7 +14,7 @@
  */
 import { download, tf } from "../backend/backend.js";
 import type { ModuleFactors } from "../ekfac/factors.js";
-import type { TrackedModule } from "../model/model.js";
+import { type TrackedModule, inputWidth } from "../model/model.js";
 import { hashSeed } from "../util/random.js";
 import { topEigenvectors } from "../linalg/top-eigenvectors.js";
 import type { WhitenedMoments } from "./pca.js";
@@ -77,7 +77,7 @@ export function buildProjection(factors: readonly ModuleFactors[], settings: Pro
   let offset = 0;
   const modules = factors.map((f, m): ModuleProjection => {
     const out = f.module.outFeatures;
-    const nIn = f.module.inFeatures + 1;
+    const nIn = inputWidth(f.module);
     const kOut = Math.min(settings.kOut, out);
     const kIn = Math.min(settings.kIn, nIn);
     const scale = scalingFactors(whiteningScale(f.lambda, f.damping), out, nIn, settings.rank);

@@ -2,6 +2,7 @@
 import { download, tf } from "../backend/backend.js";
 import type { TensorCapture } from "../ekfac/capture-tensors.js";
 import type { Projection } from "./projection.js";
+import { inputWidth } from "../model/model.js";
 
 export class Projector {
   private readonly sides: Array<{ left: tf.Tensor2D; right: tf.Tensor2D }>;
@@ -9,7 +10,7 @@ export class Projector {
   constructor(readonly projection: Projection) {
     this.sides = projection.modules.map((p) => ({
       left: tf.tensor2d(p.left, [p.module.outFeatures, p.rank * p.kOut]),
-      right: tf.tensor2d(p.right, [p.module.inFeatures + 1, p.rank * p.kIn]),
+      right: tf.tensor2d(p.right, [inputWidth(p.module), p.rank * p.kIn]),
     }));
   }
 

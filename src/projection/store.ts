@@ -1,7 +1,7 @@
 /** projection.safetensors: the per-module projection matrices, with their settings as metadata. */
 import { readSafetensors, tensorAsFloat32 } from "../safetensors/read.js";
 import { type TensorToWrite, writeSafetensors } from "../safetensors/write.js";
-import type { TrackedModule } from "../model/model.js";
+import { type TrackedModule, inputWidth } from "../model/model.js";
 import { InputError } from "../util/errors.js";
 import type { ModuleProjection, Projection, ProjectionSettings } from "./projection.js";
 
@@ -18,7 +18,7 @@ export async function saveProjection(file: string, projection: Projection): Prom
   const tensors: Record<string, TensorToWrite> = {};
   for (const p of projection.modules) {
     tensors[`left.${p.module.name}`] = { dtype: "F32", shape: [p.module.outFeatures, p.rank * p.kOut], data: p.left };
-    tensors[`right.${p.module.name}`] = { dtype: "F32", shape: [p.module.inFeatures + 1, p.rank * p.kIn], data: p.right };
+    tensors[`right.${p.module.name}`] = { dtype: "F32", shape: [inputWidth(p.module), p.rank * p.kIn], data: p.right };
   }
   const modules: StoredModule[] = projection.modules.map(({ module, kOut, kIn, rank, offset, scalingError }) => ({
     name: module.name,
@@ -48,7 +48,7 @@ export async function loadProjection(file: string, modules: readonly TrackedModu
     const s = stored[i];
     const left = tensorAsFloat32(st, `left.${module.name}`);
     const right = tensorAsFloat32(st, `right.${module.name}`);
-    if (left.length !== module.outFeatures * s.rank * s.kOut || right.length !== (module.inFeatures + 1) * s.rank * s.kIn) {
+    if (left.length !== module.outFeatures * s.rank * s.kOut || right.length !== inputWidth(module) * s.rank * s.kIn) {
       throw new InputError(`${file}: projection matrices of ${module.name} do not match its dims ${s.kOut}x${s.kIn} at rank ${s.rank}`);
     }
     return { module, kOut: s.kOut, kIn: s.kIn, rank: s.rank, offset: s.offset, scalingError: s.scalingError, left, right };

@@ -7,7 +7,7 @@
  */
 import { tf } from "../../backend/backend.js";
 import { captureTensors } from "../capture-tensors.js";
-import type { CausalLM } from "../../model/model.js";
+import { type CausalLM, inputWidth } from "../../model/model.js";
 import { batchesOf } from "../../util/batches.js";
 import type { ProgressListener } from "../../util/progress.js";
 import type { FisherMode } from "../artifacts.js";
@@ -29,7 +29,7 @@ export class GradientBank {
     fit: { fisher: FisherMode; seed: number; total: number },
     onProgress?: ProgressListener,
   ): Promise<GradientBank> {
-    const sizes = model.modules.map((m) => m.outFeatures * (m.inFeatures + 1));
+    const sizes = model.modules.map((m) => m.outFeatures * inputWidth(m));
     const offsets = sizes.map((_, i) => sizes.slice(0, i).reduce((s, x) => s + x, 0));
     const size = sizes.reduce((s, x) => s + x, 0);
     const gradients: Float32Array[] = [];

@@ -17,7 +17,7 @@ import { type Batch, makeBatch } from "../batch.js";
 import { lossWeights, rowsWithLoss, trueLabels } from "../capture.js";
 import type { ModelConfig } from "../config.js";
 import { gpt2Modules, gpt2ParameterShapes } from "../gpt2-architecture.js";
-import type { CausalLM, GradientCapture, LossSpec, TrackedModule } from "../model.js";
+import { type CausalLM, type GradientCapture, type LossSpec, type TrackedModule, inputWidth } from "../model.js";
 import { gpt2Capture, gpt2Forward } from "./gpt2.js";
 import type { CaptureInputs, GraphInputs } from "./graph-inputs.js";
 import { sampleLabels, softmaxCrossEntropy } from "./layers.js";
@@ -73,7 +73,7 @@ export function buildGraph(config: ModelConfig, variant: GraphVariant): GraphBui
   const emit = (name: string, a: Value, grad: Value) => {
     const m = widths.get(name) as TrackedModule;
     const flat = (v: Value, width: number) => g.op("Reshape", [v, g.constant("int64", [-1, width])]);
-    g.output(flat(a, m.inFeatures + 1), `a.${name}`, "float32", ["positions", m.inFeatures + 1]);
+    g.output(flat(a, inputWidth(m)), `a.${name}`, "float32", ["positions", inputWidth(m)]);
     g.output(flat(grad, m.outFeatures), `g.${name}`, "float32", ["positions", m.outFeatures]);
   };
   arch.capture(g, config, { ids, rows, mask, weight }, head, emit);
