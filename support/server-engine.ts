@@ -13,7 +13,14 @@ import type {
   InfluenceEngine,
   InfluenceRequest,
   InfluenceResult,
+  QueryInfo,
+  QueryTokens,
+  ScoringRequest,
+  SequenceScore,
+  SequenceScoresRequest,
+  SequenceScoresResult,
 } from "../src/engine/types.js";
+import { scoreWithVariants } from "../src/engine/what-if.js";
 
 /** The corpus the double claims to index; the test database must hold it under this name. */
 export const TEST_CORPUS = { name: "server-test-corpus", fingerprint: "sha256:server-test-corpus", path: "/data/server-test.jsonl" };
@@ -30,6 +37,7 @@ export interface TestDoubleOptions {
 export class TestDoubleEngine implements InfluenceEngine {
   readonly influenceRequests: InfluenceRequest[] = [];
   readonly distributionRequests: DistributionRequest[] = [];
+  readonly sequenceScoresRequests: SequenceScoresRequest[] = [];
   /** Thrown by the next influence call. */
   failNext: Error | undefined;
 
@@ -86,7 +94,24 @@ export class TestDoubleEngine implements InfluenceEngine {
     };
   }
 
-  async exactScores(request: InfluenceRequest, ordinals: number[]): Promise<ExactScore[]> {
+  /** Each token scores 0.01 times its id: a sequence's score is its ids' sum over 100. */
+  async sequenceScores(request: QueryTokens, sequences: number[][]): Promise<{ query: QueryInfo; scores: SequenceScore[] }> {
+    return {
+      query: this.#query(request),
+      scores: sequences.map((tokens) => {
+        const tokenScores = tokens.map((tokenId, position) => ({ position, tokenId, text: `<${tokenId}>`, score: tokenId / 100 }));
+        const score = tokenScores.reduce((sum, t) => sum + t.score, 0);
+        return { tokens, text: tokenScores.map((t) => t.text).join(""), score, layerScores: this.#layerScores(request, score), tokenScores };
+      }),
+    };
+  }
+
+  async scoreSequences(request: SequenceScoresRequest): Promise<SequenceScoresResult> {
+    this.sequenceScoresRequests.push(structuredClone(request));
+    return scoreWithVariants(this, request);
+  }
+
+  async exactScores(request: ScoringRequest, ordinals: number[]): Promise<ExactScore[]> {
     return ordinals.map((ordinal) => {
       const score = madeUpScore(ordinal);
       return {
@@ -98,7 +123,7 @@ export class TestDoubleEngine implements InfluenceEngine {
     });
   }
 
-  #layerScores(request: InfluenceRequest, score: number) {
+  #layerScores(request: QueryTokens, score: number) {
     const layers = request.layers ?? TEST_LAYERS;
     return layers.map((layer) => ({ layer, score: score / layers.length }));
   }
@@ -119,7 +144,7 @@ export class TestDoubleEngine implements InfluenceEngine {
 
   async close(): Promise<void> {}
 
-  #query(request: InfluenceRequest | DistributionRequest): InfluenceResult["query"] {
+  #query(request: QueryTokens): QueryInfo {
     if (!request.completionTokens) throw new Error("the test double takes queries as token ids");
     const promptTokens = request.promptTokens ?? [];
     return {

@@ -36,8 +36,13 @@ import type {
   LayerScore,
   QueryInfo,
   QueryTokens,
+  ScoringRequest,
+  SequenceScore,
+  SequenceScoresRequest,
+  SequenceScoresResult,
   TokenScore,
 } from "./types.js";
+import { scoreWithVariants } from "./what-if.js";
 
 interface PreparedQuery {
   info: QueryInfo;
@@ -178,33 +183,34 @@ export class IndexEngine implements InfluenceEngine {
   }
 
   /**
-   * Exact scores of sequences against a prepared query: totals, per layer and (if asked) per token.
-   * One candidate per pass: ONNX Runtime's backward pass rounds a sequence's gradients differently
-   * in batches of other sizes and paddings (float32 roundings, about 1e-7 relative), and a
-   * candidate must score the same whichever worker, and so whichever batch, it is dealt to.
+   * The exact score of one token sequence against a prepared query: total, per layer and per
+   * token. One sequence per pass: ONNX Runtime's backward pass rounds a sequence's gradients
+   * differently in batches of other sizes and paddings (float32 roundings, about 1e-7 relative),
+   * and a sequence must score the same whichever worker, and so whichever batch, it is dealt to.
    */
-  private async scoreExactly(prepared: PreparedQuery, ordinals: readonly number[], withTokens: boolean): Promise<ExactScore[]> {
+  private async scoreTokens(prepared: PreparedQuery, tokens: number[]): Promise<{ score: number; layerScores: LayerScore[]; tokenScores: Float64Array }> {
     const modules = this.opened.model.modules;
+    const capture = await this.opened.model.capture([tokens], { kind: "next-token" });
+    const scored = await scoreCapture(capture, prepared.modules, 1);
+    const layerScores = new Map<number, number>(prepared.layers.map((l) => [l, 0]));
+    scored.moduleScores.forEach((perModule, m) => {
+      if (prepared.modules[m]) layerScores.set(modules[m].layer, (layerScores.get(modules[m].layer) ?? 0) + perModule[0][0]);
+    });
+    return { score: scored.scores[0][0], layerScores: [...layerScores].map(([layer, score]) => ({ layer, score })), tokenScores: scored.tokenScores[0][0] };
+  }
+
+  /** Exact scores of indexed sequences against a prepared query: totals, per layer and (if asked) per token. */
+  private async scoreExactly(prepared: PreparedQuery, ordinals: readonly number[], withTokens: boolean): Promise<ExactScore[]> {
     const results: ExactScore[] = [];
     for (const ordinal of ordinals) {
-      const capture = await this.opened.model.capture([Array.from(this.store.tokens(ordinal))], { kind: "next-token" });
-      const scored = await scoreCapture(capture, prepared.modules, 1);
-      const layerScores = new Map<number, number>(prepared.layers.map((l) => [l, 0]));
-      scored.moduleScores.forEach((perModule, m) => {
-        if (prepared.modules[m]) layerScores.set(modules[m].layer, (layerScores.get(modules[m].layer) ?? 0) + perModule[0][0]);
-      });
-      results.push({
-        ordinal,
-        score: scored.scores[0][0],
-        layerScores: [...layerScores].map(([layer, score]) => ({ layer, score })),
-        ...(withTokens ? { tokenScores: this.tokenScores(ordinal, scored.tokenScores[0][0]) } : {}),
-      });
+      const tokens = Array.from(this.store.tokens(ordinal));
+      const { score, layerScores, tokenScores } = await this.scoreTokens(prepared, tokens);
+      results.push({ ordinal, score, layerScores, ...(withTokens ? { tokenScores: this.tokenScores(tokens, tokenScores) } : {}) });
     }
     return results;
   }
 
-  private tokenScores(ordinal: number, scores: Float64Array): TokenScore[] {
-    const tokens = this.store.tokens(ordinal);
+  private tokenScores(tokens: readonly number[], scores: Float64Array): TokenScore[] {
     return Array.from(scores, (score, position) => ({ position, tokenId: tokens[position], text: this.opened.tokenizer.tokenText(tokens[position]), score }));
   }
 
@@ -259,13 +265,27 @@ export class IndexEngine implements InfluenceEngine {
     return { query: prepared.info, candidates, gradientMs: t1 - t0, searchMs: performance.now() - t1 };
   }
 
-  async exactScores(request: InfluenceRequest, ordinals: number[]): Promise<ExactScore[]> {
+  async exactScores(request: ScoringRequest, ordinals: number[]): Promise<ExactScore[]> {
     const { firstOrdinal, count } = this.vectors;
     const unknown = ordinals.filter((o) => !Number.isInteger(o) || o < firstOrdinal || o >= firstOrdinal + count);
     if (unknown.length)
       throw new InputError(`no indexed sequence at ordinal(s) ${unknown.slice(0, 5).join(", ")}: the index holds ${firstOrdinal}..${firstOrdinal + count - 1}`);
     const prepared = await this.prepare(request, true);
     return this.scoreExactly(prepared, ordinals, request.tokenScores);
+  }
+
+  async sequenceScores(request: QueryTokens, sequences: number[][]): Promise<{ query: QueryInfo; scores: SequenceScore[] }> {
+    const prepared = await this.prepare(request, true);
+    const scores: SequenceScore[] = [];
+    for (const tokens of sequences) {
+      const { score, layerScores, tokenScores } = await this.scoreTokens(prepared, tokens);
+      scores.push({ tokens, text: this.opened.tokenizer.decode(tokens), score, layerScores, tokenScores: this.tokenScores(tokens, tokenScores) });
+    }
+    return { query: prepared.info, scores };
+  }
+
+  scoreSequences(request: SequenceScoresRequest): Promise<SequenceScoresResult> {
+    return scoreWithVariants(this, request);
   }
 
   async distribution(request: DistributionRequest): Promise<DistributionResult> {

@@ -8,7 +8,14 @@ import type {
   InfluenceEngine,
   InfluenceRequest,
   InfluenceResult,
+  QueryInfo,
+  QueryTokens,
+  ScoringRequest,
+  SequenceScore,
+  SequenceScoresRequest,
+  SequenceScoresResult,
 } from "./types.js";
+import { scoreWithVariants } from "./what-if.js";
 import type { WorkerHandlers } from "../workers/worker-host.js";
 import type { WorkerPool } from "../workers/worker-pool.js";
 
@@ -50,18 +57,33 @@ export class PooledEngine implements InfluenceEngine {
     return this.pool.run("candidates", request);
   }
 
-  /**
-   * Dealt out in turn to one part per idle worker, so that each part gets a like mix of lengths.
-   * Only idle workers take a part: they start at once, and a busy server queues one job per
-   * query as before, so splitting never takes queue places other requests were counting on.
-   */
-  async exactScores(request: InfluenceRequest, ordinals: number[]): Promise<ExactScore[]> {
+  async exactScores(request: ScoringRequest, ordinals: number[]): Promise<ExactScore[]> {
     if (ordinals.length === 0) return [];
+    const parts = await this.#dealt(ordinals, (part) => this.pool.run<ExactScore[]>("exactScores", { request, ordinals: part }));
+    return parts.flat();
+  }
+
+  async sequenceScores(request: QueryTokens, sequences: number[][]): Promise<{ query: QueryInfo; scores: SequenceScore[] }> {
+    const parts = await this.#dealt(sequences, (part) =>
+      this.pool.run<{ query: QueryInfo; scores: SequenceScore[] }>("sequenceScores", { request, sequences: part }),
+    );
+    return { query: parts[0].query, scores: undealt(parts.map((p) => p.scores)) };
+  }
+
+  scoreSequences(request: SequenceScoresRequest): Promise<SequenceScoresResult> {
+    return scoreWithVariants(this, request);
+  }
+
+  /**
+   * Items dealt out in turn to one part per idle worker (at least one part, even of no items), so
+   * that each part gets a like mix of lengths. Only idle workers take a part: they start at once,
+   * and a busy server queues one job per request as before, so splitting never takes queue places
+   * other requests were counting on.
+   */
+  async #dealt<T, R>(items: readonly T[], run: (part: T[]) => Promise<R>): Promise<R[]> {
     const { size, busy } = this.pool.metrics();
-    const count = Math.max(1, Math.min(size - busy, ordinals.length));
-    const parts = Array.from({ length: count }, (_, p) => ordinals.filter((_, i) => i % count === p));
-    const scored = await Promise.all(parts.map((part) => this.pool.run<ExactScore[]>("exactScores", { request, ordinals: part })));
-    return scored.flat();
+    const count = Math.max(1, Math.min(size - busy, items.length));
+    return Promise.all(Array.from({ length: count }, (_, p) => run(items.filter((_, i) => i % count === p))));
   }
 
   distribution(request: DistributionRequest): Promise<DistributionResult> {
@@ -80,9 +102,19 @@ export function engineHandlers(engine: InfluenceEngine): WorkerHandlers {
     info: async () => engine.info(),
     candidates: (payload) => engine.candidates(payload as InfluenceRequest),
     exactScores: (payload) => {
-      const { request, ordinals } = payload as { request: InfluenceRequest; ordinals: number[] };
+      const { request, ordinals } = payload as { request: ScoringRequest; ordinals: number[] };
       return engine.exactScores(request, ordinals);
+    },
+    sequenceScores: (payload) => {
+      const { request, sequences } = payload as { request: QueryTokens; sequences: number[][] };
+      return engine.sequenceScores(request, sequences);
     },
     distribution: (payload) => engine.distribution(payload as DistributionRequest),
   };
+}
+
+/** The items of parts made by dealing in turn (`#dealt`), back in their first order. */
+function undealt<T>(parts: readonly T[][]): T[] {
+  const total = parts.reduce((n, p) => n + p.length, 0);
+  return Array.from({ length: total }, (_, i) => parts[i % parts.length][Math.floor(i / parts.length)]);
 }

@@ -4,10 +4,10 @@
  * trusts what it is given. Everything here throws InputError, which the server reports as
  * BAD_USER_INPUT and the CLI with exit code 2.
  */
-import { BINS, CANDIDATES, TOP_K } from "../indexer/query-limits.js";
+import { BINS, CANDIDATES, SCORED_SEQUENCES, SEQUENCE_TOKENS, TOP_K } from "../indexer/query-limits.js";
 import type { Tokenizer } from "../tokenizer/tokenizer.js";
 import { InputError } from "../util/errors.js";
-import type { DistributionRequest, IndexInfo, InfluenceRequest } from "./types.js";
+import type { DistributionRequest, IndexInfo, InfluenceRequest, SequenceScoresRequest } from "./types.js";
 
 /** A query as the GraphQL arguments or the CLI's options give it: text or token ids; null means absent. */
 export interface QueryArgs {
@@ -30,6 +30,23 @@ export interface DistributionArgs extends QueryArgs {
   bins?: number | null;
 }
 
+/** Sequences to score as training sequences, as text or as token ids (never both); null means absent. */
+export interface SequencesArgs {
+  sequences?: string[] | null;
+  sequenceTokens?: number[][] | null;
+}
+
+export interface SequenceScoresArgs extends QueryArgs, SequencesArgs {
+  /** Id of the indexed sequence to score beside them. */
+  compareWith?: string | null;
+  variants?: boolean | null;
+}
+
+/** A scoreSequences request as the engine takes it, but for the compared sequence's ordinal, which the caller looks up by id. */
+export interface CheckedSequenceScoresArgs extends Omit<SequenceScoresRequest, "compareWith"> {
+  compareWith?: string;
+}
+
 /** An influence request as the engine takes it, but for the sequences a `containsToken` filter allows, which the caller looks up. */
 export interface CheckedInfluenceArgs extends Omit<InfluenceRequest, "allowedOrdinals"> {
   /** The token a hit's sequence must contain. */
@@ -48,6 +65,46 @@ export function checkInfluenceArgs(args: InfluenceArgs, tokenizer: Tokenizer, in
 /** Every argument of a distribution query, checked, with the defaults filled in. */
 export function checkDistributionArgs(args: DistributionArgs, tokenizer: Tokenizer, info: IndexInfo): DistributionRequest {
   return { ...checkQuery(args, tokenizer, info), bins: checkBins(args.bins ?? BINS.default) };
+}
+
+/** Every argument of a scoreSequences request, checked, with the defaults filled in. */
+export function checkSequenceScoresArgs(args: SequenceScoresArgs, tokenizer: Tokenizer, info: IndexInfo): CheckedSequenceScoresArgs {
+  const query = checkQuery(args, tokenizer, info);
+  const sequences = checkSequences(args, tokenizer, info.model.contextLength);
+  const variants = args.variants ?? false;
+  if (args.compareWith === "") throw new InputError("compareWith is empty: give the id of an indexed sequence, or leave compareWith out");
+  if (variants && args.compareWith == null)
+    throw new InputError("variants needs compareWith: the id of the indexed sequence whose word-order variants to score");
+  if (sequences.length === 0 && !variants) {
+    throw new InputError("nothing to score: give sequences (text) or sequenceTokens (token ids), or compareWith with variants: true");
+  }
+  return { ...query, sequences, variants, ...(args.compareWith == null ? {} : { compareWith: args.compareWith }) };
+}
+
+/**
+ * Sequences to score as training sequences, in token ids: each SEQUENCE_TOKENS.min tokens to the
+ * context long, at most SCORED_SEQUENCES.max of them. None when neither form is given.
+ */
+export function checkSequences(args: SequencesArgs, tokenizer: Tokenizer, contextLength: number): number[][] {
+  if (args.sequences != null && args.sequenceTokens != null) {
+    throw new InputError("give the sequences either as text (sequences) or as token ids (sequenceTokens), not both");
+  }
+  const name = args.sequences != null ? "sequences" : "sequenceTokens";
+  const given = args.sequences ?? args.sequenceTokens ?? [];
+  if (given.length > SCORED_SEQUENCES.max)
+    throw new InputError(`${name} has ${given.length} sequences, more than the limit of ${SCORED_SEQUENCES.max} per request`);
+  return given.map((sequence, i) => {
+    const where = `${name}[${i}]`;
+    if (sequence.length === 0) throw new InputError(`${where} is empty: a training sequence needs at least ${SEQUENCE_TOKENS.min} tokens`);
+    const tokens = typeof sequence === "string" ? tokenizer.encode(sequence) : checkTokenIds(where, sequence, tokenizer);
+    if (tokens.length < SEQUENCE_TOKENS.min) {
+      throw new InputError(
+        `${where} is ${tokens.length} token: a training sequence needs at least ${SEQUENCE_TOKENS.min} (its first token predicts the second)`,
+      );
+    }
+    if (tokens.length > contextLength) throw new InputError(`${where} is ${tokens.length} tokens, more than the model's context of ${contextLength}`);
+    return tokens;
+  });
 }
 
 /** The query in token ids, checked against the model and the index; layers and positions ascending. */

@@ -23,7 +23,13 @@ export interface QueryTokens {
   completionPositions?: number[];
 }
 
-export interface InfluenceRequest extends QueryTokens {
+/** A query whose exact scores are wanted, with or without their split by token. */
+export interface ScoringRequest extends QueryTokens {
+  /** Compute per-token scores (costs nothing for arbitrary sequences, a decoding of each token for indexed ones). */
+  tokenScores: boolean;
+}
+
+export interface InfluenceRequest extends ScoringRequest {
   /** Hits to return (TOP_K in indexer/query-limits.ts). */
   topK: number;
   /**
@@ -35,8 +41,6 @@ export interface InfluenceRequest extends QueryTokens {
   candidates?: number;
   /** Re-score candidates exactly with EK-FAC (default true); otherwise scores are the projected approximations. */
   rerank: boolean;
-  /** Compute per-token scores of each hit (costs a training-gradient pass over the hits). */
-  tokenScores: boolean;
 }
 
 export interface LayerScore {
@@ -88,6 +92,48 @@ export interface ExactScore {
   layerScores: LayerScore[];
   /** Per-token scores, summing to the score; present when the request asks for token scores. */
   tokenScores?: TokenScore[];
+}
+
+/** The exact score of a token sequence scored as if it were a training sequence (not necessarily indexed). */
+export interface SequenceScore {
+  tokens: number[];
+  /** The tokens decoded. */
+  text: string;
+  score: number;
+  layerScores: LayerScore[];
+  /** Summing to the score. */
+  tokenScores: TokenScore[];
+}
+
+/** How a scored sequence came about: given by the client, or made from the compared indexed sequence (word-order-variants.ts). */
+export type SequenceKind = "given" | VariantKind;
+
+/** The built-in word-order variants of an indexed sequence (word-order-variants.ts defines each). */
+export type VariantKind = "sentences-swapped" | "halves-swapped" | "parts-swapped" | "before-removed" | "after-removed";
+
+export interface ScoredSequence extends SequenceScore {
+  kind: SequenceKind;
+  /** score minus the compared sequence's score; present when a sequence is compared with. */
+  change?: number;
+}
+
+/** Sequences to score against a query as if they were training sequences, optionally beside an indexed one. */
+export interface SequenceScoresRequest extends QueryTokens {
+  /** Token sequences, checked (query-validation.ts): SEQUENCE_TOKENS to the context long, ids in the vocabulary. */
+  sequences: number[][];
+  /** Ordinal of the indexed sequence to score beside them. */
+  compareWith?: number;
+  /** Also score compareWith's word-order variants (requires compareWith). */
+  variants: boolean;
+}
+
+export interface SequenceScoresResult {
+  query: QueryInfo;
+  /** The compared indexed sequence's exact score, with token scores; present when compareWith was given. */
+  original?: ExactScore;
+  /** The given sequences in order, then the variants. */
+  sequences: ScoredSequence[];
+  timings: { totalMs: number };
 }
 
 export interface QueryInfo {
@@ -158,7 +204,11 @@ export interface InfluenceEngine {
   /** Stage one alone: query gradient and vector search. */
   candidates(request: InfluenceRequest): Promise<CandidateSet>;
   /** Stage two alone, for any subset of sequences: exact scores against the request's query. */
-  exactScores(request: InfluenceRequest, ordinals: number[]): Promise<ExactScore[]>;
+  exactScores(request: ScoringRequest, ordinals: number[]): Promise<ExactScore[]>;
+  /** Exact scores of arbitrary token sequences, as if they were training sequences, with their query. */
+  sequenceScores(request: QueryTokens, sequences: number[][]): Promise<{ query: QueryInfo; scores: SequenceScore[] }>;
+  /** Sequences scored beside an indexed one and its word-order variants (what-if.ts). */
+  scoreSequences(request: SequenceScoresRequest): Promise<SequenceScoresResult>;
   distribution(request: DistributionRequest): Promise<DistributionResult>;
   close(): Promise<void>;
 }

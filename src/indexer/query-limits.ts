@@ -19,6 +19,19 @@ export function defaultCandidates(topK: number): number {
 /** How the default reads in help texts and descriptions. */
 export const DEFAULT_CANDIDATES_TEXT = "max(4 x topK, 100)";
 
+/**
+ * Sequences one `scoreSequences` request may give to be scored as training sequences (each costs a
+ * forward and backward pass); an indexed sequence's word-order variants come on top of these.
+ */
+export const SCORED_SEQUENCES = { max: 16 } as const;
+
+/**
+ * Tokens of a sequence scored as a training sequence: at least 2, since a sequence's first token
+ * predicts its second and a single token predicts nothing (its score would be 0); at most the
+ * model's context.
+ */
+export const SEQUENCE_TOKENS = { min: 2 } as const;
+
 /** Histogram bins of a score distribution. */
 export const BINS = { min: 1, max: 200, default: 40 } as const;
 

@@ -1,0 +1,93 @@
+/**
+ * The word-order experiment of Grosse et al. 2023 (Section 5.3) on one indexed sequence: the same
+ * tokens in another order, or with a part left out. Each variant is made from the sequence's
+ * tokens and its token scores for the query, by these rules (the README documents them):
+ *
+ * - sentences: a sentence ends after a token whose text, trailing whitespace aside, ends in
+ *   ".", "!" or "?"; the rest after the last such token is a sentence too.
+ * - halves: split at the word start (a token whose text begins with whitespace) nearest the
+ *   middle, or at the middle when no token starts a word.
+ * - completion-related words: the token predicted by the position with the highest token score
+ *   (position t carries the update that predicts token t+1), with the tokens that continue its
+ *   word (those whose text starts with a letter or digit).
+ *
+ * A variant equal to the sequence, or shorter than SEQUENCE_TOKENS.min, is left out.
+ */
+import { SEQUENCE_TOKENS } from "../indexer/query-limits.js";
+import type { TokenScore, VariantKind } from "./types.js";
+
+export interface Variant {
+  kind: VariantKind;
+  tokens: number[];
+}
+
+type Token = Pick<TokenScore, "tokenId" | "text" | "score">;
+
+const SENTENCE_END = /[.!?]\s*$/;
+const WORD_START = /^\s/;
+const WORD_CONTINUATION = /^[\p{L}\p{N}]/u;
+
+/** The variants of a sequence given as its token scores (in position order), in the order of VariantKind. */
+export function wordOrderVariants(sequence: readonly Token[]): Variant[] {
+  const tokens = sequence.map((t) => t.tokenId);
+  const sentences = splitAt(tokens, sentenceStarts(sequence));
+  const middle = halfwayWordStart(sequence);
+  const words = completionRelatedWords(sequence);
+  const candidates: Variant[] = [
+    { kind: "sentences-swapped", tokens: sentences.length > 1 ? sentences.reverse().flat() : tokens },
+    { kind: "halves-swapped", tokens: [...tokens.slice(middle), ...tokens.slice(0, middle)] },
+  ];
+  if (words) {
+    candidates.push(
+      { kind: "parts-swapped", tokens: [...tokens.slice(words.start), ...tokens.slice(0, words.start)] },
+      { kind: "before-removed", tokens: tokens.slice(words.start) },
+      { kind: "after-removed", tokens: tokens.slice(0, words.end) },
+    );
+  }
+  return candidates.filter((v) => v.tokens.length >= SEQUENCE_TOKENS.min && !sameTokens(v.tokens, tokens));
+}
+
+/** Positions [start, end) of the completion-related words; undefined when the best position predicts nothing (it is the last). */
+export function completionRelatedWords(sequence: readonly Token[]): { start: number; end: number } | undefined {
+  if (sequence.length === 0) return undefined;
+  let best = 0;
+  sequence.forEach((t, i) => {
+    if (t.score > sequence[best].score) best = i;
+  });
+  const start = best + 1;
+  if (start >= sequence.length) return undefined;
+  let end = start + 1;
+  while (end < sequence.length && WORD_CONTINUATION.test(sequence[end].text)) end++;
+  return { start, end };
+}
+
+/** Positions where a sentence other than the first starts. */
+function sentenceStarts(sequence: readonly Token[]): number[] {
+  const starts: number[] = [];
+  sequence.forEach((t, i) => {
+    if (i + 1 < sequence.length && SENTENCE_END.test(t.text)) starts.push(i + 1);
+  });
+  return starts;
+}
+
+function halfwayWordStart(sequence: readonly Token[]): number {
+  const middle = Math.floor(sequence.length / 2);
+  let best = middle;
+  let distance = Number.POSITIVE_INFINITY;
+  sequence.forEach((t, i) => {
+    if (i > 0 && WORD_START.test(t.text) && Math.abs(i - middle) < distance) {
+      best = i;
+      distance = Math.abs(i - middle);
+    }
+  });
+  return best;
+}
+
+function splitAt(tokens: readonly number[], starts: readonly number[]): number[][] {
+  const bounds = [0, ...starts, tokens.length];
+  return bounds.slice(1).map((end, i) => tokens.slice(bounds[i], end));
+}
+
+function sameTokens(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
