@@ -7,6 +7,8 @@ import type { ComplexityEstimator } from "graphql-query-complexity";
 
 /** One influence search: a query gradient, an index search and exact re-scoring. */
 export const INFLUENCE_COST = 2000;
+/** Scores up to SCORED_SEQUENCES.max sequences and the variants of one, a training-gradient pass each. */
+export const SCORE_SEQUENCES_COST = 500;
 /** Scores every indexed sequence. */
 export const DISTRIBUTION_COST = 4000;
 /** Per hit: a training-gradient pass over the hit's sequence. */

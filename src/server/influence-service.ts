@@ -1,7 +1,15 @@
 import type DataLoader from "dataloader";
 import { type Database, logQuery, ordinalsContainingToken, type QueryLogEntry, recentQueries, type Sequence } from "../db/index.js";
-import { type DistributionArgs, type InfluenceArgs, checkDistributionArgs, checkInfluenceArgs } from "../engine/query-validation.js";
-import type { DistributionResult, InfluenceEngine, InfluenceRequest, InfluenceResult } from "../engine/types.js";
+import {
+  type DistributionArgs,
+  type InfluenceArgs,
+  type SequenceScoresArgs,
+  checkDistributionArgs,
+  checkInfluenceArgs,
+  checkSequenceScoresArgs,
+} from "../engine/query-validation.js";
+import type { DistributionResult, InfluenceEngine, InfluenceRequest, InfluenceResult, SequenceScoresResult } from "../engine/types.js";
+import { InputError } from "../util/errors.js";
 import type { Tokenizer } from "../tokenizer/tokenizer.js";
 import type { CorpusRef } from "./corpus.js";
 import { toServerError } from "./errors.js";
@@ -43,6 +51,18 @@ export class InfluenceService {
     return this.#logged("influenceDistribution", args, async () => {
       const { engine, tokenizer } = this.deps;
       return { result: await engine.distribution(checkDistributionArgs(args, tokenizer, engine.info())), timings: {}, topHitIds: [] };
+    });
+  }
+
+  /** Sequences scored as training sequences, beside the indexed sequence `compareWith` names (by id) and its variants. */
+  async scoreSequences(args: SequenceScoresArgs): Promise<SequenceScoresResult> {
+    return this.#logged("scoreSequences", args, async () => {
+      const { engine, tokenizer, sequences } = this.deps;
+      const { compareWith, ...request } = checkSequenceScoresArgs(args, tokenizer, engine.info());
+      const compared = compareWith === undefined ? undefined : await sequences.byExternalId(compareWith);
+      if (compared === null) throw new InputError(`compareWith: the index has no sequence with id ${JSON.stringify(compareWith)}`);
+      const result = await engine.scoreSequences({ ...request, ...(compared ? { compareWith: compared.ordinal } : {}) });
+      return { result, timings: result.timings, topHitIds: compared ? [compared.externalId] : [] };
     });
   }
 
