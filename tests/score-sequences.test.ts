@@ -1,0 +1,169 @@
+/**
+ * `scoreSequences` over a real index of gpt2-tiny, its engine in worker threads as `influence
+ * serve` runs it: sequences scored as if they were training sequences agree with the indexed
+ * sequences' exact scores, the fixture's float64 reference, and their own token and layer scores.
+ */
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { wordOrderVariants } from "../src/engine/word-order-variants.js";
+import { startIndexServer } from "../src/http/open-index-server.js";
+import { SCORED_SEQUENCES } from "../src/indexer/query-limits.js";
+import { runBuild } from "../src/jobs/build.js";
+import { loadTokenizer, type Tokenizer } from "../src/tokenizer/tokenizer.js";
+import { tempDir } from "../src/util/temp-dir.js";
+import { expectedQueryScores, fixtureBuildJob } from "../support/fixture-index.js";
+import { fixturePath, fixtureQueries, fixtureTrain } from "../support/fixtures.js";
+import { codes, gql, memoryLogger } from "../support/server.js";
+
+const train = fixtureTrain("gpt2-tiny");
+const queries = fixtureQueries("gpt2-tiny");
+
+const SCORE_SEQUENCES = `query S($p: [Int!], $c: [Int!], $prompt: String, $completion: String, $layers: [Int!], $sequences: [String!],
+    $sequenceTokens: [[Int!]!], $compareWith: ID, $variants: Boolean) {
+  scoreSequences(promptTokens: $p, completionTokens: $c, prompt: $prompt, completion: $completion, layers: $layers, sequences: $sequences,
+      sequenceTokens: $sequenceTokens, compareWith: $compareWith, variants: $variants) {
+    query { loss }
+    original { ordinal score layerScores { layer score } tokenScores { position tokenId text score } sequence { id tokens } }
+    sequences { kind tokens text score change layerScores { layer score } tokenScores { position tokenId score } }
+  }
+}`;
+
+interface Scored {
+  kind: string;
+  tokens: number[];
+  text: string;
+  score: number;
+  change: number | null;
+  layerScores: Array<{ layer: number; score: number }>;
+  tokenScores: Array<{ position: number; tokenId: number; score: number }>;
+}
+
+const sum = (xs: readonly number[]) => xs.reduce((s, x) => s + x, 0);
+const sorted = (xs: readonly number[]) => [...xs].sort((a, b) => a - b);
+const relative = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
+
+describe("scoreSequences on gpt2-tiny", () => {
+  let tmp: Awaited<ReturnType<typeof tempDir>>;
+  let server: Awaited<ReturnType<typeof startIndexServer>>;
+  let tokenizer: Tokenizer;
+
+  const ask = (q: number, variables: Record<string, unknown>) =>
+    gql(server.graphqlUrl, SCORE_SEQUENCES, { variables: { p: queries[q].prompt_tokens, c: queries[q].completion_tokens, ...variables } });
+
+  beforeAll(async () => {
+    tmp = await tempDir();
+    const indexDir = path.join(tmp.dir, "index");
+    await runBuild(fixtureBuildJob(fixturePath("gpt2-tiny"), indexDir));
+    server = await startIndexServer({ indexDir, port: 0, workers: 2, maxQueue: 16, timeoutMs: 120_000, logger: memoryLogger() });
+    tokenizer = await loadTokenizer(fixturePath("gpt2-tiny"));
+  });
+  afterAll(async () => {
+    await server?.close();
+    await tmp?.remove();
+  });
+
+  it("scores an indexed sequence's own tokens as its exact score (1e-6), the reference's (1e-3), with token and layer scores summing to it", async () => {
+    const { total } = await expectedQueryScores(0);
+    const best = total.indexOf(Math.max(...total));
+    const others = [1, 2, 3].map((i) => (best + i) % train.length);
+    const response = await ask(0, { sequenceTokens: [best, ...others].map((n) => train[n].tokens), compareWith: train[best].id });
+    expect(response.errors).toBeUndefined();
+    const { original, sequences } = response.data.scoreSequences as { original: Scored & { sequence: { id: string; tokens: number[] } }; sequences: Scored[] };
+    expect(original.sequence).toEqual({ id: train[best].id, tokens: train[best].tokens });
+    expect(relative(sequences[0].score, original.score)).toBeLessThan(1e-6);
+    expect(Math.abs(sequences[0].change!)).toBeLessThan(1e-6 * Math.abs(original.score));
+    const scale = Math.max(...total.map(Math.abs));
+    for (const [i, n] of [best, ...others].entries()) {
+      const s = sequences[i];
+      expect(s.kind).toBe("GIVEN");
+      expect(s.tokens).toEqual(train[n].tokens);
+      expect(s.text).toBe(tokenizer.decode(train[n].tokens));
+      expect(Math.abs(s.score - total[n]) / scale, `sequence ${train[n].id}`).toBeLessThan(1e-3);
+      expect(relative(sum(s.tokenScores.map((t) => t.score)), s.score)).toBeLessThan(1e-9);
+      expect(relative(sum(s.layerScores.map((l) => l.score)), s.score)).toBeLessThan(1e-9);
+      expect(s.tokenScores.map((t) => t.tokenId)).toEqual(train[n].tokens);
+      expect(s.change).toBeCloseTo(s.score - original.score, 9);
+    }
+
+    // The same sequence as an influence hit: the same exact score.
+    const hit = await gql(
+      server.graphqlUrl,
+      `query($p: [Int!], $c: [Int!]) { influence(promptTokens: $p, completionTokens: $c, topK: 1) { hits { score sequence { id } } } }`,
+      {
+        variables: { p: queries[0].prompt_tokens, c: queries[0].completion_tokens },
+      },
+    );
+    expect(hit.data.influence.hits[0].sequence.id).toBe(train[best].id);
+    expect(relative(sequences[0].score, hit.data.influence.hits[0].score)).toBeLessThan(1e-6);
+  });
+
+  it("restricts the scores to block 1 with layers: [1]", async () => {
+    const { block1 } = await expectedQueryScores(1);
+    const response = await ask(1, { sequenceTokens: train.slice(0, 3).map((s) => s.tokens), layers: [1] });
+    expect(response.errors).toBeUndefined();
+    const scale = Math.max(...block1.map(Math.abs));
+    (response.data.scoreSequences.sequences as Scored[]).forEach((s, n) => {
+      expect(s.layerScores.map((l) => l.layer)).toEqual([1]);
+      expect(Math.abs(s.score - block1[n]) / scale).toBeLessThan(1e-3);
+    });
+  });
+
+  it("scores texts as their tokens, and an indexed sequence's word-order variants as those tokens would score", async () => {
+    const text = " The quick brown fox jumps over the lazy dog. It was not amused.";
+    const asText = await ask(2, { sequences: [text] });
+    expect(asText.errors).toBeUndefined();
+    const [scored] = asText.data.scoreSequences.sequences as Scored[];
+    expect(scored.tokens).toEqual(tokenizer.encode(text));
+    expect(scored.text).toBe(text);
+    expect(asText.data.scoreSequences.original).toBeNull();
+    expect(scored.change).toBeNull();
+
+    const id = train[5].id;
+    const withVariants = await ask(2, { compareWith: id, variants: true });
+    expect(withVariants.errors).toBeUndefined();
+    const { original, sequences } = withVariants.data.scoreSequences as { original: Scored; sequences: Scored[] };
+    // The variants the rules make of the original's token scores, each scored as those tokens given directly.
+    const expected = wordOrderVariants(original.tokenScores.map((t) => ({ ...t, text: tokenizer.tokenText(t.tokenId) })));
+    expect(expected.length).toBeGreaterThan(1);
+    expect(sequences.map((s) => [s.kind, s.tokens])).toEqual(expected.map((v) => [v.kind.toUpperCase().replace(/-/g, "_"), v.tokens]));
+    const direct = await ask(2, { sequenceTokens: expected.map((v) => v.tokens) });
+    sequences.forEach((s, i) => {
+      expect(relative(s.score, direct.data.scoreSequences.sequences[i].score)).toBeLessThan(1e-6);
+      expect(s.change).toBeCloseTo(s.score - original.score, 9);
+      // A swap keeps every token; a removal keeps a prefix or a suffix.
+      const tokens = train[5].tokens;
+      if (s.kind.endsWith("SWAPPED")) expect(sorted(s.tokens)).toEqual(sorted(tokens));
+      if (s.kind === "BEFORE_REMOVED") expect(s.tokens).toEqual(tokens.slice(tokens.length - s.tokens.length));
+      if (s.kind === "AFTER_REMOVED") expect(s.tokens).toEqual(tokens.slice(0, s.tokens.length));
+    });
+  });
+
+  it("refuses bad input with BAD_USER_INPUT and a message saying what is wrong", async () => {
+    const tooLong = Array.from({ length: 65 }, () => 262);
+    const cases: Array<[Record<string, unknown>, RegExp]> = [
+      [{ sequences: [""] }, /^sequences\[0\] is empty: a training sequence needs at least 2 tokens$/],
+      [{ sequences: ["hi"] }, /^sequences\[0\] is 1 token: a training sequence needs at least 2 \(its first token predicts the second\)$/],
+      [{ sequences: [" word".repeat(70)] }, /^sequences\[0\] is 70 tokens, more than the model's context of 64$/],
+      [{ sequenceTokens: [[464, 2068], tooLong] }, /^sequenceTokens\[1\] is 65 tokens, more than the model's context of 64$/],
+      [{ sequenceTokens: [[464, 50257]] }, /^sequenceTokens\[0\]\[1\] = 50257 is not a token id \(the vocabulary has ids 0 to 50256\)$/],
+      [{ sequenceTokens: [[464, -1]] }, /^sequenceTokens\[0\]\[1\] = -1 is not a token id/],
+      [
+        { sequences: Array.from({ length: SCORED_SEQUENCES.max + 1 }, () => "a b c") },
+        new RegExp(`^sequences has ${SCORED_SEQUENCES.max + 1} sequences, more than the limit of ${SCORED_SEQUENCES.max} per request$`),
+      ],
+      [{ sequences: ["a b"], sequenceTokens: [[464, 2068]] }, /^give the sequences either as text \(sequences\) or as token ids \(sequenceTokens\), not both$/],
+      [{}, /^nothing to score: give sequences \(text\) or sequenceTokens \(token ids\), or compareWith with variants: true$/],
+      [{ variants: true }, /^variants needs compareWith/],
+      [{ compareWith: "no-such-id", variants: true }, /^compareWith: the index has no sequence with id "no-such-id"$/],
+      [{ sequences: ["a b"], layers: [7] }, /^unknown layer 7: the index has layers 0, 1$/],
+    ];
+    for (const [variables, message] of cases) {
+      const response = await ask(0, variables);
+      expect(codes(response), JSON.stringify(variables).slice(0, 80)).toEqual(["BAD_USER_INPUT"]);
+      expect(response.errors![0].message).toMatch(message);
+    }
+    const noQuery = await gql(server.graphqlUrl, SCORE_SEQUENCES, { variables: { sequences: ["a b"] } });
+    expect(codes(noQuery)).toEqual(["BAD_USER_INPUT"]);
+    expect(noQuery.errors![0].message).toMatch(/^completion is required/);
+  });
+});
