@@ -149,6 +149,37 @@ describe("the influence command line", () => {
         expect(row).toHaveLength(header.length); // right-aligned numbers end under their headers
       });
     });
+    // Training sequences on the command line score as the same sequences read from the file, up to float32
+    // rounding: the file's sequences ran in one padded batch, these in one pass each (README, "Compute engine").
+    const train = readFileSync(corpus, "utf8")
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { id: string; tokens: number[] });
+    const fileArgs = scoreArgs.slice(0, scoreArgs.indexOf("--train"));
+    const queriesArgs = ["--queries", fixturePath("gpt2-tiny", "queries.jsonl"), "--json", "--no-progress"];
+    const given = await influence([...fileArgs, ...queriesArgs, "--tokens", train[2].tokens.join(","), "--tokens", train[4].tokens.join(",")]);
+    expect(given.code, given.stderr).toBe(0);
+    const givenOut = JSON.parse(given.stdout);
+    expect(givenOut.train).toEqual(["tokens-1", "tokens-2"]);
+    out.scores.forEach((perQuery: number[], q: number) => {
+      const scale = Math.max(...perQuery.map(Math.abs));
+      expect(Math.abs(givenOut.scores[q][0] - perQuery[2]) / scale).toBeLessThan(1e-5);
+      expect(Math.abs(givenOut.scores[q][1] - perQuery[4]) / scale).toBeLessThan(1e-5);
+    });
+    const texts = await influence([...fileArgs, ...queriesArgs, "--text", " The cat sat on the mat.", "--text", " Then it left."]);
+    expect(texts.code, texts.stderr).toBe(0);
+    expect(JSON.parse(texts.stdout).train).toEqual(["text-1", "text-2"]);
+    // Bad sequences are refused like scoreSequences' (exit code 2).
+    for (const [extra, message] of [
+      [["--train", corpus, "--text", " a b"], "give the training sequences either as a file (--train) or on the command line (--text, --tokens), not both"],
+      [[], "no training sequences: give a file (--train FILE) or sequences (--text TEXT or --tokens IDS, repeatable)"],
+      [["--text", ""], "--text[0] is empty: a training sequence needs at least 2 tokens"],
+      [["--tokens", "464,50257"], "--tokens[0][1] = 50257 is not a token id (the vocabulary has ids 0 to 50256)"],
+      [["--text", " a b", "--tokens", "464,262"], "give the sequences either as text (--text) or as token ids (--tokens), not both"],
+    ] as const) {
+      const refused = await influence([...fileArgs, ...queriesArgs, ...extra]);
+      expect([refused.code, refused.stderr.trim()]).toEqual([2, `influence: ${message}`]);
+    }
   });
 
   describe("on an index it built", () => {

@@ -30,7 +30,7 @@ describe.each(fixtureModels)("influence fit and score on %s", (name) => {
     full = await runScore({
       opened,
       factorsDir: factorsDir(),
-      trainFile: fixturePath(name, "train.jsonl"),
+      train: { file: fixturePath(name, "train.jsonl") },
       queriesFile: fixturePath(name, "queries.jsonl"),
       method: "ekfac",
       perModule: true,
@@ -68,7 +68,7 @@ describe.each(fixtureModels)("influence fit and score on %s", (name) => {
     const lowRank = await runScore({
       opened,
       factorsDir: factorsDir(),
-      trainFile: fixturePath(name, "train.jsonl"),
+      train: { file: fixturePath(name, "train.jsonl") },
       queriesFile: fixturePath(name, "queries.jsonl"),
       method: "ekfac",
       rank: 32,
@@ -119,7 +119,15 @@ describe("bad input to influence score", () => {
   });
 
   const score = (opened: OpenedModel, queriesFile: string, method: "ekfac" | "cg" = "ekfac") =>
-    runScore({ opened, factorsDir: factors(), trainFile: fixturePath("gpt2-tiny", "train.jsonl"), queriesFile, method, perModule: false, perToken: false });
+    runScore({
+      opened,
+      factorsDir: factors(),
+      train: { file: fixturePath("gpt2-tiny", "train.jsonl") },
+      queriesFile,
+      method,
+      perModule: false,
+      perToken: false,
+    });
 
   async function queries(lines: object[]): Promise<string> {
     const file = path.join(tmp.dir, `queries-${Math.random().toString(36).slice(2)}.jsonl`);

@@ -53,7 +53,7 @@ async function methodTable(dir: string): Promise<string[]> {
     const out = await runScore({
       opened,
       factorsDir: factors,
-      trainFile: corpus,
+      train: { file: corpus },
       queriesFile: queries,
       method,
       perModule: false,
@@ -94,7 +94,7 @@ async function fisherComparison(dir: string): Promise<string> {
     const scored = await runScore({
       opened,
       factorsDir: out,
-      trainFile: path.join(model, "train.jsonl"),
+      train: { file: path.join(model, "train.jsonl") },
       queriesFile: path.join(model, "queries.jsonl"),
       method: "ekfac",
       perModule: false,

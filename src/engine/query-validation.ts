@@ -81,15 +81,18 @@ export function checkSequenceScoresArgs(args: SequenceScoresArgs, tokenizer: Tok
   return { ...query, sequences, variants, ...(args.compareWith == null ? {} : { compareWith: args.compareWith }) };
 }
 
+/** How the edge calls the two forms of sequences in its messages: GraphQL's argument names, or the CLI's options. */
+export const SEQUENCE_ARGUMENT_NAMES = { text: "sequences", tokens: "sequenceTokens" };
+
 /**
  * Sequences to score as training sequences, in token ids: each SEQUENCE_TOKENS.min tokens to the
  * context long, at most SCORED_SEQUENCES.max of them. None when neither form is given.
  */
-export function checkSequences(args: SequencesArgs, tokenizer: Tokenizer, contextLength: number): number[][] {
+export function checkSequences(args: SequencesArgs, tokenizer: Tokenizer, contextLength: number, names = SEQUENCE_ARGUMENT_NAMES): number[][] {
   if (args.sequences != null && args.sequenceTokens != null) {
-    throw new InputError("give the sequences either as text (sequences) or as token ids (sequenceTokens), not both");
+    throw new InputError(`give the sequences either as text (${names.text}) or as token ids (${names.tokens}), not both`);
   }
-  const name = args.sequences != null ? "sequences" : "sequenceTokens";
+  const name = args.sequences != null ? names.text : names.tokens;
   const given = args.sequences ?? args.sequenceTokens ?? [];
   if (given.length > SCORED_SEQUENCES.max)
     throw new InputError(`${name} has ${given.length} sequences, more than the limit of ${SCORED_SEQUENCES.max} per request`);

@@ -18,10 +18,13 @@ import { corpusSource } from "../corpus/corpus-source.js";
 import { type OpenedModel, modelVocabulary } from "../model/open-model.js";
 import { type TrackedModule, inputWidth } from "../model/model.js";
 
+/** Training sequences to score: a corpus file, or sequences given directly (checked by the caller: engine/query-validation.ts). */
+export type TrainingInput = { file: string } | { sequences: Array<{ id: string; tokens: number[] }> };
+
 export interface ScoreJob {
   opened: OpenedModel;
   factorsDir: string;
-  trainFile: string;
+  train: TrainingInput;
   queriesFile: string;
   method: ScoreMethod;
   /** Keep each preconditioned query gradient as a rank-r product (query batching). */
@@ -72,6 +75,15 @@ async function fittingBank(job: ScoreJob): Promise<GradientBank> {
   );
 }
 
+/** The sequences to score with their ordinals, the position each takes in the output. */
+async function trainingSequences(job: ScoreJob): Promise<AsyncIterable<{ ordinal: number; externalId: string; tokens: number[] }>> {
+  const { train } = job;
+  if ("file" in train) return (await corpusSource(train.file, job.opened)).sequences();
+  return (async function* () {
+    yield* train.sequences.map((s, ordinal) => ({ ordinal, externalId: s.id, tokens: s.tokens }));
+  })();
+}
+
 export async function runScore(job: ScoreJob): Promise<ScoreOutput> {
   const { model } = job.opened;
   const { factors } = await loadFactors(job.factorsDir, { modelFingerprint: job.opened.fingerprint, modules: model.modules });
@@ -92,10 +104,9 @@ export async function runScore(job: ScoreJob): Promise<ScoreOutput> {
   const scores: number[][] = queries.map(() => []);
   const moduleScores: number[][][] = model.modules.map(() => queries.map(() => []));
   const tokenScores: number[][][] = queries.map(() => []);
-  const source = await corpusSource(job.trainFile, job.opened);
   let tokens = 0;
   let done = 0;
-  for await (const batch of batchesOf(source.sequences(), { maxTokens: batchTokenLimit(model.config) })) {
+  for await (const batch of batchesOf(await trainingSequences(job), { maxTokens: batchTokenLimit(model.config) })) {
     const capture = await model.capture(
       batch.map((s) => s.tokens),
       { kind: "next-token" },

@@ -1,8 +1,12 @@
 import type { Command } from "commander";
 import { DEFAULT_ITERATIVE, SCORE_METHODS } from "../../ekfac/methods.js";
 import { openModel } from "../../model/open-model.js";
-import { runScore } from "../../jobs/score.js";
-import { deviceOption, integer, modelRuntime, oneOf, positiveNumber } from "../options.js";
+import { type TrainingInput, runScore } from "../../jobs/score.js";
+import { checkSequences } from "../../engine/query-validation.js";
+import { SCORED_SEQUENCES } from "../../indexer/query-limits.js";
+import type { OpenedModel } from "../../model/open-model.js";
+import { InputError } from "../../util/errors.js";
+import { deviceOption, integer, integerList, modelRuntime, oneOf, positiveNumber } from "../options.js";
 import { progressBars } from "../progress.js";
 import { formatScore, formatTable } from "../table.js";
 
@@ -16,7 +20,9 @@ export function registerScore(program: Command): void {
     .description("exact influence scores of training sequences on queries (no index), per module and per token on request")
     .requiredOption("--model <dir>", "Hugging Face model folder")
     .requiredOption("--factors <dir>", "output folder of `influence fit` for this model")
-    .requiredOption("--train <file>", "training sequences to score, JSONL like the corpus")
+    .option("--train <file>", "training sequences to score, JSONL like the corpus")
+    .option("--text <text>", `a training sequence to score, as text (repeat for several, at most ${SCORED_SEQUENCES.max}; instead of --train)`, collect, [])
+    .option("--tokens <ids>", "a training sequence to score, as comma-separated token ids (repeatable, like --text)", collectIntegerList, [])
     .requiredOption("--queries <file>", 'queries, JSONL with {"id","prompt","completion"} or {"id","prompt_tokens","completion_tokens"}')
     .option("--method <name>", `ekfac, cg (conjugate gradients, exact Fisher), lissa, or identity (gradient dot product)`, oneOf(SCORE_METHODS), "ekfac")
     .option("--per-module", "also report the score of every MLP matrix", false)
@@ -32,12 +38,13 @@ export function registerScore(program: Command): void {
     .option("--no-progress", "do not draw progress bars")
     .action(async (opts) => {
       const opened = await openModel(opts.model, modelRuntime(opts.device));
+      const train = trainingInput(opts, opened);
       const bars = progressBars(opts.progress);
       try {
         const { timings, ...result } = await runScore({
           opened,
           factorsDir: opts.factors,
-          trainFile: opts.train,
+          train,
           queriesFile: opts.queries,
           method: opts.method,
           rank: opts.rank,
@@ -80,4 +87,27 @@ export function registerScore(program: Command): void {
         bars.stop();
       }
     });
+}
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+const collectIntegerList = (value: string, previous: number[][]): number[][] => [...previous, integerList(value)];
+
+/**
+ * The training sequences: the --train file, or the --text or --tokens sequences, checked like
+ * scoreSequences' (engine/query-validation.ts) and named text-1, text-2, ... or tokens-1, ...
+ */
+function trainingInput(opts: { train?: string; text: string[]; tokens: number[][] }, opened: OpenedModel): TrainingInput {
+  const given = opts.text.length > 0 || opts.tokens.length > 0;
+  if (opts.train !== undefined && given)
+    throw new InputError("give the training sequences either as a file (--train) or on the command line (--text, --tokens), not both");
+  if (opts.train !== undefined) return { file: opts.train };
+  if (!given) throw new InputError("no training sequences: give a file (--train FILE) or sequences (--text TEXT or --tokens IDS, repeatable)");
+  const asText = opts.text.length > 0;
+  const tokens = checkSequences(
+    { sequences: asText ? opts.text : null, sequenceTokens: opts.tokens.length > 0 ? opts.tokens : null },
+    opened.tokenizer,
+    opened.model.config.contextLength,
+    { text: "--text", tokens: "--tokens" },
+  );
+  return { sequences: tokens.map((t, i) => ({ id: `${asText ? "text" : "tokens"}-${i + 1}`, tokens: t })) };
 }
