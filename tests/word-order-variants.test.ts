@@ -20,9 +20,14 @@ describe("word-order variants of a sequence", () => {
     });
   });
 
-  it("takes the word the best token predicts, with the pieces that continue it", () => {
+  it("takes the whole word of the token the best position predicts", () => {
     const honshu = sequence(["Part", " of", " Hon", "shu", ",", " Japan"], [0, 2, 0.5, 0.1, 0.1, 0]);
     expect(completionRelatedWords(honshu)).toEqual({ start: 2, end: 4 });
+    // " viol" predicts "in": the word is " violin", from " viol" on.
+    const violin = sequence([" the", " viol", "in", " family"], [0.5, 3, 0.2, 0]);
+    expect(completionRelatedWords(violin)).toEqual({ start: 1, end: 3 });
+    const first = sequence(["P", "ar", "is", " is"], [0, 1, 0, 0]);
+    expect(completionRelatedWords(first)).toEqual({ start: 0, end: 3 });
     // The last token predicts nothing: no completion-related words, and no variants made of them.
     const last = sequence([" a", " b", "."], [-1, -2, 0]);
     expect(completionRelatedWords(last)).toBeUndefined();

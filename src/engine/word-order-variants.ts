@@ -7,9 +7,10 @@
  *   ".", "!" or "?"; the rest after the last such token is a sentence too.
  * - halves: split at the word start (a token whose text begins with whitespace) nearest the
  *   middle, or at the middle when no token starts a word.
- * - completion-related words: the token predicted by the position with the highest token score
- *   (position t carries the update that predicts token t+1), with the tokens that continue its
- *   word (those whose text starts with a letter or digit).
+ * - completion-related words: the word of the token predicted by the position with the highest
+ *   token score (position t carries the update that predicts token t+1). A word is a token that
+ *   does not start with a letter or digit (" France", "(") with the tokens after it that do
+ *   (" viol" "in"); the first token of the sequence starts a word in any case.
  *
  * A variant equal to the sequence, or shorter than SEQUENCE_TOKENS.min, is left out.
  */
@@ -54,9 +55,11 @@ export function completionRelatedWords(sequence: readonly Token[]): { start: num
   sequence.forEach((t, i) => {
     if (t.score > sequence[best].score) best = i;
   });
-  const start = best + 1;
-  if (start >= sequence.length) return undefined;
-  let end = start + 1;
+  const predicted = best + 1;
+  if (predicted >= sequence.length) return undefined;
+  let start = predicted;
+  while (start > 0 && WORD_CONTINUATION.test(sequence[start].text)) start--;
+  let end = predicted + 1;
   while (end < sequence.length && WORD_CONTINUATION.test(sequence[end].text)) end++;
   return { start, end };
 }
