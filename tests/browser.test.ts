@@ -315,6 +315,68 @@ describe(`the web UI in Chromium (${CHROMIUM_PATH})`, () => {
     expect(network.external()).toEqual([]);
   });
 
+  it("opens a hit's what-if view: the hit beside its word-order variants and an edited text, scored as the API scores them", async () => {
+    await page.goto(`${server.url}/`);
+    await page.getByLabel("Prompt").fill(PROMPT);
+    await page.getByLabel("Completion").fill(COMPLETION);
+    await page.getByLabel("Top k").fill(String(TOP_K));
+    await page.getByRole("button", { name: "Run" }).click();
+    const first = page.locator('[data-testid="hit"]').first();
+    await first.waitFor(SLOW);
+    const id = (await first.getAttribute("data-sequence-id"))!;
+    await first.getByRole("button", { name: "What if…" }).click();
+
+    type Scored = { kind: string; text: string; score: number; change: number | null; tokenScores: Array<{ position: number; score: number }> };
+    const scoreSequences = (variables: object) =>
+      api<{ scoreSequences: { original: { score: number; tokenScores: Array<{ position: number; score: number }> }; sequences: Scored[] } }>(
+        `query($p: String, $c: String, $id: ID, $s: [String!], $v: Boolean) { scoreSequences(prompt: $p, completion: $c, compareWith: $id, sequences: $s, ` +
+          "variants: $v) { original { score tokenScores { position score } } sequences { kind text score change tokenScores { position score } } } }",
+        { p: PROMPT, c: COMPLETION, id, ...variables },
+      );
+    const { scoreSequences: expected } = await scoreSequences({ v: true });
+    expect(expected.sequences.length).toBeGreaterThan(0);
+    const view = page.locator('[data-testid="what-if"]');
+    const cards = view.locator('[data-testid="what-if-card"]');
+    await expect.poll(() => cards.count(), SLOW).toBe(1 + expected.sequences.length);
+    const shown = () =>
+      cards.evaluateAll((items) =>
+        items.map((item) => ({
+          kind: item.getAttribute("data-kind"),
+          score: Number(item.getAttribute("data-score")),
+          tokens: Array.from(item.querySelectorAll(".token")).map((t) => [Number(t.getAttribute("data-position")), Number(t.getAttribute("data-score"))]),
+        })),
+      );
+    const before = await shown();
+    const asShown = (s: { score: number; tokenScores: Array<{ position: number; score: number }> }) => ({
+      score: s.score,
+      tokens: s.tokenScores.map((t) => [t.position, t.score]),
+    });
+    expect(before).toEqual([{ kind: "ORIGINAL", ...asShown(expected.original) }, ...expected.sequences.map((v) => ({ kind: v.kind, ...asShown(v) }))]);
+    // The hit's own score, as the hit list shows it.
+    expect(before[0].score).toBeCloseTo(Number(await first.getAttribute("data-score")), 6);
+
+    // Start from a variant, edit it, and score the edit: a new card, scored as the API scores that text.
+    const editor = view.getByLabel("Edited text");
+    await cards.nth(1).getByRole("button", { name: "Edit this" }).click();
+    expect(await editor.inputValue()).toBe(expected.sequences[0].text);
+    const edited = `${expected.sequences[0].text} And then some.`;
+    await editor.fill(edited);
+    await view.getByRole("button", { name: "Score this text" }).click();
+    await expect.poll(() => cards.count(), SLOW).toBe(2 + expected.sequences.length);
+    const { scoreSequences: scoredEdit } = await scoreSequences({ s: [edited] });
+    const last = cards.last();
+    expect(await last.getAttribute("data-kind")).toBe("GIVEN");
+    expect(Number(await last.getAttribute("data-score"))).toBeCloseTo(scoredEdit.sequences[0].score, 6);
+    expect(Number(await last.getAttribute("data-change"))).toBeCloseTo(scoredEdit.sequences[0].change!, 6);
+
+    // Bad input: the server's message, word for word.
+    await editor.fill("x");
+    await view.getByRole("button", { name: "Score this text" }).click();
+    await expect.poll(() => view.getByRole("alert").textContent(), SLOW).toContain("BAD_USER_INPUT: sequences[0] is 1 token");
+    await page.screenshot({ path: path.join(path.dirname(SCREENSHOT), "what-if.png"), fullPage: true });
+    expect(network.external()).toEqual([]);
+  });
+
   it("browses and searches the corpus, and opens a sequence from it", async () => {
     await page.goto(`${server.url}/`);
     const corpus = page.getByRole("region", { name: "corpus" });

@@ -1,4 +1,4 @@
-import { useEffect, useState } from "react";
+import { useEffect, useMemo, useState } from "react";
 import { CorpusBrowser } from "./components/CorpusBrowser.tsx";
 import { DistributionPanel } from "./components/DistributionPanel.tsx";
 import { ErrorAlert } from "./components/ErrorAlert.tsx";
@@ -10,7 +10,8 @@ import { LayerHeatmap } from "./components/LayerHeatmap.tsx";
 import { QueryForm } from "./components/QueryForm.tsx";
 import { RecentQueries } from "./components/RecentQueries.tsx";
 import { SequenceView } from "./components/SequenceView.tsx";
-import { describeScoring, type FormValues, INITIAL_VALUES } from "./form.ts";
+import { WhatIfView } from "./components/WhatIfView.tsx";
+import { describeScoring, type FormValues, INITIAL_VALUES, toQueryArgs } from "./form.ts";
 import { fetchMeta, type IndexMeta } from "./queries.ts";
 import { useInfluenceRun } from "./use-influence-run.ts";
 
@@ -24,6 +25,9 @@ export function App() {
   const [openId, setOpenId] = useState<string>();
   /** The form as it was run, for the answer's description. */
   const [ran, setRan] = useState<FormValues>();
+  /** The hit whose "what if" view is open, for the query as it was run. */
+  const [whatIfId, setWhatIfId] = useState<string>();
+  const ranQuery = useMemo(() => ran && toQueryArgs(ran), [ran]);
   const query = useInfluenceRun();
 
   useEffect(() => {
@@ -33,6 +37,7 @@ export function App() {
   const submit = (next: FormValues) => {
     setValues(next);
     setRan(next);
+    setWhatIfId(undefined);
     void query.run(next);
   };
 
@@ -63,6 +68,7 @@ export function App() {
       <main className="results">
         <ErrorAlert messages={metaError ? [metaError, ...query.errors] : query.errors} />
         {openId !== undefined && <SequenceView id={openId} onClose={() => setOpenId(undefined)} />}
+        {whatIfId !== undefined && ranQuery && <WhatIfView id={whatIfId} query={ranQuery} onClose={() => setWhatIfId(undefined)} />}
         {query.id === 0 && (
           <section className="panel empty-state" data-testid="empty-state">
             <h2>Ask which training sequences made the model say something</h2>
@@ -81,7 +87,7 @@ export function App() {
                 Completion loss (summed NLL) {query.influence.query.loss.toFixed(3)} · {query.influence.query.tokenTexts.length} query tokens ·{" "}
                 {ran && describeScoring(ran)} · answered in {Math.round(query.influence.timings.totalMs)} ms
               </p>
-              <HitList hits={query.influence.hits} scale={scale} onScaleChange={setScale} onOpen={setOpenId} />
+              <HitList hits={query.influence.hits} scale={scale} onScaleChange={setScale} onOpen={setOpenId} onWhatIf={setWhatIfId} />
               <div className="charts">
                 <LayerChart hits={query.influence.hits} />
                 <LayerHeatmap hits={query.influence.hits} />

@@ -1,6 +1,6 @@
 /** The query form's values, and their translation to API arguments and back from the query log. */
 import { DEMO_QUERIES } from "../../scripts/demo-queries.ts";
-import type { InfluenceArgs } from "./queries.ts";
+import type { InfluenceArgs, QueryArgs } from "./queries.ts";
 
 export type InputMode = "text" | "tokens";
 
@@ -38,16 +38,20 @@ function parseTokenIds(field: string, text: string): number[] {
   return parts.map(Number);
 }
 
-/** The API arguments of the form; empty fields are sent as they are so the server explains what is wrong. */
-export function toInfluenceArgs(values: FormValues): InfluenceArgs {
+/** The query of the form (text or token ids, and layers), as every operation on it takes it. */
+export function toQueryArgs(values: FormValues): QueryArgs {
   const query =
     values.mode === "text"
       ? { prompt: values.prompt, completion: values.completion }
       : { promptTokens: parseTokenIds("prompt", values.prompt), completionTokens: parseTokenIds("completion", values.completion) };
+  return { ...query, layers: values.layers ?? undefined };
+}
+
+/** The API arguments of the form; empty fields are sent as they are so the server explains what is wrong. */
+export function toInfluenceArgs(values: FormValues): InfluenceArgs {
   return {
-    ...query,
+    ...toQueryArgs(values),
     topK: values.topK,
-    layers: values.layers ?? undefined,
     containsToken: values.containsToken === "" ? undefined : values.containsToken,
     rerank: values.rerank,
     candidates: values.candidates ?? undefined,

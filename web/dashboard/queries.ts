@@ -170,3 +170,33 @@ export async function fetchSequences(search: string, first: number, after: strin
   const { totalCount, edges, pageInfo } = data.sequences;
   return { totalCount, sequences: edges.map((e) => e.node), ...pageInfo };
 }
+
+/** Where a scored sequence comes from: given (edited text) or one of the compared sequence's word-order variants. */
+export type SequenceKind = "GIVEN" | "SENTENCES_SWAPPED" | "HALVES_SWAPPED" | "PARTS_SWAPPED" | "BEFORE_REMOVED" | "AFTER_REMOVED";
+
+export interface ScoredSequence {
+  kind: SequenceKind;
+  text: string;
+  score: number;
+  change: number | null;
+  tokenScores: TokenScore[];
+}
+
+export interface WhatIfAnswer {
+  original: { score: number; tokenScores: TokenScore[]; sequence: { id: string; text: string | null } };
+  sequences: ScoredSequence[];
+}
+
+/** An indexed sequence beside texts scored as training sequences (and, on request, its word-order variants), for one query. */
+export async function fetchWhatIf(query: QueryArgs, compareWith: string, options: { sequences?: string[]; variants?: boolean }): Promise<WhatIfAnswer> {
+  const data = await graphql<{ scoreSequences: WhatIfAnswer }>(
+    `query DashboardWhatIf(${QUERY_VARIABLES}, $sequences: [String!], $compareWith: ID, $variants: Boolean) {
+      scoreSequences(${QUERY_ARGUMENTS}, sequences: $sequences, compareWith: $compareWith, variants: $variants) {
+        original { score tokenScores { position tokenId text score } sequence { id text } }
+        sequences { kind text score change tokenScores { position tokenId text score } }
+      }
+    }`,
+    { ...query, compareWith, ...options },
+  );
+  return data.scoreSequences;
+}

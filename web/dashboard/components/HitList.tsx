@@ -15,11 +15,13 @@ export function HitList({
   scale,
   onScaleChange,
   onOpen,
+  onWhatIf,
 }: {
   hits: Hit[];
   scale: TokenScale;
   onScaleChange(scale: TokenScale): void;
   onOpen(id: string): void;
+  onWhatIf(id: string): void;
 }) {
   const overall = maxAbs(hits.flatMap(tokenScores));
   return (
@@ -59,6 +61,9 @@ export function HitList({
                 <span className="approx">projected {formatScore(hit.approxScore)}</span>
                 <button type="button" className="open-sequence" onClick={() => onOpen(hit.sequence.id)}>
                   Whole sequence
+                </button>
+                <button type="button" className="what-if-open" onClick={() => onWhatIf(hit.sequence.id)}>
+                  What if…
                 </button>
               </header>
               <TokenText tokens={hit.tokenScores} reference={scale === "all" ? overall : maxAbs(tokenScores(hit))} />
