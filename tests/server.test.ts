@@ -258,6 +258,39 @@ describe("influenceDistribution", () => {
   });
 });
 
+describe("scoreSequences", () => {
+  it("passes the compared sequence's ordinal to the engine, resolves its sequence, and logs the request", async () => {
+    const compared = sequences[7];
+    const res = await gql(
+      server.graphqlUrl,
+      `query($id: ID) { scoreSequences(completion: " fox", sequences: ["The quick brown fox"], compareWith: $id) {
+        original { ordinal score sequence { id } } sequences { kind tokens text score change } } }`,
+      { variables: { id: compared.externalId } },
+    );
+    expect(res.errors).toBeUndefined();
+    const { original, sequences: scored } = res.data.scoreSequences;
+    expect(original.sequence.id).toBe(compared.externalId);
+    expect(original.ordinal).toBe(compared.ordinal);
+    expect(engine.sequenceScoresRequests.at(-1)).toEqual({
+      promptTokens: [],
+      completionTokens: tokenizer.encode(" fox"),
+      sequences: [tokenizer.encode("The quick brown fox")],
+      compareWith: compared.ordinal,
+      variants: false,
+    });
+    // The double scores a token at a hundredth of its id.
+    const tokens = tokenizer.encode("The quick brown fox");
+    const score = tokens.reduce((sum, id) => sum + id / 100, 0);
+    expect(scored).toEqual([{ kind: "GIVEN", tokens, text: tokens.map((id) => `<${id}>`).join(""), score, change: score - original.score }]);
+    const log = await gql(server.graphqlUrl, `{ recentQueries(limit: 1) { parameters topHitIds error } }`);
+    expect(log.data.recentQueries[0]).toEqual({
+      parameters: { operation: "scoreSequences", completion: " fox", sequences: ["The quick brown fox"], compareWith: compared.externalId, variants: false },
+      topHitIds: [compared.externalId],
+      error: null,
+    });
+  });
+});
+
 describe("recentQueries", () => {
   it("returns the logged queries newest first, with parameters, timings, top hits or the error", async () => {
     await gql(server.graphqlUrl, HITS, { variables: { completion: " first", topK: 2 } });
