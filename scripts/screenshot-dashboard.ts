@@ -1,8 +1,9 @@
 /**
- * Makes the README's picture: the dashboard of a running server (default the demo's,
- * http://127.0.0.1:4000) in headless Chromium after the README's first demo query.
+ * Makes the README's pictures: the dashboard of a running server (default the demo's,
+ * http://127.0.0.1:4000) in headless Chromium after the README's first demo query, and the
+ * what-if view of its top hit.
  *
- *   npx tsx scripts/screenshot-dashboard.ts [URL] [docs/dashboard.png]
+ *   npx tsx scripts/screenshot-dashboard.ts [URL] [docs/dashboard.png] [docs/what-if.png]
  */
 import path from "node:path";
 import { launchChromium } from "../support/browser.js";
@@ -11,6 +12,7 @@ import { REPO_ROOT } from "./demo-index.js";
 
 const url = process.argv[2] ?? "http://127.0.0.1:4000";
 const out = path.resolve(process.argv[3] ?? path.join(REPO_ROOT, "docs/dashboard.png"));
+const whatIfOut = path.resolve(process.argv[4] ?? path.join(REPO_ROOT, "docs/what-if.png"));
 const wait = { timeout: 120_000 };
 
 const browser = await launchChromium();
@@ -26,6 +28,12 @@ try {
   await page.locator('[data-testid="hit"]').nth(5).waitFor(wait);
   await page.screenshot({ path: out, fullPage: true });
   console.error(`wrote ${out}`);
+
+  await page.locator('[data-testid="hit"]').first().getByRole("button", { name: "What if…" }).click();
+  const whatIf = page.locator('[data-testid="what-if"]');
+  await whatIf.locator('[data-testid="what-if-card"]').nth(1).waitFor(wait);
+  await whatIf.screenshot({ path: whatIfOut });
+  console.error(`wrote ${whatIfOut}`);
 } finally {
   await browser.close();
 }
