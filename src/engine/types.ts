@@ -25,7 +25,7 @@ export interface QueryTokens {
 
 /** A query whose exact scores are wanted, with or without their split by token. */
 export interface ScoringRequest extends QueryTokens {
-  /** Compute per-token scores (costs nothing for arbitrary sequences, a decoding of each token for indexed ones). */
+  /** Return each sequence's per-token scores too (they come with the pass; decoding each token's text is the cost). */
   tokenScores: boolean;
 }
 

@@ -21,8 +21,8 @@ export function registerScore(program: Command): void {
     .requiredOption("--model <dir>", "Hugging Face model folder")
     .requiredOption("--factors <dir>", "output folder of `influence fit` for this model")
     .option("--train <file>", "training sequences to score, JSONL like the corpus")
-    .option("--text <text>", `a training sequence to score, as text (repeat for several, at most ${SCORED_SEQUENCES.max}; instead of --train)`, collect, [])
-    .option("--tokens <ids>", "a training sequence to score, as comma-separated token ids (repeatable, like --text)", collectIntegerList, [])
+    .option("--text <text>", `a training sequence to score, as text (repeat for several, at most ${SCORED_SEQUENCES.max}; instead of --train)`, collect)
+    .option("--tokens <ids>", "a training sequence to score, as comma-separated token ids (repeatable, like --text)", collectIntegerList)
     .requiredOption("--queries <file>", 'queries, JSONL with {"id","prompt","completion"} or {"id","prompt_tokens","completion_tokens"}')
     .option("--method <name>", `ekfac, cg (conjugate gradients, exact Fisher), lissa, or identity (gradient dot product)`, oneOf(SCORE_METHODS), "ekfac")
     .option("--per-module", "also report the score of every MLP matrix", false)
@@ -89,25 +89,24 @@ export function registerScore(program: Command): void {
     });
 }
 
-const collect = (value: string, previous: string[]): string[] => [...previous, value];
-const collectIntegerList = (value: string, previous: number[][]): number[][] => [...previous, integerList(value)];
+/** Repeatable options: each occurrence adds one sequence (absent: undefined, which --help shows as no default). */
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+const collectIntegerList = (value: string, previous: number[][] = []): number[][] => [...previous, integerList(value)];
 
 /**
  * The training sequences: the --train file, or the --text or --tokens sequences, checked like
  * scoreSequences' (engine/query-validation.ts) and named text-1, text-2, ... or tokens-1, ...
  */
-function trainingInput(opts: { train?: string; text: string[]; tokens: number[][] }, opened: OpenedModel): TrainingInput {
-  const given = opts.text.length > 0 || opts.tokens.length > 0;
+function trainingInput(opts: { train?: string; text?: string[]; tokens?: number[][] }, opened: OpenedModel): TrainingInput {
+  const given = opts.text !== undefined || opts.tokens !== undefined;
   if (opts.train !== undefined && given)
     throw new InputError("give the training sequences either as a file (--train) or on the command line (--text, --tokens), not both");
   if (opts.train !== undefined) return { file: opts.train };
   if (!given) throw new InputError("no training sequences: give a file (--train FILE) or sequences (--text TEXT or --tokens IDS, repeatable)");
-  const asText = opts.text.length > 0;
-  const tokens = checkSequences(
-    { sequences: asText ? opts.text : null, sequenceTokens: opts.tokens.length > 0 ? opts.tokens : null },
-    opened.tokenizer,
-    opened.model.config.contextLength,
-    { text: "--text", tokens: "--tokens" },
-  );
+  const asText = opts.text !== undefined;
+  const tokens = checkSequences({ sequences: opts.text ?? null, sequenceTokens: opts.tokens ?? null }, opened.tokenizer, opened.model.config.contextLength, {
+    text: "--text",
+    tokens: "--tokens",
+  });
   return { sequences: tokens.map((t, i) => ({ id: `${asText ? "text" : "tokens"}-${i + 1}`, tokens: t })) };
 }
