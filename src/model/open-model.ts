@@ -44,7 +44,12 @@ export async function describeModel(modelDir: string): Promise<ModelDescription>
 }
 
 /** The tokenizer limited to the ids the model can embed. */
-export function modelVocabulary(opened: ModelDescription): Pick<Tokenizer, "encode" | "decode" | "vocabSize"> {
+export function modelVocabulary(opened: ModelDescription): Pick<Tokenizer, "encodeSequence" | "encodeContinuation" | "decode" | "vocabSize"> {
   const { tokenizer, model } = opened;
-  return { encode: (t) => tokenizer.encode(t), decode: (ids) => tokenizer.decode(ids), vocabSize: Math.min(tokenizer.vocabSize, model.config.vocabSize) };
+  return {
+    encodeSequence: (t) => tokenizer.encodeSequence(t),
+    encodeContinuation: (t) => tokenizer.encodeContinuation(t),
+    decode: (ids) => tokenizer.decode(ids),
+    vocabSize: Math.min(tokenizer.vocabSize, model.config.vocabSize),
+  };
 }
