@@ -6,6 +6,7 @@
 import { candidateCount, stagedInfluence } from "../src/engine/hits.js";
 import type {
   CandidateSet,
+  ComparedSequence,
   DistributionRequest,
   DistributionResult,
   ExactScore,
@@ -104,6 +105,12 @@ export class TestDoubleEngine implements InfluenceEngine {
         return { tokens, text: tokenScores.map((t) => t.text).join(""), score, layerScores: this.#layerScores(request, score), tokenScores };
       }),
     };
+  }
+
+  /** The compared sequence's made-up score; the double stores no tokens, so it makes no variants. */
+  async comparedSequence(request: QueryTokens, ordinal: number): Promise<ComparedSequence> {
+    const [original] = await this.exactScores({ ...request, tokenScores: true }, [ordinal]);
+    return { original, variants: [] };
   }
 
   async scoreSequences(request: SequenceScoresRequest): Promise<SequenceScoresResult> {

@@ -34,6 +34,17 @@ describe("word-order variants of a sequence", () => {
     expect(wordOrderVariants(last).map((v) => v.kind)).toEqual(["halves-swapped"]);
   });
 
+  it("keeps a leading beginning-of-sequence token first", () => {
+    const BOS = 100;
+    const withBos = [{ tokenId: BOS, text: "<s>", score: 0.5 }, ...paris];
+    const expected = wordOrderVariants(paris).map((v) => ({ kind: v.kind, tokens: [BOS, ...v.tokens] }));
+    expect(wordOrderVariants(withBos, BOS)).toEqual(expected);
+    // When the sequence does not start with the tokenizer's BOS, its first token is moved like any other.
+    const moved = wordOrderVariants(withBos, 7);
+    expect(moved).toEqual(wordOrderVariants(withBos));
+    expect(moved.find((v) => v.kind === "sentences-swapped")?.tokens.at(-1)).toBe(4);
+  });
+
   it("leaves out variants equal to the sequence or too short to score", () => {
     // One sentence, so no sentence swap; the best token predicts " purr", the completion-related word.
     const short = sequence([" cats", " purr", " loudly"], [5, 0, 0]);

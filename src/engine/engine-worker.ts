@@ -19,7 +19,14 @@ export interface EngineWorkerData {
 // query it is the server's fault, not the client's.
 const failing = (err: unknown) => {
   const unavailable = () => Promise.reject(new Error(`the index cannot be opened: ${errorMessage(err)}`));
-  return { info: () => Promise.reject(err), candidates: unavailable, exactScores: unavailable, sequenceScores: unavailable, distribution: unavailable };
+  return {
+    info: () => Promise.reject(err),
+    candidates: unavailable,
+    exactScores: unavailable,
+    comparedSequence: unavailable,
+    sequenceScores: unavailable,
+    distribution: unavailable,
+  };
 };
 const { indexDir, runtime } = workerData as EngineWorkerData;
 hostWorker(await IndexEngine.open(indexDir, runtime).then(engineHandlers, failing));

@@ -26,6 +26,7 @@ import { candidateCount, ordinalsToScore, rankHits } from "./hits.js";
 import type {
   Candidate,
   CandidateSet,
+  ComparedSequence,
   DistributionRequest,
   DistributionResult,
   ExactScore,
@@ -43,6 +44,7 @@ import type {
   TokenScore,
 } from "./types.js";
 import { scoreWithVariants } from "./what-if.js";
+import { wordOrderVariants } from "./word-order-variants.js";
 
 interface PreparedQuery {
   info: QueryInfo;
@@ -272,6 +274,12 @@ export class IndexEngine implements InfluenceEngine {
       throw new InputError(`no indexed sequence at ordinal(s) ${unknown.slice(0, 5).join(", ")}: the index holds ${firstOrdinal}..${firstOrdinal + count - 1}`);
     const prepared = await this.prepare(request, true);
     return this.scoreExactly(prepared, ordinals, request.tokenScores);
+  }
+
+  async comparedSequence(request: QueryTokens, ordinal: number, variants: boolean): Promise<ComparedSequence> {
+    const [original] = await this.exactScores({ ...request, tokenScores: true }, [ordinal]);
+    const { bosTokenId } = this.opened.tokenizer;
+    return { original, variants: variants && original.tokenScores ? wordOrderVariants(original.tokenScores, bosTokenId) : [] };
   }
 
   async sequenceScores(request: QueryTokens, sequences: number[][]): Promise<{ query: QueryInfo; scores: SequenceScore[] }> {

@@ -1,6 +1,7 @@
 import { stagedInfluence } from "./hits.js";
 import type {
   CandidateSet,
+  ComparedSequence,
   DistributionRequest,
   DistributionResult,
   ExactScore,
@@ -63,6 +64,10 @@ export class PooledEngine implements InfluenceEngine {
     return parts.flat();
   }
 
+  comparedSequence(request: QueryTokens, ordinal: number, variants: boolean): Promise<ComparedSequence> {
+    return this.pool.run("comparedSequence", { request, ordinal, variants });
+  }
+
   async sequenceScores(request: QueryTokens, sequences: number[][]): Promise<{ query: QueryInfo; scores: SequenceScore[] }> {
     const parts = await this.#dealt(sequences, (part) =>
       this.pool.run<{ query: QueryInfo; scores: SequenceScore[] }>("sequenceScores", { request, sequences: part }),
@@ -104,6 +109,10 @@ export function engineHandlers(engine: InfluenceEngine): WorkerHandlers {
     exactScores: (payload) => {
       const { request, ordinals } = payload as { request: ScoringRequest; ordinals: number[] };
       return engine.exactScores(request, ordinals);
+    },
+    comparedSequence: (payload) => {
+      const { request, ordinal, variants } = payload as { request: QueryTokens; ordinal: number; variants: boolean };
+      return engine.comparedSequence(request, ordinal, variants);
     },
     sequenceScores: (payload) => {
       const { request, sequences } = payload as { request: QueryTokens; sequences: number[][] };

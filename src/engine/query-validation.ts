@@ -99,7 +99,8 @@ export function checkSequences(args: SequencesArgs, tokenizer: Tokenizer, contex
   return given.map((sequence, i) => {
     const where = `${name}[${i}]`;
     if (sequence.length === 0) throw new InputError(`${where} is empty: a training sequence needs at least ${SEQUENCE_TOKENS.min} tokens`);
-    const tokens = typeof sequence === "string" ? tokenizer.encode(sequence) : checkTokenIds(where, sequence, tokenizer);
+    // Text is encoded as the corpus's documents are: a sequence of its own.
+    const tokens = typeof sequence === "string" ? tokenizer.encodeSequence(sequence) : checkTokenIds(where, sequence, tokenizer);
     if (tokens.length < SEQUENCE_TOKENS.min) {
       throw new InputError(
         `${where} is ${tokens.length} token: a training sequence needs at least ${SEQUENCE_TOKENS.min} (its first token predicts the second)`,

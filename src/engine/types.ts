@@ -111,6 +111,17 @@ export type SequenceKind = "given" | VariantKind;
 /** The built-in word-order variants of an indexed sequence (word-order-variants.ts defines each). */
 export type VariantKind = "sentences-swapped" | "halves-swapped" | "parts-swapped" | "before-removed" | "after-removed";
 
+export interface WordOrderVariant {
+  kind: VariantKind;
+  tokens: number[];
+}
+
+/** An indexed sequence's exact score with its token scores, and (when asked) its word-order variants. */
+export interface ComparedSequence {
+  original: ExactScore;
+  variants: WordOrderVariant[];
+}
+
 export interface ScoredSequence extends SequenceScore {
   kind: SequenceKind;
   /** score minus the compared sequence's score; present when a sequence is compared with. */
@@ -205,6 +216,8 @@ export interface InfluenceEngine {
   candidates(request: InfluenceRequest): Promise<CandidateSet>;
   /** Stage two alone, for any subset of sequences: exact scores against the request's query. */
   exactScores(request: ScoringRequest, ordinals: number[]): Promise<ExactScore[]>;
+  /** The first stage of scoreSequences: the compared indexed sequence, and its variants, which its token scores decide. */
+  comparedSequence(request: QueryTokens, ordinal: number, variants: boolean): Promise<ComparedSequence>;
   /** Exact scores of arbitrary token sequences, as if they were training sequences, with their query. */
   sequenceScores(request: QueryTokens, sequences: number[][]): Promise<{ query: QueryInfo; scores: SequenceScore[] }>;
   /** Sequences scored beside an indexed one and its word-order variants (what-if.ts). */

@@ -5,17 +5,17 @@
  * over its workers) answer alike.
  */
 import type { InfluenceEngine, SequenceScoresRequest, SequenceScoresResult } from "./types.js";
-import { wordOrderVariants } from "./word-order-variants.js";
 
 export async function scoreWithVariants(
-  stages: Pick<InfluenceEngine, "exactScores" | "sequenceScores">,
+  stages: Pick<InfluenceEngine, "comparedSequence" | "sequenceScores">,
   request: SequenceScoresRequest,
 ): Promise<SequenceScoresResult> {
   const t0 = performance.now();
   const { sequences, compareWith, variants: withVariants, ...query } = request;
   // The variants need the original's token scores, so it is scored first.
-  const [original] = compareWith === undefined ? [] : await stages.exactScores({ ...query, tokenScores: true }, [compareWith]);
-  const variants = withVariants && original?.tokenScores ? wordOrderVariants(original.tokenScores) : [];
+  const compared = compareWith === undefined ? undefined : await stages.comparedSequence(query, compareWith, withVariants);
+  const original = compared?.original;
+  const variants = compared?.variants ?? [];
   const scored = await stages.sequenceScores(query, [...sequences, ...variants.map((v) => v.tokens)]);
   const kinds = [...sequences.map(() => "given" as const), ...variants.map((v) => v.kind)];
   return {

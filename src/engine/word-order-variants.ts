@@ -12,15 +12,12 @@
  *   does not start with a letter or digit (" France", "(") with the tokens after it that do
  *   (" viol" "in"); the first token of the sequence starts a word in any case.
  *
- * A variant equal to the sequence, or shorter than SEQUENCE_TOKENS.min, is left out.
+ * A variant equal to the sequence, or shorter than SEQUENCE_TOKENS.min, is left out. A sequence
+ * that starts with the tokenizer's beginning-of-sequence token keeps it first: the variants are
+ * made of the tokens after it.
  */
 import { SEQUENCE_TOKENS } from "../indexer/query-limits.js";
-import type { TokenScore, VariantKind } from "./types.js";
-
-export interface Variant {
-  kind: VariantKind;
-  tokens: number[];
-}
+import type { TokenScore, WordOrderVariant as Variant } from "./types.js";
 
 type Token = Pick<TokenScore, "tokenId" | "text" | "score">;
 
@@ -29,7 +26,10 @@ const WORD_START = /^\s/;
 const WORD_CONTINUATION = /^[\p{L}\p{N}]/u;
 
 /** The variants of a sequence given as its token scores (in position order), in the order of VariantKind. */
-export function wordOrderVariants(sequence: readonly Token[]): Variant[] {
+export function wordOrderVariants(sequence: readonly Token[], bosTokenId?: number): Variant[] {
+  if (bosTokenId !== undefined && sequence[0]?.tokenId === bosTokenId) {
+    return wordOrderVariants(sequence.slice(1)).map((v) => ({ kind: v.kind, tokens: [bosTokenId, ...v.tokens] }));
+  }
   const tokens = sequence.map((t) => t.tokenId);
   const sentences = splitAt(tokens, sentenceStarts(sequence));
   const middle = halfwayWordStart(sequence);
