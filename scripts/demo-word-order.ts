@@ -16,7 +16,14 @@ import { indexPath, readIndexManifest } from "../src/indexer/index-manifest.js";
 import { DEMO_INDEX } from "./demo-index.js";
 import { DEMO_QUERIES } from "./demo-queries.js";
 
-const KINDS: VariantKind[] = ["sentences-swapped", "halves-swapped", "parts-swapped", "before-removed", "after-removed"];
+/** The variants in the README's columns, with their headers. */
+const COLUMNS: Array<[VariantKind, string]> = [
+  ["sentences-swapped", "sentences swapped"],
+  ["halves-swapped", "halves swapped"],
+  ["parts-swapped", "completion-related words first"],
+  ["before-removed", "before them removed"],
+  ["after-removed", "after them removed"],
+];
 
 const { values } = parseArgs({ options: { index: { type: "string", default: DEMO_INDEX }, json: { type: "boolean", default: false } } });
 const indexDir = path.resolve(values.index as string);
@@ -46,7 +53,7 @@ try {
       return s ? `${Math.round(s.score).toLocaleString("en-US")} (${signed((100 * s.change!) / original.score)}%)` : "—";
     };
     rows.push(
-      `| ${question.completion.trim()} | ${sequence?.externalId.replace(/^wn-|\.n\.01$/g, "")} | ${Math.round(original.score).toLocaleString("en-US")} | ${KINDS.map(cell).join(" | ")} |`,
+      `| ${question.completion.trim()} | ${sequence?.externalId.replace(/^wn-|\.n\.01$/g, "")} | ${Math.round(original.score).toLocaleString("en-US")} | ${COLUMNS.map(([kind]) => cell(kind)).join(" | ")} |`,
     );
     const best = original.tokenScores!.reduce((b, t) => (t.score > b.score ? t : b));
     details.push({
@@ -58,7 +65,10 @@ try {
     });
   }
   if (values.json) console.log(JSON.stringify(details, null, 2));
-  console.log(`| completion | top hit | original | ${KINDS.join(" | ")} |\n| --- | --- | ---: | ${KINDS.map(() => "---:").join(" | ")} |\n${rows.join("\n")}`);
+  const headers = COLUMNS.map(([, header]) => header);
+  console.log(
+    `| completion | top hit | original | ${headers.join(" | ")} |\n| --- | --- | ---: | ${headers.map(() => "---:").join(" | ")} |\n${rows.join("\n")}`,
+  );
 } finally {
   await db.close();
   await engine.close();
