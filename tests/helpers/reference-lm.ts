@@ -126,7 +126,7 @@ export function neoxReferenceLogits(cfg: NeoxConfig, w: ReferenceWeights, tokens
   const D = C / H;
   const invFreq = hfInverseFrequencies(cfg.rotaryDims, cfg.rotaryBase, cfg.ropeScaling);
   const embed = param(w, "embed_in.weight");
-  let x = tokens.map((id) => Float64Array.from({ length: C }, (_, c) => embed[id * C + c]));
+  let x: Vec[] = tokens.map((id) => Float64Array.from({ length: C }, (_, c) => embed[id * C + c]));
   for (let i = 0; i < cfg.nLayer; i++) {
     const p = (n: string) => `layers.${i}.${n}`;
     const ln = (rows: Vec[], norm: string) => rows.map((r) => layerNorm(r, param(w, p(`${norm}.weight`)), param(w, p(`${norm}.bias`)), cfg.layerNormEps));
@@ -155,7 +155,7 @@ export function llamaReferenceLogits(cfg: LlamaConfig, w: ReferenceWeights, toke
   const [C, H, Hkv, D] = [cfg.nEmbd, cfg.nHead, cfg.nKvHead, cfg.headDim];
   const invFreq = hfInverseFrequencies(D, cfg.ropeTheta, cfg.ropeScaling);
   const embed = param(w, "embed_tokens.weight");
-  let x = tokens.map((id) => Float64Array.from({ length: C }, (_, c) => embed[id * C + c]));
+  let x: Vec[] = tokens.map((id) => Float64Array.from({ length: C }, (_, c) => embed[id * C + c]));
   for (let i = 0; i < cfg.nLayer; i++) {
     const p = (n: string) => `layers.${i}.${n}`;
     const n1 = x.map((r) => rmsNorm(r, param(w, p("input_layernorm.weight")), cfg.rmsNormEps));
