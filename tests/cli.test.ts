@@ -3,9 +3,11 @@ import { readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { REPO_ROOT, fixturePath, fixtureTrain } from "../support/fixtures.js";
+import { REPO_ROOT, architectureFixtures, fixtureExpected, fixturePath, fixtureTrain } from "../support/fixtures.js";
 import { tempDir } from "../src/util/temp-dir.js";
 import { CUDA_INSTALL } from "../src/runtime/device.js";
+import { readSafetensorsHeader } from "../src/safetensors/read.js";
+import { maxRelError } from "./helpers/compare.js";
 
 /** Runs the `influence` command line as users do, through bin/influence.js. */
 function influence(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -236,6 +238,51 @@ describe("the influence command line", () => {
       expect(demo.log()).toMatch(/demo: SIGTERM received: draining running requests, then closing\ndemo: closed\n/);
       await expect(fetch(`${demo.url}/healthz`)).rejects.toThrow(); // no orphan still serving
     });
+  });
+});
+
+describe.each(architectureFixtures)("influence fit and score on %s", (name) => {
+  let tmp: Awaited<ReturnType<typeof tempDir>>;
+  beforeAll(async () => {
+    tmp = await tempDir();
+  });
+  afterAll(() => tmp.remove());
+
+  it("reproduces the total, per-module and per-token scores (empirical Fisher)", async () => {
+    const factors = path.join(tmp.dir, "factors");
+    const corpus = fixturePath(name, "train.jsonl");
+    const fit = await influence(["fit", "--model", fixturePath(name), "--corpus", corpus, "--out", factors, "--fisher", "empirical", "--no-progress"]);
+    expect(fit.code, fit.stderr).toBe(0);
+    const queries = fixturePath(name, "queries.jsonl");
+    const args = [
+      "score",
+      "--model",
+      fixturePath(name),
+      "--factors",
+      factors,
+      "--train",
+      corpus,
+      "--queries",
+      queries,
+      "--per-module",
+      "--per-token",
+      "--json",
+    ];
+    const score = await influence([...args, "--no-progress"]);
+    expect(score.code, score.stderr).toBe(0);
+    const out = JSON.parse(score.stdout) as { scores: number[][]; moduleScores: Record<string, number[][]>; tokenScores: number[][][] };
+    const expected = await fixtureExpected(name);
+    expect(maxRelError(out.scores.flat(), expected("scores").data)).toBeLessThan(1e-3);
+    // every MLP matrix of the reference, by its checkpoint name
+    const { tensors } = await readSafetensorsHeader(fixturePath(name, "expected.safetensors"));
+    const modules = [...tensors.keys()].filter((k) => k.startsWith("scores.")).map((k) => k.slice("scores.".length));
+    expect(Object.keys(out.moduleScores).sort()).toEqual(modules.sort());
+    for (const [module, scores] of Object.entries(out.moduleScores)) {
+      expect(maxRelError(scores.flat(), expected(`scores.${module}`).data), module).toBeLessThan(1e-3);
+    }
+    const { data, shape } = expected("token_scores_query0");
+    const padded = out.tokenScores[0].flatMap((seq) => Array.from({ length: shape[1] }, (_, t) => seq[t] ?? 0));
+    expect(maxRelError(padded, data)).toBeLessThan(1e-3);
   });
 });
 
