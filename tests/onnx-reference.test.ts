@@ -106,6 +106,35 @@ describe("GPT-NeoX with a sequential residual (use_parallel_residual false)", ()
   });
 });
 
+describe("other configurations of the fixtures' weights", () => {
+  it("GPT-NeoX without attention biases, its head tied to embed_in: the reference's logits", async () => {
+    const { cfg, weights, model } = await variant<NeoxConfig>("pythia-tiny", (c) => ({ ...c, attentionBias: false, tieWordEmbeddings: true }));
+    const tokens = fixtureTrain("pythia-tiny")[0].tokens.slice(0, 12);
+    const expected = referenceLogits(cfg, weights, tokens).flatMap((r) => Array.from(r));
+    expect(maxRelError(await engineLogits(model, tokens), expected)).toBeLessThan(1e-4);
+  });
+
+  it("Llama with head_dim 16 (heads wider than hidden_size / heads): the reference's logits", async () => {
+    // q [4 x 16, 32], k and v [2 x 16, 32], o [32, 4 x 16]
+    const projections = Object.fromEntries(
+      [0, 1].flatMap((layer) =>
+        (
+          [
+            ["q_proj", 64 * 32],
+            ["k_proj", 32 * 32],
+            ["v_proj", 32 * 32],
+            ["o_proj", 32 * 64],
+          ] as const
+        ).map(([proj, size], j) => [`layers.${layer}.self_attn.${proj}.weight`, pseudoRandom(size, 10 + 4 * layer + j).map((x) => 4 * x)]),
+      ),
+    );
+    const { cfg, weights, model } = await variant<LlamaConfig>("llama-tiny", (c) => ({ ...c, headDim: 16 }), projections);
+    const tokens = fixtureTrain("llama-tiny")[0].tokens.slice(0, 12);
+    const expected = referenceLogits(cfg, weights, tokens).flatMap((r) => Array.from(r));
+    expect(maxRelError(await engineLogits(model, tokens), expected)).toBeLessThan(1e-4);
+  });
+});
+
 describe("Llama's rope_scaling", () => {
   const tokens = fixtureTrain("llama-tiny")[0].tokens;
   // llama-tiny's head of 8 features has wavelengths 2 pi x (1, 10, 100, 1000): with these settings one
