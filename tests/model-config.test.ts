@@ -112,7 +112,18 @@ describe("parsing config.json", () => {
       // Mistral's default window (4,096) when the key is absent
       const { sliding_window: _, ...noWindow } = { ...mistral(), max_position_embeddings: 32768 };
       expect(refusal(noWindow)).toMatch(/sliding_window 4096 is shorter than max_position_embeddings 32768/);
-      expect(refusal({ ...qwen2(), use_sliding_window: true, sliding_window: 16 })).toMatch(/sliding_window 16 is shorter than max_position_embeddings 64/);
+      // Qwen2: layer 1 of 2 slides from max_window_layers 1 up, or where layer_types says so
+      expect(refusal({ ...qwen2(), use_sliding_window: true, sliding_window: 16, max_window_layers: 1 })).toMatch(
+        /sliding_window 16 is shorter than max_position_embeddings 64/,
+      );
+      expect(refusal({ ...qwen2(), sliding_window: 16, layer_types: ["full_attention", "sliding_attention"] })).toMatch(/sliding_window 16 is shorter/);
+    });
+
+    it("but not a Qwen2 window that no layer uses", () => {
+      expect(parseConfig(FILE, { ...qwen2(), use_sliding_window: true, sliding_window: 16, max_window_layers: 2 })).toMatchObject({ contextLength: 64 });
+      expect(parseConfig(FILE, { ...qwen2(), use_sliding_window: true, sliding_window: 16, layer_types: ["full_attention", "full_attention"] })).toMatchObject({
+        contextLength: 64,
+      });
     });
 
     it("activations other than the architecture's", () => {

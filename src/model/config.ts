@@ -83,6 +83,12 @@ function positiveInt(file: string, raw: RawConfig, key: string, fallback?: numbe
   return v as number;
 }
 
+function nonNegativeInt(file: string, raw: RawConfig, key: string, fallback: number): number {
+  const v = raw[key] ?? fallback;
+  if (!Number.isSafeInteger(v) || (v as number) < 0) throw new InputError(`${file}: "${key}" must be a non-negative integer, got ${JSON.stringify(v)}`);
+  return v as number;
+}
+
 function positiveNumber(file: string, raw: RawConfig, key: string, fallback: number): number {
   const v = raw[key] ?? fallback;
   if (typeof v !== "number" || !(v > 0) || !Number.isFinite(v)) throw new InputError(`${file}: "${key}" must be a positive number, got ${JSON.stringify(v)}`);
@@ -179,14 +185,19 @@ function parseNeox(file: string, cfg: RawConfig): NeoxConfig {
 }
 
 /**
- * The attention window of a Mistral or Qwen2 config, if it slides: null when every position sees
- * the whole context (Qwen2's use_sliding_window false, Mistral's sliding_window null; both
- * default to 4,096 when the key is absent).
+ * The attention window of a Mistral or Qwen2 config, if some layer's slides: null when every layer
+ * sees the whole context. Mistral: sliding_window (4,096 when absent), unless null. Qwen2: the
+ * layers `layer_types` names "sliding_attention", or else, with use_sliding_window, the layers from
+ * max_window_layers (28 when absent) up.
  */
-function slidingWindow(file: string, cfg: RawConfig, cls: SupportedClass): number | null {
-  if (cls === "LlamaForCausalLM") return null;
-  if (cls === "Qwen2ForCausalLM" && !flag(file, cfg, "use_sliding_window", false)) return null;
-  if (cfg.sliding_window === null) return null;
+function slidingWindow(file: string, cfg: RawConfig, cls: SupportedClass, layers: number): number | null {
+  if (cls === "LlamaForCausalLM" || cfg.sliding_window === null) return null;
+  if (cls === "Qwen2ForCausalLM") {
+    const slides = Array.isArray(cfg.layer_types)
+      ? cfg.layer_types.includes("sliding_attention")
+      : flag(file, cfg, "use_sliding_window", false) && nonNegativeInt(file, cfg, "max_window_layers", 28) < layers;
+    if (!slides) return null;
+  }
   return positiveInt(file, cfg, "sliding_window", 4096);
 }
 
@@ -202,7 +213,8 @@ function parseLlama(file: string, cfg: RawConfig, cls: SupportedClass): LlamaCon
   const nKvHead = positiveInt(file, cfg, "num_key_value_heads", nHead);
   if (nHead % nKvHead !== 0) throw new InputError(`${file}: num_key_value_heads ${nKvHead} does not divide num_attention_heads ${nHead}`);
   const contextLength = positiveInt(file, cfg, "max_position_embeddings");
-  const window = slidingWindow(file, cfg, cls);
+  const nLayer = positiveInt(file, cfg, "num_hidden_layers");
+  const window = slidingWindow(file, cfg, cls, nLayer);
   if (window !== null && window < contextLength) {
     throw new InputError(
       `${file}: sliding_window ${window} is shorter than max_position_embeddings ${contextLength}, the context this project runs the model at; sliding-window attention is not implemented`,
@@ -214,7 +226,7 @@ function parseLlama(file: string, cfg: RawConfig, cls: SupportedClass): LlamaCon
     vocabSize: positiveInt(file, cfg, "vocab_size"),
     contextLength,
     nEmbd,
-    nLayer: positiveInt(file, cfg, "num_hidden_layers"),
+    nLayer,
     nHead,
     nInner: positiveInt(file, cfg, "intermediate_size"),
     nKvHead,
