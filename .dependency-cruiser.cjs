@@ -3,9 +3,9 @@
  * import its own folder and folders earlier in the list, never a later one.
  *
  * Where the order departs from the plain reading of the pipeline, the real dependencies decide:
- * - backend before linalg: the large eigen-solvers' products run on the compute backend.
- * - runtime (ONNX graph builder, sessions, execution providers) is a foundation like backend: the
- *   models' graphs are written and run with it, and it knows nothing of any model.
+ * - runtime (ONNX graph builder, sessions, execution providers, kernels on host arrays) before
+ *   linalg: the large eigen-solvers' products run on it; the models' graphs are written and run
+ *   with it, and it knows nothing of any model.
  * - workers (thread pool, its protocol, spawning .ts workers) is a foundation: the build's jobs
  *   and the server's engine both run on it, and it knows nothing of either.
  * - model before corpus: a corpus source is the sequences a model's tokenizer and context length
@@ -22,7 +22,6 @@ const PIPELINE = [
   "stats",
   "safetensors",
   "tokenizer",
-  "backend",
   "runtime",
   "linalg",
   "workers",

@@ -1,5 +1,5 @@
 /**
- * A GPT-2-shaped model beyond the wasm heap: 1.3B parameters (n_embd 2048, 24 layers, 16 heads;
+ * A GPT-2-shaped model beyond the 4 GiB heap of the previous engine (tfjs's wasm backend): 1.3B parameters (n_embd 2048, 24 layers, 16 heads;
  * 5.3 GB of float32 weights, random) through one forward and one capture pass on ONNX Runtime.
  * Prints the times and the peak resident memory. Usage: tsx scripts/large-model.ts [tokens=128]
  */

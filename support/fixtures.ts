@@ -49,3 +49,14 @@ export async function fixtureExpected(model: string): Promise<(key: string) => {
     return { data: tensorAsFloat64(st, key), shape: info.shape };
   };
 }
+
+/** A tokenizer cases file of the fixtures (`{"text", "tokens"}` or `{"text", "ids"}` lines), as texts with their ids. */
+export function fixtureTokenizerCases(file: string): Array<{ text: string; ids: number[] }> {
+  return readFileSync(fixturePath(file), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => {
+      const { text, tokens, ids } = JSON.parse(l) as { text: string; tokens?: number[]; ids?: number[] };
+      return { text, ids: ids ?? tokens ?? [] };
+    });
+}

@@ -1,6 +1,6 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectedQueryScores, topIds } from "../support/fixture-index.js";
@@ -153,6 +153,26 @@ describe("the influence command line", () => {
         expect(row).toHaveLength(header.length); // right-aligned numbers end under their headers
       });
     });
+  });
+
+  it("fits and scores a folder without tokenizer files on token ids, and refuses text queries for it naming the missing files", async () => {
+    const model = path.join(tmp.dir, "no-tokenizer");
+    await mkdir(model);
+    for (const file of ["config.json", "model.safetensors"]) await copyFile(fixturePath("gpt2-tiny", file), path.join(model, file));
+    const corpus = path.join(tmp.dir, "ids-train.jsonl");
+    await writeFile(corpus, readFileSync(fixturePath("gpt2-tiny", "train.jsonl"), "utf8").split("\n").slice(0, 4).join("\n"));
+    const factors = path.join(tmp.dir, "ids-factors");
+    const fit = await influence(["fit", "--model", model, "--corpus", corpus, "--out", factors, "--fisher", "empirical", "--no-progress"]);
+    expect(fit.code, fit.stderr).toBe(0);
+    const scoreArgs = ["score", "--model", model, "--factors", factors, "--train", corpus, "--json", "--no-progress", "--queries"];
+    const score = await influence([...scoreArgs, fixturePath("gpt2-tiny", "queries.jsonl")]);
+    expect(score.code, score.stderr).toBe(0);
+    expect(JSON.parse(score.stdout).scores).toHaveLength(4);
+    const textQueries = path.join(tmp.dir, "text-queries.jsonl");
+    await writeFile(textQueries, JSON.stringify({ id: "q", prompt: "The quick", completion: " fox" }));
+    const refused = await influence([...scoreArgs, textQueries]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain(`${model} has no tokenizer.json (nor vocab.json + merges.txt): text input needs one; pass token ids instead`);
   });
 
   describe("on an index it built", () => {

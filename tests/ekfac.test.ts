@@ -1,10 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { tf } from "../src/backend/backend.js";
 import { inverseScale, precondition, preconditionedGradients } from "../src/ekfac/factors.js";
 import { type FitResult, fitEkfac, serialPasses } from "../src/ekfac/fit.js";
 import { queryGradients } from "../src/ekfac/gradients.js";
 import { type BatchScores, denseModuleQueries, scoreCapture } from "../src/ekfac/scoring.js";
-import { captureTensors } from "../src/ekfac/capture-tensors.js";
 import { loadModel } from "../src/model/load.js";
 import type { CausalLM } from "../src/model/model.js";
 import { maxRelError } from "./helpers/compare.js";
@@ -30,24 +28,23 @@ describe.each(fixtureModels)("EK-FAC with the empirical Fisher on %s", (name) =>
     fit = await fitEkfac(model.modules, passes, { damping: { rule: "heuristic", factor: 0.1 } });
     const { gradients } = await queryGradients(model, queries);
     // [module][query]
-    const preconditioned = fit.factors.map((f, m) =>
-      precondition(
-        f,
-        inverseScale(f),
-        gradients.map((q) => q[m]),
-      ),
-    );
-    const perModule = preconditioned.map((queryMatrices) => denseModuleQueries(queryMatrices));
-    const capture = await captureTensors(
-      model,
+    const preconditioned: Float32Array[][] = [];
+    for (const [m, f] of fit.factors.entries()) {
+      preconditioned.push(
+        await precondition(
+          f,
+          inverseScale(f),
+          gradients.map((q) => q[m]),
+        ),
+      );
+    }
+    const perModule = preconditioned.map((queryMatrices, m) => denseModuleQueries(model.modules[m], queryMatrices));
+    const capture = await model.capture(
       train.map((s) => s.tokens),
       { kind: "next-token" },
     );
-    result = scoreCapture(capture, perModule, queries.length);
-    densePreconditioned = queries.map((_, q) => preconditioned.map((module) => module[q].dataSync() as Float32Array));
-    capture.dispose();
-    perModule.forEach((q) => q.dispose());
-    tf.dispose([...gradients.flat(), ...preconditioned.flat()]);
+    result = await scoreCapture(capture, perModule, queries.length);
+    densePreconditioned = queries.map((_, q) => preconditioned.map((module) => module[q]));
   });
   afterAll(() => model.release());
 
@@ -70,17 +67,14 @@ describe.each(fixtureModels)("EK-FAC with the empirical Fisher on %s", (name) =>
   });
 
   it("preconditions query gradients token by token from host factors as the dense route does", async () => {
-    const capture = await captureTensors(
-      model,
+    const capture = await model.capture(
       queries.map((q) => [...q.promptTokens, ...q.completionTokens]),
       { kind: "completion", promptLengths: queries.map((q) => q.promptTokens.length) },
     );
-    fit.factors.forEach((f, m) => {
-      const tokenwise = preconditionedGradients(capture, f, inverseScale(f), m);
-      tokenwise.forEach((x, q) => expect(maxRelError(x.dataSync(), densePreconditioned[q][m]), `${f.module.name}, query ${q}`).toBeLessThan(1e-4));
-      tf.dispose(tokenwise);
-    });
-    capture.dispose();
+    for (const [m, f] of fit.factors.entries()) {
+      const tokenwise = await preconditionedGradients(capture, f, inverseScale(f), m);
+      tokenwise.forEach((x, q) => expect(maxRelError(x, densePreconditioned[q][m]), `${f.module.name}, query ${q}`).toBeLessThan(1e-4));
+    }
   });
 
   it("reproduces the total and per-module scores", () => {

@@ -6,7 +6,6 @@
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { initBackend } from "../src/backend/backend.js";
 import { type FitResult, type PassRunner, type TokenSequence, fitEkfac, serialPasses } from "../src/ekfac/fit.js";
 import { indexPath } from "../src/indexer/index-manifest.js";
 import type { IndexWorkerData } from "../src/indexer/index-worker.js";
@@ -34,7 +33,6 @@ const uniform: TokenSequence[] = train.map((s, ordinal) => ({ ordinal, tokens: s
 let model: CausalLM;
 let tmp: Awaited<ReturnType<typeof tempDir>>;
 beforeAll(async () => {
-  await initBackend();
   model = await loadModel(MODEL);
   tmp = await tempDir("fit-invariance-");
 });

@@ -8,6 +8,7 @@ import type { CausalLM } from "../src/model/model.js";
 import { readSafetensors, tensorAsFloat32 } from "../src/safetensors/read.js";
 import { type TensorToWrite, encodeSafetensors } from "../src/safetensors/write.js";
 import { maxRelError } from "./helpers/compare.js";
+import { refusal } from "./helpers/refusal.js";
 import { fixturePath, fixtureTrain } from "../support/fixtures.js";
 import { tempDir } from "../src/util/temp-dir.js";
 
@@ -46,19 +47,46 @@ describe("loading Hugging Face GPT-2 folders", () => {
   });
   afterAll(() => tmp.remove());
 
-  it("reads a sharded checkpoint through model.safetensors.index.json", async () => {
-    const dir = await folder("sharded");
+  /** A folder whose index lists the fixture's tensors in two shards, of which only those `write` keeps are written. */
+  async function shardedFolder(name: string, write: (file: string, names: string[]) => string[]): Promise<string> {
+    const dir = await folder(name);
     const tensors = Object.entries(await fixtureTensors("F32"));
-    const shards = [tensors.slice(0, 10), tensors.slice(10)];
     const weightMap: Record<string, string> = {};
-    for (const [i, shard] of shards.entries()) {
+    for (const [i, shard] of [tensors.slice(0, 10), tensors.slice(10)].entries()) {
       const file = `model-0000${i + 1}-of-00002.safetensors`;
-      await writeFile(path.join(dir, file), encodeSafetensors(Object.fromEntries(shard)));
-      for (const [name] of shard) weightMap[name] = file;
+      const kept = write(
+        file,
+        shard.map(([n]) => n),
+      );
+      if (kept.length > 0) await writeFile(path.join(dir, file), encodeSafetensors(Object.fromEntries(shard.filter(([n]) => kept.includes(n)))));
+      for (const [n] of shard) weightMap[n] = file;
     }
     await writeFile(path.join(dir, "model.safetensors.index.json"), JSON.stringify({ metadata: {}, weight_map: weightMap }));
-    const model = await loadModel(dir);
+    return dir;
+  }
+
+  it("reads a sharded checkpoint through model.safetensors.index.json", async () => {
+    const model = await loadModel(await shardedFolder("sharded", (_, names) => names));
     expect(maxRelError(await logits(model), reference)).toBe(0);
+  });
+
+  it("refuses a sharded checkpoint whose index lists a shard that is missing", async () => {
+    const dir = await shardedFolder("missing-shard", (file, names) => (file.startsWith("model-00002") ? [] : names));
+    const message = (await refusal(loadModel(dir))).message;
+    const secondShard = Object.keys(await fixtureTensors("F32")).slice(10);
+    expect(message).toBe(
+      `${path.join(dir, "model.safetensors.index.json")}: lists shard model-00002-of-00002.safetensors (holding ${secondShard.length} tensor(s), ` +
+        `e.g. ${secondShard[0]}), but ${path.join(dir, "model-00002-of-00002.safetensors")} is missing`,
+    );
+  });
+
+  it("refuses a shard that lacks a tensor its index says it holds", async () => {
+    let dropped = "";
+    const dir = await shardedFolder("short-shard", (file, names) => {
+      if (file.startsWith("model-00001")) dropped = names[names.length - 1];
+      return file.startsWith("model-00001") ? names.slice(0, -1) : names;
+    });
+    await expect(loadModel(dir)).rejects.toThrow(`model-00001-of-00002.safetensors: the shard index says it holds ${dropped}, but it does not`);
   });
 
   it.each([

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Database, NewSequence } from "../src/db/index.js";
 import { type RunningServer, type ServerOptions, startServer } from "../src/http/app.js";
 import { MAX_BRACKET_NESTING } from "../src/http/nesting-limit.js";
+import { IdsOnlyTokenizer } from "../src/tokenizer/ids-only.js";
 import type { Tokenizer } from "../src/tokenizer/tokenizer.js";
 import { InputError } from "../src/util/errors.js";
 import { makeTempDir } from "../support/db.js";
@@ -223,6 +224,23 @@ describe("influence", () => {
       expect(codes(res)).toEqual(["BAD_USER_INPUT"]);
       expect(res.errors?.[0].message).toMatch(/bins must be from 1 to 200 \(got 0\)/);
     });
+  });
+
+  it("answers token-id queries for a model folder without tokenizer files, and refuses text ones naming the missing files", async () => {
+    const noTokenizer = new IdsOnlyTokenizer("/models/no-tokenizer", tokenizer.vocabSize);
+    const idsOnly = await serverWith({ tokenizer: noTokenizer });
+    const text = await gql(idsOnly.graphqlUrl, HITS, { variables: { prompt: "The quick", completion: " fox" } });
+    expect(codes(text)).toEqual(["BAD_USER_INPUT"]);
+    expect(text.errors?.[0].message).toBe(
+      "/models/no-tokenizer has no tokenizer.json (nor vocab.json + merges.txt): text input needs one; pass token ids instead",
+    );
+    expect(engine.influenceRequests).toEqual([]);
+    const ids = await gql(idsOnly.graphqlUrl, HITS, { variables: { promptTokens: [464], completionTokens: [21831] } });
+    expect(ids.errors).toBeUndefined();
+    expect(engine.influenceRequests[0].completionTokens).toEqual([21831]);
+    const stored = sequences[3];
+    const res = await gql(idsOnly.graphqlUrl, `query($id: ID!) { sequence(id: $id) { tokenTexts } }`, { variables: { id: stored.externalId } });
+    expect(res.data.sequence.tokenTexts).toEqual(stored.tokenIds.map((id) => `#${id}`));
   });
 
   it("reports the engine's InputError as BAD_USER_INPUT and other failures as INTERNAL_SERVER_ERROR without a stack trace", async () => {

@@ -6,18 +6,10 @@ import { readGpt2Bpe } from "../src/tokenizer/gpt2-files.js";
 import { gpt2TokenizerJson } from "../src/tokenizer/gpt2-json.js";
 import { loadTokenizer, type Tokenizer } from "../src/tokenizer/tokenizer.js";
 import { InputError } from "../src/util/errors.js";
-import { fixtureModels, fixturePath } from "../support/fixtures.js";
+import { fixtureModels, fixturePath, fixtureTokenizerCases } from "../support/fixtures.js";
 import { refusal } from "./helpers/refusal.js";
 
-interface Case {
-  text: string;
-  tokens: number[];
-}
-
-const cases: Case[] = readFileSync(fixturePath("gpt2-tokenizer-cases.jsonl"), "utf8")
-  .split("\n")
-  .filter((line) => line !== "")
-  .map((line) => JSON.parse(line) as Case);
+const cases = fixtureTokenizerCases("gpt2-tokenizer-cases.jsonl");
 
 let tmp: string;
 beforeAll(async () => {
@@ -31,6 +23,8 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const layouts = [
   ...fixtureModels.map((model) => ({ name: `${model} (vocab.json + merges.txt)`, dir: () => fixturePath(model) })),
   { name: "generated tokenizer.json", dir: () => tmp },
+  // GPT-NeoX folders ship only tokenizer.json; Pythia's holds GPT-2's BPE.
+  { name: "pythia-tiny's tokenizer.json", dir: () => fixturePath("pythia-tiny") },
 ];
 
 describe.each(layouts)("GPT-2 tokenizer from $name", ({ dir }) => {
@@ -39,15 +33,19 @@ describe.each(layouts)("GPT-2 tokenizer from $name", ({ dir }) => {
     tokenizer = await loadTokenizer(dir());
   });
 
-  it("has 50257 ids and <|endoftext|> as end of text", () => {
+  it("has 50257 ids, <|endoftext|> as end of text and no BOS", () => {
     expect(cases.length).toBe(64);
     expect(tokenizer.vocabSize).toBe(50257);
     expect(tokenizer.eosTokenId).toBe(50256);
+    expect(tokenizer.bosTokenId).toBeUndefined();
   });
 
-  it.each(cases.map((c, i) => ({ i, ...c })))("encodes case $i as Hugging Face does, and decodes it back", ({ text, tokens }) => {
-    expect(tokenizer.encode(text)).toEqual(tokens);
-    expect(tokenizer.decode(tokens)).toBe(text);
+  it.each(cases.map((c, i) => ({ i, ...c })))("encodes case $i as Hugging Face does, and decodes it back", ({ text, ids }) => {
+    expect(tokenizer.encode(text)).toEqual(ids);
+    expect(tokenizer.decode(ids)).toBe(text);
+    // Byte-level BPE adds nothing at a sequence's start, nor takes anything from a continuation's.
+    expect(tokenizer.encodeSequence(text)).toEqual(ids);
+    expect(tokenizer.encodeContinuation(text)).toEqual(ids);
   });
 
   it("shows single tokens and special tokens", () => {
@@ -130,7 +128,7 @@ describe("tokenizer loading errors", () => {
     writeFileSync(path.join(modelDir, "vocab.json"), fixtureVocab());
     writeFileSync(path.join(modelDir, "merges.txt"), fixtureMerges().split("\n").slice(1).join("\r\n"));
     const tokenizer = await loadTokenizer(modelDir);
-    expect(tokenizer.encode(cases[0].text)).toEqual(cases[0].tokens);
+    expect(tokenizer.encode(cases[0].text)).toEqual(cases[0].ids);
   });
 
   it.each([

@@ -4,7 +4,6 @@
  */
 import { readFileSync } from "node:fs";
 import { fitEkfac, serialPasses } from "../../src/ekfac/fit.js";
-import { captureTensors } from "../../src/ekfac/capture-tensors.js";
 import { loadModel } from "../../src/model/load.js";
 import { WhitenedMomentAccumulator } from "../../src/projection/pca.js";
 import { buildProjection } from "../../src/projection/projection.js";
@@ -35,11 +34,10 @@ async function rows(name: string): Promise<string[]> {
   const passes = serialPasses(model, sequences, train.length, { fisher: "empirical", seed: 0 });
   const fit = await fitEkfac(model.modules, passes, { damping: { rule: "heuristic", factor: 0.1 } });
   const accumulator = new WhitenedMomentAccumulator(fit.factors);
-  const trainCapture = await captureTensors(model, train, { kind: "next-token" });
-  accumulator.add(trainCapture);
+  const trainCapture = await model.capture(train, { kind: "next-token" });
+  await accumulator.add(trainCapture);
   const moments = accumulator.finish();
-  const queryCapture = await captureTensors(
-    model,
+  const queryCapture = await model.capture(
     queries.map((q) => [...q.prompt_tokens, ...q.completion_tokens]),
     { kind: "completion", promptLengths: queries.map((q) => q.prompt_tokens.length) },
   );
@@ -47,9 +45,9 @@ async function rows(name: string): Promise<string[]> {
   for (const basis of ["pca", "random"] as const) {
     for (const rank of RANKS) {
       for (const k of DIMS) {
-        const projector = new Projector(buildProjection(fit.factors, { kOut: k, kIn: k, rank, seed: 0, basis }, basis === "pca" ? moments : undefined));
-        const vt = projector.vectors(trainCapture);
-        const vq = projector.vectors(queryCapture);
+        const projector = new Projector(await buildProjection(fit.factors, { kOut: k, kIn: k, rank, seed: 0, basis }, basis === "pca" ? moments : undefined));
+        const vt = await projector.vectors(trainCapture);
+        const vq = await projector.vectors(queryCapture);
         const D = projector.dim;
         const n = train.length;
         const sp: number[] = [];
@@ -64,7 +62,6 @@ async function rows(name: string): Promise<string[]> {
           sp.push(spearman(approx, reference));
           pe.push(pearson(approx, reference));
         });
-        projector.dispose();
         const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
         out.push(
           `| ${name} | ${basis} | ${rank} | ${k}x${k} | ${D} | ${Math.min(...sp).toFixed(3)} | ${mean(sp).toFixed(3)} | ${Math.min(...pe).toFixed(3)} |`,
@@ -72,8 +69,6 @@ async function rows(name: string): Promise<string[]> {
       }
     }
   }
-  trainCapture.dispose();
-  queryCapture.dispose();
   await model.release();
   return out;
 }

@@ -184,7 +184,6 @@ const section: BenchSection = {
         resume: false,
       };
       const smallQueries = [{ prompt: "The capital of France is", completion: " Paris" }];
-      // Before the demo: this thread's wasm heap never shrinks, and GPT-2 small needs most of it.
       measured.push(await measure("GPT-2 small (random init), 8 x 512 tokens, 16x16", smallJob, smallQueries, 8));
       const demoJob: BuildJob = {
         modelDir: demoModel,

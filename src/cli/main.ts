@@ -41,8 +41,7 @@ try {
     console.error(`influence: ${err.message}`);
     process.exit(EXIT_BAD_INPUT);
   }
-  // Not rethrown: once the wasm backend is loaded, its uncaughtException handler rethrows the
-  // error, so Node printed that handler's whole minified source line (100 kB) and exited with 7.
+  // An unexpected failure: its stack, for a bug report.
   console.error(`influence: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
   process.exit(EXIT_FAILURE);
 }

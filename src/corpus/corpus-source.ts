@@ -5,6 +5,8 @@ import { type CorpusSequence, readSequences } from "./sequences.js";
 import { InputError } from "../util/errors.js";
 import { fingerprintFiles, fingerprintValue } from "../util/fingerprint.js";
 import { type ModelDescription, modelVocabulary } from "../model/open-model.js";
+import { TOKENIZER_FILES } from "../tokenizer/tokenizer.js";
+import { TOKENIZER_CONFIG_FILE } from "../tokenizer/tokenizer-config.js";
 
 export interface CorpusSource {
   path: string;
@@ -16,8 +18,6 @@ export interface CorpusSource {
   count(): Promise<number>;
 }
 
-const TOKENIZER_FILES = ["tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json"];
-
 export async function corpusSource(file: string, opened: ModelDescription, maxSequences = Infinity): Promise<CorpusSource> {
   const corpusPath = path.resolve(file);
   await assertCorpusFile(corpusPath);
@@ -25,7 +25,7 @@ export async function corpusSource(file: string, opened: ModelDescription, maxSe
   const vocabulary = modelVocabulary(opened);
   const fingerprint = fingerprintValue({
     corpus: await fingerprintFiles([corpusPath]),
-    tokenizer: await fingerprintFiles(TOKENIZER_FILES.map((f) => path.join(opened.dir, f))),
+    tokenizer: await fingerprintFiles([...TOKENIZER_FILES, TOKENIZER_CONFIG_FILE].map((f) => path.join(opened.dir, f))),
     contextLength,
     maxSequences: Number.isFinite(maxSequences) ? maxSequences : null,
   });

@@ -18,6 +18,8 @@ export interface QueryOptions extends JsonlOptions {
   contextLength: number;
 }
 
+type QueryTokenizer = Pick<Tokenizer, "encodeSequence" | "encodeContinuation" | "vocabSize">;
+
 const TEXT_FIELDS = ["prompt", "completion"] as const;
 const TOKEN_FIELDS = ["prompt_tokens", "completion_tokens"] as const;
 
@@ -26,7 +28,7 @@ const TOKEN_FIELDS = ["prompt_tokens", "completion_tokens"] as const;
  * so the boundary between them is exact) or `{"id", "prompt_tokens", "completion_tokens"}`.
  * Queries are few and used together, so they are returned as one array.
  */
-export async function readQueries(file: string, tokenizer: Pick<Tokenizer, "encode" | "vocabSize">, options: QueryOptions): Promise<Query[]> {
+export async function readQueries(file: string, tokenizer: QueryTokenizer, options: QueryOptions): Promise<Query[]> {
   checkContextLength(options.contextLength);
   const ids = new UniqueIds();
   const queries: Query[] = [];
@@ -41,11 +43,7 @@ export async function readQueries(file: string, tokenizer: Pick<Tokenizer, "enco
   return queries;
 }
 
-function readPromptAndCompletion(
-  record: Record<string, unknown>,
-  where: string,
-  tokenizer: Pick<Tokenizer, "encode" | "vocabSize">,
-): Omit<Query, "id" | "line"> {
+function readPromptAndCompletion(record: Record<string, unknown>, where: string, tokenizer: QueryTokenizer): Omit<Query, "id" | "line"> {
   const textGiven = TEXT_FIELDS.some((field) => has(record, field));
   const tokensGiven = TOKEN_FIELDS.some((field) => has(record, field));
   if (textGiven && tokensGiven) {
@@ -67,7 +65,7 @@ function readPromptAndCompletion(
   }
   const prompt = readText(record, "prompt", where);
   const completion = readText(record, "completion", where);
-  return { prompt, completion, promptTokens: tokenizer.encode(prompt), completionTokens: tokenizer.encode(completion) };
+  return { prompt, completion, promptTokens: tokenizer.encodeSequence(prompt), completionTokens: tokenizer.encodeContinuation(completion) };
 }
 
 function checkQueryLength(query: Query, where: string, contextLength: number): void {

@@ -20,7 +20,7 @@ export interface SequenceOptions extends JsonlOptions {
  */
 export async function* readSequences(
   file: string,
-  tokenizer: Pick<Tokenizer, "encode" | "decode" | "vocabSize">,
+  tokenizer: Pick<Tokenizer, "encodeSequence" | "decode" | "vocabSize">,
   options: SequenceOptions,
 ): AsyncGenerator<CorpusSequence> {
   // Document ids are unique, but a window id "a#24" could still equal another document's id.
@@ -28,7 +28,7 @@ export async function* readSequences(
   let ordinal = 0;
   const windowOptions = { contextLength: options.contextLength, stride: options.stride, decode: (ids: number[]) => tokenizer.decode(ids) };
   for await (const doc of readCorpus(file, { maxLineBytes: options.maxLineBytes, vocabSize: tokenizer.vocabSize })) {
-    const tokens = doc.tokens ?? tokenizer.encode(doc.text);
+    const tokens = doc.tokens ?? tokenizer.encodeSequence(doc.text);
     for (const sequence of windowSequences({ id: doc.id, tokens, text: doc.text }, windowOptions)) {
       if (externalIds.has(sequence.externalId)) {
         throw fieldError(

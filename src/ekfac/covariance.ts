@@ -2,13 +2,12 @@
  * EK-FAC pass 1 (Section 2.2.3): the Kronecker factors of every tracked matrix,
  *   A = E_tokens[a a^T]   (inputs with the trailing 1)   and   S = E_tokens[g g^T],
  * over all real tokens of all sequences (the last position counts, its g is zero). Batch sums
- * are formed on the backend in float32 and accumulated in float64.
+ * are formed on the compute engine in float32 and accumulated in float64.
  */
-import { download, tf } from "../backend/backend.js";
-import type { TensorCapture } from "./capture-tensors.js";
-import { type TrackedModule, inputWidth } from "../model/model.js";
+import { type GradientCapture, type TrackedModule, inputWidth } from "../model/model.js";
 import { assertFinite } from "./finite.js";
 import { type PartialSums, addInto, addSums, emptySums } from "./partial-sums.js";
+import { gram } from "./products.js";
 
 export interface ModuleCovariance {
   module: TrackedModule;
@@ -18,9 +17,6 @@ export interface ModuleCovariance {
   S: Float64Array;
 }
 
-/** x^T x of a [rows, n] tensor; the explicit transpose keeps the product in the fast layout. */
-const gram = (x: tf.Tensor2D): Float32Array => download(tf.tidy(() => tf.matMul(tf.transpose(x), x)));
-
 /** Sums of a a^T and g g^T per module (sums [A_0, S_0, A_1, S_1, ...]) over `count` tokens. */
 export class CovarianceAccumulator {
   readonly totals: PartialSums;
@@ -29,11 +25,12 @@ export class CovarianceAccumulator {
     this.totals = emptySums(modules.flatMap((m) => [inputWidth(m) ** 2, m.outFeatures ** 2]));
   }
 
-  add(capture: TensorCapture): void {
-    capture.modules.forEach((m, i) => {
-      addInto(this.totals.sums[2 * i], gram(m.a));
-      addInto(this.totals.sums[2 * i + 1], gram(m.g));
-    });
+  async add(capture: GradientCapture): Promise<void> {
+    const rows = capture.batch.size * capture.batch.length;
+    for (const [i, { module, a, g }] of capture.modules.entries()) {
+      addInto(this.totals.sums[2 * i], await gram({ data: a, dims: [rows, inputWidth(module)] }));
+      addInto(this.totals.sums[2 * i + 1], await gram({ data: g, dims: [rows, module.outFeatures] }));
+    }
     this.totals.count += capture.batch.lengths.reduce((s, n) => s + n, 0);
   }
 

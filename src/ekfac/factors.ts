@@ -1,13 +1,10 @@
 /**
  * The fitted EK-FAC factors of one tracked matrix, and preconditioning with them:
- * (G + damping)^-1 V = Q_S [(Q_S^T V Q_A) / (Lambda + damping)] Q_A^T. The factors stay in host
- * memory and each call uploads the one module's bases it needs: GPT-2 small's 24 modules with
- * transposes would take 2 GB of a wasm thread's 4 GiB heap beside the model.
+ * (G + damping)^-1 V = Q_S [(Q_S^T V Q_A) / (Lambda + damping)] Q_A^T.
  */
-import { tf } from "../backend/backend.js";
-import type { TensorCapture } from "./capture-tensors.js";
-import { type TrackedModule, inputWidth } from "../model/model.js";
-import { type Eigenbases, rotatedGradients, uploadBases } from "./rotated.js";
+import { type GradientCapture, type TrackedModule, inputWidth } from "../model/model.js";
+import type { HostTensor } from "../runtime/kernels.js";
+import { capturedTokens, eigenbases, precondition as preconditionProduct, preconditionedGradients as preconditionedProduct } from "./products.js";
 
 export interface ModuleFactors {
   module: TrackedModule;
@@ -23,39 +20,35 @@ export interface ModuleFactors {
 }
 
 /** 1 / (Lambda + damping), [out, in+1] row-major. */
-export function inverseScale(f: ModuleFactors): Float32Array {
-  return Float32Array.from(f.lambda, (x) => 1 / (x + f.damping));
+export function inverseScale(f: ModuleFactors): HostTensor {
+  return { data: Float32Array.from(f.lambda, (x) => 1 / (x + f.damping)), dims: [f.module.outFeatures, inputWidth(f.module)] };
 }
 
-/** Q_S [X o inverse] Q_A^T for each X in the eigenbasis; inside the caller's tidy. */
-function scaledOutOfEigenbasis(f: ModuleFactors, bases: Eigenbases, inverse: Float32Array, rotated: readonly tf.Tensor2D[]): tf.Tensor2D[] {
-  const scale = tf.tensor2d(inverse, [f.module.outFeatures, inputWidth(f.module)]);
-  // Explicit transposes keep every product in the layout wasm multiplies fast.
-  const qAT = tf.transpose(bases.qA);
-  return rotated.map((x): tf.Tensor2D => tf.matMul(tf.matMul(bases.qS, tf.mul(x, scale)), qAT));
+const basesOf = (f: ModuleFactors) => eigenbases(f, inputWidth(f.module), f.module.outFeatures);
+
+/** Matrices [n, out, in+1] stacked, split back into one array per matrix. */
+export function splitMatrices(stacked: Float32Array, count: number): Float32Array[] {
+  const size = stacked.length / count;
+  return Array.from({ length: count }, (_, i) => stacked.subarray(i * size, (i + 1) * size));
 }
 
-/** (G + damping)^-1 V for formed gradients V [out, in+1] of module f; the caller disposes the results. */
-export function precondition(f: ModuleFactors, inverse: Float32Array, gradients: readonly tf.Tensor2D[]): tf.Tensor2D[] {
-  return tf.tidy(() => {
-    const bases = uploadBases(f.module, f);
-    const qST = tf.transpose(bases.qS);
-    return scaledOutOfEigenbasis(
-      f,
-      bases,
-      inverse,
-      gradients.map((v) => tf.matMul(tf.matMul(qST, v), bases.qA)),
-    );
-  });
+/** Several [out, in+1] matrices as one [n, out, in+1] tensor. */
+export function stackMatrices(module: TrackedModule, matrices: readonly Float32Array[]): HostTensor {
+  const size = module.outFeatures * inputWidth(module);
+  const data = new Float32Array(matrices.length * size);
+  matrices.forEach((m, i) => data.set(m, i * size));
+  return { data, dims: [matrices.length, module.outFeatures, inputWidth(module)] };
+}
+
+/** (G + damping)^-1 V for formed gradients V [out, in+1] of module f. */
+export async function precondition(f: ModuleFactors, inverse: HostTensor, gradients: readonly Float32Array[]): Promise<Float32Array[]> {
+  return splitMatrices(await preconditionProduct(stackMatrices(f.module, gradients), basesOf(f), inverse), gradients.length);
 }
 
 /**
  * (G + damping)^-1 G_b for every sequence b of a capture, module m: the gradient enters the
- * eigenbasis token by token (rotated.ts), so it is never formed. The caller disposes the results.
+ * eigenbasis token by token (products.ts), so it is never formed.
  */
-export function preconditionedGradients(capture: TensorCapture, f: ModuleFactors, inverse: Float32Array, m: number): tf.Tensor2D[] {
-  return tf.tidy(() => {
-    const bases = uploadBases(f.module, f);
-    return scaledOutOfEigenbasis(f, bases, inverse, rotatedGradients(capture, bases, m));
-  });
+export async function preconditionedGradients(capture: GradientCapture, f: ModuleFactors, inverse: HostTensor, m: number): Promise<Float32Array[]> {
+  return splitMatrices(await preconditionedProduct(capturedTokens(capture, m), basesOf(f), inverse), capture.batch.size);
 }

@@ -5,13 +5,12 @@
  * worker threads whose partial sums are merged (indexer/parallel-passes.ts).
  */
 import { batchTokenLimit } from "../model/batch-budget.js";
-import type { CausalLM, LossSpec, TrackedModule } from "../model/model.js";
+import type { CausalLM, GradientCapture, LossSpec, TrackedModule } from "../model/model.js";
 import { batchesOf } from "../util/batches.js";
 import type { ProgressListener } from "../util/progress.js";
 import { hashSeed } from "../util/random.js";
 import type { DampingRule, FisherMode } from "./artifacts.js";
 import { CovarianceAccumulator, type ModuleCovariance } from "./covariance.js";
-import { type TensorCapture, captureTensors } from "./capture-tensors.js";
 import { type ModuleEigenbasis, eigenbasis } from "./eigenbasis.js";
 import type { ModuleFactors } from "./factors.js";
 import { LambdaAccumulator } from "./lambda.js";
@@ -49,7 +48,7 @@ export type FisherPass = { kind: "covariance" } | { kind: "lambda"; eigen: Modul
 /** What a pass adds up: captures of this thread's batches, or partial sums from other threads. */
 export interface PassAccumulator {
   readonly totals: PartialSums;
-  add(capture: TensorCapture): void;
+  add(capture: GradientCapture): Promise<void>;
   merge(partial: PartialSums): void;
 }
 
@@ -84,16 +83,12 @@ export function serialPasses(
     let tokens = 0;
     opts.onProgress?.({ phase: pass.kind, done, total, tokens });
     for await (const batch of batchesOf(sequences(), { maxTokens: batchTokenLimit(model.config, opts.batchTokens) })) {
-      const capture = await captureTensors(
-        model,
-        batch.map((s) => s.tokens),
-        fisherLoss(opts.fisher, opts.seed, batch),
+      await into.add(
+        await model.capture(
+          batch.map((s) => s.tokens),
+          fisherLoss(opts.fisher, opts.seed, batch),
+        ),
       );
-      try {
-        into.add(capture);
-      } finally {
-        capture.dispose();
-      }
       done += batch.length;
       tokens += batch.reduce((s, x) => s + x.tokens.length, 0);
       opts.onProgress?.({ phase: pass.kind, done, total, tokens });

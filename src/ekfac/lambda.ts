@@ -2,14 +2,12 @@
  * EK-FAC pass 2: the corrected eigenvalues Lambda = E_seq[(Q_S^T G Q_A)^2] of every tracked
  * matrix, with G = sum_t g_t a_t^T the sequence's gradient.
  */
-import { download, tf } from "../backend/backend.js";
-import type { TensorCapture } from "./capture-tensors.js";
 import type { ModuleEigenbasis } from "./eigenbasis.js";
 import type { ModuleFactors } from "./factors.js";
 import { assertFinite } from "./finite.js";
 import { type PartialSums, addInto, addSums, emptySums } from "./partial-sums.js";
-import { rotatedGradients, uploadBases } from "./rotated.js";
-import { type TrackedModule, inputWidth } from "../model/model.js";
+import { capturedTokens, eigenbases, rotatedSquareSum } from "./products.js";
+import { type GradientCapture, type TrackedModule, inputWidth } from "../model/model.js";
 
 /** The paper's damping: 0.1 x mean(Lambda), per matrix. */
 export const DEFAULT_DAMPING_FACTOR = 0.1;
@@ -25,12 +23,11 @@ export class LambdaAccumulator {
     this.totals = emptySums(modules.map((m) => m.outFeatures * inputWidth(m)));
   }
 
-  add(capture: TensorCapture): void {
-    this.modules.forEach((module, m) => {
-      const rotated = tf.tidy(() => rotatedGradients(capture, uploadBases(module, this.eigen[m]), m));
-      addInto(this.totals.sums[m], download(tf.tidy(() => tf.addN(rotated.map((r) => tf.square(r))))));
-      tf.dispose(rotated);
-    });
+  async add(capture: GradientCapture): Promise<void> {
+    for (const [m, module] of this.modules.entries()) {
+      const bases = eigenbases(this.eigen[m], inputWidth(module), module.outFeatures);
+      addInto(this.totals.sums[m], await rotatedSquareSum(capturedTokens(capture, m), bases));
+    }
     this.totals.count += capture.batch.size;
   }
 

@@ -1,39 +1,43 @@
 /**
  * Rank-r factors M ~ U V^T of preconditioned query gradients (Section 3.2.2), by a randomized
  * SVD (Halko, Martinsson & Tropp 2011) with oversampling and power iterations: O(out x in x r)
- * work instead of a full SVD of every [out, in+1] matrix.
+ * work instead of a full SVD of every [out, in+1] matrix. The products with M run on the compute
+ * engine; the small [k, k] and orthonormalisation work is float64 on the host.
  */
-import { tf } from "../backend/backend.js";
 import { eigh } from "../linalg/eigh.js";
 import { orthonormalColumns } from "../linalg/orthonormalize.js";
+import { type HostTensor, matMul } from "../runtime/kernels.js";
 import { normalGenerator } from "../util/random.js";
 
 const OVERSAMPLING = 10;
 const POWER_ITERATIONS = 2;
 
-function orth(y: tf.Tensor2D): tf.Tensor2D {
-  const [rows, cols] = y.shape;
-  return tf.tensor2d(Float32Array.from(orthonormalColumns(Float64Array.from(y.dataSync()), rows, cols)), [rows, cols]);
+/** Orthonormal columns spanning those of y [rows, cols]. */
+function orth(y: Float32Array, rows: number, cols: number): HostTensor {
+  return { data: Float32Array.from(orthonormalColumns(Float64Array.from(y), rows, cols)), dims: [rows, cols] };
 }
 
 /** U [out, r] and V [in+1, r] with M ~ U V^T, the best rank-r approximation up to sketching error. */
-export function lowRankFactors(m: tf.Tensor2D, rank: number, seed: number): { u: tf.Tensor2D; v: tf.Tensor2D } {
-  const [rows, cols] = m.shape;
+export async function lowRankFactors(
+  matrix: Float32Array,
+  rows: number,
+  cols: number,
+  rank: number,
+  seed: number,
+): Promise<{ u: Float32Array; v: Float32Array }> {
+  const m: HostTensor = { data: matrix, dims: [rows, cols] };
   const k = Math.min(rank + OVERSAMPLING, rows, cols);
   const r = Math.min(rank, k);
-  return tf.tidy(() => {
-    const mT = tf.transpose(m);
-    const normal = normalGenerator(seed);
-    let y = orth(tf.matMul(m, tf.tensor2d(Float32Array.from({ length: cols * k }, normal), [cols, k])));
-    for (let i = 0; i < POWER_ITERATIONS; i++) y = orth(tf.matMul(m, orth(tf.matMul(mT, y))));
-    // M ~ Y B with B = Y^T M [k, cols]; keep B's top-r left singular vectors W: M ~ (Y W)(W^T B).
-    const b = tf.matMul(tf.transpose(y), m);
-    const gram = Float64Array.from(tf.matMul(b, tf.transpose(b)).dataSync());
-    const { vectors } = eigh(gram, k);
-    // Eigenvalues ascend: the last r columns are the top singular directions.
-    const w = new Float32Array(k * r);
-    for (let i = 0; i < k; i++) for (let j = 0; j < r; j++) w[i * r + j] = vectors[i * k + (k - r + j)];
-    const wT = tf.tensor2d(w, [k, r]);
-    return { u: tf.matMul(y, wT), v: tf.matMul(tf.transpose(b), wT) };
-  });
+  const normal = normalGenerator(seed);
+  const sketch: HostTensor = { data: Float32Array.from({ length: cols * k }, normal), dims: [cols, k] };
+  let y = orth(await matMul(m, sketch), rows, k);
+  for (let i = 0; i < POWER_ITERATIONS; i++) y = orth(await matMul(m, orth(await matMul(m, y, true), cols, k)), rows, k);
+  // M ~ Y B with B = Y^T M [k, cols]; keep B's top-r left singular vectors W: M ~ (Y W)(W^T B).
+  const b: HostTensor = { data: await matMul(y, m, true), dims: [k, cols] };
+  const { vectors } = eigh(Float64Array.from(await matMul(b, b, false, true)), k);
+  // Eigenvalues ascend: the last r columns are the top singular directions.
+  const w = new Float32Array(k * r);
+  for (let i = 0; i < k; i++) for (let j = 0; j < r; j++) w[i * r + j] = vectors[i * k + (k - r + j)];
+  const wT: HostTensor = { data: w, dims: [k, r] };
+  return { u: await matMul(y, wT), v: await matMul(b, wT, true) };
 }

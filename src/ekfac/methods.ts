@@ -7,7 +7,6 @@
  *   identity: M = q, the plain gradient dot product.
  * D is the per-module EK-FAC damping in every method.
  */
-import { tf } from "../backend/backend.js";
 import { type GradientBank, flatten, unflatten } from "./baselines/gradient-bank.js";
 import { conjugateGradient } from "./baselines/cg.js";
 import { lissa, lissaScale } from "./baselines/lissa.js";
@@ -35,23 +34,26 @@ function dampingVector(bank: GradientBank, factors: readonly ModuleFactors[]): F
 }
 
 /** M[query][module] for a method; cg and lissa need the fitting sequences' gradient bank. */
-export function queryMatrices(
+export async function queryMatrices(
   method: ScoreMethod,
   factors: readonly ModuleFactors[],
-  gradients: readonly tf.Tensor2D[][],
+  gradients: readonly Float32Array[][],
   bank?: GradientBank,
   options: IterativeOptions = DEFAULT_ITERATIVE,
-): { matrices: tf.Tensor2D[][]; iterations?: number[] } {
-  if (method === "identity") return { matrices: gradients.map((q) => q.map((g) => tf.clone(g))) };
+): Promise<{ matrices: Float32Array[][]; iterations?: number[] }> {
+  if (method === "identity") return { matrices: gradients.map((q) => q.map((g) => g.slice())) };
   if (method === "ekfac") {
-    // Module by module, all queries at once: each module's factors are uploaded once.
-    const perModule = factors.map((f, m) =>
-      precondition(
-        f,
-        inverseScale(f),
-        gradients.map((q) => q[m]),
-      ),
-    );
+    // Module by module, all queries in one product.
+    const perModule: Float32Array[][] = [];
+    for (const [m, f] of factors.entries()) {
+      perModule.push(
+        await precondition(
+          f,
+          inverseScale(f),
+          gradients.map((q) => q[m]),
+        ),
+      );
+    }
     return { matrices: gradients.map((_, q) => perModule.map((module) => module[q])) };
   }
   if (!bank) throw new Error(`method ${method} needs the gradients of the fitting sequences`);
@@ -61,7 +63,7 @@ export function queryMatrices(
     for (let i = 0; i < fv.length; i++) fv[i] += damping[i] * v[i];
     return fv;
   };
-  const shapes = factors.map((f) => [f.module.outFeatures, inputWidth(f.module)] as [number, number]);
+  const sizes = factors.map((f) => f.module.outFeatures * inputWidth(f.module));
   const iterations: number[] = [];
   const scale = method === "lissa" ? (options.lissa.scale ?? lissaScale(bank.maxSquaredNorm(), Math.max(...factors.map((f) => f.damping)))) : 0;
   const matrices = gradients.map((perModule) => {
@@ -75,7 +77,7 @@ export function queryMatrices(
       x = lissa(apply, b, bank.gradients.length, { ...options.lissa, scale });
       iterations.push(options.lissa.iterations);
     }
-    return unflatten(x, bank.offsets, shapes);
+    return unflatten(x, bank.offsets, sizes);
   });
   return { matrices, iterations };
 }

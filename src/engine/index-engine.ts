@@ -4,7 +4,6 @@
  * training gradients recomputed from the token store, by layer and by token.
  */
 import path from "node:path";
-import { download, tf } from "../backend/backend.js";
 import { loadFactors } from "../ekfac/artifacts.js";
 import { type ModuleFactors, inverseScale, preconditionedGradients } from "../ekfac/factors.js";
 import { type ModuleQueries, denseModuleQueries, scoreCapture } from "../ekfac/scoring.js";
@@ -16,7 +15,7 @@ import { DISTRIBUTION_TOP_SCORES } from "../indexer/query-limits.js";
 import { type VectorFile, readVectorFile } from "../indexer/vector-file.js";
 import { maskQuery, rangesForLayers } from "../projection/vector-layout.js";
 import { type OpenedModel, openModel } from "../model/open-model.js";
-import { captureTensors } from "../ekfac/capture-tensors.js";
+import { type HostTensor, matMul } from "../runtime/kernels.js";
 import type { RuntimeOptions } from "../runtime/session.js";
 import { Projector } from "../projection/projector.js";
 import { loadProjection } from "../projection/store.js";
@@ -61,7 +60,7 @@ export class IndexEngine implements InfluenceEngine {
     private readonly opened: OpenedModel,
     private readonly factors: ModuleFactors[],
     /** 1 / (Lambda + damping) per module. */
-    private readonly inverses: Float32Array[],
+    private readonly inverses: HostTensor[],
     private readonly projector: Projector,
     private readonly vectors: VectorFile,
     private readonly hnsw: IndexSet,
@@ -134,32 +133,30 @@ export class IndexEngine implements InfluenceEngine {
     // The model's own requirement, which argument checks leave to it: a token before the first measured one.
     if (query.promptTokens.length === 0) throw new InputError("the prompt is empty: the first completion token needs at least one token before it");
     const { promptTokens, completionTokens } = query;
-    const capture = await captureTensors(model, [[...promptTokens, ...completionTokens]], {
+    const capture = await model.capture([[...promptTokens, ...completionTokens]], {
       kind: "completion",
       promptLengths: [promptTokens.length],
       positions: [query.completionPositions],
     });
-    try {
-      const vector = this.projector.vectors(capture);
-      const modules = model.modules.map((module, m) => {
-        if (!exactScoring || !layers.includes(module.layer)) return undefined;
-        const [preconditioned] = preconditionedGradients(capture, this.factors[m], this.inverses[m], m);
-        const prepared = denseModuleQueries([preconditioned]);
-        preconditioned.dispose();
-        return prepared;
-      });
-      const tokens = [...promptTokens, ...completionTokens];
-      const restricted = layers.length < this.layers.length;
-      return {
-        info: { promptTokens, completionTokens, tokenTexts: tokens.map((t) => tokenizer.tokenText(t)), loss: capture.losses[0] },
-        vector,
-        modules,
-        layers,
-        restricted,
-      };
-    } finally {
-      capture.dispose();
+    const vector = await this.projector.vectors(capture);
+    const modules: Array<ModuleQueries | undefined> = [];
+    for (const [m, module] of model.modules.entries()) {
+      if (!exactScoring || !layers.includes(module.layer)) {
+        modules.push(undefined);
+        continue;
+      }
+      const [preconditioned] = await preconditionedGradients(capture, this.factors[m], this.inverses[m], m);
+      modules.push(denseModuleQueries(module, [preconditioned]));
     }
+    const tokens = [...promptTokens, ...completionTokens];
+    const restricted = layers.length < this.layers.length;
+    return {
+      info: { promptTokens, completionTokens, tokenTexts: tokens.map((t) => tokenizer.tokenText(t)), loss: capture.losses[0] },
+      vector,
+      modules,
+      layers,
+      restricted,
+    };
   }
 
   private row(ordinal: number): Float32Array {
@@ -190,9 +187,8 @@ export class IndexEngine implements InfluenceEngine {
     const modules = this.opened.model.modules;
     const results: ExactScore[] = [];
     for (const ordinal of ordinals) {
-      const capture = await captureTensors(this.opened.model, [Array.from(this.store.tokens(ordinal))], { kind: "next-token" });
-      const scored = scoreCapture(capture, prepared.modules, 1);
-      capture.dispose();
+      const capture = await this.opened.model.capture([Array.from(this.store.tokens(ordinal))], { kind: "next-token" });
+      const scored = await scoreCapture(capture, prepared.modules, 1);
       const layerScores = new Map<number, number>(prepared.layers.map((l) => [l, 0]));
       scored.moduleScores.forEach((perModule, m) => {
         if (prepared.modules[m]) layerScores.set(modules[m].layer, (layerScores.get(modules[m].layer) ?? 0) + perModule[0][0]);
@@ -245,17 +241,13 @@ export class IndexEngine implements InfluenceEngine {
     const t0 = performance.now();
     const count = candidateCount(request);
     const prepared = await this.prepare(request, request.rerank || request.tokenScores);
-    try {
-      const t1 = performance.now();
-      const candidates = this.candidatesOf(prepared, request, count);
-      const t2 = performance.now();
-      const exact = await this.scoreExactly(prepared, ordinalsToScore(request, candidates), request.tokenScores);
-      const hits = rankHits(request, candidates, exact);
-      const t3 = performance.now();
-      return { query: prepared.info, hits, timings: { gradientMs: t1 - t0, searchMs: t2 - t1, rerankMs: t3 - t2, totalMs: t3 - t0 } };
-    } finally {
-      prepared.modules.forEach((m) => m?.dispose());
-    }
+    const t1 = performance.now();
+    const candidates = this.candidatesOf(prepared, request, count);
+    const t2 = performance.now();
+    const exact = await this.scoreExactly(prepared, ordinalsToScore(request, candidates), request.tokenScores);
+    const hits = rankHits(request, candidates, exact);
+    const t3 = performance.now();
+    return { query: prepared.info, hits, timings: { gradientMs: t1 - t0, searchMs: t2 - t1, rerankMs: t3 - t2, totalMs: t3 - t0 } };
   }
 
   async candidates(request: InfluenceRequest): Promise<CandidateSet> {
@@ -273,18 +265,14 @@ export class IndexEngine implements InfluenceEngine {
     if (unknown.length)
       throw new InputError(`no indexed sequence at ordinal(s) ${unknown.slice(0, 5).join(", ")}: the index holds ${firstOrdinal}..${firstOrdinal + count - 1}`);
     const prepared = await this.prepare(request, true);
-    try {
-      return await this.scoreExactly(prepared, ordinals, request.tokenScores);
-    } finally {
-      prepared.modules.forEach((m) => m?.dispose());
-    }
+    return this.scoreExactly(prepared, ordinals, request.tokenScores);
   }
 
   async distribution(request: DistributionRequest): Promise<DistributionResult> {
     const prepared = await this.prepare(request, false);
     const { dim, count, rows } = this.vectors;
     const query = maskQuery(prepared.vector, rangesForLayers(this.vectors.layout, prepared.layers));
-    const scores = download(tf.tidy(() => tf.matMul(tf.tensor2d(rows, [count, dim]), tf.tensor2d(query, [dim, 1]))));
+    const scores = await matMul({ data: rows, dims: [count, dim] }, { data: query, dims: [dim, 1] });
     const positive = Array.from(scores)
       .filter((s) => s > 0)
       .sort((a, b) => b - a);
@@ -300,7 +288,6 @@ export class IndexEngine implements InfluenceEngine {
   }
 
   async close(): Promise<void> {
-    this.projector.dispose();
     await this.opened.model.release();
   }
 

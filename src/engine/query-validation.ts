@@ -73,8 +73,11 @@ function checkQuery(args: QueryArgs, tokenizer: Tokenizer, info: IndexInfo): Che
     throw new InputError("completion is required: give it as text (completion) or as token ids (completionTokens)");
   }
 
-  const promptTokens = asText ? encode(tokenizer, args.prompt) : checkTokenIds("promptTokens", args.promptTokens ?? [], tokenizer);
-  const completionTokens = asText ? encode(tokenizer, args.completion) : checkTokenIds("completionTokens", args.completionTokens ?? [], tokenizer);
+  // The prompt starts the sequence (with the tokenizer's BOS, if any) and the completion continues it.
+  const promptTokens = asText ? tokenizer.encodeSequence(args.prompt ?? "") : checkTokenIds("promptTokens", args.promptTokens ?? [], tokenizer);
+  const completionTokens = asText
+    ? tokenizer.encodeContinuation(args.completion ?? "")
+    : checkTokenIds("completionTokens", args.completionTokens ?? [], tokenizer);
   const { contextLength } = info.model;
   const total = promptTokens.length + completionTokens.length;
   if (total > contextLength) {
@@ -88,10 +91,6 @@ function checkQuery(args: QueryArgs, tokenizer: Tokenizer, info: IndexInfo): Che
     layers: args.layers == null ? undefined : checkLayers(args.layers, info.layers),
     completionPositions: args.completionPositions == null ? undefined : checkPositions(args.completionPositions, completionTokens.length),
   };
-}
-
-function encode(tokenizer: Tokenizer, text: string | null | undefined): number[] {
-  return text == null ? [] : tokenizer.encode(text);
 }
 
 function checkTokenIds(name: string, ids: number[], tokenizer: Tokenizer): number[] {

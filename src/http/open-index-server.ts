@@ -8,7 +8,8 @@ import { fileURLToPath } from "node:url";
 import { type Database, migrate, openDatabase } from "../db/index.js";
 import type { EngineWorkerData } from "../engine/engine-worker.js";
 import { indexPath, readIndexManifest } from "../indexer/index-manifest.js";
-import { loadTokenizer } from "../tokenizer/tokenizer.js";
+import { readConfig } from "../model/config.js";
+import { openTokenizer } from "../tokenizer/open-tokenizer.js";
 import { spawnTsWorker } from "../workers/spawn-worker.js";
 import { type RunningServer, type ServerOptions, startServer } from "./app.js";
 import { PooledEngine } from "../engine/pooled-engine.js";
@@ -44,7 +45,7 @@ export async function startIndexServer(options: IndexServerOptions): Promise<Run
   let pool: WorkerPool | undefined;
   try {
     await migrate(db);
-    const tokenizer = await loadTokenizer(manifest.model.path);
+    const tokenizer = await openTokenizer(manifest.model.path, (await readConfig(manifest.model.path)).vocabSize);
     const data: EngineWorkerData = { indexDir: path.resolve(indexDir), runtime: workerRuntime(device, workers) };
     pool = new WorkerPool({ spawn: () => spawnTsWorker(new URL("../engine/engine-worker.ts", import.meta.url), data), size: workers, maxQueue, timeoutMs });
     const engine = await PooledEngine.open(pool);

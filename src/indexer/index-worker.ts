@@ -5,12 +5,10 @@
  * database, so a killed build resumes at the first unrecorded shard.
  */
 import { workerData } from "node:worker_threads";
-import { initBackend } from "../backend/backend.js";
 import type { ModuleFactors } from "../ekfac/factors.js";
 import { type FisherPass, type FisherSettings, fisherLoss, passAccumulator, type TokenSequence } from "../ekfac/fit.js";
 import type { PartialSums } from "../ekfac/partial-sums.js";
-import { type TensorCapture, captureTensors } from "../ekfac/capture-tensors.js";
-import type { LossSpec } from "../model/model.js";
+import type { GradientCapture, LossSpec } from "../model/model.js";
 import { batchTokenLimit } from "../model/batch-budget.js";
 import { loadModel } from "../model/load.js";
 import type { RuntimeOptions } from "../runtime/session.js";
@@ -49,7 +47,6 @@ export interface ShardJob extends OrdinalRange {
 }
 
 const { modelDir, indexDir, batchTokens, runtime } = workerData as IndexWorkerData;
-await initBackend();
 const model = await loadModel(modelDir, runtime);
 const store = await readTokenStore(indexPath(indexDir, "tokens"));
 // The projection exists only once its phase has run: loaded on the first shard.
@@ -60,22 +57,22 @@ const rangeOf = ({ firstOrdinal, lastOrdinal }: OrdinalRange): TokenSequence[] =
   Array.from({ length: lastOrdinal - firstOrdinal + 1 }, (_, i) => sequence(firstOrdinal + i));
 
 /** Runs every length-sorted batch of the sequences through `consume`. */
-async function eachCapture(sequences: TokenSequence[], loss: (batch: TokenSequence[]) => LossSpec, consume: (capture: TensorCapture) => void): Promise<void> {
+async function eachCapture(
+  sequences: TokenSequence[],
+  loss: (batch: TokenSequence[]) => LossSpec,
+  consume: (capture: GradientCapture) => Promise<void>,
+): Promise<void> {
   for (const positions of lengthSortedBatches(
     sequences.map((s) => s.tokens.length),
     { maxTokens: batchTokenLimit(model.config, batchTokens) },
   )) {
     const batch = positions.map((i) => sequences[i]);
-    const capture = await captureTensors(
-      model,
-      batch.map((s) => s.tokens),
-      loss(batch),
+    await consume(
+      await model.capture(
+        batch.map((s) => s.tokens),
+        loss(batch),
+      ),
     );
-    try {
-      consume(capture);
-    } finally {
-      capture.dispose();
-    }
   }
 }
 

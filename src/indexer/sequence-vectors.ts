@@ -1,5 +1,4 @@
 /** Index vectors of training sequences: their training-loss gradients, whitened and projected. */
-import { captureTensors } from "../ekfac/capture-tensors.js";
 import { DEFAULT_BATCH_TOKENS, batchTokenLimit } from "../model/batch-budget.js";
 import type { CausalLM } from "../model/model.js";
 import type { Projector } from "../projection/projector.js";
@@ -20,17 +19,12 @@ export async function sequenceVectors(
     sequences.map((s) => s.length),
     { maxTokens: batchTokenLimit(model.config, batchTokens) },
   )) {
-    const capture = await captureTensors(
-      model,
+    const capture = await model.capture(
       positions.map((i) => Array.from(sequences[i])),
       { kind: "next-token" },
     );
-    try {
-      const rows = projector.vectors(capture);
-      positions.forEach((i, b) => out.set(rows.subarray(b * projector.dim, (b + 1) * projector.dim), i * projector.dim));
-    } finally {
-      capture.dispose();
-    }
+    const rows = await projector.vectors(capture);
+    positions.forEach((i, b) => out.set(rows.subarray(b * projector.dim, (b + 1) * projector.dim), i * projector.dim));
   }
   return out;
 }

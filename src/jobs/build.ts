@@ -38,7 +38,6 @@ import { fitEkfac } from "../ekfac/fit.js";
 import { type CorpusSource, corpusSource } from "../corpus/corpus-source.js";
 import { factorsManifest } from "./fit.js";
 import { type ModelDescription, describeModel } from "../model/open-model.js";
-import { initBackend } from "../backend/backend.js";
 import { DEFAULT_BATCH_TOKENS } from "../model/batch-budget.js";
 import { buildProjection } from "../projection/projection.js";
 import { saveProjection } from "../projection/store.js";
@@ -145,33 +144,33 @@ export async function runBuild(job: BuildJob): Promise<IndexManifest> {
     });
     const store = await readTokenStore(indexPath(outDir, "tokens"));
     counts = { sequences: store.count, tokens: store.totalTokens };
-    // Fresh worker threads for each gradient phase, each loading the model and the token store: the
-    // products around the passes still run on tfjs's wasm heap, which never shrinks, so a worker
-    // would keep every earlier pass's high-water mark and fragmentation.
+    // One pool of worker threads for the gradient phases, each worker loading the model and the
+    // token store once; started by the first of those phases that runs (a resumed build skips some).
     const data: IndexWorkerData = {
       modelDir: opened.dir,
       indexDir: outDir,
       batchTokens: job.batchTokens ?? DEFAULT_BATCH_TOKENS,
       runtime: workerRuntime(job.device, job.workers),
     };
-    const withWorkers = async (work: (workers: WorkerPool) => Promise<void>) => {
+    const pools: WorkerPool[] = [];
+    const workers = (): WorkerPool => {
       // A batch job: all its chunks queue at once, and a pass takes as long as it takes.
-      const pool = new WorkerPool({
-        spawn: () => spawnTsWorker(new URL("../indexer/index-worker.ts", import.meta.url), data),
-        size: job.workers,
-        maxQueue: Infinity,
-      });
-      try {
-        await work(pool);
-      } finally {
-        // After a failed chunk, the others' passes finish first: terminated inside a run, an
-        // ONNX Runtime worker aborts the process.
-        await pool.close({ finishRunning: true });
+      if (pools.length === 0) {
+        pools.push(
+          new WorkerPool({ spawn: () => spawnTsWorker(new URL("../indexer/index-worker.ts", import.meta.url), data), size: job.workers, maxQueue: Infinity }),
+        );
       }
+      return pools[0];
     };
-    await phase("factors", () => withWorkers((workers) => fitFactors(opened, job, parameters, outDir, store, workers)));
-    await phase("projection", () => withWorkers((workers) => fitProjection(opened, store, parameters, outDir, workers, job.onProgress)));
-    await phase("vectors", () => withWorkers((workers) => computeShards(db as Database, buildId as number, store.count, outDir, job, workers)));
+    try {
+      await phase("factors", () => fitFactors(opened, job, parameters, outDir, store, workers()));
+      await phase("projection", () => fitProjection(opened, store, parameters, outDir, workers(), job.onProgress));
+      await phase("vectors", () => computeShards(db as Database, buildId as number, store.count, outDir, job, workers()));
+    } finally {
+      // After a failed chunk, the others' passes finish first: terminated inside a run, an ONNX
+      // Runtime worker aborts the process.
+      await Promise.all(pools.map((pool) => pool.close({ finishRunning: true })));
+    }
     await phase("hnsw", () => mergeAndIndex(db as Database, buildId as number, outDir, parameters, job.onProgress));
 
     const header = await readVectorFileHeader(indexPath(outDir, "vectors"));
@@ -322,9 +321,8 @@ async function fitProjection(
   onProgress?: ProgressListener,
 ): Promise<void> {
   const { factors } = await loadFactors(indexPath(outDir, "factors"), { modelFingerprint: opened.fingerprint, modules: opened.model.modules });
-  await initBackend(); // buildProjection's products run on this thread
   const moments = p.projection.basis === "pca" ? await momentsInParallel(pool, factors, store, evenSample(store.count, p.pcaSequences), onProgress) : undefined;
-  await saveProjection(indexPath(outDir, "projection"), buildProjection(factors, p.projection, moments));
+  await saveProjection(indexPath(outDir, "projection"), await buildProjection(factors, p.projection, moments));
 }
 
 const shardFile = (outDir: string, shard: number) => path.join(indexPath(outDir, "shards"), `vectors-${String(shard).padStart(6, "0")}.bin`);

@@ -2,7 +2,6 @@
  * `influence score`: exact (unprojected) influence of every training sequence of a file on every
  * query, by one of the methods of ekfac/methods.ts, optionally per module and per token.
  */
-import { tf } from "../backend/backend.js";
 import { type Query, readQueries } from "../corpus/queries.js";
 import { readFactorsManifest, loadFactors } from "../ekfac/artifacts.js";
 import { GradientBank } from "../ekfac/baselines/gradient-bank.js";
@@ -11,13 +10,13 @@ import { lowRankFactors } from "../ekfac/low-rank.js";
 import { DEFAULT_ITERATIVE, type IterativeOptions, type ScoreMethod, queryMatrices } from "../ekfac/methods.js";
 import { type ModuleQueries, denseModuleQueries, lowRankModuleQueries, scoreCapture } from "../ekfac/scoring.js";
 import { batchTokenLimit } from "../model/batch-budget.js";
-import { captureTensors } from "../ekfac/capture-tensors.js";
 import { batchesOf } from "../util/batches.js";
 import { InputError } from "../util/errors.js";
 import type { ProgressListener } from "../util/progress.js";
 import { hashSeed } from "../util/random.js";
 import { corpusSource } from "../corpus/corpus-source.js";
 import { type OpenedModel, modelVocabulary } from "../model/open-model.js";
+import { type TrackedModule, inputWidth } from "../model/model.js";
 
 export interface ScoreJob {
   opened: OpenedModel;
@@ -44,15 +43,19 @@ export interface ScoreOutput {
 }
 
 /** Prepares each module's queries, densely or as rank-r factors. */
-function prepareModuleQueries(matrices: tf.Tensor2D[][], moduleCount: number, rank?: number): ModuleQueries[] {
-  return Array.from({ length: moduleCount }, (_, m) => {
+async function prepareModuleQueries(matrices: Float32Array[][], modules: readonly TrackedModule[], rank?: number): Promise<ModuleQueries[]> {
+  const prepared: ModuleQueries[] = [];
+  for (const [m, module] of modules.entries()) {
     const perQuery = matrices.map((q) => q[m]);
-    if (rank === undefined) return denseModuleQueries(perQuery);
-    const factors = perQuery.map((mat, q) => lowRankFactors(mat, rank, hashSeed(m, q)));
-    const prepared = lowRankModuleQueries(factors);
-    tf.dispose(factors.flatMap((f) => [f.u, f.v]));
-    return prepared;
-  });
+    if (rank === undefined) {
+      prepared.push(denseModuleQueries(module, perQuery));
+      continue;
+    }
+    const factors = [];
+    for (const [q, matrix] of perQuery.entries()) factors.push(await lowRankFactors(matrix, module.outFeatures, inputWidth(module), rank, hashSeed(m, q)));
+    prepared.push(lowRankModuleQueries(module, factors, Math.min(rank, module.outFeatures, inputWidth(module))));
+  }
+  return prepared;
 }
 
 async function fittingBank(job: ScoreJob): Promise<GradientBank> {
@@ -79,10 +82,8 @@ export async function runScore(job: ScoreJob): Promise<ScoreOutput> {
   let start = performance.now();
   const bank = job.method === "cg" || job.method === "lissa" ? await fittingBank(job) : undefined;
   const { gradients } = await queryGradients(model, queries);
-  const { matrices } = queryMatrices(job.method, factors, gradients, bank, job.iterative ?? DEFAULT_ITERATIVE);
-  tf.dispose(gradients.flat());
-  const prepared = prepareModuleQueries(matrices, model.modules.length, job.rank);
-  tf.dispose(matrices.flat());
+  const { matrices } = await queryMatrices(job.method, factors, gradients, bank, job.iterative ?? DEFAULT_ITERATIVE);
+  const prepared = await prepareModuleQueries(matrices, model.modules, job.rank);
   const queriesSeconds = (performance.now() - start) / 1000;
 
   start = performance.now();
@@ -94,29 +95,23 @@ export async function runScore(job: ScoreJob): Promise<ScoreOutput> {
   const source = await corpusSource(job.trainFile, job.opened);
   let tokens = 0;
   let done = 0;
-  try {
-    for await (const batch of batchesOf(source.sequences(), { maxTokens: batchTokenLimit(model.config) })) {
-      const capture = await captureTensors(
-        model,
-        batch.map((s) => s.tokens),
-        { kind: "next-token" },
-      );
-      const result = scoreCapture(capture, prepared, queries.length);
-      capture.dispose();
-      batch.forEach((s, b) => {
-        train[s.ordinal] = s.externalId;
-        queries.forEach((_, q) => {
-          scores[q][s.ordinal] = result.scores[q][b];
-          if (job.perToken) tokenScores[q][s.ordinal] = Array.from(result.tokenScores[q][b]);
-          if (job.perModule) result.moduleScores.forEach((perModule, m) => (moduleScores[m][q][s.ordinal] = perModule[q][b]));
-        });
+  for await (const batch of batchesOf(source.sequences(), { maxTokens: batchTokenLimit(model.config) })) {
+    const capture = await model.capture(
+      batch.map((s) => s.tokens),
+      { kind: "next-token" },
+    );
+    const result = await scoreCapture(capture, prepared, queries.length);
+    batch.forEach((s, b) => {
+      train[s.ordinal] = s.externalId;
+      queries.forEach((_, q) => {
+        scores[q][s.ordinal] = result.scores[q][b];
+        if (job.perToken) tokenScores[q][s.ordinal] = Array.from(result.tokenScores[q][b]);
+        if (job.perModule) result.moduleScores.forEach((perModule, m) => (moduleScores[m][q][s.ordinal] = perModule[q][b]));
       });
-      done += batch.length;
-      tokens += batch.reduce((s, x) => s + x.tokens.length, 0);
-      job.onProgress?.({ phase: "scoring", done, tokens });
-    }
-  } finally {
-    prepared.forEach((p) => p.dispose());
+    });
+    done += batch.length;
+    tokens += batch.reduce((s, x) => s + x.tokens.length, 0);
+    job.onProgress?.({ phase: "scoring", done, tokens });
   }
   return {
     queries: queries.map((q) => q.id),

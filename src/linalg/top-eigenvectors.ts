@@ -4,7 +4,7 @@
  * for GPT-2 small's 3072-wide MLP matrices 40 to 56 s each on two cores (bench eigh), two per
  * layer. Block subspace iteration with Rayleigh-Ritz (Halko, Martinsson & Tropp 2011,
  * Algorithms 4.4 and 5.3) costs O(n^2 b) per step for a block of b = 2k + 16 vectors: each step
- * is one [n, n] x [n, b] product, on the compute backend in float32, and everything of size
+ * is one [n, n] x [n, b] product, on the compute engine in float32, and everything of size
  * [n, b] or [b, b] in float64.
  *
  * A PCA basis is only as definite as the eigenvalue gaps around k (on the demo model λ_17/λ_16 is
@@ -12,7 +12,7 @@
  * converged, not the vectors one by one: by Ky Fan's principle that is the quantity a projection
  * basis maximises. Problems too small to gain, and any that does not converge, take eigh.
  */
-import { download, tf } from "../backend/backend.js";
+import { type HostTensor, matMul } from "../runtime/kernels.js";
 import { eigh, largestFirst, validateMatrix } from "./eigh.js";
 import { orthonormalColumns } from "./orthonormalize.js";
 import { hashSeed, uniformGenerator } from "../util/random.js";
@@ -40,11 +40,11 @@ export interface TopEigenvectors {
 }
 
 /** The top-k eigenvectors of the symmetric PSD row-major n x n `matrix`. */
-export function topEigenvectors(matrix: Float64Array, n: number, k: number): TopEigenvectors {
+export async function topEigenvectors(matrix: Float64Array, n: number, k: number): Promise<TopEigenvectors> {
   if (!Number.isInteger(k) || k < 1 || k > n) throw new Error(`topEigenvectors: k must be an integer from 1 to ${n}, got ${k}`);
   const block = Math.min(n, 2 * k + OVERSAMPLING);
   if (n < SUBSPACE_MIN_N || block > MAX_BLOCK_FRACTION * n) return byEigh(matrix, n, k);
-  return subspaceIteration(matrix, n, k, block) ?? byEigh(matrix, n, k);
+  return (await subspaceIteration(matrix, n, k, block)) ?? byEigh(matrix, n, k);
 }
 
 function byEigh(matrix: Float64Array, n: number, k: number): TopEigenvectors {
@@ -52,7 +52,7 @@ function byEigh(matrix: Float64Array, n: number, k: number): TopEigenvectors {
 }
 
 /** Undefined when the captured variance has not converged after MAX_STEPS. */
-function subspaceIteration(matrix: Float64Array, n: number, k: number, block: number): TopEigenvectors | undefined {
+async function subspaceIteration(matrix: Float64Array, n: number, k: number, block: number): Promise<TopEigenvectors | undefined> {
   validateMatrix(matrix, n, "topEigenvectors");
   const uniform = uniformGenerator(hashSeed(n, k, block));
   let q = orthonormalColumns(
@@ -60,26 +60,22 @@ function subspaceIteration(matrix: Float64Array, n: number, k: number, block: nu
     n,
     block,
   );
-  const m = tf.tensor2d(Float32Array.from(matrix), [n, n]);
-  try {
-    let previous = Number.NEGATIVE_INFINITY;
-    for (let step = 1; step <= MAX_STEPS; step++) {
-      const mq = times(m, q, n, block);
-      const ritz = rayleighRitz(q, mq, n, block);
-      const captured = ritz.values.subarray(0, k).reduce((s, x) => s + x, 0);
-      if (Math.abs(captured - previous) <= CAPTURED_VARIANCE_TOLERANCE * Math.abs(captured)) {
-        // Converged: the Ritz vectors of this step's subspace.
-        const vectors = orthonormalColumns(rotate(q, ritz.rotation, k, n, block), n, k);
-        return { vectors, values: ritz.values.slice(0, k), method: "subspace", steps: step };
-      }
-      previous = captured;
-      // Next block: M q U, ordered by Ritz value so that the leading columns settle first.
-      q = orthonormalColumns(rotate(mq, ritz.rotation, block, n, block), n, block);
+  const m: HostTensor = { data: Float32Array.from(matrix), dims: [n, n] };
+  let previous = Number.NEGATIVE_INFINITY;
+  for (let step = 1; step <= MAX_STEPS; step++) {
+    const mq = Float64Array.from(await matMul(m, { data: Float32Array.from(q), dims: [n, block] }));
+    const ritz = rayleighRitz(q, mq, n, block);
+    const captured = ritz.values.subarray(0, k).reduce((s, x) => s + x, 0);
+    if (Math.abs(captured - previous) <= CAPTURED_VARIANCE_TOLERANCE * Math.abs(captured)) {
+      // Converged: the Ritz vectors of this step's subspace.
+      const vectors = orthonormalColumns(rotate(q, ritz.rotation, k, n, block), n, k);
+      return { vectors, values: ritz.values.slice(0, k), method: "subspace", steps: step };
     }
-    return undefined;
-  } finally {
-    m.dispose();
+    previous = captured;
+    // Next block: M q U, ordered by Ritz value so that the leading columns settle first.
+    q = orthonormalColumns(rotate(mq, ritz.rotation, block, n, block), n, block);
   }
+  return undefined;
 }
 
 /**
@@ -89,11 +85,6 @@ function subspaceIteration(matrix: Float64Array, n: number, k: number, block: nu
 function rayleighRitz(q: Float64Array, mq: Float64Array, n: number, b: number): { values: Float64Array; rotation: Float64Array } {
   const { values, vectors } = largestFirst(eigh(symmetric(crossProduct(q, mq, n, b), b), b, { threads: 1 }), b, b);
   return { values, rotation: vectors };
-}
-
-/** M x for x [n, b], through the backend's float32 product. */
-function times(m: tf.Tensor2D, x: Float64Array, n: number, b: number): Float64Array {
-  return Float64Array.from(download(tf.tidy(() => tf.matMul(m, tf.tensor2d(Float32Array.from(x), [n, b])))));
 }
 
 /** x^T y for x, y [n, b]: [b, b]. */

@@ -1,16 +1,16 @@
 /**
  * How many padded tokens one forward/backward batch may hold. A batch keeps every block's
  * activations for the backward pass and three vocabulary-wide tensors (logits, softmax, loss
- * gradient). On the wasm backend they must fit in its 4 GiB heap beside the weights, which
- * GPT-2 small at the default 2,048 tokens does not (the backend aborts), so batches of large
- * models are cut to a memory budget whatever size was asked for. Small models are unaffected.
+ * gradient), so batches of large models are cut to a memory budget whatever size was asked for:
+ * each of a build's workers holds one batch at a time beside its weights. Small models are
+ * unaffected.
  */
 import type { ModelConfig } from "./config.js";
 
 /** Padded tokens per batch unless a command asks for another size. */
 export const DEFAULT_BATCH_TOKENS = 2048;
 
-/** Float32 tensors of one batch at most; measured: GPT-2 small runs 512-token batches, aborts at 2,048. */
+/** Float32 tensors of one batch at most (GPT-2 small: about 860 tokens). */
 const BATCH_BYTES = 1.5 * 2 ** 30;
 
 /** Bytes a batch holds per padded token, counting attention probabilities at the full context. */

@@ -53,7 +53,11 @@ export async function readCheckpoint(modelDir: string): Promise<Checkpoint> {
     addFile(out, await readSafetensors(single));
   } else if (existsSync(index)) {
     for (const [shard, names] of await readShardIndex(index)) {
-      addFile(out, await readSafetensors(path.join(modelDir, shard)), names);
+      const shardFile = path.join(modelDir, shard);
+      if (!existsSync(shardFile)) {
+        throw new InputError(`${index}: lists shard ${shard} (holding ${names.length} tensor(s), e.g. ${names[0]}), but ${shardFile} is missing`);
+      }
+      addFile(out, await readSafetensors(shardFile), names);
     }
   } else {
     throw new InputError(`${modelDir}: no model.safetensors or model.safetensors.index.json (only safetensors checkpoints are read)`);

@@ -1,6 +1,6 @@
 /** Opens a Hugging Face model folder as a CausalLM on ONNX Runtime: config, checkpoint, and validated weights. */
 import path from "node:path";
-import { initBackend } from "../backend/backend.js";
+import { configureKernels } from "../runtime/kernels.js";
 import type { RuntimeOptions } from "../runtime/session.js";
 import { InputError } from "../util/errors.js";
 import { type Checkpoint, readCheckpoint } from "./checkpoint.js";
@@ -58,11 +58,12 @@ export async function readModel(modelDir: string): Promise<{ config: ModelConfig
   return { config, weights: canonicalWeights(dir, await readCheckpoint(dir), config) };
 }
 
-/** The model of a folder, its sessions on the device and threads of `options` (INFLUENCE_DEVICE and every core by default). */
+/**
+ * The model of a folder, its sessions on the device and threads of `options` (INFLUENCE_DEVICE and
+ * every core by default); the products around its passes (runtime/kernels.ts) run there too.
+ */
 export async function loadModel(modelDir: string, options: RuntimeOptions = {}): Promise<CausalLM> {
-  // The products around the passes still run on tfjs (ekfac/capture-tensors.ts): its backend is
-  // ready wherever a model is.
-  await initBackend();
+  await configureKernels(options);
   const { config, weights } = await readModel(modelDir);
   return new OnnxCausalLM(config, weights, options);
 }

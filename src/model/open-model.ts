@@ -5,7 +5,8 @@ import { layoutOf } from "./architectures.js";
 import { loadModel, readModel } from "./load.js";
 import type { CausalLM } from "./model.js";
 import type { RuntimeOptions } from "../runtime/session.js";
-import { type Tokenizer, loadTokenizer } from "../tokenizer/tokenizer.js";
+import { openTokenizer } from "../tokenizer/open-tokenizer.js";
+import type { Tokenizer } from "../tokenizer/tokenizer.js";
 import { fingerprintFiles } from "../util/fingerprint.js";
 
 /** A model folder without its sessions: what coordinating work (a build's main thread) needs. */
@@ -21,15 +22,15 @@ export interface OpenedModel extends ModelDescription {
   model: CausalLM;
 }
 
-async function tokenizerAndFingerprint(dir: string): Promise<Pick<ModelDescription, "tokenizer" | "fingerprint">> {
-  const [tokenizer, fingerprint] = await Promise.all([loadTokenizer(dir), modelFiles(dir).then(fingerprintFiles)]);
+async function tokenizerAndFingerprint(dir: string, vocabSize: number): Promise<Pick<ModelDescription, "tokenizer" | "fingerprint">> {
+  const [tokenizer, fingerprint] = await Promise.all([openTokenizer(dir, vocabSize), modelFiles(dir).then(fingerprintFiles)]);
   return { tokenizer, fingerprint };
 }
 
 export async function openModel(modelDir: string, options: RuntimeOptions = {}): Promise<OpenedModel> {
   const dir = path.resolve(modelDir);
   const model = await loadModel(dir, options);
-  return { dir, model, ...(await tokenizerAndFingerprint(dir)) };
+  return { dir, model, ...(await tokenizerAndFingerprint(dir, model.config.vocabSize)) };
 }
 
 /**
@@ -40,11 +41,16 @@ export async function openModel(modelDir: string, options: RuntimeOptions = {}):
 export async function describeModel(modelDir: string): Promise<ModelDescription> {
   const dir = path.resolve(modelDir);
   const { config } = await readModel(dir);
-  return { dir, model: { config, modules: layoutOf(config).modules(config) }, ...(await tokenizerAndFingerprint(dir)) };
+  return { dir, model: { config, modules: layoutOf(config).modules(config) }, ...(await tokenizerAndFingerprint(dir, config.vocabSize)) };
 }
 
 /** The tokenizer limited to the ids the model can embed. */
-export function modelVocabulary(opened: ModelDescription): Pick<Tokenizer, "encode" | "decode" | "vocabSize"> {
+export function modelVocabulary(opened: ModelDescription): Pick<Tokenizer, "encodeSequence" | "encodeContinuation" | "decode" | "vocabSize"> {
   const { tokenizer, model } = opened;
-  return { encode: (t) => tokenizer.encode(t), decode: (ids) => tokenizer.decode(ids), vocabSize: Math.min(tokenizer.vocabSize, model.config.vocabSize) };
+  return {
+    encodeSequence: (t) => tokenizer.encodeSequence(t),
+    encodeContinuation: (t) => tokenizer.encodeContinuation(t),
+    decode: (ids) => tokenizer.decode(ids),
+    vocabSize: Math.min(tokenizer.vocabSize, model.config.vocabSize),
+  };
 }

@@ -12,11 +12,11 @@
  *
  * per token, rank x (k_out x out + k_in x (in+1)) multiply-adds, a fraction of the layer itself.
  */
-import { download, tf } from "../backend/backend.js";
 import type { ModuleFactors } from "../ekfac/factors.js";
 import { type TrackedModule, inputWidth } from "../model/model.js";
 import { hashSeed } from "../util/random.js";
 import { topEigenvectors } from "../linalg/top-eigenvectors.js";
+import { matMul } from "../runtime/kernels.js";
 import type { WhitenedMoments } from "./pca.js";
 import { projectionTranspose } from "./random-projection.js";
 import { scalingFactors, whiteningScale } from "./scaling-factors.js";
@@ -53,42 +53,37 @@ export interface Projection {
   dim: number;
 }
 
-/** diag(s) P^T for a projection transpose pt [n, k]: scales row i by s_i. */
-function scaleRows(pt: Float64Array, s: Float64Array, n: number, k: number): Float32Array {
-  const out = new Float32Array(n * k);
-  for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) out[i * k + j] = s[i] * pt[i * k + j];
-  return out;
-}
-
-/** Q diag(s_r) P^T for every r, side by side: [n, rank x k]. */
-function sideMatrix(q: Float32Array, n: number, pt: Float64Array, k: number, s: Float64Array, rank: number): Float32Array {
-  return download(
-    tf.tidy(() => {
-      const qt = tf.tensor2d(q, [n, n]);
-      const blocks = Array.from({ length: rank }, (_, r) => tf.matMul(qt, tf.tensor2d(scaleRows(pt, s.subarray(r * n, (r + 1) * n), n, k), [n, k])));
-      return tf.concat(blocks, 1);
-    }),
-  );
+/** Q diag(s_r) P^T for every r, side by side: Q [diag(s_1) P^T .. diag(s_rank) P^T], [n, rank x k]. */
+function sideMatrix(q: Float32Array, n: number, pt: Float64Array, k: number, s: Float64Array, rank: number): Promise<Float32Array> {
+  const scaled = new Float32Array(n * rank * k);
+  for (let i = 0; i < n; i++) {
+    for (let r = 0; r < rank; r++) for (let j = 0; j < k; j++) scaled[(i * rank + r) * k + j] = s[r * n + i] * pt[i * k + j];
+  }
+  return matMul({ data: q, dims: [n, n] }, { data: scaled, dims: [n, rank * k] });
 }
 
 /** The projection of every module; with `moments` (basis "pca") the bases come from them. */
-export function buildProjection(factors: readonly ModuleFactors[], settings: ProjectionSettings, moments?: readonly WhitenedMoments[]): Projection {
+export async function buildProjection(
+  factors: readonly ModuleFactors[],
+  settings: ProjectionSettings,
+  moments?: readonly WhitenedMoments[],
+): Promise<Projection> {
   if ((settings.basis === "pca") !== (moments !== undefined)) throw new Error(`basis ${settings.basis} ${moments ? "takes no" : "needs"} whitened moments`);
   let offset = 0;
-  const modules = factors.map((f, m): ModuleProjection => {
+  const modules: ModuleProjection[] = [];
+  for (const [m, f] of factors.entries()) {
     const out = f.module.outFeatures;
     const nIn = inputWidth(f.module);
     const kOut = Math.min(settings.kOut, out);
     const kIn = Math.min(settings.kIn, nIn);
     const scale = scalingFactors(whiteningScale(f.lambda, f.damping), out, nIn, settings.rank);
     const moment = moments?.[m];
-    const pOut = moment ? topEigenvectors(moment.rows, out, kOut).vectors : projectionTranspose(out, kOut, hashSeed(settings.seed, m, 0));
-    const pIn = moment ? topEigenvectors(moment.cols, nIn, kIn).vectors : projectionTranspose(nIn, kIn, hashSeed(settings.seed, m, 1));
-    const left = sideMatrix(f.qS, out, pOut, kOut, scale.u, scale.rank);
-    const right = sideMatrix(f.qA, nIn, pIn, kIn, scale.v, scale.rank);
-    const block = { module: f.module, kOut, kIn, rank: scale.rank, offset, left, right, scalingError: scale.relativeError };
+    const pOut = moment ? (await topEigenvectors(moment.rows, out, kOut)).vectors : projectionTranspose(out, kOut, hashSeed(settings.seed, m, 0));
+    const pIn = moment ? (await topEigenvectors(moment.cols, nIn, kIn)).vectors : projectionTranspose(nIn, kIn, hashSeed(settings.seed, m, 1));
+    const left = await sideMatrix(f.qS, out, pOut, kOut, scale.u, scale.rank);
+    const right = await sideMatrix(f.qA, nIn, pIn, kIn, scale.v, scale.rank);
+    modules.push({ module: f.module, kOut, kIn, rank: scale.rank, offset, left, right, scalingError: scale.relativeError });
     offset += kOut * kIn;
-    return block;
-  });
+  }
   return { settings, modules, dim: offset };
 }

@@ -1,16 +1,41 @@
-/** Sequence vectors from per-token captures, with the projection's matrices resident on the backend. */
-import { download, tf } from "../backend/backend.js";
-import type { TensorCapture } from "../ekfac/capture-tensors.js";
-import type { Projection } from "./projection.js";
-import { inputWidth } from "../model/model.js";
+/** Sequence vectors from per-token captures (projection.ts derives the products). */
+import { capturedTokens } from "../ekfac/products.js";
+import { type GradientCapture, inputWidth } from "../model/model.js";
+import { type HostTensor, runKernel } from "../runtime/kernels.js";
+import type { ModuleProjection, Projection } from "./projection.js";
+
+/**
+ * sum_r sum_t (L_r g_t)(R_r a_t)^T per sequence, [B, kOut, kIn]: the tokens projected by every
+ * term's sides at once ([B, T, rank x k]), then one [kOut, T] x [T, kIn] product per term.
+ */
+async function projectTokens(p: ModuleProjection, tokens: { a: HostTensor; g: HostTensor }, left: HostTensor, right: HostTensor): Promise<Float32Array> {
+  const { rank, kOut, kIn } = p;
+  const [out] = await runKernel(
+    `projection.vectors.${rank}x${kOut}x${kIn}`,
+    (g) => {
+      const a = g.input("a", "float32", ["batch", "tokens", "in"]);
+      const grad = g.input("g", "float32", ["batch", "tokens", "out"]);
+      // [B, T, rank x k] -> [B, T, rank, k], zero keeps an axis's size.
+      const terms = (x: string, side: string, k: number) =>
+        g.op("Reshape", [g.op("MatMul", [x, g.input(side, "float32", [side === "left" ? "out" : "in", rank * k])]), g.constant("int64", [0, 0, rank, k])]);
+      const gl = g.op("Transpose", [terms(grad, "left", kOut)], { perm: [0, 2, 3, 1] }); // [B, rank, kOut, T]
+      const ar = g.op("Transpose", [terms(a, "right", kIn)], { perm: [0, 2, 1, 3] }); // [B, rank, T, kIn]
+      const perTerm = g.op("MatMul", [gl, ar]); // [B, rank, kOut, kIn]
+      g.output(g.op("ReduceSum", [perTerm, g.constant("int64", [1])], { keepdims: 0 }), "out", "float32", ["batch", kOut, kIn]);
+    },
+    { ...tokens, left, right },
+    ["out"],
+  );
+  return out;
+}
 
 export class Projector {
-  private readonly sides: Array<{ left: tf.Tensor2D; right: tf.Tensor2D }>;
+  private readonly sides: Array<{ left: HostTensor; right: HostTensor }>;
 
   constructor(readonly projection: Projection) {
     this.sides = projection.modules.map((p) => ({
-      left: tf.tensor2d(p.left, [p.module.outFeatures, p.rank * p.kOut]),
-      right: tf.tensor2d(p.right, [inputWidth(p.module), p.rank * p.kIn]),
+      left: { data: p.left, dims: [p.module.outFeatures, p.rank * p.kOut] },
+      right: { data: p.right, dims: [inputWidth(p.module), p.rank * p.kIn] },
     }));
   }
 
@@ -19,40 +44,15 @@ export class Projector {
   }
 
   /** One vector per sequence of the capture, [batch.size x dim] row-major. */
-  vectors(capture: TensorCapture): Float32Array {
+  async vectors(capture: GradientCapture): Promise<Float32Array> {
     const { batch } = capture;
     const dim = this.projection.dim;
     const out = new Float32Array(batch.size * dim);
-    capture.modules.forEach((m, i) => {
-      const { kOut, kIn, rank, offset } = this.projection.modules[i];
-      // [batch.size, rank kOut, rank kIn]: per sequence, sum_t (L g_t)(R a_t)^T for all pairs of terms.
-      const products = download(
-        tf.tidy(() => {
-          const gl = tf.reshape(tf.matMul(m.g, this.sides[i].left), [batch.size, batch.length, rank * kOut]);
-          const ar = tf.reshape(tf.matMul(m.a, this.sides[i].right), [batch.size, batch.length, rank * kIn]);
-          const gls = tf.unstack(gl) as tf.Tensor2D[];
-          const ars = tf.unstack(ar) as tf.Tensor2D[];
-          return tf.stack(gls.map((g, b) => tf.matMul(tf.transpose(g), ars[b])));
-        }),
-      );
-      // Only the diagonal pairs (r, r) belong to the whitened projection: sum those blocks.
-      const width = rank * kIn;
-      const perSequence = rank * kOut * width;
-      for (let b = 0; b < batch.size; b++) {
-        const base = b * perSequence;
-        const target = b * dim + offset;
-        for (let r = 0; r < rank; r++) {
-          for (let x = 0; x < kOut; x++) {
-            const row = base + (r * kOut + x) * width + r * kIn;
-            for (let y = 0; y < kIn; y++) out[target + x * kIn + y] += products[row + y];
-          }
-        }
-      }
-    });
+    for (const [i, p] of this.projection.modules.entries()) {
+      const block = p.kOut * p.kIn;
+      const projected = await projectTokens(p, capturedTokens(capture, i), this.sides[i].left, this.sides[i].right);
+      for (let b = 0; b < batch.size; b++) out.set(projected.subarray(b * block, (b + 1) * block), b * dim + p.offset);
+    }
     return out;
-  }
-
-  dispose(): void {
-    tf.dispose(this.sides.flatMap((s) => [s.left, s.right]));
   }
 }

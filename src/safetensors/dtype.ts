@@ -42,12 +42,6 @@ export function floatToHalf(x: number): number {
   return sign | r;
 }
 
-/** bfloat16 bits to a number (the high half of a float32). */
-export function bf16ToFloat(h: number): number {
-  u32[0] = h << 16;
-  return f32[0];
-}
-
 /** A number to bfloat16 bits, rounding to nearest even. */
 export function floatToBf16(x: number): number {
   f32[0] = x;

@@ -6,7 +6,8 @@ import { BYTE_LEVEL_CHARS } from "./byte-level.js";
 import { type Gpt2Bpe, MERGES_FILE, readGpt2Bpe, VOCAB_FILE } from "./gpt2-files.js";
 import { GPT2_EOS_TOKEN, gpt2SpecialTokensMap, gpt2TokenizerConfig, gpt2TokenizerJson } from "./gpt2-json.js";
 import { toJsonText } from "./json-text.js";
-import { TOKENIZER_CONFIG_FILE, TOKENIZER_FILE } from "./tokenizer.js";
+import { TOKENIZER_FILE } from "./tokenizer.js";
+import { TOKENIZER_CONFIG_FILE } from "./tokenizer-config.js";
 
 const BYTE_TOKENS = 256;
 

@@ -22,13 +22,13 @@ export interface Split {
 }
 
 /** Reads the corpus as the index does (same tokenizer, same windows), split by document. */
-export async function readSplit(file: string, tokenizer: Pick<Tokenizer, "encode" | "decode" | "vocabSize">, contextLength: number): Promise<Split> {
+export async function readSplit(file: string, tokenizer: Pick<Tokenizer, "encodeSequence" | "decode" | "vocabSize">, contextLength: number): Promise<Split> {
   const split: Split = { train: [], heldOut: [], documents: 0, heldOutDocuments: 0 };
   const decode = (ids: number[]) => tokenizer.decode(ids);
   for await (const doc of readCorpus(file, { vocabSize: tokenizer.vocabSize })) {
     const heldOut = isHeldOut(split.documents++);
     if (heldOut) split.heldOutDocuments++;
-    const sequences = windowSequences({ id: doc.id, tokens: doc.tokens ?? tokenizer.encode(doc.text), text: doc.text }, { contextLength, decode });
+    const sequences = windowSequences({ id: doc.id, tokens: doc.tokens ?? tokenizer.encodeSequence(doc.text), text: doc.text }, { contextLength, decode });
     (heldOut ? split.heldOut : split.train).push(...sequences);
   }
   return split;

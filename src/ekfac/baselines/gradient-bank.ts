@@ -5,8 +5,6 @@
  * with G_n computed under the same Fisher labels as the EK-FAC fit, so that EK-FAC, CG and LiSSA
  * approximate the same matrix.
  */
-import { tf } from "../../backend/backend.js";
-import { captureTensors } from "../capture-tensors.js";
 import { type CausalLM, inputWidth } from "../../model/model.js";
 import { batchesOf } from "../../util/batches.js";
 import type { ProgressListener } from "../../util/progress.js";
@@ -35,16 +33,11 @@ export class GradientBank {
     const gradients: Float32Array[] = [];
     let tokens = 0;
     for await (const batch of batchesOf(sequences, { maxTokens: batchTokenLimit(model.config) })) {
-      const capture = await captureTensors(
-        model,
+      const capture = await model.capture(
         batch.map((s) => s.tokens),
         fisherLoss(fit.fisher, fit.seed, batch),
       );
-      for (const perModule of sequenceGradients(capture)) {
-        gradients.push(flatten(perModule, offsets, size));
-        tf.dispose(perModule);
-      }
-      capture.dispose();
+      for (const perModule of await sequenceGradients(capture)) gradients.push(flatten(perModule, offsets, size));
       tokens += batch.reduce((s, x) => s + x.tokens.length, 0);
       onProgress?.({ phase: "gradients", done: gradients.length, total: fit.total, tokens });
     }
@@ -79,13 +72,13 @@ export class GradientBank {
 }
 
 /** Module matrices concatenated into one float32 vector. */
-export function flatten(perModule: readonly tf.Tensor2D[], offsets: readonly number[], size: number): Float32Array {
+export function flatten(perModule: readonly Float32Array[], offsets: readonly number[], size: number): Float32Array {
   const out = new Float32Array(size);
-  perModule.forEach((t, m) => out.set(t.dataSync() as Float32Array, offsets[m]));
+  perModule.forEach((t, m) => out.set(t, offsets[m]));
   return out;
 }
 
-/** The inverse of flatten, as tensors shaped like the modules' gradients. */
-export function unflatten(v: Float64Array, offsets: readonly number[], shapes: ReadonlyArray<[number, number]>): tf.Tensor2D[] {
-  return shapes.map(([rows, cols], m) => tf.tensor2d(Float32Array.from(v.subarray(offsets[m], offsets[m] + rows * cols)), [rows, cols]));
+/** The inverse of flatten: each module's [out, in+1] gradient, row-major, of `sizes[m]` values. */
+export function unflatten(v: Float64Array, offsets: readonly number[], sizes: readonly number[]): Float32Array[] {
+  return sizes.map((size, m) => Float32Array.from(v.subarray(offsets[m], offsets[m] + size)));
 }
