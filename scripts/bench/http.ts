@@ -10,7 +10,7 @@ import { type LoadResult, runLoad } from "../../support/reliability-load.js";
 import { type ServeProcess, serveIndex, waitUntilIdle } from "../../support/reliability.js";
 import type { BenchSection } from "../bench.js";
 import { DEMO_INDEX, ensureDemoIndex } from "../demo-index.js";
-import { demoQueries } from "./util.js";
+import { demoQueries } from "../bench-util.js";
 
 interface Configuration {
   rerank: boolean;

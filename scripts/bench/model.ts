@@ -1,16 +1,23 @@
 /**
  * Forward and forward+capture throughput of every architecture on the engine (ONNX Runtime, CPU),
  * against ONNX Runtime's own MatMul rate: GPT-2 small, and Pythia-160M and Qwen2.5-0.5B as their
- * config.json on the hub describes them, with random weights, one sequence each. Tokens, threads
- * and timed runs: INFLUENCE_BENCH_TOKENS (512), INFLUENCE_BENCH_THREADS (2), INFLUENCE_BENCH_REPEATS (3).
+ * config.json on the hub describes them, with random weights, one sequence each; and GPT-2 small
+ * on PyTorch (Debian's python3-torch, a comparison only) in the same run. The previous engine,
+ * tfjs's wasm backend, is gone: its figures are the last ones measured (issue 14), quoted. Tokens,
+ * threads and timed runs: INFLUENCE_BENCH_TOKENS (512), INFLUENCE_BENCH_THREADS (2),
+ * INFLUENCE_BENCH_REPEATS (3).
  */
+import { spawnSync } from "node:child_process";
+import path from "node:path";
+import ort from "onnxruntime-node";
 import { layoutOf } from "../../src/model/architectures.js";
 import { makeBatch } from "../../src/model/batch.js";
 import { type ModelConfig, parseConfig } from "../../src/model/config.js";
 import { OnnxCausalLM } from "../../src/model/onnx/causal-lm.js";
 import { hashSeed, normalGenerator } from "../../src/util/random.js";
 import type { BenchSection } from "../bench.js";
-import { GPT2_SMALL, median, onnxMatMulRate, timeItAsync } from "./util.js";
+import { REPO_ROOT } from "../../support/fixtures.js";
+import { GPT2_SMALL, median, onnxMatMulRate, timeItAsync } from "../bench-util.js";
 
 /** The hub's config.json of EleutherAI/pythia-160m (the keys this project reads). */
 const PYTHIA_160M = {
@@ -81,6 +88,20 @@ function flops(cfg: ModelConfig, T: number): { forward: number; capture: number 
   return { forward: 2 * (blocks + T * C * V), capture: 2 * (blocks + (T - 1) * C * V + backward) };
 }
 
+/** GPT-2 small on PyTorch through scripts/bench/torch-gpt2.py, or why not. */
+function torchRow(tokens: number, threads: number): string {
+  const script = path.join(REPO_ROOT, "scripts", "bench", "torch-gpt2.py");
+  const probe = spawnSync("/usr/bin/python3", ["-c", "import torch"], { encoding: "utf8" });
+  if (probe.status !== 0) return "| GPT-2 small on PyTorch | 124M | not installed | | not installed | |";
+  const run = spawnSync("/usr/bin/python3", [script, String(tokens), String(threads), "3"], { encoding: "utf8" });
+  if (run.status !== 0) throw new Error(`${script} failed: ${run.stderr}`);
+  const out = JSON.parse(run.stdout) as { torch: string; matmul_gflops: number; forward_tokens_per_s: number; capture_tokens_per_s: number };
+  return (
+    `| GPT-2 small on PyTorch ${out.torch}, ${threads} threads (its BLAS: matMul 1024³ at ${out.matmul_gflops.toFixed(0)} GFLOP/s) | 124M | ` +
+    `${out.forward_tokens_per_s.toFixed(0)} | | ${out.capture_tokens_per_s.toFixed(0)} | |`
+  );
+}
+
 interface Row {
   name: string;
   parameters: number;
@@ -105,7 +126,7 @@ async function measure(name: string, cfg: ModelConfig, tokens: number, threads: 
 }
 
 const section: BenchSection = {
-  title: "Model: forward and forward+capture per architecture",
+  title: "Model: forward and forward+capture per architecture, beside PyTorch",
   async run() {
     const tokens = Number(process.env.INFLUENCE_BENCH_TOKENS ?? 512);
     const threads = Number(process.env.INFLUENCE_BENCH_THREADS ?? 2);
@@ -119,9 +140,10 @@ const section: BenchSection = {
     ];
     const rows: Row[] = [];
     for (const [name, cfg] of models) rows.push(await measure(name, cfg, tokens, threads, repeats));
+    const torch = torchRow(tokens, threads);
     const percent = (gflops: number) => `${gflops.toFixed(1)} (${((100 * gflops) / rate).toFixed(0)}%)`;
     return [
-      `Random weights, one sequence of ${tokens} tokens, ONNX Runtime (CPU), ${threads} threads. Forward: logits of every position. Forward+capture: the summed next-token loss, its gradient and the backward pass with the per-token inputs and output gradients of every MLP matrix, down to the lowest MLP. FLOPs are counted analytically from the shapes (2 per multiply-add, attention over the full square).`,
+      `Random weights, one sequence of ${tokens} tokens, ONNX Runtime ${ort.env.versions.node} (CPU), ${threads} threads. Forward: logits of every position. Forward+capture: the summed next-token loss, its gradient and the backward pass with the per-token inputs and output gradients of every MLP matrix, down to the lowest MLP (PyTorch: autograd with weights frozen, which runs down to the embedding). FLOPs are counted analytically from the shapes (2 per multiply-add, attention over the full square).`,
       "",
       `ONNX Runtime MatMul, ${threads} threads: ${rates[0].toFixed(0)} GFLOP/s at 1024³, ${rates[1].toFixed(0)} GFLOP/s at 3072³ (the percentages are of the higher).`,
       "",
@@ -131,6 +153,8 @@ const section: BenchSection = {
         (r) =>
           `| ${r.name} | ${(r.parameters / 1e6).toFixed(0)}M | ${(tokens / r.forwardSeconds).toFixed(0)} | ${percent(r.flops.forward / r.forwardSeconds / 1e9)} | ${(tokens / r.captureSeconds).toFixed(0)} | ${percent(r.flops.capture / r.captureSeconds / 1e9)} |`,
       ),
+      torch,
+      "| GPT-2 small on tfjs 4.22 wasm, the previous engine (last measured 2026-12-04, not re-run) | 124M | 104 | | 50 | |",
     ].join("\n");
   },
 };

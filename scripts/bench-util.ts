@@ -1,14 +1,14 @@
 /** Shared helpers of the benchmark sections. */
 import path from "node:path";
 import ort from "onnxruntime-node";
-import { readCorpus } from "../../src/corpus/corpus.js";
-import type { QueryInput } from "../../src/engine/types.js";
-import type { Gpt2Config } from "../../src/model/config.js";
-import { GraphBuilder } from "../../src/runtime/graph.js";
-import { GraphSession } from "../../src/runtime/session.js";
-import { loadTokenizer } from "../../src/tokenizer/tokenizer.js";
-import { isHeldOut } from "../../src/training/split.js";
-import { REPO_ROOT } from "../../support/fixtures.js";
+import { readCorpus } from "../src/corpus/corpus.js";
+import type { QueryInput } from "../src/engine/types.js";
+import type { Gpt2Config } from "../src/model/config.js";
+import { GraphBuilder } from "../src/runtime/graph.js";
+import { GraphSession } from "../src/runtime/session.js";
+import { loadTokenizer } from "../src/tokenizer/tokenizer.js";
+import { isHeldOut } from "../src/training/split.js";
+import { REPO_ROOT } from "../support/fixtures.js";
 
 /** Wall-clock seconds of `repeats` runs of fn, after one warm-up run. */
 export function timeIt(fn: () => void, repeats: number): number[] {
