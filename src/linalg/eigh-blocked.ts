@@ -12,8 +12,20 @@ import type { Eigh } from "./eigenpairs.js";
 import { SymvTeam } from "./parallel.js";
 import { tridiagonalizeBlocked } from "./tridiagonal-blocked.js";
 
-/** Eigendecomposition of the symmetric row-major n×n matrix `a` (not modified); `threads` share the matrix-vector products of step 1. */
-export async function eighBlocked(a: Float64Array, n: number, threads: number): Promise<Eigh> {
+export type Stage = "tridiagonal" | "divide-and-conquer" | "back-transform";
+export type StageListener = (stage: Stage, seconds: number) => void;
+
+/**
+ * Eigendecomposition of the symmetric row-major n×n matrix `a` (not modified); `threads` share the
+ * matrix-vector products of step 1, and `onStage` hears how long each step took.
+ */
+export async function eighBlocked(a: Float64Array, n: number, threads: number, onStage?: StageListener): Promise<Eigh> {
+  let start = performance.now();
+  const lap = (stage: Stage) => {
+    const now = performance.now();
+    onStage?.(stage, (now - start) / 1000);
+    start = now;
+  };
   const team = SymvTeam.start(n, threads);
   let reduced: Awaited<ReturnType<typeof tridiagonalizeBlocked>>;
   try {
@@ -21,7 +33,10 @@ export async function eighBlocked(a: Float64Array, n: number, threads: number): 
   } finally {
     team.close();
   }
+  lap("tridiagonal");
   const { values, vectors } = await tridiagonalEigen(reduced.d, reduced.e);
+  lap("divide-and-conquer");
   await applyReflectors(reduced.reflectors, reduced.tau, n, vectors);
+  lap("back-transform");
   return { values, vectors };
 }

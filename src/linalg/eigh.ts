@@ -5,7 +5,7 @@
  */
 import { availableParallelism } from "node:os";
 import type { Eigh } from "./eigenpairs.js";
-import { eighBlocked } from "./eigh-blocked.js";
+import { eighBlocked, type StageListener } from "./eigh-blocked.js";
 import { eighByRotations } from "./eigh-rotations.js";
 
 export type { Eigh } from "./eigenpairs.js";
@@ -16,6 +16,8 @@ export interface EighOptions {
    * the number of CPUs, at most 4); its matrix products use ONNX Runtime's own threads.
    */
   threads?: number;
+  /** Told the wall time of each stage of the blocked solver as it finishes (benchmarks, progress). */
+  onStage?: StageListener;
 }
 
 /** Below this size the rotations are faster than the blocked solver's kernel calls. */
@@ -26,7 +28,7 @@ export async function eigh(a: Float64Array, n: number, options: EighOptions = {}
   validateMatrix(a, n, "eigh");
   const threads = options.threads ?? Math.min(4, availableParallelism());
   if (!Number.isInteger(threads) || threads < 1) throw new Error(`eigh: threads must be a positive integer, got ${threads}`);
-  return n < BLOCKED_MIN_N ? eighByRotations(a, n) : eighBlocked(a, n, threads);
+  return n < BLOCKED_MIN_N ? eighByRotations(a, n) : eighBlocked(a, n, threads, options.onStage);
 }
 
 /** Refuses, naming `caller`, a row-major n×n matrix of the wrong size or with NaN/Inf. */
