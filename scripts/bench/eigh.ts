@@ -9,7 +9,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism as availableCores, loadavg, tmpdir } from "node:os";
 import path from "node:path";
-import { eigh } from "../../src/linalg/eigh.js";
+import { BLOCKED_MIN_N, eigh } from "../../src/linalg/eigh.js";
 import type { Stage } from "../../src/linalg/eigh-blocked.js";
 import { multiply } from "../../src/linalg/products64.js";
 import { capturedVariance, randomSymmetric, symmetricWithSpectrum } from "../../src/linalg/random-symmetric.js";
@@ -159,7 +159,7 @@ async function productsTable(): Promise<string[]> {
     ["square", 1024, 1024, 1024, {}],
     ["divide and conquer, top merge at n = 3,072 (one half)", 1536, 1536, 3072, {}],
     ["tridiagonal panel update at n = 3,072 (64 columns, first row block)", 768, 128, 3072, { transB: true }],
-    ["back-transformation, a group of 128 reflectors at n = 3,072", 128, 3072, 3072, {}],
+    ["back-transformation, a group of 256 reflectors at n = 3,072", 256, 3072, 3072, {}],
   ];
   for (const [name, m, k, n, trans] of cases) {
     const a = random(m * k);
@@ -241,7 +241,7 @@ const section: BenchSection = {
   title: "Symmetric eigensolver (float64) against numpy, and the PCA basis's top-k eigenvectors",
   async run() {
     const rows = [
-      `Random symmetric n×n matrices (entries uniform in [-0.5, 0.5)), one run each: \`eigh\` (src/linalg/eigh.ts; from n = 256 the blocked solver: ` +
+      `Random symmetric n×n matrices (entries uniform in [-0.5, 0.5)), one run each: \`eigh\` (src/linalg/eigh.ts; from n = ${BLOCKED_MIN_N} the blocked solver: ` +
         `blocked tridiagonalisation, divide and conquer, blocked back-transformation, its matrix products on ONNX Runtime) and numpy.linalg.eigh ` +
         `(LAPACK dsyevd through OpenBLAS, \`${PYTHON}\`) on the same matrix, one after the other. Errors are ‖A − V diag(w) Vᵀ‖_F / ‖A‖_F and ` +
         `‖VᵀV − I‖_F / √n. Load average when the run started: ${loadavg()[0].toFixed(2)} on ${availableCores()} cores; the machine is shared, so ` +

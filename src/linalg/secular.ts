@@ -2,10 +2,10 @@
  * Roots of the secular equation of a rank-one modified diagonal matrix D + ρ z zᵀ (the merge step of
  * divide and conquer, LAPACK dlaed4's job):
  *
- *   f(λ) = 1/ρ + Σ_j z_j² / (d_j − λ) = 0,   d ascending and distinct, ρ > 0, ‖z‖ = 1.
+ *   f(λ) = 1/ρ + Σ_j z_j² / (d_j − λ) = 0,   d ascending and distinct, ρ > 0, no z_j zero.
  *
  * f rises from −∞ to +∞ between consecutive poles, so root i lies in (d_i, d_{i+1}), the last one in
- * (d_{k−1}, d_{k−1} + ρ). Each root is found as an offset τ from the pole it is nearer to, so that
+ * (d_{k−1}, d_{k−1} + ρ‖z‖²]. Each root is found as an offset τ from the pole it is nearer to, so that
  * the differences d_j − λ = (d_j − d_origin) − τ, which the eigenvectors are made of, keep their
  * relative accuracy even when λ is within rounding of a pole.
  *
@@ -34,9 +34,10 @@ export function secularRoot(d: Float64Array, z: Float64Array, rho: number, i: nu
   let lo: number;
   let hi: number;
   if (last) {
+    // f(d_{k−1} + ρ‖z‖²) ≥ 0: every term is at least −z_j²/(ρ‖z‖²).
     origin = i;
     lo = 0;
-    hi = rho;
+    hi = rho * z.reduce((s, x) => s + x * x, 0);
   } else {
     // The sign of f halfway between the poles tells which pole the root is nearer to.
     const half = (d[i + 1] - d[i]) / 2;
@@ -51,7 +52,7 @@ export function secularRoot(d: Float64Array, z: Float64Array, rho: number, i: nu
       hi = 0;
     }
   }
-  let tau = last ? rho / 2 : (lo + hi) / 2;
+  let tau = (lo + hi) / 2;
   for (let step = 0; step < MAX_STEPS; step++) {
     const e = evaluate(d, z, rho, origin, i, tau);
     if (e.f === 0 || Math.abs(e.f) <= 8 * EPS * e.bound) break;
