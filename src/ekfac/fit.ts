@@ -107,10 +107,11 @@ export async function fitEkfac(modules: readonly TrackedModule[], runPass: PassR
   const covarianceSeconds = clock() - start;
 
   start = clock();
-  const bases = covariance.map((cov, i) => {
+  const bases: ModuleEigenbasis[] = [];
+  for (const [i, cov] of covariance.entries()) {
     opts.onProgress?.({ phase: "eigendecomposition", done: i, total: covariance.length, unit: "matrices" });
-    return eigenbasis(cov);
-  });
+    bases.push(await eigenbasis(cov));
+  }
   opts.onProgress?.({ phase: "eigendecomposition", done: covariance.length, total: covariance.length, unit: "matrices" });
   const eigendecompositionSeconds = clock() - start;
 

@@ -47,8 +47,8 @@ export async function topEigenvectors(matrix: Float64Array, n: number, k: number
   return (await subspaceIteration(matrix, n, k, block)) ?? byEigh(matrix, n, k);
 }
 
-function byEigh(matrix: Float64Array, n: number, k: number): TopEigenvectors {
-  return { ...largestFirst(eigh(matrix, n), n, k), method: "eigh", steps: 0 };
+async function byEigh(matrix: Float64Array, n: number, k: number): Promise<TopEigenvectors> {
+  return { ...largestFirst(await eigh(matrix, n), n, k), method: "eigh", steps: 0 };
 }
 
 /** Undefined when the captured variance has not converged after MAX_STEPS. */
@@ -64,7 +64,7 @@ async function subspaceIteration(matrix: Float64Array, n: number, k: number, blo
   let previous = Number.NEGATIVE_INFINITY;
   for (let step = 1; step <= MAX_STEPS; step++) {
     const mq = Float64Array.from(await matMul(m, { data: Float32Array.from(q), dims: [n, block] }));
-    const ritz = rayleighRitz(q, mq, n, block);
+    const ritz = await rayleighRitz(q, mq, n, block);
     const captured = ritz.values.subarray(0, k).reduce((s, x) => s + x, 0);
     if (Math.abs(captured - previous) <= CAPTURED_VARIANCE_TOLERANCE * Math.abs(captured)) {
       // Converged: the Ritz vectors of this step's subspace.
@@ -82,8 +82,8 @@ async function subspaceIteration(matrix: Float64Array, n: number, k: number, blo
  * Rayleigh-Ritz on span(q) for q [n, b] with orthonormal columns, given M q: the eigenpairs of
  * q^T M q, values descending, with the matching eigenvectors as the columns of `rotation` [b, b].
  */
-function rayleighRitz(q: Float64Array, mq: Float64Array, n: number, b: number): { values: Float64Array; rotation: Float64Array } {
-  const { values, vectors } = largestFirst(eigh(symmetric(crossProduct(q, mq, n, b), b), b, { threads: 1 }), b, b);
+async function rayleighRitz(q: Float64Array, mq: Float64Array, n: number, b: number): Promise<{ values: Float64Array; rotation: Float64Array }> {
+  const { values, vectors } = largestFirst(await eigh(symmetric(crossProduct(q, mq, n, b), b), b, { threads: 1 }), b, b);
   return { values, rotation: vectors };
 }
 
