@@ -1,7 +1,7 @@
 /**
  * The top-k eigenvectors of a symmetric positive semi-definite matrix, as the projection's PCA
  * needs them (a few dozen of a few thousand). The full eigendecomposition (eigh.ts) costs O(n^3):
- * for GPT-2 small's 3072-wide MLP matrices 40 to 56 s each on two cores (bench eigh), two per
+ * for GPT-2 small's 3072-wide MLP matrices 25 to 33 s each on two cores (bench eigh), two per
  * layer. Block subspace iteration with Rayleigh-Ritz (Halko, Martinsson & Tropp 2011,
  * Algorithms 4.4 and 5.3) costs O(n^2 b) per step for a block of b = 2k + 16 vectors: each step
  * is one [n, n] x [n, b] product, on the compute engine in float32, and everything of size
