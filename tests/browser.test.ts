@@ -63,7 +63,7 @@ describe(`the web UI in Chromium (${CHROMIUM_PATH})`, () => {
         .join("\n") + "\n",
     );
     await runBuild(fixtureBuildJob(fixturePath("gpt2-tiny"), indexDir, { corpusFile }));
-    server = await startIndexServer({ indexDir, port: 0, workers: 2, maxQueue: 16, timeoutMs: 60_000, webRoot, logger: memoryLogger() });
+    server = await startIndexServer({ indexes: [{ dir: indexDir }], port: 0, workers: 2, maxQueue: 16, timeoutMs: 60_000, webRoot, logger: memoryLogger() });
     browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
     network = await guardNetwork(context);
