@@ -1,5 +1,6 @@
 /** Index builds of the reference fixtures, as `influence build --fisher empirical --shard-size 4` would run them. */
 import { type BuildJob, DEFAULT_BUILD_PARAMETERS } from "../src/jobs/build.js";
+import { readSafetensorsHeader } from "../src/safetensors/read.js";
 import { fixturePath, fixtureExpected, fixtureTrain } from "./fixtures.js";
 
 export const FIXTURE_SHARD_SIZE = 4;
@@ -16,14 +17,14 @@ export function fixtureBuildJob(modelDir: string, outDir: string, extra: Partial
   };
 }
 
-/** Expected total scores of query q on a fixture, and the sum over block 1's two matrices. */
+/** Expected total scores of query q on a fixture, and the sum over block 1's matrices (`h.1.` or `layers.1.`). */
 export async function expectedQueryScores(q: number, model = "gpt2-tiny"): Promise<{ total: number[]; block1: number[] }> {
   const expected = await fixtureExpected(model);
   const n = fixtureTrain(model).length;
   const row = (key: string) => Array.from(expected(key).data.subarray(q * n, (q + 1) * n));
-  const fc = row("scores.h.1.mlp.c_fc");
-  const proj = row("scores.h.1.mlp.c_proj");
-  return { total: row("scores"), block1: fc.map((x, i) => x + proj[i]) };
+  const { tensors } = await readSafetensorsHeader(fixturePath(model, "expected.safetensors"));
+  const block1 = [...tensors.keys()].filter((key) => /^scores\.(h|layers)\.1\./.test(key)).map(row);
+  return { total: row("scores"), block1: row("scores").map((_, i) => block1.reduce((s, m) => s + m[i], 0)) };
 }
 
 /** Ids of the k highest scores of a fixture's training sequences. */

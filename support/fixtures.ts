@@ -18,7 +18,10 @@ export function fixturesDir(): string {
   return located;
 }
 
+/** The GPT-2 fixtures (vocab.json + merges.txt tokenizers). */
 export const fixtureModels = ["gpt2-tiny", "gpt2-tiny-legacy"] as const;
+/** One fixture of every other architecture: GPT-NeoX, Llama (grouped-query attention, untied head), Qwen2 (q/k/v biases, tied head). */
+export const architectureFixtures = ["pythia-tiny", "llama-tiny", "qwen2-tiny"] as const;
 export const fixturePath = (...parts: string[]): string => path.join(fixturesDir(), ...parts);
 
 /** Training sequences of a fixture model, in file order. */

@@ -3,9 +3,13 @@ import { readFileSync } from "node:fs";
 import { copyFile, mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { REPO_ROOT, fixturePath, fixtureTrain } from "../support/fixtures.js";
+import { expectedQueryScores, topIds } from "../support/fixture-index.js";
+import { REPO_ROOT, architectureFixtures, fixtureExpected, fixturePath, fixtureQueries, fixtureTrain } from "../support/fixtures.js";
+import { gql } from "../support/server.js";
 import { tempDir } from "../src/util/temp-dir.js";
 import { CUDA_INSTALL } from "../src/runtime/device.js";
+import { readSafetensorsHeader } from "../src/safetensors/read.js";
+import { maxRelError } from "./helpers/compare.js";
 
 /** Runs the `influence` command line as users do, through bin/influence.js. */
 function influence(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -286,6 +290,95 @@ describe("the influence command line", () => {
       await demo.exited;
       expect(demo.log()).toMatch(/demo: SIGTERM received: draining running requests, then closing\ndemo: closed\n/);
       await expect(fetch(`${demo.url}/healthz`)).rejects.toThrow(); // no orphan still serving
+    });
+  });
+});
+
+describe.each(architectureFixtures)("influence fit, score, build, query and serve on %s", (name) => {
+  let tmp: Awaited<ReturnType<typeof tempDir>>;
+  beforeAll(async () => {
+    tmp = await tempDir();
+  });
+  afterAll(() => tmp.remove());
+
+  it("reproduces the total, per-module and per-token scores (empirical Fisher)", async () => {
+    const factors = path.join(tmp.dir, "factors");
+    const corpus = fixturePath(name, "train.jsonl");
+    const fit = await influence(["fit", "--model", fixturePath(name), "--corpus", corpus, "--out", factors, "--fisher", "empirical", "--no-progress"]);
+    expect(fit.code, fit.stderr).toBe(0);
+    const queries = fixturePath(name, "queries.jsonl");
+    const args = [
+      "score",
+      "--model",
+      fixturePath(name),
+      "--factors",
+      factors,
+      "--train",
+      corpus,
+      "--queries",
+      queries,
+      "--per-module",
+      "--per-token",
+      "--json",
+    ];
+    const score = await influence([...args, "--no-progress"]);
+    expect(score.code, score.stderr).toBe(0);
+    const out = JSON.parse(score.stdout) as { scores: number[][]; moduleScores: Record<string, number[][]>; tokenScores: number[][][] };
+    const expected = await fixtureExpected(name);
+    expect(maxRelError(out.scores.flat(), expected("scores").data)).toBeLessThan(1e-3);
+    // every MLP matrix of the reference, by its checkpoint name
+    const { tensors } = await readSafetensorsHeader(fixturePath(name, "expected.safetensors"));
+    const modules = [...tensors.keys()].filter((k) => k.startsWith("scores.")).map((k) => k.slice("scores.".length));
+    expect(Object.keys(out.moduleScores).sort()).toEqual(modules.sort());
+    for (const [module, scores] of Object.entries(out.moduleScores)) {
+      expect(maxRelError(scores.flat(), expected(`scores.${module}`).data), module).toBeLessThan(1e-3);
+    }
+    const { data, shape } = expected("token_scores_query0");
+    const padded = out.tokenScores[0].flatMap((seq) => Array.from({ length: shape[1] }, (_, t) => seq[t] ?? 0));
+    expect(maxRelError(padded, data)).toBeLessThan(1e-3);
+  });
+
+  describe("on an index it built", () => {
+    const index = () => path.join(tmp.dir, "index");
+    const queries = fixtureQueries(name);
+    beforeAll(async () => {
+      const args = ["--corpus", fixturePath(name, "train.jsonl"), "--out", index(), "--fisher", "empirical", "--shard-size", "16", "--workers", "1"];
+      const build = await influence(["build", "--model", fixturePath(name), ...args, "--no-progress"]);
+      expect(build.code, build.stderr).toBe(0);
+    });
+
+    it("queries: the re-ranked top 10 of every query is the reference's", async () => {
+      for (const [q, query] of queries.entries()) {
+        const args = ["query", "--index", index(), "--prompt-tokens", query.prompt_tokens.join(","), "--completion-tokens", query.completion_tokens.join(",")];
+        // every sequence a candidate: the re-ranking's exactness, not the projection's recall, is under test
+        const run = await influence([...args, "--top-k", "10", "--candidates", "48", "--json"]);
+        expect(run.code, run.stderr).toBe(0);
+        const { total } = await expectedQueryScores(q, name);
+        expect(JSON.parse(run.stdout).hits.map((h: { id: string }) => h.id)).toEqual(topIds(total, 10, name));
+      }
+    });
+
+    it("serves: one HTTP query answers the reference's top 10", async () => {
+      const server = await startServing(process.execPath, [
+        path.join(REPO_ROOT, "bin/influence.js"),
+        "serve",
+        "--index",
+        index(),
+        "--port",
+        "0",
+        "--workers",
+        "1",
+      ]);
+      try {
+        const query = "query Q($p: [Int!], $c: [Int!]) { influence(promptTokens: $p, completionTokens: $c, candidates: 48) { hits { sequence { id } } } }";
+        const response = await gql(`${server.url}/graphql`, query, { variables: { p: queries[0].prompt_tokens, c: queries[0].completion_tokens } });
+        expect(response.errors).toBeUndefined();
+        const { total } = await expectedQueryScores(0, name);
+        expect(response.data.influence.hits.map((h: { sequence: { id: string } }) => h.sequence.id)).toEqual(topIds(total, 10, name));
+      } finally {
+        server.child.kill("SIGTERM");
+        await server.exited;
+      }
     });
   });
 });

@@ -116,11 +116,13 @@ describe("loading Hugging Face GPT-2 folders", () => {
       await expect(loadModel(dir)).rejects.toThrow(new RegExp(`${path.join(dir, "config.json")}: malformed JSON`.replace(/[.]/g, "\\.")));
     });
 
-    it("an unsupported architecture", async () => {
-      const dir = await folder("llama");
+    it("an unsupported architecture, listing the supported ones", async () => {
+      const dir = await folder("falcon");
       const config = JSON.parse(await readFile(path.join(dir, "config.json"), "utf8"));
-      await writeFile(path.join(dir, "config.json"), JSON.stringify({ ...config, architectures: ["LlamaForCausalLM"], model_type: "llama" }));
-      await expect(loadModel(dir)).rejects.toThrow(/config\.json: architecture LlamaForCausalLM is not supported \(supported: GPT2LMHeadModel\)/);
+      await writeFile(path.join(dir, "config.json"), JSON.stringify({ ...config, architectures: ["FalconForCausalLM"], model_type: "falcon" }));
+      await expect(loadModel(dir)).rejects.toThrow(
+        /config\.json: architecture FalconForCausalLM is not supported \(supported: GPT2LMHeadModel, GPTNeoXForCausalLM, LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM\)/,
+      );
     });
 
     it("a safetensors header that claims more bytes than the file has", async () => {
@@ -146,5 +148,62 @@ describe("loading Hugging Face GPT-2 folders", () => {
       expect(() => makeBatch([[1, 2, 50257]], 64, model.config.vocabSize)).toThrow(/token id 50257 at position 2 is outside the vocabulary \(0\.\.50256\)/);
       await model.release();
     });
+  });
+});
+
+describe("loading GPT-NeoX and Llama-family checkpoints as they are published", () => {
+  let tmp: Awaited<ReturnType<typeof tempDir>>;
+  beforeAll(async () => {
+    tmp = await tempDir();
+  });
+  afterAll(() => tmp.remove());
+
+  /** A copy of a fixture folder whose checkpoint holds the fixture's tensors and `extra`, all F32 but where given. */
+  async function withTensors(fixture: string, name: string, extra: (tensors: Record<string, TensorToWrite>) => Record<string, TensorToWrite>): Promise<string> {
+    const dir = path.join(tmp.dir, name);
+    await cp(fixturePath(fixture), dir, { recursive: true });
+    const st = await readSafetensors(fixturePath(fixture, "model.safetensors"));
+    const tensors = Object.fromEntries([...st.tensors].map(([n, info]) => [n, { dtype: "F32" as const, shape: info.shape, data: tensorAsFloat32(st, n) }]));
+    await writeFile(path.join(dir, "model.safetensors"), encodeSafetensors(extra(tensors)));
+    return dir;
+  }
+
+  /** The logits of a fixture's first sequence from a folder. */
+  async function folderLogits(dir: string, fixture: string): Promise<Float32Array> {
+    const model = await loadModel(dir);
+    try {
+      return await model.logits(makeBatch([fixtureTrain(fixture)[0].tokens], model.config.contextLength, model.config.vocabSize));
+    } finally {
+      await model.release();
+    }
+  }
+
+  it("ignores the buffers older Pythia checkpoints carry (attention.bias as BOOL, masked_bias, rotary inv_freq)", async () => {
+    const dir = await withTensors("pythia-tiny", "pythia-buffers", (tensors) => {
+      const out = { ...tensors };
+      for (const layer of [0, 1]) {
+        const p = `gpt_neox.layers.${layer}.attention`;
+        out[`${p}.bias`] = { dtype: "BOOL", shape: [1, 1, 64, 64], data: Array.from({ length: 64 * 64 }, (_, i) => (i % 64 <= Math.floor(i / 64) ? 1 : 0)) };
+        out[`${p}.masked_bias`] = { dtype: "F32", shape: [], data: [-1e9] };
+        out[`${p}.rotary_emb.inv_freq`] = { dtype: "F32", shape: [2], data: [1, 0.01] };
+      }
+      return out;
+    });
+    expect(maxRelError(await folderLogits(dir, "pythia-tiny"), await folderLogits(fixturePath("pythia-tiny"), "pythia-tiny"))).toBe(0);
+  });
+
+  it("ignores an LM head stored beside the embedding it is tied to (Qwen2), and reads F16 weights", async () => {
+    const dir = await withTensors("qwen2-tiny", "qwen2-head", (tensors) => {
+      const half = Object.fromEntries(Object.entries(tensors).map(([n, t]) => [n, { ...t, dtype: "F16" as const }]));
+      return { ...half, "lm_head.weight": { ...tensors["model.embed_tokens.weight"], data: new Float32Array(32000 * 32) } };
+    });
+    const error = maxRelError(await folderLogits(dir, "qwen2-tiny"), await folderLogits(fixturePath("qwen2-tiny"), "qwen2-tiny"));
+    expect(error).toBeGreaterThan(0);
+    expect(error).toBeLessThan(2e-3);
+  });
+
+  it("refuses an untied checkpoint without its LM head, naming it", async () => {
+    const dir = await withTensors("llama-tiny", "llama-headless", ({ "lm_head.weight": _, ...rest }) => rest);
+    await expect(loadModel(dir)).rejects.toThrow(/checkpoint lacks 1 tensor\(s\) the config requires: lm_head\.weight/);
   });
 });

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeBatch } from "../src/model/batch.js";
-import type { Gpt2Config } from "../src/model/config.js";
+import type { Gpt2Config, ModelConfig } from "../src/model/config.js";
 import { gpt2Modules, gpt2ParameterShapes } from "../src/model/gpt2-architecture.js";
 import { loadModel, readModel } from "../src/model/load.js";
 import { type CausalLM, inputWidth } from "../src/model/model.js";
@@ -17,6 +17,7 @@ import { nextTokenTargets } from "../src/training/loss.js";
 import { saveHfGpt2 } from "../src/training/save.js";
 import { learningRate } from "../src/training/schedule.js";
 import { Gpt2Trainer } from "../src/training/trainer.js";
+import { InputError } from "../src/util/errors.js";
 import { normalGenerator } from "../src/util/random.js";
 import { fixtureExpected, fixturePath, fixtureTrain } from "../support/fixtures.js";
 import { maxRelError } from "./helpers/compare.js";
@@ -38,7 +39,7 @@ function randomWeights(seed: number, config = cfg): Map<string, Float32Array> {
   return weights;
 }
 
-const trainerOf = (weights: Map<string, Float32Array>, config = cfg) => new Gpt2Trainer(config, weights, DEFAULT_ADAMW, { device: "cpu" });
+const trainerOf = (weights: Map<string, Float32Array>, config: ModelConfig = cfg) => new Gpt2Trainer(config, weights, DEFAULT_ADAMW, { device: "cpu" });
 
 /** Summed next-token loss of the batch under the given weights: forward graph only (the "loss" variant). */
 async function lossOf(weights: Map<string, Float32Array>, batch = makeBatch(sequences, cfg.contextLength, cfg.vocabSize)): Promise<number> {
@@ -70,7 +71,7 @@ describe("parameter gradients of the training graph", () => {
   it("reproduce the fixture's MLP gradients of sequence 0 (gpt2-tiny, float64 reference)", async () => {
     const { config, weights } = await readModel(fixturePath("gpt2-tiny"));
     const expected = await fixtureExpected("gpt2-tiny");
-    const trainer = trainerOf(weights, config as Gpt2Config);
+    const trainer = trainerOf(weights, config);
     const { grads } = await trainer.lossGradients(makeBatch([fixtureTrain("gpt2-tiny")[0].tokens], config.contextLength, config.vocabSize));
     await trainer.release();
     for (const m of gpt2Modules(config as Gpt2Config)) {
@@ -201,6 +202,13 @@ describe("AdamW", () => {
 });
 
 describe("training", () => {
+  it("refuses a model of another architecture than GPT-2, naming it", async () => {
+    const { config, weights } = await readModel(fixturePath("pythia-tiny"));
+    expect(() => new Gpt2Trainer(config, weights, DEFAULT_ADAMW)).toThrow(
+      new InputError("training runs on GPT-2 only; a gpt-neox model can be fitted, scored and indexed but not trained here"),
+    );
+  });
+
   it("lowers the loss over a few AdamW steps", async () => {
     const trainer = trainerOf(initGpt2Weights(cfg, 4));
     const batch = makeBatch(sequences, cfg.contextLength, cfg.vocabSize);

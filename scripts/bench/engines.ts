@@ -9,40 +9,11 @@ import { spawnSync } from "node:child_process";
 import path from "node:path";
 import ort from "onnxruntime-node";
 import { makeBatch } from "../../src/model/batch.js";
-import type { Gpt2Config } from "../../src/model/config.js";
 import { OnnxCausalLM } from "../../src/model/onnx/causal-lm.js";
-import { GraphBuilder } from "../../src/runtime/graph.js";
-import { GraphSession } from "../../src/runtime/session.js";
 import { initGpt2Weights } from "../../src/training/init.js";
 import type { BenchSection } from "../bench.js";
 import { REPO_ROOT } from "../../support/fixtures.js";
-import { median, timeItAsync } from "./util.js";
-
-const GPT2_SMALL: Gpt2Config = {
-  architecture: "gpt2",
-  vocabSize: 50257,
-  contextLength: 1024,
-  nEmbd: 768,
-  nLayer: 12,
-  nHead: 12,
-  nInner: 3072,
-  layerNormEps: 1e-5,
-};
-
-/** ONNX Runtime's rate for an [n, n] x [n, n] product, GFLOP/s. */
-async function onnxMatMulRate(n: number, threads: number): Promise<number> {
-  const g = new GraphBuilder("bench", "matmul");
-  g.output(g.op("MatMul", [g.input("a", "float32", [n, n]), g.input("b", "float32", [n, n])]), "c", "float32", [n, n]);
-  const session = await GraphSession.create(g, { device: "cpu", threads });
-  const x = new ort.Tensor(
-    "float32",
-    Float32Array.from({ length: n * n }, (_, i) => Math.sin(i)),
-    [n, n],
-  );
-  const seconds = median(await timeItAsync(() => session.run({ a: x, b: x }, ["c"]), 5));
-  await session.release();
-  return (2 * n ** 3) / seconds / 1e9;
-}
+import { GPT2_SMALL, median, onnxMatMulRate, timeItAsync } from "./util.js";
 
 interface EngineRow {
   engine: string;

@@ -3,9 +3,9 @@
  * The ONNX graphs (onnx/gpt2.ts) read their weights by these names.
  */
 import type { Gpt2Config } from "./config.js";
-import type { TrackedModule } from "./model.js";
+import type { ArchitectureLayout, TrackedModule } from "./model.js";
 
-/** Parameter names (without `transformer.`) and shapes of a GPT-2 checkpoint. */
+/** Parameter names (without `transformer.`) and shapes of a GPT-2 checkpoint; Conv1D weights are [in, out]. */
 export function gpt2ParameterShapes(cfg: Gpt2Config): Map<string, number[]> {
   const C = cfg.nEmbd;
   const shapes = new Map<string, number[]>([
@@ -42,3 +42,11 @@ export function gpt2Modules(config: Gpt2Config): TrackedModule[] {
     { name: `h.${layer}.mlp.c_proj`, layer, inFeatures: config.nInner, outFeatures: C, bias: true },
   ]).flat();
 }
+
+export const GPT2_LAYOUT: ArchitectureLayout<Gpt2Config> = {
+  prefix: "transformer.",
+  // The causal-mask buffers of older checkpoints, and the LM head tied to wte.
+  ignored: () => [/^h\.\d+\.attn\.(masked_)?bias$/, /^lm_head\.weight$/],
+  parameterShapes: gpt2ParameterShapes,
+  modules: gpt2Modules,
+};

@@ -5,20 +5,23 @@ import type { RuntimeOptions } from "../runtime/session.js";
 import { InputError } from "../util/errors.js";
 import { type Checkpoint, readCheckpoint } from "./checkpoint.js";
 import { type ModelConfig, readConfig } from "./config.js";
-import { gpt2ParameterShapes } from "./gpt2-architecture.js";
+import { layoutOf } from "./architectures.js";
 import { OnnxCausalLM } from "./onnx/causal-lm.js";
 import type { CausalLM } from "./model.js";
 
-/** Checkpoint entries that are not parameters: GPT-2's causal-mask buffers and the tied LM head. */
-const IGNORED = [/^h\.\d+\.attn\.(masked_)?bias$/, /^lm_head\.weight$/];
-
-/** Maps stored names to canonical ones (without `transformer.`), checking names and shapes. */
-export function canonicalWeights(modelDir: string, checkpoint: Checkpoint, expected: Map<string, number[]>): Map<string, Float32Array> {
+/**
+ * Maps stored names to canonical ones (without the base model's prefix), checking names and shapes
+ * against the layout of the config's architecture; buffers and a tied head that it ignores are skipped unread.
+ */
+export function canonicalWeights(modelDir: string, checkpoint: Checkpoint, config: ModelConfig): Map<string, Float32Array> {
+  const layout = layoutOf(config);
+  const expected = layout.parameterShapes(config);
+  const ignored = layout.ignored(config);
   const found = new Map<string, Float32Array>();
   const unexpected: string[] = [];
   for (const [stored, tensor] of checkpoint) {
-    const name = stored.replace(/^transformer\./, "");
-    if (IGNORED.some((re) => re.test(name))) continue;
+    const name = stored.startsWith(layout.prefix) ? stored.slice(layout.prefix.length) : stored;
+    if (ignored.some((re) => re.test(name))) continue;
     const shape = expected.get(name);
     if (!shape) {
       unexpected.push(stored);
@@ -27,7 +30,7 @@ export function canonicalWeights(modelDir: string, checkpoint: Checkpoint, expec
     if (tensor.shape.length !== shape.length || tensor.shape.some((d, i) => d !== shape[i])) {
       throw new InputError(`${tensor.file}: tensor ${stored} has shape [${tensor.shape.join(", ")}], expected [${shape.join(", ")}] from config.json`);
     }
-    if (found.has(name)) throw new InputError(`${tensor.file}: tensor ${name} is stored twice (with and without the transformer. prefix)`);
+    if (found.has(name)) throw new InputError(`${tensor.file}: tensor ${name} is stored twice (with and without the ${layout.prefix} prefix)`);
     found.set(name, tensor.read());
   }
   const missing = [...expected.keys()].filter((n) => !found.has(n));
@@ -52,7 +55,7 @@ export function canonicalWeights(modelDir: string, checkpoint: Checkpoint, expec
 export async function readModel(modelDir: string): Promise<{ config: ModelConfig; weights: Map<string, Float32Array> }> {
   const dir = path.resolve(modelDir);
   const config: ModelConfig = await readConfig(dir);
-  return { config, weights: canonicalWeights(dir, await readCheckpoint(dir), gpt2ParameterShapes(config)) };
+  return { config, weights: canonicalWeights(dir, await readCheckpoint(dir), config) };
 }
 
 /**

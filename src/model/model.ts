@@ -8,7 +8,7 @@ import type { Batch } from "./batch.js";
 import type { ModelConfig } from "./config.js";
 
 export interface TrackedModule {
-  /** Hugging Face name without the `transformer.` prefix, e.g. `h.0.mlp.c_fc`. */
+  /** Hugging Face name without the base model's prefix, e.g. `h.0.mlp.c_fc`, `layers.0.mlp.up_proj`. */
   name: string;
   /** Index of the transformer block. */
   layer: number;
@@ -22,6 +22,17 @@ export interface TrackedModule {
 /** Columns of a module's captured inputs and of its gradient [outFeatures, inputWidth]: the inputs, and 1 for a bias. */
 export function inputWidth(module: TrackedModule): number {
   return module.inFeatures + (module.bias ? 1 : 0);
+}
+
+/** An architecture as data: the parameters of its checkpoints and the matrices influence tracks. */
+export interface ArchitectureLayout<C extends ModelConfig = ModelConfig> {
+  /** The base model's prefix on stored names (`transformer.`, `gpt_neox.`, `model.`), stripped where present. */
+  prefix: string;
+  /** Stored entries (named without the prefix) that are not parameters: buffers, a tied LM head. */
+  ignored(config: C): RegExp[];
+  /** Parameter names (without the prefix) and shapes: the weights the graphs read. */
+  parameterShapes(config: C): Map<string, number[]>;
+  modules(config: C): TrackedModule[];
 }
 
 /**

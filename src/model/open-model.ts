@@ -1,7 +1,7 @@
 /** A model folder opened for influence work: the network, its tokenizer and its fingerprint. */
 import path from "node:path";
 import { modelFiles } from "./checkpoint.js";
-import { gpt2Modules } from "./gpt2-architecture.js";
+import { layoutOf } from "./architectures.js";
 import { loadModel, readModel } from "./load.js";
 import type { CausalLM } from "./model.js";
 import type { RuntimeOptions } from "../runtime/session.js";
@@ -41,7 +41,7 @@ export async function openModel(modelDir: string, options: RuntimeOptions = {}):
 export async function describeModel(modelDir: string): Promise<ModelDescription> {
   const dir = path.resolve(modelDir);
   const { config } = await readModel(dir);
-  return { dir, model: { config, modules: gpt2Modules(config) }, ...(await tokenizerAndFingerprint(dir, config.vocabSize)) };
+  return { dir, model: { config, modules: layoutOf(config).modules(config) }, ...(await tokenizerAndFingerprint(dir, config.vocabSize)) };
 }
 
 /** The tokenizer limited to the ids the model can embed. */

@@ -3,7 +3,8 @@ import { writeFileAtomic } from "../util/atomic-write.js";
 import { DTYPE_BYTES, type Dtype, floatToBf16, floatToHalf } from "./dtype.js";
 
 export interface TensorToWrite {
-  dtype: Extract<Dtype, "F64" | "F32" | "F16" | "BF16">;
+  /** BOOL: non-zero values are written as 1 (the causal-mask buffers of some checkpoints). */
+  dtype: Extract<Dtype, "F64" | "F32" | "F16" | "BF16" | "BOOL">;
   shape: number[];
   data: ArrayLike<number>;
 }
@@ -45,6 +46,9 @@ export function encodeSafetensors(tensors: Record<string, TensorToWrite>, metada
           break;
         case "BF16":
           view.setUint16(pos + 2 * i, floatToBf16(x), true);
+          break;
+        case "BOOL":
+          view.setUint8(pos + i, x ? 1 : 0);
           break;
       }
     }

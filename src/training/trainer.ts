@@ -5,13 +5,14 @@
  */
 import ort from "onnxruntime-node";
 import type { Batch } from "../model/batch.js";
-import type { Gpt2Config } from "../model/config.js";
+import type { Gpt2Config, ModelConfig } from "../model/config.js";
 import { gpt2ParameterShapes } from "../model/gpt2-architecture.js";
 import { int64 } from "../model/onnx/causal-lm.js";
 import { buildGpt2TrainingGraph, type TrainingGraphVariant } from "../model/onnx/gpt2-train.js";
 import { type RuntimeOptions, SessionCache } from "../runtime/session.js";
 import { AdamW, type AdamWOptions } from "./adamw.js";
 import { nextTokenTargets } from "./loss.js";
+import { InputError } from "../util/errors.js";
 
 /** GPT-2 practice: decay matrices and embeddings, not biases or LayerNorm gains. */
 const isDecayed = (name: string): boolean => name.endsWith(".weight") && !/(^|\.)ln_(1|2|f)\.weight$/.test(name);
@@ -25,18 +26,18 @@ export interface StepResult {
 }
 
 export class Gpt2Trainer {
+  readonly config: Gpt2Config;
   readonly optimizer: AdamW;
   private readonly params = new Map<string, Float32Array>();
   private readonly weightFeeds: Record<string, ort.Tensor> = {};
   private readonly sessions: SessionCache<TrainingGraphVariant>;
 
-  /** `weights` are copied: the caller's arrays are not changed. */
-  constructor(
-    readonly config: Gpt2Config,
-    weights: ReadonlyMap<string, Float32Array>,
-    options: AdamWOptions,
-    runtime: RuntimeOptions = {},
-  ) {
+  /** `weights` are copied: the caller's arrays are not changed. Only GPT-2 has training graphs: other architectures are refused. */
+  constructor(config: ModelConfig, weights: ReadonlyMap<string, Float32Array>, options: AdamWOptions, runtime: RuntimeOptions = {}) {
+    if (config.architecture !== "gpt2") {
+      throw new InputError(`training runs on GPT-2 only; a ${config.architecture} model can be fitted, scored and indexed but not trained here`);
+    }
+    this.config = config;
     for (const [name, shape] of gpt2ParameterShapes(config)) {
       const data = weights.get(name);
       const size = shape.reduce((a, b) => a * b, 1);

@@ -16,35 +16,40 @@ import { uniformGenerator } from "../../util/random.js";
 import { type Batch, makeBatch } from "../batch.js";
 import { lossWeights, rowsWithLoss, trueLabels } from "../capture.js";
 import type { ModelConfig } from "../config.js";
-import { gpt2Modules, gpt2ParameterShapes } from "../gpt2-architecture.js";
-import { type CausalLM, type GradientCapture, type LossSpec, type TrackedModule, inputWidth } from "../model.js";
+import { GPT2_LAYOUT } from "../gpt2-architecture.js";
+import { LLAMA_LAYOUT } from "../llama-architecture.js";
+import { type ArchitectureLayout, type CausalLM, type GradientCapture, type LossSpec, type TrackedModule, inputWidth } from "../model.js";
+import { NEOX_LAYOUT } from "../neox-architecture.js";
 import { gpt2Capture, gpt2Forward } from "./gpt2.js";
-import type { CaptureInputs, GraphInputs } from "./graph-inputs.js";
-import { sampleLabels, softmaxCrossEntropy } from "./layers.js";
+import type { CaptureHead, CaptureInputs, EmitCapture, GraphInputs } from "./graph-inputs.js";
+import { moduleInput } from "./layers.js";
+import { llamaCapture, llamaForward } from "./llama.js";
+import { sampleLabels, softmaxCrossEntropy } from "./loss.js";
+import { neoxCapture, neoxForward } from "./neox.js";
 
 export type GraphVariant = "forward" | "capture" | "capture-sampled";
 
-/** An architecture as graphs: what the engine needs to build, feed and read them. */
-export interface OnnxArchitecture {
-  parameterShapes(config: ModelConfig): Map<string, number[]>;
-  modules(config: ModelConfig): TrackedModule[];
-  forward(g: GraphBuilder, config: ModelConfig, inputs: GraphInputs): Value;
-  capture(
-    g: GraphBuilder,
-    config: ModelConfig,
-    inputs: CaptureInputs,
-    head: (logits: Value) => Value,
-    emit: (module: string, a: Value, grad: Value) => void,
-  ): void;
+/** An architecture as graphs: its layout, and the forward and capture graphs the engine builds, feeds and reads. */
+export interface OnnxArchitecture<C extends ModelConfig = ModelConfig> extends ArchitectureLayout<C> {
+  forward(g: GraphBuilder, config: C, inputs: GraphInputs): Value;
+  capture(g: GraphBuilder, config: C, inputs: CaptureInputs, head: CaptureHead, emit: EmitCapture): void;
 }
 
-export const ARCHITECTURES: Record<ModelConfig["architecture"], OnnxArchitecture> = {
-  gpt2: { parameterShapes: gpt2ParameterShapes, modules: gpt2Modules, forward: gpt2Forward, capture: gpt2Capture },
+/** Each architecture's graphs, checked against its own configuration type. */
+export const ARCHITECTURES: { [A in ModelConfig["architecture"]]: OnnxArchitecture<Extract<ModelConfig, { architecture: A }>> } = {
+  gpt2: { ...GPT2_LAYOUT, forward: gpt2Forward, capture: gpt2Capture },
+  "gpt-neox": { ...NEOX_LAYOUT, forward: neoxForward, capture: neoxCapture },
+  llama: { ...LLAMA_LAYOUT, forward: llamaForward, capture: llamaCapture },
 };
+
+/** The graphs of the config's architecture, taking that config. */
+function architectureOf(config: ModelConfig): OnnxArchitecture {
+  return ARCHITECTURES[config.architecture] as OnnxArchitecture;
+}
 
 /** The graph of one variant; inputs and outputs are named as OnnxCausalLM feeds and reads them. */
 export function buildGraph(config: ModelConfig, variant: GraphVariant): GraphBuilder {
-  const arch = ARCHITECTURES[config.architecture];
+  const arch = architectureOf(config);
   const g = new GraphBuilder(config.architecture, variant);
   const V = config.vocabSize;
   const ids = g.input("ids", "int64", ["batch", "tokens"]);
@@ -69,11 +74,11 @@ export function buildGraph(config: ModelConfig, variant: GraphVariant): GraphBui
       if (variant === "capture-sampled") g.output(labels, "labels", "int64", ["rows"]);
       return dlogits;
     });
-  const widths = new Map(arch.modules(config).map((m) => [m.name, m]));
-  const emit = (name: string, a: Value, grad: Value) => {
-    const m = widths.get(name) as TrackedModule;
+  const modules = new Map(arch.modules(config).map((m) => [m.name, m]));
+  const emit = (name: string, x: Value, grad: Value) => {
+    const m = modules.get(name) as TrackedModule;
     const flat = (v: Value, width: number) => g.op("Reshape", [v, g.constant("int64", [-1, width])]);
-    g.output(flat(a, inputWidth(m)), `a.${name}`, "float32", ["positions", inputWidth(m)]);
+    g.output(flat(moduleInput(g, x, mask, m.bias), inputWidth(m)), `a.${name}`, "float32", ["positions", inputWidth(m)]);
     g.output(flat(grad, m.outFeatures), `g.${name}`, "float32", ["positions", m.outFeatures]);
   };
   arch.capture(g, config, { ids, rows, mask, weight }, head, emit);
@@ -88,13 +93,13 @@ export class OnnxCausalLM implements CausalLM {
   private readonly sessions: SessionCache<GraphVariant>;
   private readonly weightFeeds: Record<string, ort.Tensor>;
 
-  /** `weights`: every parameter by checkpoint name (without `transformer.`); read in place, never copied. */
+  /** `weights`: every parameter by checkpoint name (without the base model's prefix); read in place, never copied. */
   constructor(
     readonly config: ModelConfig,
     weights: ReadonlyMap<string, Float32Array>,
     options: RuntimeOptions = {},
   ) {
-    const arch = ARCHITECTURES[config.architecture];
+    const arch = architectureOf(config);
     this.modules = arch.modules(config);
     this.weightFeeds = Object.fromEntries(
       [...arch.parameterShapes(config)].map(([name, dims]) => {

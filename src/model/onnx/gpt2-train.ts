@@ -1,7 +1,7 @@
 /**
  * GPT-2's training graphs: the summed next-token loss of a right-padded batch and, in the "train"
  * variant, its gradient with respect to every parameter, by a hand-written backward pass through
- * the blocks of layers.ts (the capture graph's activation backward, plus parameter gradients):
+ * the building blocks beside it (the capture graph's activation backward, plus parameter gradients):
  *
  *   head:   logits = h wte^T on the loss rows;  dwte += dlogits^T h
  *   linear: dW = x^T dy, db = sum of dy's rows;  LayerNorm: dgain = sum dy xhat, dbias = sum dy
@@ -15,18 +15,11 @@ import { GraphBuildError, GraphBuilder, type Value } from "../../runtime/graph.j
 import type { Gpt2Config } from "../config.js";
 import { gpt2ParameterShapes } from "../gpt2-architecture.js";
 import { transformer } from "./gpt2.js";
-import {
-  causalAttentionBackward,
-  embeddingBackward,
-  gatherRows,
-  geluTanhBackward,
-  layerNormBackward,
-  layerNormParameterGrads,
-  linearBackward,
-  linearParameterGrads,
-  scatterRows,
-  softmaxCrossEntropy,
-} from "./layers.js";
+import { geluTanhBackward } from "./activations.js";
+import { causalAttentionBackward, mergeHeads } from "./attention.js";
+import { conv1dBackward, conv1dParameterGrads, embeddingBackward, gatherRows, scatterRows } from "./layers.js";
+import { softmaxCrossEntropy } from "./loss.js";
+import { layerNormParameterGrads, normBackward } from "./norms.js";
 
 export type TrainingGraphVariant = "loss" | "train";
 
@@ -61,34 +54,38 @@ export function buildGpt2TrainingGraph(cfg: Gpt2Config, variant: TrainingGraphVa
     const dy = scatterRows(g, g.op("MatMul", [dlogits, w("wte.weight")]), rows, lnF.y, C);
     const { dgain, dbias } = layerNormParameterGrads(g, dy, lnF.saved, C);
     grads.set("ln_f.weight", dgain).set("ln_f.bias", dbias);
-    return layerNormBackward(g, dy, lnF.saved, w("ln_f.weight"));
+    return normBackward(g, dy, lnF.saved, w("ln_f.weight"));
   });
   for (let i = cfg.nLayer - 1; i >= 0; i--) {
     const name = (param: string) => `h.${i}.${param}`;
     const p = (param: string) => w(name(param));
     const s = saved[i];
     const linearGrads = (module: string, x: Value, dy: Value, inWidth: number, outWidth: number) => {
-      const { dw, db } = linearParameterGrads(g, x, dy, inWidth, outWidth);
+      const { dw, db } = conv1dParameterGrads(g, x, dy, inWidth, outWidth);
       grads.set(name(`${module}.weight`), dw).set(name(`${module}.bias`), db);
     };
     const normGrads = (norm: string, dy: Value, ns: typeof s.ln1) => {
       const { dgain, dbias } = layerNormParameterGrads(g, dy, ns, C);
       grads.set(name(`${norm}.weight`), dgain).set(name(`${norm}.bias`), dbias);
-      return layerNormBackward(g, dy, ns, p(`${norm}.weight`));
+      return normBackward(g, dy, ns, p(`${norm}.weight`));
     };
     const dOut = dx;
     dx = g.scope(`h.${i}.backward`, () => {
       // x' = mid + mlp(ln_2(mid)): dL/dm = dL/dx'
       linearGrads("mlp.c_proj", s.act, dOut, cfg.nInner, C);
-      const dh = geluTanhBackward(g, linearBackward(g, dOut, p("mlp.c_proj.weight")), s.gelu);
+      const dh = geluTanhBackward(g, conv1dBackward(g, dOut, p("mlp.c_proj.weight")), s.gelu);
       linearGrads("mlp.c_fc", s.u, dh, C, cfg.nInner);
-      const dMid = g.op("Add", [dOut, normGrads("ln_2", linearBackward(g, dh, p("mlp.c_fc.weight")), s.ln2)]);
+      const dMid = g.op("Add", [dOut, normGrads("ln_2", conv1dBackward(g, dh, p("mlp.c_fc.weight")), s.ln2)]);
       // mid = x + attn(ln_1(x))
       linearGrads("attn.c_proj", s.attnOut, dMid, C, C);
-      const dAttn = causalAttentionBackward(g, linearBackward(g, dMid, p("attn.c_proj.weight")), s.attn, attention);
-      const dqkv = g.op("Concat", [dAttn.dq, dAttn.dk, dAttn.dv], { axis: 2 });
+      const dAttn = causalAttentionBackward(g, conv1dBackward(g, dMid, p("attn.c_proj.weight")), s.attn, attention);
+      const dqkv = g.op(
+        "Concat",
+        [dAttn.dq, dAttn.dk, dAttn.dv].map((d) => mergeHeads(g, d)),
+        { axis: 2 },
+      );
       linearGrads("attn.c_attn", s.ln1Out, dqkv, C, 3 * C);
-      return g.op("Add", [dMid, normGrads("ln_1", linearBackward(g, dqkv, p("attn.c_attn.weight")), s.ln1)]);
+      return g.op("Add", [dMid, normGrads("ln_1", conv1dBackward(g, dqkv, p("attn.c_attn.weight")), s.ln1)]);
     });
   }
   g.scope("embed.backward", () => {

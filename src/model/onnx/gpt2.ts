@@ -4,37 +4,25 @@
  * down to the lowest MLP, and returns for every MLP matrix what EK-FAC needs:
  *
  *   block:  u = LN2(x);  h = u Wfc + bfc;  act = gelu(h);  m = act Wproj + bproj;  x' = x + m
- *   c_fc:   a = [u, 1],   g = dL/dh
- *   c_proj: a = [act, 1], g = dL/dm
+ *   c_fc:   a = u,   g = dL/dh
+ *   c_proj: a = act, g = dL/dm
  *
- * Weights are graph inputs named as in the checkpoint (without `transformer.`).
+ * Weights are graph inputs named as in the checkpoint (without `transformer.`), Conv1D layout [in, out].
  */
 import type { GraphBuilder, Value } from "../../runtime/graph.js";
 import type { Gpt2Config } from "../config.js";
-import {
-  type AttentionSaved,
-  causalAttention,
-  causalAttentionBackward,
-  causalBias,
-  gatherRows,
-  geluTanh,
-  geluTanhBackward,
-  type GeluSaved,
-  layerNorm,
-  layerNormBackward,
-  linear,
-  linearBackward,
-  type NormSaved,
-  scatterRows,
-  withBiasColumn,
-} from "./layers.js";
-import type { CaptureHead, CaptureInputs, GraphInputs } from "./graph-inputs.js";
+import { type GeluTanhSaved, geluTanh, geluTanhBackward } from "./activations.js";
+import { type AttentionSaved, causalAttention, causalAttentionBackward, causalBias, mergeHeads, splitHeads } from "./attention.js";
+import type { CaptureHead, CaptureInputs, EmitCapture, GraphInputs } from "./graph-inputs.js";
+import { headBackward, lmHead } from "./head.js";
+import { conv1d, conv1dBackward, tokenCount } from "./layers.js";
+import { layerNorm, type NormSaved, normBackward } from "./norms.js";
 
 export interface BlockSaved {
   ln1: NormSaved;
   attn: AttentionSaved;
   ln2: NormSaved;
-  gelu: GeluSaved;
+  gelu: GeluTanhSaved;
   /** LN2 output: the input of c_fc, [B, T, C] */
   u: Value;
   /** gelu output: the input of c_proj, [B, T, 4C] */
@@ -49,8 +37,8 @@ export interface BlockSaved {
 export function transformer(g: GraphBuilder, cfg: Gpt2Config, inputs: GraphInputs) {
   const w = inputs.weight;
   const C = cfg.nEmbd;
-  const attention = { heads: cfg.nHead, headDim: C / cfg.nHead };
-  const tokens = g.op("Slice", [g.op("Shape", [inputs.ids]), g.constant("int64", [1]), g.constant("int64", [2])]);
+  const attention = { heads: cfg.nHead, kvHeads: cfg.nHead, headDim: C / cfg.nHead };
+  const tokens = tokenCount(g, inputs.ids);
   const bias = g.scope("causal_mask", () => causalBias(g, tokens));
   // x [B, T, C] = token embedding + position embedding
   let x = g.scope("embed", () => {
@@ -64,16 +52,17 @@ export function transformer(g: GraphBuilder, cfg: Gpt2Config, inputs: GraphInput
     x = g.scope(`h.${i}`, () => {
       const ln1 = layerNorm(g, input, p("ln_1.weight"), p("ln_1.bias"), cfg.layerNormEps);
       const attn = g.scope("attn", () => {
-        // qkv [B, T, 3C] -> q, k, v [B, T, C]
-        const [q, k, v] = g.node("Split", [linear(g, ln1.y, p("attn.c_attn.weight"), p("attn.c_attn.bias"))], { axis: 2 }, 3);
+        // qkv [B, T, 3C] -> q, k, v [B, H, T, D]
+        const qkv = g.node("Split", [conv1d(g, ln1.y, p("attn.c_attn.weight"), p("attn.c_attn.bias"))], { axis: 2 }, 3);
+        const [q, k, v] = qkv.map((part) => splitHeads(g, part, attention.heads, attention.headDim));
         return causalAttention(g, q, k, v, attention, bias);
       });
-      const mid = g.op("Add", [input, linear(g, attn.y, p("attn.c_proj.weight"), p("attn.c_proj.bias"))]);
+      const mid = g.op("Add", [input, conv1d(g, attn.y, p("attn.c_proj.weight"), p("attn.c_proj.bias"))]);
       const ln2 = layerNorm(g, mid, p("ln_2.weight"), p("ln_2.bias"), cfg.layerNormEps);
-      const { y: act, saved: gelu } = g.scope("mlp", () => geluTanh(g, linear(g, ln2.y, p("mlp.c_fc.weight"), p("mlp.c_fc.bias"))));
+      const { y: act, saved: gelu } = g.scope("mlp", () => geluTanh(g, conv1d(g, ln2.y, p("mlp.c_fc.weight"), p("mlp.c_fc.bias"))));
       saved.push({ ln1: ln1.saved, attn: attn.saved, ln2: ln2.saved, gelu, u: ln2.y, act, ln1Out: ln1.y, attnOut: attn.y });
       // x' = mid + act Wproj + bproj
-      return g.op("Add", [mid, linear(g, act, p("mlp.c_proj.weight"), p("mlp.c_proj.bias"))]);
+      return g.op("Add", [mid, conv1d(g, act, p("mlp.c_proj.weight"), p("mlp.c_proj.bias"))]);
     });
   }
   const lnF = g.scope("ln_f", () => layerNorm(g, x, w("ln_f.weight"), w("ln_f.bias"), cfg.layerNormEps));
@@ -83,43 +72,35 @@ export function transformer(g: GraphBuilder, cfg: Gpt2Config, inputs: GraphInput
 /** logits [R, V] of the chosen rows of the flattened batch (tied head: h wte^T). */
 export function gpt2Forward(g: GraphBuilder, cfg: Gpt2Config, inputs: GraphInputs): Value {
   const { w, lnF } = transformer(g, cfg, inputs);
-  return g.scope("lm_head", () => g.op("Gemm", [gatherRows(g, lnF.y, inputs.rows, cfg.nEmbd), w("wte.weight")], { transB: 1 }));
+  return lmHead(g, lnF.y, inputs.rows, w("wte.weight"), cfg.nEmbd);
 }
 
 /**
  * The capture pass: forward, the head's loss (`head` returns dL/dlogits [R, V] from the logits),
- * then dL/dx from the top block down; `emit` receives each MLP matrix's a [B, T, in+1] and
- * g [B, T, out], from the top block down.
+ * then dL/dx from the top block down; `emit` receives each MLP matrix's input [B, T, in] and
+ * output gradient [B, T, out], from the top block down.
  */
-export function gpt2Capture(
-  g: GraphBuilder,
-  cfg: Gpt2Config,
-  inputs: CaptureInputs,
-  head: CaptureHead,
-  emit: (module: string, a: Value, grad: Value) => void,
-): void {
+export function gpt2Capture(g: GraphBuilder, cfg: Gpt2Config, inputs: CaptureInputs, head: CaptureHead, emit: EmitCapture): void {
   const { w, saved, lnF, attention } = transformer(g, cfg, inputs);
-  const C = cfg.nEmbd;
-  // dL/dx of the residual stream at the top: the head's gradient spread back to its rows
-  let dx = g.scope("lm_head.backward", () => {
-    const logits = g.op("Gemm", [gatherRows(g, lnF.y, inputs.rows, C), w("wte.weight")], { transB: 1 });
-    const dRows = g.op("MatMul", [head(logits), w("wte.weight")]);
-    return layerNormBackward(g, scatterRows(g, dRows, inputs.rows, lnF.y, C), lnF.saved, w("ln_f.weight"));
-  });
+  let dx = headBackward(g, { ...lnF, gain: w("ln_f.weight") }, inputs.rows, w("wte.weight"), cfg.nEmbd, head);
   for (let i = cfg.nLayer - 1; i >= 0; i--) {
     const p = (name: string) => w(`h.${i}.${name}`);
     const s = saved[i];
     const dOut = dx;
     dx = g.scope(`h.${i}.backward`, () => {
       // m = act Wproj + b feeds the residual directly: dL/dm = dL/dx'
-      const dh = geluTanhBackward(g, linearBackward(g, dOut, p("mlp.c_proj.weight")), s.gelu);
-      emit(`h.${i}.mlp.c_fc`, withBiasColumn(g, s.u, inputs.mask), dh);
-      emit(`h.${i}.mlp.c_proj`, withBiasColumn(g, s.act, inputs.mask), dOut);
+      const dh = geluTanhBackward(g, conv1dBackward(g, dOut, p("mlp.c_proj.weight")), s.gelu);
+      emit(`h.${i}.mlp.c_fc`, s.u, dh);
+      emit(`h.${i}.mlp.c_proj`, s.act, dOut);
       if (i === 0) return dOut; // nothing below the lowest MLP is tracked
-      const dMid = g.op("Add", [dOut, layerNormBackward(g, linearBackward(g, dh, p("mlp.c_fc.weight")), s.ln2, p("ln_2.weight"))]);
-      const dAttn = causalAttentionBackward(g, linearBackward(g, dMid, p("attn.c_proj.weight")), s.attn, attention);
-      const dqkv = g.op("Concat", [dAttn.dq, dAttn.dk, dAttn.dv], { axis: 2 });
-      return g.op("Add", [dMid, layerNormBackward(g, linearBackward(g, dqkv, p("attn.c_attn.weight")), s.ln1, p("ln_1.weight"))]);
+      const dMid = g.op("Add", [dOut, normBackward(g, conv1dBackward(g, dh, p("mlp.c_fc.weight")), s.ln2, p("ln_2.weight"))]);
+      const dAttn = causalAttentionBackward(g, conv1dBackward(g, dMid, p("attn.c_proj.weight")), s.attn, attention);
+      const dqkv = g.op(
+        "Concat",
+        [dAttn.dq, dAttn.dk, dAttn.dv].map((d) => mergeHeads(g, d)),
+        { axis: 2 },
+      );
+      return g.op("Add", [dMid, normBackward(g, conv1dBackward(g, dqkv, p("attn.c_attn.weight")), s.ln1, p("ln_1.weight"))]);
     });
   }
 }

@@ -17,3 +17,10 @@ export interface CaptureInputs extends GraphInputs {
 
 /** The loss on the head's logits [R, V]: returns dL/dlogits [R, V]. */
 export type CaptureHead = (logits: Value) => Value;
+
+/**
+ * Receives a tracked module's input x [B, T, in] (without the bias's 1: the engine appends it
+ * where the module has a bias, and zeroes padding) and the loss's gradient with respect to its
+ * output [B, T, out].
+ */
+export type EmitCapture = (module: string, x: Value, grad: Value) => void;

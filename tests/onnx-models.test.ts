@@ -4,13 +4,13 @@ import { type Batch, makeBatch } from "../src/model/batch.js";
 import { loadModel } from "../src/model/load.js";
 import { type CausalLM, inputWidth } from "../src/model/model.js";
 import { samplingUniforms } from "../src/model/onnx/causal-lm.js";
-import { sampleLabels } from "../src/model/onnx/layers.js";
+import { sampleLabels } from "../src/model/onnx/loss.js";
 import { GraphBuilder } from "../src/runtime/graph.js";
 import { GraphSession } from "../src/runtime/session.js";
 import { uniformGenerator } from "../src/util/random.js";
 import { elementwiseRelError, maxRelError } from "./helpers/compare.js";
 import { sequenceGradient } from "./helpers/gradients.js";
-import { fixtureExpected, fixtureModels, fixturePath, fixtureQueries, fixtureTrain } from "../support/fixtures.js";
+import { architectureFixtures, fixtureExpected, fixtureModels, fixturePath, fixtureQueries, fixtureTrain } from "../support/fixtures.js";
 
 /** sum_t x_t x_t^T / count over every row of row-major x [rows, w]. */
 function secondMoment(x: Float32Array, w: number, count: number): Float64Array {
@@ -33,7 +33,7 @@ function rowLogSumExp(logits: Float32Array, V: number): Float64Array {
   });
 }
 
-describe.each(fixtureModels)("GPT-2 on ONNX Runtime, %s", (name) => {
+describe.each([...fixtureModels, ...architectureFixtures])("the model on ONNX Runtime, %s", (name) => {
   let model: CausalLM;
   let expected: Awaited<ReturnType<typeof fixtureExpected>>;
   const train = fixtureTrain(name);
