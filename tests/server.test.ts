@@ -493,6 +493,23 @@ describe("HTTP", () => {
     expect(await res.json()).toMatchObject({ status: "ok", database: { ok: true } });
   });
 
+  it("serves several indexes: /healthz reports each, and two of one name are refused", async () => {
+    const two = await serverWith({ indexes: [TEST_INDEX, "second"].map((name) => ({ name, engine, db: recorded.db, tokenizer })) });
+    expect(await (await fetch(`${two.url}/healthz`)).json()).toMatchObject({
+      status: "ok",
+      database: { ok: true },
+      indexes: [
+        { name: TEST_INDEX, database: { ok: true } },
+        { name: "second", database: { ok: true } },
+      ],
+    });
+    const names = await gql(two.graphqlUrl, '{ indexes { name } index { name } second: index(index: "second") { name } }');
+    expect(names.data).toEqual({ indexes: [{ name: TEST_INDEX }, { name: "second" }], index: { name: TEST_INDEX }, second: { name: "second" } });
+    await expect(serverWith({ indexes: [TEST_INDEX, TEST_INDEX].map((name) => ({ name, engine, db: recorded.db, tokenizer })) })).rejects.toThrow(
+      `two indexes are named "${TEST_INDEX}"`,
+    );
+  });
+
   it("counts requests by operation and outcome on /metrics", async () => {
     await gql(server.graphqlUrl, HITS, { variables: { completion: " fox", topK: 1 } });
     await gql(server.graphqlUrl, HITS, { variables: { completion: " fox", topK: 0 } });
