@@ -49,6 +49,9 @@ describe("the influence command line", () => {
     ["an unknown option", ["query", "--index", "x", "--topk", "3"], /unknown option '--topk'/],
     ["a bad option value", ["fit", "--model", "m", "--corpus", "c", "--out", "o", "--fisher", "exact"], /--fisher.*expected sampled or empirical/],
     ["a missing option", ["fit", "--model", "m", "--corpus", "c"], /required option '--out <dir>' not specified/],
+    ["an --index without a folder", ["serve", "--index", "a="], /--index.*expected \[NAME=\]DIR, got "a="/],
+    ["two indexes of one name", ["serve", "--index", "/x/index", "--index", "b=/y", "--index", "/z/index"], /two indexes are named "index"/],
+    ["an index name it cannot take", ["serve", "--index", "my index=/x"], /index name "my index" is not 1 to 64 letters/],
   ])("exits with code 2 on %s, like every other bad input", async (_, args, message) => {
     const { code, stderr } = await influence(args);
     expect(code).toBe(2);

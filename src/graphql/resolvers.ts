@@ -1,7 +1,16 @@
+import { CompareInfluenceResolver } from "./compare-influence-resolver.js";
 import { IndexResolver } from "./index-info-resolver.js";
 import { InfluenceResolver } from "./influence-resolver.js";
 import { QueryLogResolver } from "./query-log-resolver.js";
 import { ScoreSequencesResolver } from "./score-sequences-resolver.js";
 import { SequenceConnectionResolver, SequenceResolver } from "./sequence-resolver.js";
 
-export const resolvers = [InfluenceResolver, SequenceResolver, SequenceConnectionResolver, IndexResolver, QueryLogResolver, ScoreSequencesResolver] as const;
+export const resolvers = [
+  InfluenceResolver,
+  SequenceResolver,
+  SequenceConnectionResolver,
+  IndexResolver,
+  QueryLogResolver,
+  ScoreSequencesResolver,
+  CompareInfluenceResolver,
+] as const;

@@ -5,12 +5,18 @@ export interface LayerModules {
   modules: IndexInfo["modules"];
 }
 
+/** An index's info and the name it is served under. */
+export type NamedIndexInfo = IndexInfo & { name: string };
+
 /** What the index was built from and how (from the engine, which loaded it). */
 export class IndexService {
-  constructor(private readonly engine: InfluenceEngine) {}
+  constructor(
+    private readonly name: string,
+    private readonly engine: InfluenceEngine,
+  ) {}
 
-  info(): IndexInfo {
-    return this.engine.info();
+  info(): NamedIndexInfo {
+    return { name: this.name, ...this.engine.info() };
   }
 
   /** The index's layers in order, each with its MLP modules. */
