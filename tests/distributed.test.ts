@@ -14,6 +14,8 @@ import { runBuild } from "../src/jobs/build.js";
 import { planBuild, waitForBuild } from "../src/jobs/distributed/planner.js";
 import { indexPath } from "../src/indexer/index-manifest.js";
 import { readVectorFile } from "../src/indexer/vector-file.js";
+import { startIndexServer } from "../src/http/open-index-server.js";
+import type { ServerLogger } from "../src/server/logger.js";
 import { tempDir } from "../src/util/temp-dir.js";
 import { createTestDatabase } from "../support/db.js";
 import { FIXTURE_SHARD_SIZE, fixtureBuildJob } from "../support/fixture-index.js";
@@ -46,6 +48,7 @@ async function checksums(dir: string): Promise<Record<string, string>> {
 
 interface Cli {
   child: ChildProcess;
+  stdout(): string;
   stderr(): string;
   /** Resolves with the exit code (or the signal's name). */
   exited: Promise<number | string>;
@@ -55,8 +58,12 @@ interface Cli {
 
 function cli(args: string[]): Cli {
   const child = spawn(process.execPath, [path.join(REPO_ROOT, "bin/influence.js"), ...args], {
-    stdio: ["ignore", "ignore", "pipe"],
+    stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, INFLUENCE_QUIET: "1" },
+  });
+  let stdout = "";
+  child.stdout?.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString();
   });
   let stderr = "";
   const watchers: Array<{ pattern: RegExp; resolve: () => void }> = [];
@@ -67,6 +74,7 @@ function cli(args: string[]): Cli {
   const exited = new Promise<number | string>((resolve) => child.on("exit", (code, signal) => resolve(code ?? signal ?? -1)));
   return {
     child,
+    stdout: () => stdout,
     stderr: () => stderr,
     exited,
     saw: (pattern) =>
@@ -77,6 +85,8 @@ function cli(args: string[]): Cli {
       }),
   };
 }
+
+const silentLogger: ServerLogger = { warn: () => undefined, error: () => undefined };
 
 const worker = (url: string, extra: string[] = []) => cli(["worker", "--database", url, "--poll-seconds", "1", "--maintenance-seconds", "1", ...extra]);
 
@@ -159,6 +169,40 @@ describe("a distributed build of gpt2-tiny", () => {
       await db.close();
     }
     expect(others.map((w) => w.stderr()).join("")).toContain(`${killedJob}: started (attempt 2)`);
+
+    // The GraphQL `builds` field of a server on the index (whose database is the build's).
+    const server = await startIndexServer({ indexDir: out, workers: 1, maxQueue: 4, timeoutMs: 60_000, port: 0, logger: silentLogger });
+    try {
+      const response = await fetch(server.graphqlUrl, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ query: `{ builds(id: ${buildId}) { buildId status phase jobs { total done failed } workers { worker tokens } error } }` }),
+      });
+      const [build] = (await response.json()).data.builds;
+      expect(build).toMatchObject({ buildId: String(buildId), status: "completed", phase: "manifest", error: null });
+      expect(build.jobs.done).toBe(build.jobs.total);
+      expect(build.jobs.failed).toBe(0);
+      // Tokens of the covariance, Lambda, PCA (every sequence: the sample is larger than the corpus) and vectors passes.
+      const corpusTokens = train.reduce((s, t) => s + t.tokens.length, 0);
+      expect(build.workers.reduce((s: number, w: { tokens: number }) => s + w.tokens, 0)).toBe(4 * corpusTokens);
+    } finally {
+      await server.close();
+    }
+  }, 600_000);
+
+  it("stops at a job that fails on every attempt, with its error in the build's status", async () => {
+    const url = await database();
+    const out = path.join(tmp.dir, "failing");
+    const buildId = await planBuild({ ...fixtureBuildJob(MODEL, out), databaseUrl: url, queue: { ...QUEUE, retries: 1 } });
+    // Where the jobs write their artifacts, a file: every covariance job fails to write.
+    await writeFile(path.join(out, "jobs"), "not a folder");
+    const w = start(worker(url));
+    await expect(waitForBuild(url, buildId)).rejects.toThrow(/build \d+ failed: job covariance-\d+ failed after 2 attempts: .*jobs/);
+    expect(await w.exited).toBe(1);
+    const status = start(cli(["build", "status", "--database", url, "--build", String(buildId)]));
+    expect(await status.exited).toBe(0);
+    expect(status.stdout()).toMatch(new RegExp(`^build ${buildId}: failed, phase factors .*\\n(.*\\n)*  error: job covariance-\\d+ failed after 2 attempts`));
+    expect(status.stdout()).toMatch(/jobs: \d+ done, 0 running, \d+ queued, [1-9]\d* failed of 12 queued so far/);
   }, 600_000);
 
   describe("refuses", () => {

@@ -1,6 +1,7 @@
+import { BuildsResolver } from "./builds-resolver.js";
 import { IndexResolver } from "./index-info-resolver.js";
 import { InfluenceResolver } from "./influence-resolver.js";
 import { QueryLogResolver } from "./query-log-resolver.js";
 import { SequenceConnectionResolver, SequenceResolver } from "./sequence-resolver.js";
 
-export const resolvers = [InfluenceResolver, SequenceResolver, SequenceConnectionResolver, IndexResolver, QueryLogResolver] as const;
+export const resolvers = [InfluenceResolver, SequenceResolver, SequenceConnectionResolver, IndexResolver, QueryLogResolver, BuildsResolver] as const;

@@ -72,7 +72,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const services: Services = {
     influence: new InfluenceService({ engine, db, tokenizer, corpus, sequences, logger }),
     sequences,
-    index: new IndexService(engine),
+    index: new IndexService(engine, db),
     logger,
   };
   const metrics = new ServerMetrics(options.enginePool);
