@@ -5,6 +5,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
 import { cp, readFile, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -139,6 +140,8 @@ describe("a distributed build of gpt2-tiny", () => {
     expect(await planner.exited, planner.stderr()).toBe(0);
     expect(await Promise.all(workers.map((w) => w.exited))).toEqual([0, 0, 0]);
     expect(await checksums(out)).toEqual(single);
+    // What only the jobs needed is gone.
+    expect([existsSync(path.join(out, "jobs")), existsSync(indexPath(out, "shards"))]).toEqual([false, false]);
     // Every worker took part.
     for (const w of workers) expect(w.stderr()).toMatch(/: done in /);
   }, 600_000);

@@ -47,16 +47,13 @@ export function fisherChunks(shard: OrdinalRange, settings: FisherSettings, pass
   }));
 }
 
-/** The PCA sample grouped by the corpus shard each ordinal falls in, in shard order. */
+/**
+ * The PCA sample in shards of `shardSize` consecutive entries: the sample is spread over the
+ * corpus, and grouping it by corpus shard would make a job (and a file of moment sums) of a
+ * sequence or two for a large corpus.
+ */
 export function sampleShards(sample: readonly number[], shardSize: number): number[][] {
-  const shards = new Map<number, number[]>();
-  for (const ordinal of sample) {
-    const shard = Math.floor(ordinal / shardSize);
-    const group = shards.get(shard) ?? [];
-    group.push(ordinal);
-    shards.set(shard, group);
-  }
-  return [...shards.keys()].sort((a, b) => a - b).map((s) => shards.get(s) as number[]);
+  return Array.from({ length: Math.ceil(sample.length / shardSize) }, (_, i) => sample.slice(i * shardSize, (i + 1) * shardSize));
 }
 
 /** The chunks of one shard of the PCA sample. */
@@ -142,7 +139,7 @@ export function pooledPasses(
   };
 }
 
-/** Whitened-gradient moments of the sample (the PCA basis), with the pool's workers, by corpus shard of `shardSize`. */
+/** Whitened-gradient moments of the sample (the PCA basis), with the pool's workers, in shards of `shardSize` sample entries. */
 export async function momentsInParallel(
   pool: WorkerPool,
   factors: ModuleFactors[],

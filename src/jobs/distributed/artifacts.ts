@@ -7,7 +7,7 @@
  * in for the shared folder later. The index's own files (factors, projection, vector shards, HNSW
  * graphs) are still written by their writers into the shared folder.
  */
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import type { ModuleCovariance } from "../../ekfac/covariance.js";
 import type { ModuleEigenbasis } from "../../ekfac/eigenbasis.js";
@@ -21,6 +21,8 @@ export interface ArtifactStore {
   /** Replaces the artifact atomically: readers see the old bytes or the new, never a part. */
   write(name: string, bytes: Uint8Array): Promise<void>;
   read(name: string): Promise<Uint8Array>;
+  /** Removes every artifact: the build is complete and they were only for its jobs. */
+  clear(): Promise<void>;
 }
 
 /** Artifacts as files of a folder every worker mounts (NFS, a cluster file system, one machine's disk). */
@@ -34,6 +36,10 @@ export class SharedFolder implements ArtifactStore {
 
   async read(name: string): Promise<Uint8Array> {
     return new Uint8Array(await readFile(this.file(name)));
+  }
+
+  async clear(): Promise<void> {
+    await rm(this.dir, { recursive: true, force: true });
   }
 
   private file(name: string): string {

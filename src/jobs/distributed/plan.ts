@@ -1,9 +1,9 @@
 /**
  * A distributed build's plan and its stages. A stage's jobs are independent of each other and
- * queued together; the next stage is queued when the last job of a stage is done (stages.ts). Every
- * splittable phase is split: the covariance and Lambda passes and the PCA pass by corpus shard (their
- * sums merged in shard order by one job), one eigendecomposition per module, one vectors job per
- * shard, one HNSW job per graph.
+ * queued together; the next stage is queued when the last job of a stage is done (queue.ts). Every
+ * splittable phase is split: the covariance and Lambda passes by corpus shard and the PCA pass by
+ * shard of its sample (their sums merged in shard order by one job), one eigendecomposition per
+ * module, one vectors job per shard, one HNSW job per graph.
  */
 import type { BuildParameters } from "../../indexer/index-manifest.js";
 import type { OrdinalRange } from "../../indexer/index-worker.js";

@@ -165,6 +165,7 @@ export async function runJob(ctx: BuildContext, spec: JobSpec): Promise<Covered>
         if (phase !== "manifest") await recordBuildPhase(ctx.db, ctx.buildId, phase, spanSeconds(jobs, kinds));
       }
       await completeIndex(ctx.db, ctx.buildId, outDir, p, { model: plan.model, corpus: plan.corpus, counts: plan.counts, databaseUrl: plan.databaseUrl });
+      await ctx.artifacts.clear();
       return NOTHING;
     }
   }
