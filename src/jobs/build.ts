@@ -11,6 +11,10 @@
  * Every phase is resumable: finished shards are recorded in the database after their file is
  * written atomically, so after a crash `--resume` recomputes only unrecorded shards, and shards
  * are computed identically however many workers run them.
+ *
+ * This is the scheduler of one machine (worker threads); the phases' computations are in
+ * build-steps.ts and the index workers, shared with the scheduler of `--distributed` builds
+ * (distributed/), which runs them as jobs of a queue on any number of machines.
  */
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rm } from "node:fs/promises";
