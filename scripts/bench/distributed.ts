@@ -86,7 +86,9 @@ const section: BenchSection = {
         "",
         "Plan = ingest and queueing of the first stage (one process). Jobs = from the first stage queued to the manifest written. Overhead per job = worker time " +
           "outside jobs (workers × jobs wall time − the jobs' own durations) over the jobs: fetching, committing, waiting for the next stage to be queued, and, " +
-          "with 2 workers, idling while the other finishes a stage's last job.",
+          "with 2 workers, idling while the other finishes a stage's last job. On one machine the processes share its cores (each sizes its ONNX Runtime " +
+          "threads for the whole machine): the speed-up comes from single-threaded jobs (eigendecompositions, HNSW graphs) running side by side, not from " +
+          "more compute; on separate machines each worker brings its own cores.",
         "",
         "| worker processes | plan s | jobs s | speed-up | phases s (factors / projection / vectors / hnsw) | jobs | overhead per job s |",
         "| ---: | ---: | ---: | ---: | --- | ---: | ---: |",
