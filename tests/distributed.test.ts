@@ -151,10 +151,23 @@ describe("a distributed build of gpt2-tiny", () => {
     const out = path.join(tmp.dir, "killed");
     const buildId = await planBuild({ ...fixtureBuildJob(MODEL, out), databaseUrl: url, queue: QUEUE });
     const [victim, ...others] = [1, 2, 3].map(() => start(worker(url)));
-    // Its first job loads the model in the worker's index thread first: it is still running.
-    await victim.saw(/: started \(attempt 1\)/);
-    victim.child.kill("SIGKILL");
-    const killedJob = /(\S+): started \(attempt 1\)/.exec(victim.stderr())?.[1];
+    const victimId = `${os.hostname()}:${victim.child.pid}`;
+    const db = await openDatabase({ url });
+    // Stopped (SIGSTOP) as it starts a job; killed if the database still has the job running on it,
+    // let go (SIGCONT) to its next job if it had finished this one before it stopped.
+    let killed: { name: string; attempt: number } | undefined;
+    try {
+      for (let n = 1; !killed; n++) {
+        await victim.saw(new RegExp(`(: started \\(attempt \\d+\\)[^]*){${n}}`));
+        victim.child.kill("SIGSTOP");
+        const [, name, attempt] = [...victim.stderr().matchAll(/(\S+): started \(attempt (\d+)\)/g)][n - 1];
+        const row = (await listBuildJobs(db, buildId)).find((j) => j.name === name);
+        if (row?.status === "running" && row.worker === victimId) killed = { name, attempt: Number(attempt) };
+        victim.child.kill(killed ? "SIGKILL" : "SIGCONT");
+      }
+    } finally {
+      await db.close();
+    }
     expect(await victim.exited).toBe("SIGKILL");
 
     await waitForBuild(url, buildId);
@@ -163,15 +176,15 @@ describe("a distributed build of gpt2-tiny", () => {
     const vectors = await readVectorFile(indexPath(out, "vectors"));
     expect({ first: vectors.firstOrdinal, count: vectors.rows.length / vectors.dim }).toEqual({ first: 0, count: train.length });
 
-    const db = await openDatabase({ url });
+    const after = await openDatabase({ url });
     try {
-      const job = (await listBuildJobs(db, buildId)).find((j) => j.name === killedJob);
-      expect(job).toMatchObject({ status: "done", attempts: 2 });
-      expect(job?.worker).not.toBe(`${os.hostname()}:${victim.child.pid}`);
+      const job = (await listBuildJobs(after, buildId)).find((j) => j.name === killed?.name);
+      expect(job).toMatchObject({ status: "done", attempts: (killed?.attempt ?? 0) + 1 });
+      expect(job?.worker).not.toBe(victimId);
     } finally {
-      await db.close();
+      await after.close();
     }
-    expect(others.map((w) => w.stderr()).join("")).toContain(`${killedJob}: started (attempt 2)`);
+    expect(others.map((w) => w.stderr()).join("")).toContain(`${killed?.name}: started (attempt ${(killed?.attempt ?? 0) + 1})`);
 
     // The GraphQL `builds` field of a server on the index (whose database is the build's).
     const server = await startIndexServer({ indexDir: out, workers: 1, maxQueue: 4, timeoutMs: 60_000, port: 0, logger: silentLogger });
