@@ -35,7 +35,7 @@ try {
 }
 if (!values["build-only"]) {
   const server = await startIndexServer({
-    indexDir,
+    indexes: [{ dir: indexDir }],
     host: values.host as string,
     port: Number(values.port),
     workers: 2,

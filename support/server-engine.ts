@@ -23,6 +23,9 @@ import type {
 } from "../src/engine/types.js";
 import { scoreWithVariants } from "../src/engine/what-if.js";
 
+/** The name the server tests serve the double under. */
+export const TEST_INDEX = "test-index";
+
 /** The corpus the double claims to index; the test database must hold it under this name. */
 export const TEST_CORPUS = { name: "server-test-corpus", fingerprint: "sha256:server-test-corpus", path: "/data/server-test.jsonl" };
 export const TEST_LAYERS = [0, 1];

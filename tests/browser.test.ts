@@ -1,6 +1,7 @@
 /**
- * The web UI in a real browser against the real server over a real index of gpt2-tiny: the
- * GraphiQL playground and the influence dashboard, with no request leaving the machine.
+ * The web UI in a real browser against the real server over real indexes of gpt2-tiny (the
+ * default) and pythia-tiny, of one corpus: the GraphiQL playground and the influence dashboard,
+ * with its comparison of the two, with no request leaving the machine.
  */
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -63,7 +64,18 @@ describe(`the web UI in Chromium (${CHROMIUM_PATH})`, () => {
         .join("\n") + "\n",
     );
     await runBuild(fixtureBuildJob(fixturePath("gpt2-tiny"), indexDir, { corpusFile }));
-    server = await startIndexServer({ indexDir, port: 0, workers: 2, maxQueue: 16, timeoutMs: 60_000, webRoot, logger: memoryLogger() });
+    // pythia-tiny's tokenizer.json is GPT-2's BPE: the same texts are the same sequences.
+    const pythiaDir = path.join(tmp.dir, "pythia");
+    await runBuild(fixtureBuildJob(fixturePath("pythia-tiny"), pythiaDir, { corpusFile }, "pythia-tiny"));
+    server = await startIndexServer({
+      indexes: [{ name: "gpt2", dir: indexDir }, { dir: pythiaDir }],
+      port: 0,
+      workers: 1,
+      maxQueue: 16,
+      timeoutMs: 60_000,
+      webRoot,
+      logger: memoryLogger(),
+    });
     browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
     network = await guardNetwork(context);
@@ -374,6 +386,72 @@ describe(`the web UI in Chromium (${CHROMIUM_PATH})`, () => {
     await view.getByRole("button", { name: "Score this text" }).click();
     await expect.poll(() => view.getByRole("alert").textContent(), SLOW).toContain("BAD_USER_INPUT: sequences[0] is 1 token");
     await page.screenshot({ path: path.join(path.dirname(SCREENSHOT), "what-if.png"), fullPage: true });
+    expect(network.external()).toEqual([]);
+  });
+
+  it("compares the two indexes' hits side by side, with their layer bars and the overlap the API computes", async () => {
+    await page.goto(`${server.url}/`);
+    await page.getByLabel("Prompt").fill(PROMPT);
+    await page.getByLabel("Completion").fill(COMPLETION);
+    await page.getByLabel("Top k").fill(String(TOP_K));
+    await page.getByRole("button", { name: "Run" }).click();
+    const view = page.getByRole("region", { name: "compare indexes" });
+    await view.waitFor(SLOW);
+    expect(await view.locator("select").evaluateAll((selects) => selects.map((s) => (s as HTMLSelectElement).value))).toEqual(["gpt2", "pythia"]);
+    await view.getByRole("button", { name: "Compare" }).click();
+    const columns = view.locator('[data-testid="comparison-column"]');
+    await expect.poll(() => columns.count(), SLOW).toBe(2);
+
+    type Compared = {
+      results: Array<{
+        index: string;
+        hits: Array<{ score: number; tokenOverlap: number; sequence: { id: string } }>;
+        layerShares: Array<{ layer: number; share: number }>;
+      }>;
+      overlaps: Array<{ count: number; jaccard: number; ids: string[]; rankCorrelation: number | null }>;
+    };
+    const { compareInfluence } = await api<{ compareInfluence: Compared }>(
+      `query($p: String, $c: String, $k: Int) { compareInfluence(indexes: ["gpt2", "pythia"], prompt: $p, completion: $c, topK: $k) {
+        results { index hits { score tokenOverlap sequence { id } } layerShares { layer share } }
+        overlaps { count jaccard ids rankCorrelation } } }`,
+      { p: PROMPT, c: COMPLETION, k: TOP_K },
+    );
+    const shown = await columns.evaluateAll((items) =>
+      items.map((item) => ({
+        index: item.getAttribute("data-index"),
+        hits: Array.from(item.querySelectorAll('[data-testid="comparison-hit"]')).map((h) => ({
+          id: h.getAttribute("data-sequence-id"),
+          score: Number(h.getAttribute("data-score")),
+          tokenOverlap: Number(h.getAttribute("data-token-overlap")),
+          common: h.classList.contains("common"),
+        })),
+        bars: Array.from(item.querySelectorAll('[data-testid="layer-bars"] li')).map((b) => ({
+          layer: Number(b.getAttribute("data-layer")),
+          share: Number(b.getAttribute("data-share")),
+          width: (b.querySelector(".bar") as HTMLElement).style.width,
+        })),
+      })),
+    );
+    const [overlap] = compareInfluence.overlaps;
+    expect(shown.map((c) => c.index)).toEqual(["gpt2", "pythia"]);
+    for (const [i, result] of compareInfluence.results.entries()) {
+      // Each column lists what influence answers on its index alone.
+      const { influence } = await api<{ influence: { hits: Array<{ sequence: { id: string } }> } }>(
+        `query($i: String, $p: String, $c: String, $k: Int) { influence(index: $i, prompt: $p, completion: $c, topK: $k) { hits { sequence { id } } } }`,
+        { i: result.index, p: PROMPT, c: COMPLETION, k: TOP_K },
+      );
+      expect(shown[i].hits.map((h) => h.id)).toEqual(influence.hits.map((h) => h.sequence.id));
+      expect(shown[i].hits).toEqual(
+        result.hits.map((h) => ({ id: h.sequence.id, score: h.score, tokenOverlap: h.tokenOverlap, common: overlap.ids.includes(h.sequence.id) })),
+      );
+      expect(shown[i].bars.map((b) => [b.layer, b.share])).toEqual(result.layerShares.map((l) => [l.layer, l.share]));
+      for (const bar of shown[i].bars) expect(Number.parseFloat(bar.width)).toBeCloseTo(100 * Math.abs(bar.share), 1);
+    }
+    const summary = view.locator('[data-testid="overlap"]');
+    expect(Number(await summary.getAttribute("data-count"))).toBe(overlap.count);
+    expect(Number(await summary.getAttribute("data-jaccard"))).toBe(overlap.jaccard);
+    expect(await summary.textContent()).toMatch(new RegExp(`^${overlap.count} sequences? in both top lists · Jaccard ${overlap.jaccard.toFixed(3)}`));
+    await page.screenshot({ path: path.join(path.dirname(SCREENSHOT), "comparison.png"), fullPage: true });
     expect(network.external()).toEqual([]);
   });
 

@@ -33,7 +33,7 @@ describe("the influence command line", () => {
   it("lists its commands", async () => {
     const { code, stdout } = await influence(["--help"]);
     expect(code).toBe(0);
-    for (const command of ["fit", "score", "build", "query", "serve"]) expect(stdout).toMatch(new RegExp(`^\\s+${command} `, "m"));
+    for (const command of ["fit", "score", "build", "query", "serve", "worker"]) expect(stdout).toMatch(new RegExp(`^\\s+${command} `, "m"));
   });
 
   it("documents its exit codes in --help and prints its version", async () => {
@@ -49,6 +49,19 @@ describe("the influence command line", () => {
     ["an unknown option", ["query", "--index", "x", "--topk", "3"], /unknown option '--topk'/],
     ["a bad option value", ["fit", "--model", "m", "--corpus", "c", "--out", "o", "--fisher", "exact"], /--fisher.*expected sampled or empirical/],
     ["a missing option", ["fit", "--model", "m", "--corpus", "c"], /required option '--out <dir>' not specified/],
+    ["an --index without a folder", ["serve", "--index", "a="], /--index.*expected \[NAME=\]DIR, got "a="/],
+    ["two indexes of one name", ["serve", "--index", "/x/index", "--index", "b=/y", "--index", "/z/index"], /two indexes are named "index"/],
+    ["an index name it cannot take", ["serve", "--index", "my index=/x"], /index name "my index" is not 1 to 64 letters/],
+    [
+      "a missing option of build (checked by the command: `build status` does not take it)",
+      ["build", "--model", "m", "--out", "o"],
+      /required option '--corpus <file>' not specified/,
+    ],
+    [
+      "--distributed without a database",
+      ["build", "--model", "m", "--corpus", "c", "--out", "o", "--distributed"],
+      /--distributed needs --database postgres:\/\//,
+    ],
   ])("exits with code 2 on %s, like every other bad input", async (_, args, message) => {
     const { code, stderr } = await influence(args);
     expect(code).toBe(2);

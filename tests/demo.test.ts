@@ -26,7 +26,7 @@ describe("the README's demo queries on the demo index", () => {
 
   beforeAll(async () => {
     await ensureDemoIndex(DEMO_INDEX);
-    server = await startIndexServer({ indexDir: DEMO_INDEX, port: 0, workers: 2, maxQueue: 16, timeoutMs: 300_000, logger: memoryLogger() });
+    server = await startIndexServer({ indexes: [{ dir: DEMO_INDEX }], port: 0, workers: 2, maxQueue: 16, timeoutMs: 300_000, logger: memoryLogger() });
   }, BUILD_TIMEOUT);
 
   afterAll(async () => {

@@ -1,5 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { eigh } from "../src/linalg/eigh.js";
+import { tridiagonalEigen } from "../src/linalg/divide-conquer.js";
+import type { Eigh } from "../src/linalg/eigenpairs.js";
+import { BLOCKED_MIN_N, eigh } from "../src/linalg/eigh.js";
+import { eighBlocked } from "../src/linalg/eigh-blocked.js";
+import { eighByRotations } from "../src/linalg/eigh-rotations.js";
 import { randomSymmetric, symmetricWithSpectrum } from "../src/linalg/random-symmetric.js";
 import { uniformGenerator } from "../src/util/random.js";
 
@@ -9,7 +13,7 @@ const shiftedUniform = (seed: number) => {
   return () => uniform() - 0.5;
 };
 
-const TOL = 1e-10;
+const TOL = 1e-12;
 
 /** X^T X for an m×n random X: rank min(m, n), so with m < n most eigenvalues are (near) zero. */
 function covariance(m: number, n: number, seed: number): Float64Array {
@@ -61,10 +65,12 @@ function orthogonalityError(n: number, v: Float64Array): number {
   return Math.sqrt(err / Math.max(n, 1));
 }
 
-/** Decomposes `a`, checks the accuracy bounds and the ordering, and returns the result. */
-function checkedEigh(a: Float64Array, n: number, threads?: number) {
+type Solver = (a: Float64Array, n: number) => Eigh | Promise<Eigh>;
+
+/** Decomposes `a` with `solve` (eigh by default), checks the accuracy bounds and the ordering, and returns the result. */
+async function checkedEigh(a: Float64Array, n: number, solve: Solver = (x, size) => eigh(x, size)) {
   const copy = Float64Array.from(a);
-  const result = eigh(a, n, { threads });
+  const result = await solve(a, n);
   expect(mismatches(a, copy)).toBe(0);
   expect(result.values.length).toBe(n);
   expect(result.vectors.length).toBe(n * n);
@@ -80,16 +86,110 @@ function checkedEigh(a: Float64Array, n: number, threads?: number) {
   return result;
 }
 
-describe("eigh", () => {
-  it.each([1, 2, 3, 5, 64, 256])("decomposes a random symmetric matrix of size %i", (n) => {
-    checkedEigh(randomSymmetric(n, n), n);
+const solvers: Array<[string, Solver]> = [
+  ["by rotations", eighByRotations],
+  ["blocked", (a, n) => eighBlocked(a, n, 2)],
+];
+
+describe.each(solvers)("eigh %s", (_, solve) => {
+  const check = (a: Float64Array, n: number) => checkedEigh(a, n, solve);
+
+  it.each([1, 2, 3, 5, 64, 65, 130, 333])("decomposes a random symmetric matrix of size %i", async (n) => {
+    await check(randomSymmetric(n, n), n);
   });
 
-  it("decomposes a random 1024×1024 matrix alike on one thread and on two", () => {
-    const n = 1024;
+  it("solves a 2×2 matrix exactly", async () => {
+    const { values, vectors } = await check(Float64Array.of(2, 1, 1, 2), 2);
+    expect(values[0]).toBeCloseTo(1, 14);
+    expect(values[1]).toBeCloseTo(3, 14);
+    // Eigenvector of 3 is ±(1, 1)/√2, of 1 is ±(1, -1)/√2.
+    expect(Math.abs(vectors[1])).toBeCloseTo(Math.SQRT1_2, 14);
+    expect(vectors[1] * vectors[3]).toBeCloseTo(0.5, 14);
+    expect(vectors[0] * vectors[2]).toBeCloseTo(-0.5, 14);
+  });
+
+  it("recovers a known spectrum Q diag(d) Q^T", async () => {
+    const r = shiftedUniform(11);
+    const d = Array.from({ length: 150 }, () => 10 * r());
+    const { values } = await check(symmetricWithSpectrum(d, 12, d.length).matrix, d.length);
+    const sorted = [...d].sort((x, y) => x - y);
+    for (let i = 0; i < d.length; i++) expect(Math.abs(values[i] - sorted[i])).toBeLessThan(1e-12);
+  });
+
+  it("handles rank-deficient covariance matrices (many zero, clustered eigenvalues)", async () => {
+    const n = 400;
+    const { values } = await check(covariance(20, n, 5), n);
+    const max = values[n - 1];
+    // Rank 20: all but the top 20 eigenvalues vanish up to rounding.
+    for (let i = 0; i < n - 20; i++) expect(Math.abs(values[i])).toBeLessThan(1e-12 * max);
+    expect(values[n - 20]).toBeGreaterThan(1e-3 * max);
+  });
+
+  it("handles repeated eigenvalues", async () => {
+    const d = Array.from({ length: 120 }, (_, i) => [-2, 1, 1, 3][i % 4]);
+    const { values } = await check(symmetricWithSpectrum(d, 3, d.length).matrix, d.length);
+    const sorted = [...d].sort((x, y) => x - y);
+    for (let i = 0; i < d.length; i++) expect(Math.abs(values[i] - sorted[i])).toBeLessThan(1e-12);
+  });
+
+  it("handles clusters of eigenvalues 1e-10 apart", async () => {
+    const n = 300;
+    const r = shiftedUniform(21);
+    const d = Array.from({ length: n }, (_, i) => (i % 6) - 2.5 + 1e-10 * r());
+    const { values } = await check(symmetricWithSpectrum(d, 22, n).matrix, n);
+    const sorted = [...d].sort((x, y) => x - y);
+    for (let i = 0; i < n; i++) expect(Math.abs(values[i] - sorted[i])).toBeLessThan(1e-12 * 3);
+  });
+
+  it("handles eigenvalues spanning 1e-12 .. 1e4", async () => {
+    const n = 100;
+    const d = Array.from({ length: n }, (_, i) => 10 ** (-12 + (16 * i) / (n - 1)));
+    const { values } = await check(symmetricWithSpectrum(d, 9, n).matrix, n);
+    // Weyl: a backward error of eps·||A|| moves every eigenvalue by at most that much.
+    for (let i = 0; i < n; i++) expect(Math.abs(values[i] - d[i])).toBeLessThan(1e-12 * 1e4);
+  });
+
+  it.each([6, 300])("returns sorted values and permuted unit vectors for a diagonal matrix of size %i", async (n) => {
+    const diag = Array.from({ length: n }, (_, i) => [3, -1, 1e-8, 0, 7, -1][i % 6] * (1 + Math.floor(i / 6)));
+    const a = new Float64Array(n * n);
+    diag.forEach((x, i) => (a[i * n + i] = x));
+    const { values, vectors } = await check(a, n);
+    expect(Array.from(values)).toEqual([...diag].sort((x, y) => x - y));
+    for (let j = 0; j < n; j++) {
+      const column = Array.from({ length: n }, (_, i) => Math.abs(vectors[i * n + j]));
+      expect(column.filter((x) => x === 1)).toHaveLength(1);
+      expect(column.filter((x) => x === 0)).toHaveLength(n - 1);
+      expect(a[column.indexOf(1) * (n + 1)]).toBe(values[j]);
+    }
+  });
+
+  it("handles the zero matrix", async () => {
+    for (const n of [4, 300]) {
+      const { values, vectors } = await check(new Float64Array(n * n), n);
+      expect(Array.from(values)).toEqual(new Array(n).fill(0));
+      expect(orthogonalityError(n, vectors)).toBe(0);
+    }
+  });
+});
+
+describe("eigh", () => {
+  it("takes the blocked solver from BLOCKED_MIN_N on, with the eigenvalues of the rotations", async () => {
+    for (const n of [BLOCKED_MIN_N, 600]) {
+      const a = randomSymmetric(n, 3 * n);
+      const blocked = await checkedEigh(a, n);
+      const rotations = eighByRotations(a, n);
+      const norm = frobenius(a);
+      for (let j = 0; j < n; j++) expect(Math.abs(blocked.values[j] - rotations.values[j])).toBeLessThan(1e-13 * norm);
+      // Dispatched to the blocked solver: the same numbers as calling it directly.
+      expect(mismatches(blocked.vectors, (await eighBlocked(a, n, 2)).vectors)).toBe(0);
+    }
+  });
+
+  it("decomposes a random 600×600 matrix alike on one thread and on two", async () => {
+    const n = 600;
     const a = randomSymmetric(n, 7);
-    const two = checkedEigh(a, n, 2);
-    const one = checkedEigh(a, n, 1);
+    const two = await checkedEigh(a, n, (x, size) => eigh(x, size, { threads: 2 }));
+    const one = await checkedEigh(a, n, (x, size) => eigh(x, size, { threads: 1 }));
     // The threads only change rounding: same eigenvalues, same eigenvectors up to sign.
     for (let j = 0; j < n; j++) {
       expect(Math.abs(one.values[j] - two.values[j])).toBeLessThan(1e-12);
@@ -99,79 +199,75 @@ describe("eigh", () => {
     }
   });
 
-  it("solves a 2×2 matrix exactly", () => {
-    const { values, vectors } = checkedEigh(Float64Array.of(2, 1, 1, 2), 2);
-    expect(values[0]).toBeCloseTo(1, 14);
-    expect(values[1]).toBeCloseTo(3, 14);
-    // Eigenvector of 3 is ±(1, 1)/√2, of 1 is ±(1, -1)/√2.
-    expect(Math.abs(vectors[1])).toBeCloseTo(Math.SQRT1_2, 14);
-    expect(vectors[1] * vectors[3]).toBeCloseTo(0.5, 14);
-    expect(vectors[0] * vectors[2]).toBeCloseTo(-0.5, 14);
-  });
-
-  it("recovers a known spectrum Q diag(d) Q^T", () => {
-    const r = shiftedUniform(11);
-    const d = Array.from({ length: 150 }, () => 10 * r());
-    const { values } = checkedEigh(symmetricWithSpectrum(d, 12, d.length).matrix, d.length);
-    const sorted = [...d].sort((x, y) => x - y);
-    for (let i = 0; i < d.length; i++) expect(Math.abs(values[i] - sorted[i])).toBeLessThan(1e-12);
-  });
-
-  it("handles rank-deficient covariance matrices (many zero, clustered eigenvalues)", () => {
-    const n = 300;
-    const { values } = checkedEigh(covariance(20, n, 5), n);
-    const max = values[n - 1];
-    // Rank 20: all but the top 20 eigenvalues vanish up to rounding.
-    for (let i = 0; i < n - 20; i++) expect(Math.abs(values[i])).toBeLessThan(1e-12 * max);
-    expect(values[n - 20]).toBeGreaterThan(1e-3 * max);
-  });
-
-  it("handles repeated eigenvalues", () => {
-    const d = Array.from({ length: 120 }, (_, i) => [-2, 1, 1, 3][i % 4]);
-    const { values } = checkedEigh(symmetricWithSpectrum(d, 3, d.length).matrix, d.length);
-    const sorted = [...d].sort((x, y) => x - y);
-    for (let i = 0; i < d.length; i++) expect(Math.abs(values[i] - sorted[i])).toBeLessThan(1e-12);
-  });
-
-  it("handles eigenvalues spanning 1e-12 .. 1e4", () => {
-    const n = 100;
-    const d = Array.from({ length: n }, (_, i) => 10 ** (-12 + (16 * i) / (n - 1)));
-    const { values } = checkedEigh(symmetricWithSpectrum(d, 9, n).matrix, n);
-    // Weyl: a backward error of eps·||A|| moves every eigenvalue by at most that much.
-    for (let i = 0; i < n; i++) expect(Math.abs(values[i] - d[i])).toBeLessThan(1e-12 * 1e4);
-  });
-
-  it("returns sorted values and permuted unit vectors for a diagonal matrix", () => {
-    const diag = [3, -1, 1e-8, 0, 7, -1];
-    const n = diag.length;
-    const a = new Float64Array(n * n);
-    diag.forEach((x, i) => (a[i * n + i] = x));
-    const { values, vectors } = checkedEigh(a, n);
-    expect(Array.from(values)).toEqual([...diag].sort((x, y) => x - y));
-    for (let j = 0; j < n; j++) {
-      const column = Array.from({ length: n }, (_, i) => Math.abs(vectors[i * n + j]));
-      expect(column.filter((x) => x === 1)).toHaveLength(1);
-      expect(a[column.indexOf(1) * (n + 1)]).toBe(values[j]);
-    }
-  });
-
-  it("handles the zero matrix and the empty matrix", () => {
-    const { values, vectors } = checkedEigh(new Float64Array(16), 4);
-    expect(Array.from(values)).toEqual([0, 0, 0, 0]);
-    expect(orthogonalityError(4, vectors)).toBe(0);
-    expect(eigh(new Float64Array(0), 0).values).toHaveLength(0);
-  });
-
-  it("decomposes a 1×1 matrix", () => {
-    const { values, vectors } = eigh(Float64Array.of(-4.5), 1);
+  it("decomposes the empty and the 1×1 matrix", async () => {
+    expect((await eigh(new Float64Array(0), 0)).values).toHaveLength(0);
+    const { values, vectors } = await eigh(Float64Array.of(-4.5), 1);
     expect(Array.from(values)).toEqual([-4.5]);
     expect(Math.abs(vectors[0])).toBe(1);
   });
 
-  it("rejects NaN/Inf entries and a wrong length", () => {
-    expect(() => eigh(Float64Array.of(1, Number.NaN, Number.NaN, 1), 2)).toThrow(/NaN\/Inf/);
-    expect(() => eigh(Float64Array.of(1, 0, 0, Number.POSITIVE_INFINITY), 2)).toThrow(/NaN\/Inf.*row 1, column 1/);
-    expect(() => eigh(new Float64Array(5), 2)).toThrow(/expected 2×2 = 4 entries, got 5/);
-    expect(() => eigh(new Float64Array(4), 1.5)).toThrow(/non-negative integer/);
+  it("rejects NaN/Inf entries, a wrong length and a bad thread count", async () => {
+    await expect(eigh(Float64Array.of(1, Number.NaN, Number.NaN, 1), 2)).rejects.toThrow(/NaN\/Inf/);
+    await expect(eigh(Float64Array.of(1, 0, 0, Number.POSITIVE_INFINITY), 2)).rejects.toThrow(/NaN\/Inf.*row 1, column 1/);
+    await expect(eigh(new Float64Array(5), 2)).rejects.toThrow(/expected 2×2 = 4 entries, got 5/);
+    await expect(eigh(new Float64Array(4), 1.5)).rejects.toThrow(/non-negative integer/);
+    await expect(eigh(new Float64Array(4), 2, { threads: 0 })).rejects.toThrow(/threads must be a positive integer, got 0/);
+  });
+});
+
+/** The row-major n×n tridiagonal matrix with diagonal d and off-diagonal e. */
+function tridiagonalMatrix(d: Float64Array, e: Float64Array): Float64Array {
+  const n = d.length;
+  const t = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    t[i * n + i] = d[i];
+    if (i + 1 < n) t[i * n + i + 1] = t[(i + 1) * n + i] = e[i];
+  }
+  return t;
+}
+
+describe("tridiagonalEigen (divide and conquer)", () => {
+  const checkTridiagonal = async (d: Float64Array, e: Float64Array) => {
+    const n = d.length;
+    const t = tridiagonalMatrix(d, e);
+    const result = await checkedEigh(t, n, () => tridiagonalEigen(d, e));
+    // Against QL on the same tridiagonal matrix.
+    const reference = eighByRotations(t, n);
+    const norm = frobenius(t);
+    for (let j = 0; j < n; j++) expect(Math.abs(result.values[j] - reference.values[j])).toBeLessThan(1e-13 * norm);
+    return result;
+  };
+
+  it("finds the eigenvalues 2 − 2cos(kπ/(n+1)) of the 1-2-1 matrix", async () => {
+    const n = 301;
+    const { values } = await checkTridiagonal(new Float64Array(n).fill(2), new Float64Array(n - 1).fill(-1));
+    for (let k = 1; k <= n; k++) expect(Math.abs(values[k - 1] - (2 - 2 * Math.cos((k * Math.PI) / (n + 1))))).toBeLessThan(1e-13);
+  });
+
+  it("separates the nearly equal eigenvalue pairs of Wilkinson's W+ matrix", async () => {
+    // W+_{2m+1}: diagonal |i − m|, off-diagonal 1; its largest eigenvalues come in pairs closer than 1e-13.
+    const n = 201;
+    await checkTridiagonal(
+      Float64Array.from({ length: n }, (_, i) => Math.abs(i - (n - 1) / 2)),
+      new Float64Array(n - 1).fill(1),
+    );
+  });
+
+  it("handles off-diagonals that vanish or are negligible, and a constant diagonal", async () => {
+    const n = 150;
+    await checkTridiagonal(
+      Float64Array.from({ length: n }, (_, i) => i % 7),
+      Float64Array.from({ length: n - 1 }, (_, i) => (i % 10 === 0 ? 0 : 1e-20)),
+    );
+    await checkTridiagonal(new Float64Array(n).fill(1), new Float64Array(n - 1).fill(1e-9));
+  });
+
+  it("decomposes a random tridiagonal matrix with negative off-diagonals", async () => {
+    const r = shiftedUniform(31);
+    const n = 500;
+    await checkTridiagonal(
+      Float64Array.from({ length: n }, r),
+      Float64Array.from({ length: n - 1 }, () => -Math.abs(r())),
+    );
   });
 });

@@ -13,7 +13,7 @@ import { encodeSafetensors } from "../src/safetensors/write.js";
 import { type RunningServer, startServer } from "../src/http/app.js";
 import { InputError } from "../src/util/errors.js";
 import { loadTestTokenizer, memoryLogger, openSeededDatabase, testSequences } from "../support/server.js";
-import { TestDoubleEngine } from "../support/server-engine.js";
+import { TEST_INDEX, TestDoubleEngine } from "../support/server-engine.js";
 
 const FILE = "fuzz.safetensors";
 
@@ -155,7 +155,11 @@ describe("the GraphQL API on random argument values", () => {
   beforeAll(async () => {
     const tokenizer = await loadTestTokenizer();
     database = await openSeededDatabase(testSequences(tokenizer, SEQUENCE_COUNT));
-    server = await startServer({ engine: new TestDoubleEngine({ sequences: SEQUENCE_COUNT }), db: database.db, tokenizer, port: 0, logger });
+    server = await startServer({
+      indexes: [{ name: TEST_INDEX, engine: new TestDoubleEngine({ sequences: SEQUENCE_COUNT }), db: database.db, tokenizer }],
+      port: 0,
+      logger,
+    });
   });
   afterAll(async () => {
     await server?.close();

@@ -54,7 +54,7 @@ describe("scoreSequences on gpt2-tiny", () => {
     tmp = await tempDir();
     const indexDir = path.join(tmp.dir, "index");
     await runBuild(fixtureBuildJob(fixturePath("gpt2-tiny"), indexDir));
-    server = await startIndexServer({ indexDir, port: 0, workers: 2, maxQueue: 16, timeoutMs: 120_000, logger: memoryLogger() });
+    server = await startIndexServer({ indexes: [{ dir: indexDir }], port: 0, workers: 2, maxQueue: 16, timeoutMs: 120_000, logger: memoryLogger() });
     tokenizer = await loadTokenizer(fixturePath("gpt2-tiny"));
   });
   afterAll(async () => {

@@ -8,7 +8,7 @@ import { type RunningServer, startServer } from "../src/http/app.js";
 import type { Tokenizer } from "../src/tokenizer/tokenizer.js";
 import { type PrivatePostgres, startPrivatePostgres } from "../support/db.js";
 import { codes, gql, loadTestTokenizer, memoryLogger, testSequences } from "../support/server.js";
-import { TEST_CORPUS, TestDoubleEngine } from "../support/server-engine.js";
+import { TEST_CORPUS, TEST_INDEX, TestDoubleEngine } from "../support/server-engine.js";
 
 const SEQUENCE_COUNT = 12;
 const SEQUENCE_QUERY = `{ sequence(id: "doc-1#512") { id ordinal } }`;
@@ -36,7 +36,11 @@ describe("server without its database", () => {
 
   beforeAll(async () => {
     db = new PoolDatabase(`postgres://postgres@127.0.0.1:${await closedPort()}/gone`, { onConnectionError: () => {} });
-    server = await startServer({ engine: new TestDoubleEngine({ sequences: SEQUENCE_COUNT }), db, tokenizer, port: 0, logger });
+    server = await startServer({
+      indexes: [{ name: TEST_INDEX, engine: new TestDoubleEngine({ sequences: SEQUENCE_COUNT }), db, tokenizer }],
+      port: 0,
+      logger,
+    });
   });
   afterAll(async () => {
     await server?.close();
@@ -72,7 +76,11 @@ describe("server across a PostgreSQL restart", () => {
     await migrate(db);
     const corpus = await upsertCorpus(db, { name: TEST_CORPUS.name, sourcePath: TEST_CORPUS.path, fingerprint: TEST_CORPUS.fingerprint });
     await insertSequences(db, corpus.id, testSequences(tokenizer, SEQUENCE_COUNT));
-    server = await startServer({ engine: new TestDoubleEngine({ sequences: SEQUENCE_COUNT }), db, tokenizer, port: 0, logger: memoryLogger() });
+    server = await startServer({
+      indexes: [{ name: TEST_INDEX, engine: new TestDoubleEngine({ sequences: SEQUENCE_COUNT }), db, tokenizer }],
+      port: 0,
+      logger: memoryLogger(),
+    });
   });
   afterAll(async () => {
     await server?.close();

@@ -7,7 +7,7 @@ import { WorkerPool } from "../src/workers/worker-pool.js";
 import type { Tokenizer } from "../src/tokenizer/tokenizer.js";
 import { spawnTsWorker } from "../src/workers/spawn-worker.js";
 import { codes, gql, loadTestTokenizer, memoryLogger, openSeededDatabase, testSequences } from "../support/server.js";
-import type { TestDoubleOptions } from "../support/server-engine.js";
+import { TEST_INDEX, type TestDoubleOptions } from "../support/server-engine.js";
 
 const SEQUENCE_COUNT = 30;
 const ENGINE_WORKER = new URL("./fixtures/server-engine-worker.ts", import.meta.url);
@@ -25,10 +25,7 @@ async function pooledServer(
   const workers = new WorkerPool({ size: 1, ...pool, spawn: () => spawnTsWorker(ENGINE_WORKER, { sequences: SEQUENCE_COUNT, ...engine }) });
   closers.push(() => workers.close());
   const server = await startServer({
-    engine: await PooledEngine.open(workers),
-    enginePool: workers,
-    db: database.db,
-    tokenizer,
+    indexes: [{ name: TEST_INDEX, engine: await PooledEngine.open(workers), enginePool: workers, db: database.db, tokenizer }],
     port: 0,
     logger: memoryLogger(),
   });
@@ -66,9 +63,9 @@ describe("server with the engine in worker threads", () => {
     expect(runningAnswered).toBe(false);
     expect(await health.json()).toMatchObject({ status: "ok", database: { ok: true }, engine: { size: 1, workers: 1, busy: 1, queued: 1, maxQueue: 1 } });
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
-    expect(metrics).toMatch(/^influence_engine_queue_depth 1$/m);
-    expect(metrics).toMatch(/^influence_engine_busy_workers 1$/m);
-    expect(metrics).toMatch(/^influence_engine_workers 1$/m);
+    expect(metrics).toMatch(/^influence_engine_queue_depth\{index="test-index"\} 1$/m);
+    expect(metrics).toMatch(/^influence_engine_busy_workers\{index="test-index"\} 1$/m);
+    expect(metrics).toMatch(/^influence_engine_workers\{index="test-index"\} 1$/m);
     expect(metrics).toMatch(/^influence_graphql_requests_total\{operation="influence",outcome="SERVER_BUSY"\} 1$/m);
 
     for (const res of await Promise.all([running, queued])) {

@@ -4,14 +4,14 @@ import path from "node:path";
 import { getIntrospectionQuery } from "graphql";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Database, NewSequence } from "../src/db/index.js";
-import { type RunningServer, type ServerOptions, startServer } from "../src/http/app.js";
+import { type IndexBackend, type RunningServer, type ServerOptions, startServer } from "../src/http/app.js";
 import { MAX_BRACKET_NESTING } from "../src/http/nesting-limit.js";
 import { IdsOnlyTokenizer } from "../src/tokenizer/ids-only.js";
 import type { Tokenizer } from "../src/tokenizer/tokenizer.js";
 import { InputError } from "../src/util/errors.js";
 import { makeTempDir } from "../support/db.js";
 import { codes, gql, loadTestTokenizer, memoryLogger, openSeededDatabase, recordingDatabase, testSequences } from "../support/server.js";
-import { TEST_CONTEXT_LENGTH, TestDoubleEngine } from "../support/server-engine.js";
+import { TEST_CONTEXT_LENGTH, TEST_INDEX, TestDoubleEngine } from "../support/server-engine.js";
 
 const SEQUENCE_COUNT = 60;
 
@@ -35,9 +35,9 @@ let logger: ReturnType<typeof memoryLogger>;
 const servers: RunningServer[] = [];
 let server: RunningServer;
 
-/** Another server on the same engine and database, with different options. */
-async function serverWith(options: Partial<ServerOptions>): Promise<RunningServer> {
-  const started = await startServer({ engine, db: recorded.db, tokenizer, port: 0, logger, ...options });
+/** Another server on the same engine and database, with different options (`index`: of the one index it serves). */
+async function serverWith(options: Partial<ServerOptions>, index: Partial<IndexBackend> = {}): Promise<RunningServer> {
+  const started = await startServer({ indexes: [{ name: TEST_INDEX, engine, db: recorded.db, tokenizer, ...index }], port: 0, logger, ...options });
   servers.push(started);
   return started;
 }
@@ -228,7 +228,7 @@ describe("influence", () => {
 
   it("answers token-id queries for a model folder without tokenizer files, and refuses text ones naming the missing files", async () => {
     const noTokenizer = new IdsOnlyTokenizer("/models/no-tokenizer", tokenizer.vocabSize);
-    const idsOnly = await serverWith({ tokenizer: noTokenizer });
+    const idsOnly = await serverWith({}, { tokenizer: noTokenizer });
     const text = await gql(idsOnly.graphqlUrl, HITS, { variables: { prompt: "The quick", completion: " fox" } });
     expect(codes(text)).toEqual(["BAD_USER_INPUT"]);
     expect(text.errors?.[0].message).toBe(
@@ -302,7 +302,14 @@ describe("scoreSequences", () => {
     expect(scored).toEqual([{ kind: "GIVEN", tokens, text: tokens.map((id) => `<${id}>`).join(""), score, change: score - original.score }]);
     const log = await gql(server.graphqlUrl, `{ recentQueries(limit: 1) { parameters topHitIds error } }`);
     expect(log.data.recentQueries[0]).toEqual({
-      parameters: { operation: "scoreSequences", completion: " fox", sequences: ["The quick brown fox"], compareWith: compared.externalId, variants: false },
+      parameters: {
+        operation: "scoreSequences",
+        completion: " fox",
+        sequences: ["The quick brown fox"],
+        compareWith: compared.externalId,
+        variants: false,
+        index: TEST_INDEX,
+      },
       topHitIds: [compared.externalId],
       error: null,
     });
@@ -318,11 +325,11 @@ describe("recentQueries", () => {
     expect(res.errors).toBeUndefined();
     const [newest, refused, oldest] = res.data.recentQueries;
     // The effective arguments, schema defaults included.
-    expect(newest.parameters).toEqual({ operation: "influence", prompt: "The", completion: " third", topK: 3, rerank: true });
+    expect(newest.parameters).toEqual({ operation: "influence", prompt: "The", completion: " third", topK: 3, rerank: true, index: TEST_INDEX });
     expect(newest.topHitIds).toEqual(third.data.influence.hits.map((h: { sequence: { id: string } }) => h.sequence.id));
     expect(newest.timings).toMatchObject({ gradientMs: 1, searchMs: 2, rerankMs: 3, totalMs: 6, serviceMs: expect.any(Number) });
     expect(newest.error).toBeNull();
-    expect(refused.parameters).toEqual({ operation: "influence", completion: " second", topK: 0, rerank: true });
+    expect(refused.parameters).toEqual({ operation: "influence", completion: " second", topK: 0, rerank: true, index: TEST_INDEX });
     expect(refused.error).toMatch(/^BAD_USER_INPUT: topK must be from 1 to 1000/);
     expect(refused.topHitIds).toEqual([]);
     expect(oldest.parameters.completion).toBe(" first");
@@ -484,6 +491,23 @@ describe("HTTP", () => {
     const res = await fetch(`${server.url}/healthz`);
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ status: "ok", database: { ok: true } });
+  });
+
+  it("serves several indexes: /healthz reports each, and two of one name are refused", async () => {
+    const two = await serverWith({ indexes: [TEST_INDEX, "second"].map((name) => ({ name, engine, db: recorded.db, tokenizer })) });
+    expect(await (await fetch(`${two.url}/healthz`)).json()).toMatchObject({
+      status: "ok",
+      database: { ok: true },
+      indexes: [
+        { name: TEST_INDEX, database: { ok: true } },
+        { name: "second", database: { ok: true } },
+      ],
+    });
+    const names = await gql(two.graphqlUrl, '{ indexes { name } index { name } second: index(index: "second") { name } }');
+    expect(names.data).toEqual({ indexes: [{ name: TEST_INDEX }, { name: "second" }], index: { name: TEST_INDEX }, second: { name: "second" } });
+    await expect(serverWith({ indexes: [TEST_INDEX, TEST_INDEX].map((name) => ({ name, engine, db: recorded.db, tokenizer })) })).rejects.toThrow(
+      `two indexes are named "${TEST_INDEX}"`,
+    );
   });
 
   it("counts requests by operation and outcome on /metrics", async () => {

@@ -24,7 +24,7 @@ describe("topEigenvectors", () => {
       1,
     );
     const top = await topEigenvectors(matrix, n, k);
-    const full = eigh(matrix, n);
+    const full = await eigh(matrix, n);
     expect(top.method).toBe("eigh");
     for (let j = 0; j < k; j++) {
       expect(top.values[j]).toBe(full.values[n - 1 - j]);

@@ -1,15 +1,22 @@
 /**
- * Times eigh on random symmetric matrices up to GPT-2 small's MLP size (n = 3072) on one thread and
- * on all threads, and measures the reconstruction and orthogonality errors of the result; then
- * the projection's top-k eigenvectors (subspace iteration) on matrices with a PCA-like spectrum.
+ * Times eigh on random symmetric matrices at the widths EK-FAC meets (GPT-2 small's 3,072,
+ * TinyLlama's 5,632) side by side with numpy's LAPACK in the same run, with the reconstruction and
+ * orthogonality errors of both and the stages of the blocked solver; the GFLOP/s of the float64
+ * products it is made of; then the projection's top-k eigenvectors (subspace iteration) on matrices
+ * with a PCA-like spectrum.
  */
-import { availableParallelism, loadavg } from "node:os";
-import { eigh } from "../../src/linalg/eigh.js";
-import type { BenchSection } from "../bench.js";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { availableParallelism as availableCores, loadavg, tmpdir } from "node:os";
+import path from "node:path";
+import { BLOCKED_MIN_N, eigh } from "../../src/linalg/eigh.js";
+import type { Stage } from "../../src/linalg/eigh-blocked.js";
+import { multiply } from "../../src/linalg/products64.js";
 import { capturedVariance, randomSymmetric, symmetricWithSpectrum } from "../../src/linalg/random-symmetric.js";
 import { topEigenvectors } from "../../src/linalg/top-eigenvectors.js";
+import type { BenchSection } from "../bench.js";
 
-const SIZES = [256, 512, 1024, 2048, 3072];
+const SIZES = [1024, 3072, 5632];
 /** The projection's PCA sizes: n of GPT-2's MLP matrices, k of the demo (16) and the default (64). */
 const TOP_K_CASES: Array<[n: number, k: number]> = [
   [1024, 16],
@@ -22,55 +29,161 @@ const TOP_K_CASES: Array<[n: number, k: number]> = [
 /** Eigenvalues decaying like the demo model's whitened gradient moments: λ_17/λ_16 ≈ 0.98, λ_49/λ_16 ≈ 0.6. */
 const pcaLikeSpectrum = (n: number) => Array.from({ length: n }, (_, i) => 1e5 / (1 + i / 30) ** 1.5);
 
+const PYTHON = "/usr/bin/python3";
 /**
- * ||target - X Y^T||_F for row-major n×n X, Y where X Y^T is symmetric: only the lower triangle is
- * computed, two rows by two rows so that each loaded element serves two dot products.
+ * numpy.linalg.eigh (LAPACK dsyevd) on the float64 matrix in file argv[1] of size argv[2]: wall and
+ * CPU seconds and the same two errors, as JSON.
  */
-function gramError(x: Float64Array, y: Float64Array, n: number, target: (i: number, j: number) => number): number {
-  let sum = 0;
-  const add = (i: number, j: number, dot: number) => {
-    if (j > i) return;
-    const d = target(i, j) - dot;
-    sum += (i === j ? 1 : 2) * d * d;
-  };
-  for (let i = 0; i < n; i += 2) {
-    const i1 = Math.min(i + 1, n - 1);
-    for (let j = 0; j <= i1; j += 2) {
-      const j1 = Math.min(j + 1, n - 1);
-      let s00 = 0,
-        s01 = 0,
-        s10 = 0,
-        s11 = 0;
-      for (let k = 0; k < n; k++) {
-        const a0 = x[i * n + k],
-          a1 = x[i1 * n + k],
-          b0 = y[j * n + k],
-          b1 = y[j1 * n + k];
-        s00 += a0 * b0;
-        s01 += a0 * b1;
-        s10 += a1 * b0;
-        s11 += a1 * b1;
-      }
-      add(i, j, s00);
-      if (j1 !== j) add(i, j1, s01);
-      if (i1 !== i) {
-        add(i1, j, s10);
-        if (j1 !== j) add(i1, j1, s11);
-      }
-    }
-  }
-  return Math.sqrt(sum);
+const NUMPY_EIGH = `
+import json, sys, time
+import numpy as np
+n = int(sys.argv[2])
+a = np.fromfile(sys.argv[1], dtype=np.float64).reshape(n, n)
+t, c = time.perf_counter(), time.process_time()
+w, v = np.linalg.eigh(a)
+wall, cpu = time.perf_counter() - t, time.process_time() - c
+rec = np.linalg.norm(a - (v * w) @ v.T) / np.linalg.norm(a)
+orth = np.linalg.norm(v.T @ v - np.eye(n)) / np.sqrt(n)
+print(json.dumps({"wall": wall, "cpu": cpu, "reconstruction": rec, "orthogonality": orth, "numpy": np.__version__}))
+`;
+
+interface NumpyResult {
+  wall: number;
+  cpu: number;
+  reconstruction: number;
+  orthogonality: number;
+  numpy: string;
 }
 
-function errors(a: Float64Array, n: number, w: Float64Array, v: Float64Array): { reconstruction: number; orthogonality: number } {
-  const scaled = v.map((x, i) => x * w[i % n]);
-  const vt = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) vt[j * n + i] = v[i * n + j];
-  const norm = Math.sqrt(a.reduce((s, x) => s + x * x, 0));
-  return {
-    reconstruction: gramError(scaled, v, n, (i, j) => a[i * n + j]) / norm,
-    orthogonality: gramError(vt, vt, n, (i, j) => (i === j ? 1 : 0)) / Math.sqrt(n),
-  };
+/** numpy's eigh of `a`, or undefined when /usr/bin/python3 has no numpy. */
+function numpyEigh(a: Float64Array, n: number): NumpyResult | undefined {
+  const dir = mkdtempSync(path.join(tmpdir(), "eigh-bench-"));
+  try {
+    const file = path.join(dir, "a.f64");
+    writeFileSync(file, a);
+    return JSON.parse(execFileSync(PYTHON, ["-c", NUMPY_EIGH, file, String(n)], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }));
+  } catch {
+    return undefined;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** ‖A − V diag(w) Vᵀ‖_F / ‖A‖_F and ‖VᵀV − I‖_F / √n, with the products on ONNX Runtime. */
+async function errors(a: Float64Array, n: number, w: Float64Array, v: Float64Array): Promise<{ reconstruction: number; orthogonality: number }> {
+  const rebuilt = await multiply(
+    v.map((x, i) => x * w[i % n]),
+    v,
+    n,
+    n,
+    n,
+    { transB: true },
+  );
+  const gram = await multiply(v, v, n, n, n, { transA: true });
+  let rec = 0;
+  let norm = 0;
+  let orth = 0;
+  for (let i = 0; i < n * n; i++) {
+    rec += (a[i] - rebuilt[i]) ** 2;
+    norm += a[i] ** 2;
+    orth += (gram[i] - (i % (n + 1) === 0 ? 1 : 0)) ** 2;
+  }
+  return { reconstruction: Math.sqrt(rec / norm), orthogonality: Math.sqrt(orth / n) };
+}
+
+/** C += A B for row-major A [m, k], B [k, n]: four rows by four columns in registers, one thread. */
+function registerBlockedProduct(a: Float64Array, b: Float64Array, c: Float64Array, m: number, k: number, n: number): void {
+  for (let i = 0; i + 3 < m; i += 4) {
+    for (let j = 0; j + 3 < n; j += 4) {
+      let c00 = 0,
+        c01 = 0,
+        c02 = 0,
+        c03 = 0,
+        c10 = 0,
+        c11 = 0,
+        c12 = 0,
+        c13 = 0,
+        c20 = 0,
+        c21 = 0,
+        c22 = 0,
+        c23 = 0,
+        c30 = 0,
+        c31 = 0,
+        c32 = 0,
+        c33 = 0;
+      for (let p = 0; p < k; p++) {
+        const bo = p * n + j;
+        const b0 = b[bo];
+        const b1 = b[bo + 1];
+        const b2 = b[bo + 2];
+        const b3 = b[bo + 3];
+        const a0 = a[i * k + p];
+        const a1 = a[(i + 1) * k + p];
+        const a2 = a[(i + 2) * k + p];
+        const a3 = a[(i + 3) * k + p];
+        c00 += a0 * b0;
+        c01 += a0 * b1;
+        c02 += a0 * b2;
+        c03 += a0 * b3;
+        c10 += a1 * b0;
+        c11 += a1 * b1;
+        c12 += a1 * b2;
+        c13 += a1 * b3;
+        c20 += a2 * b0;
+        c21 += a2 * b1;
+        c22 += a2 * b2;
+        c23 += a2 * b3;
+        c30 += a3 * b0;
+        c31 += a3 * b1;
+        c32 += a3 * b2;
+        c33 += a3 * b3;
+      }
+      const sums = [c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33];
+      for (let r = 0; r < 4; r++) for (let q = 0; q < 4; q++) c[(i + r) * n + j + q] += sums[4 * r + q];
+    }
+  }
+}
+
+/** GFLOP/s of the float64 products at the shapes the blocked solver uses, and of the JavaScript alternative. */
+async function productsTable(): Promise<string[]> {
+  const random = (length: number) => Float64Array.from({ length }, () => Math.random() - 0.5);
+  const rows = [
+    "",
+    "Float64 products (GFLOP/s = 2·m·k·n / wall time, median of 3 after a warm-up): ONNX Runtime's Gemm (`multiply`, src/linalg/products64.ts) at " +
+      "the shapes of the solver's stages, and a 4×4 register-blocked JavaScript kernel on one thread for comparison.",
+    "",
+    "| product | m × k × n | GFLOP/s |",
+    "| --- | ---: | ---: |",
+  ];
+  const cases: Array<[string, number, number, number, { transA?: boolean; transB?: boolean }]> = [
+    ["square", 1024, 1024, 1024, {}],
+    ["divide and conquer, top merge at n = 3,072 (one half)", 1536, 1536, 3072, {}],
+    ["tridiagonal panel update at n = 3,072 (64 columns, first row block)", 768, 128, 3072, { transB: true }],
+    ["back-transformation, a group of 256 reflectors at n = 3,072", 256, 3072, 3072, {}],
+  ];
+  for (const [name, m, k, n, trans] of cases) {
+    const a = random(m * k);
+    const b = random(k * n);
+    await multiply(a, b, m, k, n, trans);
+    const times: number[] = [];
+    for (let r = 0; r < 3; r++) {
+      const t = performance.now();
+      await multiply(a, b, m, k, n, trans);
+      times.push((performance.now() - t) / 1000);
+    }
+    const gflops = (2 * m * k * n) / times.sort((x, y) => x - y)[1] / 1e9;
+    console.error(`multiply ${name}: ${gflops.toFixed(1)} GFLOP/s`);
+    rows.push(`| ONNX Runtime: ${name} | ${m} × ${k} × ${n} | ${gflops.toFixed(1)} |`);
+  }
+  const n = 512;
+  const [a, b, c] = [random(n * n), random(n * n), new Float64Array(n * n)];
+  registerBlockedProduct(a, b, c, n, n, n);
+  const t = performance.now();
+  registerBlockedProduct(a, b, c, n, n, n);
+  const gflops = (2 * n ** 3) / ((performance.now() - t) / 1000) / 1e9;
+  console.error(`JavaScript product: ${gflops.toFixed(2)} GFLOP/s`);
+  rows.push(`| JavaScript, 4×4 registers, 1 thread: square | ${n} × ${n} × ${n} | ${gflops.toFixed(2)} |`);
+  return rows;
 }
 
 /** Smallest |cos| between column j of P and the true eigenvector j. */
@@ -99,7 +212,7 @@ async function topKTable(): Promise<string[]> {
   for (const [n, k] of TOP_K_CASES) {
     const spectrum = pcaLikeSpectrum(n);
     const { matrix, eigenvector } = symmetricWithSpectrum(spectrum, n + k);
-    const [top, time] = await timed(() => topEigenvectors(matrix, n, k));
+    const [top, { text: time }] = await timed(() => topEigenvectors(matrix, n, k));
     const best = spectrum.slice(0, k).reduce((s, x) => s + x, 0);
     const captured = capturedVariance(matrix, top.vectors, n, k) / best - 1;
     const cosine = worstCosine(top.vectors, n, k, eigenvector);
@@ -111,36 +224,54 @@ async function topKTable(): Promise<string[]> {
   return rows;
 }
 
-/** Runs f, returning its result, the wall time and the CPU time of the process (all threads), in s. */
-async function timed<T>(f: () => T | Promise<T>): Promise<[T, string]> {
+/** Runs f, returning its result, the wall time and "wall (CPU)" with the CPU time of the process (all threads), in s. */
+async function timed<T>(f: () => T | Promise<T>): Promise<[T, { wall: number; text: string }]> {
   const t = performance.now();
   const cpu = process.cpuUsage();
   const result = await f();
   const used = process.cpuUsage(cpu);
-  return [result, `${((performance.now() - t) / 1000).toFixed(2)} (${((used.user + used.system) / 1e6).toFixed(2)})`];
+  const wall = (performance.now() - t) / 1000;
+  return [result, { wall, text: `${seconds(wall)} (${seconds((used.user + used.system) / 1e6)})` }];
 }
 
+const seconds = (x: number) => x.toFixed(2);
+const STAGES: Stage[] = ["tridiagonal", "divide-and-conquer", "back-transform"];
+
 const section: BenchSection = {
-  title: "Symmetric eigensolver (float64) and the PCA basis's top-k eigenvectors",
+  title: "Symmetric eigensolver (float64) against numpy, and the PCA basis's top-k eigenvectors",
   async run() {
-    const threads = Math.min(4, availableParallelism());
     const rows = [
-      `Random symmetric n×n matrices (entries uniform in [-0.5, 0.5)); \`eigh\` from src/linalg/eigh.ts, one run each. Errors are ‖A − V diag(w) ` +
-        `Vᵀ‖_F / ‖A‖_F and ‖VᵀV − I‖_F / √n. Load average when the run started: ${loadavg()[0].toFixed(2)}; on a busy machine the wall times grow, ` +
-        `and the CPU time of one thread is closer to the wall time of an idle one.`,
+      `Random symmetric n×n matrices (entries uniform in [-0.5, 0.5)), one run each: \`eigh\` (src/linalg/eigh.ts; from n = ${BLOCKED_MIN_N} the blocked solver: ` +
+        `blocked tridiagonalisation, divide and conquer, blocked back-transformation, its matrix products on ONNX Runtime) and numpy.linalg.eigh ` +
+        `(LAPACK dsyevd through OpenBLAS, \`${PYTHON}\`) on the same matrix, one after the other. Errors are ‖A − V diag(w) Vᵀ‖_F / ‖A‖_F and ` +
+        `‖VᵀV − I‖_F / √n. Load average when the run started: ${loadavg()[0].toFixed(2)} on ${availableCores()} cores; the machine is shared, so ` +
+        `on a busy run the wall times grow and the CPU times (all threads of the process) say more.`,
       "",
-      `| n | 1 thread: wall (CPU) s | ${threads} threads: wall (CPU) s | reconstruction | orthogonality |`,
-      "| ---: | ---: | ---: | ---: | ---: |",
+      "| n | eigh: wall (CPU) s | stages: tridiagonal / divide and conquer / back-transform, s | numpy: wall (CPU) s | eigh / numpy (wall) | eigh errors: reconstruction, orthogonality | numpy errors |",
+      "| ---: | ---: | --- | ---: | ---: | --- | --- |",
     ];
-    eigh(randomSymmetric(128, 1), 128); // warm up the JIT
+    await eigh(randomSymmetric(512, 1), 512); // warm up the JIT and the kernels
+    let numpyVersion: string | undefined;
     for (const n of SIZES) {
       const a = randomSymmetric(n, n);
-      const [, serial] = await timed(() => eigh(a, n, { threads: 1 }));
-      const [result, parallel] = await timed(() => eigh(a, n, { threads }));
-      const { reconstruction, orthogonality } = errors(a, n, result.values, result.vectors);
-      console.error(`eigh n=${n}: ${serial} s / ${parallel} s, errors ${reconstruction.toExponential(2)} ${orthogonality.toExponential(2)}`);
-      rows.push(`| ${n} | ${serial} | ${parallel} | ${reconstruction.toExponential(1)} | ${orthogonality.toExponential(1)} |`);
+      const stages = new Map<Stage, number>();
+      const [result, time] = await timed(() => eigh(a, n, { onStage: (stage, s) => stages.set(stage, s) }));
+      const { reconstruction, orthogonality } = await errors(a, n, result.values, result.vectors);
+      const numpy = numpyEigh(a, n);
+      numpyVersion ??= numpy?.numpy;
+      const stageText = STAGES.map((s) => seconds(stages.get(s) ?? 0)).join(" / ");
+      const numpyTime = numpy ? `${seconds(numpy.wall)} (${seconds(numpy.cpu)})` : "not installed";
+      const ratio = numpy ? (time.wall / numpy.wall).toFixed(2) : "–";
+      const numpyErrors = numpy ? `${numpy.reconstruction.toExponential(1)}, ${numpy.orthogonality.toExponential(1)}` : "–";
+      console.error(
+        `eigh n=${n}: ${time.text} s (${stageText}), numpy ${numpyTime}, errors ${reconstruction.toExponential(2)} ${orthogonality.toExponential(2)}`,
+      );
+      rows.push(
+        `| ${n} | ${time.text} | ${stageText} | ${numpyTime} | ${ratio} | ${reconstruction.toExponential(1)}, ${orthogonality.toExponential(1)} | ${numpyErrors} |`,
+      );
     }
+    if (numpyVersion) rows.push("", `numpy ${numpyVersion}.`);
+    rows.push(...(await productsTable()));
     rows.push(...(await topKTable()));
     return rows.join("\n");
   },

@@ -8,6 +8,7 @@ import { registerFit } from "./commands/fit.js";
 import { registerQuery } from "./commands/query.js";
 import { registerScore } from "./commands/score.js";
 import { registerServe } from "./commands/serve.js";
+import { registerWorker } from "./commands/worker.js";
 
 /** Exit codes, documented in `influence --help` and the README. */
 const EXIT_FAILURE = 1;
@@ -24,6 +25,8 @@ Exit codes: 0 success; ${EXIT_BAD_INPUT} bad input (an unknown command or option
 missing or unreadable file, a query the model cannot take); ${EXIT_FAILURE} any other failure.`,
   )
   .showHelpAfterError()
+  // An option after a subcommand is the subcommand's: `build status --database` is status's, not build's.
+  .enablePositionalOptions()
   // Commander's own argument errors exit like every other bad input (the subcommands inherit this).
   .exitOverride();
 registerFit(program);
@@ -31,6 +34,7 @@ registerScore(program);
 registerBuild(program);
 registerQuery(program);
 registerServe(program);
+registerWorker(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,6 +1,7 @@
 /** Parsers for command-line option values; each error names the option and what it accepts. */
 import { InvalidArgumentError, Option } from "commander";
 import type { DampingRule, FisherMode } from "../ekfac/artifacts.js";
+import type { IndexFolder } from "../http/open-index-server.js";
 import { DEFAULT_DAMPING_FACTOR } from "../ekfac/lambda.js";
 import { DEVICES, type Device, executionProviders, parseDevice } from "../runtime/device.js";
 import { type RuntimeOptions, runtimeSummary, workerRuntime } from "../runtime/session.js";
@@ -44,6 +45,17 @@ export function oneOf<T extends string>(choices: readonly T[]) {
 /** Comma-separated non-negative integers, e.g. `0,2`. */
 export function integerList(value: string): number[] {
   return value.split(",").map((part) => integer(0)(part.trim()));
+}
+
+/**
+ * Repeated `--index [NAME=]DIR`, in order. The name is what precedes the first "=" (a folder whose
+ * path holds "=" is given with a name); index-names.ts checks it when the server opens.
+ */
+export function indexFolders(value: string, previous: IndexFolder[] | undefined): IndexFolder[] {
+  const equals = value.indexOf("=");
+  const folder = equals < 0 ? { dir: value } : { name: value.slice(0, equals), dir: value.slice(equals + 1) };
+  if (folder.dir === "") throw new InvalidArgumentError(`expected [NAME=]DIR, got ${JSON.stringify(value)}`);
+  return [...(previous ?? []), folder];
 }
 
 /** --damping: "heuristic" or a fixed positive number. */

@@ -33,3 +33,21 @@ export {
   type BuildStatus,
 } from "./builds.js";
 export { logQuery, recentQueries, MAX_RECENT_QUERIES, type QueryLogEntry } from "./query-log.js";
+export {
+  planDistributedBuild,
+  refuseUsedOutDir,
+  getDistributedBuild,
+  listDistributedBuilds,
+  addBuildJobs,
+  startBuildJob,
+  finishBuildJob,
+  failBuildJob,
+  lockBuildStage,
+  setBuildStage,
+  unfinishedJobs,
+  listBuildJobs,
+  type DistributedBuild,
+  type BuildJobRow,
+  type BuildJobStatus,
+  type NewBuildJob,
+} from "./distributed-builds.js";

@@ -10,8 +10,8 @@ export interface ModuleEigenbasis {
   eigS: Float64Array;
 }
 
-export function eigenbasis(cov: ModuleCovariance): ModuleEigenbasis {
-  const a = eigh(cov.A, inputWidth(cov.module));
-  const s = eigh(cov.S, cov.module.outFeatures);
+export async function eigenbasis(cov: ModuleCovariance): Promise<ModuleEigenbasis> {
+  const a = await eigh(cov.A, inputWidth(cov.module));
+  const s = await eigh(cov.S, cov.module.outFeatures);
   return { qA: Float32Array.from(a.vectors), eigA: a.values, qS: Float32Array.from(s.vectors), eigS: s.values };
 }

@@ -97,6 +97,9 @@ export function serialPasses(
   };
 }
 
+/** What LambdaAccumulator.finish takes for a damping rule. */
+export const lambdaDamping = (rule: DampingRule): number | { factor: number } => (rule.rule === "fixed" ? rule.value : { factor: rule.factor });
+
 /** EK-FAC factors of the modules, each pass run by `runPass`. */
 export async function fitEkfac(modules: readonly TrackedModule[], runPass: PassRunner, opts: FitOptions): Promise<FitResult> {
   const clock = () => performance.now() / 1000;
@@ -107,18 +110,18 @@ export async function fitEkfac(modules: readonly TrackedModule[], runPass: PassR
   const covarianceSeconds = clock() - start;
 
   start = clock();
-  const bases = covariance.map((cov, i) => {
+  const bases: ModuleEigenbasis[] = [];
+  for (const [i, cov] of covariance.entries()) {
     opts.onProgress?.({ phase: "eigendecomposition", done: i, total: covariance.length, unit: "matrices" });
-    return eigenbasis(cov);
-  });
+    bases.push(await eigenbasis(cov));
+  }
   opts.onProgress?.({ phase: "eigendecomposition", done: covariance.length, total: covariance.length, unit: "matrices" });
   const eigendecompositionSeconds = clock() - start;
 
   start = clock();
   const lambdas = new LambdaAccumulator(modules, bases);
   await runPass({ kind: "lambda", eigen: bases }, lambdas);
-  const damping = opts.damping.rule === "fixed" ? opts.damping.value : { factor: opts.damping.factor };
-  const factors = lambdas.finish(damping);
+  const factors = lambdas.finish(lambdaDamping(opts.damping));
   const lambdaSeconds = clock() - start;
 
   return { covariance, factors, ...counts, timings: { covarianceSeconds, eigendecompositionSeconds, lambdaSeconds } };

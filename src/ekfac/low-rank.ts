@@ -34,7 +34,7 @@ export async function lowRankFactors(
   for (let i = 0; i < POWER_ITERATIONS; i++) y = orth(await matMul(m, orth(await matMul(m, y, true), cols, k)), rows, k);
   // M ~ Y B with B = Y^T M [k, cols]; keep B's top-r left singular vectors W: M ~ (Y W)(W^T B).
   const b: HostTensor = { data: await matMul(y, m, true), dims: [k, cols] };
-  const { vectors } = eigh(Float64Array.from(await matMul(b, b, false, true)), k);
+  const { vectors } = await eigh(Float64Array.from(await matMul(b, b, false, true)), k);
   // Eigenvalues ascend: the last r columns are the top singular directions.
   const w = new Float32Array(k * r);
   for (let i = 0; i < k; i++) for (let j = 0; j < r; j++) w[i * r + j] = vectors[i * k + (k - r + j)];

@@ -97,8 +97,11 @@ export class BuildInfo implements Omit<Build, "startedAt" | "finishedAt"> {
   projectionSeed!: number;
 }
 
-@ObjectType()
+@ObjectType({ description: "A served index: what it was built from and how." })
 export class IndexInfo {
+  @Field(() => String, { description: "What queries call it in their `index` argument." })
+  name!: string;
+
   @Field(() => ModelInfo)
   model!: ModelInfo;
 

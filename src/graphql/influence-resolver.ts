@@ -17,13 +17,15 @@ export class InfluenceResolver {
     description: "The training sequences that most influenced the completion (EK-FAC influence, searched in the index).",
   })
   influence(@Args(() => InfluenceArgs) args: InfluenceArgs, @Ctx() ctx: RequestContext, @Info() info: GraphQLResolveInfo): Promise<InfluenceResult> {
+    const index = ctx.index(args.index);
     // Token scores cost a gradient pass per hit: only when the client selected them.
-    return ctx.influence.influence(args, { tokenScores: selectsPath(info, ["hits", "tokenScores"]), sequences: ctx.sequenceLoader });
+    return index.influence.influence(args, { tokenScores: selectsPath(info, ["hits", "tokenScores"]), sequences: index.sequenceLoader });
   }
 
   @FieldResolver(() => TrainingSequence)
   sequence(@Root() hit: InfluenceHit, @Ctx() ctx: RequestContext): Promise<TrainingSequence> {
-    return ctx.sequences.atOrdinal(ctx.sequenceLoader, hit.ordinal);
+    const index = ctx.index(hit.index);
+    return index.sequences.atOrdinal(index.sequenceLoader, hit.ordinal);
   }
 
   @Query(() => InfluenceDistribution, {
@@ -31,6 +33,6 @@ export class InfluenceResolver {
     description: "How influence on the completion is spread over every indexed sequence: histogram, top scores, power-law tail.",
   })
   influenceDistribution(@Args(() => DistributionArgs) args: DistributionArgs, @Ctx() ctx: RequestContext): Promise<InfluenceDistribution> {
-    return ctx.influence.distribution(args);
+    return ctx.index(args.index).influence.distribution(args);
   }
 }

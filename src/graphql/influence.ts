@@ -5,9 +5,12 @@ import { CANDIDATES, DEFAULT_CANDIDATES_TEXT, TOP_K, rangeText } from "../indexe
 import { free, TOKEN_SCORES_COST } from "./costs.js";
 import { QueryInfo, QueryInputArgs } from "./query.js";
 
+/** The `topK` argument of `influence` and `compareInfluence`. */
+export const TOP_K_ARGUMENT = { nullable: true, defaultValue: TOP_K.default, description: `Hits to return, ${rangeText(TOP_K)}.` } as const;
+
 @ArgsType()
 export class InfluenceArgs extends QueryInputArgs implements ServiceInfluenceArgs {
-  @Field(() => Int, { nullable: true, defaultValue: TOP_K.default, description: `Hits to return, ${rangeText(TOP_K)}.` })
+  @Field(() => Int, TOP_K_ARGUMENT)
   topK?: number | null;
 
   @Field(() => String, {
@@ -91,6 +94,9 @@ export class InfluenceHit implements engine.InfluenceHit {
     description: "The score split by token of the training sequence. Computed only when selected (a training-gradient pass per hit).",
   })
   tokenScores?: TokenScore[];
+
+  /** The index that answered, whose database holds the hit's sequence (not a field). */
+  index!: string;
 }
 
 @ObjectType()

@@ -4,16 +4,21 @@ import { listOf } from "./costs.js";
 import { LoggedQuery } from "./query-log.js";
 import type { RequestContext } from "../server/context.js";
 import { DEFAULT_RECENT_QUERIES } from "../server/influence-service.js";
+import { INDEX_ARGUMENT } from "./index-arg.js";
 import { mapErrors } from "./map-errors.js";
 
 @Resolver()
 @UseMiddleware(mapErrors)
 export class QueryLogResolver {
-  @Query(() => [LoggedQuery], { complexity: listOf("limit", DEFAULT_RECENT_QUERIES), description: "The latest influence queries, newest first." })
+  @Query(() => [LoggedQuery], {
+    complexity: listOf("limit", DEFAULT_RECENT_QUERIES),
+    description: "The latest queries in an index's query log (its database's), newest first.",
+  })
   recentQueries(
     @Arg("limit", () => Int, { nullable: true, defaultValue: DEFAULT_RECENT_QUERIES, description: `1 to ${MAX_RECENT_QUERIES}.` }) limit: number | null,
+    @Arg("index", () => String, INDEX_ARGUMENT) index: string | null,
     @Ctx() ctx: RequestContext,
   ): Promise<LoggedQuery[]> {
-    return ctx.influence.recentQueries(limit);
+    return ctx.index(index).influence.recentQueries(limit);
   }
 }

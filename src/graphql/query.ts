@@ -1,10 +1,11 @@
 import { ArgsType, Field, Float, Int, ObjectType } from "type-graphql";
 import type { QueryInfo as EngineQueryInfo } from "../engine/types.js";
 import type { QueryArgs } from "../engine/query-validation.js";
+import { INDEX_ARGUMENT } from "./index-arg.js";
 
-/** A query as text or token ids, shared by `influence` and `influenceDistribution`. */
+/** A query as text or token ids, whichever index answers it. */
 @ArgsType()
-export class QueryInputArgs implements QueryArgs {
+export class QueryFields implements QueryArgs {
   @Field(() => String, { nullable: true, description: "Text before the completion; conditions it but is not scored." })
   prompt?: string | null;
 
@@ -22,6 +23,13 @@ export class QueryInputArgs implements QueryArgs {
 
   @Field(() => [Int], { nullable: true, description: "0-based positions within the completion whose loss is measured (all when absent)." })
   completionPositions?: number[] | null;
+}
+
+/** A query asked of one index: `influence`, `influenceDistribution` and `scoreSequences` take it. */
+@ArgsType()
+export class QueryInputArgs extends QueryFields {
+  @Field(() => String, INDEX_ARGUMENT)
+  index?: string | null;
 }
 
 @ObjectType({ description: "The query as the model saw it." })

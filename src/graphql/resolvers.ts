@@ -1,7 +1,24 @@
+<<<<<<< HEAD
+import { CompareInfluenceResolver } from "./compare-influence-resolver.js";
+=======
+import { BuildsResolver } from "./builds-resolver.js";
+>>>>>>> distributed
 import { IndexResolver } from "./index-info-resolver.js";
 import { InfluenceResolver } from "./influence-resolver.js";
 import { QueryLogResolver } from "./query-log-resolver.js";
 import { ScoreSequencesResolver } from "./score-sequences-resolver.js";
 import { SequenceConnectionResolver, SequenceResolver } from "./sequence-resolver.js";
 
-export const resolvers = [InfluenceResolver, SequenceResolver, SequenceConnectionResolver, IndexResolver, QueryLogResolver, ScoreSequencesResolver] as const;
+<<<<<<< HEAD
+export const resolvers = [
+  InfluenceResolver,
+  SequenceResolver,
+  SequenceConnectionResolver,
+  IndexResolver,
+  QueryLogResolver,
+  ScoreSequencesResolver,
+  CompareInfluenceResolver,
+] as const;
+=======
+export const resolvers = [InfluenceResolver, SequenceResolver, SequenceConnectionResolver, IndexResolver, QueryLogResolver, BuildsResolver] as const;
+>>>>>>> distributed

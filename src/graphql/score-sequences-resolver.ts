@@ -13,11 +13,12 @@ export class ScoreSequencesResolver {
     description: "Exact EK-FAC scores of texts or token sequences as if they were training sequences, beside an indexed sequence and its word-order variants.",
   })
   scoreSequences(@Args(() => SequenceScoresArgs) args: SequenceScoresArgs, @Ctx() ctx: RequestContext): Promise<SequenceScores> {
-    return ctx.influence.scoreSequences(args);
+    return ctx.index(args.index).influence.scoreSequences(args);
   }
 
   @FieldResolver(() => TrainingSequence)
   sequence(@Root() compared: ComparedSequence, @Ctx() ctx: RequestContext): Promise<TrainingSequence> {
-    return ctx.sequences.atOrdinal(ctx.sequenceLoader, compared.ordinal);
+    const index = ctx.index(compared.index);
+    return index.sequences.atOrdinal(index.sequenceLoader, compared.ordinal);
   }
 }

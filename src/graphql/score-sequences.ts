@@ -88,6 +88,9 @@ export class ComparedSequence implements engine.ExactScore {
 
   @Field(() => [TokenScore])
   tokenScores?: TokenScore[];
+
+  /** The index that answered, whose database holds the sequence (not a field). */
+  index!: string;
 }
 
 @ObjectType()

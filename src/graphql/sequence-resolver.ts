@@ -3,24 +3,29 @@ import { listOf } from "./costs.js";
 import { SequenceConnection, SequencesArgs, TrainingSequence } from "./sequence.js";
 import type { RequestContext } from "../server/context.js";
 import { DEFAULT_PAGE_SIZE } from "../server/sequence-service.js";
+import { INDEX_ARGUMENT } from "./index-arg.js";
 import { mapErrors } from "./map-errors.js";
 
 @Resolver(() => TrainingSequence)
 @UseMiddleware(mapErrors)
 export class SequenceResolver {
   @Query(() => TrainingSequence, { nullable: true, description: "A training sequence by id; null when there is none." })
-  sequence(@Arg("id", () => ID) id: string, @Ctx() ctx: RequestContext): Promise<TrainingSequence | null> {
-    return ctx.sequences.byExternalId(id);
+  sequence(
+    @Arg("id", () => ID) id: string,
+    @Arg("index", () => String, INDEX_ARGUMENT) index: string | null,
+    @Ctx() ctx: RequestContext,
+  ): Promise<TrainingSequence | null> {
+    return ctx.index(index).sequences.byExternalId(id);
   }
 
   @Query(() => SequenceConnection, { complexity: listOf("first", DEFAULT_PAGE_SIZE), description: "Training sequences in corpus order." })
   async sequences(@Args(() => SequencesArgs) args: SequencesArgs, @Ctx() ctx: RequestContext): Promise<SequenceConnection> {
-    return { ...(await ctx.sequences.page(args)), search: args.search };
+    return { ...(await ctx.index(args.index).sequences.page(args)), search: args.search };
   }
 
   @FieldResolver(() => [String], { description: "Decoded text of each token." })
   tokenTexts(@Root() sequence: TrainingSequence, @Ctx() ctx: RequestContext): string[] {
-    return ctx.sequences.tokenTexts(sequence);
+    return ctx.index(sequence.index).sequences.tokenTexts(sequence);
   }
 }
 
@@ -29,6 +34,6 @@ export class SequenceResolver {
 export class SequenceConnectionResolver {
   @FieldResolver(() => Int, { description: "Sequences matching the search (all pages)." })
   totalCount(@Root() connection: SequenceConnection, @Ctx() ctx: RequestContext): Promise<number> {
-    return ctx.sequences.count(connection.search);
+    return ctx.index(connection.index).sequences.count(connection.search);
   }
 }

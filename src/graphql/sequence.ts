@@ -1,6 +1,7 @@
 import { ArgsType, Field, ID, Int, ObjectType } from "type-graphql";
 import { MAX_PAGE_SIZE, type Sequence } from "../db/index.js";
 import { DEFAULT_PAGE_SIZE } from "../server/sequence-service.js";
+import { INDEX_ARGUMENT } from "./index-arg.js";
 
 @ObjectType({ description: "A training sequence: one window of a corpus document, the unit whose influence is scored." })
 export class TrainingSequence implements Omit<Sequence, "corpusId" | "documentId"> {
@@ -24,6 +25,9 @@ export class TrainingSequence implements Omit<Sequence, "corpusId" | "documentId
 
   @Field(() => [Int], { name: "tokens" })
   tokenIds!: number[];
+
+  /** The index whose corpus holds the sequence, whose tokenizer decodes it (not a field). */
+  index!: string;
 }
 
 @ArgsType()
@@ -36,6 +40,9 @@ export class SequencesArgs {
 
   @Field(() => String, { nullable: true, description: "Only sequences whose text contains this, case-insensitively (no wildcards)." })
   search?: string | null;
+
+  @Field(() => String, INDEX_ARGUMENT)
+  index?: string | null;
 }
 
 @ObjectType()
@@ -66,4 +73,7 @@ export class SequenceConnection {
 
   /** The filter of this listing, for totalCount (not a field). */
   search?: string | null;
+
+  /** The index listed, for totalCount (not a field). */
+  index!: string;
 }

@@ -14,6 +14,7 @@ import { CorpusRef } from "../server/corpus.js";
 import { guardDatabase } from "../server/guarded-database.js";
 import { healthCheck } from "./health.js";
 import { cors, errorResponses, requireApiKey } from "./middleware.js";
+import { IndexRegistry, type ServedIndex } from "../server/index-registry.js";
 import { IndexService } from "../server/index-service.js";
 import { InfluenceService } from "../server/influence-service.js";
 import { DEFAULT_MAX_COMPLEXITY, DEFAULT_MAX_DEPTH, queryLimitsPlugin } from "./operation-limits.js";
@@ -26,11 +27,21 @@ import { staticSite } from "./static-files.js";
 
 export const DEFAULT_MAX_BODY_BYTES = 100_000;
 
-export interface ServerOptions {
+/** One index to serve: its engine and the database holding its corpus. */
+export interface IndexBackend {
+  /** What queries call it (index-names.ts says what a name may be); unique in a server. */
+  name: string;
   engine: InfluenceEngine;
   db: Database;
   /** The model's tokenizer: encodes text queries and `containsToken`, decodes token texts. */
   tokenizer: Tokenizer;
+  /** The engine's worker pool, for /healthz and /metrics. */
+  enginePool?: PoolMetricsSource;
+}
+
+export interface ServerOptions {
+  /** The indexes to serve; the first is the default of queries that name none. */
+  indexes: IndexBackend[];
   host?: string;
   /** 0 for any free port. */
   port?: number;
@@ -45,8 +56,6 @@ export interface ServerOptions {
   maxComplexity?: number;
   /** Folder of the web UI (index.html, playground/index.html), served at `/`. */
   webRoot?: string;
-  /** The engine's worker pool, for /healthz and /metrics. */
-  enginePool?: PoolMetricsSource;
   /** Longest wait for running requests on close before their connections are cut. */
   closeGraceMs?: number;
   logger?: ServerLogger;
@@ -65,6 +74,13 @@ export interface RunningServer {
  * when `webRoot` is given. Termination signals are the caller's to handle (call `close`).
  */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
+<<<<<<< HEAD
+  const { host = "127.0.0.1", port = 4000, maxBodyBytes = DEFAULT_MAX_BODY_BYTES, logger = consoleLogger } = options;
+  const indexes = new IndexRegistry(options.indexes.map((backend) => servedIndex(backend, logger)));
+  const services: Services = { indexes, logger };
+  const pools = options.indexes.flatMap(({ name, enginePool }) => (enginePool ? [{ index: name, pool: enginePool }] : []));
+  const metrics = new ServerMetrics(pools);
+=======
   const { engine, tokenizer, host = "127.0.0.1", port = 4000, maxBodyBytes = DEFAULT_MAX_BODY_BYTES, logger = consoleLogger } = options;
   const db = guardDatabase(options.db);
   const corpus = new CorpusRef(db, engine.info().corpus);
@@ -72,10 +88,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const services: Services = {
     influence: new InfluenceService({ engine, db, tokenizer, corpus, sequences, logger }),
     sequences,
-    index: new IndexService(engine),
+    index: new IndexService(engine, db),
     logger,
   };
   const metrics = new ServerMetrics(options.enginePool);
+>>>>>>> distributed
 
   const app = express();
   const httpServer = http.createServer(app);
@@ -98,7 +115,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
   app.disable("x-powered-by");
   if (options.corsOrigins?.length) app.use(cors(options.corsOrigins));
-  app.get("/healthz", healthCheck(db, options.enginePool));
+  app.get("/healthz", healthCheck(indexes.all.map((index, i) => ({ name: index.name, db: index.db, pool: options.indexes[i].enginePool }))));
   const auth: RequestHandler = options.apiKey ? requireApiKey(options.apiKey) : (_req, _res, next) => next();
   app.get("/metrics", auth, async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
@@ -125,4 +142,18 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const address = httpServer.address() as AddressInfo;
   const url = `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
   return { url, graphqlUrl: `${url}/graphql`, close: () => apollo.stop() };
+}
+
+/** An index's services over its engine and database (connection failures reported as DATABASE_UNAVAILABLE). */
+function servedIndex({ name, engine, tokenizer, ...backend }: IndexBackend, logger: ServerLogger): ServedIndex {
+  const db = guardDatabase(backend.db);
+  const corpus = new CorpusRef(db, engine.info().corpus);
+  const sequences = new SequenceService(name, db, corpus, tokenizer);
+  return {
+    name,
+    influence: new InfluenceService({ name, engine, db, tokenizer, corpus, sequences, logger }),
+    sequences,
+    info: new IndexService(name, engine),
+    db,
+  };
 }

@@ -5,14 +5,26 @@ import type { PoolMetricsSource } from "./metrics.js";
 /** Longest wait for the database's answer: a health check must answer quickly even when the database hangs. */
 const DATABASE_CHECK_MS = 1000;
 
+/** What /healthz checks of one served index. */
+export interface IndexHealthSource {
+  name: string;
+  db: Database;
+  pool?: PoolMetricsSource;
+}
+
 /**
- * `/healthz`: 200 while the process serves HTTP, with whether the database answers and the engine
- * pool's load. Engine work runs in worker threads, so this stays fast during heavy queries.
+ * `/healthz`: 200 while the process serves HTTP, with whether each index's database answers and
+ * its engine pool's load (`database` and `engine` at the top are the default index's), "degraded"
+ * when any database does not answer. Engine work runs in worker threads, so this stays fast during
+ * heavy queries.
  */
-export function healthCheck(db: Database, pool?: PoolMetricsSource): RequestHandler {
+export function healthCheck(indexes: readonly IndexHealthSource[]): RequestHandler {
   return async (_req, res) => {
-    const database = await checkDatabase(db);
-    res.json({ status: database.ok ? "ok" : "degraded", database, ...(pool && { engine: pool.metrics() }) });
+    const states = await Promise.all(
+      indexes.map(async ({ name, db, pool }) => ({ name, database: await checkDatabase(db), ...(pool && { engine: pool.metrics() }) })),
+    );
+    const { name: _, ...defaultIndex } = states[0];
+    res.json({ status: states.every((s) => s.database.ok) ? "ok" : "degraded", ...defaultIndex, indexes: states });
   };
 }
 

@@ -25,9 +25,10 @@ export class ServerMetrics {
     registers: [this.registry],
   });
 
-  constructor(pool?: PoolMetricsSource) {
+  /** `pools`: each served index's engine pool, labelled with the index's name. */
+  constructor(pools: ReadonlyArray<{ index: string; pool: PoolMetricsSource }> = []) {
     collectDefaultMetrics({ register: this.registry });
-    if (pool) this.#poolGauges(pool);
+    if (pools.length > 0) this.#poolGauges(pools);
   }
 
   /** Counts and times every GraphQL request, refused ones included. */
@@ -51,14 +52,15 @@ export class ServerMetrics {
     };
   }
 
-  #poolGauges(pool: PoolMetricsSource): void {
+  #poolGauges(pools: ReadonlyArray<{ index: string; pool: PoolMetricsSource }>): void {
     const gauge = (name: string, help: string, read: (m: WorkerPoolMetrics) => number) =>
       new Gauge({
         name,
         help,
+        labelNames: ["index"] as const,
         registers: [this.registry],
         collect() {
-          this.set(read(pool.metrics()));
+          for (const { index, pool } of pools) this.set({ index }, read(pool.metrics()));
         },
       });
     gauge("influence_engine_queue_depth", "Engine requests waiting for a free worker.", (m) => m.queued);

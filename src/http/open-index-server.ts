@@ -1,6 +1,7 @@
 /**
- * `influence serve` as a function: an index folder behind the GraphQL server, with the engine in
- * a pool of worker threads (each opens the index itself) and the database in the main thread.
+ * `influence serve` as a function: index folders behind the GraphQL server, each with its engine in
+ * its own pool of worker threads (each worker opens the index itself) and its own database, opened
+ * in the main thread.
  */
 import { existsSync } from "node:fs";
 import path from "node:path";
@@ -11,21 +12,30 @@ import { indexPath, readIndexManifest } from "../indexer/index-manifest.js";
 import { readConfig } from "../model/config.js";
 import { openTokenizer } from "../tokenizer/open-tokenizer.js";
 import { spawnTsWorker } from "../workers/spawn-worker.js";
-import { type RunningServer, type ServerOptions, startServer } from "./app.js";
+import { type IndexBackend, type RunningServer, type ServerOptions, startServer } from "./app.js";
 import { PooledEngine } from "../engine/pooled-engine.js";
 import { WorkerPool } from "../workers/worker-pool.js";
 import type { Device } from "../runtime/device.js";
-import { workerRuntime } from "../runtime/session.js";
+import { type RuntimeOptions, workerRuntime } from "../runtime/session.js";
+import { checkIndexName, checkIndexNames } from "../server/index-names.js";
+import { InputError } from "../util/errors.js";
 
-export interface IndexServerOptions extends Omit<ServerOptions, "engine" | "db" | "tokenizer" | "enginePool"> {
-  indexDir: string;
-  /** PostgreSQL URL; default: the index's embedded database, or the server it was built with. */
+/** An index folder to serve, and its name (the folder's own name when not given). */
+export interface IndexFolder {
+  dir: string;
+  name?: string;
+}
+
+export interface IndexServerOptions extends Omit<ServerOptions, "indexes"> {
+  /** The first is the default index of queries that name none. */
+  indexes: IndexFolder[];
+  /** PostgreSQL URL of every index; default: each index's embedded database, or the server it was built with. */
   databaseUrl?: string;
-  /** Engine worker threads. */
+  /** Engine worker threads of each index. */
   workers: number;
   /** Execution provider of the engine workers' model passes; INFLUENCE_DEVICE by default. */
   device?: Device;
-  /** Requests allowed to wait for a worker before SERVER_BUSY. */
+  /** Requests allowed to wait for a worker of an index before SERVER_BUSY. */
   maxQueue: number;
   /** Per-request limit, queueing included. */
   timeoutMs: number;
@@ -37,24 +47,67 @@ export function defaultWebRoot(): string | undefined {
   return existsSync(path.join(dir, "index.html")) ? dir : undefined;
 }
 
+/** The indexes' names and resolved folders, checked before anything is opened: valid, unique names, no folder twice. */
+export function namedIndexFolders(indexes: readonly IndexFolder[]): Array<Required<IndexFolder>> {
+  const named = indexes.map(({ dir, name }) => {
+    const resolved = path.resolve(dir);
+    if (name !== undefined) return { dir: resolved, name: checkIndexName(name, `--index ${name}=${dir}`) };
+    const folderName = path.basename(resolved);
+    checkIndexName(folderName, `--index ${dir} (named after its folder; name it with --index NAME=${dir})`);
+    return { dir: resolved, name: folderName };
+  });
+  checkIndexNames(named.map((index) => index.name));
+  const twice = named.find((index, i) => named.findIndex((other) => other.dir === index.dir) !== i);
+  if (twice) throw new InputError(`--index: the folder ${twice.dir} is given twice (each index opens its own database there)`);
+  return named;
+}
+
 export async function startIndexServer(options: IndexServerOptions): Promise<RunningServer & { close(): Promise<void> }> {
-  const { indexDir, databaseUrl, workers, device, maxQueue, timeoutMs, ...serverOptions } = options;
-  const manifest = await readIndexManifest(indexDir);
-  const url = databaseUrl ?? (manifest.database.kind === "postgres" ? manifest.database.url : undefined);
-  const db: Database = await openDatabase(url ? { url } : { dataDir: indexPath(path.resolve(indexDir), "database") });
-  let pool: WorkerPool | undefined;
+  const { indexes, databaseUrl, workers, device, maxQueue, timeoutMs, ...serverOptions } = options;
+  const folders = namedIndexFolders(indexes);
+  // The cores are shared among the workers of every index: a comparison keeps them all busy.
+  const runtime = workerRuntime(device, workers * folders.length);
+  const opened: OpenedIndex[] = [];
   try {
-    await migrate(db);
-    const tokenizer = await openTokenizer(manifest.model.path, (await readConfig(manifest.model.path)).vocabSize);
-    const data: EngineWorkerData = { indexDir: path.resolve(indexDir), runtime: workerRuntime(device, workers) };
-    pool = new WorkerPool({ spawn: () => spawnTsWorker(new URL("../engine/engine-worker.ts", import.meta.url), data), size: workers, maxQueue, timeoutMs });
-    const engine = await PooledEngine.open(pool);
-    const running = await startServer({ ...serverOptions, engine, enginePool: pool, db, tokenizer });
-    const openPool = pool;
+    for (const folder of folders) opened.push(await openIndex(folder, { databaseUrl, workers, runtime, maxQueue, timeoutMs }));
+    const running = await startServer({ ...serverOptions, indexes: opened.map((index) => index.backend) });
     return {
       ...running,
       close: async () => {
         await running.close();
+        await closeAll(opened);
+      },
+    };
+  } catch (err) {
+    await closeAll(opened);
+    throw err;
+  }
+}
+
+interface OpenedIndex {
+  backend: IndexBackend;
+  close(): Promise<void>;
+}
+
+async function openIndex(
+  { dir, name }: Required<IndexFolder>,
+  options: { databaseUrl?: string; workers: number; runtime: Required<RuntimeOptions>; maxQueue: number; timeoutMs: number },
+): Promise<OpenedIndex> {
+  const manifest = await readIndexManifest(dir);
+  const url = options.databaseUrl ?? (manifest.database.kind === "postgres" ? manifest.database.url : undefined);
+  const db: Database = await openDatabase(url ? { url } : { dataDir: indexPath(dir, "database") });
+  let pool: WorkerPool | undefined;
+  try {
+    await migrate(db);
+    const tokenizer = await openTokenizer(manifest.model.path, (await readConfig(manifest.model.path)).vocabSize);
+    const data: EngineWorkerData = { indexDir: dir, runtime: options.runtime };
+    const { workers: size, maxQueue, timeoutMs } = options;
+    pool = new WorkerPool({ spawn: () => spawnTsWorker(new URL("../engine/engine-worker.ts", import.meta.url), data), size, maxQueue, timeoutMs });
+    const engine = await PooledEngine.open(pool);
+    const openPool = pool;
+    return {
+      backend: { name, engine, db, tokenizer, enginePool: pool },
+      close: async () => {
         await openPool.close();
         await db.close();
       },
@@ -64,4 +117,8 @@ export async function startIndexServer(options: IndexServerOptions): Promise<Run
     await db.close();
     throw err;
   }
+}
+
+async function closeAll(indexes: readonly OpenedIndex[]): Promise<void> {
+  for (const index of indexes) await index.close();
 }

@@ -32,21 +32,19 @@ import { maskQuery, rangesForLayers, type CoordinateRange, type VectorLayout } f
 /** Where the per-layer index of `layer` lives, beside the full index at `path`. */
 export const layerIndexPath = (path: string, layer: number): string => `${path}.layer-${layer}`;
 
-const layersOf = (layout: VectorLayout): number[] => [...new Set(layout.blocks.map((b) => b.layer))].sort((a, b) => a - b);
+/** The transformer layers of a vector layout, ascending: each has its own index. */
+export const layersOf = (layout: VectorLayout): number[] => [...new Set(layout.blocks.map((b) => b.layer))].sort((a, b) => a - b);
 const rangesKey = (ranges: readonly CoordinateRange[]): string => ranges.map((r) => `${r.offset}+${r.size}`).join(",");
 
-/** Builds one index per layer of `layout` (one after the other: each build keeps a core busy). */
-export async function buildLayerIndexes(
+/** Builds the index of one layer's coordinates, beside the full index at `path` (each build keeps a core busy). */
+export function buildLayerIndex(
   path: string,
   source: HnswSource,
   layout: VectorLayout,
+  layer: number,
   options: Omit<HnswBuildOptions, "coordinates"> = {},
-): Promise<HnswSidecar[]> {
-  const built: HnswSidecar[] = [];
-  for (const layer of layersOf(layout)) {
-    built.push(await buildHnsw(layerIndexPath(path, layer), source, { ...options, coordinates: rangesForLayers(layout, [layer]) }));
-  }
-  return built;
+): Promise<HnswSidecar> {
+  return buildHnsw(layerIndexPath(path, layer), source, { ...options, coordinates: rangesForLayers(layout, [layer]) });
 }
 
 export interface LayerSearchOptions extends SearchOptions {

@@ -1,12 +1,16 @@
 /**
- * The build's gradient passes spread over its worker pool: each worker accumulates float64 sums
- * over chunks of the corpus (index-worker.ts) and the main thread adds them up. Chunks have a
- * fixed size and are added in chunk order, so the sums are bit-identical whatever the number of
- * workers and their timing. The fit itself (decompositions, damping) is ekfac/fit.ts's.
+ * The build's gradient passes spread over worker threads: each worker accumulates float64 sums
+ * over chunks of the corpus (index-worker.ts) and the sums are added up here. A pass is cut into
+ * shards (the build's shard size) and each shard into chunks of a fixed size; chunk sums are added
+ * in chunk order into the shard's sum, and shard sums in shard order into the pass's total. That
+ * one summation order makes the sums bit-identical whatever the number of workers, their timing,
+ * and whether a shard was summed here or by a worker process on another machine (the distributed
+ * build runs shardSums once per shard job). The fit itself (decompositions, damping) is
+ * ekfac/fit.ts's.
  */
 import type { ModuleFactors } from "../ekfac/factors.js";
-import type { FisherSettings, PassRunner } from "../ekfac/fit.js";
-import type { PartialSums } from "../ekfac/partial-sums.js";
+import type { FisherPass, FisherSettings, PassRunner } from "../ekfac/fit.js";
+import { type PartialSums, addSums, emptySums } from "../ekfac/partial-sums.js";
 import { WhitenedMomentAccumulator, type WhitenedMoments } from "../projection/pca.js";
 import type { WorkerPool } from "../workers/worker-pool.js";
 import type { ProgressListener } from "../util/progress.js";
@@ -17,74 +21,135 @@ import type { TokenStore } from "./token-store.js";
 export const FIT_CHUNK = 64;
 const SAMPLE_CHUNK = 16;
 
-/** Contiguous chunks of 0..count-1. */
-function chunks(count: number, size: number): OrdinalRange[] {
-  return Array.from({ length: Math.ceil(count / size) }, (_, i) => ({ firstOrdinal: i * size, lastOrdinal: Math.min(count, (i + 1) * size) - 1 }));
+/** One request to an index worker and the sequences it covers. */
+export interface PassChunk {
+  method: "fisher" | "moments";
+  payload: object;
+  ordinals: number[];
 }
 
-/** Runs `method` on every chunk in the pool, merging the results in chunk order as they arrive; returns the tokens covered. */
+/** Contiguous ranges of `size` sequences covering [first, first + count). */
+export function ordinalRanges(count: number, size: number, first = 0): OrdinalRange[] {
+  return Array.from({ length: Math.ceil(count / size) }, (_, i) => ({
+    firstOrdinal: first + i * size,
+    lastOrdinal: first + Math.min(count, (i + 1) * size) - 1,
+  }));
+}
+
+const ordinalsOf = ({ firstOrdinal, lastOrdinal }: OrdinalRange) => Array.from({ length: lastOrdinal - firstOrdinal + 1 }, (_, i) => firstOrdinal + i);
+
+/** The chunks of one shard of a fitting pass. */
+export function fisherChunks(shard: OrdinalRange, settings: FisherSettings, pass: FisherPass, chunkSize = FIT_CHUNK): PassChunk[] {
+  return ordinalRanges(shard.lastOrdinal - shard.firstOrdinal + 1, chunkSize, shard.firstOrdinal).map((r) => ({
+    method: "fisher",
+    payload: { ...r, ...settings, pass } satisfies FisherChunk,
+    ordinals: ordinalsOf(r),
+  }));
+}
+
+/**
+ * The PCA sample in shards of `shardSize` consecutive entries: the sample is spread over the
+ * corpus, and grouping it by corpus shard would make a job (and a file of moment sums) of a
+ * sequence or two for a large corpus.
+ */
+export function sampleShards(sample: readonly number[], shardSize: number): number[][] {
+  return Array.from({ length: Math.ceil(sample.length / shardSize) }, (_, i) => sample.slice(i * shardSize, (i + 1) * shardSize));
+}
+
+/** The chunks of one shard of the PCA sample. */
+export function momentChunks(ordinals: readonly number[], factors: ModuleFactors[]): PassChunk[] {
+  return Array.from({ length: Math.ceil(ordinals.length / SAMPLE_CHUNK) }, (_, i) => {
+    const chunk = ordinals.slice(i * SAMPLE_CHUNK, (i + 1) * SAMPLE_CHUNK);
+    return { method: "moments", payload: { ordinals: chunk, factors }, ordinals: chunk };
+  });
+}
+
+/**
+ * Receives results numbered 0, 1, 2, ... in any order and hands them to `merge` in number order:
+ * float64 addition is not associative. A result that arrives early waits here.
+ */
+export class InOrder<T> {
+  readonly #arrived = new Map<number, T>();
+  #next = 0;
+
+  constructor(private readonly merge: (item: T) => void) {}
+
+  add(index: number, item: T): void {
+    this.#arrived.set(index, item);
+    for (let ready = this.#arrived.get(this.#next); ready !== undefined; ready = this.#arrived.get(this.#next)) {
+      this.merge(ready);
+      this.#arrived.delete(this.#next++);
+    }
+  }
+}
+
+/** One shard's sum: its chunks run on the pool, their sums added in chunk order to zeros. */
+export async function shardSums(pool: WorkerPool, chunks: readonly PassChunk[], onChunk?: (chunk: PassChunk) => void): Promise<PartialSums> {
+  if (chunks.length === 0) throw new RangeError("a shard of a pass needs at least one chunk");
+  let total: PartialSums | undefined;
+  const order = new InOrder<PartialSums>((partial) => {
+    total ??= emptySums(partial.sums.map((s) => s.length));
+    addSums(total, partial);
+  });
+  await Promise.all(
+    chunks.map(async (chunk, i) => {
+      order.add(i, await pool.run<PartialSums>(chunk.method, chunk.payload));
+      onChunk?.(chunk);
+    }),
+  );
+  return total as PartialSums;
+}
+
+/** Runs every shard's chunks on the pool, merging shard sums in shard order; returns the tokens covered. */
 async function pass(
   pool: WorkerPool,
-  method: string,
-  parts: ReadonlyArray<{ payload: object; ordinals: number[] }>,
+  shards: ReadonlyArray<readonly PassChunk[]>,
   merge: (partial: PartialSums) => void,
   progress: { phase: string; total: number; store: TokenStore; listener?: ProgressListener },
 ): Promise<number> {
   let done = 0;
   let tokens = 0;
   progress.listener?.({ phase: progress.phase, done, total: progress.total, tokens });
-  // Results that arrive ahead of an earlier chunk wait here: float64 addition is not associative.
-  const arrived = new Map<number, PartialSums>();
-  let next = 0;
-  await Promise.all(
-    parts.map(async ({ payload, ordinals }, i) => {
-      arrived.set(i, await pool.run<PartialSums>(method, payload));
-      for (let ready = arrived.get(next); ready; ready = arrived.get(next)) {
-        merge(ready);
-        arrived.delete(next++);
-      }
-      done += ordinals.length;
-      tokens += ordinals.reduce((s, o) => s + progress.store.tokens(o).length, 0);
-      progress.listener?.({ phase: progress.phase, done, total: progress.total, tokens });
-    }),
-  );
+  const onChunk = ({ ordinals }: PassChunk) => {
+    done += ordinals.length;
+    tokens += ordinals.reduce((s, o) => s + progress.store.tokens(o).length, 0);
+    progress.listener?.({ phase: progress.phase, done, total: progress.total, tokens });
+  };
+  const order = new InOrder(merge);
+  await Promise.all(shards.map(async (chunks, s) => order.add(s, await shardSums(pool, chunks, onChunk))));
   return tokens;
 }
 
-const ordinalsOf = ({ firstOrdinal, lastOrdinal }: OrdinalRange) => Array.from({ length: lastOrdinal - firstOrdinal + 1 }, (_, i) => firstOrdinal + i);
-
 /**
- * Each fitting pass over the first `count` sequences of the token store, on the pool's workers,
- * in chunks of `chunkSize` sequences merged in chunk order.
+ * Each fitting pass over the first `count` sequences of the token store, on the pool's workers:
+ * shards of `shardSize` sequences (one shard of everything by default), chunks of `chunkSize`.
  */
 export function pooledPasses(
   pool: WorkerPool,
   store: TokenStore,
   count: number,
   settings: FisherSettings,
-  { chunkSize = FIT_CHUNK, onProgress }: { chunkSize?: number; onProgress?: ProgressListener } = {},
+  { chunkSize = FIT_CHUNK, shardSize = count, onProgress }: { chunkSize?: number; shardSize?: number; onProgress?: ProgressListener } = {},
 ): PassRunner {
-  const ranges = chunks(count, chunkSize);
+  const shards = ordinalRanges(count, shardSize);
   return async (fisherPass, into) => {
-    const parts = ranges.map((r) => ({ payload: { ...r, ...settings, pass: fisherPass } satisfies FisherChunk, ordinals: ordinalsOf(r) }));
-    const tokens = await pass(pool, "fisher", parts, (p) => into.merge(p), { phase: fisherPass.kind, total: count, store, listener: onProgress });
+    const chunks = shards.map((shard) => fisherChunks(shard, settings, fisherPass, chunkSize));
+    const tokens = await pass(pool, chunks, (p) => into.merge(p), { phase: fisherPass.kind, total: count, store, listener: onProgress });
     return { sequences: count, tokens };
   };
 }
 
-/** Whitened-gradient moments of the sample (the PCA basis), with the pool's workers. */
+/** Whitened-gradient moments of the sample (the PCA basis), with the pool's workers, in shards of `shardSize` sample entries. */
 export async function momentsInParallel(
   pool: WorkerPool,
   factors: ModuleFactors[],
   store: TokenStore,
   sample: number[],
+  shardSize: number,
   listener?: ProgressListener,
 ): Promise<WhitenedMoments[]> {
-  const parts = Array.from({ length: Math.ceil(sample.length / SAMPLE_CHUNK) }, (_, i) => {
-    const ordinals = sample.slice(i * SAMPLE_CHUNK, (i + 1) * SAMPLE_CHUNK);
-    return { payload: { ordinals, factors }, ordinals };
-  });
   const moments = new WhitenedMomentAccumulator(factors);
-  await pass(pool, "moments", parts, (p) => moments.merge(p), { phase: "projection", total: sample.length, store, listener });
+  const shards = sampleShards(sample, shardSize).map((ordinals) => momentChunks(ordinals, factors));
+  await pass(pool, shards, (p) => moments.merge(p), { phase: "projection", total: sample.length, store, listener });
   return moments.finish();
 }

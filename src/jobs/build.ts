@@ -11,6 +11,10 @@
  * Every phase is resumable: finished shards are recorded in the database after their file is
  * written atomically, so after a crash `--resume` recomputes only unrecorded shards, and shards
  * are computed identically however many workers run them.
+ *
+ * This is the scheduler of one machine (worker threads); the phases' computations are in
+ * build-steps.ts and the index workers, shared with the scheduler of `--distributed` builds
+ * (distributed/), which runs them as jobs of a queue on any number of machines.
  */
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rm } from "node:fs/promises";
@@ -18,10 +22,8 @@ import os from "node:os";
 import path from "node:path";
 import {
   type Database,
-  analyzeSequences,
   finishBuild,
   getBuild,
-  insertSequences,
   listShards,
   markShardDone,
   migrate,
@@ -32,11 +34,9 @@ import {
   startBuild,
   upsertCorpus,
 } from "../db/index.js";
-import { redactUrl } from "../db/pool-database.js";
-import { loadFactors, readFactorsManifest, saveFactors } from "../ekfac/artifacts.js";
+import { loadFactors, readFactorsManifest } from "../ekfac/artifacts.js";
 import { fitEkfac } from "../ekfac/fit.js";
-import { type CorpusSource, corpusSource } from "../corpus/corpus-source.js";
-import { factorsManifest } from "./fit.js";
+import { corpusSource } from "../corpus/corpus-source.js";
 import { type ModelDescription, describeModel } from "../model/open-model.js";
 import { DEFAULT_BATCH_TOKENS } from "../model/batch-budget.js";
 import { buildProjection } from "../projection/projection.js";
@@ -49,21 +49,23 @@ import { lockDirectory } from "../util/directory-lock.js";
 import { InputError, errorMessage } from "../util/errors.js";
 import type { ProgressListener } from "../util/progress.js";
 import { spawnTsWorker } from "../workers/spawn-worker.js";
-import { buildHnsw } from "../indexer/hnsw-index.js";
-import { buildLayerIndexes } from "../indexer/layer-search.js";
-import {
-  type BuildParameters,
-  INDEX_FORMAT,
-  INDEX_VERSION,
-  type IndexManifest,
-  indexPath,
-  parameterDifference,
-  writeIndexManifest,
-} from "../indexer/index-manifest.js";
+import { type BuildParameters, type IndexManifest, indexPath, parameterDifference } from "../indexer/index-manifest.js";
 import type { IndexWorkerData, ShardJob } from "../indexer/index-worker.js";
-import { momentsInParallel, pooledPasses } from "../indexer/parallel-passes.js";
-import { type TokenStore, TokenStoreWriter, readTokenStore } from "../indexer/token-store.js";
-import { mergeVectorFiles, readVectorFile, readVectorFileHeader } from "../indexer/vector-file.js";
+import { momentsInParallel, ordinalRanges, pooledPasses } from "../indexer/parallel-passes.js";
+import { type TokenStore, readTokenStore } from "../indexer/token-store.js";
+import { readVectorFile } from "../indexer/vector-file.js";
+import {
+  buildGraph,
+  completeIndex,
+  defaultCorpusName,
+  evenSample,
+  fitCount,
+  indexGraphs,
+  ingest,
+  mergeShardVectors,
+  saveBuildFactors,
+  shardFile,
+} from "./build-steps.js";
 
 export interface BuildJob {
   modelDir: string;
@@ -105,7 +107,6 @@ export const DEFAULT_BUILD_PARAMETERS: BuildJob["parameters"] = {
 };
 
 const INDEX_FOLDER = { what: "index folder", advice: "Another `influence build` is writing it: wait for it to finish, or build into another folder." };
-const INGEST_BATCH = 500;
 
 export async function runBuild(job: BuildJob): Promise<IndexManifest> {
   const outDir = path.resolve(job.outDir);
@@ -127,7 +128,6 @@ export async function runBuild(job: BuildJob): Promise<IndexManifest> {
     buildId = await ensureBuildRow(db, corpus.id, state, parameters);
     await saveState(outDir, { ...state, buildId });
 
-    const started = Date.now();
     const phase = async (name: string, work: () => Promise<void>) => {
       if (state.phasesDone.includes(name)) return job.log?.(`${name}: done in an earlier run`);
       const t0 = performance.now();
@@ -173,29 +173,13 @@ export async function runBuild(job: BuildJob): Promise<IndexManifest> {
     }
     await phase("hnsw", () => mergeAndIndex(db as Database, buildId as number, outDir, parameters, job.onProgress));
 
-    const header = await readVectorFileHeader(indexPath(outDir, "vectors"));
-    const build = await getBuild(db, buildId);
-    const manifest: IndexManifest = {
-      format: INDEX_FORMAT,
-      version: INDEX_VERSION,
-      createdAt: new Date().toISOString(),
-      parameters,
-      model: { path: opened.dir, fingerprint: opened.fingerprint },
-      corpus: { name: corpus.name, path: source.path, fingerprint: source.fingerprint, ...counts },
-      database: job.databaseUrl ? { kind: "postgres", url: redactUrl(job.databaseUrl) } : { kind: "pglite" },
-      vectors: { dim: header.dim, count: header.count, checksum: header.checksum },
-      build: {
-        id: buildId,
-        startedAt: (build?.startedAt ?? new Date(started)).toISOString(),
-        finishedAt: new Date().toISOString(),
-        seconds: Object.values(build?.phaseTimings ?? {}).reduce((s, x) => s + x, 0),
-        phaseSeconds: build?.phaseTimings ?? {},
-      },
-    };
-    await writeIndexManifest(outDir, manifest);
-    await finishBuild(db, buildId, { status: "completed", counts });
+    const manifest = await completeIndex(db, buildId, outDir, parameters, {
+      model: opened,
+      corpus: { name: corpus.name, path: source.path, fingerprint: source.fingerprint },
+      counts,
+      databaseUrl: job.databaseUrl,
+    });
     await rm(indexPath(outDir, "buildState"), { force: true });
-    await rm(indexPath(outDir, "shards"), { recursive: true, force: true });
     return manifest;
   } catch (err) {
     if (db && buildId !== undefined) await finishBuild(db, buildId, { status: "failed", error: errorMessage(err) }).catch(() => undefined);
@@ -204,10 +188,6 @@ export async function runBuild(job: BuildJob): Promise<IndexManifest> {
     await db?.close();
     await lock.release();
   }
-}
-
-function defaultCorpusName(source: CorpusSource): string {
-  return `${path.basename(source.path).replace(/\.jsonl(\.gz)?$/, "")}-${source.fingerprint.slice(0, 8)}`;
 }
 
 async function startOrResume(outDir: string, parameters: BuildParameters, resume: boolean): Promise<BuildState> {
@@ -240,55 +220,10 @@ async function ensureBuildRow(db: Database, corpusId: number, state: BuildState,
   return (await startBuild(db, corpusId, { ...parameters })).id;
 }
 
-/** Sequences into the database (idempotent per ordinal) and, in the same pass, the token store. */
-async function ingest(
-  db: Database,
-  corpusId: number,
-  source: CorpusSource,
-  tokensPath: string,
-  onProgress?: ProgressListener,
-): Promise<{ sequences: number; tokens: number }> {
-  const writer = await TokenStoreWriter.open(tokensPath);
-  let batch: Parameters<typeof insertSequences>[2][number][] = [];
-  const tokenBatch: Array<{ ordinal: number; tokens: number[] }> = [];
-  let sequences = 0;
-  let tokens = 0;
-  const flush = async () => {
-    await insertSequences(db, corpusId, batch);
-    await writer.append(tokenBatch);
-    batch = [];
-    tokenBatch.length = 0;
-    onProgress?.({ phase: "ingest", done: sequences, tokens });
-  };
-  try {
-    for await (const s of source.sequences()) {
-      batch.push({
-        ordinal: s.ordinal,
-        externalId: s.externalId,
-        documentExternalId: s.documentId,
-        tokenOffset: s.offset,
-        text: s.text ?? null,
-        tokenIds: s.tokens,
-      });
-      tokenBatch.push({ ordinal: s.ordinal, tokens: s.tokens });
-      sequences++;
-      tokens += s.tokens.length;
-      if (batch.length >= INGEST_BATCH) await flush();
-    }
-    await flush();
-    await writer.finish();
-  } catch (err) {
-    await writer.abort();
-    throw err;
-  }
-  await analyzeSequences(db);
-  return { sequences, tokens };
-}
-
 /** Reuses a fit in the folder made with the same model, corpus and settings; fits otherwise, on the workers. */
 async function fitFactors(opened: ModelDescription, job: BuildJob, p: BuildParameters, outDir: string, store: TokenStore, pool: WorkerPool): Promise<void> {
   const dir = indexPath(outDir, "factors");
-  const limit = Math.min(p.fitSequences ?? Infinity, p.maxSequences ?? Infinity, store.count);
+  const limit = fitCount(p, store.count);
   const maxSequences = limit < store.count ? limit : undefined;
   const source = await corpusSource(job.corpusFile, opened, maxSequences);
   const existing = existsSync(dir) ? await readFactorsManifest(dir).catch(() => undefined) : undefined;
@@ -300,16 +235,9 @@ async function fitFactors(opened: ModelDescription, job: BuildJob, p: BuildParam
       JSON.stringify(existing.damping) === JSON.stringify(p.damping);
     if (same && existing.corpus.fingerprint === source.fingerprint) return job.log?.(`factors: reusing the fit in ${dir}`);
   }
-  const settings = { fisher: p.fisher, damping: p.damping, seed: p.seed, maxSequences };
-  const passes = pooledPasses(pool, store, limit, { fisher: p.fisher, seed: p.seed }, { onProgress: job.onProgress });
-  const result = await fitEkfac(opened.model.modules, passes, { damping: settings.damping, onProgress: job.onProgress });
-  await saveFactors(dir, factorsManifest(opened, source, settings, result), result.covariance, result.factors);
-}
-
-/** Ordinals spread evenly over the corpus. */
-function evenSample(count: number, size: number): number[] {
-  const n = Math.min(count, size);
-  return Array.from({ length: n }, (_, i) => Math.floor((i * count) / n));
+  const passes = pooledPasses(pool, store, limit, { fisher: p.fisher, seed: p.seed }, { shardSize: p.shardSize, onProgress: job.onProgress });
+  const result = await fitEkfac(opened.model.modules, passes, { damping: p.damping, onProgress: job.onProgress });
+  await saveBuildFactors(outDir, opened, source, p, maxSequences, result);
 }
 
 async function fitProjection(
@@ -321,11 +249,10 @@ async function fitProjection(
   onProgress?: ProgressListener,
 ): Promise<void> {
   const { factors } = await loadFactors(indexPath(outDir, "factors"), { modelFingerprint: opened.fingerprint, modules: opened.model.modules });
-  const moments = p.projection.basis === "pca" ? await momentsInParallel(pool, factors, store, evenSample(store.count, p.pcaSequences), onProgress) : undefined;
+  const moments =
+    p.projection.basis === "pca" ? await momentsInParallel(pool, factors, store, evenSample(store.count, p.pcaSequences), p.shardSize, onProgress) : undefined;
   await saveProjection(indexPath(outDir, "projection"), await buildProjection(factors, p.projection, moments));
 }
-
-const shardFile = (outDir: string, shard: number) => path.join(indexPath(outDir, "shards"), `vectors-${String(shard).padStart(6, "0")}.bin`);
 
 /** A recorded shard whose file is missing or unreadable is computed again. */
 async function shardFileIntact(file: string): Promise<boolean> {
@@ -338,12 +265,7 @@ async function shardFileIntact(file: string): Promise<boolean> {
 }
 
 async function computeShards(db: Database, buildId: number, count: number, outDir: string, job: BuildJob, pool: WorkerPool): Promise<void> {
-  const { shardSize } = job.parameters;
-  const plan = Array.from({ length: Math.ceil(count / shardSize) }, (_, shard) => ({
-    shard,
-    firstOrdinal: shard * shardSize,
-    lastOrdinal: Math.min(count, (shard + 1) * shardSize) - 1,
-  }));
+  const plan = ordinalRanges(count, job.parameters.shardSize).map((range, shard) => ({ shard, ...range }));
   await planShards(db, buildId, plan);
   await mkdir(indexPath(outDir, "shards"), { recursive: true });
   const recorded = new Map((await listShards(db, buildId)).map((s) => [s.shard, s]));
@@ -372,20 +294,11 @@ async function computeShards(db: Database, buildId: number, count: number, outDi
 }
 
 async function mergeAndIndex(db: Database, buildId: number, outDir: string, p: BuildParameters, onProgress?: ProgressListener): Promise<void> {
-  const shards = (await listShards(db, buildId)).sort((a, b) => a.shard - b.shard);
-  await mergeVectorFiles(
-    shards.map((s) => shardFile(outDir, s.shard)),
-    indexPath(outDir, "vectors"),
+  await mergeShardVectors(
+    outDir,
+    (await listShards(db, buildId)).map((s) => s.shard),
   );
   const vectors = await readVectorFile(indexPath(outDir, "vectors"));
-  const options = { M: p.hnsw.M, efConstruction: p.hnsw.efConstruction, seed: p.seed };
-  await buildHnsw(indexPath(outDir, "hnsw"), vectors, {
-    ...options,
-    onProgress: (done, total) => onProgress?.({ phase: "hnsw", done, total, unit: "vectors" }),
-  });
   // Per-layer graphs: a masked query on the full graph loses recall when it keeps few coordinates.
-  await buildLayerIndexes(indexPath(outDir, "hnsw"), vectors, vectors.layout, {
-    ...options,
-    onProgress: (done, total) => onProgress?.({ phase: "hnsw per layer", done, total, unit: "vectors" }),
-  });
+  for (const graph of await indexGraphs(outDir)) await buildGraph(outDir, p, graph, vectors, onProgress);
 }

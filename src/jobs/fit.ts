@@ -35,8 +35,8 @@ export async function runFit(job: FitJob): Promise<{ manifest: FactorsManifest; 
 
 /** The manifest of a fit of `opened` on `source` (its first maxSequences sequences). */
 export function factorsManifest(
-  opened: ModelDescription,
-  source: CorpusSource,
+  opened: Pick<ModelDescription, "fingerprint" | "dir">,
+  source: Pick<CorpusSource, "path" | "fingerprint">,
   settings: Pick<FitJob, "fisher" | "damping" | "seed" | "maxSequences">,
   result: FitResult,
 ): FactorsManifest {

@@ -1,62 +1,37 @@
 /**
- * Symmetric eigendecomposition in float64, A = V diag(values) V^T (numpy.linalg.eigh convention).
- *
- * 1. Householder tridiagonalisation A = Q T Q^T (tridiagonal.ts), Q formed explicitly
- *    (householder-q.ts).
- * 2. Implicit QL on T, recording its Givens rotations (tridiagonal-ql.ts).
- * 3. The rotations replayed on the rows of Q give the eigenvectors (rotations.ts).
- * Stages 1 and 3 are split over rows between threads (parallel.ts).
+ * Symmetric eigendecomposition in float64, A = V diag(values) V^T (numpy.linalg.eigh convention):
+ * by Givens rotations on the calling thread for small matrices (eigh-rotations.ts), by matrix
+ * products on ONNX Runtime for the others (eigh-blocked.ts).
  */
 import { availableParallelism } from "node:os";
-import { groupFactors, transposeInPlace } from "./householder-q.js";
-import { allocateWorkspace, RowTeam } from "./parallel.js";
-import { pairSize } from "./rotations.js";
-import { tridiagonalize } from "./tridiagonal.js";
-import { qlImplicit } from "./tridiagonal-ql.js";
+import type { Eigh } from "./eigenpairs.js";
+import { eighBlocked, type StageListener } from "./eigh-blocked.js";
+import { eighByRotations } from "./eigh-rotations.js";
 
-export interface Eigh {
-  /** Eigenvalues, ascending. */
-  values: Float64Array;
-  /** Row-major n×n; column j is the unit eigenvector of values[j]. */
-  vectors: Float64Array;
-}
+export type { Eigh } from "./eigenpairs.js";
 
 export interface EighOptions {
   /**
-   * Threads to use, the caller's included (default: the number of CPUs, at most 4). Helpers are
-   * only started from n = 512 on, where they pay for their start-up.
+   * Threads for the matrix-vector products of the blocked solver, the caller's included (default:
+   * the number of CPUs, at most 4); its matrix products use ONNX Runtime's own threads.
    */
   threads?: number;
+  /** Told the wall time of each stage of the blocked solver as it finishes (benchmarks, progress). */
+  onStage?: StageListener;
 }
 
-/** Below this size helper threads cost more than they save. */
-const PARALLEL_MIN_N = 512;
-
 /**
- * Numbers per batch of recorded rotations (2 MiB, an L2 cache): each batch is one pass over Q, and
- * from 1 to 4 MiB the time hardly changes.
+ * Below this size the rotations are faster than the blocked solver's kernel calls (best of 3 on 2
+ * busy cores: 97 against 114 ms at n = 256, 207 against 175 ms at 384).
  */
-const ROTATION_BATCH = 1 << 18;
+export const BLOCKED_MIN_N = 320;
 
 /** Eigendecomposition of the symmetric row-major n×n matrix `a` (not modified). */
-export function eigh(a: Float64Array, n: number, options: EighOptions = {}): Eigh {
+export async function eigh(a: Float64Array, n: number, options: EighOptions = {}): Promise<Eigh> {
   validateMatrix(a, n, "eigh");
-  const requested = options.threads ?? Math.min(4, availableParallelism());
-  if (!Number.isInteger(requested) || requested < 1) throw new Error(`eigh: threads must be a positive integer, got ${requested}`);
-  const threads = n >= PARALLEL_MIN_N ? requested : 1;
-  const ws = allocateWorkspace(n, Math.max(ROTATION_BATCH, pairSize(n)), threads);
-  const team = RowTeam.start(ws, threads);
-  try {
-    ws.v.set(a);
-    const { d, e, tau } = tridiagonalize(ws.v, n, team.trailingStep());
-    ws.t.set(groupFactors(ws.v, tau, n));
-    team.formQt();
-    transposeInPlace(ws.q, n);
-    for (const batch of qlImplicit(d, e, ws.rot)) team.rotate(batch);
-    return sortByValue(d, ws.q, n);
-  } finally {
-    team.close();
-  }
+  const threads = options.threads ?? Math.min(4, availableParallelism());
+  if (!Number.isInteger(threads) || threads < 1) throw new Error(`eigh: threads must be a positive integer, got ${threads}`);
+  return n < BLOCKED_MIN_N ? eighByRotations(a, n) : eighBlocked(a, n, threads, options.onStage);
 }
 
 /** Refuses, naming `caller`, a row-major n×n matrix of the wrong size or with NaN/Inf. */
@@ -75,15 +50,4 @@ export function largestFirst({ values, vectors }: Eigh, n: number, k: number): E
   const top = new Float64Array(n * k);
   for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) top[i * k + j] = vectors[i * n + (n - 1 - j)];
   return { values: Float64Array.from({ length: k }, (_, j) => values[n - 1 - j]), vectors: top };
-}
-
-/** Eigenvalues ascending, with the columns of `vectors` permuted to match, in a fresh plain array. */
-function sortByValue(values: Float64Array, vectors: Float64Array, n: number): Eigh {
-  const order = Array.from({ length: n }, (_, i) => i).sort((i, j) => values[i] - values[j]);
-  const out = new Float64Array(n * n);
-  for (let r = 0; r < n; r++) {
-    const off = r * n;
-    for (let j = 0; j < n; j++) out[off + j] = vectors[off + order[j]];
-  }
-  return { values: Float64Array.from(order, (i) => values[i]), vectors: out };
 }

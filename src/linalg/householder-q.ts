@@ -7,9 +7,6 @@
  * in compact WY form, H_{4g+3} H_{4g+2} H_{4g+1} H_{4g} = I - V T V^T, to four rows at a time, so
  * that every element loaded from a row or a reflector serves four multiply-adds. Rows are taken in
  * blocks of 32 (256 KiB at n = 1024) that stay in cache while all the reflectors stream past.
- *
- * {@link formQtBlocks} is also run by the helper thread of parallel.ts from its source text, so it
- * must only call the kernels below it and use no imports.
  */
 
 /**
@@ -44,13 +41,10 @@ export function groupFactors(v: Float64Array, tau: Float64Array, n: number): Flo
   return t;
 }
 
-/**
- * Fills the row blocks first, first + step, ... of `qt` (zero on entry) with rows of Q^T, given the
- * reflectors `v` and their {@link groupFactors} `t`.
- */
-export function formQtBlocks(qt: Float64Array, v: Float64Array, t: Float64Array, n: number, first: number, step: number): void {
+/** Fills `qt` (zero on entry) with Q^T, given the reflectors `v` and their {@link groupFactors} `t`. */
+export function formQt(qt: Float64Array, v: Float64Array, t: Float64Array, n: number): void {
   const rows = 32;
-  for (let r0 = first * rows; r0 < n; r0 += step * rows) {
+  for (let r0 = 0; r0 < n; r0 += rows) {
     const r1 = Math.min(n, r0 + rows);
     for (let r = r0; r < r1; r++) qt[r * n + r] = 1;
     // Group g touches columns 4g+1.. and, of rows e_r, only those with r >= 4g+1.
@@ -217,6 +211,3 @@ export function transposeInPlace(a: Float64Array, n: number): void {
     }
   }
 }
-
-/** The kernels a helper thread needs for {@link formQtBlocks}. */
-export const formQtKernels = [formQtBlocks, reflectRows4x4, reflectRow4];

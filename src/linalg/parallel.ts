@@ -1,31 +1,14 @@
 /**
- * Splits the row-parallel stages of eigh (each step of the tridiagonalisation, forming Q, replaying
- * rotations) between the calling thread and helper worker threads on shared memory.
+ * Splits the symmetric matrix-vector products of the blocked tridiagonal reduction (one per column,
+ * together the part of its cost that is not a matrix product) between the calling thread and helper
+ * worker threads on shared memory.
  *
- * eigh is synchronous, so helpers are driven through Atomics on a shared control block rather than
- * messages: the caller posts a job, does its own share, then blocks until every helper is done.
- * Helpers run the kernels from their source text (evaluated worker code), which works the same
+ * A product is short (milliseconds), so helpers are driven through Atomics on a shared control block
+ * rather than messages: the caller posts a job, does its own share, then blocks until every helper
+ * is done. Helpers run the kernel from its source text (evaluated worker code), which works the same
  * under tsc output, tsx and vitest without a separate worker file or TypeScript loader.
  */
 import { Worker } from "node:worker_threads";
-import { formQtBlocks, formQtKernels } from "./householder-q.js";
-import { applyRotations, type RotationBatch, rotationKernels } from "./rotations.js";
-import { symvKernels, symvRows, type TrailingStep } from "./tridiagonal.js";
-
-/** Shared matrices the stages work on; all views of SharedArrayBuffers when helpers are used. */
-export interface Workspace {
-  n: number;
-  /** The matrix being reduced, then the Householder vectors, one per row. */
-  v: Float64Array;
-  /** Vectors of a reduction step (see TrailingStep), then one partial result per helper. */
-  vecs: Float64Array;
-  /** Compact-WY factors of the reflector groups. */
-  t: Float64Array;
-  /** Q^T, then Q, then the eigenvectors. */
-  q: Float64Array;
-  /** Recorded rotations. */
-  rot: Float64Array;
-}
 
 // Control block slots (Int32).
 const SEQ = 0;
@@ -34,20 +17,17 @@ const OP = 2;
 const FAILED = 3;
 const READY = 4;
 // Job arguments (Float64).
-const ARG_FIRST = 0;
-const ARG_STEP = 1;
-const ARG_ROW0 = 2;
-const ARG_ROW1 = 3;
-const ARG_LENGTH = 4;
-const ARG_P_OFFSET = 5;
+const ARG_SIZE = 0;
+const ARG_ROW0 = 1;
+const ARG_ROW1 = 2;
+const ARG_FIRST = 3;
+const ARG_OUT = 4;
 
-const OP_FORM_QT = 1;
-const OP_ROTATE = 2;
-const OP_SYMV = 3;
-const OP_STOP = 4;
+const OP_SYMV = 1;
+const OP_STOP = 2;
 
-/** Trailing blocks with fewer rows are reduced on the calling thread: too little work to share. */
-const SYMV_SPLIT_MIN_ROWS = 128;
+/** Products over fewer rows are done on the calling thread: too little work to share. */
+const SPLIT_MIN_ROWS = 128;
 
 /** How long to wait for a helper to start before going on without it. */
 const START_TIMEOUT_MS = 10_000;
@@ -65,76 +45,73 @@ interface Helper {
   args: Float64Array;
 }
 
-/** The caller plus zero or more helper threads sharing one {@link Workspace}. */
-export class RowTeam {
+/** The caller plus zero or more helper threads sharing a matrix and a vector. */
+export class SymvTeam {
   private constructor(
-    private readonly ws: Workspace,
+    /** The matrix, m×m row-major at the start for the m of each product. */
+    readonly matrix: Float64Array,
+    /** The vector x of the product. */
+    readonly x: Float64Array,
+    /** One result per thread, n numbers each. */
+    private readonly partials: Float64Array,
     private readonly helpers: Helper[],
   ) {}
 
-  /** Number of threads working, the caller included. */
-  get size(): number {
+  /**
+   * Starts up to `threads - 1` helpers over an n×n matrix and vectors of n, in shared memory when
+   * there are helpers. A helper that fails to start is left out: the team computes the same result
+   * with fewer threads.
+   */
+  static start(n: number, threads: number): SymvTeam {
+    const f64 = (length: number) => (threads > 1 ? new Float64Array(new SharedArrayBuffer(8 * length)) : new Float64Array(length));
+    const matrix = f64(n * n);
+    const x = f64(n);
+    const partials = f64(threads * n);
+    const helpers: Helper[] = [];
+    for (let i = 1; i < threads; i++) {
+      const helper = startHelper(matrix, x, partials, n);
+      if (!helper) break;
+      helpers.push(helper);
+    }
+    return new SymvTeam(matrix, x, partials, helpers);
+  }
+
+  private get size(): number {
     return this.helpers.length + 1;
   }
 
   /**
-   * Starts up to `threads - 1` helpers on `ws` (which must then be shared memory). A helper that
-   * fails to start is left out: the team still computes the same result with fewer threads.
+   * y = B x over rows and columns [first, m) of the symmetric m×m matrix B at the start of
+   * `matrix`, of which only the upper triangle is read. Returns y (m numbers, zero below `first`),
+   * valid until the next call.
    */
-  static start(ws: Workspace, threads: number): RowTeam {
-    const helpers: Helper[] = [];
-    for (let i = 1; i < threads; i++) {
-      const helper = startHelper(ws);
-      if (!helper) break;
-      helpers.push(helper);
+  symv(m: number, first: number): Float64Array {
+    const { matrix, x, partials, helpers } = this;
+    const y = partials.subarray(0, m);
+    y.fill(0);
+    const rows = m - first;
+    if (helpers.length === 0 || rows < SPLIT_MIN_ROWS) {
+      symvUpperRows(matrix, m, first, m, x, partials, 0);
+      return y;
     }
-    return new RowTeam(ws, helpers);
-  }
-
-  /** A reduction step that splits the trailing rows into parts with equal numbers of elements. */
-  trailingStep(): TrailingStep {
-    const { ws, helpers } = this;
-    const n = ws.n;
-    const run = (i0: number) => {
-      const m = n - i0;
-      if (helpers.length === 0 || m < SYMV_SPLIT_MIN_ROWS) {
-        symvRows(ws.v, n, i0, n, ws.vecs, 3 * n);
-        return;
-      }
-      // Rows [i0, i0 + x) hold about x m - x^2 / 2 elements: solve for fractions of m^2 / 2.
-      const bound = (part: number) => i0 + Math.round(m * (1 - Math.sqrt(1 - part / this.size)));
-      helpers.forEach((h, i) => {
-        post(h, OP_SYMV, { [ARG_ROW0]: bound(i + 1), [ARG_ROW1]: i + 2 === this.size ? n : bound(i + 2), [ARG_P_OFFSET]: (4 + i) * n });
+    // Rows [first, first + r) hold about r·rows − r²/2 elements: split at fractions of rows²/2.
+    const bound = (part: number) => first + Math.round(rows * (1 - Math.sqrt(1 - part / this.size)));
+    helpers.forEach((h, i) => {
+      post(h, OP_SYMV, {
+        [ARG_SIZE]: m,
+        [ARG_ROW0]: bound(i + 1),
+        [ARG_ROW1]: i + 2 === this.size ? m : bound(i + 2),
+        [ARG_FIRST]: first,
+        [ARG_OUT]: (i + 1) * m,
       });
-      symvRows(ws.v, n, i0, bound(1), ws.vecs, 3 * n);
-      this.join();
-      const p = ws.vecs;
-      for (let i = 0; i < helpers.length; i++) {
-        const off = (4 + i) * n;
-        for (let j = i0; j < n; j++) p[3 * n + j] += p[off + j];
-      }
-    };
-    return { vecs: ws.vecs.subarray(0, 4 * n), run };
-  }
-
-  /** Fills ws.q with Q^T, blocks of rows dealt round-robin so that every thread gets a fair share. */
-  formQt(): void {
-    const { ws } = this;
-    this.helpers.forEach((h, i) => post(h, OP_FORM_QT, { [ARG_FIRST]: i + 1, [ARG_STEP]: this.size }));
-    formQtBlocks(ws.q, ws.v, ws.t, ws.n, 0, this.size);
-    this.join();
-  }
-
-  /** Replays the batch recorded in ws.rot on the rows of ws.q, in equal row ranges. */
-  rotate(batch: RotationBatch): void {
-    const { ws } = this;
-    const share = Math.ceil(ws.n / this.size);
-    this.helpers.forEach((h, i) => {
-      const row0 = Math.min(ws.n, (i + 1) * share);
-      post(h, OP_ROTATE, { [ARG_ROW0]: row0, [ARG_ROW1]: Math.min(ws.n, row0 + share), [ARG_LENGTH]: batch.length });
     });
-    applyRotations(ws.q, ws.n, 0, Math.min(ws.n, share), batch);
+    symvUpperRows(matrix, m, bound(0), bound(1), x, partials, 0);
     this.join();
+    for (let i = 1; i < this.size; i++) {
+      const off = i * m;
+      for (let j = first; j < m; j++) y[j] += partials[off + j];
+    }
+    return y;
   }
 
   /** Stops the helpers; the team must not be used afterwards. */
@@ -157,10 +134,62 @@ export class RowTeam {
   }
 }
 
-/** Allocates a workspace for `threads` threads, in shared memory if there is more than one. */
-export function allocateWorkspace(n: number, rotationNumbers: number, threads: number): Workspace {
-  const f64 = (length: number) => (threads > 1 ? new Float64Array(new SharedArrayBuffer(8 * length)) : new Float64Array(length));
-  return { n, v: f64(n * n), vecs: f64((3 + threads) * n), t: f64(16 * Math.ceil(n / 4)), q: f64(n * n), rot: f64(rotationNumbers) };
+/**
+ * y[out + j] += (B x)_j contributions of rows [r0, r1) of the m×m matrix B (upper triangle, columns
+ * from the row on), each row also standing for its column below the diagonal. Four rows go together
+ * so that each loaded element of x and y serves all four. Also run by helper threads from its source
+ * text: no calls, no imports.
+ */
+export function symvUpperRows(b: Float64Array, m: number, r0: number, r1: number, x: Float64Array, y: Float64Array, out: number): void {
+  let r = r0;
+  for (; r + 3 < r1; r += 4) {
+    const o0 = r * m;
+    const o1 = o0 + m;
+    const o2 = o1 + m;
+    const o3 = o2 + m;
+    const x0 = x[r];
+    const x1 = x[r + 1];
+    const x2 = x[r + 2];
+    const x3 = x[r + 3];
+    // The 4×4 diagonal block.
+    const b01 = b[o0 + r + 1];
+    const b02 = b[o0 + r + 2];
+    const b03 = b[o0 + r + 3];
+    const b12 = b[o1 + r + 2];
+    const b13 = b[o1 + r + 3];
+    const b23 = b[o2 + r + 3];
+    let s0 = b[o0 + r] * x0 + b01 * x1 + b02 * x2 + b03 * x3;
+    let s1 = b01 * x0 + b[o1 + r + 1] * x1 + b12 * x2 + b13 * x3;
+    let s2 = b02 * x0 + b12 * x1 + b[o2 + r + 2] * x2 + b23 * x3;
+    let s3 = b03 * x0 + b13 * x1 + b23 * x2 + b[o3 + r + 3] * x3;
+    for (let j = r + 4; j < m; j++) {
+      const a0 = b[o0 + j];
+      const a1 = b[o1 + j];
+      const a2 = b[o2 + j];
+      const a3 = b[o3 + j];
+      const xj = x[j];
+      s0 += a0 * xj;
+      s1 += a1 * xj;
+      s2 += a2 * xj;
+      s3 += a3 * xj;
+      y[out + j] += a0 * x0 + a1 * x1 + a2 * x2 + a3 * x3;
+    }
+    y[out + r] += s0;
+    y[out + r + 1] += s1;
+    y[out + r + 2] += s2;
+    y[out + r + 3] += s3;
+  }
+  for (; r < r1; r++) {
+    const o = r * m;
+    const xr = x[r];
+    let s = b[o + r] * xr;
+    for (let j = r + 1; j < m; j++) {
+      const a = b[o + j];
+      s += a * x[j];
+      y[out + j] += a * xr;
+    }
+    y[out + r] += s;
+  }
 }
 
 function post(h: Helper, op: number, args: Record<number, number>): void {
@@ -170,10 +199,9 @@ function post(h: Helper, op: number, args: Record<number, number>): void {
   Atomics.notify(h.ctrl, SEQ);
 }
 
-function startHelper(ws: Workspace): Helper | undefined {
+function startHelper(matrix: Float64Array, x: Float64Array, partials: Float64Array, n: number): Helper | undefined {
   const ctrl = new Int32Array(new SharedArrayBuffer(4 * 8));
   const args = new Float64Array(new SharedArrayBuffer(8 * 8));
-  const { n, v, vecs, t, q, rot } = ws;
   let worker: Worker;
   try {
     worker = new Worker(helperSource(), {
@@ -181,7 +209,7 @@ function startHelper(ws: Workspace): Helper | undefined {
       // Not the caller's flags: the helper runs plain JavaScript and needs no module loader (tsx's,
       // say) of its own.
       execArgv: [],
-      workerData: { ctrl: ctrl.buffer, args: args.buffer, n, v: v.buffer, vecs: vecs.buffer, t: t.buffer, q: q.buffer, rot: rot.buffer },
+      workerData: { ctrl: ctrl.buffer, args: args.buffer, n, matrix: matrix.buffer, x: x.buffer, partials: partials.buffer },
     });
   } catch (err) {
     console.warn(`eigh: cannot start a helper thread (${err instanceof Error ? err.message : String(err)}); going on without it`);
@@ -205,15 +233,12 @@ let source: string | undefined;
 function helperSource(): string {
   source ??= `"use strict";
 const { workerData } = require("node:worker_threads");
-${[...symvKernels, ...formQtKernels, ...rotationKernels].map((f) => f.toString()).join("\n")}
-const { n } = workerData;
+${symvUpperRows.toString()}
 const ctrl = new Int32Array(workerData.ctrl);
 const args = new Float64Array(workerData.args);
-const v = new Float64Array(workerData.v);
-const vecs = new Float64Array(workerData.vecs);
-const t = new Float64Array(workerData.t);
-const q = new Float64Array(workerData.q);
-const rot = new Float64Array(workerData.rot);
+const matrix = new Float64Array(workerData.matrix);
+const x = new Float64Array(workerData.x);
+const partials = new Float64Array(workerData.partials);
 Atomics.store(ctrl, ${READY}, 1);
 Atomics.notify(ctrl, ${READY});
 for (let seen = 0; ; ) {
@@ -222,12 +247,10 @@ for (let seen = 0; ; ) {
   const op = Atomics.load(ctrl, ${OP});
   if (op === ${OP_STOP}) break;
   try {
-    if (op === ${OP_SYMV}) {
-      const pOff = args[${ARG_P_OFFSET}] | 0;
-      vecs.fill(0, pOff, pOff + n);
-      symvRows(v, n, args[${ARG_ROW0}] | 0, args[${ARG_ROW1}] | 0, vecs, pOff);
-    } else if (op === ${OP_FORM_QT}) formQtBlocks(q, v, t, n, args[${ARG_FIRST}] | 0, args[${ARG_STEP}] | 0);
-    else if (op === ${OP_ROTATE}) applyRotations(q, n, args[${ARG_ROW0}] | 0, args[${ARG_ROW1}] | 0, { buf: rot, length: args[${ARG_LENGTH}] | 0 });
+    const m = args[${ARG_SIZE}] | 0;
+    const out = args[${ARG_OUT}] | 0;
+    partials.fill(0, out + (args[${ARG_FIRST}] | 0), out + m);
+    symvUpperRows(matrix, m, args[${ARG_ROW0}] | 0, args[${ARG_ROW1}] | 0, x, partials, out);
   } catch (err) {
     console.error(err);
     Atomics.store(ctrl, ${FAILED}, 1);

@@ -7,9 +7,6 @@
  * replayed as a wavefront (rotation i of the first sweep, then rotation i+1 of the second), so each
  * element is loaded and stored once per two sweeps and the two sweeps' dependency chains overlap.
  * Within a sweep each rotation's result feeds the next; four rows go together to hide that latency.
- *
- * The kernels here are also run by the helper thread of parallel.ts from their source text, so they
- * must only call each other and use no imports.
  */
 
 /**
@@ -216,6 +213,3 @@ function rotateRow(x: Float64Array, buf: Float64Array, length: number): void {
     x[lo] = c2 * t1 - s2 * t2;
   }
 }
-
-/** The kernels a helper thread needs for {@link applyRotations}. */
-export const rotationKernels = [applyRotations, rotateRows4, rotateRow];

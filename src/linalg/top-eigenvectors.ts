@@ -1,7 +1,7 @@
 /**
  * The top-k eigenvectors of a symmetric positive semi-definite matrix, as the projection's PCA
  * needs them (a few dozen of a few thousand). The full eigendecomposition (eigh.ts) costs O(n^3):
- * for GPT-2 small's 3072-wide MLP matrices 40 to 56 s each on two cores (bench eigh), two per
+ * for GPT-2 small's 3072-wide MLP matrices 25 to 33 s each on two cores (bench eigh), two per
  * layer. Block subspace iteration with Rayleigh-Ritz (Halko, Martinsson & Tropp 2011,
  * Algorithms 4.4 and 5.3) costs O(n^2 b) per step for a block of b = 2k + 16 vectors: each step
  * is one [n, n] x [n, b] product, on the compute engine in float32, and everything of size
@@ -47,8 +47,8 @@ export async function topEigenvectors(matrix: Float64Array, n: number, k: number
   return (await subspaceIteration(matrix, n, k, block)) ?? byEigh(matrix, n, k);
 }
 
-function byEigh(matrix: Float64Array, n: number, k: number): TopEigenvectors {
-  return { ...largestFirst(eigh(matrix, n), n, k), method: "eigh", steps: 0 };
+async function byEigh(matrix: Float64Array, n: number, k: number): Promise<TopEigenvectors> {
+  return { ...largestFirst(await eigh(matrix, n), n, k), method: "eigh", steps: 0 };
 }
 
 /** Undefined when the captured variance has not converged after MAX_STEPS. */
@@ -64,7 +64,7 @@ async function subspaceIteration(matrix: Float64Array, n: number, k: number, blo
   let previous = Number.NEGATIVE_INFINITY;
   for (let step = 1; step <= MAX_STEPS; step++) {
     const mq = Float64Array.from(await matMul(m, { data: Float32Array.from(q), dims: [n, block] }));
-    const ritz = rayleighRitz(q, mq, n, block);
+    const ritz = await rayleighRitz(q, mq, n, block);
     const captured = ritz.values.subarray(0, k).reduce((s, x) => s + x, 0);
     if (Math.abs(captured - previous) <= CAPTURED_VARIANCE_TOLERANCE * Math.abs(captured)) {
       // Converged: the Ritz vectors of this step's subspace.
@@ -82,8 +82,8 @@ async function subspaceIteration(matrix: Float64Array, n: number, k: number, blo
  * Rayleigh-Ritz on span(q) for q [n, b] with orthonormal columns, given M q: the eigenpairs of
  * q^T M q, values descending, with the matching eigenvectors as the columns of `rotation` [b, b].
  */
-function rayleighRitz(q: Float64Array, mq: Float64Array, n: number, b: number): { values: Float64Array; rotation: Float64Array } {
-  const { values, vectors } = largestFirst(eigh(symmetric(crossProduct(q, mq, n, b), b), b, { threads: 1 }), b, b);
+async function rayleighRitz(q: Float64Array, mq: Float64Array, n: number, b: number): Promise<{ values: Float64Array; rotation: Float64Array }> {
+  const { values, vectors } = largestFirst(await eigh(symmetric(crossProduct(q, mq, n, b), b), b, { threads: 1 }), b, b);
   return { values, rotation: vectors };
 }
 

@@ -16,23 +16,6 @@ export interface Tridiagonal {
 }
 
 /**
- * The fused update and mat-vec of one step over the trailing rows (see {@link symvRows}), with its
- * vectors in one array of 4n numbers: pending v, pending w, Householder vector u, result p, each
- * indexed by global column. Replaceable so that the rows can be split between threads.
- */
-export interface TrailingStep {
-  vecs: Float64Array;
-  /** p += B u over the trailing rows [i0, n), after B -= v w^T + w v^T. */
-  run(i0: number): void;
-}
-
-/** {@link TrailingStep} on the calling thread. */
-function serialStep(work: Float64Array, n: number): TrailingStep {
-  const vecs = new Float64Array(4 * n);
-  return { vecs, run: (i0) => symvRows(work, n, i0, n, vecs, 3 * n) };
-}
-
-/**
  * Reduces the symmetric matrix in `work` (row-major n×n, only the upper triangle is read) to
  * tridiagonal form. On return row k of `work` is the Householder vector v_k (zero up to column k,
  * v_k[k+1] = 1), from which householder-q.ts builds Q; the last row is zero.
@@ -40,11 +23,12 @@ function serialStep(work: Float64Array, n: number): TrailingStep {
  * The rank-2 update of step k-1 is deferred and fused with the symmetric mat-vec of step k, so the
  * trailing triangle is streamed once per step instead of twice.
  */
-export function tridiagonalize(work: Float64Array, n: number, step: TrailingStep = serialStep(work, n)): Tridiagonal {
+export function tridiagonalize(work: Float64Array, n: number): Tridiagonal {
   const d = new Float64Array(n);
   const e = new Float64Array(n);
   const tau = new Float64Array(n);
-  const { vecs } = step;
+  // Pending v, pending w, Householder vector u and result p, each indexed by global column.
+  const vecs = new Float64Array(4 * n);
   const vPrev = vecs.subarray(0, n);
   const wPrev = vecs.subarray(n, 2 * n);
   const u = vecs.subarray(2 * n, 3 * n);
@@ -59,7 +43,7 @@ export function tridiagonalize(work: Float64Array, n: number, step: TrailingStep
     u.fill(0);
     for (let j = k + 1; j < n; j++) u[j] = work[rowK + j];
     p.fill(0);
-    step.run(k + 1);
+    symvRows(work, n, k + 1, n, vecs, 3 * n);
     // w = p' - (tau/2)(p'.u) u with p' = tau B u, so that H B H = B - u w^T - w u^T.
     let pu = 0;
     for (let j = k + 1; j < n; j++) {
@@ -82,10 +66,8 @@ export function tridiagonalize(work: Float64Array, n: number, step: TrailingStep
  * applying the pending update B -= v w^T + w v^T to those rows. `vecs` holds v, w, u at offsets 0,
  * n, 2n and p at `pOff`. Four rows are done together so that each loaded element of v, w, u and p
  * serves all four (a quarter faster than two).
- *
- * Also run by helper threads from its source text (parallel.ts): calls only {@link symvRow}.
  */
-export function symvRows(work: Float64Array, n: number, i0: number, i1: number, vecs: Float64Array, pOff: number): void {
+function symvRows(work: Float64Array, n: number, i0: number, i1: number, vecs: Float64Array, pOff: number): void {
   const v = vecs.subarray(0, n);
   const w = vecs.subarray(n, 2 * n);
   const u = vecs.subarray(2 * n, 3 * n);
@@ -162,14 +144,11 @@ function symvRow(work: Float64Array, n: number, r: number, j0: number, j1: numbe
   p[r] += s;
 }
 
-/** The kernels a helper thread needs for {@link symvRows}. */
-export const symvKernels = [symvRows, symvRow];
-
 /**
  * Householder reflector for x = work[off .. off+m): H x = beta e_1 with H = I - tau v v^T and
  * v[0] = 1. Overwrites x with v. A zero tail gives H = I (tau = 0).
  */
-function householder(work: Float64Array, off: number, m: number): { beta: number; tau: number } {
+export function householder(work: Float64Array, off: number, m: number): { beta: number; tau: number } {
   const alpha = work[off];
   let scale = 0;
   for (let j = 1; j < m; j++) scale = Math.max(scale, Math.abs(work[off + j]));

@@ -76,7 +76,7 @@ export async function buildProjection(
     const nIn = inputWidth(f.module);
     const kOut = Math.min(settings.kOut, out);
     const kIn = Math.min(settings.kIn, nIn);
-    const scale = scalingFactors(whiteningScale(f.lambda, f.damping), out, nIn, settings.rank);
+    const scale = await scalingFactors(whiteningScale(f.lambda, f.damping), out, nIn, settings.rank);
     const moment = moments?.[m];
     const pOut = moment ? (await topEigenvectors(moment.rows, out, kOut)).vectors : projectionTranspose(out, kOut, hashSeed(settings.seed, m, 0));
     const pIn = moment ? (await topEigenvectors(moment.cols, nIn, kIn)).vectors : projectionTranspose(nIn, kIn, hashSeed(settings.seed, m, 1));

@@ -20,7 +20,7 @@ export function whiteningScale(lambda: ArrayLike<number>, damping: number): Floa
   return Float64Array.from(lambda, (x) => 1 / Math.sqrt(x + damping));
 }
 
-export function scalingFactors(w: Float64Array, rows: number, cols: number, rank: number): ScalingFactors {
+export async function scalingFactors(w: Float64Array, rows: number, cols: number, rank: number): Promise<ScalingFactors> {
   const r = Math.min(rank, rows, cols);
   // Gram matrix of the shorter side: its eigenvectors are W's singular vectors on that side.
   const transposed = rows < cols;
@@ -42,7 +42,7 @@ export function scalingFactors(w: Float64Array, rows: number, cols: number, rank
       }
     for (let a = 0; a < cols; a++) for (let b = 0; b < a; b++) gram[a * n + b] = gram[b * n + a];
   }
-  const { vectors } = largestFirst(eigh(gram, n), n, r);
+  const { vectors } = largestFirst(await eigh(gram, n), n, r);
   const u = new Float64Array(r * rows);
   const v = new Float64Array(r * cols);
   for (let k = 0; k < r; k++) {

@@ -2,8 +2,9 @@
  * The products around the model passes (covariances, rotations into eigenbases, preconditioning,
  * projection, scoring) as small ONNX graphs on host arrays. A kernel is a graph-building function
  * named by a key that includes its static sizes; each key is compiled once per thread and reused
- * with any symbolic sizes. Inputs are read in place (onnxruntime-node does not copy a Float32Array
- * it is given), outputs come back as Float32Arrays.
+ * with any symbolic sizes. Inputs are read in place (onnxruntime-node does not copy a typed array it
+ * is given), outputs come back as typed arrays of the kernel's element type: float32, or float64 for
+ * the eigensolver's products ({@link runKernel64}).
  */
 import ort from "onnxruntime-node";
 import { GraphBuilder } from "./graph.js";
@@ -12,6 +13,12 @@ import { type RuntimeOptions, SessionCache } from "./session.js";
 /** A float32 array with its shape, row-major. */
 export interface HostTensor {
   data: Float32Array;
+  dims: readonly number[];
+}
+
+/** A float64 array with its shape, row-major. */
+export interface HostTensor64 {
+  data: Float64Array;
   dims: readonly number[];
 }
 
@@ -30,12 +37,17 @@ class KernelSessions {
     }, options);
   }
 
-  async run(key: string, build: KernelBuilder, feeds: Record<string, HostTensor>, fetches: readonly string[]): Promise<Float32Array[]> {
+  async run(key: string, build: KernelBuilder, feeds: Record<string, HostTensor | HostTensor64>, fetches: readonly string[]): Promise<ort.Tensor[]> {
     if (!this.builders.has(key)) this.builders.set(key, build);
     const session = await this.sessions.get(key);
-    const tensors = Object.fromEntries(Object.entries(feeds).map(([name, t]) => [name, new ort.Tensor("float32", t.data, [...t.dims])]));
+    const tensors = Object.fromEntries(
+      Object.entries(feeds).map(([name, t]) => [
+        name,
+        t.data instanceof Float64Array ? new ort.Tensor("float64", t.data, [...t.dims]) : new ort.Tensor("float32", t.data, [...t.dims]),
+      ]),
+    );
     const out = await session.run(tensors, fetches);
-    return fetches.map((name) => out[name].data as Float32Array);
+    return fetches.map((name) => out[name]);
   }
 }
 
@@ -55,9 +67,15 @@ export async function configureKernels(options: RuntimeOptions): Promise<void> {
 }
 
 /** Runs kernel `key` (built by `build` on its first use) and returns the fetched outputs in order. */
-export function runKernel(key: string, build: KernelBuilder, feeds: Record<string, HostTensor>, fetches: readonly string[]): Promise<Float32Array[]> {
+export async function runKernel(key: string, build: KernelBuilder, feeds: Record<string, HostTensor>, fetches: readonly string[]): Promise<Float32Array[]> {
   current ??= new KernelSessions(configured);
-  return current.run(key, build, feeds, fetches);
+  return (await current.run(key, build, feeds, fetches)).map((t) => t.data as Float32Array);
+}
+
+/** {@link runKernel} for a kernel whose inputs and outputs are float64. */
+export async function runKernel64(key: string, build: KernelBuilder, feeds: Record<string, HostTensor64>, fetches: readonly string[]): Promise<Float64Array[]> {
+  current ??= new KernelSessions(configured);
+  return (await current.run(key, build, feeds, fetches)).map((t) => t.data as Float64Array);
 }
 
 /** a b for a [m, k] and b [k, n] (either given transposed), [m, n]. */

@@ -1,23 +1,38 @@
 import type DataLoader from "dataloader";
 import type { Sequence } from "../db/index.js";
-import type { IndexService } from "./index-service.js";
-import type { InfluenceService } from "./influence-service.js";
+import type { IndexRegistry, ServedIndex } from "./index-registry.js";
+import type { OfIndex } from "./of-index.js";
 import type { ServerLogger } from "./logger.js";
-import type { SequenceService } from "./sequence-service.js";
 
 /** The services, shared by all requests. */
 export interface Services {
-  influence: InfluenceService;
-  sequences: SequenceService;
-  index: IndexService;
+  indexes: IndexRegistry;
   logger: ServerLogger;
 }
 
-/** What resolvers get as their context: the services and this request's loaders. */
+/** A served index as one request sees it: its services and the request's loader of its sequences. */
+export interface IndexContext extends ServedIndex {
+  sequenceLoader: DataLoader<number, OfIndex<Sequence> | null>;
+}
+
+/** What resolvers get as their context. */
 export interface RequestContext extends Services {
-  sequenceLoader: DataLoader<number, Sequence | null>;
+  /** The index called `name` (the default when absent), with this request's loader, made on first use. */
+  index(name?: string | null): IndexContext;
 }
 
 export function requestContext(services: Services): RequestContext {
-  return { ...services, sequenceLoader: services.sequences.createLoader() };
+  const contexts = new Map<string, IndexContext>();
+  return {
+    ...services,
+    index(name) {
+      const served = services.indexes.get(name);
+      let context = contexts.get(served.name);
+      if (!context) {
+        context = { ...served, sequenceLoader: served.sequences.createLoader() };
+        contexts.set(served.name, context);
+      }
+      return context;
+    },
+  };
 }

@@ -4,6 +4,7 @@ import { PoolBusyError, PoolClosedError, PoolTimeoutError, WorkerCrashedError } 
 /** Values of `extensions.code` in GraphQL error responses (and of `error.code` in JSON HTTP errors). */
 export type ErrorCode =
   | "BAD_USER_INPUT"
+  | "UNKNOWN_INDEX"
   | "SERVER_BUSY"
   | "TIMEOUT"
   | "WORKER_CRASHED"

@@ -8,17 +8,28 @@ import {
   checkInfluenceArgs,
   checkSequenceScoresArgs,
 } from "../engine/query-validation.js";
-import type { DistributionResult, InfluenceEngine, InfluenceRequest, InfluenceResult, SequenceScoresResult } from "../engine/types.js";
+import type {
+  DistributionResult,
+  ExactScore,
+  InfluenceEngine,
+  InfluenceHit,
+  InfluenceRequest,
+  InfluenceResult,
+  SequenceScoresResult,
+} from "../engine/types.js";
 import { InputError } from "../util/errors.js";
 import type { Tokenizer } from "../tokenizer/tokenizer.js";
 import type { CorpusRef } from "./corpus.js";
 import { toServerError } from "./errors.js";
+import type { OfIndex } from "./of-index.js";
 import type { ServerLogger } from "./logger.js";
 import type { SequenceService } from "./sequence-service.js";
 
 export const DEFAULT_RECENT_QUERIES = 20;
 
 export interface InfluenceServiceDeps {
+  /** The index's name: logged with each query, and given to the hits. */
+  name: string;
   engine: InfluenceEngine;
   db: Database;
   tokenizer: Tokenizer;
@@ -26,6 +37,12 @@ export interface InfluenceServiceDeps {
   sequences: SequenceService;
   logger: ServerLogger;
 }
+
+/** An influence answer whose hits are named with the index, for their sequences. */
+export type NamedInfluenceResult = Omit<InfluenceResult, "hits"> & { hits: OfIndex<InfluenceHit>[] };
+
+/** A scoreSequences answer whose compared sequence is named with the index. */
+export type NamedSequenceScores = Omit<SequenceScoresResult, "original"> & { original?: OfIndex<ExactScore> };
 
 /**
  * Influence queries as the API offers them: checks the arguments against the model and the index,
@@ -39,11 +56,15 @@ export class InfluenceService {
    * `sequences` is the request's loader: the hits' sequences are loaded through it for the log, so
    * that resolving `hit.sequence` afterwards costs no further database round trip.
    */
-  async influence(args: InfluenceArgs, options: { tokenScores: boolean; sequences: DataLoader<number, Sequence | null> }): Promise<InfluenceResult> {
+  async influence(
+    args: InfluenceArgs,
+    options: { tokenScores: boolean; sequences: DataLoader<number, OfIndex<Sequence> | null> },
+  ): Promise<NamedInfluenceResult> {
     return this.#logged("influence", args, async () => {
       const result = await this.deps.engine.influence(await this.#influenceRequest(args, options.tokenScores));
       const sequences = await Promise.all(result.hits.map((hit) => this.deps.sequences.atOrdinal(options.sequences, hit.ordinal)));
-      return { result, timings: result.timings, topHitIds: sequences.map((s) => s.externalId) };
+      const hits = result.hits.map((hit) => ({ ...hit, index: this.deps.name }));
+      return { result: { ...result, hits }, timings: result.timings, topHitIds: sequences.map((s) => s.externalId) };
     });
   }
 
@@ -55,14 +76,18 @@ export class InfluenceService {
   }
 
   /** Sequences scored as training sequences, beside the indexed sequence `compareWith` names (by id) and its variants. */
-  async scoreSequences(args: SequenceScoresArgs): Promise<SequenceScoresResult> {
+  async scoreSequences(args: SequenceScoresArgs): Promise<NamedSequenceScores> {
     return this.#logged("scoreSequences", args, async () => {
       const { engine, tokenizer, sequences } = this.deps;
       const { compareWith, ...request } = checkSequenceScoresArgs(args, tokenizer, engine.info());
       const compared = compareWith === undefined ? undefined : await sequences.byExternalId(compareWith);
       if (compared === null) throw new InputError(`compareWith: the index has no sequence with id ${JSON.stringify(compareWith)}`);
-      const result = await engine.scoreSequences({ ...request, ...(compared ? { compareWith: compared.ordinal } : {}) });
-      return { result, timings: result.timings, topHitIds: compared ? [compared.externalId] : [] };
+      const { original, ...result } = await engine.scoreSequences({ ...request, ...(compared ? { compareWith: compared.ordinal } : {}) });
+      return {
+        result: { ...result, ...(original && { original: { ...original, index: this.deps.name } }) },
+        timings: result.timings,
+        topHitIds: compared ? [compared.externalId] : [],
+      };
     });
   }
 
@@ -80,7 +105,7 @@ export class InfluenceService {
   /** Runs `run` and logs the query with its timings and top hits, or with the error it failed with. */
   async #logged<T>(operation: string, args: object, run: () => Promise<{ result: T; timings: Record<string, number>; topHitIds: string[] }>): Promise<T> {
     const started = performance.now();
-    const parameters = { operation, ...withoutAbsent(args) };
+    const parameters = { operation, ...withoutAbsent(args), index: this.deps.name };
     const serviceMs = () => performance.now() - started;
     try {
       const { result, timings, topHitIds } = await run();

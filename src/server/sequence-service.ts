@@ -1,15 +1,23 @@
 import DataLoader from "dataloader";
-import { type Database, getSequenceByExternalId, getSequencesByOrdinals, listSequences, type Sequence, type SequencePage } from "../db/index.js";
+import { type Database, getSequenceByExternalId, getSequencesByOrdinals, listSequences, type Sequence } from "../db/index.js";
 import { containsPattern } from "../db/sql.js";
 import { requireStorableText } from "../db/validate.js";
 import type { Tokenizer } from "../tokenizer/tokenizer.js";
 import type { CorpusRef } from "./corpus.js";
+import type { OfIndex } from "./of-index.js";
 
 export const DEFAULT_PAGE_SIZE = 20;
 
-/** Training sequences of the index's corpus, as stored in the database. */
+/** A page of sequences named with their index. */
+export interface NamedSequencePage {
+  edges: { cursor: string; node: OfIndex<Sequence> }[];
+  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+}
+
+/** Training sequences of the index's corpus, as stored in the database, each named with the index it came from. */
 export class SequenceService {
   constructor(
+    private readonly indexName: string,
     private readonly db: Database,
     private readonly corpus: CorpusRef,
     private readonly tokenizer: Tokenizer,
@@ -19,24 +27,32 @@ export class SequenceService {
    * Sequences by ordinal for one request: all loads of a tick go to the database in one statement,
    * and a sequence loaded once (e.g. for the query log) is not fetched again for the response.
    */
-  createLoader(): DataLoader<number, Sequence | null> {
-    return new DataLoader(async (ordinals) => getSequencesByOrdinals(this.db, await this.corpus.id(), ordinals));
+  createLoader(): DataLoader<number, OfIndex<Sequence> | null> {
+    return new DataLoader(async (ordinals) => (await getSequencesByOrdinals(this.db, await this.corpus.id(), ordinals)).map((s) => s && this.#named(s)));
   }
 
   /** A hit's sequence, through the request's loader. */
-  async atOrdinal(loader: DataLoader<number, Sequence | null>, ordinal: number): Promise<Sequence> {
+  async atOrdinal(loader: DataLoader<number, OfIndex<Sequence> | null>, ordinal: number): Promise<OfIndex<Sequence>> {
     const sequence = await loader.load(ordinal);
     if (!sequence)
       throw new Error(`the index has ordinal ${ordinal}, which is not a sequence of its corpus in the database: the index and the database disagree`);
     return sequence;
   }
 
-  async byExternalId(externalId: string): Promise<Sequence | null> {
-    return getSequenceByExternalId(this.db, await this.corpus.id(), externalId);
+  async byExternalId(externalId: string): Promise<OfIndex<Sequence> | null> {
+    const sequence = await getSequenceByExternalId(this.db, await this.corpus.id(), externalId);
+    return sequence && this.#named(sequence);
   }
 
-  async page(args: { first?: number | null; after?: string | null; search?: string | null }): Promise<SequencePage> {
-    return listSequences(this.db, { corpusId: await this.corpus.id(), first: args.first ?? DEFAULT_PAGE_SIZE, after: args.after, search: args.search });
+  /** One page of the corpus, named with the index (for its nodes' fields and the listing's count). */
+  async page(args: { first?: number | null; after?: string | null; search?: string | null }): Promise<OfIndex<NamedSequencePage>> {
+    const page = await listSequences(this.db, {
+      corpusId: await this.corpus.id(),
+      first: args.first ?? DEFAULT_PAGE_SIZE,
+      after: args.after,
+      search: args.search,
+    });
+    return { ...page, edges: page.edges.map((edge) => ({ ...edge, node: this.#named(edge.node) })), index: this.indexName };
   }
 
   /** Sequences whose text contains `search` (as `page` matches it), or all of them. */
@@ -54,5 +70,9 @@ export class SequenceService {
 
   tokenTexts(sequence: Pick<Sequence, "tokenIds">): string[] {
     return sequence.tokenIds.map((id) => this.tokenizer.tokenText(id));
+  }
+
+  #named(sequence: Sequence): OfIndex<Sequence> {
+    return { ...sequence, index: this.indexName };
   }
 }

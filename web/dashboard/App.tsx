@@ -1,4 +1,5 @@
 import { useEffect, useMemo, useState } from "react";
+import { ComparisonView } from "./components/ComparisonView.tsx";
 import { CorpusBrowser } from "./components/CorpusBrowser.tsx";
 import { DistributionPanel } from "./components/DistributionPanel.tsx";
 import { ErrorAlert } from "./components/ErrorAlert.tsx";
@@ -47,7 +48,8 @@ export function App() {
         <h1>influence-graph</h1>
         {meta && (
           <span className="index-info">
-            {meta.index.model.architecture} · corpus {meta.index.corpus.name} ({meta.index.corpus.sequences} sequences)
+            index {meta.index.name}: {meta.index.model.architecture} · corpus {meta.index.corpus.name} ({meta.index.corpus.sequences} sequences)
+            {meta.indexes.length > 1 && ` · ${meta.indexes.length - 1} more to compare with`}
           </span>
         )}
         <a href="/playground/">GraphQL playground</a>
@@ -95,6 +97,9 @@ export function App() {
             </>
           )}
           {query.distribution && <DistributionPanel distribution={query.distribution} />}
+          {meta && meta.indexes.length > 1 && ran && ranQuery && (
+            <ComparisonView key={query.id} indexes={meta.indexes.map((i) => i.name)} query={ranQuery} topK={ran.topK} />
+          )}
         </ErrorBoundary>
       </main>
     </div>

@@ -19,8 +19,10 @@ export interface InfluenceArgs extends QueryArgs {
 }
 
 export interface IndexMeta {
-  index: { model: { architecture: string; contextLength: number }; corpus: { name: string; sequences: number } };
+  index: { name: string; model: { architecture: string; contextLength: number }; corpus: { name: string; sequences: number } };
   layers: Array<{ layer: number }>;
+  /** Every served index, the default first. */
+  indexes: Array<{ name: string; model: { architecture: string; layers: number }; corpus: { name: string; sequences: number } }>;
 }
 
 export interface TokenScore {
@@ -72,8 +74,9 @@ const QUERY_ARGUMENTS = "prompt: $prompt, completion: $completion, promptTokens:
 
 export async function fetchMeta(): Promise<IndexMeta> {
   return graphql<IndexMeta>(`query DashboardMeta {
-    index { model { architecture contextLength } corpus { name sequences } }
+    index { name model { architecture contextLength } corpus { name sequences } }
     layers { layer }
+    indexes { name model { architecture layers } corpus { name sequences } }
   }`);
 }
 
@@ -199,4 +202,46 @@ export async function fetchWhatIf(query: QueryArgs, compareWith: string, options
     { ...query, compareWith, ...options },
   );
   return data.scoreSequences;
+}
+
+export interface ComparedHit {
+  rank: number;
+  score: number;
+  tokenOverlap: number;
+  sequence: { id: string };
+}
+
+export interface IndexInfluence {
+  index: string;
+  hits: ComparedHit[];
+  layerShares: Array<{ layer: number; score: number; share: number }>;
+  meanTokenOverlap: number;
+}
+
+export interface HitOverlap {
+  indexes: string[];
+  count: number;
+  jaccard: number;
+  ids: string[];
+  rankCorrelation: number | null;
+  idsMatch: boolean | null;
+}
+
+export interface Comparison {
+  results: IndexInfluence[];
+  overlaps: HitOverlap[];
+}
+
+/** One query asked of several indexes: their hits side by side and the overlap of their top hits. */
+export async function fetchComparison(query: QueryArgs, indexes: string[], topK: number): Promise<Comparison> {
+  const data = await graphql<{ compareInfluence: Comparison }>(
+    `query DashboardCompare(${QUERY_VARIABLES}, $indexes: [String!]!, $topK: Int) {
+      compareInfluence(${QUERY_ARGUMENTS}, indexes: $indexes, topK: $topK) {
+        results { index hits { rank score tokenOverlap sequence { id } } layerShares { layer score share } meanTokenOverlap }
+        overlaps { indexes count jaccard ids rankCorrelation idsMatch }
+      }
+    }`,
+    { ...query, indexes, topK },
+  );
+  return data.compareInfluence;
 }

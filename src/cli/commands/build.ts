@@ -1,8 +1,12 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { DEFAULT_BUILD_PARAMETERS, DEFAULT_WORKERS, runBuild } from "../../jobs/build.js";
+import { InputError } from "../../util/errors.js";
+import { type BuildJob, DEFAULT_BUILD_PARAMETERS, DEFAULT_WORKERS, runBuild } from "../../jobs/build.js";
+import { DEFAULT_QUEUE_SETTINGS, planBuild, waitForBuild } from "../../jobs/distributed/planner.js";
+import type { IndexManifest } from "../../indexer/index-manifest.js";
 import { DEFAULT_BATCH_TOKENS } from "../../model/batch-budget.js";
 import { dampingOption, deviceOption, fisherMode, integer, modelRuntime, oneOf } from "../options.js";
 import { progressBars } from "../progress.js";
+import { registerBuildStatus } from "./build-status.js";
 
 function dims(value: string): { kOut: number; kIn: number } {
   const m = /^(\d+)x(\d+)$/.exec(value.trim());
@@ -12,12 +16,13 @@ function dims(value: string): { kOut: number; kIn: number } {
 
 export function registerBuild(program: Command): void {
   const d = DEFAULT_BUILD_PARAMETERS;
-  program
+  const q = DEFAULT_QUEUE_SETTINGS;
+  const build = program
     .command("build")
     .description("index a corpus: EK-FAC factors, whitened projected gradient vectors of every sequence, HNSW index, sequences in PostgreSQL")
-    .requiredOption("--model <dir>", "Hugging Face model folder")
-    .requiredOption("--corpus <file>", 'training corpus, JSONL (optionally .gz) with {"id","text"} or {"id","tokens"} per line')
-    .requiredOption("--out <dir>", "index folder to create (or to continue with --resume)")
+    .option("--model <dir>", "Hugging Face model folder (required)")
+    .option("--corpus <file>", 'training corpus, JSONL (optionally .gz) with {"id","text"} or {"id","tokens"} per line (required)')
+    .option("--out <dir>", "index folder to create (or to continue with --resume) (required)")
     .option("--database <url>", "PostgreSQL URL for the sequences' metadata (default: embedded PGlite in <out>/db)")
     .option("--corpus-name <name>", "name of the corpus in the database (default: file name and content hash)")
     .addOption(
@@ -44,13 +49,26 @@ export function registerBuild(program: Command): void {
     .option("--hnsw-m <n>", "HNSW graph degree M", integer(2, 256), d.hnsw.M)
     .option("--hnsw-ef-construction <n>", "HNSW efConstruction", integer(1, 4096), d.hnsw.efConstruction)
     .option("--resume", "continue an interrupted build in --out with the same parameters", false)
+    .option("--distributed", "plan the build as jobs in --database for `influence worker` processes on any number of machines (--out: a folder they all mount)")
+    .option("--no-wait", "with --distributed: return once the build is planned instead of waiting for the workers")
+    .option(
+      "--job-timeout <s>",
+      "with --distributed: seconds after which a running job is taken for lost and retried by another worker",
+      integer(1, 86_399),
+      q.jobTimeoutSeconds,
+    )
+    .option("--retries <n>", "with --distributed: retries of a failing or lost job before the build fails", integer(0, 100), q.retries)
     .addOption(deviceOption())
     .option("--no-progress", "do not draw progress bars")
-    .action(async (opts) => {
+    .action(async (opts, command: Command) => {
+      // Not commander's requiredOption: it would also require them of `build status`.
+      for (const option of command.options.filter((o) => ["model", "corpus", "out"].includes(o.attributeName()))) {
+        if (opts[option.attributeName()] === undefined) command.error(`error: required option '${option.flags}' not specified`, { exitCode: 2 });
+      }
       const { device } = modelRuntime(opts.device, opts.workers);
       const bars = progressBars(opts.progress);
       try {
-        const manifest = await runBuild({
+        const job: BuildJob = {
           modelDir: opts.model,
           corpusFile: opts.corpus,
           outDir: opts.out,
@@ -73,7 +91,21 @@ export function registerBuild(program: Command): void {
           batchTokens: opts.batchTokens,
           onProgress: bars.listener,
           log: (m) => console.error(m),
-        });
+        };
+        let manifest: IndexManifest;
+        if (opts.distributed) {
+          if (!opts.database) throw new InputError("--distributed needs --database postgres://...: the workers take their jobs from there");
+          if (opts.resume) throw new InputError("--resume is for single-machine builds: a distributed build resumes by itself when workers run again");
+          const databaseUrl: string = opts.database;
+          const buildId = await planBuild({ ...job, databaseUrl, queue: { jobTimeoutSeconds: opts.jobTimeout, retries: opts.retries } });
+          if (!opts.wait) {
+            console.error(`build ${buildId} planned; follow it with \`influence build status --database <url> --build ${buildId}\``);
+            return;
+          }
+          manifest = await waitForBuild(databaseUrl, buildId, { onProgress: bars.listener });
+        } else {
+          manifest = await runBuild(job);
+        }
         bars.stop();
         console.error(
           `indexed ${manifest.corpus.sequences} sequences (${manifest.corpus.tokens} tokens, ${manifest.vectors.dim} dims, ` +
@@ -83,4 +115,5 @@ export function registerBuild(program: Command): void {
         bars.stop();
       }
     });
+  registerBuildStatus(build);
 }

@@ -1,27 +1,31 @@
 import type { Command } from "commander";
-import { defaultWebRoot, startIndexServer } from "../../http/open-index-server.js";
+import { defaultWebRoot, type IndexFolder, startIndexServer } from "../../http/open-index-server.js";
 import { closeOnSignals } from "../../http/shutdown.js";
-import { deviceOption, integer, modelRuntime } from "../options.js";
+import { deviceOption, indexFolders, integer, modelRuntime } from "../options.js";
 
 export function registerServe(program: Command): void {
   program
     .command("serve")
-    .description("serve an index over GraphQL (/graphql), with the dashboard (/), the playground (/playground), /healthz and /metrics")
-    .requiredOption("--index <dir>", "index folder made by `influence build`")
-    .option("--database <url>", "PostgreSQL URL (default: the index's embedded database, or the server it was built with)")
+    .description("serve indexes over GraphQL (/graphql), with the dashboard (/), the playground (/playground), /healthz and /metrics")
+    .requiredOption(
+      "--index <[name=]dir>",
+      "index folder made by `influence build`, named after the folder unless NAME= is given (repeatable: the first is the default of queries that name none)",
+      indexFolders,
+    )
+    .option("--database <url>", "PostgreSQL URL of every index (default: each index's embedded database, or the server it was built with)")
     .option("--port <n>", "TCP port (0 for any free port)", integer(0, 65535), 4000)
     .option("--host <host>", "interface to bind; 0.0.0.0 exposes the server beyond this machine", "127.0.0.1")
     .option("--api-key <key>", "require this key on /graphql and /metrics (Authorization: Bearer <key> or x-api-key); also INFLUENCE_API_KEY")
     .option("--cors-origin <origin...>", "browser origins allowed to call the API (repeatable; * for any)")
-    .option("--workers <n>", "engine worker threads (each holds the model and the index, and runs on its share of the cores)", integer(1, 64), 2)
+    .option("--workers <n>", "engine worker threads of each index (each holds the model and the index, and runs on its share of the cores)", integer(1, 64), 2)
     .addOption(deviceOption())
     .option("--max-queue <n>", "requests that may wait for a worker before SERVER_BUSY", integer(0), 64)
     .option("--timeout <ms>", "per-request limit in milliseconds, queueing included", integer(1), 60_000)
     .option("--max-body <bytes>", "largest request body", integer(1), 100_000)
     .action(async (opts) => {
-      const { device } = modelRuntime(opts.device, opts.workers);
+      const { device } = modelRuntime(opts.device, opts.workers * opts.index.length);
       const server = await startIndexServer({
-        indexDir: opts.index,
+        indexes: opts.index,
         databaseUrl: opts.database,
         host: opts.host,
         port: opts.port,
@@ -34,7 +38,8 @@ export function registerServe(program: Command): void {
         maxBodyBytes: opts.maxBody,
         webRoot: defaultWebRoot(),
       });
-      console.error(`influence: serving ${opts.index}\n  GraphQL    ${server.graphqlUrl}\n  dashboard  ${server.url}/\n  playground ${server.url}/playground`);
+      const served = opts.index.map((index: IndexFolder) => (index.name ? `${index.name}=${index.dir}` : index.dir)).join(", ");
+      console.error(`influence: serving ${served}\n  GraphQL    ${server.graphqlUrl}\n  dashboard  ${server.url}/\n  playground ${server.url}/playground`);
       closeOnSignals(server, (line) => console.error(`influence: ${line}`));
     });
 }

@@ -1,0 +1,133 @@
+/**
+ * Blocked Householder reduction of a symmetric matrix to tridiagonal form, A = Q T Qᵀ (LAPACK
+ * dsytrd/dlatrd). Columns are reduced in panels of PANEL: within a panel each column needs one
+ * symmetric matrix-vector product with the trailing matrix as it was at the panel's start (corrected
+ * for the panel's earlier reflectors by products with the vectors V and W collected so far), and
+ * after the panel the trailing matrix takes all its reflectors at once, B −= V Wᵀ + W Vᵀ, as a
+ * matrix product. Half of the arithmetic is then matrix products; the other half, the
+ * matrix-vector products, is bound by memory and split between threads (parallel.ts).
+ *
+ * The trailing matrix is kept compact (m×m row-major for its current size m) at the start of the
+ * team's shared matrix, and only its upper triangle is kept up to date: row i right of the diagonal
+ * is column i below it.
+ */
+import type { SymvTeam } from "./parallel.js";
+import { multiply } from "./products64.js";
+import type { Tridiagonal } from "./tridiagonal.js";
+import { householder } from "./tridiagonal.js";
+
+/**
+ * Columns per panel. The update's product has inner size 2·PANEL: at 3,072 rows it ran at 7 GFLOP/s
+ * for 128 and 16 GFLOP/s for 512, while the panel's own work (O(n·PANEL) per column, in JavaScript)
+ * grows with PANEL.
+ */
+const PANEL = 64;
+
+/** Trailing updates of more rows than this are split in row blocks that skip the lower triangle. */
+const UPDATE_BLOCK_ROWS = 768;
+
+/** Tridiagonal form of A plus its Householder vectors: row k of `reflectors` (n×n) is v_k, zero up to column k, v_k[k+1] = 1. */
+export interface BlockedTridiagonal extends Tridiagonal {
+  reflectors: Float64Array;
+}
+
+/** Reduces the symmetric row-major n×n matrix `a` (not modified), with `team` (made for n) doing the matrix-vector products. */
+export async function tridiagonalizeBlocked(a: Float64Array, n: number, team: SymvTeam): Promise<BlockedTridiagonal> {
+  const d = new Float64Array(n);
+  const e = new Float64Array(n);
+  const tau = new Float64Array(n);
+  const reflectors = new Float64Array(n * n);
+  const b = team.matrix;
+  b.set(a);
+  const v = new Float64Array(PANEL * n);
+  const w = new Float64Array(PANEL * n);
+  for (let p0 = 0; p0 < n - 1; ) {
+    const m = n - p0;
+    const nb = Math.min(PANEL, m - 1);
+    for (let i = 0; i < nb; i++) {
+      const row = i * m;
+      // Row i of B (column i) with the panel's earlier reflectors applied.
+      for (let q = 0; q < i; q++) {
+        const vqi = v[q * m + i];
+        const wqi = w[q * m + i];
+        const vq = q * m;
+        for (let c = i; c < m; c++) b[row + c] -= vqi * w[vq + c] + wqi * v[vq + c];
+      }
+      d[p0 + i] = b[row + i];
+      const h = householder(b, row + i + 1, m - i - 1);
+      e[p0 + i] = h.beta;
+      tau[p0 + i] = h.tau;
+      const vi = v.subarray(i * m, (i + 1) * m);
+      vi.fill(0, 0, i + 1);
+      vi.set(b.subarray(row + i + 1, row + m), i + 1);
+      reflectors.set(vi, (p0 + i) * n + p0);
+      team.x.set(vi);
+      const y = team.symv(m, i + 1);
+      // B v for the B of the panel's start; the current one is B − Σ_q (v_q w_qᵀ + w_q v_qᵀ).
+      for (let q = 0; q < i; q++) {
+        const vq = q * m;
+        let wv = 0;
+        let vv = 0;
+        for (let c = i + 1; c < m; c++) {
+          wv += w[vq + c] * vi[c];
+          vv += v[vq + c] * vi[c];
+        }
+        for (let c = i + 1; c < m; c++) y[c] -= v[vq + c] * wv + w[vq + c] * vv;
+      }
+      // w = τ B v − (τ²/2)(vᵀ B v) v, so that H B H = B − v wᵀ − w v^T.
+      let yv = 0;
+      for (let c = i + 1; c < m; c++) yv += y[c] * vi[c];
+      const alpha = -0.5 * h.tau * h.tau * yv;
+      const wi = w.subarray(i * m, (i + 1) * m);
+      wi.fill(0, 0, i + 1);
+      for (let c = i + 1; c < m; c++) wi[c] = h.tau * y[c] + alpha * vi[c];
+    }
+    await updateTrailing(b, m, nb, v, w);
+    p0 += nb;
+  }
+  if (n > 0) d[n - 1] = b[0];
+  return { d, e, tau, reflectors };
+}
+
+/**
+ * B' = B[nb:, nb:] − V Wᵀ − W Vᵀ over the upper triangle, for the panel's vectors (rows of v and w,
+ * m numbers each), written compact ((m − nb)² row-major) at the start of `b`.
+ */
+async function updateTrailing(b: Float64Array, m: number, nb: number, v: Float64Array, w: Float64Array): Promise<void> {
+  const m2 = m - nb;
+  // Row r of xt is (v_q[nb + r])_q followed by (w_q[nb + r])_q, of yt the same with v and w swapped,
+  // so that (xt ytᵀ)[r][c] = Σ_q v_q[r] w_q[c] + w_q[r] v_q[c].
+  const k = 2 * nb;
+  const xt = new Float64Array(m2 * k);
+  const yt = new Float64Array(m2 * k);
+  for (let q = 0; q < nb; q++) {
+    for (let r = 0; r < m2; r++) {
+      const vq = v[q * m + nb + r];
+      const wq = w[q * m + nb + r];
+      xt[r * k + q] = vq;
+      xt[r * k + nb + q] = wq;
+      yt[r * k + q] = wq;
+      yt[r * k + nb + q] = vq;
+    }
+  }
+  const blocks = Math.max(1, Math.round(m2 / UPDATE_BLOCK_ROWS));
+  const edges = Array.from({ length: blocks + 1 }, (_, i) => Math.round((i * m2) / blocks));
+  // Rows [r0, r1) need columns [r0, m2): one product each, then the compaction in row order, which
+  // only ever writes where it has already read.
+  const products = [];
+  for (let i = 0; i < blocks; i++) {
+    const [r0, r1] = [edges[i], edges[i + 1]];
+    products.push(await multiply(xt.subarray(r0 * k, r1 * k), yt.subarray(r0 * k), r1 - r0, k, m2 - r0, { transB: true }));
+  }
+  for (let i = 0; i < blocks; i++) {
+    const [r0, r1] = [edges[i], edges[i + 1]];
+    const p = products[i];
+    const width = m2 - r0;
+    for (let r = r0; r < r1; r++) {
+      const src = (nb + r) * m + nb;
+      const dst = r * m2;
+      const pr = (r - r0) * width - r0;
+      for (let c = r; c < m2; c++) b[dst + c] = b[src + c] - p[pr + c];
+    }
+  }
+}
