@@ -187,7 +187,7 @@ describe("a distributed build of gpt2-tiny", () => {
     expect(others.map((w) => w.stderr()).join("")).toContain(`${killed?.name}: started (attempt ${(killed?.attempt ?? 0) + 1})`);
 
     // The GraphQL `builds` field of a server on the index (whose database is the build's).
-    const server = await startIndexServer({ indexDir: out, workers: 1, maxQueue: 4, timeoutMs: 60_000, port: 0, logger: silentLogger });
+    const server = await startIndexServer({ indexes: [{ dir: out }], workers: 1, maxQueue: 4, timeoutMs: 60_000, port: 0, logger: silentLogger });
     try {
       const response = await fetch(server.graphqlUrl, {
         method: "POST",

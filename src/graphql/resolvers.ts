@@ -1,15 +1,11 @@
-<<<<<<< HEAD
 import { CompareInfluenceResolver } from "./compare-influence-resolver.js";
-=======
 import { BuildsResolver } from "./builds-resolver.js";
->>>>>>> distributed
 import { IndexResolver } from "./index-info-resolver.js";
 import { InfluenceResolver } from "./influence-resolver.js";
 import { QueryLogResolver } from "./query-log-resolver.js";
 import { ScoreSequencesResolver } from "./score-sequences-resolver.js";
 import { SequenceConnectionResolver, SequenceResolver } from "./sequence-resolver.js";
 
-<<<<<<< HEAD
 export const resolvers = [
   InfluenceResolver,
   SequenceResolver,
@@ -18,7 +14,5 @@ export const resolvers = [
   QueryLogResolver,
   ScoreSequencesResolver,
   CompareInfluenceResolver,
+  BuildsResolver,
 ] as const;
-=======
-export const resolvers = [InfluenceResolver, SequenceResolver, SequenceConnectionResolver, IndexResolver, QueryLogResolver, BuildsResolver] as const;
->>>>>>> distributed

@@ -74,25 +74,11 @@ export interface RunningServer {
  * when `webRoot` is given. Termination signals are the caller's to handle (call `close`).
  */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
-<<<<<<< HEAD
   const { host = "127.0.0.1", port = 4000, maxBodyBytes = DEFAULT_MAX_BODY_BYTES, logger = consoleLogger } = options;
   const indexes = new IndexRegistry(options.indexes.map((backend) => servedIndex(backend, logger)));
   const services: Services = { indexes, logger };
   const pools = options.indexes.flatMap(({ name, enginePool }) => (enginePool ? [{ index: name, pool: enginePool }] : []));
   const metrics = new ServerMetrics(pools);
-=======
-  const { engine, tokenizer, host = "127.0.0.1", port = 4000, maxBodyBytes = DEFAULT_MAX_BODY_BYTES, logger = consoleLogger } = options;
-  const db = guardDatabase(options.db);
-  const corpus = new CorpusRef(db, engine.info().corpus);
-  const sequences = new SequenceService(db, corpus, tokenizer);
-  const services: Services = {
-    influence: new InfluenceService({ engine, db, tokenizer, corpus, sequences, logger }),
-    sequences,
-    index: new IndexService(engine, db),
-    logger,
-  };
-  const metrics = new ServerMetrics(options.enginePool);
->>>>>>> distributed
 
   const app = express();
   const httpServer = http.createServer(app);
@@ -153,7 +139,7 @@ function servedIndex({ name, engine, tokenizer, ...backend }: IndexBackend, logg
     name,
     influence: new InfluenceService({ name, engine, db, tokenizer, corpus, sequences, logger }),
     sequences,
-    info: new IndexService(name, engine),
+    info: new IndexService(name, engine, db),
     db,
   };
 }

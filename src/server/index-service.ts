@@ -7,22 +7,15 @@ export interface LayerModules {
   modules: IndexInfo["modules"];
 }
 
-<<<<<<< HEAD
 /** An index's info and the name it is served under. */
 export type NamedIndexInfo = IndexInfo & { name: string };
 
-/** What the index was built from and how (from the engine, which loaded it). */
+/** What the index was built from and how (from the engine, which loaded it), and builds in its database. */
 export class IndexService {
   constructor(
     private readonly name: string,
     private readonly engine: InfluenceEngine,
-=======
-/** What the index was built from and how (from the engine, which loaded it), and builds in its database. */
-export class IndexService {
-  constructor(
-    private readonly engine: InfluenceEngine,
     private readonly db: Database,
->>>>>>> distributed
   ) {}
 
   info(): NamedIndexInfo {

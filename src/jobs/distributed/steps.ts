@@ -108,7 +108,7 @@ export async function runJob(ctx: BuildContext, spec: JobSpec): Promise<Covered>
     }
     case "eigen": {
       const cov = await readCovariance(ctx.artifacts, covarianceArtifact(spec.module), ctx.modules[spec.module]);
-      await writeEigenbasis(ctx.artifacts, name, eigenbasis(cov));
+      await writeEigenbasis(ctx.artifacts, name, await eigenbasis(cov));
       return NOTHING;
     }
     case "lambda":
