@@ -32,17 +32,19 @@ export function splitMatrices(stacked: Float32Array, count: number): Float32Arra
   return Array.from({ length: count }, (_, i) => stacked.subarray(i * size, (i + 1) * size));
 }
 
-/** Several [out, in+1] matrices as one [n, out, in+1] tensor. */
-export function stackMatrices(module: TrackedModule, matrices: readonly Float32Array[]): HostTensor {
-  const size = module.outFeatures * inputWidth(module);
-  const data = new Float32Array(matrices.length * size);
-  matrices.forEach((m, i) => data.set(m, i * size));
-  return { data, dims: [matrices.length, module.outFeatures, inputWidth(module)] };
+/** Several row-major [rows, cols] matrices as one [n, rows, cols] tensor. */
+export function stackMatrices(matrices: readonly Float32Array[], rows: number, cols: number): HostTensor {
+  const data = new Float32Array(matrices.length * rows * cols);
+  matrices.forEach((m, i) => data.set(m, i * rows * cols));
+  return { data, dims: [matrices.length, rows, cols] };
 }
+
+/** A module's gradient-shaped matrices [out, in+1] as one [n, out, in+1] tensor. */
+const stackGradients = (module: TrackedModule, matrices: readonly Float32Array[]) => stackMatrices(matrices, module.outFeatures, inputWidth(module));
 
 /** (G + damping)^-1 V for formed gradients V [out, in+1] of module f. */
 export async function precondition(f: ModuleFactors, inverse: HostTensor, gradients: readonly Float32Array[]): Promise<Float32Array[]> {
-  return splitMatrices(await preconditionProduct(stackMatrices(f.module, gradients), basesOf(f), inverse), gradients.length);
+  return splitMatrices(await preconditionProduct(stackGradients(f.module, gradients), basesOf(f), inverse), gradients.length);
 }
 
 /**

@@ -16,24 +16,21 @@ export interface ModuleQueries {
 
 /** Full [out, in+1] matrices M_q, one per query. */
 export function denseModuleQueries(module: TrackedModule, matrices: readonly Float32Array[]): ModuleQueries {
-  const m = stackMatrices(module, matrices);
+  const m = stackMatrices(matrices, module.outFeatures, inputWidth(module));
   return { tokenScores: (a, g) => denseTokenScores(a, g, m) };
 }
 
 /** Rank-r factors M_q = U_q V_q^T (Section 3.2.2), u [out, r] and v [in+1, r] per query. */
 export function lowRankModuleQueries(module: TrackedModule, factors: ReadonlyArray<{ u: Float32Array; v: Float32Array }>, rank: number): ModuleQueries {
-  const stack = (parts: readonly Float32Array[], rows: number): HostTensor => {
-    const data = new Float32Array(parts.length * rows * rank);
-    parts.forEach((p, q) => data.set(p, q * rows * rank));
-    return { data, dims: [parts.length, rows, rank] };
-  };
-  const u = stack(
+  const u = stackMatrices(
     factors.map((f) => f.u),
     module.outFeatures,
+    rank,
   );
-  const v = stack(
+  const v = stackMatrices(
     factors.map((f) => f.v),
     inputWidth(module),
+    rank,
   );
   return { tokenScores: (a, g) => lowRankTokenScores(a, g, u, v) };
 }

@@ -6,7 +6,7 @@
  * tiny ones of the divide-and-conquer's lowest levels stay here, where a call would cost more.
  */
 import { floatAttr } from "../runtime/graph.js";
-import { runKernel64 } from "../runtime/kernels.js";
+import { gemmKernel, runKernel64 } from "../runtime/kernels.js";
 
 /** Products of fewer multiply-adds than this are done in JavaScript (a kernel call costs ~0.1 ms). */
 const HOST_MAX_MULTIPLY_ADDS = 1 << 18;
@@ -21,17 +21,8 @@ export async function multiply(
   { transA = false, transB = false }: { transA?: boolean; transB?: boolean } = {},
 ): Promise<Float64Array> {
   if (m * k * n < HOST_MAX_MULTIPLY_ADDS) return multiplyOnHost(a, b, m, k, n, transA, transB);
-  const key = `float64.gemm.${transA ? "T" : "N"}${transB ? "T" : "N"}`;
-  const [out] = await runKernel64(
-    key,
-    (g) => {
-      const x = g.input("a", "float64", ["a0", "a1"]);
-      const y = g.input("b", "float64", ["b0", "b1"]);
-      g.output(g.op("Gemm", [x, y], { transA: transA ? 1 : 0, transB: transB ? 1 : 0 }), "out", "float64", ["m", "n"]);
-    },
-    { a: { data: a, dims: transA ? [k, m] : [m, k] }, b: { data: b, dims: transB ? [n, k] : [k, n] } },
-    ["out"],
-  );
+  const { key, build } = gemmKernel("float64", transA, transB);
+  const [out] = await runKernel64(key, build, { a: { data: a, dims: transA ? [k, m] : [m, k] }, b: { data: b, dims: transB ? [n, k] : [k, n] } }, ["out"]);
   return out;
 }
 

@@ -78,18 +78,21 @@ export async function runKernel64(key: string, build: KernelBuilder, feeds: Reco
   return (await current.run(key, build, feeds, fetches)).map((t) => t.data as Float64Array);
 }
 
+/** The kernel op(a) op(b) of inputs `a`, `b` and output `out`, where op transposes when asked; its key names the element type and the transposes. */
+export function gemmKernel(type: "float32" | "float64", transposeA: boolean, transposeB: boolean): { key: string; build: KernelBuilder } {
+  return {
+    key: `gemm.${type}.${transposeA ? "T" : "N"}${transposeB ? "T" : "N"}`,
+    build: (g) => {
+      const x = g.input("a", type, ["a0", "a1"]);
+      const y = g.input("b", type, ["b0", "b1"]);
+      g.output(g.op("Gemm", [x, y], { transA: transposeA ? 1 : 0, transB: transposeB ? 1 : 0 }), "out", type, ["m", "n"]);
+    },
+  };
+}
+
 /** a b for a [m, k] and b [k, n] (either given transposed), [m, n]. */
 export async function matMul(a: HostTensor, b: HostTensor, transposeA = false, transposeB = false): Promise<Float32Array> {
-  const key = `matmul.${transposeA ? "T" : "N"}${transposeB ? "T" : "N"}`;
-  const [out] = await runKernel(
-    key,
-    (g) => {
-      const x = g.input("a", "float32", ["a0", "a1"]);
-      const y = g.input("b", "float32", ["b0", "b1"]);
-      g.output(g.op("Gemm", [x, y], { transA: transposeA ? 1 : 0, transB: transposeB ? 1 : 0 }), "out", "float32", ["m", "n"]);
-    },
-    { a, b },
-    ["out"],
-  );
+  const { key, build } = gemmKernel("float32", transposeA, transposeB);
+  const [out] = await runKernel(key, build, { a, b }, ["out"]);
   return out;
 }
