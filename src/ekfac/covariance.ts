@@ -7,7 +7,7 @@
 import { type GradientCapture, type TrackedModule, inputWidth } from "../model/model.js";
 import { assertFinite } from "./finite.js";
 import { type PartialSums, addInto, addSums, emptySums } from "./partial-sums.js";
-import { gram } from "./products.js";
+import { capturedRows, gram } from "./products.js";
 
 export interface ModuleCovariance {
   module: TrackedModule;
@@ -26,10 +26,10 @@ export class CovarianceAccumulator {
   }
 
   async add(capture: GradientCapture): Promise<void> {
-    const rows = capture.batch.size * capture.batch.length;
-    for (const [i, { module, a, g }] of capture.modules.entries()) {
-      addInto(this.totals.sums[2 * i], await gram({ data: a, dims: [rows, inputWidth(module)] }));
-      addInto(this.totals.sums[2 * i + 1], await gram({ data: g, dims: [rows, module.outFeatures] }));
+    for (let i = 0; i < capture.modules.length; i++) {
+      const { a, g } = capturedRows(capture, i);
+      addInto(this.totals.sums[2 * i], await gram(a));
+      addInto(this.totals.sums[2 * i + 1], await gram(g));
     }
     this.totals.count += capture.batch.lengths.reduce((s, n) => s + n, 0);
   }

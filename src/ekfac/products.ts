@@ -20,6 +20,13 @@ export function capturedTokens(capture: GradientCapture, m: number): CapturedTok
   return { a: { data: a, dims: [batch.size, batch.length, inputWidth(module)] }, g: { data: g, dims: [batch.size, batch.length, module.outFeatures] } };
 }
 
+/** The same tokens as rows of the flattened batch: [B T, width]. */
+export function capturedRows(capture: GradientCapture, m: number): CapturedTokens {
+  const { a, g } = capturedTokens(capture, m);
+  const rows = (t: HostTensor): HostTensor => ({ data: t.data, dims: [t.dims[0] * t.dims[1], t.dims[2]] });
+  return { a: rows(a), g: rows(g) };
+}
+
 /** A module's eigenbases, eigenvectors as columns: qA [in, in], qS [out, out]. */
 export type Eigenbases = { qA: HostTensor; qS: HostTensor };
 

@@ -6,7 +6,7 @@
 import { type GradientCapture, type TrackedModule, inputWidth } from "../model/model.js";
 import type { HostTensor } from "../runtime/kernels.js";
 import { stackMatrices } from "./factors.js";
-import { denseTokenScores, lowRankTokenScores } from "./products.js";
+import { capturedRows, denseTokenScores, lowRankTokenScores } from "./products.js";
 
 /** Queries prepared for one module: token scores of a capture's rows for every query. */
 export interface ModuleQueries {
@@ -55,12 +55,13 @@ export async function scoreCapture(capture: GradientCapture, queries: ReadonlyAr
   const scores = zeros();
   const tokenScores = Array.from({ length: queryCount }, () => batch.lengths.map((n) => new Float64Array(n)));
   const moduleScores: Float64Array[][] = [];
-  for (const [i, { module, a, g }] of capture.modules.entries()) {
+  for (let i = 0; i < capture.modules.length; i++) {
     const perModule = zeros();
     moduleScores.push(perModule);
     const prepared = queries[i];
     if (!prepared) continue;
-    const rows = await prepared.tokenScores({ data: a, dims: [rowCount, inputWidth(module)] }, { data: g, dims: [rowCount, module.outFeatures] });
+    const { a, g } = capturedRows(capture, i);
+    const rows = await prepared.tokenScores(a, g);
     for (let q = 0; q < queryCount; q++) {
       for (let b = 0; b < batch.size; b++) {
         for (let t = 0; t < batch.lengths[b]; t++) {
