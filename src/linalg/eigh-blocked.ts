@@ -9,7 +9,6 @@
 import { applyReflectors } from "./back-transform.js";
 import { tridiagonalEigen } from "./divide-conquer.js";
 import type { Eigh } from "./eigenpairs.js";
-import { SymvTeam } from "./parallel.js";
 import { tridiagonalizeBlocked } from "./tridiagonal-blocked.js";
 
 export type Stage = "tridiagonal" | "divide-and-conquer" | "back-transform";
@@ -26,13 +25,7 @@ export async function eighBlocked(a: Float64Array, n: number, threads: number, o
     onStage?.(stage, (now - start) / 1000);
     start = now;
   };
-  const team = SymvTeam.start(n, threads);
-  let reduced: Awaited<ReturnType<typeof tridiagonalizeBlocked>>;
-  try {
-    reduced = await tridiagonalizeBlocked(a, n, team);
-  } finally {
-    team.close();
-  }
+  const reduced = await tridiagonalizeBlocked(a, n, threads);
   lap("tridiagonal");
   const { values, vectors } = await tridiagonalEigen(reduced.d, reduced.e);
   lap("divide-and-conquer");

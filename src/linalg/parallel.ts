@@ -1,14 +1,16 @@
 /**
  * Splits the symmetric matrix-vector products of the blocked tridiagonal reduction (one per column,
  * together the part of its cost that is not a matrix product) between the calling thread and helper
- * worker threads on shared memory.
+ * worker threads, all running the WebAssembly kernels of wasm-kernels.ts over one shared memory,
+ * which also holds the reduction's other vectors for the kernels the calling thread runs alone.
  *
  * A product is short (milliseconds), so helpers are driven through Atomics on a shared control block
  * rather than messages: the caller posts a job, does its own share, then blocks until every helper
- * is done. Helpers run the kernel from its source text (evaluated worker code), which works the same
- * under tsc output, tsx and vitest without a separate worker file or TypeScript loader.
+ * is done. Helpers are evaluated worker code handed the compiled kernel, which works the same under
+ * tsc output, tsx and vitest without a separate worker file or TypeScript loader.
  */
 import { Worker } from "node:worker_threads";
+import { type WasmKernels, wasmKernelModule, wasmKernels } from "./wasm-kernels.js";
 
 // Control block slots (Int32).
 const SEQ = 0;
@@ -21,6 +23,7 @@ const ARG_SIZE = 0;
 const ARG_ROW0 = 1;
 const ARG_ROW1 = 2;
 const ARG_FIRST = 3;
+/** Byte address of the helper's result in the shared memory. */
 const ARG_OUT = 4;
 
 const OP_SYMV = 1;
@@ -28,6 +31,10 @@ const OP_STOP = 2;
 
 /** Products over fewer rows are done on the calling thread: too little work to share. */
 const SPLIT_MIN_ROWS = 128;
+
+/** A WebAssembly page; the kernel's memory holds at most 65,536 of them (4 GiB). */
+const PAGE_BYTES = 65536;
+const MAX_PAGES = 65536;
 
 /** How long to wait for a helper to start before going on without it. */
 const START_TIMEOUT_MS = 10_000;
@@ -52,28 +59,35 @@ export class SymvTeam {
     readonly matrix: Float64Array,
     /** The vector x of the product. */
     readonly x: Float64Array,
+    /** `scratch` numbers for the caller, in the same memory, for {@link dots} and {@link combine}. */
+    readonly scratch: Float64Array,
     /** One result per thread, n numbers each. */
     private readonly partials: Float64Array,
+    private readonly kernels: WasmKernels,
     private readonly helpers: Helper[],
   ) {}
 
   /**
-   * Starts up to `threads - 1` helpers over an n×n matrix and vectors of n, in shared memory when
-   * there are helpers. A helper that fails to start is left out: the team computes the same result
-   * with fewer threads.
+   * Starts up to `threads - 1` helpers over an n×n matrix, vectors of n and `scratch` numbers in one
+   * shared memory. A helper that fails to start is left out: the team computes the same result with
+   * fewer threads.
    */
-  static start(n: number, threads: number): SymvTeam {
-    const f64 = (length: number) => (threads > 1 ? new Float64Array(new SharedArrayBuffer(8 * length)) : new Float64Array(length));
-    const matrix = f64(n * n);
-    const x = f64(n);
-    const partials = f64(threads * n);
+  static start(n: number, threads: number, scratch = 0): SymvTeam {
+    const bytes = 8 * (n * n + n + threads * n + scratch);
+    const pages = Math.max(1, Math.ceil(bytes / PAGE_BYTES));
+    if (pages > MAX_PAGES) throw new Error(`eigh: a ${n}×${n} matrix exceeds the 4 GiB that the blocked solver's kernel can address`);
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+    const matrix = new Float64Array(memory.buffer, 0, n * n);
+    const x = new Float64Array(memory.buffer, matrix.byteLength, n);
+    const partials = new Float64Array(memory.buffer, x.byteOffset + x.byteLength, threads * n);
+    const extra = new Float64Array(memory.buffer, partials.byteOffset + partials.byteLength, scratch);
     const helpers: Helper[] = [];
     for (let i = 1; i < threads; i++) {
-      const helper = startHelper(matrix, x, partials, n);
+      const helper = startHelper(memory, x.byteOffset);
       if (!helper) break;
       helpers.push(helper);
     }
-    return new SymvTeam(matrix, x, partials, helpers);
+    return new SymvTeam(matrix, x, extra, partials, wasmKernels(memory), helpers);
   }
 
   private get size(): number {
@@ -86,12 +100,12 @@ export class SymvTeam {
    * valid until the next call.
    */
   symv(m: number, first: number): Float64Array {
-    const { matrix, x, partials, helpers } = this;
+    const { x, partials, kernels, helpers } = this;
     const y = partials.subarray(0, m);
     y.fill(0);
     const rows = m - first;
     if (helpers.length === 0 || rows < SPLIT_MIN_ROWS) {
-      symvUpperRows(matrix, m, first, m, x, partials, 0);
+      kernels.symv(0, m, first, m, x.byteOffset, partials.byteOffset);
       return y;
     }
     // Rows [first, first + r) hold about r·rows − r²/2 elements: split at fractions of rows²/2.
@@ -102,16 +116,34 @@ export class SymvTeam {
         [ARG_ROW0]: bound(i + 1),
         [ARG_ROW1]: i + 2 === this.size ? m : bound(i + 2),
         [ARG_FIRST]: first,
-        [ARG_OUT]: (i + 1) * m,
+        [ARG_OUT]: partials.byteOffset + 8 * (i + 1) * m,
       });
     });
-    symvUpperRows(matrix, m, bound(0), bound(1), x, partials, 0);
+    kernels.symv(0, m, bound(0), bound(1), x.byteOffset, partials.byteOffset);
     this.join();
     for (let i = 1; i < this.size; i++) {
       const off = i * m;
       for (let j = first; j < m; j++) y[j] += partials[off + j];
     }
     return y;
+  }
+
+  /**
+   * out[q] = Σ_c rows[q·stride + c] x[c] over columns [c0, c1), for q < count, on the calling
+   * thread; all three arrays in this team's memory (matrix, x, scratch or a product's result).
+   */
+  dots(rows: Float64Array, stride: number, count: number, x: Float64Array, out: Float64Array, c0: number, c1: number): void {
+    this.kernels.dots(this.address(rows), stride, count, this.address(x), this.address(out), c0, c1);
+  }
+
+  /** y[c] += Σ_q coef[q] rows[q·stride + c] over columns [c0, c1), for q < count: {@link dots}'s transpose. */
+  combine(rows: Float64Array, stride: number, count: number, coef: Float64Array, y: Float64Array, c0: number, c1: number): void {
+    this.kernels.combine(this.address(rows), stride, count, this.address(coef), this.address(y), c0, c1);
+  }
+
+  private address(view: Float64Array): number {
+    if (view.buffer !== this.matrix.buffer) throw new Error("eigh: a kernel's array is outside the team's memory");
+    return view.byteOffset;
   }
 
   /** Stops the helpers; the team must not be used afterwards. */
@@ -134,64 +166,6 @@ export class SymvTeam {
   }
 }
 
-/**
- * y[out + j] += (B x)_j contributions of rows [r0, r1) of the m×m matrix B (upper triangle, columns
- * from the row on), each row also standing for its column below the diagonal. Four rows go together
- * so that each loaded element of x and y serves all four. Also run by helper threads from its source
- * text: no calls, no imports.
- */
-export function symvUpperRows(b: Float64Array, m: number, r0: number, r1: number, x: Float64Array, y: Float64Array, out: number): void {
-  let r = r0;
-  for (; r + 3 < r1; r += 4) {
-    const o0 = r * m;
-    const o1 = o0 + m;
-    const o2 = o1 + m;
-    const o3 = o2 + m;
-    const x0 = x[r];
-    const x1 = x[r + 1];
-    const x2 = x[r + 2];
-    const x3 = x[r + 3];
-    // The 4×4 diagonal block.
-    const b01 = b[o0 + r + 1];
-    const b02 = b[o0 + r + 2];
-    const b03 = b[o0 + r + 3];
-    const b12 = b[o1 + r + 2];
-    const b13 = b[o1 + r + 3];
-    const b23 = b[o2 + r + 3];
-    let s0 = b[o0 + r] * x0 + b01 * x1 + b02 * x2 + b03 * x3;
-    let s1 = b01 * x0 + b[o1 + r + 1] * x1 + b12 * x2 + b13 * x3;
-    let s2 = b02 * x0 + b12 * x1 + b[o2 + r + 2] * x2 + b23 * x3;
-    let s3 = b03 * x0 + b13 * x1 + b23 * x2 + b[o3 + r + 3] * x3;
-    for (let j = r + 4; j < m; j++) {
-      const a0 = b[o0 + j];
-      const a1 = b[o1 + j];
-      const a2 = b[o2 + j];
-      const a3 = b[o3 + j];
-      const xj = x[j];
-      s0 += a0 * xj;
-      s1 += a1 * xj;
-      s2 += a2 * xj;
-      s3 += a3 * xj;
-      y[out + j] += a0 * x0 + a1 * x1 + a2 * x2 + a3 * x3;
-    }
-    y[out + r] += s0;
-    y[out + r + 1] += s1;
-    y[out + r + 2] += s2;
-    y[out + r + 3] += s3;
-  }
-  for (; r < r1; r++) {
-    const o = r * m;
-    const xr = x[r];
-    let s = b[o + r] * xr;
-    for (let j = r + 1; j < m; j++) {
-      const a = b[o + j];
-      s += a * x[j];
-      y[out + j] += a * xr;
-    }
-    y[out + r] += s;
-  }
-}
-
 function post(h: Helper, op: number, args: Record<number, number>): void {
   for (const [slot, value] of Object.entries(args)) h.args[Number(slot)] = value;
   Atomics.store(h.ctrl, OP, op);
@@ -199,7 +173,8 @@ function post(h: Helper, op: number, args: Record<number, number>): void {
   Atomics.notify(h.ctrl, SEQ);
 }
 
-function startHelper(matrix: Float64Array, x: Float64Array, partials: Float64Array, n: number): Helper | undefined {
+/** A helper over `memory`, where the matrix starts at byte 0 and x at byte `x`. */
+function startHelper(memory: WebAssembly.Memory, x: number): Helper | undefined {
   const ctrl = new Int32Array(new SharedArrayBuffer(4 * 8));
   const args = new Float64Array(new SharedArrayBuffer(8 * 8));
   let worker: Worker;
@@ -209,7 +184,7 @@ function startHelper(matrix: Float64Array, x: Float64Array, partials: Float64Arr
       // Not the caller's flags: the helper runs plain JavaScript and needs no module loader (tsx's,
       // say) of its own.
       execArgv: [],
-      workerData: { ctrl: ctrl.buffer, args: args.buffer, n, matrix: matrix.buffer, x: x.buffer, partials: partials.buffer },
+      workerData: { ctrl: ctrl.buffer, args: args.buffer, module: wasmKernelModule(), memory, x },
     });
   } catch (err) {
     console.warn(`eigh: cannot start a helper thread (${err instanceof Error ? err.message : String(err)}); going on without it`);
@@ -233,12 +208,10 @@ let source: string | undefined;
 function helperSource(): string {
   source ??= `"use strict";
 const { workerData } = require("node:worker_threads");
-${symvUpperRows.toString()}
 const ctrl = new Int32Array(workerData.ctrl);
 const args = new Float64Array(workerData.args);
-const matrix = new Float64Array(workerData.matrix);
-const x = new Float64Array(workerData.x);
-const partials = new Float64Array(workerData.partials);
+const symv = new WebAssembly.Instance(workerData.module, { env: { memory: workerData.memory } }).exports.symv;
+const values = new Float64Array(workerData.memory.buffer);
 Atomics.store(ctrl, ${READY}, 1);
 Atomics.notify(ctrl, ${READY});
 for (let seen = 0; ; ) {
@@ -248,9 +221,9 @@ for (let seen = 0; ; ) {
   if (op === ${OP_STOP}) break;
   try {
     const m = args[${ARG_SIZE}] | 0;
-    const out = args[${ARG_OUT}] | 0;
-    partials.fill(0, out + (args[${ARG_FIRST}] | 0), out + m);
-    symvUpperRows(matrix, m, args[${ARG_ROW0}] | 0, args[${ARG_ROW1}] | 0, x, partials, out);
+    const out = args[${ARG_OUT}];
+    values.fill(0, out / 8 + (args[${ARG_FIRST}] | 0), out / 8 + m);
+    symv(0, m, args[${ARG_ROW0}] | 0, args[${ARG_ROW1}] | 0, workerData.x, out);
   } catch (err) {
     console.error(err);
     Atomics.store(ctrl, ${FAILED}, 1);

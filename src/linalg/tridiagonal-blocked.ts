@@ -11,7 +11,7 @@
  * team's shared matrix, and only its upper triangle is kept up to date: row i right of the diagonal
  * is column i below it.
  */
-import type { SymvTeam } from "./parallel.js";
+import { SymvTeam } from "./parallel.js";
 import { multiply } from "./products64.js";
 import type { Tridiagonal } from "./tridiagonal.js";
 import { householder } from "./tridiagonal.js";
@@ -31,49 +31,60 @@ export interface BlockedTridiagonal extends Tridiagonal {
   reflectors: Float64Array;
 }
 
-/** Reduces the symmetric row-major n×n matrix `a` (not modified), with `team` (made for n) doing the matrix-vector products. */
-export async function tridiagonalizeBlocked(a: Float64Array, n: number, team: SymvTeam): Promise<BlockedTridiagonal> {
+/** Reduces the symmetric row-major n×n matrix `a` (not modified), with `threads` sharing the matrix-vector products. */
+export async function tridiagonalizeBlocked(a: Float64Array, n: number, threads: number): Promise<BlockedTridiagonal> {
+  const team = SymvTeam.start(n, threads, 2 * PANEL * (n + 1));
+  try {
+    return await reduce(a, n, team);
+  } finally {
+    team.close();
+  }
+}
+
+async function reduce(a: Float64Array, n: number, team: SymvTeam): Promise<BlockedTridiagonal> {
   const d = new Float64Array(n);
   const e = new Float64Array(n);
   const tau = new Float64Array(n);
   const reflectors = new Float64Array(n * n);
   const b = team.matrix;
   b.set(a);
-  const v = new Float64Array(PANEL * n);
-  const w = new Float64Array(PANEL * n);
+  // The panel's vectors and the coefficients of its corrections, in the team's memory for its kernels.
+  const v = team.scratch.subarray(0, PANEL * n);
+  const w = team.scratch.subarray(PANEL * n, 2 * PANEL * n);
+  const vCoef = team.scratch.subarray(2 * PANEL * n, 2 * PANEL * n + PANEL);
+  const wCoef = team.scratch.subarray(2 * PANEL * n + PANEL, 2 * PANEL * n + 2 * PANEL);
   for (let p0 = 0; p0 < n - 1; ) {
     const m = n - p0;
     const nb = Math.min(PANEL, m - 1);
     for (let i = 0; i < nb; i++) {
       const row = i * m;
-      // Row i of B (column i) with the panel's earlier reflectors applied.
+      const bRow = b.subarray(row, row + m);
+      // Row i of B (column i) with the panel's earlier reflectors applied: −Σ_q v_q[i] w_q + w_q[i] v_q.
       for (let q = 0; q < i; q++) {
-        const vqi = v[q * m + i];
-        const wqi = w[q * m + i];
-        const vq = q * m;
-        for (let c = i; c < m; c++) b[row + c] -= vqi * w[vq + c] + wqi * v[vq + c];
+        vCoef[q] = -w[q * m + i];
+        wCoef[q] = -v[q * m + i];
       }
-      d[p0 + i] = b[row + i];
+      team.combine(v, m, i, vCoef, bRow, i, m);
+      team.combine(w, m, i, wCoef, bRow, i, m);
+      d[p0 + i] = bRow[i];
       const h = householder(b, row + i + 1, m - i - 1);
       e[p0 + i] = h.beta;
       tau[p0 + i] = h.tau;
       const vi = v.subarray(i * m, (i + 1) * m);
       vi.fill(0, 0, i + 1);
-      vi.set(b.subarray(row + i + 1, row + m), i + 1);
+      vi.set(bRow.subarray(i + 1), i + 1);
       reflectors.set(vi, (p0 + i) * n + p0);
       team.x.set(vi);
       const y = team.symv(m, i + 1);
       // B v for the B of the panel's start; the current one is B − Σ_q (v_q w_qᵀ + w_q v_qᵀ).
+      team.dots(w, m, i, vi, wCoef, i + 1, m);
+      team.dots(v, m, i, vi, vCoef, i + 1, m);
       for (let q = 0; q < i; q++) {
-        const vq = q * m;
-        let wv = 0;
-        let vv = 0;
-        for (let c = i + 1; c < m; c++) {
-          wv += w[vq + c] * vi[c];
-          vv += v[vq + c] * vi[c];
-        }
-        for (let c = i + 1; c < m; c++) y[c] -= v[vq + c] * wv + w[vq + c] * vv;
+        wCoef[q] = -wCoef[q];
+        vCoef[q] = -vCoef[q];
       }
+      team.combine(v, m, i, wCoef, y, i + 1, m);
+      team.combine(w, m, i, vCoef, y, i + 1, m);
       // w = τ B v − (τ²/2)(vᵀ B v) v, so that H B H = B − v wᵀ − w v^T.
       let yv = 0;
       for (let c = i + 1; c < m; c++) yv += y[c] * vi[c];
