@@ -4,7 +4,9 @@ import type { Eigh } from "../src/linalg/eigenpairs.js";
 import { BLOCKED_MIN_N, eigh } from "../src/linalg/eigh.js";
 import { eighBlocked } from "../src/linalg/eigh-blocked.js";
 import { eighByRotations } from "../src/linalg/eigh-rotations.js";
+import { SymvTeam } from "../src/linalg/parallel.js";
 import { randomSymmetric, symmetricWithSpectrum } from "../src/linalg/random-symmetric.js";
+import { HELPERS_MIN_N } from "../src/linalg/tridiagonal-blocked.js";
 import { uniformGenerator } from "../src/util/random.js";
 
 /** Uniform in [-0.5, 0.5), seeded. */
@@ -94,7 +96,8 @@ const solvers: Array<[string, Solver]> = [
 describe.each(solvers)("eigh %s", (_, solve) => {
   const check = (a: Float64Array, n: number) => checkedEigh(a, n, solve);
 
-  it.each([1, 2, 3, 5, 64, 65, 130, 333])("decomposes a random symmetric matrix of size %i", async (n) => {
+  // Around multiples of the reduction's panel (64) and its kernels' blocks of 4 rows and 2 columns.
+  it.each([1, 2, 3, 5, 63, 64, 65, 127, 129, 130, 333])("decomposes a random symmetric matrix of size %i", async (n) => {
     await check(randomSymmetric(n, n), n);
   });
 
@@ -185,17 +188,28 @@ describe("eigh", () => {
     }
   });
 
-  it("decomposes a random 600×600 matrix alike on one thread and on two", async () => {
-    const n = 600;
+  it("decomposes a random matrix of HELPERS_MIN_N alike on one thread and on two", async () => {
+    const n = HELPERS_MIN_N;
     const a = randomSymmetric(n, 7);
-    const two = await checkedEigh(a, n, (x, size) => eigh(x, size, { threads: 2 }));
-    const one = await checkedEigh(a, n, (x, size) => eigh(x, size, { threads: 1 }));
-    // The threads only change rounding: same eigenvalues, same eigenvectors up to sign.
+    const two = await eigh(a, n, { threads: 2 });
+    const one = await eigh(a, n, { threads: 1 });
+    // The threads only change rounding: same eigenvalues, same eigenvectors up to sign (the
+    // spectrum of a random matrix is well separated), each an eigenvector: ‖A v − λ v‖ small.
+    const norm = frobenius(a);
     for (let j = 0; j < n; j++) {
-      expect(Math.abs(one.values[j] - two.values[j])).toBeLessThan(1e-12);
+      expect(Math.abs(one.values[j] - two.values[j])).toBeLessThan(1e-13 * norm);
       let dot = 0;
       for (let i = 0; i < n; i++) dot += one.vectors[i * n + j] * two.vectors[i * n + j];
       expect(Math.abs(dot)).toBeCloseTo(1, 8);
+    }
+    for (const j of [0, n >> 1, n - 1]) {
+      let residual = 0;
+      for (let i = 0; i < n; i++) {
+        let av = 0;
+        for (let k = 0; k < n; k++) av += a[i * n + k] * two.vectors[k * n + j];
+        residual += (av - two.values[j] * two.vectors[i * n + j]) ** 2;
+      }
+      expect(Math.sqrt(residual)).toBeLessThan(1e-12 * norm);
     }
   });
 
@@ -269,5 +283,88 @@ describe("tridiagonalEigen (divide and conquer)", () => {
       Float64Array.from({ length: n }, r),
       Float64Array.from({ length: n - 1 }, () => -Math.abs(r())),
     );
+  });
+});
+
+describe("the tridiagonal reduction's WebAssembly kernels (SymvTeam)", () => {
+  const random = (length: number, seed: number) => Float64Array.from({ length }, shiftedUniform(seed));
+
+  it.each([
+    [1, 1],
+    [2, 1],
+    [5, 1],
+    [7, 2],
+    [131, 1],
+    [300, 2],
+  ])("multiplies by the upper triangle of an m×m matrix, for n = %i on %i threads", (n, threads) => {
+    const team = SymvTeam.start(n, threads);
+    try {
+      // Sizes below n, first rows of every residue mod 4, and both parities of the columns left.
+      for (const m of new Set([n, n - 1, Math.ceil(n / 2)].filter((m) => m > 0))) {
+        for (const first of new Set([0, 1, 2, 3, 6, m - 1].filter((f) => f >= 0 && f < m))) {
+          team.matrix.set(random(m * m, m + first));
+          team.x.set(random(m, 2 * m + first));
+          // Brute force with the matrix mirrored from its upper triangle: B[j][k] = B[min][max].
+          const b = Float64Array.from(team.matrix.subarray(0, m * m));
+          const x = Float64Array.from(team.x.subarray(0, m));
+          const y = team.symv(m, first);
+          for (let j = 0; j < m; j++) {
+            let expected = 0;
+            if (j >= first) for (let k = first; k < m; k++) expected += b[Math.min(j, k) * m + Math.max(j, k)] * x[k];
+            expect(Math.abs(y[j] - expected)).toBeLessThan(1e-13 * Math.max(1, Math.abs(expected)) * Math.sqrt(m));
+          }
+        }
+      }
+    } finally {
+      team.close();
+    }
+  });
+
+  it("computes dot products with rows and combinations of rows over column ranges", () => {
+    const n = 40;
+    const stride = 37;
+    const team = SymvTeam.start(n, 1, 12 * stride + 2 * n);
+    try {
+      const rows = team.scratch.subarray(0, 12 * stride);
+      const vector = team.scratch.subarray(12 * stride, 12 * stride + n);
+      const out = team.scratch.subarray(12 * stride + n, 12 * stride + 2 * n);
+      for (const count of [0, 1, 3, 4, 5, 9, 12]) {
+        for (const [c0, c1] of [
+          [0, 37],
+          [1, 37],
+          [4, 36],
+          [5, 6],
+          [7, 7],
+        ]) {
+          rows.set(random(rows.length, count + c0));
+          vector.set(random(n, 100 + count + c1));
+          out.fill(0.5);
+          team.dots(rows, stride, count, vector, out, c0, c1);
+          for (let q = 0; q < n; q++) {
+            let expected = 0.5;
+            if (q < count) {
+              expected = 0;
+              for (let c = c0; c < c1; c++) expected += rows[q * stride + c] * vector[c];
+            }
+            expect(out[q]).toBeCloseTo(expected, 14);
+          }
+          // combine: y[c] += Σ_q coef[q] row_q[c] on [c0, c1), y untouched elsewhere.
+          const before = Float64Array.from(out);
+          team.combine(rows, stride, count, vector, out, c0, c1);
+          for (let c = 0; c < n; c++) {
+            let expected = before[c];
+            if (c >= c0 && c < c1) for (let q = 0; q < count; q++) expected += vector[q] * rows[q * stride + c];
+            expect(out[c]).toBeCloseTo(expected, 14);
+          }
+        }
+      }
+      expect(() => team.dots(new Float64Array(4), 1, 1, vector, out, 0, 1)).toThrow(/outside the team's memory/);
+    } finally {
+      team.close();
+    }
+  });
+
+  it("refuses a matrix beyond the 4 GiB its kernels can address", () => {
+    expect(() => SymvTeam.start(23_200, 1)).toThrow(/23200×23200 matrix exceeds the 4 GiB/);
   });
 });

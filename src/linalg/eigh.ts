@@ -12,8 +12,9 @@ export type { Eigh } from "./eigenpairs.js";
 
 export interface EighOptions {
   /**
-   * Threads for the matrix-vector products of the blocked solver, the caller's included (default:
-   * the number of CPUs, at most 4); its matrix products use ONNX Runtime's own threads.
+   * Threads for the matrix-vector products of the blocked solver from n = HELPERS_MIN_N
+   * (tridiagonal-blocked.ts) on, the caller's included (default: the number of CPUs, at most 4); its
+   * matrix products use ONNX Runtime's own threads.
    */
   threads?: number;
   /** Told the wall time of each stage of the blocked solver as it finishes (benchmarks, progress). */

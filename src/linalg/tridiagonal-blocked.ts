@@ -5,7 +5,8 @@
  * for the panel's earlier reflectors by products with the vectors V and W collected so far), and
  * after the panel the trailing matrix takes all its reflectors at once, B −= V Wᵀ + W Vᵀ, as a
  * matrix product. Half of the arithmetic is then matrix products; the other half, the
- * matrix-vector products, is bound by memory and split between threads (parallel.ts).
+ * matrix-vector products, is bound by memory: a WebAssembly SIMD kernel (wasm-kernels.ts, as are
+ * the panel's corrections) split between threads (parallel.ts).
  *
  * The trailing matrix is kept compact (m×m row-major for its current size m) at the start of the
  * team's shared matrix, and only its upper triangle is kept up to date: row i right of the diagonal
@@ -18,10 +19,17 @@ import { householder } from "./tridiagonal.js";
 
 /**
  * Columns per panel. The update's product has inner size 2·PANEL: at 3,072 rows it ran at 7 GFLOP/s
- * for 128 and 16 GFLOP/s for 512, while the panel's own work (O(n·PANEL) per column, in JavaScript)
- * grows with PANEL.
+ * for 128 and 16 GFLOP/s for 512, while the panel's own work (O(n·PANEL) per column, not matrix
+ * products) grows with PANEL.
  */
 const PANEL = 64;
+
+/**
+ * Below this size the reduction runs on the calling thread alone: its matrix-vector products take
+ * less time than starting a helper thread (best of 3 on 2 busy cores: 0.75 s on one thread against
+ * 0.98 on two at n = 1,024, 3.4 against 2.1 s at 1,536).
+ */
+export const HELPERS_MIN_N = 1280;
 
 /** Trailing updates of more rows than this are split in row blocks that skip the lower triangle. */
 const UPDATE_BLOCK_ROWS = 768;
@@ -33,7 +41,7 @@ export interface BlockedTridiagonal extends Tridiagonal {
 
 /** Reduces the symmetric row-major n×n matrix `a` (not modified), with `threads` sharing the matrix-vector products. */
 export async function tridiagonalizeBlocked(a: Float64Array, n: number, threads: number): Promise<BlockedTridiagonal> {
-  const team = SymvTeam.start(n, threads, 2 * PANEL * (n + 1));
+  const team = SymvTeam.start(n, n < HELPERS_MIN_N ? 1 : threads, 2 * PANEL * (n + 1));
   try {
     return await reduce(a, n, team);
   } finally {
