@@ -11,9 +11,11 @@ import { availableParallelism as availableCores, loadavg, tmpdir } from "node:os
 import path from "node:path";
 import { BLOCKED_MIN_N, eigh } from "../../src/linalg/eigh.js";
 import type { Stage } from "../../src/linalg/eigh-blocked.js";
+import { SymvTeam } from "../../src/linalg/parallel.js";
 import { multiply } from "../../src/linalg/products64.js";
 import { capturedVariance, randomSymmetric, symmetricWithSpectrum } from "../../src/linalg/random-symmetric.js";
 import { topEigenvectors } from "../../src/linalg/top-eigenvectors.js";
+import { HELPERS_MIN_N } from "../../src/linalg/tridiagonal-blocked.js";
 import type { BenchSection } from "../bench.js";
 
 const SIZES = [1024, 3072, 5632];
@@ -150,7 +152,8 @@ async function productsTable(): Promise<string[]> {
   const rows = [
     "",
     "Float64 products (GFLOP/s = 2·m·k·n / wall time, median of 3 after a warm-up): ONNX Runtime's Gemm (`multiply`, src/linalg/products64.ts) at " +
-      "the shapes of the solver's stages, and a 4×4 register-blocked JavaScript kernel on one thread for comparison.",
+      "the shapes of the solver's stages, the reduction's matrix-vector product (src/linalg/wasm-kernels.ts, median of 5), and a 4×4 " +
+      "register-blocked JavaScript kernel on one thread for comparison.",
     "",
     "| product | m × k × n | GFLOP/s |",
     "| --- | ---: | ---: |",
@@ -175,6 +178,7 @@ async function productsTable(): Promise<string[]> {
     console.error(`multiply ${name}: ${gflops.toFixed(1)} GFLOP/s`);
     rows.push(`| ONNX Runtime: ${name} | ${m} × ${k} × ${n} | ${gflops.toFixed(1)} |`);
   }
+  rows.push(...symvRows(random));
   const n = 512;
   const [a, b, c] = [random(n * n), random(n * n), new Float64Array(n * n)];
   registerBlockedProduct(a, b, c, n, n, n);
@@ -184,6 +188,35 @@ async function productsTable(): Promise<string[]> {
   console.error(`JavaScript product: ${gflops.toFixed(2)} GFLOP/s`);
   rows.push(`| JavaScript, 4×4 registers, 1 thread: square | ${n} × ${n} × ${n} | ${gflops.toFixed(2)} |`);
   return rows;
+}
+
+/**
+ * The tridiagonal reduction's other half: its symmetric matrix-vector product (WebAssembly SIMD,
+ * one thread, the upper triangle read once) at the first column of n = 3,072 and 5,632, in GFLOP/s
+ * (2m² / time) and in GB/s of the triangle read.
+ */
+function symvRows(random: (length: number) => Float64Array): string[] {
+  return [3072, 5632].map((m) => {
+    const team = SymvTeam.start(m, 1);
+    try {
+      team.matrix.set(random(m * m));
+      team.x.set(random(m));
+      team.symv(m, 0);
+      const times: number[] = [];
+      for (let r = 0; r < 5; r++) {
+        const t = performance.now();
+        team.symv(m, 0);
+        times.push((performance.now() - t) / 1000);
+      }
+      const time = times.sort((x, y) => x - y)[2];
+      const gflops = (2 * m * m) / time / 1e9;
+      const gbs = (4 * m * m) / time / 1e9;
+      console.error(`symv m=${m}: ${gflops.toFixed(1)} GFLOP/s, ${gbs.toFixed(1)} GB/s`);
+      return `| WebAssembly SIMD, 1 thread: symmetric matrix-vector product, upper triangle (${gbs.toFixed(1)} GB/s) | ${m} × ${m} × 1 | ${gflops.toFixed(1)} |`;
+    } finally {
+      team.close();
+    }
+  });
 }
 
 /** Smallest |cos| between column j of P and the true eigenvector j. */
@@ -242,7 +275,8 @@ const section: BenchSection = {
   async run() {
     const rows = [
       `Random symmetric n×n matrices (entries uniform in [-0.5, 0.5)), one run each: \`eigh\` (src/linalg/eigh.ts; from n = ${BLOCKED_MIN_N} the blocked solver: ` +
-        `blocked tridiagonalisation, divide and conquer, blocked back-transformation, its matrix products on ONNX Runtime) and numpy.linalg.eigh ` +
+        `blocked tridiagonalisation, divide and conquer, blocked back-transformation, its matrix products on ONNX Runtime and the reduction's ` +
+        `matrix-vector products a WebAssembly SIMD kernel, on two threads from n = ${HELPERS_MIN_N}) and numpy.linalg.eigh ` +
         `(LAPACK dsyevd through OpenBLAS, \`${PYTHON}\`) on the same matrix, one after the other. Errors are ‖A − V diag(w) Vᵀ‖_F / ‖A‖_F and ` +
         `‖VᵀV − I‖_F / √n. Load average when the run started: ${loadavg()[0].toFixed(2)} on ${availableCores()} cores; the machine is shared, so ` +
         `on a busy run the wall times grow and the CPU times (all threads of the process) say more.`,
