@@ -281,8 +281,8 @@ const section: BenchSection = {
         `‖VᵀV − I‖_F / √n. Load average when the run started: ${loadavg()[0].toFixed(2)} on ${availableCores()} cores; the machine is shared, so ` +
         `on a busy run the wall times grow and the CPU times (all threads of the process) say more.`,
       "",
-      "| n | eigh: wall (CPU) s | stages: tridiagonal / divide and conquer / back-transform, s | numpy: wall (CPU) s | eigh / numpy (wall) | eigh errors: reconstruction, orthogonality | numpy errors |",
-      "| ---: | ---: | --- | ---: | ---: | --- | --- |",
+      "| n | eigh: wall (CPU) s | stages: tridiagonal / divide and conquer / back-transform, s | numpy: wall (CPU) s | eigh / numpy (wall) | eigh errors: reconstruction, orthogonality | numpy errors | load average after |",
+      "| ---: | ---: | --- | ---: | ---: | --- | --- | ---: |",
     ];
     await eigh(randomSymmetric(512, 1), 512); // warm up the JIT and the kernels
     let numpyVersion: string | undefined;
@@ -301,7 +301,7 @@ const section: BenchSection = {
         `eigh n=${n}: ${time.text} s (${stageText}), numpy ${numpyTime}, errors ${reconstruction.toExponential(2)} ${orthogonality.toExponential(2)}`,
       );
       rows.push(
-        `| ${n} | ${time.text} | ${stageText} | ${numpyTime} | ${ratio} | ${reconstruction.toExponential(1)}, ${orthogonality.toExponential(1)} | ${numpyErrors} |`,
+        `| ${n} | ${time.text} | ${stageText} | ${numpyTime} | ${ratio} | ${reconstruction.toExponential(1)}, ${orthogonality.toExponential(1)} | ${numpyErrors} | ${loadavg()[0].toFixed(1)} |`,
       );
     }
     if (numpyVersion) rows.push("", `numpy ${numpyVersion}.`);

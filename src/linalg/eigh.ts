@@ -22,10 +22,10 @@ export interface EighOptions {
 }
 
 /**
- * Below this size the rotations are faster than the blocked solver's kernel calls (best of 3 on 2
- * busy cores: 97 against 114 ms at n = 256, 207 against 175 ms at 384).
+ * Below this size the rotations are faster than the blocked solver's kernel calls (best of 7, load
+ * average 2.5 on 2 cores: 2.5 against 4.4 ms at n = 96, 5.4 against 5.2 at 128, 9.6 against 8.3 at 160).
  */
-export const BLOCKED_MIN_N = 320;
+export const BLOCKED_MIN_N = 160;
 
 /** Eigendecomposition of the symmetric row-major n×n matrix `a` (not modified). */
 export async function eigh(a: Float64Array, n: number, options: EighOptions = {}): Promise<Eigh> {
