@@ -140,8 +140,18 @@ describe("influence evaluate on gpt2-tiny", () => {
     const factorsDir = path.join(tmp.dir, "brute-factors");
     await runFit({ opened, corpusFile: CORPUS, outDir: factorsDir, fisher: "empirical", damping: { rule: "heuristic", factor: 0.1 }, seed: 0 });
     const scoresOf = async (method: "ekfac" | "identity") =>
-      (await runScore({ opened, factorsDir, train: { file: CORPUS }, queriesFile: QUERIES, method, perModule: false, perToken: false, iterative: DEFAULT_ITERATIVE }))
-        .scores;
+      (
+        await runScore({
+          opened,
+          factorsDir,
+          train: { file: CORPUS },
+          queriesFile: QUERIES,
+          method,
+          perModule: false,
+          perToken: false,
+          iterative: DEFAULT_ITERATIVE,
+        })
+      ).scores;
     const scores = { ekfac: await scoresOf("ekfac"), identity: await scoresOf("identity") };
     await opened.model.release();
 
@@ -158,7 +168,12 @@ describe("influence evaluate on gpt2-tiny", () => {
         ),
       );
     }
-    report.subsets.forEach((s, k) => expect(s.losses.map((x) => x.toFixed(4)), `subset ${k}`).toEqual(losses[k].map((x) => x.toFixed(4))));
+    report.subsets.forEach((s, k) =>
+      expect(
+        s.losses.map((x) => x.toFixed(4)),
+        `subset ${k}`,
+      ).toEqual(losses[k].map((x) => x.toFixed(4))),
+    );
 
     for (const result of report.methods) {
       const perSequence = scores[result.method as "ekfac" | "identity"];

@@ -80,7 +80,11 @@ export function registerEvaluate(program: Command): void {
 }
 
 export function formatReport(report: EvaluateReport): string {
-  const columns = [{ header: "method" }, { header: "LDS", align: "right" as const }, { header: `${report.interval.level * 100}% interval`, align: "right" as const }];
+  const columns = [
+    { header: "method" },
+    { header: "LDS", align: "right" as const },
+    { header: `${report.interval.level * 100}% interval`, align: "right" as const },
+  ];
   const rows = report.methods.map((m) => [m.label, m.lds.toFixed(3), `[${m.low.toFixed(3)}, ${m.high.toFixed(3)}]`]);
   const { corpus, settings } = report;
   return [

@@ -95,7 +95,8 @@ export interface EvaluateReport {
 export function checkSettings(settings: EvaluateSettings, methods: readonly MethodSpec[]): void {
   const { subsets, fraction, schedule } = settings;
   if (!(fraction > 0 && fraction < 1)) throw new InputError(`--fraction must be between 0 and 1 (exclusive), got ${fraction}`);
-  if (!(Number.isInteger(subsets) && subsets >= 2)) throw new InputError(`--subsets must be an integer of at least 2 (a correlation needs 2 subsets), got ${subsets}`);
+  if (!(Number.isInteger(subsets) && subsets >= 2))
+    throw new InputError(`--subsets must be an integer of at least 2 (a correlation needs 2 subsets), got ${subsets}`);
   if (!(Number.isInteger(schedule.epochs) && schedule.epochs >= 1)) throw new InputError(`--epochs must be a positive integer, got ${schedule.epochs}`);
   if (methods.length === 0) throw new InputError("--methods: no method given");
 }
@@ -112,7 +113,12 @@ export function subsetMembers(n: number, size: number, seed: number, k: number):
 }
 
 /** Each query's summed completion NLL under the weights. */
-export async function queryLosses(config: ModelConfig, weights: ReadonlyMap<string, Float32Array>, queries: readonly Query[], runtime: RuntimeOptions): Promise<number[]> {
+export async function queryLosses(
+  config: ModelConfig,
+  weights: ReadonlyMap<string, Float32Array>,
+  queries: readonly Query[],
+  runtime: RuntimeOptions,
+): Promise<number[]> {
   const model = new OnnxCausalLM(config, weights, runtime);
   try {
     const capture = await model.capture(
