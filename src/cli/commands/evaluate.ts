@@ -1,5 +1,4 @@
-import type { Command } from "commander";
-import { InvalidArgumentError } from "commander";
+import { type Command, InvalidArgumentError, Option } from "commander";
 import type { FisherMode } from "../../ekfac/artifacts.js";
 import { SCORE_METHODS, type ScoreMethod } from "../../ekfac/methods.js";
 import { type EvaluateReport, type MethodSpec, runEvaluate } from "../../jobs/evaluate/evaluate.js";
@@ -39,10 +38,16 @@ export function registerEvaluate(program: Command): void {
     .option("--epochs <n>", "passes over the sequences in every fine-tuning", integer(1), 3)
     .option("--lr <x>", "peak learning rate of every fine-tuning (warmup over 10% of the steps, cosine decay to 10%)", positiveNumber, 1e-3)
     .option("--batch-tokens <n>", "padded tokens per fine-tuning batch", integer(2), 1024)
-    .option("--methods <list>", `comma-separated scoring methods: ${SCORE_METHODS.join(", ")}`, list(oneOf(SCORE_METHODS)), ["ekfac", "identity", "lissa"])
-    .option("--fisher <list>", "Fisher of the factors, comma-separated: sampled, empirical (a row per Fisher for ekfac, lissa and cg)", list(fisherMode), [
-      "sampled",
-    ])
+    .addOption(
+      new Option("--methods <list>", `comma-separated scoring methods: ${SCORE_METHODS.join(", ")}`)
+        .argParser(list(oneOf(SCORE_METHODS)))
+        .default(["ekfac", "identity", "lissa"], "ekfac,identity,lissa"),
+    )
+    .addOption(
+      new Option("--fisher <list>", "Fisher of the factors, comma-separated: sampled, empirical (a row per Fisher for ekfac, lissa and cg)")
+        .argParser(list(fisherMode))
+        .default(["sampled"], "sampled"),
+    )
     .option("--seed <n>", "seed of the subsets, of the batch order and of the sampled Fisher's labels", integer(0), 0)
     .option("--out <dir>", "folder keeping the fine-tunings' losses, the factors and the scores; a rerun resumes it (default: a temporary folder)")
     .option("--json", "print the report as one JSON object instead of a table", false)
