@@ -59,7 +59,7 @@ const section: BenchSection = {
     );
     return [
       `Demo model (GPT-2, 4 blocks x 128, demo/model) fine-tuned on the demo's evaluation setting (demo/lds/: ${corpus.sequences} sequences ` +
-        `of ${report.queries.length} trained-on documents, 6 related to each of ${report.queries.length} held-out queries and the rest random; ` +
+        `of trained-on documents of the demo corpus, 6 related to each of ${report.queries.length} held-out queries and the rest random; ` +
         `scripts/make-lds-setting.ts) and on ${settings.subsets} seeded random halves of it (${corpus.subsetSize} sequences), each from the ` +
         `same weights with the same schedule: ${settings.schedule.epochs} epochs, ${settings.schedule.batchTokens}-token batches, peak ` +
         `learning rate ${settings.schedule.lr}, AdamW. Scores are computed on the model fine-tuned on the whole setting corpus (factors ` +
