@@ -1,6 +1,7 @@
 /**
  * The paper's first finding (Figures 6-7): EK-FAC is about as accurate as iterative solvers and
- * far faster. Scores of EK-FAC, LiSSA and the plain gradient dot product are compared with
+ * far faster. This measures agreement with an exact solve and cost per query, not which scores
+ * predict retraining: that comparison is the `lds` section (influence evaluate). Scores of EK-FAC, LiSSA and the plain gradient dot product are compared with
  * conjugate gradients on the exact Fisher, on the trained demo model; and the sampled Fisher is
  * compared with the empirical one on the gpt2-tiny fixture.
  */
@@ -111,7 +112,7 @@ async function fisherComparison(dir: string): Promise<string> {
 }
 
 const section: BenchSection = {
-  title: "Influence methods: EK-FAC, LiSSA and gradient dot product against CG",
+  title: "Solver agreement: EK-FAC, LiSSA and gradient dot product against CG (the methods comparison is `lds`)",
   async run() {
     const tmp = await tempDir();
     try {

@@ -4,6 +4,7 @@ import { createRequire } from "node:module";
 import { Command, CommanderError } from "commander";
 import { InputError } from "../util/errors.js";
 import { registerBuild } from "./commands/build.js";
+import { registerEvaluate } from "./commands/evaluate.js";
 import { registerFit } from "./commands/fit.js";
 import { registerQuery } from "./commands/query.js";
 import { registerScore } from "./commands/score.js";
@@ -35,6 +36,7 @@ registerBuild(program);
 registerQuery(program);
 registerServe(program);
 registerWorker(program);
+registerEvaluate(program);
 
 try {
   await program.parseAsync(process.argv);

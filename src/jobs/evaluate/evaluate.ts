@@ -1,0 +1,300 @@
+/**
+ * `influence evaluate`: the linear datamodeling score (LDS) of influence methods. The model is
+ * fine-tuned on the whole corpus (the model whose influence scores are evaluated) and, from the
+ * same starting weights with the same schedule, on N seeded random subsets of it; each query's
+ * loss after each subset fine-tuning is measured. A method's LDS is the mean over queries of
+ * Spearman's correlation across subsets between the subset's summed scores and minus that loss.
+ */
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import { existsSync } from "node:fs";
+import { type Query, readQueries } from "../../corpus/queries.js";
+import { corpusSource } from "../../corpus/corpus-source.js";
+import type { FisherMode } from "../../ekfac/artifacts.js";
+import { DEFAULT_DAMPING_FACTOR } from "../../ekfac/lambda.js";
+import { DEFAULT_ITERATIVE, type ScoreMethod } from "../../ekfac/methods.js";
+import { type OpenedModel, modelVocabulary, openModel } from "../../model/open-model.js";
+import type { Gpt2Config, ModelConfig } from "../../model/config.js";
+import { readModel } from "../../model/load.js";
+import { OnnxCausalLM } from "../../model/onnx/causal-lm.js";
+import type { RuntimeOptions } from "../../runtime/session.js";
+import { bootstrapMean, ldsPerQuery } from "../../stats/lds.js";
+import { TOKENIZER_FILES } from "../../tokenizer/tokenizer.js";
+import { TOKENIZER_CONFIG_FILE } from "../../tokenizer/tokenizer-config.js";
+import { type FineTuneSchedule, fineTune } from "../../training/fine-tune.js";
+import { saveHfGpt2 } from "../../training/save.js";
+import { lockDirectory } from "../../util/directory-lock.js";
+import { InputError } from "../../util/errors.js";
+import { fingerprintFiles } from "../../util/fingerprint.js";
+import type { ProgressListener } from "../../util/progress.js";
+import { hashSeed, uniformGenerator } from "../../util/random.js";
+import { tempDir } from "../../util/temp-dir.js";
+import { runFit } from "../fit.js";
+import { runScore } from "../score.js";
+import { claimSettings, outPaths, readScores, readSubset, type SubsetResult, writeFolderAtomic, writeScores, writeSubset } from "./out-folder.js";
+
+/** A row of the report: a scoring method, with the Fisher of its factors where it uses them. */
+export interface MethodSpec {
+  method: ScoreMethod;
+  /** null for identity, which uses no curvature. */
+  fisher: FisherMode | null;
+}
+
+export const methodLabel = ({ method, fisher }: MethodSpec): string => (fisher === null ? method : `${method} (${fisher} Fisher)`);
+const methodKey = ({ method, fisher }: MethodSpec): string => (fisher === null ? method : `${method}-${fisher}`);
+
+/** Confidence level of the reported intervals, and the bootstrap that makes them. */
+export const LDS_INTERVAL = { level: 0.95, resamples: 10_000, seed: 0 };
+
+export interface EvaluateSettings {
+  subsets: number;
+  /** Share of the corpus's sequences in each subset, in (0, 1). */
+  fraction: number;
+  /** Seed of the subsets, of every fine-tuning's batch order and of the fit's sampled labels. */
+  seed: number;
+  schedule: Omit<FineTuneSchedule, "seed" | "adamw">;
+}
+
+export interface EvaluateJob {
+  modelDir: string;
+  corpusFile: string;
+  queriesFile: string;
+  settings: EvaluateSettings;
+  methods: MethodSpec[];
+  /** Where fine-tunings, factors and scores are kept (resumable); a temporary folder, removed at the end, when absent. */
+  outDir?: string;
+  runtime?: RuntimeOptions;
+  onProgress?: ProgressListener;
+  log?: (message: string) => void;
+}
+
+export interface MethodResult extends MethodSpec {
+  label: string;
+  /** Mean LDS over the queries with a defined correlation, and its interval. */
+  lds: number;
+  low: number;
+  high: number;
+  perQuery: number[];
+  /** [query][subset]: the summed scores of each subset's sequences. */
+  summedScores: number[][];
+}
+
+export interface EvaluateReport {
+  model: string;
+  corpus: { path: string; sequences: number; subsetSize: number };
+  queries: string[];
+  settings: EvaluateSettings;
+  interval: { level: number; how: string };
+  /** Each query's loss under the model fine-tuned on the whole corpus. */
+  fullLosses: number[];
+  subsets: SubsetResult[];
+  methods: MethodResult[];
+}
+
+/** Checks the settings before any work: each message names the option. */
+export function checkSettings(settings: EvaluateSettings, methods: readonly MethodSpec[]): void {
+  const { subsets, fraction, schedule } = settings;
+  if (!(fraction > 0 && fraction < 1)) throw new InputError(`--fraction must be between 0 and 1 (exclusive), got ${fraction}`);
+  if (!(Number.isInteger(subsets) && subsets >= 2))
+    throw new InputError(`--subsets must be an integer of at least 2 (a correlation needs 2 subsets), got ${subsets}`);
+  if (!(Number.isInteger(schedule.epochs) && schedule.epochs >= 1)) throw new InputError(`--epochs must be a positive integer, got ${schedule.epochs}`);
+  if (methods.length === 0) throw new InputError("--methods: no method given");
+}
+
+/** Subset k: `size` ordinals of 0..n-1 drawn without replacement by a seeded shuffle, ascending. */
+export function subsetMembers(n: number, size: number, seed: number, k: number): number[] {
+  const uniform = uniformGenerator(hashSeed(seed, k));
+  const order = [...Array(n).keys()];
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(uniform() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order.slice(0, size).sort((a, b) => a - b);
+}
+
+/** Each query's summed completion NLL under the weights. */
+export async function queryLosses(
+  config: ModelConfig,
+  weights: ReadonlyMap<string, Float32Array>,
+  queries: readonly Query[],
+  runtime: RuntimeOptions,
+): Promise<number[]> {
+  const model = new OnnxCausalLM(config, weights, runtime);
+  try {
+    const capture = await model.capture(
+      queries.map((q) => [...q.promptTokens, ...q.completionTokens]),
+      { kind: "completion", promptLengths: queries.map((q) => q.promptTokens.length) },
+    );
+    return Array.from(capture.losses);
+  } finally {
+    await model.release();
+  }
+}
+
+export async function runEvaluate(job: EvaluateJob): Promise<EvaluateReport> {
+  checkSettings(job.settings, job.methods);
+  const runtime = job.runtime ?? {};
+  const start = await openModel(job.modelDir, runtime);
+  await start.model.release();
+  const { config } = start.model;
+  if (config.architecture !== "gpt2") {
+    throw new InputError(
+      `${start.dir}: evaluate fine-tunes the model, and fine-tuning runs on GPT-2 only; this is a ${config.architecture} model (fit, score and build take it)`,
+    );
+  }
+  const source = await corpusSource(job.corpusFile, start);
+  const sequences: Array<{ externalId: string; tokens: number[] }> = [];
+  for await (const s of source.sequences()) sequences.push({ externalId: s.externalId, tokens: s.tokens });
+  const subsetSize = Math.round(job.settings.fraction * sequences.length);
+  if (subsetSize < 1 || subsetSize >= sequences.length) {
+    throw new InputError(
+      `${source.path}: ${sequences.length} sequences, so --fraction ${job.settings.fraction} gives subsets of ${subsetSize}; a subset needs at least 1 sequence and fewer than all`,
+    );
+  }
+  const queries = await readQueries(job.queriesFile, modelVocabulary(start), { contextLength: config.contextLength });
+  if (queries.length === 0) throw new InputError(`${job.queriesFile}: no queries`);
+
+  const temporary = job.outDir === undefined ? await tempDir("influence-evaluate-") : undefined;
+  const dir = path.resolve(job.outDir ?? (temporary as { dir: string }).dir);
+  await mkdir(dir, { recursive: true });
+  const lock = await lockDirectory(dir, {
+    what: "evaluation folder",
+    advice: "Another `influence evaluate` is running on it: wait for it to finish, or use another --out.",
+  });
+  try {
+    await claimSettings(dir, {
+      format: "influence-evaluate",
+      version: 1,
+      model: start.fingerprint,
+      corpus: source.fingerprint,
+      queries: await fingerprintFiles([path.resolve(job.queriesFile)]),
+      ...job.settings,
+    });
+    const schedule: FineTuneSchedule = { ...job.settings.schedule, seed: job.settings.seed };
+    const { weights } = await readModel(start.dir);
+    const full = await fullModel(job, dir, start, weights, sequences, schedule);
+    const fullLosses = await queryLosses(full.model.config, await fullWeights(full), queries, runtime);
+    const scores = new Map<string, number[][]>();
+    for (const spec of job.methods) scores.set(methodKey(spec), await methodScores(job, dir, full, spec));
+    await full.model.release();
+
+    const subsets: SubsetResult[] = [];
+    const total = job.settings.subsets;
+    for (let k = 0; k < total; k++) {
+      const members = subsetMembers(sequences.length, subsetSize, job.settings.seed, k);
+      let result = await readSubset(dir, k);
+      if (result !== undefined && JSON.stringify(result.members) !== JSON.stringify(members)) {
+        throw new InputError(`${outPaths(dir).subset(k)}: holds another subset than this run draws; use another --out`);
+      }
+      if (result === undefined) {
+        const tuned = await fineTune(
+          config,
+          weights,
+          members.map((i) => sequences[i].tokens),
+          schedule,
+          runtime,
+        );
+        result = { subset: k, members, losses: await queryLosses(config, tuned, queries, runtime) };
+        await writeSubset(dir, result);
+      }
+      subsets.push(result);
+      job.onProgress?.({ phase: "subset fine-tunings", done: k + 1, total, unit: "fine-tunings" });
+    }
+
+    const methods = job.methods.map((spec): MethodResult => {
+      const perSequence = scores.get(methodKey(spec)) as number[][];
+      const summedScores = perSequence.map((row) => subsets.map((s) => s.members.reduce((sum, i) => sum + row[i], 0)));
+      const perQuery = ldsPerQuery(
+        summedScores,
+        queries.map((_, q) => subsets.map((s) => s.losses[q])),
+      );
+      const { mean, low, high } = bootstrapMean(perQuery, LDS_INTERVAL);
+      return { ...spec, label: methodLabel(spec), lds: mean, low, high, perQuery, summedScores };
+    });
+    return {
+      model: start.dir,
+      corpus: { path: source.path, sequences: sequences.length, subsetSize },
+      queries: queries.map((q) => q.id),
+      settings: job.settings,
+      interval: {
+        level: LDS_INTERVAL.level,
+        how: `percentile bootstrap of the mean over queries (${LDS_INTERVAL.resamples.toLocaleString("en")} resamples of the queries, seed ${LDS_INTERVAL.seed})`,
+      },
+      fullLosses,
+      subsets,
+      methods,
+    };
+  } finally {
+    await lock.release();
+    await temporary?.remove();
+  }
+}
+
+/** The model fine-tuned on every sequence of the corpus, saved once in the run's folder and opened. */
+async function fullModel(
+  job: EvaluateJob,
+  dir: string,
+  start: OpenedModel,
+  weights: ReadonlyMap<string, Float32Array>,
+  sequences: ReadonlyArray<{ tokens: number[] }>,
+  schedule: FineTuneSchedule,
+): Promise<OpenedModel> {
+  const target = outPaths(dir).fullModel;
+  if (!existsSync(target)) {
+    job.log?.(`fine-tuning on all ${sequences.length} sequences`);
+    const config = start.model.config as Gpt2Config;
+    const tuned = await fineTune(
+      config,
+      weights,
+      sequences.map((s) => s.tokens),
+      schedule,
+      job.runtime,
+      job.onProgress,
+    );
+    // The starting model's config.json is copied over the written one: it keeps every field (the eos id among them).
+    await writeFolderAtomic(target, start.dir, ["config.json", ...TOKENIZER_FILES, TOKENIZER_CONFIG_FILE], (out) =>
+      saveHfGpt2(out, config, tuned, start.tokenizer.eosTokenId ?? 0),
+    );
+  }
+  return openModel(target, job.runtime);
+}
+
+async function fullWeights(full: OpenedModel): Promise<Map<string, Float32Array>> {
+  return (await readModel(full.dir)).weights;
+}
+
+/** Every corpus sequence's score on every query by one method, on the fully fine-tuned model; kept in the run's folder. */
+async function methodScores(job: EvaluateJob, dir: string, full: OpenedModel, spec: MethodSpec): Promise<number[][]> {
+  const key = methodKey(spec);
+  const kept = await readScores(dir, key);
+  if (kept !== undefined) return kept.scores;
+  // identity uses no factors, but the scoring job reads a fit's damping and modules: any Fisher does.
+  const fisher = spec.fisher ?? "sampled";
+  const factorsDir = outPaths(dir).factors(fisher);
+  if (!existsSync(path.join(factorsDir, "manifest.json"))) {
+    job.log?.(`fitting EK-FAC (${fisher} Fisher) on the fine-tuned model`);
+    await runFit({
+      opened: full,
+      corpusFile: job.corpusFile,
+      outDir: factorsDir,
+      fisher,
+      damping: { rule: "heuristic", factor: DEFAULT_DAMPING_FACTOR },
+      seed: job.settings.seed,
+      onProgress: job.onProgress,
+    });
+  }
+  job.log?.(`scoring by ${methodLabel(spec)}`);
+  const out = await runScore({
+    opened: full,
+    factorsDir,
+    train: { file: job.corpusFile },
+    queriesFile: job.queriesFile,
+    method: spec.method,
+    perModule: false,
+    perToken: false,
+    iterative: DEFAULT_ITERATIVE,
+    onProgress: job.onProgress,
+  });
+  await writeScores(dir, key, { queries: out.queries, train: out.train, scores: out.scores });
+  return out.scores;
+}
