@@ -455,6 +455,33 @@ describe(`the web UI in Chromium (${CHROMIUM_PATH})`, () => {
     expect(network.external()).toEqual([]);
   });
 
+  it("opens the comparison from a link (?compare=A,B, as npm run demo -- --compare prints it): the first question, compared at once", async () => {
+    await page.goto(`${server.url}/?compare=pythia,gpt2`);
+    const view = page.getByRole("region", { name: "compare indexes" });
+    const columns = view.locator('[data-testid="comparison-column"]');
+    await expect.poll(() => columns.count(), SLOW).toBe(2);
+    expect(await page.getByLabel("Prompt").inputValue()).toBe(DEMO_QUERIES[0].prompt);
+    expect(await view.locator("select").evaluateAll((selects) => selects.map((s) => (s as HTMLSelectElement).value))).toEqual(["pythia", "gpt2"]);
+    const { compareInfluence } = await api<{ compareInfluence: { results: Array<{ index: string; hits: Array<{ sequence: { id: string } }> }> } }>(
+      `query($p: String, $c: String) { compareInfluence(indexes: ["pythia", "gpt2"], prompt: $p, completion: $c, topK: 10) { results { index hits { sequence { id } } } } }`,
+      { p: DEMO_QUERIES[0].prompt, c: DEMO_QUERIES[0].completion },
+    );
+    const shown = await columns.evaluateAll((items) =>
+      items.map((item) => ({
+        index: item.getAttribute("data-index"),
+        ids: Array.from(item.querySelectorAll('[data-testid="comparison-hit"]')).map((h) => h.getAttribute("data-sequence-id")),
+      })),
+    );
+    expect(shown).toEqual(compareInfluence.results.map((r) => ({ index: r.index, ids: r.hits.map((h) => h.sequence.id) })));
+
+    // A link naming an index the server does not have says which.
+    await page.goto(`${server.url}/?compare=gpt2,nope`);
+    await expect.poll(() => view.getByRole("alert").textContent(), SLOW).toContain('"nope"');
+    // Let the link's own question finish before the next test (or the server's close) interrupts it.
+    await expect.poll(() => page.locator('[data-testid="hit"]').count(), SLOW).toBeGreaterThan(0);
+    expect(network.external()).toEqual([]);
+  });
+
   it("browses and searches the corpus, and opens a sequence from it", async () => {
     await page.goto(`${server.url}/`);
     const corpus = page.getByRole("region", { name: "corpus" });

@@ -1,4 +1,4 @@
-import { readdirSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { readCorpus } from "../src/corpus/corpus.js";
@@ -13,6 +13,9 @@ import { fixturePath, REPO_ROOT } from "../support/fixtures.js";
 
 const CORPUS = path.join(REPO_ROOT, "demo", "corpus.jsonl.gz");
 const MODEL = path.join(REPO_ROOT, "demo", "model");
+/** The second, smaller model of the same corpus, for `npm run demo -- --compare`. */
+const SMALL_MODEL = path.join(REPO_ROOT, "demo", "model-small");
+const TOKENIZER_FILES = ["tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"];
 const MB = 2 ** 20;
 
 describe("the demo corpus", () => {
@@ -27,7 +30,10 @@ describe("the demo corpus", () => {
   });
 });
 
-describe("the demo model", () => {
+describe.each([
+  { name: "the demo model", dir: MODEL },
+  { name: "the small demo model", dir: SMALL_MODEL },
+])("$name", ({ dir: MODEL }) => {
   let model: CausalLM;
   let tokenizer: Tokenizer;
   let split: Split;
@@ -39,7 +45,7 @@ describe("the demo model", () => {
 
   it("is a small Hugging Face GPT-2 folder with its own tokenizer", async () => {
     const files = readdirSync(MODEL);
-    for (const name of ["config.json", "model.safetensors", "tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"]) {
+    for (const name of ["config.json", "model.safetensors", ...TOKENIZER_FILES]) {
       expect(files).toContain(name);
     }
     const bytes = files.reduce((n, name) => n + statSync(path.join(MODEL, name)).size, 0);
@@ -79,5 +85,22 @@ describe("the demo model", () => {
     const loss = capture.losses.reduce((a, b) => a + b, 0) / predicted;
     const unigram = unigramEntropy([...split.train, ...split.heldOut].map((s) => s.tokens));
     expect(loss).toBeLessThan(unigram - 1);
+  });
+});
+
+describe("the two demo models", () => {
+  it("share the tokenizer, so that the token overlaps of their hits count the same tokens", () => {
+    for (const name of TOKENIZER_FILES) expect(readFileSync(path.join(SMALL_MODEL, name)).equals(readFileSync(path.join(MODEL, name))), name).toBe(true);
+  });
+
+  it("differ in size: the second has fewer parameters and the same context", async () => {
+    const [big, small] = await Promise.all([readConfig(MODEL), readConfig(SMALL_MODEL)]);
+    const parameters = async (dir: string) => {
+      const { tensors } = await readSafetensorsHeader(path.join(dir, "model.safetensors"));
+      return [...tensors.values()].reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
+    };
+    expect(small.contextLength).toBe(big.contextLength);
+    expect(small.vocabSize).toBe(big.vocabSize);
+    expect(await parameters(SMALL_MODEL)).toBeLessThan((await parameters(MODEL)) / 2);
   });
 });

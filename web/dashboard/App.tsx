@@ -12,7 +12,7 @@ import { QueryForm } from "./components/QueryForm.tsx";
 import { RecentQueries } from "./components/RecentQueries.tsx";
 import { SequenceView } from "./components/SequenceView.tsx";
 import { WhatIfView } from "./components/WhatIfView.tsx";
-import { describeScoring, type FormValues, INITIAL_VALUES, toQueryArgs } from "./form.ts";
+import { comparedIndexesOf, describeScoring, type FormValues, INITIAL_VALUES, toQueryArgs } from "./form.ts";
 import { fetchMeta, type IndexMeta } from "./queries.ts";
 import { useInfluenceRun } from "./use-influence-run.ts";
 
@@ -30,10 +30,8 @@ export function App() {
   const [whatIfId, setWhatIfId] = useState<string>();
   const ranQuery = useMemo(() => ran && toQueryArgs(ran), [ran]);
   const query = useInfluenceRun();
-
-  useEffect(() => {
-    fetchMeta().then(setMeta, (err: Error) => setMetaError(`cannot read the index: ${err.message}`));
-  }, []);
+  /** A link to the comparison view runs the first question and compares its answer at once. */
+  const [linkedComparison] = useState(() => comparedIndexesOf(window.location.search));
 
   const submit = (next: FormValues) => {
     setValues(next);
@@ -41,6 +39,17 @@ export function App() {
     setWhatIfId(undefined);
     void query.run(next);
   };
+
+  // biome-ignore lint/correctness/useExhaustiveDependencies: runs once, when the page opens
+  useEffect(() => {
+    fetchMeta().then(
+      (loaded) => {
+        setMeta(loaded);
+        if (linkedComparison) submit(INITIAL_VALUES);
+      },
+      (err: Error) => setMetaError(`cannot read the index: ${err.message}`),
+    );
+  }, []);
 
   return (
     <div className="page">
@@ -98,7 +107,13 @@ export function App() {
           )}
           {query.distribution && <DistributionPanel distribution={query.distribution} />}
           {meta && meta.indexes.length > 1 && ran && ranQuery && (
-            <ComparisonView key={query.id} indexes={meta.indexes.map((i) => i.name)} query={ranQuery} topK={ran.topK} />
+            <ComparisonView
+              key={query.id}
+              indexes={meta.indexes.map((i) => i.name)}
+              query={ranQuery}
+              topK={ran.topK}
+              linked={query.id === 1 ? linkedComparison : undefined}
+            />
           )}
         </ErrorBoundary>
       </main>

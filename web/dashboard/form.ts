@@ -94,3 +94,12 @@ export function describeLogged(parameters: Record<string, unknown>): string {
   ];
   return `${query} (${extras.filter(Boolean).join(", ")})`;
 }
+
+/**
+ * The two indexes a dashboard link asks to compare (`?compare=A,B`, as `npm run demo -- --compare`
+ * prints it), or undefined when the link names none.
+ */
+export function comparedIndexesOf(search: string): [string, string] | undefined {
+  const names = new URLSearchParams(search).get("compare")?.split(",");
+  return names?.length === 2 ? [names[0], names[1]] : undefined;
+}

@@ -1,4 +1,4 @@
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { signOf } from "../colors.ts";
 import { formatPercent, formatScore } from "../format.ts";
 import { type Comparison, fetchComparison, type IndexInfluence, type QueryArgs } from "../queries.ts";
@@ -49,9 +49,10 @@ function IndexColumn({ result, common }: { result: IndexInfluence; common: Set<s
 /**
  * Two served indexes (e.g. two models of one corpus) asked the same query: their hits side by side
  * with their influence by layer and how literal each hit is, and how far their top hits agree.
+ * `linked`: the pair a link asked for, compared as soon as the view opens.
  */
-export function ComparisonView({ indexes, query, topK }: { indexes: string[]; query: QueryArgs; topK: number }) {
-  const [chosen, setChosen] = useState<[string, string]>([indexes[0], indexes[1]]);
+export function ComparisonView({ indexes, query, topK, linked }: { indexes: string[]; query: QueryArgs; topK: number; linked?: [string, string] }) {
+  const [chosen, setChosen] = useState<[string, string]>(linked ?? [indexes[0], indexes[1]]);
   const [answer, setAnswer] = useState<Comparison>();
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string>();
@@ -63,6 +64,10 @@ export function ComparisonView({ indexes, query, topK }: { indexes: string[]; qu
       .then(setAnswer, (err: Error) => setError(err.message))
       .finally(() => setBusy(false));
   };
+  // biome-ignore lint/correctness/useExhaustiveDependencies: a linked pair is compared once, when the view opens
+  useEffect(() => {
+    if (linked) compare();
+  }, []);
   const choose = (i: 0 | 1, name: string) => setChosen((pair) => (i === 0 ? [name, pair[1]] : [pair[0], name]));
   const overlap = answer?.overlaps[0];
   const common = new Set(overlap?.ids ?? []);
