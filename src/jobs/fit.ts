@@ -42,7 +42,6 @@ export async function runFit(job: FitJob): Promise<{ manifest: FactorsManifest; 
     if (total === 0) throw new InputError(`${source.path}: no training sequences (every document has fewer than 2 tokens?)`);
     const shardSize = job.shardSize ?? DEFAULT_SHARD_SIZE;
     const batchTokens = batchTokenLimit(opened.model.config, job.batchTokens);
-    const settings = { fisher: job.fisher, seed: job.seed, damping: job.damping, shardSize };
     const checkpoint = await FitCheckpointFolder.open(
       outDir,
       {
@@ -50,7 +49,10 @@ export async function runFit(job: FitJob): Promise<{ manifest: FactorsManifest; 
         corpusFingerprint: source.fingerprint,
         maxSequences: job.maxSequences ?? null,
         sequences: total,
-        ...settings,
+        fisher: job.fisher,
+        seed: job.seed,
+        damping: job.damping,
+        shardSize,
         batchTokens,
       },
       job.resume ? "resume" : "refuse",
