@@ -71,3 +71,25 @@ describe("progress in a file or a pipe", () => {
     expect(r.lines[1]).toMatch(/^hnsw\s+100\/300 vectors \(33%\) \| 1\.7 vectors\/s \| 1m00s elapsed \| 2m00s left$/);
   });
 });
+
+describe("progress of a resumed phase and of named items", () => {
+  it("takes the rate and the time left from this run's work only, when a phase resumes part done", () => {
+    const r = fileReporter();
+    r.listener({ phase: "lambda", done: 600, total: 1000, tokens: 0 }); // 600 sequences done by a killed run
+    r.advance(LINE_INTERVAL_MS * 8); // 40 s for the next 100 sequences of 30 tokens: 300 left take 120 s
+    r.listener({ phase: "lambda", done: 700, total: 1000, tokens: 3000 });
+    expect(r.lines[0]).toMatch(/^lambda\s+600\/1,000 sequences \(60%\) \| 0s elapsed$/);
+    expect(r.lines[1]).toMatch(/^lambda\s+700\/1,000 sequences \(70%\) \| 75 tokens\/s \| 40s elapsed \| 2m00s left$/);
+  });
+
+  it("names the item being worked on, and estimates the rest from the items finished so far", () => {
+    const r = fileReporter();
+    r.listener({ phase: "eigendecomposition", done: 2, total: 8, unit: "matrices", item: "layers.1.mlp.up_proj" }); // 2 kept from a killed run
+    r.advance(LINE_INTERVAL_MS * 36); // 3 minutes for one matrix: 5 more take 15 minutes
+    r.listener({ phase: "eigendecomposition", done: 3, total: 8, unit: "matrices", item: "layers.1.mlp.down_proj" });
+    expect(r.lines).toEqual([
+      expect.stringMatching(/^eigendecomposition 2\/8 matrices \(25%\) \| layers\.1\.mlp\.up_proj \| 0s elapsed$/),
+      expect.stringMatching(/^eigendecomposition 3\/8 matrices \(37%\) \| layers\.1\.mlp\.down_proj \| 0\.0056 matrices\/s \| 3m00s elapsed \| 15m00s left$/),
+    ]);
+  });
+});

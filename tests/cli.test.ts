@@ -1,4 +1,4 @@
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { copyFile, mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -6,22 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectedQueryScores, topIds } from "../support/fixture-index.js";
 import { REPO_ROOT, architectureFixtures, fixtureExpected, fixturePath, fixtureQueries, fixtureTrain } from "../support/fixtures.js";
 import { gql } from "../support/server.js";
+import { CLI_ENV, INFLUENCE_BIN, influence } from "../support/cli.js";
 import { tempDir } from "../src/util/temp-dir.js";
 import { CUDA_INSTALL } from "../src/runtime/device.js";
 import { readSafetensorsHeader } from "../src/safetensors/read.js";
 import { maxRelError } from "./helpers/compare.js";
-
-/** Runs the `influence` command line as users do, through bin/influence.js. */
-function influence(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [path.join(REPO_ROOT, "bin/influence.js"), ...args],
-      { env: { ...process.env, INFLUENCE_QUIET: "1" }, maxBuffer: 64 << 20 },
-      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
 
 describe("the influence command line", () => {
   let tmp: Awaited<ReturnType<typeof tempDir>>;
@@ -278,16 +267,7 @@ describe("the influence command line", () => {
     });
 
     it("serves until SIGTERM, then says it drains and closes", async () => {
-      const server = await startServing(process.execPath, [
-        path.join(REPO_ROOT, "bin/influence.js"),
-        "serve",
-        "--index",
-        index,
-        "--port",
-        "0",
-        "--workers",
-        "1",
-      ]);
+      const server = await startServing(process.execPath, [INFLUENCE_BIN, "serve", "--index", index, "--port", "0", "--workers", "1"]);
       expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
       process.kill(server.child.pid as number, "SIGTERM");
       const code = await server.exited;
@@ -372,16 +352,7 @@ describe.each(architectureFixtures)("influence fit, score, build, query and serv
     });
 
     it("serves: one HTTP query answers the reference's top 10", async () => {
-      const server = await startServing(process.execPath, [
-        path.join(REPO_ROOT, "bin/influence.js"),
-        "serve",
-        "--index",
-        index(),
-        "--port",
-        "0",
-        "--workers",
-        "1",
-      ]);
+      const server = await startServing(process.execPath, [INFLUENCE_BIN, "serve", "--index", index(), "--port", "0", "--workers", "1"]);
       try {
         const query = "query Q($p: [Int!], $c: [Int!]) { influence(promptTokens: $p, completionTokens: $c, candidates: 48) { hits { sequence { id } } } }";
         const response = await gql(`${server.url}/graphql`, query, { variables: { p: queries[0].prompt_tokens, c: queries[0].completion_tokens } });
@@ -398,7 +369,7 @@ describe.each(architectureFixtures)("influence fit, score, build, query and serv
 
 /** Starts a serving command and resolves once it prints its URL, with its log so far and its exit. */
 function startServing(command: string, args: string[]): Promise<{ child: ChildProcess; url: string; log: () => string; exited: Promise<number | null> }> {
-  const child = spawn(command, args, { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, INFLUENCE_QUIET: "1" } });
+  const child = spawn(command, args, { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"], env: CLI_ENV });
   let log = "";
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   return new Promise((resolve, reject) => {

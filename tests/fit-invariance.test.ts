@@ -6,7 +6,8 @@
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type FitResult, type PassRunner, type TokenSequence, fitEkfac, serialPasses } from "../src/ekfac/fit.js";
+import { type FitCheckpoint, type FitResult, type PassRunner, type TokenSequence, fitEkfac, serialPasses } from "../src/ekfac/fit.js";
+import { FitCheckpointFolder, type FitSettings } from "../src/jobs/fit-checkpoint.js";
 import { indexPath } from "../src/indexer/index-manifest.js";
 import type { IndexWorkerData } from "../src/indexer/index-worker.js";
 import { pooledPasses } from "../src/indexer/parallel-passes.js";
@@ -45,8 +46,13 @@ function serialFit(sequences: TokenSequence[], batchTokens?: number): Promise<Fi
   return fitEkfac(model.modules, serialPasses(model, stream, sequences.length, { ...SETTINGS, batchTokens }), DAMPING);
 }
 
-/** A fit whose passes run on `workers` index workers over a token store of the sequences. */
-async function pooledFit(sequences: TokenSequence[], workers: number, chunkSize: number): Promise<FitResult> {
+/** A fit whose passes run on `workers` index workers over a token store of the sequences, in shards of `shardSize`. */
+async function pooledFit(
+  sequences: TokenSequence[],
+  workers: number,
+  chunkSize: number,
+  { shardSize, checkpoint }: { shardSize?: number; checkpoint?: FitCheckpoint } = {},
+): Promise<FitResult> {
   const indexDir = path.join(tmp.dir, `pooled-${sequences.length}-${workers}-${chunkSize}-${Math.random().toString(36).slice(2)}`);
   await mkdir(indexDir, { recursive: true });
   await writeTokenStore(indexPath(indexDir, "tokens"), sequences);
@@ -58,8 +64,8 @@ async function pooledFit(sequences: TokenSequence[], workers: number, chunkSize:
     maxQueue: Infinity,
   });
   try {
-    const passes: PassRunner = pooledPasses(pool, store, store.count, SETTINGS, { chunkSize });
-    return await fitEkfac(model.modules, passes, DAMPING);
+    const passes: PassRunner = pooledPasses(pool, store, store.count, SETTINGS, { chunkSize, shardSize });
+    return await fitEkfac(model.modules, passes, { ...DAMPING, checkpoint });
   } finally {
     await pool.close();
   }
@@ -129,5 +135,56 @@ describe("one EK-FAC fit, with batches of 1 and of 8 sequences", () => {
   it("gives equal factors within float32 rounding", async () => {
     const [one, eight] = [await serialFit(uniform, 24), await serialFit(uniform, 192)];
     expectClose(one, eight);
+  });
+});
+
+describe("one EK-FAC fit on worker threads, stopped and continued from its checkpoint (a build's factors phase)", () => {
+  it("gives bit-identical factors when the run stops after a few shards of each pass and then resumes", async () => {
+    const shardSize = 8;
+    const settings: FitSettings = {
+      modelFingerprint: "fixture",
+      corpusFingerprint: "varied",
+      maxSequences: null,
+      sequences: varied.length,
+      ...SETTINGS,
+      damping: DAMPING.damping,
+      shardSize,
+      batchTokens: 2048,
+    };
+    const dir = path.join(tmp.dir, "resumed");
+    // The first run dies when it saves the covariance pass's third shard: a crash between shards.
+    const dying = await FitCheckpointFolder.open(dir, settings, "continue");
+    let saves = 0;
+    const crash = new Error("killed");
+    const failing: FitCheckpoint = {
+      passProgress: (kind) => dying.passProgress(kind),
+      savePassProgress: async (kind, progress) => {
+        if (++saves === 3) throw crash;
+        await dying.savePassProgress(kind, progress);
+      },
+      eigenbasis: (m) => dying.eigenbasis(m),
+      saveEigenbasis: (m, basis) => dying.saveEigenbasis(m, basis),
+    };
+    await expect(pooledFit(varied, 2, 4, { shardSize, checkpoint: failing })).rejects.toBe(crash);
+    const kept = await dying.passProgress("covariance");
+    expect(kept?.shards).toBe(2);
+    expect(await dying.eigenbasis(0)).toBeUndefined();
+
+    // The second run saves only the covariance shards after the two kept, then the rest.
+    const continuing = await FitCheckpointFolder.open(dir, settings, "resume");
+    const saved: number[] = [];
+    const counting: FitCheckpoint = {
+      passProgress: (kind) => continuing.passProgress(kind),
+      savePassProgress: (kind, progress) => {
+        if (kind === "covariance") saved.push(progress.shards);
+        return continuing.savePassProgress(kind, progress);
+      },
+      eigenbasis: (m) => continuing.eigenbasis(m),
+      saveEigenbasis: (m, basis) => continuing.saveEigenbasis(m, basis),
+    };
+    const resumed = await pooledFit(varied, 2, 4, { shardSize, checkpoint: counting });
+    expect(saved).toEqual([3, 4, 5, 6]);
+    expect((await dying.passProgress("lambda"))?.shards).toBe(varied.length / shardSize);
+    expectIdentical(await pooledFit(varied, 2, 4, { shardSize }), resumed);
   });
 });

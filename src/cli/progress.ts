@@ -24,18 +24,29 @@ const RATE_MIN_SECONDS = 1;
 const count = (n: number) => Math.round(n).toLocaleString("en-US");
 const rate = (perSecond: number) => (perSecond >= 10 ? count(perSecond) : perSecond.toPrecision(2));
 
-/** "120/1,500 sequences (8%) | 3,400 tokens/s | 12s elapsed | 2m10s left", without the phase. */
-export function progressText(e: ProgressEvent, seconds: number): string {
+/** Where this run's part of a phase began: a resumed phase starts with the work of an earlier run done. */
+export interface PhaseStart {
+  done: number;
+  tokens: number;
+}
+
+/**
+ * "120/1,500 sequences (8%) | h.0.mlp.c_fc | 3,400 tokens/s | 12s elapsed | 2m10s left", without
+ * the phase. Rate and time left are of this run: from `start`, over `seconds` since.
+ */
+export function progressText(e: ProgressEvent, seconds: number, start: PhaseStart = { done: 0, tokens: 0 }): string {
   const unit = e.unit ?? "sequences";
   const parts = [
     e.total === undefined
       ? `${count(e.done)} ${unit}`
       : `${count(e.done)}/${count(e.total)} ${unit} (${e.total > 0 ? Math.floor((100 * e.done) / e.total) : 100}%)`,
   ];
-  if (seconds >= RATE_MIN_SECONDS && e.done > 0)
-    parts.push(e.tokens === undefined ? `${rate(e.done / seconds)} ${unit}/s` : `${count(e.tokens / seconds)} tokens/s`);
+  if (e.item !== undefined) parts.push(e.item);
+  const done = e.done - start.done;
+  if (seconds >= RATE_MIN_SECONDS && done > 0)
+    parts.push(e.tokens === undefined ? `${rate(done / seconds)} ${unit}/s` : `${count((e.tokens - start.tokens) / seconds)} tokens/s`);
   parts.push(`${formatDuration(seconds)} elapsed`);
-  if (e.total !== undefined && e.done > 0 && e.done < e.total) parts.push(`${formatDuration((seconds / e.done) * (e.total - e.done))} left`);
+  if (e.total !== undefined && done > 0 && e.done < e.total) parts.push(`${formatDuration((seconds / done) * (e.total - e.done))} left`);
   return parts.join(" | ");
 }
 
@@ -55,6 +66,7 @@ export function progressBars(
   const { stream, now } = output;
   let phase: string | undefined;
   let started = 0;
+  let origin: PhaseStart = { done: 0, tokens: 0 };
   let bar: cliProgress.SingleBar | undefined;
   // File or pipe: the last event, the last line written and when.
   let latest: ProgressEvent | undefined;
@@ -62,7 +74,7 @@ export function progressBars(
 
   const writeLine = (e: ProgressEvent) => {
     const at = now();
-    stream.write(`${e.phase.padEnd(PHASE_WIDTH)} ${progressText(e, (at - started) / 1000)}\n`);
+    stream.write(`${e.phase.padEnd(PHASE_WIDTH)} ${progressText(e, (at - started) / 1000, origin)}\n`);
     written = { done: e.done, at };
   };
   const stop = () => {
@@ -78,6 +90,7 @@ export function progressBars(
       stop();
       phase = e.phase;
       started = now();
+      origin = { done: e.done, tokens: e.tokens ?? 0 };
       written = undefined;
       if (stream.isTTY) {
         // An unknown total gets no bar: a full one would claim the phase is done.
@@ -88,7 +101,7 @@ export function progressBars(
     }
     if (bar) {
       if (e.total !== undefined) bar.setTotal(e.total);
-      bar.update(e.done, { text: progressText(e, (now() - started) / 1000) });
+      bar.update(e.done, { text: progressText(e, (now() - started) / 1000, origin) });
       return;
     }
     latest = e;

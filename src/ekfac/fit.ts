@@ -2,7 +2,10 @@
  * Fitting EK-FAC over a stream of training sequences: pass 1 (covariances A and S), float64
  * eigendecompositions, pass 2 (corrected eigenvalues Lambda), damping. How each pass runs over
  * the sequences is the caller's choice: serially on this thread (serialPasses), or spread over
- * worker threads whose partial sums are merged (indexer/parallel-passes.ts).
+ * worker threads whose partial sums are merged (indexer/parallel-passes.ts). Either way a pass is
+ * cut into shards whose sums are added in shard order; with a checkpoint, the running sums after
+ * every shard and every eigenbasis are kept, so a killed fit continues where it stopped and ends
+ * with the same bits as one never stopped.
  */
 import { batchTokenLimit } from "../model/batch-budget.js";
 import type { CausalLM, GradientCapture, LossSpec, TrackedModule } from "../model/model.js";
@@ -28,10 +31,15 @@ export interface FisherSettings {
   seed: number;
 }
 
+/** Sequences per shard of a pass, unless told otherwise: the unit a killed fit loses at most. */
+export const DEFAULT_SHARD_SIZE = 512;
+
 export interface FitOptions {
   damping: DampingRule;
   /** Reports the eigendecompositions; each pass reports its own progress. */
   onProgress?: ProgressListener;
+  /** Where finished shards and eigendecompositions are kept, and found again by a resumed fit. */
+  checkpoint?: FitCheckpoint;
 }
 
 export interface FitResult {
@@ -45,7 +53,7 @@ export interface FitResult {
 /** One pass over the fitting sequences: the covariances A and S, or Lambda in the given eigenbases. */
 export type FisherPass = { kind: "covariance" } | { kind: "lambda"; eigen: ModuleEigenbasis[] };
 
-/** What a pass adds up: captures of this thread's batches, or partial sums from other threads. */
+/** What a pass adds up: captures of this thread's batches, or partial sums of shards. */
 export interface PassAccumulator {
   readonly totals: PartialSums;
   add(capture: GradientCapture): Promise<void>;
@@ -53,10 +61,29 @@ export interface PassAccumulator {
 }
 
 /**
- * A way of running each pass: feeds every fitting sequence once into `into` (progress reported
- * under the pass's kind) and returns how many sequences and tokens it covered.
+ * A way of running each pass over the fitting sequences, cut into `shards` shards of consecutive
+ * sequences: `run` sums every shard from `first` on from zeros and hands the sums to `onShard` in
+ * shard order, awaiting each (progress reported under the pass's kind). Shard sums added in shard
+ * order make one summation order, whichever shards an earlier, interrupted run finished.
  */
-export type PassRunner = (pass: FisherPass, into: PassAccumulator) => Promise<{ sequences: number; tokens: number }>;
+export interface PassRunner {
+  shards: number;
+  run(pass: FisherPass, first: number, onShard: (sums: PartialSums) => Promise<void>): Promise<void>;
+}
+
+/** A pass's sums over its first `shards` shards. */
+export interface PassProgress {
+  shards: number;
+  sums: PartialSums;
+}
+
+/** What a fit keeps as it goes (jobs/fit-checkpoint.ts keeps it in files). */
+export interface FitCheckpoint {
+  passProgress(kind: FisherPass["kind"]): Promise<PassProgress | undefined>;
+  savePassProgress(kind: FisherPass["kind"], progress: PassProgress): Promise<void>;
+  eigenbasis(module: number): Promise<ModuleEigenbasis | undefined>;
+  saveEigenbasis(module: number, basis: ModuleEigenbasis): Promise<void>;
+}
 
 /** The accumulator of a pass, for the modules of a model. */
 export function passAccumulator(pass: FisherPass, modules: readonly TrackedModule[]): CovarianceAccumulator | LambdaAccumulator {
@@ -68,61 +95,117 @@ export function fisherLoss(fisher: FisherMode, seed: number, batch: readonly Tok
   return fisher === "empirical" ? { kind: "next-token" } : { kind: "sampled", seeds: batch.map((s) => hashSeed(seed, s.ordinal)) };
 }
 
+/** The stream in lists of `size` consecutive items, from list `first` on (the lists before are read past). */
+async function* shardsOf<T>(items: AsyncIterable<T>, size: number, first: number): AsyncGenerator<T[]> {
+  const skipped = first * size;
+  let position = 0;
+  let shard: T[] = [];
+  for await (const item of items) {
+    if (position++ < skipped) continue;
+    shard.push(item);
+    if (shard.length === size) {
+      yield shard;
+      shard = [];
+    }
+  }
+  if (shard.length) yield shard;
+}
+
 /**
- * Each pass on this thread: forward/backward over length-sorted batches of the stream (see
- * batchesOf), each capture added to the pass's accumulator.
+ * Each pass on this thread, in shards of `shardSize` sequences (DEFAULT_SHARD_SIZE): each shard's
+ * forward/backward over length-sorted batches of it (see batchesOf), its captures added to a
+ * fresh accumulator.
  */
 export function serialPasses(
   model: CausalLM,
   sequences: () => AsyncIterable<TokenSequence>,
   total: number,
-  opts: FisherSettings & { batchTokens?: number; onProgress?: ProgressListener },
+  opts: FisherSettings & { batchTokens?: number; shardSize?: number; onProgress?: ProgressListener },
 ): PassRunner {
-  return async (pass, into) => {
-    let done = 0;
-    let tokens = 0;
-    opts.onProgress?.({ phase: pass.kind, done, total, tokens });
-    for await (const batch of batchesOf(sequences(), { maxTokens: batchTokenLimit(model.config, opts.batchTokens) })) {
-      await into.add(
-        await model.capture(
-          batch.map((s) => s.tokens),
-          fisherLoss(opts.fisher, opts.seed, batch),
-        ),
-      );
-      done += batch.length;
-      tokens += batch.reduce((s, x) => s + x.tokens.length, 0);
+  const shardSize = opts.shardSize ?? DEFAULT_SHARD_SIZE;
+  return {
+    shards: Math.ceil(total / shardSize),
+    run: async (pass, first, onShard) => {
+      let done = Math.min(total, first * shardSize);
+      let tokens = 0;
       opts.onProgress?.({ phase: pass.kind, done, total, tokens });
-    }
-    return { sequences: done, tokens };
+      for await (const shard of shardsOf(sequences(), shardSize, first)) {
+        const into = passAccumulator(pass, model.modules);
+        for await (const batch of batchesOf(shard, { maxTokens: batchTokenLimit(model.config, opts.batchTokens) })) {
+          await into.add(
+            await model.capture(
+              batch.map((s) => s.tokens),
+              fisherLoss(opts.fisher, opts.seed, batch),
+            ),
+          );
+          done += batch.length;
+          tokens += batch.reduce((s, x) => s + x.tokens.length, 0);
+          opts.onProgress?.({ phase: pass.kind, done, total, tokens });
+        }
+        await onShard(into.totals);
+      }
+    },
   };
 }
 
 /** What LambdaAccumulator.finish takes for a damping rule. */
 export const lambdaDamping = (rule: DampingRule): number | { factor: number } => (rule.rule === "fixed" ? rule.value : { factor: rule.factor });
 
-/** EK-FAC factors of the modules, each pass run by `runPass`. */
+/**
+ * Runs a pass into `into`: the sums a checkpoint holds first, then the shards after them, each
+ * added in shard order and the running sums kept after every shard.
+ */
+async function checkpointedPass(pass: FisherPass, into: PassAccumulator, runPass: PassRunner, checkpoint?: FitCheckpoint): Promise<void> {
+  const saved = await checkpoint?.passProgress(pass.kind);
+  if (saved && saved.shards > runPass.shards) throw new Error(`the checkpoint of the ${pass.kind} pass covers ${saved.shards} shards of ${runPass.shards}`);
+  if (saved) into.merge(saved.sums);
+  let shards = saved?.shards ?? 0;
+  if (shards === runPass.shards) return;
+  await runPass.run(pass, shards, async (sums) => {
+    into.merge(sums);
+    shards++;
+    await checkpoint?.savePassProgress(pass.kind, { shards, sums: into.totals });
+  });
+}
+
+/** Eigenbases of the covariances: those a checkpoint holds, then the others, each kept once found. */
+async function eigenbases(covariance: readonly ModuleCovariance[], opts: FitOptions): Promise<ModuleEigenbasis[]> {
+  const bases: ModuleEigenbasis[] = [];
+  const progress = (item?: string) => opts.onProgress?.({ phase: "eigendecomposition", done: bases.length, total: covariance.length, unit: "matrices", item });
+  for (const [m, cov] of covariance.entries()) {
+    const kept = await opts.checkpoint?.eigenbasis(m);
+    if (kept) {
+      bases.push(kept);
+      continue;
+    }
+    progress(cov.module.name);
+    const basis = await eigenbasis(cov);
+    await opts.checkpoint?.saveEigenbasis(m, basis);
+    bases.push(basis);
+  }
+  progress();
+  return bases;
+}
+
+/** EK-FAC factors of the modules, each pass run by `runPass`, continuing from `opts.checkpoint`. */
 export async function fitEkfac(modules: readonly TrackedModule[], runPass: PassRunner, opts: FitOptions): Promise<FitResult> {
   const clock = () => performance.now() / 1000;
   let start = clock();
   const covariances = new CovarianceAccumulator(modules);
-  const counts = await runPass({ kind: "covariance" }, covariances);
+  await checkpointedPass({ kind: "covariance" }, covariances, runPass, opts.checkpoint);
   const covariance = covariances.finish();
   const covarianceSeconds = clock() - start;
 
   start = clock();
-  const bases: ModuleEigenbasis[] = [];
-  for (const [i, cov] of covariance.entries()) {
-    opts.onProgress?.({ phase: "eigendecomposition", done: i, total: covariance.length, unit: "matrices" });
-    bases.push(await eigenbasis(cov));
-  }
-  opts.onProgress?.({ phase: "eigendecomposition", done: covariance.length, total: covariance.length, unit: "matrices" });
+  const bases = await eigenbases(covariance, opts);
   const eigendecompositionSeconds = clock() - start;
 
   start = clock();
   const lambdas = new LambdaAccumulator(modules, bases);
-  await runPass({ kind: "lambda", eigen: bases }, lambdas);
+  await checkpointedPass({ kind: "lambda", eigen: bases }, lambdas, runPass, opts.checkpoint);
   const factors = lambdas.finish(lambdaDamping(opts.damping));
   const lambdaSeconds = clock() - start;
 
+  const counts = { sequences: lambdas.totals.count, tokens: covariances.totals.count };
   return { covariance, factors, ...counts, timings: { covarianceSeconds, eigendecompositionSeconds, lambdaSeconds } };
 }

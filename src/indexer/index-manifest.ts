@@ -94,11 +94,11 @@ export async function writeIndexManifest(dir: string, manifest: IndexManifest): 
   await writeJsonAtomic(indexPath(dir, "manifest"), manifest);
 }
 
-/** The first parameter that differs between two builds, as "name: a vs b", or undefined. */
-export function parameterDifference(a: BuildParameters, b: BuildParameters): string | undefined {
-  for (const key of Object.keys(a) as Array<keyof BuildParameters>) {
+/** The first parameter that differs between two builds (or two fits), as "name: a vs b", or undefined. */
+export function parameterDifference<T extends object>(a: T, b: T): string | undefined {
+  for (const key of new Set([...Object.keys(a), ...Object.keys(b)]) as Set<keyof T>) {
     const [x, y] = [JSON.stringify(a[key]), JSON.stringify(b[key])];
-    if (x !== y) return `${key}: ${x} vs ${y}`;
+    if (x !== y) return `${String(key)}: ${x} vs ${y}`;
   }
   return undefined;
 }

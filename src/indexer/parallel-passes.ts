@@ -66,20 +66,38 @@ export function momentChunks(ordinals: readonly number[], factors: ModuleFactors
 
 /**
  * Receives results numbered 0, 1, 2, ... in any order and hands them to `merge` in number order:
- * float64 addition is not associative. A result that arrives early waits here.
+ * float64 addition is not associative. A result that arrives early waits here. A merge that
+ * returns a promise (one that saves what it merged) is awaited before the next starts;
+ * `merged()` resolves when every result handed over so far is merged, or rejects with the first
+ * failed merge (the results after it are not merged).
  */
 export class InOrder<T> {
   readonly #arrived = new Map<number, T>();
   #next = 0;
+  #chain: Promise<void> = Promise.resolve();
+  #failure: { error: unknown } | undefined;
 
-  constructor(private readonly merge: (item: T) => void) {}
+  constructor(private readonly merge: (item: T) => void | Promise<void>) {}
 
   add(index: number, item: T): void {
     this.#arrived.set(index, item);
     for (let ready = this.#arrived.get(this.#next); ready !== undefined; ready = this.#arrived.get(this.#next)) {
-      this.merge(ready);
+      const next = ready;
+      this.#chain = this.#chain.then(async () => {
+        if (this.#failure) return;
+        try {
+          await this.merge(next);
+        } catch (error) {
+          this.#failure = { error };
+        }
+      });
       this.#arrived.delete(this.#next++);
     }
+  }
+
+  async merged(): Promise<void> {
+    await this.#chain;
+    if (this.#failure) throw this.#failure.error;
   }
 }
 
@@ -97,17 +115,21 @@ export async function shardSums(pool: WorkerPool, chunks: readonly PassChunk[], 
       onChunk?.(chunk);
     }),
   );
+  await order.merged();
   return total as PartialSums;
 }
 
-/** Runs every shard's chunks on the pool, merging shard sums in shard order; returns the tokens covered. */
+/**
+ * Runs every shard's chunks on the pool, merging shard sums in shard order (a merge may save what
+ * it merged: the next waits for it); `progress.done` counts the sequences of shards not run here.
+ */
 async function pass(
   pool: WorkerPool,
   shards: ReadonlyArray<readonly PassChunk[]>,
-  merge: (partial: PartialSums) => void,
-  progress: { phase: string; total: number; store: TokenStore; listener?: ProgressListener },
-): Promise<number> {
-  let done = 0;
+  merge: (partial: PartialSums) => void | Promise<void>,
+  progress: { phase: string; done?: number; total: number; store: TokenStore; listener?: ProgressListener },
+): Promise<void> {
+  let done = progress.done ?? 0;
   let tokens = 0;
   progress.listener?.({ phase: progress.phase, done, total: progress.total, tokens });
   const onChunk = ({ ordinals }: PassChunk) => {
@@ -117,7 +139,7 @@ async function pass(
   };
   const order = new InOrder(merge);
   await Promise.all(shards.map(async (chunks, s) => order.add(s, await shardSums(pool, chunks, onChunk))));
-  return tokens;
+  await order.merged();
 }
 
 /**
@@ -132,10 +154,13 @@ export function pooledPasses(
   { chunkSize = FIT_CHUNK, shardSize = count, onProgress }: { chunkSize?: number; shardSize?: number; onProgress?: ProgressListener } = {},
 ): PassRunner {
   const shards = ordinalRanges(count, shardSize);
-  return async (fisherPass, into) => {
-    const chunks = shards.map((shard) => fisherChunks(shard, settings, fisherPass, chunkSize));
-    const tokens = await pass(pool, chunks, (p) => into.merge(p), { phase: fisherPass.kind, total: count, store, listener: onProgress });
-    return { sequences: count, tokens };
+  return {
+    shards: shards.length,
+    run: async (fisherPass, first, onShard) => {
+      const chunks = shards.slice(first).map((shard) => fisherChunks(shard, settings, fisherPass, chunkSize));
+      const done = shards[first]?.firstOrdinal ?? count;
+      await pass(pool, chunks, onShard, { phase: fisherPass.kind, done, total: count, store, listener: onProgress });
+    },
   };
 }
 

@@ -35,10 +35,10 @@ import {
   upsertCorpus,
 } from "../db/index.js";
 import { loadFactors, readFactorsManifest } from "../ekfac/artifacts.js";
-import { fitEkfac } from "../ekfac/fit.js";
+import { DEFAULT_SHARD_SIZE, fitEkfac } from "../ekfac/fit.js";
 import { corpusSource } from "../corpus/corpus-source.js";
 import { type ModelDescription, describeModel } from "../model/open-model.js";
-import { DEFAULT_BATCH_TOKENS } from "../model/batch-budget.js";
+import { DEFAULT_BATCH_TOKENS, batchTokenLimit } from "../model/batch-budget.js";
 import { buildProjection } from "../projection/projection.js";
 import { saveProjection } from "../projection/store.js";
 import { WorkerPool } from "../workers/worker-pool.js";
@@ -52,6 +52,7 @@ import { spawnTsWorker } from "../workers/spawn-worker.js";
 import { type BuildParameters, type IndexManifest, indexPath, parameterDifference } from "../indexer/index-manifest.js";
 import type { IndexWorkerData, ShardJob } from "../indexer/index-worker.js";
 import { momentsInParallel, ordinalRanges, pooledPasses } from "../indexer/parallel-passes.js";
+import { FitCheckpointFolder } from "./fit-checkpoint.js";
 import { type TokenStore, readTokenStore } from "../indexer/token-store.js";
 import { readVectorFile } from "../indexer/vector-file.js";
 import {
@@ -102,7 +103,7 @@ export const DEFAULT_BUILD_PARAMETERS: BuildJob["parameters"] = {
   fitSequences: null,
   projection: { kOut: 64, kIn: 64, rank: 4, seed: 0, basis: "pca" },
   pcaSequences: 1024,
-  shardSize: 512,
+  shardSize: DEFAULT_SHARD_SIZE,
   hnsw: { M: 16, efConstruction: 200 },
 };
 
@@ -235,9 +236,15 @@ async function fitFactors(opened: ModelDescription, job: BuildJob, p: BuildParam
       JSON.stringify(existing.damping) === JSON.stringify(p.damping);
     if (same && existing.corpus.fingerprint === source.fingerprint) return job.log?.(`factors: reusing the fit in ${dir}`);
   }
+  const batchTokens = batchTokenLimit(opened.model.config, job.batchTokens ?? DEFAULT_BATCH_TOKENS);
+  const settings = { fisher: p.fisher, seed: p.seed, damping: p.damping, shardSize: p.shardSize, batchTokens };
+  const fit = { modelFingerprint: opened.fingerprint, corpusFingerprint: source.fingerprint, maxSequences: maxSequences ?? null, sequences: limit };
+  // An unfinished fit here belongs to this build: its --resume already checked the parameters.
+  const checkpoint = await FitCheckpointFolder.open(dir, { ...fit, ...settings }, "continue");
   const passes = pooledPasses(pool, store, limit, { fisher: p.fisher, seed: p.seed }, { shardSize: p.shardSize, onProgress: job.onProgress });
-  const result = await fitEkfac(opened.model.modules, passes, { damping: p.damping, onProgress: job.onProgress });
+  const result = await fitEkfac(opened.model.modules, passes, { damping: p.damping, onProgress: job.onProgress, checkpoint });
   await saveBuildFactors(outDir, opened, source, p, maxSequences, result);
+  await checkpoint.clear();
 }
 
 async function fitProjection(

@@ -1,11 +1,15 @@
 /** `influence fit`: EK-FAC factors of a model on a corpus, saved with a manifest. */
+import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { type DampingRule, FACTORS_FORMAT, FACTORS_VERSION, type FactorsManifest, type FisherMode, saveFactors } from "../ekfac/artifacts.js";
-import { type FitResult, fitEkfac, serialPasses } from "../ekfac/fit.js";
+import { DEFAULT_SHARD_SIZE, type FitResult, fitEkfac, serialPasses } from "../ekfac/fit.js";
+import { batchTokenLimit } from "../model/batch-budget.js";
+import { lockDirectory } from "../util/directory-lock.js";
 import { InputError } from "../util/errors.js";
 import type { ProgressListener } from "../util/progress.js";
 import { type CorpusSource, corpusSource } from "../corpus/corpus-source.js";
 import type { ModelDescription, OpenedModel } from "../model/open-model.js";
+import { FitCheckpointFolder } from "./fit-checkpoint.js";
 
 export interface FitJob {
   opened: OpenedModel;
@@ -16,21 +20,52 @@ export interface FitJob {
   seed: number;
   maxSequences?: number;
   batchTokens?: number;
+  /** Sequences per shard of each pass: a killed fit loses at most the shard it was in. */
+  shardSize?: number;
+  /** Continue the unfinished fit in outDir; without it, one found there is refused. */
+  resume?: boolean;
   onProgress?: ProgressListener;
 }
 
+const FACTORS_FOLDER = { what: "factors folder", advice: "Another `influence fit` is writing it: wait for it to finish, or fit into another folder." };
+
 export async function runFit(job: FitJob): Promise<{ manifest: FactorsManifest; result: FitResult }> {
   const { opened } = job;
+  const outDir = path.resolve(job.outDir);
   const source = await corpusSource(job.corpusFile, opened, job.maxSequences);
-  job.onProgress?.({ phase: "counting", done: 0 });
-  const total = await source.count();
-  job.onProgress?.({ phase: "counting", done: total });
-  if (total === 0) throw new InputError(`${source.path}: no training sequences (every document has fewer than 2 tokens?)`);
-  const passes = serialPasses(opened.model, () => source.sequences(), total, job);
-  const result = await fitEkfac(opened.model.modules, passes, job);
-  const manifest = factorsManifest(opened, source, job, result);
-  await saveFactors(path.resolve(job.outDir), manifest, result.covariance, result.factors);
-  return { manifest, result };
+  await mkdir(outDir, { recursive: true });
+  const lock = await lockDirectory(outDir, FACTORS_FOLDER);
+  try {
+    job.onProgress?.({ phase: "counting", done: 0 });
+    const total = await source.count();
+    job.onProgress?.({ phase: "counting", done: total });
+    if (total === 0) throw new InputError(`${source.path}: no training sequences (every document has fewer than 2 tokens?)`);
+    const shardSize = job.shardSize ?? DEFAULT_SHARD_SIZE;
+    const batchTokens = batchTokenLimit(opened.model.config, job.batchTokens);
+    const checkpoint = await FitCheckpointFolder.open(
+      outDir,
+      {
+        modelFingerprint: opened.fingerprint,
+        corpusFingerprint: source.fingerprint,
+        maxSequences: job.maxSequences ?? null,
+        sequences: total,
+        fisher: job.fisher,
+        seed: job.seed,
+        damping: job.damping,
+        shardSize,
+        batchTokens,
+      },
+      job.resume ? "resume" : "refuse",
+    );
+    const passes = serialPasses(opened.model, () => source.sequences(), total, { ...job, shardSize, batchTokens });
+    const result = await fitEkfac(opened.model.modules, passes, { ...job, checkpoint });
+    const manifest = factorsManifest(opened, source, job, result);
+    await saveFactors(outDir, manifest, result.covariance, result.factors);
+    await checkpoint.clear();
+    return { manifest, result };
+  } finally {
+    await lock.release();
+  }
 }
 
 /** The manifest of a fit of `opened` on `source` (its first maxSequences sequences). */

@@ -8,6 +8,8 @@ export interface ProgressEvent {
   unit?: string;
   /** Tokens processed so far, in phases that process tokens (their rate is then tokens/s). */
   tokens?: number;
+  /** What is being worked on now, when the phase works through named items (a module's name). */
+  item?: string;
 }
 
 export type ProgressListener = (event: ProgressEvent) => void;

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { DEFAULT_SHARD_SIZE } from "../../ekfac/fit.js";
 import { runFit } from "../../jobs/fit.js";
 import { openModel } from "../../model/open-model.js";
 import { DEFAULT_BATCH_TOKENS } from "../../model/batch-budget.js";
@@ -22,6 +23,8 @@ export function registerFit(program: Command): void {
       integer(1),
       DEFAULT_BATCH_TOKENS,
     )
+    .option("--shard-size <n>", "sequences per shard of each pass, the unit a killed fit loses at most", integer(1), DEFAULT_SHARD_SIZE)
+    .option("--resume", "continue the unfinished fit in --out (killed or failed) with the same settings", false)
     .addOption(deviceOption())
     .option("--no-progress", "do not draw progress bars")
     .action(async (opts) => {
@@ -37,6 +40,8 @@ export function registerFit(program: Command): void {
           seed: opts.seed,
           maxSequences: opts.maxSequences,
           batchTokens: opts.batchTokens,
+          shardSize: opts.shardSize,
+          resume: opts.resume,
           onProgress: bars.listener,
         });
         bars.stop();

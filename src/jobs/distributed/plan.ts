@@ -9,6 +9,7 @@ import type { BuildParameters } from "../../indexer/index-manifest.js";
 import type { OrdinalRange } from "../../indexer/index-worker.js";
 import { ordinalRanges, sampleShards } from "../../indexer/parallel-passes.js";
 import type { TrackedModule } from "../../model/model.js";
+import { padded } from "../artifacts.js";
 import { type Graph, evenSample, graphName, indexGraphs } from "../build-steps.js";
 
 export const PLAN_VERSION = 1;
@@ -62,9 +63,6 @@ export const phaseOf = (spec: JobSpec): string =>
     hnsw: "hnsw",
     finish: "manifest",
   })[spec.kind];
-
-/** A shard or module number in a name, zero-padded so that names sort in number order. */
-export const padded = (n: number): string => String(n).padStart(6, "0");
 
 /** The job's name: unique in its build, and the name of the artifact it writes. */
 export function jobName(spec: JobSpec): string {

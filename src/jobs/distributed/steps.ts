@@ -23,8 +23,17 @@ import { buildProjection } from "../../projection/projection.js";
 import { saveProjection } from "../../projection/store.js";
 import type { WorkerPool } from "../../workers/worker-pool.js";
 import { buildGraph, completeIndex, mergeShardVectors, saveBuildFactors, shardFile } from "../build-steps.js";
-import { type ArtifactStore, readCovariance, readEigenbasis, readPartialSums, writeCovariance, writeEigenbasis, writePartialSums } from "./artifacts.js";
-import { type DistributedPlan, type JobSpec, jobName, padded, phaseOf } from "./plan.js";
+import {
+  type ArtifactStore,
+  padded,
+  readCovariance,
+  readEigenbasis,
+  readPartialSums,
+  writeCovariance,
+  writeEigenbasis,
+  writePartialSums,
+} from "../artifacts.js";
+import { type DistributedPlan, type JobSpec, jobName, phaseOf } from "./plan.js";
 
 /** A worker's view of one build. */
 export interface BuildContext {

@@ -25,7 +25,7 @@ import { workerRuntime } from "../../runtime/session.js";
 import { InputError, errorMessage } from "../../util/errors.js";
 import { spawnTsWorker } from "../../workers/spawn-worker.js";
 import { WorkerPool } from "../../workers/worker-pool.js";
-import { SharedFolder } from "./artifacts.js";
+import { SharedFolder } from "../artifacts.js";
 import { type DistributedPlan, type JobSpec, PLAN_VERSION } from "./plan.js";
 import { QUEUE, type QueuedJob, WORKER_ID, completeJob, failBuildOfLostJobs, openQueue } from "./queue.js";
 import { type BuildContext, artifactsDir, runJob } from "./steps.js";

@@ -1,26 +1,30 @@
 /**
- * What a distributed build's jobs hand to later jobs (shard sums, covariances, eigenbases), stored
- * under the job's name where every worker can reach it. Files are float64 safetensors, so a value
- * read back has the bits it was written with.
+ * Intermediate results of a fit kept on disk (shard sums, covariances, eigenbases): what a
+ * distributed build's jobs hand to later jobs, stored under the job's name where every worker can
+ * reach it, and what a single-machine fit keeps to continue after a crash (fit-checkpoint.ts).
+ * Files are float64 safetensors (eigenvectors float32, as the factors keep them), so a value read
+ * back has the bits it was written with.
  *
  * ArtifactStore is the whole interface the jobs use for these, so that an object store can stand
  * in for the shared folder later. The index's own files (factors, projection, vector shards, HNSW
  * graphs) are still written by their writers into the shared folder.
  */
+import { existsSync } from "node:fs";
 import { mkdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
-import type { ModuleCovariance } from "../../ekfac/covariance.js";
-import type { ModuleEigenbasis } from "../../ekfac/eigenbasis.js";
-import type { PartialSums } from "../../ekfac/partial-sums.js";
-import type { TrackedModule } from "../../model/model.js";
-import { parseSafetensors, tensorAsFloat32, tensorAsFloat64 } from "../../safetensors/read.js";
-import { encodeSafetensors, type TensorToWrite } from "../../safetensors/write.js";
-import { writeFileAtomic } from "../../util/atomic-write.js";
+import type { ModuleCovariance } from "../ekfac/covariance.js";
+import type { ModuleEigenbasis } from "../ekfac/eigenbasis.js";
+import type { PartialSums } from "../ekfac/partial-sums.js";
+import type { TrackedModule } from "../model/model.js";
+import { parseSafetensors, tensorAsFloat32, tensorAsFloat64 } from "../safetensors/read.js";
+import { encodeSafetensors, type TensorToWrite } from "../safetensors/write.js";
+import { writeFileAtomic } from "../util/atomic-write.js";
 
 export interface ArtifactStore {
   /** Replaces the artifact atomically: readers see the old bytes or the new, never a part. */
   write(name: string, bytes: Uint8Array): Promise<void>;
   read(name: string): Promise<Uint8Array>;
+  has(name: string): Promise<boolean>;
   /** Removes every artifact: the build is complete and they were only for its jobs. */
   clear(): Promise<void>;
 }
@@ -38,6 +42,10 @@ export class SharedFolder implements ArtifactStore {
     return new Uint8Array(await readFile(this.file(name)));
   }
 
+  async has(name: string): Promise<boolean> {
+    return existsSync(this.file(name));
+  }
+
   async clear(): Promise<void> {
     await rm(this.dir, { recursive: true, force: true });
   }
@@ -48,18 +56,22 @@ export class SharedFolder implements ArtifactStore {
   }
 }
 
+/** A shard or module number in a name, zero-padded so that names sort in number order. */
+export const padded = (n: number): string => String(n).padStart(6, "0");
+
 const f64 = (data: Float64Array): TensorToWrite => ({ dtype: "F64", shape: [data.length], data });
 const f32 = (data: Float32Array): TensorToWrite => ({ dtype: "F32", shape: [data.length], data });
 
-export async function writePartialSums(store: ArtifactStore, name: string, partial: PartialSums): Promise<void> {
+export async function writePartialSums(store: ArtifactStore, name: string, partial: PartialSums, metadata: Record<string, string> = {}): Promise<void> {
   const tensors = Object.fromEntries(partial.sums.map((s, i) => [`sum.${i}`, f64(s)]));
-  await store.write(name, encodeSafetensors(tensors, { count: String(partial.count) }));
+  await store.write(name, encodeSafetensors(tensors, { ...metadata, count: String(partial.count) }));
 }
 
-export async function readPartialSums(store: ArtifactStore, name: string): Promise<PartialSums> {
+/** The sums and the metadata they were written with. */
+export async function readPartialSums(store: ArtifactStore, name: string): Promise<PartialSums & { metadata: Record<string, string> }> {
   const st = parseSafetensors(name, await store.read(name));
   const sums = Array.from({ length: st.tensors.size }, (_, i) => tensorAsFloat64(st, `sum.${i}`));
-  return { sums, count: Number(st.metadata.count) };
+  return { sums, count: Number(st.metadata.count), metadata: st.metadata };
 }
 
 export async function writeCovariance(store: ArtifactStore, name: string, cov: ModuleCovariance): Promise<void> {

@@ -1,0 +1,197 @@
+/**
+ * `influence fit --resume`: a fit killed by SIGKILL in each phase (covariance pass,
+ * eigendecompositions, Lambda pass) and resumed writes the same bytes as a fit never stopped.
+ * The kill is placed by watching the checkpoint folder for the first file of the phase; the fit
+ * runs at the lowest priority so that this process, watching, is scheduled before it goes on.
+ */
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { once } from "node:events";
+import { existsSync, watch } from "node:fs";
+import { mkdir, readFile, readdir } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { checkpointDir } from "../src/jobs/fit-checkpoint.js";
+import { readSafetensorsHeader } from "../src/safetensors/read.js";
+import { LOCK_FILE_NAME } from "../src/util/directory-lock.js";
+import { tempDir } from "../src/util/temp-dir.js";
+import { CLI_ENV, INFLUENCE_BIN, influence } from "../support/cli.js";
+import { fixturePath, fixtureTrain } from "../support/fixtures.js";
+
+const MODEL = fixturePath("gpt2-tiny");
+const CORPUS = path.join(MODEL, "train.jsonl");
+const SHARD_SIZE = 4;
+const SEQUENCES = fixtureTrain("gpt2-tiny").length;
+const SHARDS = Math.ceil(SEQUENCES / SHARD_SIZE);
+/** Tracked matrices of the fixture: c_fc and c_proj of its 2 blocks. */
+const MODULES = 4;
+const FACTOR_FILES = ["covariance.safetensors", "eigendecomposition.safetensors", "lambda.safetensors"];
+
+/** The fit's arguments (default Fisher: labels sampled with seed 0, so every shard's seeds matter). */
+const fitArgs = (out: string, ...extra: string[]) => ["fit", "--model", MODEL, "--corpus", CORPUS, "--out", out, "--shard-size", String(SHARD_SIZE), ...extra];
+
+/** Starts the fit and kills it with SIGKILL as soon as `trigger` appears in its checkpoint folder. */
+async function killedFit(out: string, trigger: string): Promise<void> {
+  const dir = checkpointDir(out);
+  await mkdir(dir, { recursive: true });
+  const child = spawn(process.execPath, [INFLUENCE_BIN, ...fitArgs(out, "--no-progress")], { env: CLI_ENV, stdio: "ignore" });
+  os.setPriority(child.pid as number, 19);
+  const watcher = watch(dir, (_, name) => {
+    if (name === trigger && existsSync(path.join(dir, trigger))) child.kill("SIGKILL");
+  });
+  try {
+    const [code, signal] = await once(child, "exit");
+    expect({ code, signal }, `the fit ended before ${trigger} appeared`).toEqual({ code: null, signal: "SIGKILL" });
+  } finally {
+    watcher.close();
+  }
+}
+
+/** What a checkpoint holds: shards of each pass (absent: none) and eigenbases kept. */
+async function checkpointState(out: string): Promise<{ covariance?: number; eigen: number; lambda?: number }> {
+  const dir = checkpointDir(out);
+  const files = await readdir(dir);
+  const shards = async (kind: string) =>
+    files.includes(`${kind}-shards.safetensors`)
+      ? Number((await readSafetensorsHeader(path.join(dir, `${kind}-shards.safetensors`))).metadata.shards)
+      : undefined;
+  return { covariance: await shards("covariance"), eigen: files.filter((f) => /^eigen-\d{6}\.safetensors$/.test(f)).length, lambda: await shards("lambda") };
+}
+
+/** Every file of a folder (below it too) with the SHA-256 of its bytes; the lock a killed fit left is not data. */
+async function snapshot(dir: string): Promise<Record<string, string>> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  const files = entries.filter((e) => e.isFile() && e.name !== LOCK_FILE_NAME).map((e) => path.relative(dir, path.join(e.parentPath ?? e.path, e.name)));
+  return Object.fromEntries(
+    await Promise.all(
+      files.sort().map(async (f) => [
+        f,
+        createHash("sha256")
+          .update(await readFile(path.join(dir, f)))
+          .digest("hex"),
+      ]),
+    ),
+  );
+}
+
+/** The manifest without what differs between any two runs (when, how long). */
+async function manifestOf(out: string): Promise<object> {
+  const { createdAt, timings, ...rest } = JSON.parse(await readFile(path.join(out, "manifest.json"), "utf8"));
+  expect(Date.parse(createdAt)).not.toBeNaN();
+  expect(Object.keys(timings).sort()).toEqual(["covarianceSeconds", "eigendecompositionSeconds", "lambdaSeconds"]);
+  return rest;
+}
+
+/** The first progress line of a phase on stderr (a pipe: plain lines). */
+const firstLine = (stderr: string, phase: string) => stderr.split("\n").find((line) => line.startsWith(`${phase} `));
+
+let tmp: Awaited<ReturnType<typeof tempDir>>;
+let reference: string;
+beforeAll(async () => {
+  tmp = await tempDir("fit-resume-");
+  reference = path.join(tmp.dir, "reference");
+  const run = await influence(fitArgs(reference, "--no-progress"));
+  expect(run.code, run.stderr).toBe(0);
+});
+afterAll(() => tmp.remove());
+
+/** The resumed fit's factors equal the reference's byte for byte, and its checkpoint is gone. */
+async function expectReferenceFactors(out: string): Promise<void> {
+  for (const file of FACTOR_FILES) {
+    expect((await readFile(path.join(out, file))).equals(await readFile(path.join(reference, file))), file).toBe(true);
+  }
+  expect(await manifestOf(out)).toEqual(await manifestOf(reference));
+  expect(existsSync(checkpointDir(out))).toBe(false);
+}
+
+describe("influence fit --resume after SIGKILL", () => {
+  it("leaves no checkpoint behind a completed fit", async () => {
+    expect((await readdir(reference)).sort()).toEqual([...FACTOR_FILES, "manifest.json"].sort());
+  });
+
+  it("continues a fit killed in the covariance pass from its last finished shard", async () => {
+    const out = path.join(tmp.dir, "covariance");
+    await killedFit(out, "covariance-shards.safetensors");
+    const state = await checkpointState(out);
+    expect(state.covariance).toBeGreaterThan(0);
+    expect(state.covariance).toBeLessThan(SHARDS);
+    expect(state).toMatchObject({ eigen: 0, lambda: undefined });
+
+    const run = await influence(fitArgs(out, "--resume"));
+    expect(run.code, run.stderr).toBe(0);
+    // The resumed pass starts after the shards it found, and runs the rest.
+    expect(firstLine(run.stderr, "covariance")).toMatch(new RegExp(`^covariance\\s+${(state.covariance as number) * SHARD_SIZE}/${SEQUENCES} sequences`));
+    await expectReferenceFactors(out);
+  });
+
+  it("continues a fit killed among the eigendecompositions from the first one not kept", async () => {
+    const out = path.join(tmp.dir, "eigen");
+    await killedFit(out, "eigen-000000.safetensors");
+    const state = await checkpointState(out);
+    expect(state.covariance).toBe(SHARDS);
+    expect(state.eigen).toBeGreaterThan(0);
+    expect(state.eigen).toBeLessThan(MODULES);
+    expect(state.lambda).toBeUndefined();
+
+    const run = await influence(fitArgs(out, "--resume"));
+    expect(run.code, run.stderr).toBe(0);
+    expect(firstLine(run.stderr, "covariance")).toBeUndefined();
+    expect(firstLine(run.stderr, "eigendecomposition")).toMatch(
+      new RegExp(`^eigendecomposition ${state.eigen}/${MODULES} matrices \\(\\d+%\\) \\| h\\.\\d\\.mlp\\.c_`),
+    );
+    await expectReferenceFactors(out);
+  });
+
+  it("continues a fit killed in the Lambda pass with the kept eigenbases", async () => {
+    const out = path.join(tmp.dir, "lambda");
+    await killedFit(out, "lambda-shards.safetensors");
+    const state = await checkpointState(out);
+    expect(state).toMatchObject({ covariance: SHARDS, eigen: MODULES });
+    expect(state.lambda).toBeGreaterThan(0);
+    expect(state.lambda).toBeLessThan(SHARDS);
+
+    const run = await influence(fitArgs(out, "--resume"));
+    expect(run.code, run.stderr).toBe(0);
+    expect(firstLine(run.stderr, "covariance")).toBeUndefined();
+    expect(firstLine(run.stderr, "eigendecomposition")).toMatch(new RegExp(`^eigendecomposition ${MODULES}/${MODULES} matrices`));
+    expect(firstLine(run.stderr, "lambda")).toMatch(new RegExp(`^lambda\\s+${(state.lambda as number) * SHARD_SIZE}/${SEQUENCES} sequences`));
+    await expectReferenceFactors(out);
+  });
+});
+
+describe("an unfinished fit is never overwritten", () => {
+  it("refuses a fit without --resume and a resume with other settings, changing nothing, then resumes", async () => {
+    const out = path.join(tmp.dir, "refusals");
+    await killedFit(out, "covariance-shards.safetensors");
+    const before = await snapshot(out);
+    const refusals: Array<[string[], RegExp]> = [
+      [fitArgs(out), /holds an unfinished fit .*continue it with --resume, or fit into another folder \(nothing was changed\)/],
+      [fitArgs(out, "--resume", "--seed", "1"), /the unfinished fit there has other settings \(seed: 0 vs 1\)/],
+      [fitArgs(out, "--resume", "--fisher", "empirical"), /other settings \(fisher: "sampled" vs "empirical"\)/],
+      [fitArgs(out, "--resume", "--damping", "0.01"), /other settings \(damping: \{"rule":"heuristic","factor":0.1\} vs \{"rule":"fixed","value":0.01\}\)/],
+      [[...fitArgs(out, "--resume"), "--shard-size", "6"], /other settings \(shardSize: 4 vs 6\)/],
+      [fitArgs(out, "--resume", "--max-sequences", "40"), /other settings \(corpusFingerprint: "[0-9a-f]+" vs "[0-9a-f]+"\)/],
+      [fitArgs(out, "--resume", "--batch-tokens", "48"), /other settings \(batchTokens: \d+ vs 48\)/],
+      [
+        ["fit", "--model", fixturePath("pythia-tiny"), "--corpus", CORPUS, "--out", out, "--shard-size", "4", "--resume"],
+        /other settings \(modelFingerprint: /,
+      ],
+    ];
+    for (const [args, message] of refusals) {
+      const run = await influence(args);
+      expect(run.code, run.stderr).toBe(2);
+      expect(run.stderr).toMatch(message);
+      expect(await snapshot(out)).toEqual(before);
+    }
+    const run = await influence(fitArgs(out, "--resume", "--no-progress"));
+    expect(run.code, run.stderr).toBe(0);
+    await expectReferenceFactors(out);
+  });
+
+  it("refuses --resume where no fit was left unfinished", async () => {
+    const run = await influence(fitArgs(reference, "--resume"));
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(`${reference}: no unfinished fit to resume (start one without --resume)`);
+  });
+});
