@@ -6,10 +6,19 @@
  */
 import { readdir, stat } from "node:fs/promises";
 import path from "node:path";
+import { PGLITE_RESIDENT_BYTES } from "../db/pglite-database.js";
 import { indexFiles, indexPath, readIndexManifest } from "../indexer/index-manifest.js";
 import { batchBytesPerToken } from "../model/batch-budget.js";
 import { readConfig } from "../model/config.js";
-import { type MemoryEstimate, type MemoryPart, PROCESS_BASELINE_BYTES, checkpointBytes, modelMemory, peakOf } from "../model/memory-estimate.js";
+import {
+  type MemoryEstimate,
+  type MemoryPart,
+  PROCESS_BASELINE_BYTES,
+  WORKER_THREAD_BYTES,
+  checkpointBytes,
+  modelMemory,
+  peakOf,
+} from "../model/memory-estimate.js";
 
 /** Bytes of the files in `dir` (not its subfolders) that `keep` accepts. */
 async function filesBytes(dir: string, keep: (name: string) => boolean): Promise<number> {
@@ -24,18 +33,27 @@ async function indexBytes(dir: string): Promise<number> {
   return top + (await filesBytes(indexPath(dir, "factors"), (name) => name.endsWith(".safetensors") && !name.startsWith("covariance")));
 }
 
-/** The peak of serving these index folders with `workers` engine workers each. */
-export async function serveEstimate(indexDirs: readonly string[], workers: number): Promise<MemoryEstimate> {
-  const loading: MemoryPart[] = [{ what: "the process (Node, ONNX Runtime, the databases)", bytes: PROCESS_BASELINE_BYTES }];
+/**
+ * The peak of serving these index folders with `workers` engine workers each; `databaseUrl` is
+ * serve's --database (else an index built without one opens its embedded database here).
+ */
+export async function serveEstimate(indexDirs: readonly string[], workers: number, databaseUrl?: string): Promise<MemoryEstimate> {
+  const loading: MemoryPart[] = [{ what: "the process (Node, ONNX Runtime)", bytes: PROCESS_BASELINE_BYTES }];
   const running: MemoryPart[] = [...loading];
   for (const dir of indexDirs) {
     const manifest = await readIndexManifest(dir);
+    if (!databaseUrl && manifest.database.kind === "pglite") {
+      const database = { what: "embedded databases (PGlite)", bytes: PGLITE_RESIDENT_BYTES.opened };
+      loading.push(database);
+      running.push(database);
+    }
     const cfg = await readConfig(manifest.model.path);
     const model = modelMemory(cfg, await checkpointBytes(manifest.model.path), cfg.contextLength * batchBytesPerToken(cfg));
     const index = { what: "index files (factors, projection, vectors, graphs, tokens)", bytes: await indexBytes(dir) };
+    const thread = { what: "worker thread", bytes: WORKER_THREAD_BYTES };
     for (let w = 0; w < workers; w++) {
-      loading.push(...model.loading);
-      running.push(...model.running, index);
+      loading.push(thread, ...model.loading);
+      running.push(thread, ...model.running, index);
     }
   }
   return peakOf([

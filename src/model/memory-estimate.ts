@@ -37,6 +37,12 @@ export interface MemoryEstimate extends MemoryPhase {
 export const PROCESS_BASELINE_BYTES = 180 * 2 ** 20;
 
 /**
+ * A worker thread's own Node isolate, heap and modules (tsx-compiled again in each thread), beside
+ * what it loads: serve's engine workers and build's index workers (measured: about 100 MiB).
+ */
+export const WORKER_THREAD_BYTES = 100 * 2 ** 20;
+
+/**
  * ONNX Runtime's share of one thread that runs a model: its sessions (the compiled forward and
  * capture graphs, the kernels of the products) and allocator bookkeeping, beside the arena's
  * batches (measured: 70 MiB for gpt2-tiny, about 110 for GPT-2 small).

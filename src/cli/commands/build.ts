@@ -106,7 +106,8 @@ export function registerBuild(program: Command): void {
         } else {
           const budget = memoryBudget(opts.memory);
           const inputs = await memoryInputs(opts.model, opts.corpus, opts.maxSequences);
-          const plan = planBuildMemory(inputs, opts.workers, opts.batchTokens, budget);
+          const settings = { workers: opts.workers, shardSize: opts.shardSize, embeddedDatabase: !opts.database };
+          const plan = planBuildMemory(inputs, settings, opts.batchTokens, budget);
           logMemoryPlan(plan, budget);
           await runBuild({ ...job, batchTokens: plan.batchTokens });
           memory = { budgetBytes: budget.bytes, estimateBytes: plan.estimate.bytes, estimatePhase: plan.estimate.phase, peakBytes: peakResidentBytes() };

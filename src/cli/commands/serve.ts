@@ -32,6 +32,7 @@ export function registerServe(program: Command): void {
       const estimate = await serveEstimate(
         namedIndexFolders(opts.index).map((f) => f.dir),
         opts.workers,
+        opts.database,
       );
       checkBudget("serve", estimate, budget, "serve fewer indexes or use fewer --workers (each holds its own model and index)");
       if (process.env.INFLUENCE_QUIET !== "1")
