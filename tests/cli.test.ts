@@ -230,6 +230,13 @@ describe("the influence command line", () => {
       ]);
     });
 
+    it("reports the build's peak memory beside its estimate, within a quarter of it, and records both in the manifest", () => {
+      expect(build.code, build.stderr).toBe(0);
+      expect(build.stderr).toMatch(/; peak memory [\d.]+ [KMG]iB \(estimated [\d.]+ [KMG]iB, in the .*; budget [\d.]+ [KMG]iB\)\n$/);
+      const { memory } = JSON.parse(readFileSync(path.join(index, "manifest.json"), "utf8")).build;
+      expect(Math.abs(memory.estimateBytes - memory.peakBytes) / memory.peakBytes).toBeLessThanOrEqual(0.25);
+    });
+
     it("builds with plain progress lines in a pipe", () => {
       expect(build.code, build.stderr).toBe(0);
       const progress = build.stderr.split("\n").filter((l) => /^(ingest|covariance|eigendecomposition|lambda|projection|vectors|hnsw)/.test(l));
@@ -267,8 +274,26 @@ describe("the influence command line", () => {
     });
 
     it("serves until SIGTERM, then says it drains and closes", async () => {
-      const server = await startServing(process.execPath, [INFLUENCE_BIN, "serve", "--index", index, "--port", "0", "--workers", "1"]);
-      expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+      const server = await startServing(process.execPath, [
+        INFLUENCE_BIN,
+        "serve",
+        "--index",
+        index,
+        "--port",
+        "0",
+        "--workers",
+        "1",
+      ]);
+      const health = await fetch(`${server.url}/healthz`);
+      expect(health.status).toBe(200);
+      // Its memory: the peak so far (the engine worker's thread included) and the estimate made at start.
+      const { memory } = await health.json();
+      expect(memory.peakBytes).toBeGreaterThanOrEqual(memory.residentBytes);
+      expect(memory.budgetBytes).toBeGreaterThan(memory.estimateBytes);
+      expect(Math.abs(memory.estimateBytes - memory.peakBytes) / memory.peakBytes).toBeLessThanOrEqual(0.25);
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      expect(metrics).toContain(`influence_memory_estimate_bytes ${memory.estimateBytes}`);
+      expect(metrics).toMatch(/^influence_memory_peak_bytes \d+$/m);
       process.kill(server.child.pid as number, "SIGTERM");
       const code = await server.exited;
       expect(code).toBe(0);

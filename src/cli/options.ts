@@ -5,6 +5,8 @@ import type { IndexFolder } from "../http/open-index-server.js";
 import { DEFAULT_DAMPING_FACTOR } from "../ekfac/lambda.js";
 import { DEVICES, type Device, executionProviders, parseDevice } from "../runtime/device.js";
 import { type RuntimeOptions, runtimeSummary, workerRuntime } from "../runtime/session.js";
+import { formatBytes, parseMemorySize } from "../util/memory.js";
+import { type MemoryBudget, type MemoryPlan, describeEstimate } from "../model/memory-estimate.js";
 
 /** Any integer: for options whose range the query's argument checks own (engine/query-validation.ts). */
 export const anyInteger = (value: string): number => integer(Number.MIN_SAFE_INTEGER)(value);
@@ -65,6 +67,20 @@ export function dampingOption(): Option {
     .default(dampingRule("heuristic"), "heuristic");
 }
 
+/** --memory: the budget of a command's peak memory (the machine's memory when absent). */
+export function memoryOption(what: string): Option {
+  return new Option(
+    "--memory <size>",
+    `memory ${what} may use, e.g. 8G or 512M: batches are cut to fit it, and the command refuses at once if its estimated peak does not (default: the machine's memory, or the cgroup's limit)`,
+  ).argParser((value: string): number => {
+    try {
+      return parseMemorySize(value);
+    } catch (err) {
+      throw new InvalidArgumentError((err as Error).message);
+    }
+  });
+}
+
 /** --device: the execution provider of the model passes; INFLUENCE_DEVICE (cpu when unset) by default. */
 export function deviceOption(): Option {
   return new Option("--device <device>", `execution provider of the model passes: ${DEVICES.join(" or ")} (default: INFLUENCE_DEVICE, else cpu)`).argParser(
@@ -88,4 +104,12 @@ export function modelRuntime(device: Device | undefined, workers = 1): Required<
   executionProviders(runtime.device);
   if (process.env.INFLUENCE_QUIET !== "1") console.error(`influence: ${runtimeSummary(runtime, workers)}`);
   return runtime;
+}
+
+/** Logs at start what a command expects to need at its peak, and the batch size its budget allows. */
+export function logMemoryPlan(plan: MemoryPlan, budget: MemoryBudget): void {
+  if (process.env.INFLUENCE_QUIET === "1") return;
+  console.error(
+    `influence: memory estimate ${describeEstimate(plan.estimate)} of ${formatBytes(budget.bytes)} (${budget.source}); batches of up to ${plan.batchTokens} tokens`,
+  );
 }

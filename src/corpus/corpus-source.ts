@@ -4,7 +4,7 @@ import path from "node:path";
 import { type CorpusSequence, readSequences } from "./sequences.js";
 import { InputError } from "../util/errors.js";
 import { fingerprintFiles, fingerprintValue } from "../util/fingerprint.js";
-import { type ModelDescription, modelVocabulary } from "../model/open-model.js";
+import { type ModelTokenizer, modelVocabulary } from "../model/open-model.js";
 import { TOKENIZER_FILES } from "../tokenizer/tokenizer.js";
 import { TOKENIZER_CONFIG_FILE } from "../tokenizer/tokenizer-config.js";
 
@@ -18,7 +18,7 @@ export interface CorpusSource {
   count(): Promise<number>;
 }
 
-export async function corpusSource(file: string, opened: ModelDescription, maxSequences = Infinity): Promise<CorpusSource> {
+export async function corpusSource(file: string, opened: ModelTokenizer, maxSequences = Infinity): Promise<CorpusSource> {
   const corpusPath = path.resolve(file);
   await assertCorpusFile(corpusPath);
   const contextLength = opened.model.config.contextLength;

@@ -9,6 +9,7 @@
 import { existsSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
+import type { MemoryRecord } from "../model/memory-estimate.js";
 import { type TrackedModule, inputWidth } from "../model/model.js";
 import { type SafetensorsFile, readSafetensors, tensorAsFloat32, tensorAsFloat64 } from "../safetensors/read.js";
 import { type TensorToWrite, writeSafetensors } from "../safetensors/write.js";
@@ -34,6 +35,8 @@ export interface FactorsManifest {
   damping: DampingRule;
   modules: Array<TrackedModule & { damping: number }>;
   timings: { covarianceSeconds: number; eigendecompositionSeconds: number; lambdaSeconds: number };
+  /** The fit's memory: its budget, the estimated and the reached peak (added once the files are saved). */
+  memory?: MemoryRecord;
 }
 
 const files = { manifest: "manifest.json", covariance: "covariance.safetensors", eigen: "eigendecomposition.safetensors", lambda: "lambda.safetensors" };
@@ -63,6 +66,11 @@ export async function saveFactors(dir: string, manifest: FactorsManifest, covari
   await writeSafetensors(path.join(dir, files.eigen), eig, meta);
   await writeSafetensors(path.join(dir, files.lambda), lam, meta);
   await writeJsonAtomic(path.join(dir, files.manifest), manifest);
+}
+
+/** Adds the fit's memory to the manifest of a saved fit. */
+export async function recordFactorsMemory(dir: string, memory: MemoryRecord): Promise<void> {
+  await writeJsonAtomic(path.join(dir, files.manifest), { ...(await readFactorsManifest(dir)), memory });
 }
 
 export async function readFactorsManifest(dir: string): Promise<FactorsManifest> {

@@ -13,6 +13,7 @@ import { type RequestContext, requestContext, type Services } from "../server/co
 import { CorpusRef } from "../server/corpus.js";
 import { guardDatabase } from "../server/guarded-database.js";
 import { healthCheck } from "./health.js";
+import type { MemoryRecord } from "../model/memory-estimate.js";
 import { cors, errorResponses, requireApiKey } from "./middleware.js";
 import { IndexRegistry, type ServedIndex } from "../server/index-registry.js";
 import { IndexService } from "../server/index-service.js";
@@ -59,6 +60,8 @@ export interface ServerOptions {
   /** Longest wait for running requests on close before their connections are cut. */
   closeGraceMs?: number;
   logger?: ServerLogger;
+  /** The server's memory estimate, reported beside its peak on /healthz and /metrics. */
+  memory?: Omit<MemoryRecord, "peakBytes">;
 }
 
 export interface RunningServer {
@@ -78,7 +81,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const indexes = new IndexRegistry(options.indexes.map((backend) => servedIndex(backend, logger)));
   const services: Services = { indexes, logger };
   const pools = options.indexes.flatMap(({ name, enginePool }) => (enginePool ? [{ index: name, pool: enginePool }] : []));
-  const metrics = new ServerMetrics(pools);
+  const metrics = new ServerMetrics(pools, options.memory);
 
   const app = express();
   const httpServer = http.createServer(app);
@@ -101,7 +104,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
   app.disable("x-powered-by");
   if (options.corsOrigins?.length) app.use(cors(options.corsOrigins));
-  app.get("/healthz", healthCheck(indexes.all.map((index, i) => ({ name: index.name, db: index.db, pool: options.indexes[i].enginePool }))));
+  app.get(
+    "/healthz",
+    healthCheck(
+      indexes.all.map((index, i) => ({ name: index.name, db: index.db, pool: options.indexes[i].enginePool })),
+      options.memory,
+    ),
+  );
   const auth: RequestHandler = options.apiKey ? requireApiKey(options.apiKey) : (_req, _res, next) => next();
   app.get("/metrics", auth, async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());

@@ -2,6 +2,8 @@ import type { ApolloServerPlugin } from "@apollo/server";
 import { type DocumentNode, Kind, type SelectionSetNode } from "graphql";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { WorkerPoolMetrics } from "../workers/worker-pool.js";
+import type { MemoryRecord } from "../model/memory-estimate.js";
+import { peakResidentBytes } from "../util/memory.js";
 
 /** Whatever reports the engine's worker pool (the pool itself). */
 export interface PoolMetricsSource {
@@ -26,9 +28,30 @@ export class ServerMetrics {
   });
 
   /** `pools`: each served index's engine pool, labelled with the index's name. */
-  constructor(pools: ReadonlyArray<{ index: string; pool: PoolMetricsSource }> = []) {
+  constructor(pools: ReadonlyArray<{ index: string; pool: PoolMetricsSource }> = [], memory?: Omit<MemoryRecord, "peakBytes">) {
     collectDefaultMetrics({ register: this.registry });
     if (pools.length > 0) this.#poolGauges(pools);
+    this.#memoryGauges(memory);
+  }
+
+  #memoryGauges(memory?: Omit<MemoryRecord, "peakBytes">): void {
+    new Gauge({
+      name: "influence_memory_peak_bytes",
+      help: "Most resident memory the process (engine workers included) has held since it started.",
+      registers: [this.registry],
+      collect() {
+        this.set(peakResidentBytes());
+      },
+    });
+    if (!memory) return;
+    const estimate = new Gauge({ name: "influence_memory_estimate_bytes", help: "The peak memory estimated at start.", registers: [this.registry] });
+    estimate.set(memory.estimateBytes);
+    const budget = new Gauge({
+      name: "influence_memory_budget_bytes",
+      help: "The memory budget (--memory, or the machine's memory).",
+      registers: [this.registry],
+    });
+    budget.set(memory.budgetBytes);
   }
 
   /** Counts and times every GraphQL request, refused ones included. */

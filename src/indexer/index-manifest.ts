@@ -13,6 +13,7 @@
  *   hnsw.bin, .json        the inner-product HNSW index and its sidecar (hnsw-index.ts)
  *   db/                    the embedded PGlite database, unless --database names a server
  */
+import type { MemoryRecord } from "../model/memory-estimate.js";
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
@@ -64,7 +65,7 @@ export interface IndexManifest {
   /** Where the sequences' metadata lives: the embedded database, or a server (URL without password). */
   database: { kind: "pglite" } | { kind: "postgres"; url: string };
   vectors: { dim: number; count: number; checksum: string };
-  build: { id: number; startedAt: string; finishedAt: string; seconds: number; phaseSeconds: Record<string, number> };
+  build: { id: number; startedAt: string; finishedAt: string; seconds: number; phaseSeconds: Record<string, number>; memory?: MemoryRecord };
 }
 
 export async function readIndexManifest(dir: string): Promise<IndexManifest> {
@@ -92,6 +93,14 @@ export async function readIndexManifest(dir: string): Promise<IndexManifest> {
 
 export async function writeIndexManifest(dir: string, manifest: IndexManifest): Promise<void> {
   await writeJsonAtomic(indexPath(dir, "manifest"), manifest);
+}
+
+/** Adds the build's memory (its budget, estimated and reached peak) to a complete index's manifest. */
+export async function recordBuildMemory(dir: string, memory: MemoryRecord): Promise<IndexManifest> {
+  const manifest = await readIndexManifest(dir);
+  const recorded = { ...manifest, build: { ...manifest.build, memory } };
+  await writeIndexManifest(dir, recorded);
+  return recorded;
 }
 
 /** The first parameter that differs between two builds (or two fits), as "name: a vs b", or undefined. */

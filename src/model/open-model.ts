@@ -2,6 +2,7 @@
 import path from "node:path";
 import { modelFiles } from "./checkpoint.js";
 import { layoutOf } from "./architectures.js";
+import { readConfig } from "./config.js";
 import { loadModel, readModel } from "./load.js";
 import type { CausalLM } from "./model.js";
 import type { RuntimeOptions } from "../runtime/session.js";
@@ -9,11 +10,15 @@ import { openTokenizer } from "../tokenizer/open-tokenizer.js";
 import type { Tokenizer } from "../tokenizer/tokenizer.js";
 import { fingerprintFiles } from "../util/fingerprint.js";
 
-/** A model folder without its sessions: what coordinating work (a build's main thread) needs. */
-export interface ModelDescription {
+/** A model folder's config and tokenizer, its weights unread: what reading a corpus for it needs. */
+export interface ModelTokenizer {
   dir: string;
   model: Pick<CausalLM, "config" | "modules">;
   tokenizer: Tokenizer;
+}
+
+/** A model folder without its sessions: what coordinating work (a build's main thread) needs. */
+export interface ModelDescription extends ModelTokenizer {
   /** sha256 of config.json and the checkpoint files. */
   fingerprint: string;
 }
@@ -44,8 +49,15 @@ export async function describeModel(modelDir: string): Promise<ModelDescription>
   return { dir, model: { config, modules: layoutOf(config).modules(config) }, ...(await tokenizerAndFingerprint(dir, config.vocabSize)) };
 }
 
+/** The config and tokenizer of a model folder, without reading (or checking) its weights: for estimates made before loading anything. */
+export async function modelTokenizer(modelDir: string): Promise<ModelTokenizer> {
+  const dir = path.resolve(modelDir);
+  const config = await readConfig(dir);
+  return { dir, model: { config, modules: layoutOf(config).modules(config) }, tokenizer: await openTokenizer(dir, config.vocabSize) };
+}
+
 /** The tokenizer limited to the ids the model can embed. */
-export function modelVocabulary(opened: ModelDescription): Pick<Tokenizer, "encodeSequence" | "encodeContinuation" | "decode" | "vocabSize"> {
+export function modelVocabulary(opened: ModelTokenizer): Pick<Tokenizer, "encodeSequence" | "encodeContinuation" | "decode" | "vocabSize"> {
   const { tokenizer, model } = opened;
   return {
     encodeSequence: (t) => tokenizer.encodeSequence(t),

@@ -57,6 +57,10 @@ export class GraphSession {
         interOpNumThreads: 1,
         executionMode: "sequential",
         graphOptimizationLevel: "all",
+        // Without memory patterns a run takes its tensors from the arena's free chunks; with them,
+        // a second run of a shape takes one new block as large as the first run's whole peak, and
+        // the arena holds both: gpt2-tiny's fit peaked at 1,558 MiB with patterns, 880 without.
+        enableMemPattern: false,
         // Idle operator threads sleep instead of spinning: on a busy machine (the server's other
         // workers, the database, other jobs) spinning threads took a small model's capture pass
         // from 8 to 24-40 ms (demo model, 48 tokens, 2 threads, load average 6).

@@ -2,9 +2,12 @@ import { type Command, InvalidArgumentError, Option } from "commander";
 import { InputError } from "../../util/errors.js";
 import { type BuildJob, DEFAULT_BUILD_PARAMETERS, DEFAULT_WORKERS, runBuild } from "../../jobs/build.js";
 import { DEFAULT_QUEUE_SETTINGS, planBuild, waitForBuild } from "../../jobs/distributed/planner.js";
-import type { IndexManifest } from "../../indexer/index-manifest.js";
+import { type IndexManifest, recordBuildMemory } from "../../indexer/index-manifest.js";
+import { memoryBudget, memoryInputs, planBuildMemory } from "../../jobs/memory-plan.js";
+import { type MemoryRecord, memoryReport } from "../../model/memory-estimate.js";
+import { peakResidentBytes } from "../../util/memory.js";
 import { DEFAULT_BATCH_TOKENS } from "../../model/batch-budget.js";
-import { dampingOption, deviceOption, fisherMode, integer, modelRuntime, oneOf } from "../options.js";
+import { dampingOption, deviceOption, fisherMode, integer, logMemoryPlan, memoryOption, modelRuntime, oneOf } from "../options.js";
 import { progressBars } from "../progress.js";
 import { registerBuildStatus } from "./build-status.js";
 
@@ -40,12 +43,7 @@ export function registerBuild(program: Command): void {
     .option("--seed <n>", "seed of sampled labels, projections and the HNSW graph", integer(0), d.seed)
     .option("--shard-size <n>", "sequences per resumable shard", integer(1), d.shardSize)
     .option("--workers <n>", "worker threads running the model passes (each with its share of the cores)", integer(1, 64), DEFAULT_WORKERS)
-    .option(
-      "--batch-tokens <n>",
-      "padded tokens per forward/backward batch (capped for large models to fit the backend's memory)",
-      integer(1),
-      DEFAULT_BATCH_TOKENS,
-    )
+    .option("--batch-tokens <n>", "padded tokens per forward/backward batch (capped for large models to fit --memory)", integer(1), DEFAULT_BATCH_TOKENS)
     .option("--hnsw-m <n>", "HNSW graph degree M", integer(2, 256), d.hnsw.M)
     .option("--hnsw-ef-construction <n>", "HNSW efConstruction", integer(1, 4096), d.hnsw.efConstruction)
     .option("--resume", "continue an interrupted build in --out with the same parameters", false)
@@ -58,6 +56,7 @@ export function registerBuild(program: Command): void {
       q.jobTimeoutSeconds,
     )
     .option("--retries <n>", "with --distributed: retries of a failing or lost job before the build fails", integer(0, 100), q.retries)
+    .addOption(memoryOption("the build"))
     .addOption(deviceOption())
     .option("--no-progress", "do not draw progress bars")
     .action(async (opts, command: Command) => {
@@ -93,6 +92,7 @@ export function registerBuild(program: Command): void {
           log: (m) => console.error(m),
         };
         let manifest: IndexManifest;
+        let memory: MemoryRecord | undefined;
         if (opts.distributed) {
           if (!opts.database) throw new InputError("--distributed needs --database postgres://...: the workers take their jobs from there");
           if (opts.resume) throw new InputError("--resume is for single-machine builds: a distributed build resumes by itself when workers run again");
@@ -104,12 +104,19 @@ export function registerBuild(program: Command): void {
           }
           manifest = await waitForBuild(databaseUrl, buildId, { onProgress: bars.listener });
         } else {
-          manifest = await runBuild(job);
+          const budget = memoryBudget(opts.memory);
+          const inputs = await memoryInputs(opts.model, opts.corpus, opts.maxSequences);
+          const settings = { workers: opts.workers, shardSize: opts.shardSize, embeddedDatabase: !opts.database };
+          const plan = planBuildMemory(inputs, settings, opts.batchTokens, budget);
+          logMemoryPlan(plan, budget);
+          await runBuild({ ...job, batchTokens: plan.batchTokens });
+          memory = { budgetBytes: budget.bytes, estimateBytes: plan.estimate.bytes, estimatePhase: plan.estimate.phase, peakBytes: peakResidentBytes() };
+          manifest = await recordBuildMemory(opts.out, memory);
         }
         bars.stop();
         console.error(
           `indexed ${manifest.corpus.sequences} sequences (${manifest.corpus.tokens} tokens, ${manifest.vectors.dim} dims, ` +
-            `${manifest.vectors.dim * 4} bytes each) in ${manifest.build.seconds.toFixed(1)} s into ${opts.out}`,
+            `${manifest.vectors.dim * 4} bytes each) in ${manifest.build.seconds.toFixed(1)} s into ${opts.out}${memory ? `; ${memoryReport(memory)}` : ""}`,
         );
       } finally {
         bars.stop();

@@ -1,7 +1,11 @@
 import type { Command } from "commander";
-import { defaultWebRoot, type IndexFolder, startIndexServer } from "../../http/open-index-server.js";
+import { defaultWebRoot, type IndexFolder, namedIndexFolders, startIndexServer } from "../../http/open-index-server.js";
+import { serveEstimate } from "../../engine/serve-memory.js";
+import { memoryBudget } from "../../jobs/memory-plan.js";
+import { checkBudget, describeEstimate } from "../../model/memory-estimate.js";
+import { formatBytes } from "../../util/memory.js";
 import { closeOnSignals } from "../../http/shutdown.js";
-import { deviceOption, indexFolders, integer, modelRuntime } from "../options.js";
+import { deviceOption, indexFolders, integer, memoryOption, modelRuntime } from "../options.js";
 
 export function registerServe(program: Command): void {
   program
@@ -22,7 +26,17 @@ export function registerServe(program: Command): void {
     .option("--max-queue <n>", "requests that may wait for a worker before SERVER_BUSY", integer(0), 64)
     .option("--timeout <ms>", "per-request limit in milliseconds, queueing included", integer(1), 60_000)
     .option("--max-body <bytes>", "largest request body", integer(1), 100_000)
+    .addOption(memoryOption("the server"))
     .action(async (opts) => {
+      const budget = memoryBudget(opts.memory);
+      const estimate = await serveEstimate(
+        namedIndexFolders(opts.index).map((f) => f.dir),
+        opts.workers,
+        opts.database,
+      );
+      checkBudget("serve", estimate, budget, "serve fewer indexes or use fewer --workers (each holds its own model and index)");
+      if (process.env.INFLUENCE_QUIET !== "1")
+        console.error(`influence: memory estimate ${describeEstimate(estimate)} of ${formatBytes(budget.bytes)} (${budget.source})`);
       const { device } = modelRuntime(opts.device, opts.workers * opts.index.length);
       const server = await startIndexServer({
         indexes: opts.index,
@@ -37,6 +51,7 @@ export function registerServe(program: Command): void {
         timeoutMs: opts.timeout,
         maxBodyBytes: opts.maxBody,
         webRoot: defaultWebRoot(),
+        memory: { budgetBytes: budget.bytes, estimateBytes: estimate.bytes, estimatePhase: estimate.phase },
       });
       const served = opts.index.map((index: IndexFolder) => (index.name ? `${index.name}=${index.dir}` : index.dir)).join(", ");
       console.error(`influence: serving ${served}\n  GraphQL    ${server.graphqlUrl}\n  dashboard  ${server.url}/\n  playground ${server.url}/playground`);

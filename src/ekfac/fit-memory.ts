@@ -1,0 +1,48 @@
+/**
+ * The memory of an EK-FAC fit beside the model that runs its passes (model/memory-estimate.ts):
+ * what fitEkfac and saveFactors hold in each phase. Pass 1 sums A and S in float64, finish()
+ * makes their means beside them, the eigendecompositions add the eigenbases one module at a time
+ * beside the solver's workspace, pass 2 sums Lambda in float64, and saving encodes one file at a
+ * time in memory. The sums of pass 1 stay resident until fitEkfac returns (measured on GPT-2
+ * small: nothing collects them during the decompositions).
+ */
+import type { MemoryPart, MemoryPhase } from "../model/memory-estimate.js";
+import { type TrackedModule, inputWidth } from "../model/model.js";
+
+/**
+ * Float64 n×n matrices the eigensolver holds at once for a matrix of n rows beside its input
+ * (src/linalg/eigh-blocked.ts: the trailing matrix, the reflectors, the eigenvectors of T and
+ * the back-transformation's products). Measured: 5 at n = 3,072.
+ */
+export const EIGH_WORKSPACE_MATRICES = 5;
+
+/** Float64 entries of A and S of every module. */
+function factorEntries(modules: readonly TrackedModule[]): number {
+  return modules.reduce((s, m) => s + inputWidth(m) ** 2 + m.outFeatures ** 2, 0);
+}
+
+/** Float64 entries of the factors' sums of one fitting pass: A and S, or Lambda. */
+export function passSumBytes(modules: readonly TrackedModule[], pass: "covariance" | "lambda"): number {
+  return 8 * (pass === "covariance" ? factorEntries(modules) : modules.reduce((s, m) => s + m.outFeatures * inputWidth(m), 0));
+}
+
+/** What the fit holds beside the model, by phase; `running` is the model (and its batches) as the fit's passes hold it. */
+export function fitPhases(modules: readonly TrackedModule[], running: MemoryPart[]): MemoryPhase[] {
+  const entries = factorEntries(modules);
+  const widest = Math.max(...modules.flatMap((m) => [inputWidth(m), m.outFeatures]));
+  const covarianceSums = { what: "A and S sums (float64)", bytes: passSumBytes(modules, "covariance") };
+  const means = { what: "A and S (float64)", bytes: 8 * entries };
+  const bases = { what: "eigenbases (float32)", bytes: 4 * entries };
+  const lambdaSums = { what: "Lambda sums (float64)", bytes: passSumBytes(modules, "lambda") };
+  const lambda = { what: "Lambda (float32)", bytes: lambdaSums.bytes / 2 };
+  return [
+    { phase: "the covariance pass", parts: [...running, covarianceSums] },
+    {
+      phase: "the eigendecompositions",
+      parts: [...running, covarianceSums, means, bases, { what: "eigensolver workspace", bytes: EIGH_WORKSPACE_MATRICES * 8 * widest ** 2 }],
+    },
+    { phase: "the Lambda pass", parts: [...running, covarianceSums, means, bases, lambdaSums] },
+    // The covariance file is the largest: A and S as float32.
+    { phase: "saving the factors", parts: [...running, means, bases, lambda, { what: "factors file being written", bytes: 4 * entries }] },
+  ];
+}

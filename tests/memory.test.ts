@@ -1,0 +1,121 @@
+import { execFile } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { fixturePath, REPO_ROOT } from "../support/fixtures.js";
+import { memoryInputs, planFitMemory, fitEstimate } from "../src/jobs/memory-plan.js";
+import { batchBytesPerToken, largestBatchBytes } from "../src/model/batch-budget.js";
+import { readConfig } from "../src/model/config.js";
+import { weightBytes } from "../src/model/memory-estimate.js";
+import { InputError } from "../src/util/errors.js";
+import { parseMemorySize } from "../src/util/memory.js";
+import { tempDir } from "../src/util/temp-dir.js";
+
+function influence(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [path.join(REPO_ROOT, "bin/influence.js"), ...args], { env: { ...process.env, INFLUENCE_QUIET: "1" } }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+describe("memory sizes", () => {
+  it.each([
+    ["8G", 8 * 2 ** 30],
+    ["512M", 512 * 2 ** 20],
+    ["1.5G", 1.5 * 2 ** 30],
+    ["64k", 64 * 1024],
+    ["2GiB", 2 * 2 ** 30],
+    ["300MB", 300 * 2 ** 20],
+    ["1000000", 1_000_000],
+  ])("reads %s", (text, bytes) => {
+    expect(parseMemorySize(text)).toBe(bytes);
+  });
+
+  it.each(["", "G", "8X", "-1G", "0", "0.0M", "eight", "8 G B", "1e3M"])("refuses %j, naming --memory", (text) => {
+    expect(() => parseMemorySize(text)).toThrow(InputError);
+    expect(() => parseMemorySize(text)).toThrow(/^--memory: expected a size such as 8G/);
+  });
+});
+
+describe("the memory model", () => {
+  it("counts every parameter of the config as float32", async () => {
+    // gpt2-tiny's model.safetensors holds float32 weights without the tied head: the same bytes, up to its header.
+    const cfg = await readConfig(fixturePath("gpt2-tiny"));
+    const file = readFileSync(fixturePath("gpt2-tiny", "model.safetensors"));
+    const header = Number(file.readBigUInt64LE(0));
+    const stored = JSON.parse(file.subarray(8, 8 + header).toString("utf8")) as Record<string, { shape?: number[]; dtype?: string }>;
+    const floats = Object.entries(stored)
+      .filter(([name, t]) => name !== "__metadata__" && t.dtype === "F32" && !name.endsWith(".attn.bias"))
+      .reduce((s, [, t]) => s + (t.shape ?? []).reduce((a, b) => a * b, 1), 0);
+    expect(weightBytes(cfg)).toBe(4 * floats);
+  });
+
+  it("sizes the largest batch as batchesOf makes them", async () => {
+    const cfg = await readConfig(fixturePath("gpt2-tiny"));
+    // Lengths 10, 20, 30 under 60 padded tokens: [10, 20] (2 x 20 = 40), then [30] alone (60 would take 2 x 30).
+    expect(largestBatchBytes(cfg, [30, 10, 20], 60)).toBe(Math.max(2 * 20 * batchBytesPerToken(cfg, 20), 30 * batchBytesPerToken(cfg, 30)));
+    // A sequence longer than the batch size still runs, alone.
+    expect(largestBatchBytes(cfg, [50], 10)).toBe(50 * batchBytesPerToken(cfg, 50));
+  });
+
+  it("cuts the batch to the largest size whose peak fits the budget", async () => {
+    const inputs = await memoryInputs(fixturePath("gpt2-tiny"), fixturePath("gpt2-tiny", "train.jsonl"));
+    const full = fitEstimate(inputs, 2048);
+    const budget = { bytes: Math.round(full.bytes * 0.6), source: "--memory test" };
+    const plan = planFitMemory(inputs, 2048, budget);
+    expect(plan.batchTokens).toBeLessThan(inputs.lengths.length * 24);
+    expect(plan.estimate.bytes).toBeLessThanOrEqual(budget.bytes);
+    // One more sequence per batch (24 tokens each) would not fit.
+    expect(fitEstimate(inputs, plan.batchTokens + 24).bytes).toBeGreaterThan(budget.bytes);
+  });
+});
+
+describe("influence fit under a memory budget", () => {
+  let tmp: Awaited<ReturnType<typeof tempDir>>;
+  beforeAll(async () => {
+    tmp = await tempDir();
+  });
+  afterAll(() => tmp.remove());
+
+  it.each(["gpt2-tiny", "pythia-tiny", "llama-tiny"])(
+    "estimates the peak of a fit of %s within a quarter and records both in the manifest",
+    async (model) => {
+      const out = path.join(tmp.dir, model);
+      const run = await influence(["fit", "--model", fixturePath(model), "--corpus", fixturePath(model, "train.jsonl"), "--out", out, "--fisher", "empirical"]);
+      expect(run.stderr).toMatch(/peak memory [\d.]+ [KMG]iB \(estimated [\d.]+ [KMG]iB, in the /);
+      expect(run.code).toBe(0);
+      const { memory } = JSON.parse(readFileSync(path.join(out, "manifest.json"), "utf8"));
+      expect(memory.budgetBytes).toBeGreaterThan(memory.peakBytes);
+      expect(Math.abs(memory.estimateBytes - memory.peakBytes) / memory.peakBytes).toBeLessThanOrEqual(0.25);
+    },
+    120_000,
+  );
+
+  it("refuses a fit whose peak exceeds --memory before loading anything, naming the estimate and what to change", async () => {
+    const out = path.join(tmp.dir, "refused");
+    const run = await influence([
+      "fit",
+      "--model",
+      fixturePath("gpt2-tiny"),
+      "--corpus",
+      fixturePath("gpt2-tiny", "train.jsonl"),
+      "--out",
+      out,
+      "--memory",
+      "200M",
+    ]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(
+      /fit needs about [\d.]+ MiB at its peak \(.*: .*model weights \(float32\) [\d.]+ [KM]iB.*\), more than --memory 200 MiB \(200 MiB\) allows/,
+    );
+    expect(run.stderr).toMatch(/raise --memory/);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it("refuses a --memory it cannot read", async () => {
+    const run = await influence(["fit", "--model", "m", "--corpus", "c", "--out", "o", "--memory", "8X"]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/--memory.*expected a size such as 8G, 512M or 1.5G.*"8X"/);
+  });
+});
