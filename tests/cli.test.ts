@@ -274,16 +274,7 @@ describe("the influence command line", () => {
     });
 
     it("serves until SIGTERM, then says it drains and closes", async () => {
-      const server = await startServing(process.execPath, [
-        INFLUENCE_BIN,
-        "serve",
-        "--index",
-        index,
-        "--port",
-        "0",
-        "--workers",
-        "1",
-      ]);
+      const server = await startServing(process.execPath, [INFLUENCE_BIN, "serve", "--index", index, "--port", "0", "--workers", "1"]);
       const health = await fetch(`${server.url}/healthz`);
       expect(health.status).toBe(200);
       // Its memory: the peak so far (the engine worker's thread included) and the estimate made at start.
