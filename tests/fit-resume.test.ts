@@ -75,12 +75,14 @@ async function snapshot(dir: string): Promise<Record<string, string>> {
   );
 }
 
-/** The manifest without what differs between any two runs (when, how long). */
+/** The manifest without what differs between any two runs (when, how long, the memory peak reached). */
 async function manifestOf(out: string): Promise<object> {
-  const { createdAt, timings, ...rest } = JSON.parse(await readFile(path.join(out, "manifest.json"), "utf8"));
+  const { createdAt, timings, memory, ...rest } = JSON.parse(await readFile(path.join(out, "manifest.json"), "utf8"));
   expect(Date.parse(createdAt)).not.toBeNaN();
   expect(Object.keys(timings).sort()).toEqual(["covarianceSeconds", "eigendecompositionSeconds", "lambdaSeconds"]);
-  return rest;
+  const { peakBytes, ...planned } = memory;
+  expect(peakBytes).toBeGreaterThan(0);
+  return { ...rest, memory: planned };
 }
 
 /** The first progress line of a phase on stderr (a pipe: plain lines). */
