@@ -1,13 +1,5 @@
 /** Training batches: every sequence once per epoch, in an order fixed by the seed. */
-import { hashSeed, uniformGenerator } from "../util/random.js";
-
-function shuffle<T>(items: T[], uniform: () => number): T[] {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(uniform() * (i + 1));
-    [items[i], items[j]] = [items[j], items[i]];
-  }
-  return items;
-}
+import { hashSeed, shuffle, uniformGenerator } from "../util/random.js";
 
 /**
  * The batches of one epoch as lists of sequence indices. Sequences are shuffled, then sorted by

@@ -30,6 +30,15 @@ export function uniformGenerator(seed: number): () => number {
   };
 }
 
+/** Shuffles `items` in place (Fisher-Yates) with the generator's numbers, and returns them. */
+export function shuffle<T>(items: T[], uniform: () => number): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(uniform() * (i + 1));
+    [items[i], items[j]] = [items[j], items[i]];
+  }
+  return items;
+}
+
 /** Standard normal numbers (Box-Muller) from a seed. */
 export function normalGenerator(seed: number): () => number {
   const uniform = uniformGenerator(seed);

@@ -13,7 +13,8 @@ import { corpusSource } from "../../corpus/corpus-source.js";
 import type { FisherMode } from "../../ekfac/artifacts.js";
 import { DEFAULT_DAMPING_FACTOR } from "../../ekfac/lambda.js";
 import { DEFAULT_ITERATIVE, type ScoreMethod } from "../../ekfac/methods.js";
-import { type OpenedModel, modelVocabulary, openModel } from "../../model/open-model.js";
+import { type ModelDescription, type OpenedModel, describeModel, modelVocabulary, openModel } from "../../model/open-model.js";
+import type { CausalLM } from "../../model/model.js";
 import type { Gpt2Config, ModelConfig } from "../../model/config.js";
 import { readModel } from "../../model/load.js";
 import { OnnxCausalLM } from "../../model/onnx/causal-lm.js";
@@ -27,7 +28,7 @@ import { lockDirectory } from "../../util/directory-lock.js";
 import { InputError } from "../../util/errors.js";
 import { fingerprintFiles } from "../../util/fingerprint.js";
 import type { ProgressListener } from "../../util/progress.js";
-import { hashSeed, uniformGenerator } from "../../util/random.js";
+import { hashSeed, shuffle, uniformGenerator } from "../../util/random.js";
 import { tempDir } from "../../util/temp-dir.js";
 import { runFit } from "../fit.js";
 import { runScore } from "../score.js";
@@ -103,17 +104,22 @@ export function checkSettings(settings: EvaluateSettings, methods: readonly Meth
 
 /** Subset k: `size` ordinals of 0..n-1 drawn without replacement by a seeded shuffle, ascending. */
 export function subsetMembers(n: number, size: number, seed: number, k: number): number[] {
-  const uniform = uniformGenerator(hashSeed(seed, k));
-  const order = [...Array(n).keys()];
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(uniform() * (i + 1));
-    [order[i], order[j]] = [order[j], order[i]];
-  }
-  return order.slice(0, size).sort((a, b) => a - b);
+  return shuffle([...Array(n).keys()], uniformGenerator(hashSeed(seed, k)))
+    .slice(0, size)
+    .sort((a, b) => a - b);
 }
 
-/** Each query's summed completion NLL under the weights. */
-export async function queryLosses(
+/** Each query's summed completion NLL under the model. */
+async function queryLosses(model: CausalLM, queries: readonly Query[]): Promise<number[]> {
+  const capture = await model.capture(
+    queries.map((q) => [...q.promptTokens, ...q.completionTokens]),
+    { kind: "completion", promptLengths: queries.map((q) => q.promptTokens.length) },
+  );
+  return Array.from(capture.losses);
+}
+
+/** Each query's summed completion NLL under these weights, on a model made for it and released. */
+async function lossesUnder(
   config: ModelConfig,
   weights: ReadonlyMap<string, Float32Array>,
   queries: readonly Query[],
@@ -121,11 +127,7 @@ export async function queryLosses(
 ): Promise<number[]> {
   const model = new OnnxCausalLM(config, weights, runtime);
   try {
-    const capture = await model.capture(
-      queries.map((q) => [...q.promptTokens, ...q.completionTokens]),
-      { kind: "completion", promptLengths: queries.map((q) => q.promptTokens.length) },
-    );
-    return Array.from(capture.losses);
+    return await queryLosses(model, queries);
   } finally {
     await model.release();
   }
@@ -134,8 +136,7 @@ export async function queryLosses(
 export async function runEvaluate(job: EvaluateJob): Promise<EvaluateReport> {
   checkSettings(job.settings, job.methods);
   const runtime = job.runtime ?? {};
-  const start = await openModel(job.modelDir, runtime);
-  await start.model.release();
+  const start = await describeModel(job.modelDir);
   const { config } = start.model;
   if (config.architecture !== "gpt2") {
     throw new InputError(
@@ -173,7 +174,7 @@ export async function runEvaluate(job: EvaluateJob): Promise<EvaluateReport> {
     const schedule: FineTuneSchedule = { ...job.settings.schedule, seed: job.settings.seed };
     const { weights } = await readModel(start.dir);
     const full = await fullModel(job, dir, start, weights, sequences, schedule);
-    const fullLosses = await queryLosses(full.model.config, await fullWeights(full), queries, runtime);
+    const fullLosses = await queryLosses(full.model, queries);
     const scores = new Map<string, number[][]>();
     for (const spec of job.methods) scores.set(methodKey(spec), await methodScores(job, dir, full, spec));
     await full.model.release();
@@ -194,7 +195,7 @@ export async function runEvaluate(job: EvaluateJob): Promise<EvaluateReport> {
           schedule,
           runtime,
         );
-        result = { subset: k, members, losses: await queryLosses(config, tuned, queries, runtime) };
+        result = { subset: k, members, losses: await lossesUnder(config, tuned, queries, runtime) };
         await writeSubset(dir, result);
       }
       subsets.push(result);
@@ -234,7 +235,7 @@ export async function runEvaluate(job: EvaluateJob): Promise<EvaluateReport> {
 async function fullModel(
   job: EvaluateJob,
   dir: string,
-  start: OpenedModel,
+  start: ModelDescription,
   weights: ReadonlyMap<string, Float32Array>,
   sequences: ReadonlyArray<{ tokens: number[] }>,
   schedule: FineTuneSchedule,
@@ -257,10 +258,6 @@ async function fullModel(
     );
   }
   return openModel(target, job.runtime);
-}
-
-async function fullWeights(full: OpenedModel): Promise<Map<string, Float32Array>> {
-  return (await readModel(full.dir)).weights;
 }
 
 /** Every corpus sequence's score on every query by one method, on the fully fine-tuned model; kept in the run's folder. */
