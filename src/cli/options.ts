@@ -106,10 +106,9 @@ export function modelRuntime(device: Device | undefined, workers = 1): Required<
   return runtime;
 }
 
-/** Logs at start what a command expects to need at its peak, and the batch size its budget allows. */
-export function logMemoryPlan(plan: MemoryPlan, budget: MemoryBudget): void {
+/** Logs at start what a command expects to need at its peak, and the batch size its budget allows (fit, build). */
+export function logMemoryPlan(plan: Pick<MemoryPlan, "estimate"> & { batchTokens?: number }, budget: MemoryBudget): void {
   if (process.env.INFLUENCE_QUIET === "1") return;
-  console.error(
-    `influence: memory estimate ${describeEstimate(plan.estimate)} of ${formatBytes(budget.bytes)} (${budget.source}); batches of up to ${plan.batchTokens} tokens`,
-  );
+  const batches = plan.batchTokens === undefined ? "" : `; batches of up to ${plan.batchTokens} tokens`;
+  console.error(`influence: memory estimate ${describeEstimate(plan.estimate)} of ${formatBytes(budget.bytes)} (${budget.source})${batches}`);
 }

@@ -30,12 +30,12 @@ export function batchBytesPerToken(cfg: ModelConfig, length = cfg.contextLength)
 }
 
 /**
- * The requested batch size, capped so that a batch at the full context fits `budgetBytes` (at
- * most MAX_BATCH_BYTES); a batch always takes one sequence.
+ * The requested batch size, capped so that a batch at the full context fits MAX_BATCH_BYTES (a
+ * command's --memory budget cuts it further: memory-estimate.ts planMemory); a batch always takes
+ * one sequence.
  */
-export function batchTokenLimit(cfg: ModelConfig, requested = DEFAULT_BATCH_TOKENS, budgetBytes = MAX_BATCH_BYTES): number {
-  const bytes = Math.min(budgetBytes, MAX_BATCH_BYTES);
-  return Math.max(1, Math.min(requested, Math.floor(bytes / batchBytesPerToken(cfg))));
+export function batchTokenLimit(cfg: ModelConfig, requested = DEFAULT_BATCH_TOKENS): number {
+  return Math.max(1, Math.min(requested, Math.floor(MAX_BATCH_BYTES / batchBytesPerToken(cfg))));
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * The memory a command will need, known before it is spent: what each phase of the command holds
  * at once (the process itself, a model's weights, its batches in ONNX Runtime's arena, and what
- * later stages add: ekfac/fit-memory.ts, indexer/build-memory.ts, engine/serve-memory.ts), the
+ * later stages add: ekfac/fit-memory.ts, jobs/memory-plan.ts for fit and build, engine/serve-memory.ts), the
  * peak over the phases, the batch size a budget allows, and the refusal when even the smallest
  * batch does not fit. The figures were measured on Linux with VmHWM (BENCHMARKS.md `memory`).
  */
@@ -106,6 +106,11 @@ export interface MemoryRecord {
   /** The phase the estimate's peak falls in. */
   estimatePhase: string;
   peakBytes: number;
+}
+
+/** What a command records of its memory before it starts: the budget and the estimated peak. */
+export function plannedMemory(budget: MemoryBudget, estimate: MemoryEstimate): Omit<MemoryRecord, "peakBytes"> {
+  return { budgetBytes: budget.bytes, estimateBytes: estimate.bytes, estimatePhase: estimate.phase };
 }
 
 /** The line a command prints at its end: "peak memory 3.7 GiB (estimated 3.9 GiB, in the eigendecompositions; budget 23 GiB)". */

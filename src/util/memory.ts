@@ -10,13 +10,13 @@ const UNITS: Record<string, number> = { "": 1, B: 1, K: 2 ** 10, M: 2 ** 20, G: 
 
 /**
  * Bytes of a size such as `8G`, `512M`, `1.5G`, `64K` or `1000000` (binary units: 1G = 2^30
- * bytes; an optional trailing `B` or `iB`, any case); `what` names the option in errors.
+ * bytes; an optional trailing `B` or `iB`, any case), as `--memory` takes it.
  */
-export function parseMemorySize(value: string, what = "--memory"): number {
+export function parseMemorySize(value: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(value);
   const bytes = m ? Math.floor(Number(m[1]) * UNITS[m[2].toUpperCase()]) : Number.NaN;
   if (!m || !Number.isSafeInteger(bytes) || bytes <= 0) {
-    throw new InputError(`${what}: expected a size such as 8G, 512M or 1.5G (bytes, K, M, G or T), got ${JSON.stringify(value)}`);
+    throw new InputError(`--memory: expected a size such as 8G, 512M or 1.5G (bytes, K, M, G or T), got ${JSON.stringify(value)}`);
   }
   return bytes;
 }

@@ -4,7 +4,7 @@ import { type BuildJob, DEFAULT_BUILD_PARAMETERS, DEFAULT_WORKERS, runBuild } fr
 import { DEFAULT_QUEUE_SETTINGS, planBuild, waitForBuild } from "../../jobs/distributed/planner.js";
 import { type IndexManifest, recordBuildMemory } from "../../indexer/index-manifest.js";
 import { memoryBudget, memoryInputs, planBuildMemory } from "../../jobs/memory-plan.js";
-import { type MemoryRecord, memoryReport } from "../../model/memory-estimate.js";
+import { type MemoryRecord, memoryReport, plannedMemory } from "../../model/memory-estimate.js";
 import { peakResidentBytes } from "../../util/memory.js";
 import { DEFAULT_BATCH_TOKENS } from "../../model/batch-budget.js";
 import { dampingOption, deviceOption, fisherMode, integer, logMemoryPlan, memoryOption, modelRuntime, oneOf } from "../options.js";
@@ -110,7 +110,7 @@ export function registerBuild(program: Command): void {
           const plan = planBuildMemory(inputs, settings, opts.batchTokens, budget);
           logMemoryPlan(plan, budget);
           await runBuild({ ...job, batchTokens: plan.batchTokens });
-          memory = { budgetBytes: budget.bytes, estimateBytes: plan.estimate.bytes, estimatePhase: plan.estimate.phase, peakBytes: peakResidentBytes() };
+          memory = { ...plannedMemory(budget, plan.estimate), peakBytes: peakResidentBytes() };
           manifest = await recordBuildMemory(opts.out, memory);
         }
         bars.stop();

@@ -5,7 +5,7 @@ import { openModel } from "../../model/open-model.js";
 import { DEFAULT_BATCH_TOKENS } from "../../model/batch-budget.js";
 import { recordFactorsMemory } from "../../ekfac/artifacts.js";
 import { memoryBudget, memoryInputs, planFitMemory } from "../../jobs/memory-plan.js";
-import { memoryReport } from "../../model/memory-estimate.js";
+import { memoryReport, plannedMemory } from "../../model/memory-estimate.js";
 import { peakResidentBytes } from "../../util/memory.js";
 import { dampingOption, deviceOption, fisherMode, integer, logMemoryPlan, memoryOption, modelRuntime } from "../options.js";
 import { progressBars } from "../progress.js";
@@ -48,7 +48,7 @@ export function registerFit(program: Command): void {
           onProgress: bars.listener,
         });
         bars.stop();
-        const memory = { budgetBytes: budget.bytes, estimateBytes: plan.estimate.bytes, estimatePhase: plan.estimate.phase, peakBytes: peakResidentBytes() };
+        const memory = { ...plannedMemory(budget, plan.estimate), peakBytes: peakResidentBytes() };
         await recordFactorsMemory(opts.out, memory);
         const t = manifest.timings;
         console.error(

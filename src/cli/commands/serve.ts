@@ -2,10 +2,9 @@ import type { Command } from "commander";
 import { defaultWebRoot, type IndexFolder, namedIndexFolders, startIndexServer } from "../../http/open-index-server.js";
 import { serveEstimate } from "../../engine/serve-memory.js";
 import { memoryBudget } from "../../jobs/memory-plan.js";
-import { checkBudget, describeEstimate } from "../../model/memory-estimate.js";
-import { formatBytes } from "../../util/memory.js";
+import { checkBudget, plannedMemory } from "../../model/memory-estimate.js";
 import { closeOnSignals } from "../../http/shutdown.js";
-import { deviceOption, indexFolders, integer, memoryOption, modelRuntime } from "../options.js";
+import { deviceOption, indexFolders, integer, logMemoryPlan, memoryOption, modelRuntime } from "../options.js";
 
 export function registerServe(program: Command): void {
   program
@@ -35,8 +34,7 @@ export function registerServe(program: Command): void {
         opts.database,
       );
       checkBudget("serve", estimate, budget, "serve fewer indexes or use fewer --workers (each holds its own model and index)");
-      if (process.env.INFLUENCE_QUIET !== "1")
-        console.error(`influence: memory estimate ${describeEstimate(estimate)} of ${formatBytes(budget.bytes)} (${budget.source})`);
+      logMemoryPlan({ estimate }, budget);
       const { device } = modelRuntime(opts.device, opts.workers * opts.index.length);
       const server = await startIndexServer({
         indexes: opts.index,
@@ -51,7 +49,7 @@ export function registerServe(program: Command): void {
         timeoutMs: opts.timeout,
         maxBodyBytes: opts.maxBody,
         webRoot: defaultWebRoot(),
-        memory: { budgetBytes: budget.bytes, estimateBytes: estimate.bytes, estimatePhase: estimate.phase },
+        memory: plannedMemory(budget, estimate),
       });
       const served = opts.index.map((index: IndexFolder) => (index.name ? `${index.name}=${index.dir}` : index.dir)).join(", ");
       console.error(`influence: serving ${served}\n  GraphQL    ${server.graphqlUrl}\n  dashboard  ${server.url}/\n  playground ${server.url}/playground`);
