@@ -90,6 +90,16 @@ class Assembler {
     this.get(i).i32(step).add().set(i);
     return this.br(0).end().end();
   }
+  /** rows[i] = local[base] + (local[index] + i) * local[stride], for each of the `count` first rows: the addresses of consecutive matrix rows. */
+  rowAddresses(rows: readonly number[], base: number, index: number, stride: number, count: number): this {
+    this.get(base).get(index).get(stride).mul().add().set(rows[0]);
+    for (let i = 1; i < count; i++)
+      this.get(rows[i - 1])
+        .get(stride)
+        .add()
+        .set(rows[i]);
+    return this;
+  }
   /** The encoded body, locals first. */
   encode(): number[] {
     const body = [...uleb(this.types.length), ...this.types.flatMap((type) => [1, type]), ...this.bytes, 0x0b];
@@ -121,12 +131,7 @@ function symv(): number[] {
   /** Rows [r, r + count): the diagonal block in scalars, columns r + count.. two at a time, an odd last one, then y[r + i] += the row sums. */
   const rows = (count: number) => {
     const idx = Array.from({ length: count }, (_, i) => i);
-    a.get(b).get(r).get(rowBytes).mul().add().set(row[0]);
-    for (let i = 1; i < count; i++)
-      a.get(row[i - 1])
-        .get(rowBytes)
-        .add()
-        .set(row[i]);
+    a.rowAddresses(row, b, r, rowBytes, count);
     a.get(r).i32(3).shl().set(k);
     for (const i of idx)
       a.at(x, k)
@@ -210,12 +215,7 @@ function rowKernel(kind: "dots" | "combine"): number[] {
 
   const block = (n: number) => {
     const idx = Array.from({ length: n }, (_, i) => i);
-    a.get(rows).get(q).get(strideBytes).mul().add().set(row[0]);
-    for (let i = 1; i < n; i++)
-      a.get(row[i - 1])
-        .get(strideBytes)
-        .add()
-        .set(row[i]);
+    a.rowAddresses(row, rows, q, strideBytes, n);
     a.get(c0).i32(3).shl().set(k);
     if (kind === "dots") {
       for (const i of idx) a.f64Zero().splat().set(cv[i]);
