@@ -8,6 +8,7 @@ import { readFile, readdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_ITERATIVE } from "../src/ekfac/methods.js";
+import { IndexEngine } from "../src/engine/index-engine.js";
 import { type EvaluateJob, type EvaluateReport, runEvaluate } from "../src/jobs/evaluate/evaluate.js";
 import { runFit } from "../src/jobs/fit.js";
 import { runScore } from "../src/jobs/score.js";
@@ -37,6 +38,7 @@ const job = (outDir: string, overrides: Partial<EvaluateJob> = {}): EvaluateJob 
   settings: SETTINGS,
   methods: [
     { method: "ekfac", fisher: "empirical" },
+    { method: "index", fisher: "empirical" },
     { method: "identity", fisher: null },
   ],
   outDir,
@@ -152,7 +154,17 @@ describe("influence evaluate on gpt2-tiny", () => {
           iterative: DEFAULT_ITERATIVE,
         })
       ).scores;
-    const scores = { ekfac: await scoresOf("ekfac"), identity: await scoresOf("identity") };
+    // The index's projected scores through the engine's other path: its exact search over every stored vector, in float64.
+    const engine = await IndexEngine.open(path.join(tmp.dir, "run", "index-empirical"), { device: "cpu" });
+    const index = [];
+    for (const q of fixtureQueries("gpt2-tiny")) {
+      const found = await engine.approximateTopK({ promptTokens: q.prompt_tokens, completionTokens: q.completion_tokens }, train.length, true);
+      const row = new Array<number>(train.length);
+      found.labels.forEach((ordinal, i) => (row[ordinal] = found.scores[i]));
+      index.push(row);
+    }
+    await engine.close();
+    const scores = { ekfac: await scoresOf("ekfac"), identity: await scoresOf("identity"), index };
     await opened.model.release();
 
     const losses: number[][] = [];
@@ -176,7 +188,7 @@ describe("influence evaluate on gpt2-tiny", () => {
     );
 
     for (const result of report.methods) {
-      const perSequence = scores[result.method as "ekfac" | "identity"];
+      const perSequence = scores[result.method as keyof typeof scores];
       const perQuery = perSequence.map((row, q) => {
         const summed = report.subsets.map((s) => s.members.reduce((sum, i) => sum + row[i], 0));
         summed.forEach((x, k) => expect(result.summedScores[q][k]).toBeCloseTo(x, 3));
@@ -252,7 +264,7 @@ describe("influence evaluate refuses bad input", () => {
       );
     const unknown = await run(["--methods", "ekfac,influence"]);
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toMatch(/--methods.*expected one of ekfac, cg, lissa, identity, got "influence"/);
+    expect(unknown.stderr).toMatch(/--methods.*expected one of ekfac, cg, lissa, identity, index, got "influence"/);
     const fraction = await run(["--fraction", "1"]);
     expect(fraction.code).toBe(2);
     expect(fraction.stderr).toMatch(/--fraction must be between 0 and 1 \(exclusive\), got 1/);

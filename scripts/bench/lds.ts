@@ -5,6 +5,7 @@
  */
 import os from "node:os";
 import path from "node:path";
+import { DEFAULT_BUILD_PARAMETERS } from "../../src/jobs/build.js";
 import { type MethodResult, type MethodSpec, runEvaluate } from "../../src/jobs/evaluate/evaluate.js";
 import { bootstrapMean } from "../../src/stats/lds.js";
 import { REPO_ROOT } from "../../support/fixtures.js";
@@ -21,6 +22,7 @@ const SETTINGS = {
 const METHODS: MethodSpec[] = [
   { method: "ekfac", fisher: "sampled" },
   { method: "ekfac", fisher: "empirical" },
+  { method: "index", fisher: "sampled" },
   { method: "identity", fisher: null },
   { method: "lissa", fisher: "sampled" },
 ];
@@ -50,6 +52,7 @@ const section: BenchSection = {
       log: (message) => console.error(`lds: ${message}`),
     });
     const minutes = (performance.now() - t0) / 60_000;
+    const { projection } = DEFAULT_BUILD_PARAMETERS;
     const { corpus, settings } = report;
     const identity = report.methods.find((m) => m.method === "identity") as MethodResult;
     const rows = report.methods.map(
@@ -66,9 +69,11 @@ const section: BenchSection = {
         `fitted there, heuristic damping). LDS: the mean over queries of Spearman's correlation, across the ${settings.subsets} subsets, ` +
         `between the subset's summed scores and minus the query's loss after fine-tuning on it (1: the summed scores rank the subsets ` +
         `exactly as their losses do; 0: no relation). Intervals: ${report.interval.how}, ${report.interval.level * 100}%. The ` +
-        `difference from identity is paired by query (bootstrap of the per-query differences). The index's own projected scores are not ` +
-        `in the table: the index answers top-k searches, and this section does not yet read every sequence's projected score out of it. ` +
-        `Total ${minutes.toFixed(1)} min (${settings.subsets + 1} fine-tunings, 2 fits, ${report.methods.length} scorings).`,
+        `difference from identity is paired by query (bootstrap of the per-query differences). The index row is the index's own ` +
+        `projected scores (what a served query ranks by before any exact re-scoring): an index of the setting corpus built by ` +
+        `\`influence build\` with its defaults (sampled Fisher, ${projection.kOut}x${projection.kIn} ${projection.basis.toUpperCase()} projection per matrix) on the same fine-tuned model, every ` +
+        `sequence's projected score read from its vectors. Total ${minutes.toFixed(1)} min (${settings.subsets + 1} fine-tunings, 2 fits, ` +
+        `1 index build, ${report.methods.length} scorings).`,
       "",
       "| method | LDS | 95% interval | minus identity's, paired (95% interval) | queries with LDS > 0 |",
       "| --- | ---: | ---: | ---: | ---: |",

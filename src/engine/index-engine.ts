@@ -296,17 +296,23 @@ export class IndexEngine implements InfluenceEngine {
     return scoreWithVariants(this, request);
   }
 
-  async distribution(request: DistributionRequest): Promise<DistributionResult> {
+  /** Every indexed sequence's projected score, in ordinal order (entry 0 is the first ordinal). */
+  async projectedScores(request: QueryTokens): Promise<{ query: QueryInfo; scores: Float32Array }> {
     const prepared = await this.prepare(request, false);
     const { dim, count, rows } = this.vectors;
     const query = maskQuery(prepared.vector, rangesForLayers(this.vectors.layout, prepared.layers));
-    const scores = await matMul({ data: rows, dims: [count, dim] }, { data: query, dims: [dim, 1] });
+    return { query: prepared.info, scores: await matMul({ data: rows, dims: [count, dim] }, { data: query, dims: [dim, 1] }) };
+  }
+
+  async distribution(request: DistributionRequest): Promise<DistributionResult> {
+    const { query, scores } = await this.projectedScores(request);
+    const { count } = this.vectors;
     const positive = Array.from(scores)
       .filter((s) => s > 0)
       .sort((a, b) => b - a);
     const fit = fitPowerLaw(positive);
     return {
-      query: prepared.info,
+      query,
       count,
       histogram: histogram(scores, request.bins),
       topScores: positive.slice(0, DISTRIBUTION_TOP_SCORES),

@@ -36,6 +36,7 @@ import {
 } from "../db/index.js";
 import { loadFactors, readFactorsManifest } from "../ekfac/artifacts.js";
 import { DEFAULT_SHARD_SIZE, fitEkfac } from "../ekfac/fit.js";
+import { DEFAULT_DAMPING_FACTOR } from "../ekfac/lambda.js";
 import { corpusSource } from "../corpus/corpus-source.js";
 import { type ModelDescription, describeModel } from "../model/open-model.js";
 import { DEFAULT_BATCH_TOKENS, batchTokenLimit } from "../model/batch-budget.js";
@@ -97,7 +98,7 @@ export const DEFAULT_WORKERS = Math.max(1, Math.min(os.availableParallelism(), 4
 /** What `influence build` does unless told otherwise. */
 export const DEFAULT_BUILD_PARAMETERS: BuildJob["parameters"] = {
   fisher: "sampled",
-  damping: { rule: "heuristic", factor: 0.1 },
+  damping: { rule: "heuristic", factor: DEFAULT_DAMPING_FACTOR },
   seed: 0,
   maxSequences: null,
   fitSequences: null,

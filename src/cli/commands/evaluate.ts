@@ -1,7 +1,6 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import type { FisherMode } from "../../ekfac/artifacts.js";
-import { SCORE_METHODS, type ScoreMethod } from "../../ekfac/methods.js";
-import { type EvaluateReport, type MethodSpec, runEvaluate } from "../../jobs/evaluate/evaluate.js";
+import { EVALUATE_METHODS, type EvaluateMethod, type EvaluateReport, type MethodSpec, runEvaluate } from "../../jobs/evaluate/evaluate.js";
 import { deviceOption, fisherMode, integer, modelRuntime, oneOf, positiveNumber } from "../options.js";
 import { progressBars } from "../progress.js";
 import { formatTable } from "../table.js";
@@ -20,7 +19,7 @@ const list =
   };
 
 /** One row per method and Fisher; identity uses no curvature, so it has one row. */
-export function methodSpecs(methods: readonly ScoreMethod[], fishers: readonly FisherMode[]): MethodSpec[] {
+export function methodSpecs(methods: readonly EvaluateMethod[], fishers: readonly FisherMode[]): MethodSpec[] {
   return methods.flatMap((method): MethodSpec[] => (method === "identity" ? [{ method, fisher: null }] : fishers.map((fisher) => ({ method, fisher }))));
 }
 
@@ -39,12 +38,15 @@ export function registerEvaluate(program: Command): void {
     .option("--lr <x>", "peak learning rate of every fine-tuning (warmup over 10% of the steps, cosine decay to 10%)", positiveNumber, 1e-3)
     .option("--batch-tokens <n>", "padded tokens per fine-tuning batch", integer(2), 1024)
     .addOption(
-      new Option("--methods <list>", `comma-separated scoring methods: ${SCORE_METHODS.join(", ")}`)
-        .argParser(list(oneOf(SCORE_METHODS)))
-        .default(["ekfac", "identity", "lissa"], "ekfac,identity,lissa"),
+      new Option(
+        "--methods <list>",
+        `comma-separated scoring methods: ${EVALUATE_METHODS.join(", ")} (index: the projected scores of an index built with build's defaults)`,
+      )
+        .argParser(list(oneOf(EVALUATE_METHODS)))
+        .default(["ekfac", "index", "identity", "lissa"], "ekfac,index,identity,lissa"),
     )
     .addOption(
-      new Option("--fisher <list>", "Fisher of the factors, comma-separated: sampled, empirical (a row per Fisher for ekfac, lissa and cg)")
+      new Option("--fisher <list>", "Fisher of the factors, comma-separated: sampled, empirical (a row per Fisher for every method but identity)")
         .argParser(list(fisherMode))
         .default(["sampled"], "sampled"),
     )

@@ -12,7 +12,10 @@ import { type Query, readQueries } from "../../corpus/queries.js";
 import { corpusSource } from "../../corpus/corpus-source.js";
 import type { FisherMode } from "../../ekfac/artifacts.js";
 import { DEFAULT_DAMPING_FACTOR } from "../../ekfac/lambda.js";
-import { DEFAULT_ITERATIVE, type ScoreMethod } from "../../ekfac/methods.js";
+import { DEFAULT_ITERATIVE, SCORE_METHODS, type ScoreMethod } from "../../ekfac/methods.js";
+import { IndexEngine } from "../../engine/index-engine.js";
+import { indexPath } from "../../indexer/index-manifest.js";
+import { readTokenStore } from "../../indexer/token-store.js";
 import { type ModelDescription, type OpenedModel, describeModel, modelVocabulary, openModel } from "../../model/open-model.js";
 import type { CausalLM } from "../../model/model.js";
 import type { Gpt2Config, ModelConfig } from "../../model/config.js";
@@ -30,18 +33,38 @@ import { fingerprintFiles } from "../../util/fingerprint.js";
 import type { ProgressListener } from "../../util/progress.js";
 import { hashSeed, shuffle, uniformGenerator } from "../../util/random.js";
 import { tempDir } from "../../util/temp-dir.js";
+import { DEFAULT_BUILD_PARAMETERS, DEFAULT_WORKERS, runBuild } from "../build.js";
 import { runFit } from "../fit.js";
 import { runScore } from "../score.js";
-import { claimSettings, outPaths, readScores, readSubset, type SubsetResult, writeFolderAtomic, writeScores, writeSubset } from "./out-folder.js";
+import {
+  type StoredScores,
+  type SubsetResult,
+  claimSettings,
+  outPaths,
+  readScores,
+  readSubset,
+  writeFolderAtomic,
+  writeScores,
+  writeSubset,
+} from "./out-folder.js";
+
+/**
+ * The scoring methods of `ekfac/methods.ts`, and `index`: the projected scores of an index built
+ * (`influence build`, default settings) on the fine-tuned model, what a served query ranks by.
+ */
+export const EVALUATE_METHODS = [...SCORE_METHODS, "index"] as const;
+export type EvaluateMethod = (typeof EVALUATE_METHODS)[number];
 
 /** A row of the report: a scoring method, with the Fisher of its factors where it uses them. */
 export interface MethodSpec {
-  method: ScoreMethod;
+  method: EvaluateMethod;
   /** null for identity, which uses no curvature. */
   fisher: FisherMode | null;
 }
 
-export const methodLabel = ({ method, fisher }: MethodSpec): string => (fisher === null ? method : `${method} (${fisher} Fisher)`);
+const { kOut, kIn } = DEFAULT_BUILD_PARAMETERS.projection;
+export const methodLabel = ({ method, fisher }: MethodSpec): string =>
+  fisher === null ? method : method === "index" ? `index (${fisher} Fisher, ${kOut}x${kIn} projection)` : `${method} (${fisher} Fisher)`;
 const methodKey = ({ method, fisher }: MethodSpec): string => (fisher === null ? method : `${method}-${fisher}`);
 
 /** Confidence level of the reported intervals, and the bootstrap that makes them. */
@@ -107,6 +130,12 @@ export function subsetMembers(n: number, size: number, seed: number, k: number):
   return shuffle([...Array(n).keys()], uniformGenerator(hashSeed(seed, k)))
     .slice(0, size)
     .sort((a, b) => a - b);
+}
+
+/** The corpus's sequences in file order, and the queries, as read once by the run. */
+interface EvaluatedCorpus {
+  sequences: ReadonlyArray<{ externalId: string; tokens: number[] }>;
+  queries: readonly Query[];
 }
 
 /** Each query's summed completion NLL under the model. */
@@ -176,7 +205,7 @@ export async function runEvaluate(job: EvaluateJob): Promise<EvaluateReport> {
     const full = await fullModel(job, dir, start, weights, sequences, schedule);
     const fullLosses = await queryLosses(full.model, queries);
     const scores = new Map<string, number[][]>();
-    for (const spec of job.methods) scores.set(methodKey(spec), await methodScores(job, dir, full, spec));
+    for (const spec of job.methods) scores.set(methodKey(spec), await methodScores(job, dir, full, { sequences, queries }, spec));
     await full.model.release();
 
     const subsets: SubsetResult[] = [];
@@ -261,10 +290,15 @@ async function fullModel(
 }
 
 /** Every corpus sequence's score on every query by one method, on the fully fine-tuned model; kept in the run's folder. */
-async function methodScores(job: EvaluateJob, dir: string, full: OpenedModel, spec: MethodSpec): Promise<number[][]> {
+async function methodScores(job: EvaluateJob, dir: string, full: OpenedModel, corpus: EvaluatedCorpus, spec: MethodSpec): Promise<number[][]> {
   const key = methodKey(spec);
   const kept = await readScores(dir, key);
   if (kept !== undefined) return kept.scores;
+  if (spec.method === "index") {
+    const scores = await indexScores(job, dir, corpus, spec.fisher ?? "sampled");
+    await writeScores(dir, key, scores);
+    return scores.scores;
+  }
   // identity uses no factors, but the scoring job reads a fit's damping and modules: any Fisher does.
   const fisher = spec.fisher ?? "sampled";
   const factorsDir = outPaths(dir).factors(fisher);
@@ -286,7 +320,7 @@ async function methodScores(job: EvaluateJob, dir: string, full: OpenedModel, sp
     factorsDir,
     train: { file: job.corpusFile },
     queriesFile: job.queriesFile,
-    method: spec.method,
+    method: spec.method as ScoreMethod,
     perModule: false,
     perToken: false,
     iterative: DEFAULT_ITERATIVE,
@@ -294,4 +328,41 @@ async function methodScores(job: EvaluateJob, dir: string, full: OpenedModel, sp
   });
   await writeScores(dir, key, { queries: out.queries, train: out.train, scores: out.scores });
   return out.scores;
+}
+
+/**
+ * Every corpus sequence's projected score on every query, from an index of the corpus built with
+ * the default settings on the fully fine-tuned model (kept in the run's folder, resumed if
+ * interrupted). The index's ordinals must follow the corpus's order: checked on its token store.
+ */
+async function indexScores(job: EvaluateJob, dir: string, corpus: EvaluatedCorpus, fisher: FisherMode): Promise<StoredScores> {
+  const paths = outPaths(dir);
+  const indexDir = paths.index(fisher);
+  if (!existsSync(indexPath(indexDir, "manifest"))) {
+    job.log?.(`building an index (${fisher} Fisher) of the corpus on the fine-tuned model`);
+    await runBuild({
+      modelDir: paths.fullModel,
+      corpusFile: job.corpusFile,
+      outDir: indexDir,
+      parameters: { ...DEFAULT_BUILD_PARAMETERS, fisher, seed: job.settings.seed },
+      workers: DEFAULT_WORKERS,
+      device: job.runtime?.device,
+      resume: existsSync(indexPath(indexDir, "buildState")),
+      onProgress: job.onProgress,
+      log: job.log,
+    });
+  }
+  const store = await readTokenStore(indexPath(indexDir, "tokens"));
+  const misplaced = corpus.sequences.findIndex((s, i) => i >= store.count || store.tokens(i).join() !== s.tokens.join());
+  if (misplaced >= 0 || store.count !== corpus.sequences.length) {
+    throw new InputError(`${indexDir}: does not hold the corpus's sequences in its order (first difference at ${misplaced}); remove the folder and rerun`);
+  }
+  const engine = await IndexEngine.open(indexDir, job.runtime);
+  try {
+    const scores: number[][] = [];
+    for (const q of corpus.queries) scores.push(Array.from((await engine.projectedScores(q)).scores));
+    return { queries: corpus.queries.map((q) => q.id), train: corpus.sequences.map((s) => s.externalId), scores };
+  } finally {
+    await engine.close();
+  }
 }

@@ -13,6 +13,7 @@ export const outPaths = (dir: string) => ({
   settings: path.join(dir, "settings.json"),
   fullModel: path.join(dir, "full-model"),
   factors: (fisher: string) => path.join(dir, `factors-${fisher}`),
+  index: (fisher: string) => path.join(dir, `index-${fisher}`),
   scores: (key: string) => path.join(dir, "scores", `${key}.json`),
   subset: (k: number) => path.join(dir, "subsets", `${String(k).padStart(4, "0")}.json`),
 });
