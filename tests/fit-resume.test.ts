@@ -192,8 +192,21 @@ describe("an unfinished fit is never overwritten", () => {
   });
 
   it("refuses --resume where no fit was left unfinished", async () => {
-    const run = await influence(fitArgs(reference, "--resume"));
+    const out = path.join(tmp.dir, "empty");
+    const run = await influence(fitArgs(out, "--resume"));
     expect(run.code).toBe(2);
-    expect(run.stderr).toContain(`${reference}: no unfinished fit to resume (start one without --resume)`);
+    expect(run.stderr).toContain(`${out}: no unfinished fit to resume (start one without --resume)`);
+  });
+});
+
+describe("a complete fit is never overwritten", () => {
+  it("refuses a fit into its folder, with or without --resume, changing nothing", async () => {
+    const before = await snapshot(reference);
+    for (const args of [fitArgs(reference), fitArgs(reference, "--resume"), fitArgs(reference, "--seed", "1")]) {
+      const run = await influence(args);
+      expect(run.code, run.stderr).toBe(2);
+      expect(run.stderr).toContain(`${reference} already holds a complete fit; fit into a new folder (nothing was changed)`);
+      expect(await snapshot(reference)).toEqual(before);
+    }
   });
 });

@@ -41,6 +41,9 @@ export interface FactorsManifest {
 
 const files = { manifest: "manifest.json", covariance: "covariance.safetensors", eigen: "eigendecomposition.safetensors", lambda: "lambda.safetensors" };
 
+/** Whether `dir` holds a complete fit: its manifest is written last. */
+export const holdsFactors = (dir: string): boolean => existsSync(path.join(dir, files.manifest));
+
 export async function saveFactors(dir: string, manifest: FactorsManifest, covariance: ModuleCovariance[], factors: ModuleFactors[]): Promise<void> {
   await mkdir(dir, { recursive: true });
   const cov: Record<string, TensorToWrite> = {};

@@ -1,7 +1,7 @@
 /** `influence fit`: EK-FAC factors of a model on a corpus, saved with a manifest. */
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
-import { type DampingRule, FACTORS_FORMAT, FACTORS_VERSION, type FactorsManifest, type FisherMode, saveFactors } from "../ekfac/artifacts.js";
+import { type DampingRule, FACTORS_FORMAT, FACTORS_VERSION, type FactorsManifest, type FisherMode, holdsFactors, saveFactors } from "../ekfac/artifacts.js";
 import { DEFAULT_SHARD_SIZE, type FitResult, fitEkfac, serialPasses } from "../ekfac/fit.js";
 import { batchTokenLimit } from "../model/batch-budget.js";
 import { lockDirectory } from "../util/directory-lock.js";
@@ -36,6 +36,7 @@ export async function runFit(job: FitJob): Promise<{ manifest: FactorsManifest; 
   await mkdir(outDir, { recursive: true });
   const lock = await lockDirectory(outDir, FACTORS_FOLDER);
   try {
+    if (holdsFactors(outDir)) throw new InputError(`${outDir} already holds a complete fit; fit into a new folder (nothing was changed)`);
     job.onProgress?.({ phase: "counting", done: 0 });
     const total = await source.count();
     job.onProgress?.({ phase: "counting", done: total });

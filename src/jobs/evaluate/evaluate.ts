@@ -10,7 +10,7 @@ import path from "node:path";
 import { existsSync } from "node:fs";
 import { type Query, readQueries } from "../../corpus/queries.js";
 import { corpusSource } from "../../corpus/corpus-source.js";
-import type { FisherMode } from "../../ekfac/artifacts.js";
+import { type FisherMode, holdsFactors } from "../../ekfac/artifacts.js";
 import { DEFAULT_DAMPING_FACTOR } from "../../ekfac/lambda.js";
 import { DEFAULT_ITERATIVE, SCORE_METHODS, type ScoreMethod } from "../../ekfac/methods.js";
 import { IndexEngine } from "../../engine/index-engine.js";
@@ -302,7 +302,7 @@ async function methodScores(job: EvaluateJob, dir: string, full: OpenedModel, co
   // identity uses no factors, but the scoring job reads a fit's damping and modules: any Fisher does.
   const fisher = spec.fisher ?? "sampled";
   const factorsDir = outPaths(dir).factors(fisher);
-  if (!existsSync(path.join(factorsDir, "manifest.json"))) {
+  if (!holdsFactors(factorsDir)) {
     job.log?.(`fitting EK-FAC (${fisher} Fisher) on the fine-tuned model`);
     await runFit({
       opened: full,
