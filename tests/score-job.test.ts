@@ -7,10 +7,12 @@ import { readSafetensors, tensorAsFloat32 } from "../src/safetensors/read.js";
 import { writeSafetensors } from "../src/safetensors/write.js";
 import { runFit } from "../src/jobs/fit.js";
 import { type OpenedModel, openModel } from "../src/model/open-model.js";
-import { type ScoreOutput, runScore } from "../src/jobs/score.js";
+import { type ScoreJob, type ScoreOutput, runScore } from "../src/jobs/score.js";
+import { DEFAULT_ITERATIVE, type ScoreMethod } from "../src/ekfac/methods.js";
+import type { ProgressEvent } from "../src/util/progress.js";
 import { pearson } from "../src/stats/correlation.js";
 import { maxRelError } from "./helpers/compare.js";
-import { fixtureExpected, fixtureModels, fixturePath } from "../support/fixtures.js";
+import { fixtureExpected, fixtureModels, fixturePath, fixtureQueries } from "../support/fixtures.js";
 import { tempDir } from "../src/util/temp-dir.js";
 
 const heuristic = { rule: "heuristic" as const, factor: 0.1 };
@@ -118,16 +120,16 @@ describe("bad input to influence score", () => {
     await tmp.remove();
   });
 
-  const score = (opened: OpenedModel, queriesFile: string, method: "ekfac" | "cg" = "ekfac") =>
-    runScore({
-      opened,
-      factorsDir: factors(),
-      train: { file: fixturePath("gpt2-tiny", "train.jsonl") },
-      queriesFile,
-      method,
-      perModule: false,
-      perToken: false,
-    });
+  const scoreJob = (opened: OpenedModel, queriesFile: string, method: ScoreMethod): ScoreJob => ({
+    opened,
+    factorsDir: factors(),
+    train: { file: fixturePath("gpt2-tiny", "train.jsonl") },
+    queriesFile,
+    method,
+    perModule: false,
+    perToken: false,
+  });
+  const score = (opened: OpenedModel, queriesFile: string, method: "ekfac" | "cg" = "ekfac") => runScore(scoreJob(opened, queriesFile, method));
 
   async function queries(lines: object[]): Promise<string> {
     const file = path.join(tmp.dir, `queries-${Math.random().toString(36).slice(2)}.jsonl`);
@@ -148,6 +150,17 @@ describe("bad input to influence score", () => {
     } finally {
       await writeFile(file, original);
     }
+  });
+
+  it.each(["cg", "lissa"] as const)("reports each query %s solves, one event per query", async (method) => {
+    const events: ProgressEvent[] = [];
+    const queriesFile = fixturePath("gpt2-tiny", "queries.jsonl");
+    const iterative = { ...DEFAULT_ITERATIVE, lissa: { ...DEFAULT_ITERATIVE.lissa, iterations: 20 } };
+    await runScore({ ...scoreJob(tiny, queriesFile, method), iterative, onProgress: (e) => events.push(e) });
+    const n = fixtureQueries("gpt2-tiny").length;
+    expect(events.filter((e) => e.phase === `${method} solves`)).toEqual(
+      Array.from({ length: n }, (_, i) => ({ phase: `${method} solves`, done: i + 1, total: n, unit: "queries" })),
+    );
   });
 
   it("refuses a query longer than the context, and an empty completion, naming the line", async () => {

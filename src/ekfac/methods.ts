@@ -33,13 +33,17 @@ function dampingVector(bank: GradientBank, factors: readonly ModuleFactors[]): F
   return d;
 }
 
-/** M[query][module] for a method; cg and lissa need the fitting sequences' gradient bank. */
+/**
+ * M[query][module] for a method; cg and lissa need the fitting sequences' gradient bank, and call
+ * `onSolved` with the number of queries solved after each (their solves take seconds each).
+ */
 export async function queryMatrices(
   method: ScoreMethod,
   factors: readonly ModuleFactors[],
   gradients: readonly Float32Array[][],
   bank?: GradientBank,
   options: IterativeOptions = DEFAULT_ITERATIVE,
+  onSolved?: (done: number) => void,
 ): Promise<{ matrices: Float32Array[][]; iterations?: number[] }> {
   if (method === "identity") return { matrices: gradients.map((q) => q.map((g) => g.slice())) };
   if (method === "ekfac") {
@@ -77,6 +81,7 @@ export async function queryMatrices(
       x = lissa(apply, b, bank.gradients.length, { ...options.lissa, scale });
       iterations.push(options.lissa.iterations);
     }
+    onSolved?.(iterations.length);
     return unflatten(x, bank.offsets, sizes);
   });
   return { matrices, iterations };

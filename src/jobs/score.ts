@@ -94,7 +94,9 @@ export async function runScore(job: ScoreJob): Promise<ScoreOutput> {
   let start = performance.now();
   const bank = job.method === "cg" || job.method === "lissa" ? await fittingBank(job) : undefined;
   const { gradients } = await queryGradients(model, queries);
-  const { matrices } = await queryMatrices(job.method, factors, gradients, bank, job.iterative ?? DEFAULT_ITERATIVE);
+  const { matrices } = await queryMatrices(job.method, factors, gradients, bank, job.iterative ?? DEFAULT_ITERATIVE, (done) =>
+    job.onProgress?.({ phase: `${job.method} solves`, done, total: queries.length, unit: "queries" }),
+  );
   const prepared = await prepareModuleQueries(matrices, model.modules, job.rank);
   const queriesSeconds = (performance.now() - start) / 1000;
 
