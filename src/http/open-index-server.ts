@@ -108,7 +108,8 @@ async function openIndex(
     return {
       backend: { name, engine, db, tokenizer, enginePool: pool },
       close: async () => {
-        await openPool.close();
+        // A request that timed out may still be running in its worker: terminated inside an ONNX Runtime run, it aborts the process.
+        await openPool.close({ finishRunning: true });
         await db.close();
       },
     };
