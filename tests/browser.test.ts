@@ -257,6 +257,11 @@ describe(`the web UI in Chromium (${CHROMIUM_PATH})`, () => {
     );
     const shown = await page.locator('[data-testid="hit"]').evaluateAll((items) => items.map((i) => i.getAttribute("data-sequence-id")));
     expect(shown).toEqual(influence.hits.map((h) => h.sequence.id));
+    // Each hit names the tier that scored it, and shows no second, projected score beside a projected one.
+    expect(await page.locator('[data-testid="hit"] .score').evaluateAll((items) => items.map((i) => i.getAttribute("data-scored-by")))).toEqual(
+      influence.hits.map(() => "PROJECTED"),
+    );
+    expect(await page.locator('[data-testid="hit"] .approx').count()).toBe(0);
     expect(await page.locator(".summary").textContent()).toContain("projected scores only from 12 candidates");
     // The recent queries say it too, and list a query run twice once.
     await page.getByRole("button", { name: "Run" }).click();
@@ -283,10 +288,17 @@ describe(`the web UI in Chromium (${CHROMIUM_PATH})`, () => {
       .waitFor(SLOW);
     const { influence } = await api<{
       influence: {
-        hits: Array<{ rank: number; score: number; approxScore: number; sequence: { id: string }; layerScores: Array<{ layer: number; score: number }> }>;
+        hits: Array<{
+          rank: number;
+          score: number;
+          scoredBy: string;
+          approxScore: number;
+          sequence: { id: string };
+          layerScores: Array<{ layer: number; score: number }>;
+        }>;
       };
     }>(
-      `query($p: String, $c: String, $k: Int) { influence(prompt: $p, completion: $c, topK: $k) { hits { rank score approxScore sequence { id } layerScores { layer score } } } }`,
+      `query($p: String, $c: String, $k: Int) { influence(prompt: $p, completion: $c, topK: $k) { hits { rank score scoredBy approxScore sequence { id } layerScores { layer score } } } }`,
       { p: DEMO_QUERIES[0].prompt, c: DEMO_QUERIES[0].completion, k: TOP_K },
     );
 
@@ -310,19 +322,20 @@ describe(`the web UI in Chromium (${CHROMIUM_PATH})`, () => {
       return readFile((await (await download).path())!, "utf8");
     };
     const json = JSON.parse(await saved("Export JSON")) as {
-      hits: Array<{ rank: number; id: string; score: number; approxScore: number; layerScores: unknown }>;
+      hits: Array<{ rank: number; id: string; score: number; scoredBy: string; approxScore: number; layerScores: unknown }>;
     };
-    expect(json.hits.map((h) => [h.rank, h.id, h.score, h.approxScore, h.layerScores])).toEqual(
-      influence.hits.map((h) => [h.rank, h.sequence.id, h.score, h.approxScore, h.layerScores]),
+    expect(influence.hits.map((h) => h.scoredBy)).toEqual(influence.hits.map(() => "EXACT"));
+    expect(json.hits.map((h) => [h.rank, h.id, h.score, h.scoredBy, h.approxScore, h.layerScores])).toEqual(
+      influence.hits.map((h) => [h.rank, h.sequence.id, h.score, "exact", h.approxScore, h.layerScores]),
     );
     const csv = (await saved("Export CSV"))
       .trimEnd()
       .split("\r\n")
       .map((line) => line.split(","));
     const layers = influence.hits[0].layerScores.map((l) => l.layer);
-    expect(csv[0]).toEqual(["rank", "id", "score", "approx_score", ...layers.map((l) => `layer_${l}`)]);
-    expect(csv.slice(1).map((row) => row.map((cell, i) => (i === 1 ? cell : Number(cell))))).toEqual(
-      influence.hits.map((h) => [h.rank, h.sequence.id, h.score, h.approxScore, ...h.layerScores.map((l) => l.score)]),
+    expect(csv[0]).toEqual(["rank", "id", "score", "scored_by", "approx_score", ...layers.map((l) => `layer_${l}`)]);
+    expect(csv.slice(1).map((row) => row.map((cell, i) => (i === 1 || i === 3 ? cell : Number(cell))))).toEqual(
+      influence.hits.map((h) => [h.rank, h.sequence.id, h.score, "exact", h.approxScore, ...h.layerScores.map((l) => l.score)]),
     );
     expect(network.external()).toEqual([]);
   });

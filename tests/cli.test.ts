@@ -259,13 +259,14 @@ describe("the influence command line", () => {
       const args = ["query", "--index", index, "--prompt-tokens", "464,2068", "--completion-tokens", "7586", "--top-k", "5"];
       const json = await influence([...args, "--json"]);
       expect(json.code, json.stderr).toBe(0);
-      const hits = JSON.parse(json.stdout).hits as Array<{ rank: number; id: string; score: number; approxScore: number }>;
+      const hits = JSON.parse(json.stdout).hits as Array<{ rank: number; id: string; score: number; scoredBy: string; approxScore: number }>;
+      expect(hits.map((h) => h.scoredBy)).toEqual(hits.map(() => "exact"));
       const shown = await influence(args);
       expect(shown.code, shown.stderr).toBe(0);
       const [header, ...rows] = shown.stdout.trimEnd().split("\n");
-      expect(header.trim().split(/\s+/)).toEqual(["rank", "score", "approx", "id", "text"]);
-      expect(rows.map((r) => r.trim().split(/\s+/).slice(0, 4))).toEqual(
-        hits.map((h) => [String(h.rank), h.score.toExponential(3), h.approxScore.toExponential(3), h.id]),
+      expect(header.trim().split(/\s+/)).toEqual(["rank", "score", "tier", "approx", "id", "text"]);
+      expect(rows.map((r) => r.trim().split(/\s+/).slice(0, 5))).toEqual(
+        hits.map((h) => [String(h.rank), h.score.toExponential(3), h.scoredBy, h.approxScore.toExponential(3), h.id]),
       );
       // Ids start under their header; scores end under theirs.
       const idStart = header.indexOf(" id ") + 1;

@@ -35,6 +35,7 @@ describe("ranking the two stages of a query", () => {
     expect(hits.map((h) => h.ordinal)).toEqual(best.map((e) => e.ordinal));
     expect(hits.map((h) => h.rank)).toEqual([1, 2, 3, 4, 5, 6, 7]);
     for (const h of hits) {
+      expect(h.scoredBy).toBe("exact");
       expect(h.score).toBe(exact.get(h.ordinal)?.score);
       expect(h.approxScore).toBe(candidates.find((c) => c.ordinal === h.ordinal)?.approxScore);
       expect(h.layerScores).toEqual(exact.get(h.ordinal)?.layerScores);
@@ -45,6 +46,7 @@ describe("ranking the two stages of a query", () => {
     const hits = rankHits({ topK: 4, rerank: false, tokenScores: true }, candidates, exactScores);
     expect(hits.map((h) => h.ordinal)).toEqual(candidates.slice(0, 4).map((c) => c.ordinal));
     for (const [i, h] of hits.entries()) {
+      expect(h.scoredBy).toBe("projected");
       expect(h.score).toBe(candidates[i].approxScore);
       expect(h.layerScores).toEqual(candidates[i].approxLayerScores);
       expect(h.tokenScores).toEqual(exact.get(h.ordinal)?.tokenScores);

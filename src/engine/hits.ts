@@ -39,12 +39,21 @@ export function rankHits(
       .map((c) => ({ c, e: exactOf(c.ordinal) }))
       .sort((x, y) => y.e.score - x.e.score)
       .slice(0, request.topK)
-      .map(({ c, e }, i) => ({ rank: i + 1, ordinal: c.ordinal, score: e.score, approxScore: c.approxScore, layerScores: e.layerScores, ...tokenScores(e) }));
+      .map(({ c, e }, i) => ({
+        rank: i + 1,
+        ordinal: c.ordinal,
+        score: e.score,
+        scoredBy: "exact" as const,
+        approxScore: c.approxScore,
+        layerScores: e.layerScores,
+        ...tokenScores(e),
+      }));
   }
   return candidates.slice(0, request.topK).map((c, i) => ({
     rank: i + 1,
     ordinal: c.ordinal,
     score: c.approxScore,
+    scoredBy: "projected" as const,
     approxScore: c.approxScore,
     layerScores: c.approxLayerScores,
     ...(request.tokenScores ? tokenScores(exactOf(c.ordinal)) : {}),

@@ -56,12 +56,17 @@ export interface TokenScore {
   score: number;
 }
 
+/** What scored a hit: exact EK-FAC on the sequence's own gradient, or the index's projected vectors. */
+export type ScoreTier = "exact" | "projected";
+
 export interface InfluenceHit {
   rank: number;
   /** Position of the sequence in the corpus: its vector label and database key. */
   ordinal: number;
   /** Exact EK-FAC score when re-ranked, else equal to approxScore. */
   score: number;
+  /** Which tier `score` comes from. */
+  scoredBy: ScoreTier;
   /** Inner product of the projected, whitened vectors. */
   approxScore: number;
   layerScores: LayerScore[];

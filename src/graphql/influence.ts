@@ -1,4 +1,4 @@
-import { ArgsType, Field, Float, Int, ObjectType } from "type-graphql";
+import { ArgsType, Field, Float, Int, ObjectType, registerEnumType } from "type-graphql";
 import type * as engine from "../engine/types.js";
 import type { InfluenceArgs as ServiceInfluenceArgs } from "../engine/query-validation.js";
 import { CANDIDATES, DEFAULT_CANDIDATES_TEXT, TOP_K, rangeText } from "../indexer/query-limits.js";
@@ -72,6 +72,21 @@ export class TokenScore implements engine.TokenScore {
   score!: number;
 }
 
+/** GraphQL enum values for the engine's score tiers ("exact" is EXACT). */
+export enum ScoreTier {
+  EXACT = "exact",
+  PROJECTED = "projected",
+}
+
+registerEnumType(ScoreTier, {
+  name: "ScoreTier",
+  description: "What scored a hit.",
+  valuesConfig: {
+    EXACT: { description: "Exact EK-FAC influence, from the sequence's own gradient (re-ranking; about a forward and backward pass per candidate)." },
+    PROJECTED: { description: "The inner product of the index's projected, whitened vectors (the search alone; fast, approximate)." },
+  },
+});
+
 @ObjectType({ description: "A training sequence and how much it influenced the completion." })
 export class InfluenceHit implements engine.InfluenceHit {
   @Field(() => Int, { description: "1 for the most influential." })
@@ -80,8 +95,11 @@ export class InfluenceHit implements engine.InfluenceHit {
   @Field(() => Int, { description: "Position of the sequence in the corpus." })
   ordinal!: number;
 
-  @Field(() => Float, { description: "Exact EK-FAC influence when re-ranked, else equal to approxScore." })
+  @Field(() => Float, { description: "Exact EK-FAC influence when re-ranked, else equal to approxScore: scoredBy says which." })
   score!: number;
+
+  @Field(() => ScoreTier, { description: "Which tier computed score." })
+  scoredBy!: engine.ScoreTier;
 
   @Field(() => Float, { description: "Inner product of the projected, whitened vectors (what the index searched on)." })
   approxScore!: number;

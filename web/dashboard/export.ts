@@ -9,8 +9,15 @@ const csvField = (value: string | number): string => {
 
 export function hitsToCsv(hits: readonly Hit[]): string {
   const layers = [...new Set(hits.flatMap((h) => h.layerScores.map((l) => l.layer)))].sort((a, b) => a - b);
-  const header = ["rank", "id", "score", "approx_score", ...layers.map((l) => `layer_${l}`)];
-  const rows = hits.map((h) => [h.rank, h.sequence.id, h.score, h.approxScore, ...layers.map((l) => h.layerScores.find((s) => s.layer === l)?.score ?? "")]);
+  const header = ["rank", "id", "score", "scored_by", "approx_score", ...layers.map((l) => `layer_${l}`)];
+  const rows = hits.map((h) => [
+    h.rank,
+    h.sequence.id,
+    h.score,
+    h.scoredBy.toLowerCase(),
+    h.approxScore,
+    ...layers.map((l) => h.layerScores.find((s) => s.layer === l)?.score ?? ""),
+  ]);
   return [header, ...rows].map((row) => row.map(csvField).join(",")).join("\r\n") + "\r\n";
 }
 
@@ -19,6 +26,7 @@ export function hitsToJson(hits: readonly Hit[]): string {
     rank: h.rank,
     id: h.sequence.id,
     score: h.score,
+    scoredBy: h.scoredBy.toLowerCase(),
     approxScore: h.approxScore,
     layerScores: h.layerScores,
     tokenScores: h.tokenScores,

@@ -35,6 +35,8 @@ export interface TokenScore {
 export interface Hit {
   rank: number;
   score: number;
+  /** Which tier computed score: exact EK-FAC or the index's projected vectors. */
+  scoredBy: "EXACT" | "PROJECTED";
   approxScore: number;
   layerScores: Array<{ layer: number; score: number }>;
   tokenScores: TokenScore[];
@@ -86,7 +88,7 @@ export async function fetchInfluence(args: InfluenceArgs): Promise<InfluenceAnsw
       influence(${QUERY_ARGUMENTS}, topK: $topK, containsToken: $containsToken, rerank: $rerank, candidates: $candidates) {
         query { tokenTexts loss }
         hits {
-          rank score approxScore
+          rank score scoredBy approxScore
           layerScores { layer score }
           tokenScores { position tokenId text score }
           sequence { id }

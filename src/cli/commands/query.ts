@@ -59,6 +59,7 @@ export function registerQuery(program: Command): void {
           rank: h.rank,
           id: sequences[i]?.externalId ?? null,
           score: h.score,
+          scoredBy: h.scoredBy,
           approxScore: h.approxScore,
           layerScores: Object.fromEntries(h.layerScores.map((l) => [l.layer, l.score])),
           ...(h.tokenScores ? { tokenScores: h.tokenScores } : {}),
@@ -70,6 +71,7 @@ export function registerQuery(program: Command): void {
           const columns = [
             { header: "rank", align: "right" },
             { header: "score", align: "right" },
+            { header: "tier" },
             { header: "approx", align: "right" },
             { header: "id" },
             { header: "text" },
@@ -77,6 +79,7 @@ export function registerQuery(program: Command): void {
           const rows = hits.map((h) => [
             String(h.rank),
             formatScore(h.score),
+            h.scoredBy,
             formatScore(h.approxScore),
             h.id ?? "?",
             (h.text ?? "").replace(/\s+/g, " ").slice(0, TEXT_WIDTH),
