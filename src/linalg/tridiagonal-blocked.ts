@@ -12,6 +12,7 @@
  * team's shared matrix, and only its upper triangle is kept up to date: row i right of the diagonal
  * is column i below it.
  */
+import { ReflectorGroups } from "./back-transform.js";
 import { SymvTeam } from "./parallel.js";
 import { multiply } from "./products64.js";
 import type { Tridiagonal } from "./tridiagonal.js";
@@ -34,9 +35,9 @@ export const HELPERS_MIN_N = 1280;
 /** Trailing updates of more rows than this are split in row blocks that skip the lower triangle. */
 const UPDATE_BLOCK_ROWS = 768;
 
-/** Tridiagonal form of A plus its Householder vectors: row k of `reflectors` (n×n) is v_k, zero up to column k, v_k[k+1] = 1. */
+/** Tridiagonal form of A plus its Householder vectors v_k (zero up to column k, v_k[k+1] = 1). */
 export interface BlockedTridiagonal extends Tridiagonal {
-  reflectors: Float64Array;
+  reflectors: ReflectorGroups;
 }
 
 /** Reduces the symmetric row-major n×n matrix `a` (not modified), with `threads` sharing the matrix-vector products. */
@@ -53,7 +54,7 @@ async function reduce(a: Float64Array, n: number, team: SymvTeam): Promise<Block
   const d = new Float64Array(n);
   const e = new Float64Array(n);
   const tau = new Float64Array(n);
-  const reflectors = new Float64Array(n * n);
+  const reflectors = new ReflectorGroups(n);
   const b = team.matrix;
   b.set(a);
   // The panel's vectors and the coefficients of its corrections, in the team's memory for its kernels.
@@ -81,7 +82,7 @@ async function reduce(a: Float64Array, n: number, team: SymvTeam): Promise<Block
       const vi = v.subarray(i * m, (i + 1) * m);
       vi.fill(0, 0, i + 1);
       vi.set(bRow.subarray(i + 1), i + 1);
-      reflectors.set(vi, (p0 + i) * n + p0);
+      reflectors.store(p0 + i, p0, vi);
       team.x.set(vi);
       const y = team.symv(m, i + 1);
       // B v for the B of the panel's start; the current one is B − Σ_q (v_q w_qᵀ + w_q v_qᵀ).
