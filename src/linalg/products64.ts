@@ -26,6 +26,22 @@ export async function multiply(
   return out;
 }
 
+/** c − x yᵀ for c [rows, width], x [rows, k] and y [width, k], in one kernel call. */
+export async function subtractProduct(c: Float64Array, x: Float64Array, y: Float64Array, rows: number, k: number, width: number): Promise<Float64Array> {
+  const [out] = await runKernel64(
+    "float64.subtract-product",
+    (g) => {
+      const cc = g.input("c", "float64", ["rows", "width"]);
+      const xx = g.input("x", "float64", ["rows", "k"]);
+      const yy = g.input("y", "float64", ["width", "k"]);
+      g.output(g.op("Gemm", [xx, yy, cc], { transB: 1, alpha: floatAttr(-1), beta: floatAttr(1) }), "out", "float64", ["rows", "width"]);
+    },
+    { c: { data: c, dims: [rows, width] }, x: { data: x, dims: [rows, k] }, y: { data: y, dims: [width, k] } },
+    ["out"],
+  );
+  return out;
+}
+
 /** A group of reflectors in compact WY form, I − Vᵀ T V: v [b, m] one Householder vector a row, t [b, b]. */
 export interface ReflectorBlock {
   v: Float64Array;
