@@ -6,6 +6,7 @@ import { BLOCKED_MIN_N, eigh } from "../src/linalg/eigh.js";
 import { eighBlocked } from "../src/linalg/eigh-blocked.js";
 import { eighByRotations } from "../src/linalg/eigh-rotations.js";
 import { SymvTeam } from "../src/linalg/parallel.js";
+import { subtractProduct } from "../src/linalg/products64.js";
 import { randomSymmetric, symmetricWithSpectrum } from "../src/linalg/random-symmetric.js";
 import { HELPERS_MIN_N } from "../src/linalg/tridiagonal-blocked.js";
 import { uniformGenerator } from "../src/util/random.js";
@@ -284,6 +285,25 @@ describe("tridiagonalEigen (divide and conquer)", () => {
       Float64Array.from({ length: n }, r),
       Float64Array.from({ length: n - 1 }, () => -Math.abs(r())),
     );
+  });
+});
+
+describe("subtractProduct (the reduction's trailing update)", () => {
+  it.each([
+    [1, 1, 1],
+    [3, 2, 5],
+    [70, 128, 301],
+  ])("computes c − x yᵀ for %i rows, inner size %i and %i columns", async (rows, k, width) => {
+    const r = shiftedUniform(rows + k + width);
+    const [c, x, y] = [rows * width, rows * k, width * k].map((length) => Float64Array.from({ length }, r));
+    const out = await subtractProduct(c, x, y, rows, k, width);
+    for (let i = 0; i < rows; i++) {
+      for (let j = 0; j < width; j++) {
+        let expected = c[i * width + j];
+        for (let q = 0; q < k; q++) expected -= x[i * k + q] * y[j * k + q];
+        expect(Math.abs(out[i * width + j] - expected)).toBeLessThan(1e-13);
+      }
+    }
   });
 });
 
