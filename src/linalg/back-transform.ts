@@ -6,8 +6,9 @@
  *
  * Every group is applied to a block of Z's columns in one ONNX Runtime call (products64.ts), so that
  * only finished columns come back: each result ONNX Runtime hands back lands in memory the process
- * has never touched, and on this machine a first touch costs 3 to 7 ms per MiB, 13 of the 15 s of a
- * call per group at n = 5,632 (its results added up to 11 n² numbers, against n² now).
+ * has never touched, and on this machine a first touch costs 3 to 7 ms per MiB. With a call per
+ * group over all of Z the results added up to about 11 n² numbers at n = 5,632 (the stage took 13 s
+ * there), against n² now.
  */
 import { applyReflectorGroups, multiply } from "./products64.js";
 
