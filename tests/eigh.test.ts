@@ -1,10 +1,12 @@
 import { describe, expect, it } from "vitest";
+import { applyReflectors, ReflectorGroups } from "../src/linalg/back-transform.js";
 import { tridiagonalEigen } from "../src/linalg/divide-conquer.js";
 import type { Eigh } from "../src/linalg/eigenpairs.js";
 import { BLOCKED_MIN_N, eigh } from "../src/linalg/eigh.js";
 import { eighBlocked } from "../src/linalg/eigh-blocked.js";
 import { eighByRotations } from "../src/linalg/eigh-rotations.js";
 import { SymvTeam } from "../src/linalg/parallel.js";
+import { subtractProduct } from "../src/linalg/products64.js";
 import { randomSymmetric, symmetricWithSpectrum } from "../src/linalg/random-symmetric.js";
 import { HELPERS_MIN_N } from "../src/linalg/tridiagonal-blocked.js";
 import { uniformGenerator } from "../src/util/random.js";
@@ -283,6 +285,57 @@ describe("tridiagonalEigen (divide and conquer)", () => {
       Float64Array.from({ length: n }, r),
       Float64Array.from({ length: n - 1 }, () => -Math.abs(r())),
     );
+  });
+});
+
+describe("subtractProduct (the reduction's trailing update)", () => {
+  it.each([
+    [1, 1, 1],
+    [3, 2, 5],
+    [70, 128, 301],
+  ])("computes c − x yᵀ for %i rows, inner size %i and %i columns", async (rows, k, width) => {
+    const r = shiftedUniform(rows + k + width);
+    const [c, x, y] = [rows * width, rows * k, width * k].map((length) => Float64Array.from({ length }, r));
+    const out = await subtractProduct(c, x, y, rows, k, width);
+    for (let i = 0; i < rows; i++) {
+      for (let j = 0; j < width; j++) {
+        let expected = c[i * width + j];
+        for (let q = 0; q < k; q++) expected -= x[i * k + q] * y[j * k + q];
+        expect(Math.abs(out[i * width + j] - expected)).toBeLessThan(1e-13);
+      }
+    }
+  });
+});
+
+describe("applyReflectors (the back-transformation)", () => {
+  it.each([2, 3, 258, 600])("applies the reflectors of n = %i like one reflector at a time", async (n) => {
+    const r = shiftedUniform(n);
+    // v_k zero up to column k, one at k + 1, the rest random; τ = 2/‖v‖² makes I − τ v vᵀ a reflection.
+    const reflectors = new ReflectorGroups(n);
+    const vs: Float64Array[] = [];
+    const tau = new Float64Array(n);
+    for (let k = 0; k < n - 1; k++) {
+      const v = Float64Array.from({ length: n }, (_, c) => (c <= k ? 0 : c === k + 1 ? 1 : r()));
+      vs.push(v);
+      tau[k] = 2 / v.reduce((s, x) => s + x * x, 0);
+      // Stored the way the reduction does: from its panel's first column, here k − (k mod 3).
+      const from = k - (k % 3);
+      reflectors.store(k, from, v.subarray(from));
+    }
+    const z = Float64Array.from({ length: n * n }, r);
+    const expected = Float64Array.from(z);
+    // Q z = H_0 (H_1 (… (H_{n−2} z))), column by column.
+    for (let k = n - 2; k >= 0; k--) {
+      for (let j = 0; j < n; j++) {
+        let s = 0;
+        for (let i = k + 1; i < n; i++) s += vs[k][i] * expected[i * n + j];
+        for (let i = k + 1; i < n; i++) expected[i * n + j] -= tau[k] * s * vs[k][i];
+      }
+    }
+    await applyReflectors(reflectors, tau, z);
+    let worst = 0;
+    for (let i = 0; i < n * n; i++) worst = Math.max(worst, Math.abs(z[i] - expected[i]));
+    expect(worst).toBeLessThan(1e-12);
   });
 });
 

@@ -162,7 +162,7 @@ async function productsTable(): Promise<string[]> {
     ["square", 1024, 1024, 1024, {}],
     ["divide and conquer, top merge at n = 3,072 (one half)", 1536, 1536, 3072, {}],
     ["tridiagonal panel update at n = 3,072 (64 columns, first row block)", 768, 128, 3072, { transB: true }],
-    ["back-transformation, a group of 256 reflectors at n = 3,072", 256, 3072, 3072, {}],
+    ["back-transformation at n = 3,072, a group of 256 reflectors on a block of 256 columns", 256, 3072, 256, {}],
   ];
   for (const [name, m, k, n, trans] of cases) {
     const a = random(m * k);

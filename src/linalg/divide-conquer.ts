@@ -14,7 +14,7 @@
  * can zero one z entry are merged. The eigenvectors of the rank-one problem use Gu and Eisenstat's
  * recomputed z (dlaed3), which makes them orthogonal to working precision however close the roots.
  */
-import { type Eigh, sortByValue } from "./eigenpairs.js";
+import type { Eigh } from "./eigenpairs.js";
 import { tridiagonalByRotations } from "./eigh-rotations.js";
 import { multiply } from "./products64.js";
 import { poleDistances, secularRoot } from "./secular.js";
@@ -83,26 +83,34 @@ async function merge(top: Eigh, bottom: Eigh, n1: number, n2: number, beta: numb
 
   const kept = deflate(d, z, rho, q, n, type);
   const k = kept.length;
+  const rankOne =
+    k > 0
+      ? rankOneEigen(
+          Float64Array.from(kept, (j) => d[j]),
+          Float64Array.from(kept, (j) => z[j]),
+          rho,
+        )
+      : undefined;
+  // Every column goes straight to its place in ascending order of the eigenvalues: the kept ones
+  // (the rank-one problem's values, in order) merged with the deflated ones (d_j and column j of Q).
+  const deflated = Array.from({ length: n }, (_, j) => j)
+    .filter((j) => type[j] === DEFLATED)
+    .sort((a, b) => d[a] - d[b]);
   const values = new Float64Array(n);
+  const keptAt = new Int32Array(k);
   const vectors = new Float64Array(n * n);
-  // Deflated pairs are eigenpairs as they are: d_j and column j of Q.
-  let next = k;
-  for (let j = 0; j < n; j++) {
-    if (type[j] !== DEFLATED) continue;
-    values[next] = d[j];
-    for (let r = 0; r < n; r++) vectors[r * n + next] = q[r * n + j];
-    next++;
+  for (let p = 0, a = 0, b = 0; p < n; p++) {
+    if (b === deflated.length || (a < k && (rankOne as Eigh).values[a] <= d[deflated[b]])) {
+      values[p] = (rankOne as Eigh).values[a];
+      keptAt[a++] = p;
+    } else {
+      const j = deflated[b++];
+      values[p] = d[j];
+      for (let r = 0; r < n; r++) vectors[r * n + p] = q[r * n + j];
+    }
   }
-  if (k > 0) {
-    const rankOne = rankOneEigen(
-      Float64Array.from(kept, (j) => d[j]),
-      Float64Array.from(kept, (j) => z[j]),
-      rho,
-    );
-    values.set(rankOne.values);
-    await rotateKept(q, n, n1, kept, type, rankOne.vectors, vectors);
-  }
-  return sortByValue(values, vectors, n);
+  if (rankOne) await rotateKept(q, n, n1, kept, type, rankOne.vectors, keptAt, vectors);
+  return { values, vectors };
 }
 
 /**
@@ -160,7 +168,7 @@ function deflate(d: Float64Array, z: Float64Array, rho: number, q: Float64Array,
 
 /**
  * Eigenpairs of diag(d) + ρ z zᵀ with d strictly ascending and no z_j negligible: values ascending,
- * vectors k×k row-major (column j for value j).
+ * vectors k×k row-major, one a row (row j for value j), which the loop writes in order.
  */
 function rankOneEigen(d: Float64Array, z: Float64Array, rho: number): Eigh {
   const k = d.length;
@@ -186,29 +194,44 @@ function rankOneEigen(d: Float64Array, z: Float64Array, rho: number): Eigh {
       norm += x * x;
     }
     norm = 1 / Math.sqrt(norm);
-    for (let i = 0; i < k; i++) vectors[i * k + j] = delta[i] * norm;
+    for (let i = 0; i < k; i++) vectors[j * k + i] = delta[i] * norm;
   }
   return { values, vectors };
 }
 
 /**
- * Writes Q[:, kept] U into the first k columns of `out` (n×n): the top n1 rows from the kept
- * columns that are nonzero there, the bottom rows likewise, two products instead of one of n rows.
+ * Writes the columns of Q[:, kept] U into `out` (n×n), column a to column keptAt[a]: the top n1 rows
+ * from the kept columns that are nonzero there, the bottom rows likewise, two products instead of
+ * one of n rows. `ut` is Uᵀ (k×k, row a the coefficients of output column a).
  */
-async function rotateKept(q: Float64Array, n: number, n1: number, kept: number[], type: Int8Array, u: Float64Array, out: Float64Array): Promise<void> {
+async function rotateKept(
+  q: Float64Array,
+  n: number,
+  n1: number,
+  kept: number[],
+  type: Int8Array,
+  ut: Float64Array,
+  keptAt: Int32Array,
+  out: Float64Array,
+): Promise<void> {
   const k = kept.length;
   const half = async (rows: number, row0: number, excluded: number) => {
     const use = kept.map((_, a) => a).filter((a) => type[kept[a]] !== excluded);
     if (rows === 0 || use.length === 0) return;
-    const qPart = new Float64Array(rows * use.length);
+    const width = use.length;
+    const qPart = new Float64Array(rows * width);
     for (let r = 0; r < rows; r++) {
       const src = (row0 + r) * n;
-      for (let c = 0; c < use.length; c++) qPart[r * use.length + c] = q[src + kept[use[c]]];
+      for (let c = 0; c < width; c++) qPart[r * width + c] = q[src + kept[use[c]]];
     }
-    const uPart = new Float64Array(use.length * k);
-    use.forEach((a, c) => uPart.set(u.subarray(a * k, (a + 1) * k), c * k));
-    const product = await multiply(qPart, uPart, rows, use.length, k);
-    for (let r = 0; r < rows; r++) out.set(product.subarray(r * k, (r + 1) * k), (row0 + r) * n);
+    const utPart = new Float64Array(k * width);
+    for (let a = 0; a < k; a++) for (let c = 0; c < width; c++) utPart[a * width + c] = ut[a * k + use[c]];
+    const product = await multiply(qPart, utPart, rows, width, k, { transB: true });
+    for (let r = 0; r < rows; r++) {
+      const dst = (row0 + r) * n;
+      const src = r * k;
+      for (let a = 0; a < k; a++) out[dst + keptAt[a]] = product[src + a];
+    }
   };
   await half(n1, 0, BOTTOM);
   await half(n - n1, n1, TOP);

@@ -29,7 +29,7 @@ export async function eighBlocked(a: Float64Array, n: number, threads: number, o
   lap("tridiagonal");
   const { values, vectors } = await tridiagonalEigen(reduced.d, reduced.e);
   lap("divide-and-conquer");
-  await applyReflectors(reduced.reflectors, reduced.tau, n, vectors);
+  await applyReflectors(reduced.reflectors, reduced.tau, vectors);
   lap("back-transform");
   return { values, vectors };
 }

@@ -6,7 +6,7 @@
  * tiny ones of the divide-and-conquer's lowest levels stay here, where a call would cost more.
  */
 import { floatAttr } from "../runtime/graph.js";
-import { gemmKernel, runKernel64 } from "../runtime/kernels.js";
+import { gemmKernel, type HostTensor64, runKernel64 } from "../runtime/kernels.js";
 
 /** Products of fewer multiply-adds than this are done in JavaScript (a kernel call costs ~0.1 ms). */
 const HOST_MAX_MULTIPLY_ADDS = 1 << 18;
@@ -26,21 +26,62 @@ export async function multiply(
   return out;
 }
 
-/**
- * (I - Vᵀ T V) z for a block reflector given by v [b, m] (one Householder vector a row) and its
- * triangular factor t [b, b], applied to z [m, n]: three products in one kernel call.
- */
-export async function reflectBlock(v: Float64Array, t: Float64Array, z: Float64Array, b: number, m: number, n: number): Promise<Float64Array> {
+/** c − x yᵀ for c [rows, width], x [rows, k] and y [width, k], in one kernel call. */
+export async function subtractProduct(c: Float64Array, x: Float64Array, y: Float64Array, rows: number, k: number, width: number): Promise<Float64Array> {
   const [out] = await runKernel64(
-    "float64.block-reflector",
+    "float64.subtract-product",
     (g) => {
-      const vv = g.input("v", "float64", ["b", "m"]);
-      const tt = g.input("t", "float64", ["b", "b"]);
-      const zz = g.input("z", "float64", ["m", "n"]);
-      const tvz = g.op("MatMul", [tt, g.op("MatMul", [vv, zz])]);
-      g.output(g.op("Gemm", [vv, tvz, zz], { transA: 1, alpha: floatAttr(-1), beta: floatAttr(1) }), "out", "float64", ["m", "n"]);
+      const cc = g.input("c", "float64", ["rows", "width"]);
+      const xx = g.input("x", "float64", ["rows", "k"]);
+      const yy = g.input("y", "float64", ["width", "k"]);
+      g.output(g.op("Gemm", [xx, yy, cc], { transB: 1, alpha: floatAttr(-1), beta: floatAttr(1) }), "out", "float64", ["rows", "width"]);
     },
-    { v: { data: v, dims: [b, m] }, t: { data: t, dims: [b, b] }, z: { data: z, dims: [m, n] } },
+    { c: { data: c, dims: [rows, width] }, x: { data: x, dims: [rows, k] }, y: { data: y, dims: [width, k] } },
+    ["out"],
+  );
+  return out;
+}
+
+/** A group of reflectors in compact WY form, I − Vᵀ T V: v [b, m] one Householder vector a row, t [b, b]. */
+export interface ReflectorBlock {
+  v: Float64Array;
+  t: Float64Array;
+  b: number;
+  m: number;
+}
+
+/**
+ * (I − V_0ᵀ T_0 V_0) … (I − V_{G−1}ᵀ T_{G−1} V_{G−1}) z for z [n, c], in one kernel call: group g
+ * acts on the last m_g rows (m_g ascending in g), the last group first. The kernel is made for the
+ * groups' shapes, so one is compiled per size of matrix; z's columns may be any number.
+ */
+export async function applyReflectorGroups(groups: readonly ReflectorBlock[], z: Float64Array, n: number, c: number): Promise<Float64Array> {
+  const feeds: Record<string, HostTensor64> = { z: { data: z, dims: [n, c] } };
+  groups.forEach(({ v, t, b, m }, g) => {
+    feeds[`v${g}`] = { data: v, dims: [b, m] };
+    feeds[`t${g}`] = { data: t, dims: [b, b] };
+  });
+  const shapes = groups.map(({ b, m }) => `${b}x${m}`).join(",");
+  const [out] = await runKernel64(
+    `float64.reflector-groups.${n}.${shapes}`,
+    (gb) => {
+      const zz = gb.input("z", "float64", [n, "c"]);
+      const rows = (from: number, to: number) => gb.op("Slice", [zz, gb.constant("int64", [from]), gb.constant("int64", [to]), gb.constant("int64", [0])]);
+      let tail = "";
+      for (let g = groups.length - 1; g >= 0; g--) {
+        const { b, m } = groups[g];
+        const vv = gb.input(`v${g}`, "float64", [b, m]);
+        const tt = gb.input(`t${g}`, "float64", [b, b]);
+        // Rows n − m … of z: the rows this group reaches and the previous ones did not, then those.
+        const upper = g === groups.length - 1 ? n : n - groups[g + 1].m;
+        tail = tail === "" ? rows(n - m, upper) : gb.op("Concat", [rows(n - m, upper), tail], { axis: 0 });
+        const tvz = gb.op("MatMul", [tt, gb.op("MatMul", [vv, tail])]);
+        tail = gb.op("Gemm", [vv, tvz, tail], { transA: 1, alpha: floatAttr(-1), beta: floatAttr(1) });
+      }
+      const first = n - groups[0].m;
+      gb.output(first === 0 ? tail : gb.op("Concat", [rows(0, first), tail], { axis: 0 }), "out", "float64", [n, "c"]);
+    },
+    feeds,
     ["out"],
   );
   return out;

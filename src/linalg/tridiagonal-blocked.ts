@@ -12,8 +12,9 @@
  * team's shared matrix, and only its upper triangle is kept up to date: row i right of the diagonal
  * is column i below it.
  */
+import { ReflectorGroups } from "./back-transform.js";
 import { SymvTeam } from "./parallel.js";
-import { multiply } from "./products64.js";
+import { subtractProduct } from "./products64.js";
 import type { Tridiagonal } from "./tridiagonal.js";
 import { householder } from "./tridiagonal.js";
 
@@ -34,9 +35,9 @@ export const HELPERS_MIN_N = 1280;
 /** Trailing updates of more rows than this are split in row blocks that skip the lower triangle. */
 const UPDATE_BLOCK_ROWS = 768;
 
-/** Tridiagonal form of A plus its Householder vectors: row k of `reflectors` (n×n) is v_k, zero up to column k, v_k[k+1] = 1. */
+/** Tridiagonal form of A plus its Householder vectors v_k (zero up to column k, v_k[k+1] = 1). */
 export interface BlockedTridiagonal extends Tridiagonal {
-  reflectors: Float64Array;
+  reflectors: ReflectorGroups;
 }
 
 /** Reduces the symmetric row-major n×n matrix `a` (not modified), with `threads` sharing the matrix-vector products. */
@@ -53,7 +54,7 @@ async function reduce(a: Float64Array, n: number, team: SymvTeam): Promise<Block
   const d = new Float64Array(n);
   const e = new Float64Array(n);
   const tau = new Float64Array(n);
-  const reflectors = new Float64Array(n * n);
+  const reflectors = new ReflectorGroups(n);
   const b = team.matrix;
   b.set(a);
   // The panel's vectors and the coefficients of its corrections, in the team's memory for its kernels.
@@ -61,6 +62,7 @@ async function reduce(a: Float64Array, n: number, team: SymvTeam): Promise<Block
   const w = team.scratch.subarray(PANEL * n, 2 * PANEL * n);
   const vCoef = team.scratch.subarray(2 * PANEL * n, 2 * PANEL * n + PANEL);
   const wCoef = team.scratch.subarray(2 * PANEL * n + PANEL, 2 * PANEL * n + 2 * PANEL);
+  const room = updateRoom(n);
   for (let p0 = 0; p0 < n - 1; ) {
     const m = n - p0;
     const nb = Math.min(PANEL, m - 1);
@@ -81,7 +83,7 @@ async function reduce(a: Float64Array, n: number, team: SymvTeam): Promise<Block
       const vi = v.subarray(i * m, (i + 1) * m);
       vi.fill(0, 0, i + 1);
       vi.set(bRow.subarray(i + 1), i + 1);
-      reflectors.set(vi, (p0 + i) * n + p0);
+      reflectors.store(p0 + i, p0, vi);
       team.x.set(vi);
       const y = team.symv(m, i + 1);
       // B v for the B of the panel's start; the current one is B − Σ_q (v_q w_qᵀ + w_q v_qᵀ).
@@ -101,7 +103,7 @@ async function reduce(a: Float64Array, n: number, team: SymvTeam): Promise<Block
       wi.fill(0, 0, i + 1);
       for (let c = i + 1; c < m; c++) wi[c] = h.tau * y[c] + alpha * vi[c];
     }
-    await updateTrailing(b, m, nb, v, w);
+    await updateTrailing(b, m, nb, v, w, room);
     p0 += nb;
   }
   if (n > 0) d[n - 1] = b[0];
@@ -109,16 +111,32 @@ async function reduce(a: Float64Array, n: number, team: SymvTeam): Promise<Block
 }
 
 /**
+ * The update's arrays, made once for the first (largest) panel and reused by the others: memory
+ * the process has not touched before costs 3 to 7 ms per MiB here (see back-transform.ts).
+ */
+interface UpdateRoom {
+  /** The panel's vectors side by side, (m − nb) × 2nb each. */
+  xt: Float64Array;
+  yt: Float64Array;
+  /** A row block's part of B. */
+  room: Float64Array;
+}
+
+function updateRoom(n: number): UpdateRoom {
+  // A row block has at most 1.5 UPDATE_BLOCK_ROWS rows, or fewer than 2 UPDATE_BLOCK_ROWS when alone.
+  const rows = Math.min(n, 2 * UPDATE_BLOCK_ROWS);
+  return { xt: new Float64Array(2 * PANEL * n), yt: new Float64Array(2 * PANEL * n), room: new Float64Array(rows * n) };
+}
+
+/**
  * B' = B[nb:, nb:] − V Wᵀ − W Vᵀ over the upper triangle, for the panel's vectors (rows of v and w,
  * m numbers each), written compact ((m − nb)² row-major) at the start of `b`.
  */
-async function updateTrailing(b: Float64Array, m: number, nb: number, v: Float64Array, w: Float64Array): Promise<void> {
+async function updateTrailing(b: Float64Array, m: number, nb: number, v: Float64Array, w: Float64Array, { xt, yt, room }: UpdateRoom): Promise<void> {
   const m2 = m - nb;
   // Row r of xt is (v_q[nb + r])_q followed by (w_q[nb + r])_q, of yt the same with v and w swapped,
   // so that (xt ytᵀ)[r][c] = Σ_q v_q[r] w_q[c] + w_q[r] v_q[c].
   const k = 2 * nb;
-  const xt = new Float64Array(m2 * k);
-  const yt = new Float64Array(m2 * k);
   for (let q = 0; q < nb; q++) {
     for (let r = 0; r < m2; r++) {
       const vq = v[q * m + nb + r];
@@ -131,22 +149,23 @@ async function updateTrailing(b: Float64Array, m: number, nb: number, v: Float64
   }
   const blocks = Math.max(1, Math.round(m2 / UPDATE_BLOCK_ROWS));
   const edges = Array.from({ length: blocks + 1 }, (_, i) => Math.round((i * m2) / blocks));
-  // Rows [r0, r1) need columns [r0, m2): one product each, then the compaction in row order, which
-  // only ever writes where it has already read.
-  const products = [];
+  // Rows [r0, r1) need columns [r0, m2): one kernel call each on those of B (copied out of the
+  // team's memory, which ONNX Runtime cannot read: it is shared), then the compaction in row order,
+  // which only ever writes where every call has already read.
+  const updated = [];
   for (let i = 0; i < blocks; i++) {
     const [r0, r1] = [edges[i], edges[i + 1]];
-    products.push(await multiply(xt.subarray(r0 * k, r1 * k), yt.subarray(r0 * k), r1 - r0, k, m2 - r0, { transB: true }));
+    const width = m2 - r0;
+    const c = room.subarray(0, (r1 - r0) * width);
+    for (let r = r0; r < r1; r++) c.set(b.subarray((nb + r) * m + nb + r0, (nb + r + 1) * m), (r - r0) * width);
+    updated.push(await subtractProduct(c, xt.subarray(r0 * k, r1 * k), yt.subarray(r0 * k, m2 * k), r1 - r0, k, width));
   }
   for (let i = 0; i < blocks; i++) {
     const [r0, r1] = [edges[i], edges[i + 1]];
-    const p = products[i];
     const width = m2 - r0;
     for (let r = r0; r < r1; r++) {
-      const src = (nb + r) * m + nb;
-      const dst = r * m2;
-      const pr = (r - r0) * width - r0;
-      for (let c = r; c < m2; c++) b[dst + c] = b[src + c] - p[pr + c];
+      const from = (r - r0) * width + (r - r0);
+      b.set(updated[i].subarray(from, (r - r0 + 1) * width), r * m2 + r);
     }
   }
 }
