@@ -15,7 +15,7 @@ import { type SafetensorsFile, readSafetensors, tensorAsFloat32, tensorAsFloat64
 import { type TensorToWrite, writeSafetensors } from "../safetensors/write.js";
 import { writeJsonAtomic } from "../util/atomic-write.js";
 import { InputError } from "../util/errors.js";
-import type { ModuleCovariance } from "./covariance.js";
+import type { ModuleCovariance, StoredCovariance } from "./covariance.js";
 import type { ModuleFactors } from "./factors.js";
 
 export const FACTORS_FORMAT = "influence-graph.ekfac";
@@ -41,7 +41,7 @@ export interface FactorsManifest {
 
 const files = { manifest: "manifest.json", covariance: "covariance.safetensors", eigen: "eigendecomposition.safetensors", lambda: "lambda.safetensors" };
 
-export async function saveFactors(dir: string, manifest: FactorsManifest, covariance: ModuleCovariance[], factors: ModuleFactors[]): Promise<void> {
+export async function saveFactors(dir: string, manifest: FactorsManifest, covariance: readonly StoredCovariance[], factors: ModuleFactors[]): Promise<void> {
   await mkdir(dir, { recursive: true });
   const cov: Record<string, TensorToWrite> = {};
   const eig: Record<string, TensorToWrite> = {};

@@ -17,6 +17,16 @@ export interface ModuleCovariance {
   S: Float64Array;
 }
 
+/**
+ * A and S as they are saved: float64 as pass 1 makes them, or float32 as the factors files store
+ * them, which is all a fit keeps of them once their eigenbases are found.
+ */
+export interface StoredCovariance {
+  module: TrackedModule;
+  A: Float64Array | Float32Array;
+  S: Float64Array | Float32Array;
+}
+
 /** Sums of a a^T and g g^T per module (sums [A_0, S_0, A_1, S_1, ...]) over `count` tokens. */
 export class CovarianceAccumulator {
   readonly totals: PartialSums;
@@ -39,12 +49,16 @@ export class CovarianceAccumulator {
     addSums(this.totals, partial);
   }
 
-  /** Means over tokens, symmetrised; throws naming the module if anything is not finite. */
+  /**
+   * Means over tokens, symmetrised; throws naming the module if anything is not finite. The means
+   * are made in the sums' own arrays (a second copy of every factor would double the peak of a
+   * fit): the accumulator is spent.
+   */
   finish(): ModuleCovariance[] {
     const { sums, count } = this.totals;
     if (count === 0) throw new Error("no tokens were accumulated");
     return this.modules.map((module, i) => {
-      const result = { module, A: symmetricMean(sums[2 * i], count), S: symmetricMean(sums[2 * i + 1], count) };
+      const result = { module, A: symmetricMeanInPlace(sums[2 * i], count), S: symmetricMeanInPlace(sums[2 * i + 1], count) };
       assertFinite(result.A, `A of ${module.name}`);
       assertFinite(result.S, `S of ${module.name}`);
       return result;
@@ -52,11 +66,15 @@ export class CovarianceAccumulator {
   }
 }
 
-function symmetricMean(sum: Float64Array, count: number): Float64Array {
+/** (sum + sum^T) / (2 count), written over `sum`: each pair (i, j), (j, i) is read before either is written. */
+function symmetricMeanInPlace(sum: Float64Array, count: number): Float64Array {
   const n = Math.round(Math.sqrt(sum.length));
-  const out = new Float64Array(sum.length);
   for (let i = 0; i < n; i++) {
-    for (let j = 0; j < n; j++) out[i * n + j] = (sum[i * n + j] + sum[j * n + i]) / (2 * count);
+    for (let j = i; j < n; j++) {
+      const mean = (sum[i * n + j] + sum[j * n + i]) / (2 * count);
+      sum[i * n + j] = mean;
+      sum[j * n + i] = mean;
+    }
   }
-  return out;
+  return sum;
 }

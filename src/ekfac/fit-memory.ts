@@ -1,10 +1,9 @@
 /**
  * The memory of an EK-FAC fit beside the model that runs its passes (model/memory-estimate.ts):
- * what fitEkfac and saveFactors hold in each phase. Pass 1 sums A and S in float64, finish()
- * makes their means beside them, the eigendecompositions add the eigenbases one module at a time
- * beside the solver's workspace, pass 2 sums Lambda in float64, and saving encodes one file at a
- * time in memory. The sums of pass 1 stay resident until fitEkfac returns (measured on GPT-2
- * small: nothing collects them during the decompositions).
+ * what fitEkfac and saveFactors hold in each phase. Pass 1 sums A and S in float64 and finish()
+ * turns the sums into their means in place; the eigendecompositions add the eigenbases (float32)
+ * one module at a time beside the solver's workspace while each module's A and S shrink to
+ * float32, pass 2 sums Lambda in float64, and saving encodes one file at a time in memory.
  */
 import type { MemoryPart, MemoryPhase } from "../model/memory-estimate.js";
 import { type TrackedModule, inputWidth } from "../model/model.js";
@@ -31,7 +30,9 @@ export function fitPhases(modules: readonly TrackedModule[], running: MemoryPart
   const entries = factorEntries(modules);
   const widest = Math.max(...modules.flatMap((m) => [inputWidth(m), m.outFeatures]));
   const covarianceSums = { what: "A and S sums (float64)", bytes: passSumBytes(modules, "covariance") };
-  const means = { what: "A and S (float64)", bytes: 8 * entries };
+  // Each module's 8 bytes per entry: float64 A and S until its eigenbasis is found, then float32 A, S and eigenbasis.
+  const decomposing = { what: "A and S (float64, then float32) and eigenbases (float32)", bytes: 8 * entries };
+  const means = { what: "A and S (float32)", bytes: 4 * entries };
   const bases = { what: "eigenbases (float32)", bytes: 4 * entries };
   const lambdaSums = { what: "Lambda sums (float64)", bytes: passSumBytes(modules, "lambda") };
   const lambda = { what: "Lambda (float32)", bytes: lambdaSums.bytes / 2 };
@@ -39,9 +40,9 @@ export function fitPhases(modules: readonly TrackedModule[], running: MemoryPart
     { phase: "the covariance pass", parts: [...running, covarianceSums] },
     {
       phase: "the eigendecompositions",
-      parts: [...running, covarianceSums, means, bases, { what: "eigensolver workspace", bytes: EIGH_WORKSPACE_MATRICES * 8 * widest ** 2 }],
+      parts: [...running, decomposing, { what: "eigensolver workspace", bytes: EIGH_WORKSPACE_MATRICES * 8 * widest ** 2 }],
     },
-    { phase: "the Lambda pass", parts: [...running, covarianceSums, means, bases, lambdaSums] },
+    { phase: "the Lambda pass", parts: [...running, means, bases, lambdaSums] },
     // The covariance file is the largest: A and S as float32.
     { phase: "saving the factors", parts: [...running, means, bases, lambda, { what: "factors file being written", bytes: 4 * entries }] },
   ];

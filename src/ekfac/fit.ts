@@ -13,7 +13,7 @@ import { batchesOf } from "../util/batches.js";
 import type { ProgressListener } from "../util/progress.js";
 import { hashSeed } from "../util/random.js";
 import type { DampingRule, FisherMode } from "./artifacts.js";
-import { CovarianceAccumulator, type ModuleCovariance } from "./covariance.js";
+import { CovarianceAccumulator, type ModuleCovariance, type StoredCovariance } from "./covariance.js";
 import { type ModuleEigenbasis, eigenbasis } from "./eigenbasis.js";
 import type { ModuleFactors } from "./factors.js";
 import { LambdaAccumulator } from "./lambda.js";
@@ -43,7 +43,8 @@ export interface FitOptions {
 }
 
 export interface FitResult {
-  covariance: ModuleCovariance[];
+  /** Float32 in a fit on this machine: what the factors files keep of A and S. */
+  covariance: StoredCovariance[];
   factors: ModuleFactors[];
   sequences: number;
   tokens: number;
@@ -168,32 +169,46 @@ async function checkpointedPass(pass: FisherPass, into: PassAccumulator, runPass
   });
 }
 
-/** Eigenbases of the covariances: those a checkpoint holds, then the others, each kept once found. */
-async function eigenbases(covariance: readonly ModuleCovariance[], opts: FitOptions): Promise<ModuleEigenbasis[]> {
+/**
+ * Eigenbases of the covariances: those a checkpoint holds, then the others, each kept once found.
+ * Each module's float64 A and S then give way to float32 copies, the precision they are saved in,
+ * so that the fit holds half of them from here on.
+ */
+async function eigenbases(covariance: StoredCovariance[], opts: FitOptions): Promise<ModuleEigenbasis[]> {
   const bases: ModuleEigenbasis[] = [];
   const progress = (item?: string) => opts.onProgress?.({ phase: "eigendecomposition", done: bases.length, total: covariance.length, unit: "matrices", item });
-  for (const [m, cov] of covariance.entries()) {
-    const kept = await opts.checkpoint?.eigenbasis(m);
-    if (kept) {
-      bases.push(kept);
-      continue;
+  for (let m = 0; m < covariance.length; m++) {
+    // Float64 as pass 1 made it, until replaced below.
+    const cov = covariance[m] as ModuleCovariance;
+    let basis = await opts.checkpoint?.eigenbasis(m);
+    if (!basis) {
+      progress(cov.module.name);
+      basis = await eigenbasis(cov);
+      await opts.checkpoint?.saveEigenbasis(m, basis);
     }
-    progress(cov.module.name);
-    const basis = await eigenbasis(cov);
-    await opts.checkpoint?.saveEigenbasis(m, basis);
     bases.push(basis);
+    covariance[m] = { module: cov.module, A: Float32Array.from(cov.A), S: Float32Array.from(cov.S) };
   }
   progress();
   return bases;
+}
+
+/** Pass 1 and its means; the accumulator, whose sums became the means, is not kept. */
+async function covariancePass(
+  modules: readonly TrackedModule[],
+  runPass: PassRunner,
+  checkpoint?: FitCheckpoint,
+): Promise<{ covariance: StoredCovariance[]; tokens: number }> {
+  const covariances = new CovarianceAccumulator(modules);
+  await checkpointedPass({ kind: "covariance" }, covariances, runPass, checkpoint);
+  return { covariance: covariances.finish(), tokens: covariances.totals.count };
 }
 
 /** EK-FAC factors of the modules, each pass run by `runPass`, continuing from `opts.checkpoint`. */
 export async function fitEkfac(modules: readonly TrackedModule[], runPass: PassRunner, opts: FitOptions): Promise<FitResult> {
   const clock = () => performance.now() / 1000;
   let start = clock();
-  const covariances = new CovarianceAccumulator(modules);
-  await checkpointedPass({ kind: "covariance" }, covariances, runPass, opts.checkpoint);
-  const covariance = covariances.finish();
+  const { covariance, tokens } = await covariancePass(modules, runPass, opts.checkpoint);
   const covarianceSeconds = clock() - start;
 
   start = clock();
@@ -206,6 +221,5 @@ export async function fitEkfac(modules: readonly TrackedModule[], runPass: PassR
   const factors = lambdas.finish(lambdaDamping(opts.damping));
   const lambdaSeconds = clock() - start;
 
-  const counts = { sequences: lambdas.totals.count, tokens: covariances.totals.count };
-  return { covariance, factors, ...counts, timings: { covarianceSeconds, eigendecompositionSeconds, lambdaSeconds } };
+  return { covariance, factors, sequences: lambdas.totals.count, tokens, timings: { covarianceSeconds, eigendecompositionSeconds, lambdaSeconds } };
 }
