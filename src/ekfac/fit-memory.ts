@@ -6,7 +6,7 @@
  * float32, pass 2 sums Lambda in float64, and saving encodes one file at a time in memory.
  */
 import type { MemoryPart, MemoryPhase } from "../model/memory-estimate.js";
-import { type TrackedModule, inputWidth } from "../model/model.js";
+import { type TrackedModule, inputOwners, inputWidth } from "../model/model.js";
 
 /**
  * Float64 n×n matrices the eigensolver holds at once for a matrix of n rows beside its input
@@ -15,9 +15,10 @@ import { type TrackedModule, inputWidth } from "../model/model.js";
  */
 export const EIGH_WORKSPACE_MATRICES = 5;
 
-/** Float64 entries of A and S of every module. */
+/** Entries of A and S of every module, A once for modules that read the same input. */
 function factorEntries(modules: readonly TrackedModule[]): number {
-  return modules.reduce((s, m) => s + inputWidth(m) ** 2 + m.outFeatures ** 2, 0);
+  const owners = inputOwners(modules);
+  return modules.reduce((s, m, i) => s + (owners[i] === i ? inputWidth(m) ** 2 : 0) + m.outFeatures ** 2, 0);
 }
 
 /** Float64 entries of the factors' sums of one fitting pass: A and S, or Lambda. */
@@ -28,6 +29,7 @@ export function passSumBytes(modules: readonly TrackedModule[], pass: "covarianc
 /** What the fit holds beside the model, by phase; `running` is the model (and its batches) as the fit's passes hold it. */
 export function fitPhases(modules: readonly TrackedModule[], running: MemoryPart[]): MemoryPhase[] {
   const entries = factorEntries(modules);
+  const fileEntries = modules.reduce((s, m) => s + inputWidth(m) ** 2 + m.outFeatures ** 2, 0);
   const widest = Math.max(...modules.flatMap((m) => [inputWidth(m), m.outFeatures]));
   const covarianceSums = { what: "A and S sums (float64)", bytes: passSumBytes(modules, "covariance") };
   // Each module's 8 bytes per entry: float64 A and S until its eigenbasis is found, then float32 A, S and eigenbasis.
@@ -43,7 +45,7 @@ export function fitPhases(modules: readonly TrackedModule[], running: MemoryPart
       parts: [...running, decomposing, { what: "eigensolver workspace", bytes: EIGH_WORKSPACE_MATRICES * 8 * widest ** 2 }],
     },
     { phase: "the Lambda pass", parts: [...running, means, bases, lambdaSums] },
-    // The covariance file is the largest: A and S as float32.
-    { phase: "saving the factors", parts: [...running, means, bases, lambda, { what: "factors file being written", bytes: 4 * entries }] },
+    // The covariance file is the largest: A and S as float32, A of every module (also those that read the same input).
+    { phase: "saving the factors", parts: [...running, means, bases, lambda, { what: "factors file being written", bytes: 4 * fileEntries }] },
   ];
 }

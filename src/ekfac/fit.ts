@@ -8,7 +8,7 @@
  * with the same bits as one never stopped.
  */
 import { batchTokenLimit } from "../model/batch-budget.js";
-import type { CausalLM, GradientCapture, LossSpec, TrackedModule } from "../model/model.js";
+import { type CausalLM, type GradientCapture, type LossSpec, type TrackedModule, inputOwners } from "../model/model.js";
 import { batchesOf } from "../util/batches.js";
 import type { ProgressListener } from "../util/progress.js";
 import { hashSeed } from "../util/random.js";
@@ -170,24 +170,27 @@ async function checkpointedPass(pass: FisherPass, into: PassAccumulator, runPass
 }
 
 /**
- * Eigenbases of the covariances: those a checkpoint holds, then the others, each kept once found.
- * Each module's float64 A and S then give way to float32 copies, the precision they are saved in,
- * so that the fit holds half of them from here on.
+ * Eigenbases of the covariances: those a checkpoint holds, then the others, each kept once found;
+ * a module that reads another's input takes that module's eigenbasis of A. Each module's float64
+ * A and S then give way to float32 copies, the precision they are saved in, so that the fit holds
+ * half of them from here on.
  */
-async function eigenbases(covariance: StoredCovariance[], opts: FitOptions): Promise<ModuleEigenbasis[]> {
+async function eigenbases(modules: readonly TrackedModule[], covariance: StoredCovariance[], opts: FitOptions): Promise<ModuleEigenbasis[]> {
+  const owners = inputOwners(modules);
   const bases: ModuleEigenbasis[] = [];
   const progress = (item?: string) => opts.onProgress?.({ phase: "eigendecomposition", done: bases.length, total: covariance.length, unit: "matrices", item });
   for (let m = 0; m < covariance.length; m++) {
     // Float64 as pass 1 made it, until replaced below.
     const cov = covariance[m] as ModuleCovariance;
+    const owner = owners[m];
     let basis = await opts.checkpoint?.eigenbasis(m);
     if (!basis) {
       progress(cov.module.name);
-      basis = await eigenbasis(cov);
+      basis = await eigenbasis(cov, owner === m ? undefined : bases[owner]);
       await opts.checkpoint?.saveEigenbasis(m, basis);
     }
-    bases.push(basis);
-    covariance[m] = { module: cov.module, A: Float32Array.from(cov.A), S: Float32Array.from(cov.S) };
+    bases.push(owner === m ? basis : { ...basis, qA: bases[owner].qA, eigA: bases[owner].eigA });
+    covariance[m] = { module: cov.module, A: owner === m ? Float32Array.from(cov.A) : covariance[owner].A, S: Float32Array.from(cov.S) };
   }
   progress();
   return bases;
@@ -212,7 +215,7 @@ export async function fitEkfac(modules: readonly TrackedModule[], runPass: PassR
   const covarianceSeconds = clock() - start;
 
   start = clock();
-  const bases = await eigenbases(covariance, opts);
+  const bases = await eigenbases(modules, covariance, opts);
   const eigendecompositionSeconds = clock() - start;
 
   start = clock();
