@@ -3,7 +3,7 @@
  * what fitEkfac and saveFactors hold in each phase. Pass 1 sums A and S in float64 and finish()
  * turns the sums into their means in place; the eigendecompositions add the eigenbases (float32)
  * one module at a time beside the solver's workspace while each module's A and S shrink to
- * float32, pass 2 sums Lambda in float64, and saving encodes one file at a time in memory.
+ * float32, pass 2 sums Lambda in float64, and saving writes the arrays as they are.
  */
 import type { MemoryPart, MemoryPhase } from "../model/memory-estimate.js";
 import { type TrackedModule, inputOwners, inputWidth } from "../model/model.js";
@@ -26,26 +26,32 @@ export function passSumBytes(modules: readonly TrackedModule[], pass: "covarianc
   return 8 * (pass === "covariance" ? factorEntries(modules) : modules.reduce((s, m) => s + m.outFeatures * inputWidth(m), 0));
 }
 
-/** What the fit holds beside the model, by phase; `running` is the model (and its batches) as the fit's passes hold it. */
-export function fitPhases(modules: readonly TrackedModule[], running: MemoryPart[]): MemoryPhase[] {
+/**
+ * What the fit holds beside the model, by phase; `running` is the model (and its batches) as the
+ * fit's passes hold it. A pass's first shard becomes its total (addSums); from the second shard
+ * on, the shard in progress has sums of its own beside the total.
+ */
+export function fitPhases(modules: readonly TrackedModule[], running: MemoryPart[], shards = 1): MemoryPhase[] {
   const entries = factorEntries(modules);
-  const fileEntries = modules.reduce((s, m) => s + inputWidth(m) ** 2 + m.outFeatures ** 2, 0);
   const widest = Math.max(...modules.flatMap((m) => [inputWidth(m), m.outFeatures]));
-  const covarianceSums = { what: "A and S sums (float64)", bytes: passSumBytes(modules, "covariance") };
+  const copies = shards > 1 ? 2 : 1;
+  const passSums = (pass: "covariance" | "lambda", what: string) => ({
+    what: `${what} sums (float64${copies > 1 ? ": the pass's and its shard's" : ""})`,
+    bytes: copies * passSumBytes(modules, pass),
+  });
   // Each module's 8 bytes per entry: float64 A and S until its eigenbasis is found, then float32 A, S and eigenbasis.
   const decomposing = { what: "A and S (float64, then float32) and eigenbases (float32)", bytes: 8 * entries };
   const means = { what: "A and S (float32)", bytes: 4 * entries };
   const bases = { what: "eigenbases (float32)", bytes: 4 * entries };
-  const lambdaSums = { what: "Lambda sums (float64)", bytes: passSumBytes(modules, "lambda") };
-  const lambda = { what: "Lambda (float32)", bytes: lambdaSums.bytes / 2 };
+  const lambda = { what: "Lambda (float32)", bytes: passSumBytes(modules, "lambda") / 2 };
+  // Files are written a tensor at a time from the arrays themselves (safetensorsPieces): nothing is encoded beside them.
   return [
-    { phase: "the covariance pass", parts: [...running, covarianceSums] },
+    { phase: "the covariance pass", parts: [...running, passSums("covariance", "A and S")] },
     {
       phase: "the eigendecompositions",
       parts: [...running, decomposing, { what: "eigensolver workspace", bytes: EIGH_WORKSPACE_MATRICES * 8 * widest ** 2 }],
     },
-    { phase: "the Lambda pass", parts: [...running, means, bases, lambdaSums] },
-    // The covariance file is the largest: A and S as float32, A of every module (also those that read the same input).
-    { phase: "saving the factors", parts: [...running, means, bases, lambda, { what: "factors file being written", bytes: 4 * fileEntries }] },
+    { phase: "the Lambda pass", parts: [...running, means, bases, passSums("lambda", "Lambda")] },
+    { phase: "saving the factors", parts: [...running, means, bases, lambda] },
   ];
 }
