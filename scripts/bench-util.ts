@@ -1,9 +1,16 @@
 /** Shared helpers of the benchmark sections. */
+import { execFile } from "node:child_process";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import ort from "onnxruntime-node";
 import { readCorpus } from "../src/corpus/corpus.js";
 import type { QueryInput } from "../src/engine/types.js";
-import type { Gpt2Config } from "../src/model/config.js";
+import { layoutOf } from "../src/model/architectures.js";
+import { type Gpt2Config, type ModelConfig, parseConfig } from "../src/model/config.js";
+import type { MemoryRecord } from "../src/model/memory-estimate.js";
+import { type TensorToWrite, writeSafetensors } from "../src/safetensors/write.js";
+import { writeJsonAtomic } from "../src/util/atomic-write.js";
+import { hashSeed, normalGenerator } from "../src/util/random.js";
 import { GraphBuilder } from "../src/runtime/graph.js";
 import { GraphSession } from "../src/runtime/session.js";
 import { loadTokenizer } from "../src/tokenizer/tokenizer.js";
@@ -77,4 +84,140 @@ export async function onnxMatMulRate(n: number, threads: number): Promise<number
   const seconds = median(await timeItAsync(() => session.run({ a: x, b: x }, ["c"]), 5));
   await session.release();
   return (2 * n ** 3) / seconds / 1e9;
+}
+
+/** The hub's config.json of TinyLlama/TinyLlama-1.1B-intermediate-step-1431k-3T (the keys this project reads). */
+export const TINYLLAMA_1B = {
+  architectures: ["LlamaForCausalLM"],
+  hidden_act: "silu",
+  hidden_size: 2048,
+  intermediate_size: 5632,
+  max_position_embeddings: 2048,
+  num_attention_heads: 32,
+  num_hidden_layers: 22,
+  num_key_value_heads: 4,
+  rms_norm_eps: 1e-5,
+  rope_theta: 10000,
+  tie_word_embeddings: false,
+  vocab_size: 32000,
+};
+
+/** The hub's config.json of EleutherAI/pythia-1b (the keys this project reads). */
+export const PYTHIA_1B = {
+  architectures: ["GPTNeoXForCausalLM"],
+  hidden_act: "gelu",
+  hidden_size: 2048,
+  intermediate_size: 8192,
+  max_position_embeddings: 2048,
+  num_attention_heads: 8,
+  num_hidden_layers: 16,
+  rotary_emb_base: 10000,
+  rotary_pct: 0.25,
+  tie_word_embeddings: false,
+  use_parallel_residual: true,
+  vocab_size: 50304,
+};
+
+/** Random weights of any architecture: N(0, 0.02) matrices and embeddings, norm gains 1, biases 0. */
+export function randomWeights(cfg: ModelConfig): Map<string, Float32Array> {
+  return new Map(
+    [...layoutOf(cfg).parameterShapes(cfg)].map(([name, shape], index) => {
+      const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+      if (shape.length === 1) data.fill(name.endsWith(".weight") ? 1 : 0);
+      else {
+        const normal = normalGenerator(hashSeed(1, index));
+        for (let i = 0; i < data.length; i++) data[i] = 0.02 * normal();
+      }
+      return [name, data];
+    }),
+  );
+}
+
+/** Bytes per checkpoint shard: every file stays far below the 2 GiB a single read takes. */
+const SHARD_BYTES = 2 ** 30;
+
+/**
+ * A Hugging Face model folder with random weights (randomWeights) for a hub config.json `raw`:
+ * config.json, and the weights in `dtype` (as the hub ships them) as shards of at most about
+ * 1 GiB listed in model.safetensors.index.json. Returns the parsed config.
+ */
+export async function saveRandomModel(dir: string, raw: object, dtype: TensorToWrite["dtype"]): Promise<ModelConfig> {
+  const cfg = parseConfig(path.join(dir, "config.json"), raw);
+  const shapes = layoutOf(cfg).parameterShapes(cfg);
+  const bytesPer = { F64: 8, F32: 4, F16: 2, BF16: 2, BOOL: 1 }[dtype];
+  const shards: Array<Record<string, TensorToWrite>> = [{}];
+  let shardBytes = 0;
+  for (const [name, data] of randomWeights(cfg)) {
+    if (shardBytes > 0 && shardBytes + bytesPer * data.length > SHARD_BYTES) {
+      shards.push({});
+      shardBytes = 0;
+    }
+    shards[shards.length - 1][name] = { dtype, shape: shapes.get(name) as number[], data };
+    shardBytes += bytesPer * data.length;
+  }
+  await mkdir(dir, { recursive: true });
+  const file = (i: number) => `model-${String(i + 1).padStart(5, "0")}-of-${String(shards.length).padStart(5, "0")}.safetensors`;
+  const weightMap: Record<string, string> = {};
+  let totalSize = 0;
+  for (const [i, tensors] of shards.entries()) {
+    await writeSafetensors(path.join(dir, file(i)), tensors, { format: "pt" });
+    for (const [name, t] of Object.entries(tensors)) {
+      weightMap[name] = file(i);
+      totalSize += bytesPer * t.data.length;
+    }
+  }
+  await writeJsonAtomic(path.join(dir, "model.safetensors.index.json"), { metadata: { total_size: totalSize }, weight_map: weightMap });
+  await writeJsonAtomic(path.join(dir, "config.json"), raw);
+  return cfg;
+}
+
+/** `count` sequences of `length` token ids below `vocabSize`, from a fixed linear congruential stream, as a corpus file. */
+export async function writeRandomCorpus(file: string, count: number, length: number, vocabSize: number): Promise<void> {
+  let state = 1;
+  const token = () => {
+    state = (state * 1103515245 + 12345) % 2 ** 31;
+    return state % vocabSize;
+  };
+  const lines = Array.from({ length: count }, (_, i) => JSON.stringify({ id: `s${i}`, tokens: Array.from({ length }, token) }));
+  await writeFile(file, `${lines.join("\n")}\n`);
+}
+
+/** What a fit run by measuredFit recorded: its memory and timings (from its manifest) and its wall-clock seconds. */
+export interface MeasuredFit extends MemoryRecord {
+  timings: { covarianceSeconds: number; eigendecompositionSeconds: number; lambdaSeconds: number };
+  seconds: number;
+}
+
+/**
+ * `influence fit --fisher empirical` as a child process at nice 10 (benchmarks share the machine),
+ * with `args` added; its memory and timings are read from the manifest it wrote.
+ */
+export async function measuredFit(modelDir: string, corpus: string, out: string, args: string[] = []): Promise<MeasuredFit> {
+  const started = performance.now();
+  await new Promise<void>((resolve, reject) =>
+    execFile(
+      "nice",
+      [
+        "-n",
+        "10",
+        process.execPath,
+        path.join(REPO_ROOT, "bin/influence.js"),
+        "fit",
+        "--model",
+        modelDir,
+        "--corpus",
+        corpus,
+        "--out",
+        out,
+        "--fisher",
+        "empirical",
+        "--no-progress",
+        ...args,
+      ],
+      { env: { ...process.env, INFLUENCE_QUIET: "1" }, maxBuffer: 64 * 2 ** 20 },
+      (err, _stdout, stderr) => (err ? reject(new Error(`influence fit failed: ${stderr}`)) : resolve()),
+    ),
+  );
+  const { memory, timings } = JSON.parse(await readFile(path.join(out, "manifest.json"), "utf8"));
+  return { ...memory, timings, seconds: (performance.now() - started) / 1000 };
 }

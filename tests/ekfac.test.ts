@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inverseScale, precondition, preconditionedGradients } from "../src/ekfac/factors.js";
+import { CovarianceAccumulator } from "../src/ekfac/covariance.js";
 import { type FitResult, fitEkfac, serialPasses } from "../src/ekfac/fit.js";
 import { queryGradients } from "../src/ekfac/gradients.js";
 import { type BatchScores, denseModuleQueries, scoreCapture } from "../src/ekfac/scoring.js";
@@ -107,5 +108,59 @@ describe.each(fixtureModels)("EK-FAC with the empirical Fisher on %s", (name) =>
     const T = shape[1];
     const actual = result.tokenScores[0].flatMap((seq) => Array.from({ length: T }, (_, t) => seq[t] ?? 0));
     expect(maxRelError(actual, data)).toBeLessThan(1e-3);
+  });
+});
+
+describe("Llama's gate_proj and up_proj, which read the same input", () => {
+  let model: CausalLM;
+  let fit: FitResult;
+  let expected: Awaited<ReturnType<typeof fixtureExpected>>;
+  const train = fixtureTrain("llama-tiny");
+
+  beforeAll(async () => {
+    model = await loadModel(fixturePath("llama-tiny"));
+    expected = await fixtureExpected("llama-tiny");
+    const sequences = async function* () {
+      yield* train.map((s, ordinal) => ({ ordinal, tokens: s.tokens }));
+    };
+    fit = await fitEkfac(model.modules, serialPasses(model, sequences, train.length, { fisher: "empirical", seed: 0 }), {
+      damping: { rule: "heuristic", factor: 0.1 },
+    });
+  });
+  afterAll(() => model.release());
+
+  it("sum A once: up_proj's A sum is empty in pass 1", () => {
+    const sums = new CovarianceAccumulator(model.modules).totals.sums;
+    const [gate, up] = ["layers.0.mlp.gate_proj", "layers.0.mlp.up_proj"].map((name) => model.modules.findIndex((m) => m.name === name));
+    expect(sums[2 * gate].length).toBe(32 ** 2);
+    expect(sums[2 * up].length).toBe(0);
+    expect(sums[2 * up + 1].length).toBe(88 ** 2);
+  });
+
+  it("give up_proj the reference's A and gate_proj's eigenbasis of it, which diagonalises the reference's A", () => {
+    for (const layer of [0, 1]) {
+      const [gate, up] = ["gate_proj", "up_proj"].map((p) => model.modules.findIndex((m) => m.name === `layers.${layer}.mlp.${p}`));
+      const name = `layers.${layer}.mlp.up_proj`;
+      const A = expected(`A.${name}`).data;
+      expect(maxRelError(fit.covariance[up].A, A), name).toBeLessThan(1e-4);
+      const { qA, eigA } = fit.factors[up];
+      expect(qA).toBe(fit.factors[gate].qA);
+      expect(eigA).toBe(fit.factors[gate].eigA);
+      // Q^T A Q against diag(eigA), A the reference's (independent of this fit).
+      const n = 32;
+      let off = 0;
+      let diagError = 0;
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j < n; j++) {
+          let x = 0;
+          for (let r = 0; r < n; r++) for (let c = 0; c < n; c++) x += qA[r * n + i] * A[r * n + c] * qA[c * n + j];
+          if (i === j) diagError = Math.max(diagError, Math.abs(x - eigA[i]));
+          else off = Math.max(off, Math.abs(x));
+        }
+      }
+      const scale = Math.max(...eigA);
+      expect(off / scale, name).toBeLessThan(1e-5);
+      expect(diagError / scale, name).toBeLessThan(1e-5);
+    }
   });
 });

@@ -1,13 +1,12 @@
 /**
- * The memory estimate against the peak reached: `influence fit` run as a child process (nice 5) on
+ * The memory estimate against the peak reached: `influence fit` run as a child process (nice 10) on
  * the fixture models and on a GPT-2-small-shaped model with random weights (4 sequences of 512
  * random tokens; its fit is dominated by 24 float64 eigendecompositions at n = 3,072), each
  * reporting its estimate and its peak (VmHWM) in the factors manifest; then the estimates alone
  * for TinyLlama-1.1B- and Pythia-1B-shaped fits of 8 sequences of 512 tokens (the hub's configs,
  * their checkpoints as shipped: bfloat16 and float16), not run.
  */
-import { execFile } from "node:child_process";
-import { cp, readFile, writeFile } from "node:fs/promises";
+import { cp } from "node:fs/promises";
 import path from "node:path";
 import { buildEstimate, fitEstimate, type MemoryInputs } from "../../src/jobs/memory-plan.js";
 import { layoutOf } from "../../src/model/architectures.js";
@@ -18,80 +17,11 @@ import { initGpt2Weights } from "../../src/training/init.js";
 import { saveHfGpt2 } from "../../src/training/save.js";
 import { formatBytes } from "../../src/util/memory.js";
 import { tempDir } from "../../src/util/temp-dir.js";
-import { fixturePath, REPO_ROOT } from "../../support/fixtures.js";
+import { fixturePath } from "../../support/fixtures.js";
 import type { BenchSection } from "../bench.js";
-import { GPT2_SMALL } from "../bench-util.js";
+import { GPT2_SMALL, type MeasuredFit, PYTHIA_1B, TINYLLAMA_1B, measuredFit, writeRandomCorpus } from "../bench-util.js";
 
-/** The hub's config.json of TinyLlama/TinyLlama-1.1B-intermediate-step-1431k-3T (the keys this project reads). */
-const TINYLLAMA_1B = {
-  architectures: ["LlamaForCausalLM"],
-  hidden_act: "silu",
-  hidden_size: 2048,
-  intermediate_size: 5632,
-  max_position_embeddings: 2048,
-  num_attention_heads: 32,
-  num_hidden_layers: 22,
-  num_key_value_heads: 4,
-  rms_norm_eps: 1e-5,
-  rope_theta: 10000,
-  tie_word_embeddings: false,
-  vocab_size: 32000,
-};
-
-/** The hub's config.json of EleutherAI/pythia-1b (the keys this project reads). */
-const PYTHIA_1B = {
-  architectures: ["GPTNeoXForCausalLM"],
-  hidden_act: "gelu",
-  hidden_size: 2048,
-  intermediate_size: 8192,
-  max_position_embeddings: 2048,
-  num_attention_heads: 8,
-  num_hidden_layers: 16,
-  rotary_emb_base: 10000,
-  rotary_pct: 0.25,
-  tie_word_embeddings: false,
-  use_parallel_residual: true,
-  vocab_size: 50304,
-};
-
-interface FitMemory {
-  estimateBytes: number;
-  estimatePhase: string;
-  peakBytes: number;
-  seconds: number;
-}
-
-/** `influence fit` as a child process at nice 5: its estimate and peak, from the manifest it wrote. */
-async function measuredFit(modelDir: string, corpus: string, out: string): Promise<FitMemory> {
-  const started = performance.now();
-  await new Promise<void>((resolve, reject) =>
-    execFile(
-      "nice",
-      [
-        "-n",
-        "5",
-        process.execPath,
-        path.join(REPO_ROOT, "bin/influence.js"),
-        "fit",
-        "--model",
-        modelDir,
-        "--corpus",
-        corpus,
-        "--out",
-        out,
-        "--fisher",
-        "empirical",
-        "--no-progress",
-      ],
-      { env: { ...process.env, INFLUENCE_QUIET: "1" } },
-      (err, _stdout, stderr) => (err ? reject(new Error(`influence fit failed: ${stderr}`)) : resolve()),
-    ),
-  );
-  const { memory } = JSON.parse(await readFile(path.join(out, "manifest.json"), "utf8"));
-  return { ...memory, seconds: (performance.now() - started) / 1000 };
-}
-
-function measuredRow(name: string, m: FitMemory): string {
+function measuredRow(name: string, m: MeasuredFit): string {
   const error = (100 * (m.estimateBytes - m.peakBytes)) / m.peakBytes;
   return `| ${name} | ${formatBytes(m.estimateBytes)} | ${formatBytes(m.peakBytes)} | ${error >= 0 ? "+" : ""}${error.toFixed(0)}% | ${m.estimatePhase} | ${m.seconds.toFixed(0)} |`;
 }
@@ -136,15 +66,7 @@ const section: BenchSection = {
       await saveHfGpt2(gpt2, GPT2_SMALL, initGpt2Weights(GPT2_SMALL, 1), 50256);
       for (const f of ["vocab.json", "merges.txt"]) await cp(fixturePath("gpt2-tiny", f), path.join(gpt2, f));
       const corpus = path.join(tmp.dir, "gpt2-corpus.jsonl");
-      let state = 1;
-      const token = () => {
-        state = (state * 1103515245 + 12345) % 2 ** 31;
-        return state % GPT2_SMALL.vocabSize;
-      };
-      await writeFile(
-        corpus,
-        `${Array.from({ length: 4 }, (_, i) => JSON.stringify({ id: `s${i}`, tokens: Array.from({ length: 512 }, token) })).join("\n")}\n`,
-      );
+      await writeRandomCorpus(corpus, 4, 512, GPT2_SMALL.vocabSize);
       const m = await measuredFit(gpt2, corpus, path.join(tmp.dir, "gpt2-small-factors"));
       console.error(`memory gpt2-small: estimate ${formatBytes(m.estimateBytes)}, peak ${formatBytes(m.peakBytes)}`);
       rows.push(measuredRow("GPT-2 small shape, random weights (4 x 512 tokens)", m));

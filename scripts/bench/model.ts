@@ -10,14 +10,12 @@
 import { spawnSync } from "node:child_process";
 import path from "node:path";
 import ort from "onnxruntime-node";
-import { layoutOf } from "../../src/model/architectures.js";
 import { makeBatch } from "../../src/model/batch.js";
 import { type ModelConfig, parseConfig } from "../../src/model/config.js";
 import { OnnxCausalLM } from "../../src/model/onnx/causal-lm.js";
-import { hashSeed, normalGenerator } from "../../src/util/random.js";
 import type { BenchSection } from "../bench.js";
 import { REPO_ROOT } from "../../support/fixtures.js";
-import { GPT2_SMALL, median, onnxMatMulRate, timeItAsync } from "../bench-util.js";
+import { GPT2_SMALL, median, onnxMatMulRate, randomWeights, timeItAsync } from "../bench-util.js";
 
 /** The hub's config.json of EleutherAI/pythia-160m (the keys this project reads). */
 const PYTHIA_160M = {
@@ -55,21 +53,6 @@ const QWEN25_05B = {
   use_sliding_window: false,
   vocab_size: 151936,
 };
-
-/** Random weights of any architecture: N(0, 0.02) matrices and embeddings, norm gains 1, biases 0. */
-function randomWeights(cfg: ModelConfig): Map<string, Float32Array> {
-  return new Map(
-    [...layoutOf(cfg).parameterShapes(cfg)].map(([name, shape], index) => {
-      const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-      if (shape.length === 1) data.fill(name.endsWith(".weight") ? 1 : 0);
-      else {
-        const normal = normalGenerator(hashSeed(1, index));
-        for (let i = 0; i < data.length; i++) data[i] = 0.02 * normal();
-      }
-      return [name, data];
-    }),
-  );
-}
 
 /**
  * FLOPs (2 per multiply-add, counted from the shapes) of the forward pass with logits of all T

@@ -15,7 +15,7 @@ import { type SafetensorsFile, readSafetensors, tensorAsFloat32, tensorAsFloat64
 import { type TensorToWrite, writeSafetensors } from "../safetensors/write.js";
 import { writeJsonAtomic } from "../util/atomic-write.js";
 import { InputError } from "../util/errors.js";
-import type { ModuleCovariance } from "./covariance.js";
+import type { ModuleCovariance, StoredCovariance } from "./covariance.js";
 import type { ModuleFactors } from "./factors.js";
 
 export const FACTORS_FORMAT = "influence-graph.ekfac";
@@ -44,7 +44,7 @@ const files = { manifest: "manifest.json", covariance: "covariance.safetensors",
 /** Whether `dir` holds a complete fit: its manifest is written last. */
 export const holdsFactors = (dir: string): boolean => existsSync(path.join(dir, files.manifest));
 
-export async function saveFactors(dir: string, manifest: FactorsManifest, covariance: ModuleCovariance[], factors: ModuleFactors[]): Promise<void> {
+export async function saveFactors(dir: string, manifest: FactorsManifest, covariance: readonly StoredCovariance[], factors: ModuleFactors[]): Promise<void> {
   await mkdir(dir, { recursive: true });
   const cov: Record<string, TensorToWrite> = {};
   const eig: Record<string, TensorToWrite> = {};

@@ -10,8 +10,13 @@ export interface ModuleEigenbasis {
   eigS: Float64Array;
 }
 
-export async function eigenbasis(cov: ModuleCovariance): Promise<ModuleEigenbasis> {
-  const a = await eigh(cov.A, inputWidth(cov.module));
+/** The eigenbases of A and S; A's is taken from `input` when given (a module that reads another's input). */
+export async function eigenbasis(cov: ModuleCovariance, input?: Pick<ModuleEigenbasis, "qA" | "eigA">): Promise<ModuleEigenbasis> {
+  let a = input;
+  if (!a) {
+    const { vectors, values } = await eigh(cov.A, inputWidth(cov.module));
+    a = { qA: Float32Array.from(vectors), eigA: values };
+  }
   const s = await eigh(cov.S, cov.module.outFeatures);
-  return { qA: Float32Array.from(a.vectors), eigA: a.values, qS: Float32Array.from(s.vectors), eigS: s.values };
+  return { qA: a.qA, eigA: a.eigA, qS: Float32Array.from(s.vectors), eigS: s.values };
 }

@@ -1,13 +1,12 @@
 /**
  * The memory of an EK-FAC fit beside the model that runs its passes (model/memory-estimate.ts):
- * what fitEkfac and saveFactors hold in each phase. Pass 1 sums A and S in float64, finish()
- * makes their means beside them, the eigendecompositions add the eigenbases one module at a time
- * beside the solver's workspace, pass 2 sums Lambda in float64, and saving encodes one file at a
- * time in memory. The sums of pass 1 stay resident until fitEkfac returns (measured on GPT-2
- * small: nothing collects them during the decompositions).
+ * what fitEkfac and saveFactors hold in each phase. Pass 1 sums A and S in float64 and finish()
+ * turns the sums into their means in place; the eigendecompositions add the eigenbases (float32)
+ * one module at a time beside the solver's workspace while each module's A and S shrink to
+ * float32, pass 2 sums Lambda in float64, and saving writes the arrays as they are.
  */
 import type { MemoryPart, MemoryPhase } from "../model/memory-estimate.js";
-import { type TrackedModule, inputWidth } from "../model/model.js";
+import { type TrackedModule, inputOwners, inputWidth } from "../model/model.js";
 
 /**
  * Float64 n×n matrices the eigensolver holds at once for a matrix of n rows beside its input
@@ -16,9 +15,10 @@ import { type TrackedModule, inputWidth } from "../model/model.js";
  */
 export const EIGH_WORKSPACE_MATRICES = 5;
 
-/** Float64 entries of A and S of every module. */
+/** Entries of A and S of every module, A once for modules that read the same input. */
 function factorEntries(modules: readonly TrackedModule[]): number {
-  return modules.reduce((s, m) => s + inputWidth(m) ** 2 + m.outFeatures ** 2, 0);
+  const owners = inputOwners(modules);
+  return modules.reduce((s, m, i) => s + (owners[i] === i ? inputWidth(m) ** 2 : 0) + m.outFeatures ** 2, 0);
 }
 
 /** Float64 entries of the factors' sums of one fitting pass: A and S, or Lambda. */
@@ -26,23 +26,32 @@ export function passSumBytes(modules: readonly TrackedModule[], pass: "covarianc
   return 8 * (pass === "covariance" ? factorEntries(modules) : modules.reduce((s, m) => s + m.outFeatures * inputWidth(m), 0));
 }
 
-/** What the fit holds beside the model, by phase; `running` is the model (and its batches) as the fit's passes hold it. */
-export function fitPhases(modules: readonly TrackedModule[], running: MemoryPart[]): MemoryPhase[] {
+/**
+ * What the fit holds beside the model, by phase; `running` is the model (and its batches) as the
+ * fit's passes hold it. A pass's first shard becomes its total (addSums); from the second shard
+ * on, the shard in progress has sums of its own beside the total.
+ */
+export function fitPhases(modules: readonly TrackedModule[], running: MemoryPart[], shards = 1): MemoryPhase[] {
   const entries = factorEntries(modules);
   const widest = Math.max(...modules.flatMap((m) => [inputWidth(m), m.outFeatures]));
-  const covarianceSums = { what: "A and S sums (float64)", bytes: passSumBytes(modules, "covariance") };
-  const means = { what: "A and S (float64)", bytes: 8 * entries };
+  const copies = shards > 1 ? 2 : 1;
+  const passSums = (pass: "covariance" | "lambda", what: string) => ({
+    what: `${what} sums (float64${copies > 1 ? ": the pass's and its shard's" : ""})`,
+    bytes: copies * passSumBytes(modules, pass),
+  });
+  // Each module's 8 bytes per entry: float64 A and S until its eigenbasis is found, then float32 A, S and eigenbasis.
+  const decomposing = { what: "A and S (float64, then float32) and eigenbases (float32)", bytes: 8 * entries };
+  const means = { what: "A and S (float32)", bytes: 4 * entries };
   const bases = { what: "eigenbases (float32)", bytes: 4 * entries };
-  const lambdaSums = { what: "Lambda sums (float64)", bytes: passSumBytes(modules, "lambda") };
-  const lambda = { what: "Lambda (float32)", bytes: lambdaSums.bytes / 2 };
+  const lambda = { what: "Lambda (float32)", bytes: passSumBytes(modules, "lambda") / 2 };
+  // Files are written a tensor at a time from the arrays themselves (safetensorsPieces): nothing is encoded beside them.
   return [
-    { phase: "the covariance pass", parts: [...running, covarianceSums] },
+    { phase: "the covariance pass", parts: [...running, passSums("covariance", "A and S")] },
     {
       phase: "the eigendecompositions",
-      parts: [...running, covarianceSums, means, bases, { what: "eigensolver workspace", bytes: EIGH_WORKSPACE_MATRICES * 8 * widest ** 2 }],
+      parts: [...running, decomposing, { what: "eigensolver workspace", bytes: EIGH_WORKSPACE_MATRICES * 8 * widest ** 2 }],
     },
-    { phase: "the Lambda pass", parts: [...running, covarianceSums, means, bases, lambdaSums] },
-    // The covariance file is the largest: A and S as float32.
-    { phase: "saving the factors", parts: [...running, means, bases, lambda, { what: "factors file being written", bytes: 4 * entries }] },
+    { phase: "the Lambda pass", parts: [...running, means, bases, passSums("lambda", "Lambda")] },
+    { phase: "saving the factors", parts: [...running, means, bases, lambda] },
   ];
 }

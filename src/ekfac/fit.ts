@@ -8,12 +8,12 @@
  * with the same bits as one never stopped.
  */
 import { batchTokenLimit } from "../model/batch-budget.js";
-import type { CausalLM, GradientCapture, LossSpec, TrackedModule } from "../model/model.js";
+import { type CausalLM, type GradientCapture, type LossSpec, type TrackedModule, inputOwners } from "../model/model.js";
 import { batchesOf } from "../util/batches.js";
 import type { ProgressListener } from "../util/progress.js";
 import { hashSeed } from "../util/random.js";
 import type { DampingRule, FisherMode } from "./artifacts.js";
-import { CovarianceAccumulator, type ModuleCovariance } from "./covariance.js";
+import { CovarianceAccumulator, type ModuleCovariance, type StoredCovariance } from "./covariance.js";
 import { type ModuleEigenbasis, eigenbasis } from "./eigenbasis.js";
 import type { ModuleFactors } from "./factors.js";
 import { LambdaAccumulator } from "./lambda.js";
@@ -43,7 +43,8 @@ export interface FitOptions {
 }
 
 export interface FitResult {
-  covariance: ModuleCovariance[];
+  /** Float32 in a fit on this machine: what the factors files keep of A and S. */
+  covariance: StoredCovariance[];
   factors: ModuleFactors[];
   sequences: number;
   tokens: number;
@@ -168,36 +169,53 @@ async function checkpointedPass(pass: FisherPass, into: PassAccumulator, runPass
   });
 }
 
-/** Eigenbases of the covariances: those a checkpoint holds, then the others, each kept once found. */
-async function eigenbases(covariance: readonly ModuleCovariance[], opts: FitOptions): Promise<ModuleEigenbasis[]> {
+/**
+ * Eigenbases of the covariances: those a checkpoint holds, then the others, each kept once found;
+ * a module that reads another's input takes that module's eigenbasis of A. Each module's float64
+ * A and S then give way to float32 copies, the precision they are saved in, so that the fit holds
+ * half of them from here on.
+ */
+async function eigenbases(modules: readonly TrackedModule[], covariance: StoredCovariance[], opts: FitOptions): Promise<ModuleEigenbasis[]> {
+  const owners = inputOwners(modules);
   const bases: ModuleEigenbasis[] = [];
   const progress = (item?: string) => opts.onProgress?.({ phase: "eigendecomposition", done: bases.length, total: covariance.length, unit: "matrices", item });
-  for (const [m, cov] of covariance.entries()) {
-    const kept = await opts.checkpoint?.eigenbasis(m);
-    if (kept) {
-      bases.push(kept);
-      continue;
+  for (let m = 0; m < covariance.length; m++) {
+    // Float64 as pass 1 made it, until replaced below.
+    const cov = covariance[m] as ModuleCovariance;
+    const owner = owners[m];
+    let basis = await opts.checkpoint?.eigenbasis(m);
+    if (!basis) {
+      progress(cov.module.name);
+      basis = await eigenbasis(cov, owner === m ? undefined : bases[owner]);
+      await opts.checkpoint?.saveEigenbasis(m, basis);
     }
-    progress(cov.module.name);
-    const basis = await eigenbasis(cov);
-    await opts.checkpoint?.saveEigenbasis(m, basis);
-    bases.push(basis);
+    bases.push(owner === m ? basis : { ...basis, qA: bases[owner].qA, eigA: bases[owner].eigA });
+    covariance[m] = { module: cov.module, A: owner === m ? Float32Array.from(cov.A) : covariance[owner].A, S: Float32Array.from(cov.S) };
   }
   progress();
   return bases;
+}
+
+/** Pass 1 and its means; the accumulator, whose sums became the means, is not kept. */
+async function covariancePass(
+  modules: readonly TrackedModule[],
+  runPass: PassRunner,
+  checkpoint?: FitCheckpoint,
+): Promise<{ covariance: StoredCovariance[]; tokens: number }> {
+  const covariances = new CovarianceAccumulator(modules);
+  await checkpointedPass({ kind: "covariance" }, covariances, runPass, checkpoint);
+  return { covariance: covariances.finish(), tokens: covariances.totals.count };
 }
 
 /** EK-FAC factors of the modules, each pass run by `runPass`, continuing from `opts.checkpoint`. */
 export async function fitEkfac(modules: readonly TrackedModule[], runPass: PassRunner, opts: FitOptions): Promise<FitResult> {
   const clock = () => performance.now() / 1000;
   let start = clock();
-  const covariances = new CovarianceAccumulator(modules);
-  await checkpointedPass({ kind: "covariance" }, covariances, runPass, opts.checkpoint);
-  const covariance = covariances.finish();
+  const { covariance, tokens } = await covariancePass(modules, runPass, opts.checkpoint);
   const covarianceSeconds = clock() - start;
 
   start = clock();
-  const bases = await eigenbases(covariance, opts);
+  const bases = await eigenbases(modules, covariance, opts);
   const eigendecompositionSeconds = clock() - start;
 
   start = clock();
@@ -206,6 +224,5 @@ export async function fitEkfac(modules: readonly TrackedModule[], runPass: PassR
   const factors = lambdas.finish(lambdaDamping(opts.damping));
   const lambdaSeconds = clock() - start;
 
-  const counts = { sequences: lambdas.totals.count, tokens: covariances.totals.count };
-  return { covariance, factors, ...counts, timings: { covarianceSeconds, eigendecompositionSeconds, lambdaSeconds } };
+  return { covariance, factors, sequences: lambdas.totals.count, tokens, timings: { covarianceSeconds, eigendecompositionSeconds, lambdaSeconds } };
 }

@@ -17,12 +17,12 @@ import type { ModuleEigenbasis } from "../ekfac/eigenbasis.js";
 import type { PartialSums } from "../ekfac/partial-sums.js";
 import type { TrackedModule } from "../model/model.js";
 import { parseSafetensors, tensorAsFloat32, tensorAsFloat64 } from "../safetensors/read.js";
-import { encodeSafetensors, type TensorToWrite } from "../safetensors/write.js";
+import { safetensorsPieces, type TensorToWrite } from "../safetensors/write.js";
 import { writeFileAtomic } from "../util/atomic-write.js";
 
 export interface ArtifactStore {
-  /** Replaces the artifact atomically: readers see the old bytes or the new, never a part. */
-  write(name: string, bytes: Uint8Array): Promise<void>;
+  /** Replaces the artifact atomically: readers see the old bytes or the new, never a part. The bytes may come in pieces. */
+  write(name: string, bytes: Uint8Array | Iterable<Uint8Array>): Promise<void>;
   read(name: string): Promise<Uint8Array>;
   has(name: string): Promise<boolean>;
   /** Removes every artifact: the build is complete and they were only for its jobs. */
@@ -33,7 +33,7 @@ export interface ArtifactStore {
 export class SharedFolder implements ArtifactStore {
   constructor(readonly dir: string) {}
 
-  async write(name: string, bytes: Uint8Array): Promise<void> {
+  async write(name: string, bytes: Uint8Array | Iterable<Uint8Array>): Promise<void> {
     await mkdir(this.dir, { recursive: true });
     await writeFileAtomic(this.file(name), bytes);
   }
@@ -64,7 +64,7 @@ const f32 = (data: Float32Array): TensorToWrite => ({ dtype: "F32", shape: [data
 
 export async function writePartialSums(store: ArtifactStore, name: string, partial: PartialSums, metadata: Record<string, string> = {}): Promise<void> {
   const tensors = Object.fromEntries(partial.sums.map((s, i) => [`sum.${i}`, f64(s)]));
-  await store.write(name, encodeSafetensors(tensors, { ...metadata, count: String(partial.count) }));
+  await store.write(name, safetensorsPieces(tensors, { ...metadata, count: String(partial.count) }));
 }
 
 /** The sums and the metadata they were written with. */
@@ -75,7 +75,7 @@ export async function readPartialSums(store: ArtifactStore, name: string): Promi
 }
 
 export async function writeCovariance(store: ArtifactStore, name: string, cov: ModuleCovariance): Promise<void> {
-  await store.write(name, encodeSafetensors({ A: f64(cov.A), S: f64(cov.S) }, { module: cov.module.name }));
+  await store.write(name, safetensorsPieces({ A: f64(cov.A), S: f64(cov.S) }, { module: cov.module.name }));
 }
 
 export async function readCovariance(store: ArtifactStore, name: string, module: TrackedModule): Promise<ModuleCovariance> {
@@ -84,7 +84,7 @@ export async function readCovariance(store: ArtifactStore, name: string, module:
 }
 
 export async function writeEigenbasis(store: ArtifactStore, name: string, basis: ModuleEigenbasis): Promise<void> {
-  await store.write(name, encodeSafetensors({ qA: f32(basis.qA), eigA: f64(basis.eigA), qS: f32(basis.qS), eigS: f64(basis.eigS) }));
+  await store.write(name, safetensorsPieces({ qA: f32(basis.qA), eigA: f64(basis.eigA), qS: f32(basis.qS), eigS: f64(basis.eigS) }));
 }
 
 export async function readEigenbasis(store: ArtifactStore, name: string): Promise<ModuleEigenbasis> {

@@ -5,6 +5,7 @@
  * refuses the command.
  */
 import { PGLITE_RESIDENT_BYTES } from "../db/pglite-database.js";
+import { DEFAULT_SHARD_SIZE } from "../ekfac/fit.js";
 import { fitPhases, passSumBytes } from "../ekfac/fit-memory.js";
 import { corpusSource } from "../corpus/corpus-source.js";
 import { largestBatchBytes } from "../model/batch-budget.js";
@@ -50,19 +51,20 @@ export async function memoryInputs(modelDir: string, corpusFile: string, maxSequ
   return { config: described.model.config, modules: described.model.modules, checkpointBytes: await checkpointBytes(described.dir), lengths };
 }
 
-/** The peak of `influence fit` (one thread) with batches of batchTokens. */
-export function fitEstimate(inputs: MemoryInputs, batchTokens: number): MemoryEstimate {
+/** The peak of `influence fit` (one thread) with batches of batchTokens and passes in shards of shardSize sequences. */
+export function fitEstimate(inputs: MemoryInputs, batchTokens: number, shardSize = DEFAULT_SHARD_SIZE): MemoryEstimate {
   const { loading, running } = modelMemory(inputs.config, inputs.checkpointBytes, largestBatchBytes(inputs.config, inputs.lengths, batchTokens));
-  return peakOf([{ phase: "loading the model", parts: [BASE, ...loading] }, ...fitPhases(inputs.modules, [BASE, ...running])]);
+  const shards = Math.ceil(inputs.lengths.length / shardSize);
+  return peakOf([{ phase: "loading the model", parts: [BASE, ...loading] }, ...fitPhases(inputs.modules, [BASE, ...running], shards)]);
 }
 
-export function planFitMemory(inputs: MemoryInputs, requestedBatchTokens: number, budget: MemoryBudget): MemoryPlan {
+export function planFitMemory(inputs: MemoryInputs, requestedBatchTokens: number, budget: MemoryBudget, shardSize = DEFAULT_SHARD_SIZE): MemoryPlan {
   return planMemory(
     "fit",
     inputs.config,
     requestedBatchTokens,
     budget,
-    (tokens) => fitEstimate(inputs, tokens),
+    (tokens) => fitEstimate(inputs, tokens, shardSize),
     "the weights and the EK-FAC factors of this model need that much whatever --batch-tokens is",
   );
 }

@@ -36,12 +36,12 @@ export function llamaParameterShapes(cfg: LlamaConfig): Map<string, number[]> {
   return shapes;
 }
 
-/** The tracked matrices of a Llama-family model: each layer's gate_proj, up_proj and down_proj. */
+/** The tracked matrices of a Llama-family model: each layer's gate_proj, up_proj (which reads gate_proj's input) and down_proj. */
 export function llamaModules(config: LlamaConfig): TrackedModule[] {
   const [C, I] = [config.nEmbd, config.nInner];
   return Array.from({ length: config.nLayer }, (_, layer) => [
     { name: `layers.${layer}.mlp.gate_proj`, layer, inFeatures: C, outFeatures: I, bias: false },
-    { name: `layers.${layer}.mlp.up_proj`, layer, inFeatures: C, outFeatures: I, bias: false },
+    { name: `layers.${layer}.mlp.up_proj`, layer, inFeatures: C, outFeatures: I, bias: false, sameInputAs: `layers.${layer}.mlp.gate_proj` },
     { name: `layers.${layer}.mlp.down_proj`, layer, inFeatures: I, outFeatures: C, bias: false },
   ]).flat();
 }

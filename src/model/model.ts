@@ -17,6 +17,19 @@ export interface TrackedModule {
   outFeatures: number;
   /** Whether the matrix has a bias, folded in as a trailing 1 on its input (Llama's MLP has none). */
   bias: boolean;
+  /** An earlier module that reads the same input (Llama's up_proj reads gate_proj's): the A factor of both. */
+  sameInputAs?: string;
+}
+
+/** For each module, the index of the module whose input it reads: its own, or that of the earlier module named by sameInputAs. */
+export function inputOwners(modules: readonly TrackedModule[]): number[] {
+  const index = new Map(modules.map((m, i) => [m.name, i]));
+  return modules.map((m, i) => {
+    if (m.sameInputAs === undefined) return i;
+    const owner = index.get(m.sameInputAs);
+    if (owner === undefined || owner >= i) throw new Error(`${m.name} reads the input of ${m.sameInputAs}, which is not an earlier module`);
+    return owner;
+  });
 }
 
 /** Columns of a module's captured inputs and of its gradient [outFeatures, inputWidth]: the inputs, and 1 for a bias. */

@@ -29,7 +29,7 @@ export function registerFit(program: Command): void {
     .option("--no-progress", "do not draw progress bars")
     .action(async (opts) => {
       const budget = memoryBudget(opts.memory);
-      const plan = planFitMemory(await memoryInputs(opts.model, opts.corpus, opts.maxSequences), opts.batchTokens, budget);
+      const plan = planFitMemory(await memoryInputs(opts.model, opts.corpus, opts.maxSequences), opts.batchTokens, budget, opts.shardSize);
       logMemoryPlan(plan, budget);
       const opened = await openModel(opts.model, modelRuntime(opts.device));
       const bars = progressBars(opts.progress);
