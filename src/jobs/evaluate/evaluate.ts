@@ -12,7 +12,7 @@ import { type Query, readQueries } from "../../corpus/queries.js";
 import { corpusSource } from "../../corpus/corpus-source.js";
 import { type FisherMode, holdsFactors } from "../../ekfac/artifacts.js";
 import { DEFAULT_DAMPING_FACTOR } from "../../ekfac/lambda.js";
-import { DEFAULT_ITERATIVE, SCORE_METHODS, type ScoreMethod } from "../../ekfac/methods.js";
+import { DEFAULT_ITERATIVE, SCORE_METHODS } from "../../ekfac/methods.js";
 import { IndexEngine } from "../../engine/index-engine.js";
 import { indexPath } from "../../indexer/index-manifest.js";
 import { readTokenStore } from "../../indexer/token-store.js";
@@ -294,13 +294,13 @@ async function methodScores(job: EvaluateJob, dir: string, full: OpenedModel, co
   const key = methodKey(spec);
   const kept = await readScores(dir, key);
   if (kept !== undefined) return kept.scores;
+  // identity uses no factors, but the scoring job reads a fit's damping and modules: any Fisher does.
+  const fisher = spec.fisher ?? "sampled";
   if (spec.method === "index") {
-    const scores = await indexScores(job, dir, corpus, spec.fisher ?? "sampled");
+    const scores = await indexScores(job, dir, corpus, fisher);
     await writeScores(dir, key, scores);
     return scores.scores;
   }
-  // identity uses no factors, but the scoring job reads a fit's damping and modules: any Fisher does.
-  const fisher = spec.fisher ?? "sampled";
   const factorsDir = outPaths(dir).factors(fisher);
   if (!holdsFactors(factorsDir)) {
     job.log?.(`fitting EK-FAC (${fisher} Fisher) on the fine-tuned model`);
@@ -320,7 +320,7 @@ async function methodScores(job: EvaluateJob, dir: string, full: OpenedModel, co
     factorsDir,
     train: { file: job.corpusFile },
     queriesFile: job.queriesFile,
-    method: spec.method as ScoreMethod,
+    method: spec.method,
     perModule: false,
     perToken: false,
     iterative: DEFAULT_ITERATIVE,
@@ -353,9 +353,10 @@ async function indexScores(job: EvaluateJob, dir: string, corpus: EvaluatedCorpu
     });
   }
   const store = await readTokenStore(indexPath(indexDir, "tokens"));
-  const misplaced = corpus.sequences.findIndex((s, i) => i >= store.count || store.tokens(i).join() !== s.tokens.join());
-  if (misplaced >= 0 || store.count !== corpus.sequences.length) {
-    throw new InputError(`${indexDir}: does not hold the corpus's sequences in its order (first difference at ${misplaced}); remove the folder and rerun`);
+  const differing = corpus.sequences.findIndex((s, i) => i >= store.count || store.tokens(i).join() !== s.tokens.join());
+  if (differing >= 0 || store.count !== corpus.sequences.length) {
+    const at = differing >= 0 ? differing : corpus.sequences.length;
+    throw new InputError(`${indexDir}: does not hold the corpus's sequences in its order (first difference at sequence ${at}); remove the folder and rerun`);
   }
   const engine = await IndexEngine.open(indexDir, job.runtime);
   try {
