@@ -51,6 +51,19 @@ describe("the memory model", () => {
     expect(weightBytes(cfg)).toBe(4 * floats);
   });
 
+  it("counts the largest stored tensor while loading, not the whole checkpoint file", async () => {
+    // Tensors are read one at a time: loading holds the float32 weights and one tensor as stored.
+    const file = readFileSync(fixturePath("pythia-tiny", "model.safetensors"));
+    const header = JSON.parse(file.subarray(8, 8 + Number(file.readBigUInt64LE(0))).toString("utf8")) as Record<string, { data_offsets?: number[] }>;
+    const sizes = Object.entries(header)
+      .filter(([name]) => name !== "__metadata__")
+      .map(([, t]) => (t.data_offsets as number[])[1] - (t.data_offsets as number[])[0]);
+    const inputs = await memoryInputs(fixturePath("pythia-tiny"), fixturePath("pythia-tiny", "train.jsonl"));
+    expect(inputs.largestTensorBytes).toBe(Math.max(...sizes));
+    // The embedding, about half of this small-vocabulary-heavy file.
+    expect(inputs.largestTensorBytes).toBeLessThan(0.6 * file.length);
+  });
+
   it("sizes the largest batch as batchesOf makes them", async () => {
     const cfg = await readConfig(fixturePath("gpt2-tiny"));
     // Lengths 10, 20, 30 under 60 padded tokens: [10, 20] (2 x 20 = 40), then [30] alone (60 would take 2 x 30).

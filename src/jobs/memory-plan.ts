@@ -1,7 +1,7 @@
 /**
  * The memory plans of `fit` and `build`, made before the model is loaded: the corpus is read once
- * for its sequence lengths (the batches a pass will make), the checkpoint's size is taken from
- * its files, and the peak over the command's phases decides the batch size under the budget, or
+ * for its sequence lengths (the batches a pass will make), the checkpoint's largest tensor is taken from
+ * its headers, and the peak over the command's phases decides the batch size under the budget, or
  * refuses the command.
  */
 import { PGLITE_RESIDENT_BYTES } from "../db/pglite-database.js";
@@ -9,6 +9,7 @@ import { DEFAULT_SHARD_SIZE } from "../ekfac/fit.js";
 import { fitPhases, passSumBytes } from "../ekfac/fit-memory.js";
 import { corpusSource } from "../corpus/corpus-source.js";
 import { largestBatchBytes } from "../model/batch-budget.js";
+import { largestTensorBytes } from "../model/checkpoint.js";
 import type { ModelConfig } from "../model/config.js";
 import {
   type MemoryBudget,
@@ -18,7 +19,6 @@ import {
   type MemoryPlan,
   PROCESS_BASELINE_BYTES,
   WORKER_THREAD_BYTES,
-  checkpointBytes,
   modelMemory,
   peakOf,
   planMemory,
@@ -34,11 +34,12 @@ export function memoryBudget(bytes?: number): MemoryBudget {
 
 const BASE: MemoryPart = { what: "the process (Node, ONNX Runtime)", bytes: PROCESS_BASELINE_BYTES };
 
-/** What a plan is made from: the model's config and checkpoint size, and the lengths of the sequences its passes run. */
+/** What a plan is made from: the model's config and largest stored tensor, and the lengths of the sequences its passes run. */
 export interface MemoryInputs {
   config: ModelConfig;
   modules: readonly TrackedModule[];
-  checkpointBytes: number;
+  /** The largest tensor of its checkpoint as stored: loading reads one at a time. */
+  largestTensorBytes: number;
   lengths: number[];
 }
 
@@ -48,12 +49,12 @@ export async function memoryInputs(modelDir: string, corpusFile: string, maxSequ
   const source = await corpusSource(corpusFile, described, maxSequences);
   const lengths: number[] = [];
   for await (const s of source.sequences()) lengths.push(s.tokens.length);
-  return { config: described.model.config, modules: described.model.modules, checkpointBytes: await checkpointBytes(described.dir), lengths };
+  return { config: described.model.config, modules: described.model.modules, largestTensorBytes: await largestTensorBytes(described.dir), lengths };
 }
 
 /** The peak of `influence fit` (one thread) with batches of batchTokens and passes in shards of shardSize sequences. */
 export function fitEstimate(inputs: MemoryInputs, batchTokens: number, shardSize = DEFAULT_SHARD_SIZE): MemoryEstimate {
-  const { loading, running } = modelMemory(inputs.config, inputs.checkpointBytes, largestBatchBytes(inputs.config, inputs.lengths, batchTokens));
+  const { loading, running } = modelMemory(inputs.config, inputs.largestTensorBytes, largestBatchBytes(inputs.config, inputs.lengths, batchTokens));
   const shards = Math.ceil(inputs.lengths.length / shardSize);
   return peakOf([{ phase: "loading the model", parts: [BASE, ...loading] }, ...fitPhases(inputs.modules, [BASE, ...running], shards)]);
 }
@@ -99,7 +100,7 @@ function shardBatchBytes(inputs: MemoryInputs, shardSize: number, batchTokens: n
  */
 export function buildEstimate(inputs: MemoryInputs, settings: BuildMemorySettings, batchTokens: number): MemoryEstimate {
   const { workers } = settings;
-  const model = modelMemory(inputs.config, inputs.checkpointBytes, shardBatchBytes(inputs, settings.shardSize, batchTokens));
+  const model = modelMemory(inputs.config, inputs.largestTensorBytes, shardBatchBytes(inputs, settings.shardSize, batchTokens));
   const thread = { what: "worker thread", bytes: WORKER_THREAD_BYTES };
   const [loading, running] = [
     [thread, ...model.loading],
