@@ -11,9 +11,11 @@ import { type TrackedModule, inputOwners, inputWidth } from "../model/model.js";
 /**
  * Float64 n×n matrices the eigensolver holds at once for a matrix of n rows beside its input
  * (src/linalg/eigh-blocked.ts: the trailing matrix, the reflectors, the eigenvectors of T and
- * the back-transformation's products). Measured: 5 at n = 3,072.
+ * the back-transformation's products), as the resident memory grew through sequential
+ * decompositions: 5 at n = 3,072, 8.9 at n = 5,632 and 8.0 at n = 8,192 (the freed workspace of
+ * one decomposition is not all returned before the next one's is allocated).
  */
-export const EIGH_WORKSPACE_MATRICES = 5;
+export const EIGH_WORKSPACE_MATRICES = 9;
 
 /** Entries of A and S of every module, A once for modules that read the same input. */
 function factorEntries(modules: readonly TrackedModule[]): number {
