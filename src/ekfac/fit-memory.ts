@@ -23,6 +23,16 @@ function factorEntries(modules: readonly TrackedModule[]): number {
   return modules.reduce((s, m, i) => s + (owners[i] === i ? inputWidth(m) ** 2 : 0) + m.outFeatures ** 2, 0);
 }
 
+/**
+ * What assembling a grouped fit's factor files holds beside the model: one tensor at a time, read
+ * from a group's file and written to the final one (jobs/fit-groups.ts); the largest is a float32
+ * eigenbasis, covariance or Lambda.
+ */
+export function assemblyPhase(modules: readonly TrackedModule[], running: MemoryPart[]): MemoryPhase {
+  const largest = Math.max(...modules.flatMap((m) => [inputWidth(m) ** 2, m.outFeatures ** 2, m.outFeatures * inputWidth(m)]));
+  return { phase: "assembling the factors files", parts: [...running, { what: "factor tensor being copied (float32)", bytes: 4 * largest }] };
+}
+
 /** Float64 entries of the factors' sums of one fitting pass: A and S, or Lambda. */
 export function passSumBytes(modules: readonly TrackedModule[], pass: "covariance" | "lambda"): number {
   return 8 * (pass === "covariance" ? factorEntries(modules) : modules.reduce((s, m) => s + m.outFeatures * inputWidth(m), 0));
