@@ -105,13 +105,13 @@ export function parseSafetensors(file: string, bytes: Uint8Array): SafetensorsFi
 /** The header of an open safetensors file of `size` bytes, and where its data section starts. */
 async function readHeader(file: string, handle: FileHandle, size: number): Promise<Pick<SafetensorsFile, "tensors" | "metadata"> & { dataStart: number }> {
   const lengthBytes = Buffer.alloc(8);
-  if (size >= 8) await readFully(handle, lengthBytes, 0);
+  if (size >= 8) await readFully(file, handle, lengthBytes, 0);
   const headerLength = Number(lengthBytes.readBigUInt64LE(0));
   if (size < 8 || headerLength > MAX_HEADER_BYTES || 8 + headerLength > size) {
     throw new InputError(`${file}: safetensors header length ${headerLength} exceeds the file size ${size}`);
   }
   const header = Buffer.alloc(headerLength);
-  await readFully(handle, header, 8);
+  await readFully(file, handle, header, 8);
   return { ...parseHeader(file, header.toString("utf8"), size - 8 - headerLength), dataStart: 8 + headerLength };
 }
 
@@ -129,11 +129,11 @@ export async function readSafetensorsHeader(file: string): Promise<Pick<Safetens
 /** Bytes per read call: Linux returns at most about 2 GiB per read(2). */
 const READ_CHUNK = 2 ** 30;
 
-/** Fills `into` from the file at `position`, in as many reads as it takes. */
-async function readFully(handle: FileHandle, into: Uint8Array, position: number): Promise<void> {
+/** Fills `into` from the file at `position`, in as many reads as it takes; `file` names it in errors. */
+async function readFully(file: string, handle: FileHandle, into: Uint8Array, position: number): Promise<void> {
   for (let done = 0; done < into.byteLength; ) {
     const { bytesRead } = await handle.read(into, done, Math.min(READ_CHUNK, into.byteLength - done), position + done);
-    if (bytesRead === 0) throw new InputError(`unexpected end of file at byte ${position + done}`);
+    if (bytesRead === 0) throw new InputError(`${file}: unexpected end of file at byte ${position + done} (truncated while being read?)`);
     done += bytesRead;
   }
 }
@@ -179,9 +179,7 @@ export class SafetensorsReader {
     const info = this.info(name);
     await this.checkUnchanged();
     const out = new Uint8Array(info.end - info.begin);
-    await readFully(this.handle, out, this.dataStart + info.begin).catch((err) => {
-      throw err instanceof InputError ? new InputError(`${this.path}: tensor ${name}: ${err.message} (truncated while being read?)`) : err;
-    });
+    await readFully(this.path, this.handle, out, this.dataStart + info.begin);
     return out;
   }
 
