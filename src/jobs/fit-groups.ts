@@ -49,10 +49,18 @@ export async function fitGroups(
     const listener = opts.onProgress;
     const onProgress: ProgressListener | undefined =
       listener && ((e) => listener({ ...e, phase: `${e.phase} ${g + 1}/${groups.length}`, item: e.item ?? groupLayers(group) }));
-    const result = await fitEkfac(groupModules(modules, group), passesFor(group, onProgress), { ...opts, onProgress, checkpoint: checkpoint.group(g) });
-    const { tensors, metadata } = groupFile(result);
-    await checkpoint.saveGroupFactors(g, tensors, metadata);
+    await fitGroup(g, groupModules(modules, group), passesFor(group, onProgress), checkpoint, { ...opts, onProgress });
   }
+}
+
+/**
+ * Fits and saves one group. Its own function so that its factors are let go when it returns: a
+ * suspended async function keeps the values of its locals until they are overwritten, and a loop
+ * holding `result` would keep one group's factors through the whole next group.
+ */
+async function fitGroup(g: number, modules: readonly TrackedModule[], passes: PassRunner, checkpoint: FitCheckpointFolder, opts: FitOptions): Promise<void> {
+  const { tensors, metadata } = groupFile(await fitEkfac(modules, passes, { ...opts, checkpoint: checkpoint.group(g) }));
+  await checkpoint.saveGroupFactors(g, tensors, metadata);
 }
 
 /**
