@@ -65,7 +65,7 @@ describe("the memory model", () => {
       .map(([, t]) => (t.data_offsets as number[])[1] - (t.data_offsets as number[])[0]);
     const inputs = await memoryInputs(fixturePath("pythia-tiny"), fixturePath("pythia-tiny", "train.jsonl"));
     expect(inputs.largestTensorBytes).toBe(Math.max(...sizes));
-    // The embedding, about half of this small-vocabulary-heavy file.
+    // The embedding: about half of this small model's file.
     expect(inputs.largestTensorBytes).toBeLessThan(0.6 * file.length);
   });
 
