@@ -150,6 +150,7 @@ describe("one EK-FAC fit on worker threads, stopped and continued from its check
       damping: DAMPING.damping,
       shardSize,
       batchTokens: 2048,
+      groups: ["0-1"],
     };
     const dir = path.join(tmp.dir, "resumed");
     // The first run dies when it saves the covariance pass's third shard: a crash between shards.

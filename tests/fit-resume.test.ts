@@ -1,6 +1,8 @@
 /**
  * `influence fit --resume`: a fit killed by SIGKILL in each phase (covariance pass,
- * eigendecompositions, Lambda pass) and resumed writes the same bytes as a fit never stopped.
+ * eigendecompositions, Lambda pass) and resumed writes the same bytes as a fit never stopped; so
+ * does a fit in groups of layers (under a --memory the whole fit exceeds), killed in its second
+ * group or not.
  * The kill is placed by watching the checkpoint folder for the first file of the phase; the fit
  * runs at the lowest priority so that this process, watching, is scheduled before it goes on.
  */
@@ -12,7 +14,9 @@ import { mkdir, readFile, readdir } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { layerGroups } from "../src/ekfac/layer-groups.js";
 import { checkpointDir } from "../src/jobs/fit-checkpoint.js";
+import { fitEstimate, memoryInputs } from "../src/jobs/memory-plan.js";
 import { readSafetensorsHeader } from "../src/safetensors/read.js";
 import { LOCK_FILE_NAME } from "../src/util/directory-lock.js";
 import { tempDir } from "../src/util/temp-dir.js";
@@ -31,11 +35,11 @@ const FACTOR_FILES = ["covariance.safetensors", "eigendecomposition.safetensors"
 /** The fit's arguments (default Fisher: labels sampled with seed 0, so every shard's seeds matter). */
 const fitArgs = (out: string, ...extra: string[]) => ["fit", "--model", MODEL, "--corpus", CORPUS, "--out", out, "--shard-size", String(SHARD_SIZE), ...extra];
 
-/** Starts the fit and kills it with SIGKILL as soon as `trigger` appears in its checkpoint folder. */
-async function killedFit(out: string, trigger: string): Promise<void> {
+/** Starts the fit (with `extra` arguments) and kills it with SIGKILL as soon as `trigger` appears in its checkpoint folder. */
+async function killedFit(out: string, trigger: string, ...extra: string[]): Promise<void> {
   const dir = checkpointDir(out);
   await mkdir(dir, { recursive: true });
-  const child = spawn(process.execPath, [INFLUENCE_BIN, ...fitArgs(out, "--no-progress")], { env: CLI_ENV, stdio: "ignore" });
+  const child = spawn(process.execPath, [INFLUENCE_BIN, ...fitArgs(out, "--no-progress", ...extra)], { env: CLI_ENV, stdio: "ignore" });
   os.setPriority(child.pid as number, 19);
   const watcher = watch(dir, (_, name) => {
     if (name === trigger && existsSync(path.join(dir, trigger))) child.kill("SIGKILL");
@@ -98,12 +102,20 @@ beforeAll(async () => {
 });
 afterAll(() => tmp.remove());
 
-/** The resumed fit's factors equal the reference's byte for byte, and its checkpoint is gone. */
-async function expectReferenceFactors(out: string): Promise<void> {
+/**
+ * The resumed fit's factors equal those of `of` byte for byte, and its checkpoint is gone. Their
+ * manifests are equal too, but for the memory record when their budgets differ (`memory: false`).
+ */
+async function expectReferenceFactors(out: string, of = reference, memory = true): Promise<void> {
   for (const file of FACTOR_FILES) {
-    expect((await readFile(path.join(out, file))).equals(await readFile(path.join(reference, file))), file).toBe(true);
+    expect((await readFile(path.join(out, file))).equals(await readFile(path.join(of, file))), file).toBe(true);
   }
-  expect(await manifestOf(out)).toEqual(await manifestOf(reference));
+  const manifest = async (dir: string) => {
+    const m = (await manifestOf(dir)) as { memory?: object };
+    if (!memory) m.memory = undefined;
+    return m;
+  };
+  expect(await manifest(out)).toEqual(await manifest(of));
   expect(existsSync(checkpointDir(out))).toBe(false);
 }
 
@@ -208,5 +220,78 @@ describe("a complete fit is never overwritten", () => {
       expect(run.stderr).toContain(`${reference} already holds a complete fit; fit into a new folder (nothing was changed)`);
       expect(await snapshot(reference)).toEqual(before);
     }
+  });
+});
+
+describe("a fit in groups of layers", () => {
+  /** Batches of one sequence (the longest), for every fit here: a smaller budget cannot cut them further. */
+  let batchArgs: string[];
+  /** A --memory between the estimates of the fixture's fit in 2 groups (one layer each) and all at once. */
+  let memoryArgs: string[];
+  /** A fit of all layers at once with the same batches. */
+  let oneGroup: string;
+  beforeAll(async () => {
+    const inputs = await memoryInputs(MODEL, CORPUS);
+    const batchTokens = Math.max(...inputs.lengths);
+    const grouped = fitEstimate(inputs, batchTokens, SHARD_SIZE, layerGroups(inputs.modules, 2));
+    expect(grouped.bytes).toBeLessThan(fitEstimate(inputs, 1, SHARD_SIZE).bytes);
+    batchArgs = ["--batch-tokens", String(batchTokens)];
+    memoryArgs = ["--memory", String(grouped.bytes)];
+    oneGroup = path.join(tmp.dir, "one-group");
+    const run = await influence(fitArgs(oneGroup, "--no-progress", ...batchArgs));
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).not.toMatch(/groups of layers/);
+  });
+
+  it("fits its 2 layers one after another when all at once exceeds --memory, with the bytes of a fit of all at once", async () => {
+    const out = path.join(tmp.dir, "grouped");
+    const run = await influence(fitArgs(out, ...batchArgs, ...memoryArgs));
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(
+      /all layers at once would need about [\d.]+ MiB, more than --memory [\d.]+ MiB allows: fitting 2 groups of layers one after another, each with its own covariance pass, eigendecompositions and Lambda pass: layer 0 \([\d.]+ MiB\), layer 1 \([\d.]+ MiB\)/,
+    );
+    // Each group's passes and decompositions, in order, for its own modules.
+    const phases = run.stderr.split("\n").filter((l) => /^(covariance|eigendecomposition|lambda) \d\/2/.test(l));
+    expect([...new Set(phases.map((l) => l.split(/\s+/).slice(0, 2).join(" ")))]).toEqual([
+      "covariance 1/2",
+      "eigendecomposition 1/2",
+      "lambda 1/2",
+      "covariance 2/2",
+      "eigendecomposition 2/2",
+      "lambda 2/2",
+    ]);
+    expect(firstLine(run.stderr, "eigendecomposition 2/2")).toMatch(/^eigendecomposition 2\/2 0\/2 matrices \(0%\) \| h\.1\.mlp\.c_fc/);
+    expect(firstLine(run.stderr, "covariance 1/2")).toMatch(/\| layer 0 \|/);
+    const { memory } = JSON.parse(await readFile(path.join(out, "manifest.json"), "utf8"));
+    expect(memory.estimatePhase).toMatch(/ of layer [01]$/);
+    expect(memory.estimateBytes).toBeLessThanOrEqual(Number(memoryArgs[1]));
+    await expectReferenceFactors(out, oneGroup, false);
+  });
+
+  it("continues a grouped fit killed in its second group, and refuses to resume it in other groups", async () => {
+    const out = path.join(tmp.dir, "grouped-killed");
+    await killedFit(out, "group-000001-covariance-shards.safetensors", ...batchArgs, ...memoryArgs);
+    const files = (await readdir(checkpointDir(out))).filter((f) => !f.startsWith("."));
+    // The first group's factors are kept, its progress files gone; the second group is in its covariance pass.
+    expect(files.filter((f) => f.startsWith("group-")).sort()).toEqual(["group-000000.safetensors", "group-000001-covariance-shards.safetensors"]);
+    const shards = Number((await readSafetensorsHeader(path.join(checkpointDir(out), "group-000001-covariance-shards.safetensors"))).metadata.shards);
+    expect(shards).toBeGreaterThan(0);
+
+    const before = await snapshot(out);
+    const regrouped = await influence(fitArgs(out, "--resume", ...batchArgs));
+    expect(regrouped.code, regrouped.stderr).toBe(2);
+    expect(regrouped.stderr).toMatch(
+      /the unfinished fit there fits its layers in 2 groups of layers \(0-0, 1-1\) and this one would fit them in 1 group of layers \(0-1\): resume it with the --memory it was started with, or fit into another folder \(nothing was changed\)/,
+    );
+    expect(await snapshot(out)).toEqual(before);
+
+    const run = await influence(fitArgs(out, "--resume", ...batchArgs, ...memoryArgs));
+    expect(run.code, run.stderr).toBe(0);
+    // The first group is not fitted again; the second continues after its saved shards.
+    expect(firstLine(run.stderr, "covariance 1/2")).toBeUndefined();
+    expect(firstLine(run.stderr, "covariance 2/2")).toMatch(
+      new RegExp(`^covariance 2/2\\s+${Math.min(shards * SHARD_SIZE, SEQUENCES)}/${SEQUENCES} sequences`),
+    );
+    await expectReferenceFactors(out, oneGroup, false);
   });
 });

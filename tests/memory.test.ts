@@ -3,7 +3,12 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fixturePath, REPO_ROOT } from "../support/fixtures.js";
-import { memoryInputs, planFitMemory, fitEstimate } from "../src/jobs/memory-plan.js";
+import { groupLayers, layerGroups } from "../src/ekfac/layer-groups.js";
+import { type MemoryInputs, fitEstimate, fitEstimates, memoryInputs, planFitMemory } from "../src/jobs/memory-plan.js";
+import { layoutOf } from "../src/model/architectures.js";
+import { DEFAULT_BATCH_TOKENS } from "../src/model/batch-budget.js";
+import { parseConfig } from "../src/model/config.js";
+import { PYTHIA_1B, TINYLLAMA_1B } from "../scripts/bench-util.js";
 import { batchBytesPerToken, largestBatchBytes } from "../src/model/batch-budget.js";
 import { readConfig } from "../src/model/config.js";
 import { weightBytes } from "../src/model/memory-estimate.js";
@@ -51,6 +56,19 @@ describe("the memory model", () => {
     expect(weightBytes(cfg)).toBe(4 * floats);
   });
 
+  it("counts the largest stored tensor while loading, not the whole checkpoint file", async () => {
+    // Tensors are read one at a time: loading holds the float32 weights and one tensor as stored.
+    const file = readFileSync(fixturePath("pythia-tiny", "model.safetensors"));
+    const header = JSON.parse(file.subarray(8, 8 + Number(file.readBigUInt64LE(0))).toString("utf8")) as Record<string, { data_offsets?: number[] }>;
+    const sizes = Object.entries(header)
+      .filter(([name]) => name !== "__metadata__")
+      .map(([, t]) => (t.data_offsets as number[])[1] - (t.data_offsets as number[])[0]);
+    const inputs = await memoryInputs(fixturePath("pythia-tiny"), fixturePath("pythia-tiny", "train.jsonl"));
+    expect(inputs.largestTensorBytes).toBe(Math.max(...sizes));
+    // The embedding: about half of this small model's file.
+    expect(inputs.largestTensorBytes).toBeLessThan(0.6 * file.length);
+  });
+
   it("sizes the largest batch as batchesOf makes them", async () => {
     const cfg = await readConfig(fixturePath("gpt2-tiny"));
     // Lengths 10, 20, 30 under 60 padded tokens: [10, 20] (2 x 20 = 40), then [30] alone (60 would take 2 x 30).
@@ -68,6 +86,66 @@ describe("the memory model", () => {
     expect(plan.estimate.bytes).toBeLessThanOrEqual(budget.bytes);
     // One more sequence per batch (24 tokens each) would not fit.
     expect(fitEstimate(inputs, plan.batchTokens + 24).bytes).toBeGreaterThan(budget.bytes);
+  });
+});
+
+describe("a fit in groups of layers", () => {
+  it("cuts the layers into even groups of consecutive layers, every module of a layer in its layer's group", async () => {
+    const cfg = parseConfig("config.json", TINYLLAMA_1B);
+    const modules = layoutOf(cfg).modules(cfg);
+    const groups = layerGroups(modules, 4);
+    expect(groups.map(groupLayers)).toEqual(["layers 0-5", "layers 6-11", "layers 12-16", "layers 17-21"]);
+    // Llama tracks gate, up and down projections: 3 modules per layer, the groups end to end.
+    expect(groups.map((g) => [g.first, g.count])).toEqual([
+      [0, 18],
+      [18, 18],
+      [36, 15],
+      [51, 15],
+    ]);
+    expect(layerGroups(modules, 1)).toEqual([{ firstLayer: 0, lastLayer: 21, first: 0, count: 66 }]);
+    expect(() => layerGroups(modules, 23)).toThrow(/cannot cut 22 layers into 23 groups/);
+  });
+
+  it("estimates a group's fit below the fit of all layers at once, and plans the fewest groups that fit the budget", async () => {
+    const inputs = await memoryInputs(fixturePath("gpt2-tiny"), fixturePath("gpt2-tiny", "train.jsonl"));
+    // Batches of the longest sequence alone: the smallest the plan could cut them to.
+    const tokens = Math.max(...inputs.lengths);
+    const all = fitEstimate(inputs, tokens);
+    const byLayer = fitEstimates(inputs, tokens, undefined, layerGroups(inputs.modules, 2));
+    // One layer's sums, means and eigenbases instead of two: what the fit phases hold beside the model shrinks.
+    for (const group of byLayer.groups) expect(group.bytes).toBeLessThan(all.bytes);
+    expect(byLayer.peak.bytes).toBe(Math.max(...byLayer.groups.map((g) => g.bytes)));
+
+    const tight = planFitMemory(inputs, tokens, { bytes: byLayer.peak.bytes, source: "--memory test" });
+    expect(tight.groups.map((g) => groupLayers(g.group))).toEqual(["layer 0", "layer 1"]);
+    expect(tight.estimate.bytes).toBeLessThanOrEqual(byLayer.peak.bytes);
+    expect(tight.allAtOnce.bytes).toBe(all.bytes);
+    const roomy = planFitMemory(inputs, tokens, { bytes: all.bytes, source: "--memory test" });
+    expect(roomy.groups.map((g) => groupLayers(g.group))).toEqual(["layers 0-1"]);
+    expect(roomy.estimate).toEqual(all);
+  });
+
+  it.each([
+    ["TinyLlama-1.1B", TINYLLAMA_1B, ["layers 0-5", "layers 6-11", "layers 12-16", "layers 17-21"]],
+    ["Pythia-1B", PYTHIA_1B, ["layers 0-3", "layers 4-7", "layers 8-11", "layers 12-15"]],
+  ])("plans a %s fit of 8 x 512 tokens under 16 GiB in 4 groups, each within the budget", (_, raw, expected) => {
+    const config = parseConfig("config.json", raw);
+    const shapes = [...layoutOf(config).parameterShapes(config).values()];
+    const inputs: MemoryInputs = {
+      config,
+      modules: layoutOf(config).modules(config),
+      // A half-precision checkpoint, as the hub ships both.
+      largestTensorBytes: 2 * Math.max(...shapes.map((s) => s.reduce((a, b) => a * b, 1))),
+      lengths: Array(8).fill(512),
+    };
+    const budget = { bytes: 16 * 2 ** 30, source: "--memory 16 GiB" };
+    const plan = planFitMemory(inputs, DEFAULT_BATCH_TOKENS, budget);
+    expect(plan.allAtOnce.bytes).toBeGreaterThan(24 * 2 ** 30);
+    expect(plan.groups.map((g) => groupLayers(g.group))).toEqual(expected);
+    for (const g of plan.groups) expect(g.estimate.bytes).toBeLessThanOrEqual(budget.bytes);
+    expect(plan.estimate.bytes).toBeLessThanOrEqual(budget.bytes);
+    // Three groups would not fit.
+    expect(fitEstimate(inputs, plan.batchTokens, undefined, layerGroups(inputs.modules, 3)).bytes).toBeGreaterThan(budget.bytes);
   });
 });
 

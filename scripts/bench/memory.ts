@@ -12,7 +12,7 @@ import { buildEstimate, fitEstimate, type MemoryInputs } from "../../src/jobs/me
 import { layoutOf } from "../../src/model/architectures.js";
 import { DEFAULT_BATCH_TOKENS, batchTokenLimit } from "../../src/model/batch-budget.js";
 import { parseConfig } from "../../src/model/config.js";
-import { type MemoryEstimate, mergedParts, weightBytes } from "../../src/model/memory-estimate.js";
+import { type MemoryEstimate, mergedParts } from "../../src/model/memory-estimate.js";
 import { initGpt2Weights } from "../../src/training/init.js";
 import { saveHfGpt2 } from "../../src/training/save.js";
 import { formatBytes } from "../../src/util/memory.js";
@@ -32,7 +32,8 @@ function inputsOf(raw: object, bytesPerParameter: number, count: number, length:
   return {
     config,
     modules: layoutOf(config).modules(config),
-    checkpointBytes: (weightBytes(config) / 4) * bytesPerParameter,
+    largestTensorBytes:
+      Math.max(...[...layoutOf(config).parameterShapes(config).values()].map((shape) => shape.reduce((a, b) => a * b, 1))) * bytesPerParameter,
     lengths: Array.from({ length: count }, () => length),
   };
 }

@@ -12,7 +12,7 @@ import path from "node:path";
 import type { MemoryRecord } from "../model/memory-estimate.js";
 import { type TrackedModule, inputWidth } from "../model/model.js";
 import { type SafetensorsFile, readSafetensors, tensorAsFloat32, tensorAsFloat64 } from "../safetensors/read.js";
-import { type TensorToWrite, writeSafetensors } from "../safetensors/write.js";
+import { type TensorHeader, type TensorToWrite, writeSafetensors, writeSafetensorsFrom } from "../safetensors/write.js";
 import { writeJsonAtomic } from "../util/atomic-write.js";
 import { InputError } from "../util/errors.js";
 import type { ModuleCovariance, StoredCovariance } from "./covariance.js";
@@ -44,8 +44,12 @@ const files = { manifest: "manifest.json", covariance: "covariance.safetensors",
 /** Whether `dir` holds a complete fit: its manifest is written last. */
 export const holdsFactors = (dir: string): boolean => existsSync(path.join(dir, files.manifest));
 
-export async function saveFactors(dir: string, manifest: FactorsManifest, covariance: readonly StoredCovariance[], factors: ModuleFactors[]): Promise<void> {
-  await mkdir(dir, { recursive: true });
+/** The factors files: which file of the folder each holds. */
+export type FactorsFile = "covariance" | "eigen" | "lambda";
+export const FACTORS_FILES: readonly FactorsFile[] = ["covariance", "eigen", "lambda"];
+
+/** The tensors of each factors file, in the order they are written. */
+export function factorTensors(covariance: readonly StoredCovariance[], factors: readonly ModuleFactors[]): Record<FactorsFile, Record<string, TensorToWrite>> {
   const cov: Record<string, TensorToWrite> = {};
   const eig: Record<string, TensorToWrite> = {};
   const lam: Record<string, TensorToWrite> = {};
@@ -64,10 +68,33 @@ export async function saveFactors(dir: string, manifest: FactorsManifest, covari
     lam[`Lambda.${name}`] = { dtype: "F32", shape: [outFeatures, nIn], data: f.lambda };
     lam[`damping.${name}`] = { dtype: "F64", shape: [1], data: [f.damping] };
   }
-  const meta = { format: FACTORS_FORMAT, model: manifest.model.fingerprint };
-  await writeSafetensors(path.join(dir, files.covariance), cov, meta);
-  await writeSafetensors(path.join(dir, files.eigen), eig, meta);
-  await writeSafetensors(path.join(dir, files.lambda), lam, meta);
+  return { covariance: cov, eigen: eig, lambda: lam };
+}
+
+const factorsMetadata = (manifest: FactorsManifest) => ({ format: FACTORS_FORMAT, model: manifest.model.fingerprint });
+
+export async function saveFactors(dir: string, manifest: FactorsManifest, covariance: readonly StoredCovariance[], factors: ModuleFactors[]): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const tensors = factorTensors(covariance, factors);
+  for (const file of FACTORS_FILES) await writeSafetensors(path.join(dir, files[file]), tensors[file], factorsMetadata(manifest));
+  await writeJsonAtomic(path.join(dir, files.manifest), manifest);
+}
+
+/**
+ * Saves factors whose tensors are fetched one at a time (a grouped fit's, from its groups' files):
+ * each file's tensors named and shaped in `tensors`, in the order factorTensors gives them, then
+ * the manifest. The files have the bytes saveFactors writes of the same values.
+ */
+export async function saveFactorsFrom(
+  dir: string,
+  manifest: FactorsManifest,
+  tensors: Record<FactorsFile, Record<string, TensorHeader>>,
+  bytesOf: (file: FactorsFile, name: string) => Promise<Uint8Array>,
+): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  for (const file of FACTORS_FILES) {
+    await writeSafetensorsFrom(path.join(dir, files[file]), tensors[file], (name) => bytesOf(file, name), factorsMetadata(manifest));
+  }
   await writeJsonAtomic(path.join(dir, files.manifest), manifest);
 }
 

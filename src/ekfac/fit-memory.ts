@@ -11,14 +11,26 @@ import { type TrackedModule, inputOwners, inputWidth } from "../model/model.js";
 /**
  * Float64 n×n matrices the eigensolver holds at once for a matrix of n rows beside its input
  * (src/linalg/eigh-blocked.ts: the trailing matrix, the reflectors, the eigenvectors of T and
- * the back-transformation's products). Measured: 5 at n = 3,072.
+ * the back-transformation's products), as the resident memory grew through sequential
+ * decompositions: 5 at n = 3,072, 8.9 at n = 5,632 and 8.0 at n = 8,192 (the freed workspace of
+ * one decomposition is not all returned before the next one's is allocated).
  */
-export const EIGH_WORKSPACE_MATRICES = 5;
+export const EIGH_WORKSPACE_MATRICES = 9;
 
 /** Entries of A and S of every module, A once for modules that read the same input. */
 function factorEntries(modules: readonly TrackedModule[]): number {
   const owners = inputOwners(modules);
   return modules.reduce((s, m, i) => s + (owners[i] === i ? inputWidth(m) ** 2 : 0) + m.outFeatures ** 2, 0);
+}
+
+/**
+ * What assembling a grouped fit's factor files holds beside the model: one tensor at a time, read
+ * from a group's file and written to the final one (jobs/fit-groups.ts); the largest is a float32
+ * eigenbasis, covariance or Lambda.
+ */
+export function assemblyPhase(modules: readonly TrackedModule[], running: MemoryPart[]): MemoryPhase {
+  const largest = Math.max(...modules.flatMap((m) => [inputWidth(m) ** 2, m.outFeatures ** 2, m.outFeatures * inputWidth(m)]));
+  return { phase: "assembling the factors files", parts: [...running, { what: "factor tensor being copied (float32)", bytes: 4 * largest }] };
 }
 
 /** Float64 entries of the factors' sums of one fitting pass: A and S, or Lambda. */

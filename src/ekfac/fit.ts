@@ -17,6 +17,7 @@ import { CovarianceAccumulator, type ModuleCovariance, type StoredCovariance } f
 import { type ModuleEigenbasis, eigenbasis } from "./eigenbasis.js";
 import type { ModuleFactors } from "./factors.js";
 import { LambdaAccumulator } from "./lambda.js";
+import { type LayerGroup, groupModules } from "./layer-groups.js";
 import type { PartialSums } from "./partial-sums.js";
 
 export interface TokenSequence {
@@ -115,15 +116,19 @@ async function* shardsOf<T>(items: AsyncIterable<T>, size: number, first: number
 /**
  * Each pass on this thread, in shards of `shardSize` sequences (DEFAULT_SHARD_SIZE): each shard's
  * forward/backward over length-sorted batches of it (see batchesOf), its captures added to a
- * fresh accumulator.
+ * fresh accumulator. With a `group`, the passes sum that group's modules only (a grouped fit).
  */
 export function serialPasses(
   model: CausalLM,
   sequences: () => AsyncIterable<TokenSequence>,
   total: number,
-  opts: FisherSettings & { batchTokens?: number; shardSize?: number; onProgress?: ProgressListener },
+  opts: FisherSettings & { batchTokens?: number; shardSize?: number; group?: LayerGroup; onProgress?: ProgressListener },
 ): PassRunner {
   const shardSize = opts.shardSize ?? DEFAULT_SHARD_SIZE;
+  const { group } = opts;
+  const modules = group ? groupModules(model.modules, group) : model.modules;
+  const tracked = (capture: GradientCapture): GradientCapture =>
+    group ? { ...capture, modules: capture.modules.slice(group.first, group.first + group.count) } : capture;
   return {
     shards: Math.ceil(total / shardSize),
     run: async (pass, first, onShard) => {
@@ -131,12 +136,14 @@ export function serialPasses(
       let tokens = 0;
       opts.onProgress?.({ phase: pass.kind, done, total, tokens });
       for await (const shard of shardsOf(sequences(), shardSize, first)) {
-        const into = passAccumulator(pass, model.modules);
+        const into = passAccumulator(pass, modules);
         for await (const batch of batchesOf(shard, { maxTokens: batchTokenLimit(model.config, opts.batchTokens) })) {
           await into.add(
-            await model.capture(
-              batch.map((s) => s.tokens),
-              fisherLoss(opts.fisher, opts.seed, batch),
+            tracked(
+              await model.capture(
+                batch.map((s) => s.tokens),
+                fisherLoss(opts.fisher, opts.seed, batch),
+              ),
             ),
           );
           done += batch.length;

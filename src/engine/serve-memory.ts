@@ -9,16 +9,9 @@ import path from "node:path";
 import { PGLITE_RESIDENT_BYTES } from "../db/pglite-database.js";
 import { indexFiles, indexPath, readIndexManifest } from "../indexer/index-manifest.js";
 import { batchBytesPerToken } from "../model/batch-budget.js";
+import { largestTensorBytes } from "../model/checkpoint.js";
 import { readConfig } from "../model/config.js";
-import {
-  type MemoryEstimate,
-  type MemoryPart,
-  PROCESS_BASELINE_BYTES,
-  WORKER_THREAD_BYTES,
-  checkpointBytes,
-  modelMemory,
-  peakOf,
-} from "../model/memory-estimate.js";
+import { type MemoryEstimate, type MemoryPart, PROCESS_BASELINE_BYTES, WORKER_THREAD_BYTES, modelMemory, peakOf } from "../model/memory-estimate.js";
 
 /** Bytes of the files in `dir` (not its subfolders) that `keep` accepts. */
 async function filesBytes(dir: string, keep: (name: string) => boolean): Promise<number> {
@@ -48,7 +41,7 @@ export async function serveEstimate(indexDirs: readonly string[], workers: numbe
       running.push(database);
     }
     const cfg = await readConfig(manifest.model.path);
-    const model = modelMemory(cfg, await checkpointBytes(manifest.model.path), cfg.contextLength * batchBytesPerToken(cfg));
+    const model = modelMemory(cfg, await largestTensorBytes(manifest.model.path), cfg.contextLength * batchBytesPerToken(cfg));
     const index = { what: "index files (factors, projection, vectors, graphs, tokens)", bytes: await indexBytes(dir) };
     const thread = { what: "worker thread", bytes: WORKER_THREAD_BYTES };
     for (let w = 0; w < workers; w++) {

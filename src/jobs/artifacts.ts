@@ -10,7 +10,7 @@
  * graphs) are still written by their writers into the shared folder.
  */
 import { existsSync } from "node:fs";
-import { mkdir, readFile, rm } from "node:fs/promises";
+import { mkdir, readFile, readdir, rm } from "node:fs/promises";
 import path from "node:path";
 import type { ModuleCovariance } from "../ekfac/covariance.js";
 import type { ModuleEigenbasis } from "../ekfac/eigenbasis.js";
@@ -50,7 +50,14 @@ export class SharedFolder implements ArtifactStore {
     await rm(this.dir, { recursive: true, force: true });
   }
 
-  private file(name: string): string {
+  /** Removes the artifacts whose names start with `prefix`. */
+  async removeStartingWith(prefix: string): Promise<void> {
+    const names = existsSync(this.dir) ? await readdir(this.dir) : [];
+    await Promise.all(names.filter((f) => f.startsWith(prefix) && f.endsWith(".safetensors")).map((f) => rm(path.join(this.dir, f), { force: true })));
+  }
+
+  /** The file that holds an artifact. */
+  file(name: string): string {
     if (!/^[a-z0-9][a-z0-9.-]*$/.test(name)) throw new RangeError(`invalid artifact name ${JSON.stringify(name)}`);
     return path.join(this.dir, `${name}.safetensors`);
   }

@@ -36,6 +36,7 @@ import {
 } from "../db/index.js";
 import { loadFactors, readFactorsManifest } from "../ekfac/artifacts.js";
 import { DEFAULT_SHARD_SIZE, fitEkfac } from "../ekfac/fit.js";
+import { groupRange, layerGroups } from "../ekfac/layer-groups.js";
 import { DEFAULT_DAMPING_FACTOR } from "../ekfac/lambda.js";
 import { corpusSource } from "../corpus/corpus-source.js";
 import { type ModelDescription, describeModel } from "../model/open-model.js";
@@ -241,7 +242,8 @@ async function fitFactors(opened: ModelDescription, job: BuildJob, p: BuildParam
   const settings = { fisher: p.fisher, seed: p.seed, damping: p.damping, shardSize: p.shardSize, batchTokens };
   const fit = { modelFingerprint: opened.fingerprint, corpusFingerprint: source.fingerprint, maxSequences: maxSequences ?? null, sequences: limit };
   // An unfinished fit here belongs to this build: its --resume already checked the parameters.
-  const checkpoint = await FitCheckpointFolder.open(dir, { ...fit, ...settings }, "continue");
+  const groups = layerGroups(opened.model.modules, 1).map(groupRange);
+  const checkpoint = await FitCheckpointFolder.open(dir, { ...fit, ...settings, groups }, "continue");
   const passes = pooledPasses(pool, store, limit, { fisher: p.fisher, seed: p.seed }, { shardSize: p.shardSize, onProgress: job.onProgress });
   const result = await fitEkfac(opened.model.modules, passes, { damping: p.damping, onProgress: job.onProgress, checkpoint });
   await saveBuildFactors(outDir, opened, source, p, maxSequences, result);

@@ -2,7 +2,8 @@
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { type DampingRule, FACTORS_FORMAT, FACTORS_VERSION, type FactorsManifest, type FisherMode, holdsFactors, saveFactors } from "../ekfac/artifacts.js";
-import { DEFAULT_SHARD_SIZE, type FitResult, fitEkfac, serialPasses } from "../ekfac/fit.js";
+import { DEFAULT_SHARD_SIZE, fitEkfac, serialPasses } from "../ekfac/fit.js";
+import { type LayerGroup, groupRange, layerGroups } from "../ekfac/layer-groups.js";
 import { batchTokenLimit } from "../model/batch-budget.js";
 import { lockDirectory } from "../util/directory-lock.js";
 import { InputError } from "../util/errors.js";
@@ -10,6 +11,7 @@ import type { ProgressListener } from "../util/progress.js";
 import { type CorpusSource, corpusSource } from "../corpus/corpus-source.js";
 import type { ModelDescription, OpenedModel } from "../model/open-model.js";
 import { FitCheckpointFolder } from "./fit-checkpoint.js";
+import { type FitSummary, assembleGroups, fitGroups, groupsSummary } from "./fit-groups.js";
 
 export interface FitJob {
   opened: OpenedModel;
@@ -24,12 +26,14 @@ export interface FitJob {
   shardSize?: number;
   /** Continue the unfinished fit in outDir; without it, one found there is refused. */
   resume?: boolean;
+  /** Groups of consecutive layers fitted one after another (jobs/fit-groups.ts); all layers at once when absent. */
+  groups?: LayerGroup[];
   onProgress?: ProgressListener;
 }
 
 const FACTORS_FOLDER = { what: "factors folder", advice: "Another `influence fit` is writing it: wait for it to finish, or fit into another folder." };
 
-export async function runFit(job: FitJob): Promise<{ manifest: FactorsManifest; result: FitResult }> {
+export async function runFit(job: FitJob): Promise<{ manifest: FactorsManifest }> {
   const { opened } = job;
   const outDir = path.resolve(job.outDir);
   const source = await corpusSource(job.corpusFile, opened, job.maxSequences);
@@ -43,6 +47,8 @@ export async function runFit(job: FitJob): Promise<{ manifest: FactorsManifest; 
     if (total === 0) throw new InputError(`${source.path}: no training sequences (every document has fewer than 2 tokens?)`);
     const shardSize = job.shardSize ?? DEFAULT_SHARD_SIZE;
     const batchTokens = batchTokenLimit(opened.model.config, job.batchTokens);
+    const { modules } = opened.model;
+    const groups = job.groups ?? layerGroups(modules, 1);
     const checkpoint = await FitCheckpointFolder.open(
       outDir,
       {
@@ -55,15 +61,26 @@ export async function runFit(job: FitJob): Promise<{ manifest: FactorsManifest; 
         damping: job.damping,
         shardSize,
         batchTokens,
+        groups: groups.map(groupRange),
       },
       job.resume ? "resume" : "refuse",
     );
-    const passes = serialPasses(opened.model, () => source.sequences(), total, { ...job, shardSize, batchTokens });
-    const result = await fitEkfac(opened.model.modules, passes, { ...job, checkpoint });
-    const manifest = factorsManifest(opened, source, job, result);
-    await saveFactors(outDir, manifest, result.covariance, result.factors);
+    const passes = (group?: LayerGroup, onProgress = job.onProgress) =>
+      serialPasses(opened.model, () => source.sequences(), total, { ...job, shardSize, batchTokens, group, onProgress });
+    let manifest: FactorsManifest;
+    if (groups.length === 1) {
+      const result = await fitEkfac(modules, passes(), { ...job, checkpoint });
+      manifest = factorsManifest(opened, source, job, result);
+      await saveFactors(outDir, manifest, result.covariance, result.factors);
+    } else {
+      await fitGroups(modules, groups, passes, checkpoint, { ...job, checkpoint });
+      manifest = factorsManifest(opened, source, job, await groupsSummary(groups, modules, checkpoint));
+      job.onProgress?.({ phase: "assembling", done: 0, total: 3, unit: "files" });
+      await assembleGroups(outDir, manifest, groups.length, checkpoint);
+      job.onProgress?.({ phase: "assembling", done: 3, total: 3, unit: "files" });
+    }
     await checkpoint.clear();
-    return { manifest, result };
+    return { manifest };
   } finally {
     await lock.release();
   }
@@ -74,7 +91,7 @@ export function factorsManifest(
   opened: Pick<ModelDescription, "fingerprint" | "dir">,
   source: Pick<CorpusSource, "path" | "fingerprint">,
   settings: Pick<FitJob, "fisher" | "damping" | "seed" | "maxSequences">,
-  result: FitResult,
+  result: FitSummary,
 ): FactorsManifest {
   return {
     format: FACTORS_FORMAT,

@@ -1,14 +1,16 @@
 /**
  * The memory plans of `fit` and `build`, made before the model is loaded: the corpus is read once
- * for its sequence lengths (the batches a pass will make), the checkpoint's size is taken from
- * its files, and the peak over the command's phases decides the batch size under the budget, or
+ * for its sequence lengths (the batches a pass will make), the checkpoint's largest tensor is taken from
+ * its headers, and the peak over the command's phases decides the batch size under the budget, or
  * refuses the command.
  */
 import { PGLITE_RESIDENT_BYTES } from "../db/pglite-database.js";
 import { DEFAULT_SHARD_SIZE } from "../ekfac/fit.js";
-import { fitPhases, passSumBytes } from "../ekfac/fit-memory.js";
+import { assemblyPhase, fitPhases, passSumBytes } from "../ekfac/fit-memory.js";
+import { type LayerGroup, groupLayers, groupModules, layerGroups } from "../ekfac/layer-groups.js";
 import { corpusSource } from "../corpus/corpus-source.js";
 import { largestBatchBytes } from "../model/batch-budget.js";
+import { largestTensorBytes } from "../model/checkpoint.js";
 import type { ModelConfig } from "../model/config.js";
 import {
   type MemoryBudget,
@@ -18,13 +20,13 @@ import {
   type MemoryPlan,
   PROCESS_BASELINE_BYTES,
   WORKER_THREAD_BYTES,
-  checkpointBytes,
   modelMemory,
   peakOf,
   planMemory,
 } from "../model/memory-estimate.js";
 import type { TrackedModule } from "../model/model.js";
 import { modelTokenizer } from "../model/open-model.js";
+import { InputError } from "../util/errors.js";
 import { formatBytes, machineMemory } from "../util/memory.js";
 
 /** `--memory`'s value, or the machine's memory when it is not given. */
@@ -34,11 +36,12 @@ export function memoryBudget(bytes?: number): MemoryBudget {
 
 const BASE: MemoryPart = { what: "the process (Node, ONNX Runtime)", bytes: PROCESS_BASELINE_BYTES };
 
-/** What a plan is made from: the model's config and checkpoint size, and the lengths of the sequences its passes run. */
+/** What a plan is made from: the model's config and largest stored tensor, and the lengths of the sequences its passes run. */
 export interface MemoryInputs {
   config: ModelConfig;
   modules: readonly TrackedModule[];
-  checkpointBytes: number;
+  /** The largest tensor of its checkpoint as stored: loading reads one at a time. */
+  largestTensorBytes: number;
   lengths: number[];
 }
 
@@ -48,25 +51,73 @@ export async function memoryInputs(modelDir: string, corpusFile: string, maxSequ
   const source = await corpusSource(corpusFile, described, maxSequences);
   const lengths: number[] = [];
   for await (const s of source.sequences()) lengths.push(s.tokens.length);
-  return { config: described.model.config, modules: described.model.modules, checkpointBytes: await checkpointBytes(described.dir), lengths };
+  return { config: described.model.config, modules: described.model.modules, largestTensorBytes: await largestTensorBytes(described.dir), lengths };
 }
 
-/** The peak of `influence fit` (one thread) with batches of batchTokens and passes in shards of shardSize sequences. */
-export function fitEstimate(inputs: MemoryInputs, batchTokens: number, shardSize = DEFAULT_SHARD_SIZE): MemoryEstimate {
-  const { loading, running } = modelMemory(inputs.config, inputs.checkpointBytes, largestBatchBytes(inputs.config, inputs.lengths, batchTokens));
+/** The estimates of a fit: its peak, and the peak of each group's passes and decompositions. */
+export interface FitEstimates {
+  peak: MemoryEstimate;
+  groups: MemoryEstimate[];
+}
+
+/**
+ * The peaks of `influence fit` (one thread) with batches of batchTokens, passes in shards of
+ * shardSize sequences, and its layers fitted in `groups` (all at once when absent): the model's
+ * loading, each group's phases (named with the group's layers when there are several), and the
+ * assembly of the factors files from the groups' files.
+ */
+export function fitEstimates(inputs: MemoryInputs, batchTokens: number, shardSize = DEFAULT_SHARD_SIZE, groups?: readonly LayerGroup[]): FitEstimates {
+  const { loading, running } = modelMemory(inputs.config, inputs.largestTensorBytes, largestBatchBytes(inputs.config, inputs.lengths, batchTokens));
   const shards = Math.ceil(inputs.lengths.length / shardSize);
-  return peakOf([{ phase: "loading the model", parts: [BASE, ...loading] }, ...fitPhases(inputs.modules, [BASE, ...running], shards)]);
+  const loadingPhase = { phase: "loading the model", parts: [BASE, ...loading] };
+  if (!groups || groups.length === 1) {
+    const peak = peakOf([loadingPhase, ...fitPhases(inputs.modules, [BASE, ...running], shards)]);
+    return { peak, groups: [peak] };
+  }
+  const perGroup = groups.map((g) =>
+    peakOf(fitPhases(groupModules(inputs.modules, g), [BASE, ...running], shards).map((p) => ({ ...p, phase: `${p.phase} of ${groupLayers(g)}` }))),
+  );
+  return { peak: peakOf([loadingPhase, ...perGroup, assemblyPhase(inputs.modules, [BASE, ...running])]), groups: perGroup };
 }
 
-export function planFitMemory(inputs: MemoryInputs, requestedBatchTokens: number, budget: MemoryBudget, shardSize = DEFAULT_SHARD_SIZE): MemoryPlan {
-  return planMemory(
-    "fit",
-    inputs.config,
-    requestedBatchTokens,
-    budget,
-    (tokens) => fitEstimate(inputs, tokens, shardSize),
-    "the weights and the EK-FAC factors of this model need that much whatever --batch-tokens is",
-  );
+/** The peak of `influence fit`: fitEstimates' peak. */
+export function fitEstimate(inputs: MemoryInputs, batchTokens: number, shardSize = DEFAULT_SHARD_SIZE, groups?: readonly LayerGroup[]): MemoryEstimate {
+  return fitEstimates(inputs, batchTokens, shardSize, groups).peak;
+}
+
+/** A fit's plan: its batch size, its groups of layers (one: all at once) and the estimate of each group. */
+export interface FitMemoryPlan extends MemoryPlan {
+  groups: Array<{ group: LayerGroup; estimate: MemoryEstimate }>;
+  /** The peak of fitting every layer at once with the same batches (the estimate when there is one group). */
+  allAtOnce: MemoryEstimate;
+}
+
+/**
+ * The fewest groups of consecutive layers whose fit fits the budget, each with the largest batch
+ * size that fits (planMemory): all layers at once when they fit, as without groups; a grouped fit
+ * runs both passes once per group. Refused when even one layer at a time with one sequence per
+ * batch does not fit.
+ */
+export function planFitMemory(inputs: MemoryInputs, requestedBatchTokens: number, budget: MemoryBudget, shardSize = DEFAULT_SHARD_SIZE): FitMemoryPlan {
+  const layers = new Set(inputs.modules.map((m) => m.layer)).size;
+  for (let count = 1; ; count++) {
+    const groups = layerGroups(inputs.modules, count);
+    try {
+      const plan = planMemory(
+        "fit",
+        inputs.config,
+        requestedBatchTokens,
+        budget,
+        (tokens) => fitEstimate(inputs, tokens, shardSize, groups),
+        `the weights and the EK-FAC factors of this model need that much whatever --batch-tokens is${layers > 1 ? ", even fitted one layer at a time" : ""}`,
+      );
+      const estimates = fitEstimates(inputs, plan.batchTokens, shardSize, groups).groups;
+      const allAtOnce = count === 1 ? plan.estimate : fitEstimate(inputs, plan.batchTokens, shardSize);
+      return { ...plan, groups: groups.map((group, i) => ({ group, estimate: estimates[i] })), allAtOnce };
+    } catch (err) {
+      if (!(err instanceof InputError) || count === layers) throw err;
+    }
+  }
 }
 
 /** Copies of the worker's part, one per worker. */
@@ -99,7 +150,7 @@ function shardBatchBytes(inputs: MemoryInputs, shardSize: number, batchTokens: n
  */
 export function buildEstimate(inputs: MemoryInputs, settings: BuildMemorySettings, batchTokens: number): MemoryEstimate {
   const { workers } = settings;
-  const model = modelMemory(inputs.config, inputs.checkpointBytes, shardBatchBytes(inputs, settings.shardSize, batchTokens));
+  const model = modelMemory(inputs.config, inputs.largestTensorBytes, shardBatchBytes(inputs, settings.shardSize, batchTokens));
   const thread = { what: "worker thread", bytes: WORKER_THREAD_BYTES };
   const [loading, running] = [
     [thread, ...model.loading],

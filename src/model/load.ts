@@ -3,7 +3,7 @@ import path from "node:path";
 import { configureKernels } from "../runtime/kernels.js";
 import type { RuntimeOptions } from "../runtime/session.js";
 import { InputError } from "../util/errors.js";
-import { type Checkpoint, readCheckpoint } from "./checkpoint.js";
+import { type Checkpoint, openCheckpoint } from "./checkpoint.js";
 import { type ModelConfig, readConfig } from "./config.js";
 import { layoutOf } from "./architectures.js";
 import { OnnxCausalLM } from "./onnx/causal-lm.js";
@@ -13,13 +13,13 @@ import type { CausalLM } from "./model.js";
  * Maps stored names to canonical ones (without the base model's prefix), checking names and shapes
  * against the layout of the config's architecture; buffers and a tied head that it ignores are skipped unread.
  */
-export function canonicalWeights(modelDir: string, checkpoint: Checkpoint, config: ModelConfig): Map<string, Float32Array> {
+export async function canonicalWeights(modelDir: string, checkpoint: Checkpoint, config: ModelConfig): Promise<Map<string, Float32Array>> {
   const layout = layoutOf(config);
   const expected = layout.parameterShapes(config);
   const ignored = layout.ignored(config);
   const found = new Map<string, Float32Array>();
   const unexpected: string[] = [];
-  for (const [stored, tensor] of checkpoint) {
+  for (const [stored, tensor] of checkpoint.tensors) {
     const name = stored.startsWith(layout.prefix) ? stored.slice(layout.prefix.length) : stored;
     if (ignored.some((re) => re.test(name))) continue;
     const shape = expected.get(name);
@@ -31,7 +31,7 @@ export function canonicalWeights(modelDir: string, checkpoint: Checkpoint, confi
       throw new InputError(`${tensor.file}: tensor ${stored} has shape [${tensor.shape.join(", ")}], expected [${shape.join(", ")}] from config.json`);
     }
     if (found.has(name)) throw new InputError(`${tensor.file}: tensor ${name} is stored twice (with and without the ${layout.prefix} prefix)`);
-    found.set(name, tensor.read());
+    found.set(name, await tensor.read());
   }
   const missing = [...expected.keys()].filter((n) => !found.has(n));
   if (missing.length) {
@@ -55,7 +55,12 @@ export function canonicalWeights(modelDir: string, checkpoint: Checkpoint, confi
 export async function readModel(modelDir: string): Promise<{ config: ModelConfig; weights: Map<string, Float32Array> }> {
   const dir = path.resolve(modelDir);
   const config: ModelConfig = await readConfig(dir);
-  return { config, weights: canonicalWeights(dir, await readCheckpoint(dir), config) };
+  const checkpoint = await openCheckpoint(dir);
+  try {
+    return { config, weights: await canonicalWeights(dir, checkpoint, config) };
+  } finally {
+    await checkpoint.close();
+  }
 }
 
 /**

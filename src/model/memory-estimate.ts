@@ -5,12 +5,10 @@
  * peak over the phases, the batch size a budget allows, and the refusal when even the smallest
  * batch does not fit. The figures were measured on Linux with VmHWM (BENCHMARKS.md `memory`).
  */
-import { stat } from "node:fs/promises";
 import { InputError } from "../util/errors.js";
 import { formatBytes } from "../util/memory.js";
 import { layoutOf } from "./architectures.js";
 import { batchTokenLimit } from "./batch-budget.js";
-import { modelFiles } from "./checkpoint.js";
 import type { ModelConfig } from "./config.js";
 
 export interface MemoryPart {
@@ -58,25 +56,19 @@ export function weightBytes(cfg: ModelConfig): number {
   return 4 * count;
 }
 
-/** Bytes of a model folder's checkpoint files, which loading reads whole before converting them. */
-export async function checkpointBytes(modelDir: string): Promise<number> {
-  const files = (await modelFiles(modelDir)).filter((f) => f.endsWith(".safetensors"));
-  const sizes = await Promise.all(files.map(async (f) => (await stat(f).catch(() => ({ size: 0 }))).size));
-  return sizes.reduce((a, b) => a + b, 0);
-}
-
 /** A model as one thread holds it. */
 export interface ModelMemory {
-  /** While its weights load: the checkpoint files read whole, and the float32 weights made of them. */
+  /** While its weights load: the float32 weights, and the checkpoint's tensor being read (one at a time) and converted. */
   loading: MemoryPart[];
   /** Once it runs: weights, sessions, and its largest batch, kept by the arena. */
   running: MemoryPart[];
 }
 
-export function modelMemory(cfg: ModelConfig, fileBytes: number, batchBytes: number): ModelMemory {
+/** `tensorBytes`: the largest tensor of the checkpoint as stored (model/checkpoint.ts largestTensorBytes). */
+export function modelMemory(cfg: ModelConfig, tensorBytes: number, batchBytes: number): ModelMemory {
   const weights = { what: "model weights (float32)", bytes: weightBytes(cfg) };
   return {
-    loading: [{ what: "checkpoint files being read", bytes: fileBytes }, weights],
+    loading: [{ what: "checkpoint tensor being read", bytes: tensorBytes }, weights],
     running: [weights, { what: "ONNX Runtime sessions", bytes: sessionBytes(cfg) }, { what: "largest batch's activations", bytes: batchBytes }],
   };
 }

@@ -1,9 +1,11 @@
 /**
  * Reader for the safetensors format: an 8-byte little-endian header length, a JSON header naming
  * every tensor's dtype, shape and byte range, then the raw little-endian data. Every claim of the
- * header is checked against the file before any tensor is handed out.
+ * header is checked against the file before any tensor is handed out. A file is read whole
+ * (readSafetensors), or opened and read a tensor at a time at its offset (SafetensorsReader), so
+ * that a model's weights never sit in memory twice over.
  */
-import { open, readFile } from "node:fs/promises";
+import { type FileHandle, open, readFile, stat } from "node:fs/promises";
 import { InputError } from "../util/errors.js";
 import { DTYPE_BYTES, type Dtype, halfToFloat, isDtype } from "./dtype.js";
 
@@ -100,22 +102,113 @@ export function parseSafetensors(file: string, bytes: Uint8Array): SafetensorsFi
   return { path: file, data, ...parseHeader(file, headerText, data.byteLength) };
 }
 
+/** The header of an open safetensors file of `size` bytes, and where its data section starts. */
+async function readHeader(file: string, handle: FileHandle, size: number): Promise<Pick<SafetensorsFile, "tensors" | "metadata"> & { dataStart: number }> {
+  const lengthBytes = Buffer.alloc(8);
+  if (size >= 8) await readFully(file, handle, lengthBytes, 0);
+  const headerLength = Number(lengthBytes.readBigUInt64LE(0));
+  if (size < 8 || headerLength > MAX_HEADER_BYTES || 8 + headerLength > size) {
+    throw new InputError(`${file}: safetensors header length ${headerLength} exceeds the file size ${size}`);
+  }
+  const header = Buffer.alloc(headerLength);
+  await readFully(file, handle, header, 8);
+  return { ...parseHeader(file, header.toString("utf8"), size - 8 - headerLength), dataStart: 8 + headerLength };
+}
+
 /** Reads only the header of a safetensors file (for fingerprints and listings). */
 export async function readSafetensorsHeader(file: string): Promise<Pick<SafetensorsFile, "tensors" | "metadata">> {
-  const handle = await open(file, "r");
+  const handle = await openForReading(file);
   try {
-    const { size } = await handle.stat();
-    const lengthBytes = Buffer.alloc(8);
-    await handle.read(lengthBytes, 0, 8, 0);
-    const headerLength = Number(lengthBytes.readBigUInt64LE(0));
-    if (size < 8 || headerLength > MAX_HEADER_BYTES || 8 + headerLength > size) {
-      throw new InputError(`${file}: safetensors header length ${headerLength} exceeds the file size ${size}`);
-    }
-    const header = Buffer.alloc(headerLength);
-    await handle.read(header, 0, headerLength, 8);
-    return parseHeader(file, header.toString("utf8"), size - 8 - headerLength);
+    const { tensors, metadata } = await readHeader(file, handle, (await handle.stat()).size);
+    return { tensors, metadata };
   } finally {
     await handle.close();
+  }
+}
+
+/** Bytes per read call: Linux returns at most about 2 GiB per read(2). */
+const READ_CHUNK = 2 ** 30;
+
+/** Fills `into` from the file at `position`, in as many reads as it takes; `file` names it in errors. */
+async function readFully(file: string, handle: FileHandle, into: Uint8Array, position: number): Promise<void> {
+  for (let done = 0; done < into.byteLength; ) {
+    const { bytesRead } = await handle.read(into, done, Math.min(READ_CHUNK, into.byteLength - done), position + done);
+    if (bytesRead === 0) throw new InputError(`${file}: unexpected end of file at byte ${position + done} (truncated while being read?)`);
+    done += bytesRead;
+  }
+}
+
+async function openForReading(file: string): Promise<FileHandle> {
+  try {
+    return await open(file, "r");
+  } catch (err) {
+    throw new InputError(`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
+
+/**
+ * A safetensors file opened for reading a tensor at a time: its header is parsed at open, and each
+ * tensor is read from disk at its offset when asked for, so that only that tensor is in memory.
+ * A file rewritten after it was opened (its size or modification time changed) is refused rather
+ * than read as a mix of two files. Close it when done.
+ */
+export class SafetensorsReader {
+  private constructor(
+    readonly path: string,
+    readonly tensors: Map<string, TensorInfo>,
+    readonly metadata: Record<string, string>,
+    private readonly handle: FileHandle,
+    private readonly dataStart: number,
+    private readonly opened: { size: number; mtimeMs: number },
+  ) {}
+
+  static async open(file: string): Promise<SafetensorsReader> {
+    const handle = await openForReading(file);
+    try {
+      const { size, mtimeMs } = await handle.stat();
+      const { tensors, metadata, dataStart } = await readHeader(file, handle, size);
+      return new SafetensorsReader(file, tensors, metadata, handle, dataStart, { size, mtimeMs });
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+  }
+
+  /** The named tensor's raw little-endian bytes, read from the file. */
+  async bytes(name: string): Promise<Uint8Array> {
+    const info = this.info(name);
+    await this.checkUnchanged();
+    const out = new Uint8Array(info.end - info.begin);
+    await readFully(this.path, this.handle, out, this.dataStart + info.begin);
+    return out;
+  }
+
+  /** The named tensor converted to float32 (from F32, F16, BF16 or F64). */
+  async float32(name: string): Promise<Float32Array> {
+    return decodeFloat32(this.path, name, this.info(name), await this.bytes(name));
+  }
+
+  close(): Promise<void> {
+    return this.handle.close();
+  }
+
+  private info(name: string): TensorInfo {
+    const info = this.tensors.get(name);
+    if (!info) throw new InputError(`${this.path}: no tensor named ${name}`);
+    return info;
+  }
+
+  /** Refuses a file whose size or modification time changed since it was opened, in place or replaced. */
+  private async checkUnchanged(): Promise<void> {
+    const [held, named] = await Promise.all([this.handle.stat(), stat(this.path).catch(() => undefined)]);
+    for (const now of [held, named]) {
+      if (!now || now.size !== this.opened.size || now.mtimeMs !== this.opened.mtimeMs) {
+        const what = now
+          ? `${this.opened.size} bytes modified ${new Date(this.opened.mtimeMs).toISOString()}, now ${now.size} bytes modified ${new Date(now.mtimeMs).toISOString()}`
+          : "it was removed";
+        throw new InputError(`${this.path}: the file changed after it was opened (${what}): it was rewritten while being read; load it again`);
+      }
+    }
   }
 }
 
@@ -130,12 +223,10 @@ function halfTable(): Float32Array {
   return halfValues;
 }
 
-/** The named tensor converted to float32 (from F32, F16, BF16 or F64). */
-export function tensorAsFloat32(st: SafetensorsFile, name: string): Float32Array {
-  const info = st.tensors.get(name);
-  if (!info) throw new InputError(`${st.path}: no tensor named ${name}`);
-  const count = (info.end - info.begin) / DTYPE_BYTES[info.dtype];
-  const view = new DataView(st.data.buffer, st.data.byteOffset + info.begin, info.end - info.begin);
+/** A tensor's little-endian `bytes` (described by `info`) as float32; `file` and `name` name it in errors. */
+function decodeFloat32(file: string, name: string, info: TensorInfo, bytes: Uint8Array): Float32Array {
+  const count = bytes.byteLength / DTYPE_BYTES[info.dtype];
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out = new Float32Array(count);
   switch (info.dtype) {
     case "F32":
@@ -156,8 +247,15 @@ export function tensorAsFloat32(st: SafetensorsFile, name: string): Float32Array
       return out;
     }
     default:
-      throw new InputError(`${st.path}: tensor ${name} has dtype ${info.dtype}, expected a floating-point type`);
+      throw new InputError(`${file}: tensor ${name} has dtype ${info.dtype}, expected a floating-point type`);
   }
+}
+
+/** The named tensor converted to float32 (from F32, F16, BF16 or F64). */
+export function tensorAsFloat32(st: SafetensorsFile, name: string): Float32Array {
+  const info = st.tensors.get(name);
+  if (!info) throw new InputError(`${st.path}: no tensor named ${name}`);
+  return decodeFloat32(st.path, name, info, st.data.subarray(info.begin, info.end));
 }
 
 /** The named tensor as float64 (from F64 or F32), for factors and reference values. */

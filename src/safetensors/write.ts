@@ -10,15 +10,18 @@ export interface TensorToWrite {
   data: ArrayLike<number>;
 }
 
+/** What the header says of a tensor. */
+export type TensorHeader = Pick<TensorToWrite, "dtype" | "shape">;
+
+const elements = (t: TensorHeader): number => t.shape.reduce((a, b) => a * b, 1);
+
 /** The header piece of a safetensors file: its length, then the JSON header padded to a multiple of 8. */
-function headerBytes(tensors: Record<string, TensorToWrite>, metadata: Record<string, string>): Uint8Array {
+function headerBytes(tensors: Record<string, TensorHeader>, metadata: Record<string, string>): Uint8Array {
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length) header.__metadata__ = metadata;
   let offset = 0;
   for (const [name, t] of Object.entries(tensors)) {
-    const count = t.shape.reduce((a, b) => a * b, 1);
-    if (count !== t.data.length) throw new Error(`tensor ${name}: shape [${t.shape.join(", ")}] needs ${count} values, got ${t.data.length}`);
-    const bytes = count * DTYPE_BYTES[t.dtype];
+    const bytes = elements(t) * DTYPE_BYTES[t.dtype];
     header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
     offset += bytes;
   }
@@ -71,6 +74,9 @@ function tensorBytes(t: TensorToWrite): Uint8Array {
  * larger than memory (or than one Uint8Array) can be written.
  */
 export function* safetensorsPieces(tensors: Record<string, TensorToWrite>, metadata: Record<string, string> = {}): Generator<Uint8Array> {
+  for (const [name, t] of Object.entries(tensors)) {
+    if (elements(t) !== t.data.length) throw new Error(`tensor ${name}: shape [${t.shape.join(", ")}] needs ${elements(t)} values, got ${t.data.length}`);
+  }
   yield headerBytes(tensors, metadata);
   for (const t of Object.values(tensors)) yield tensorBytes(t);
 }
@@ -89,4 +95,26 @@ export function encodeSafetensors(tensors: Record<string, TensorToWrite>, metada
 
 export async function writeSafetensors(file: string, tensors: Record<string, TensorToWrite>, metadata?: Record<string, string>): Promise<void> {
   await writeFileAtomic(file, safetensorsPieces(tensors, metadata));
+}
+
+/**
+ * Writes a safetensors file whose tensors' little-endian bytes are fetched one at a time, in the
+ * order given, by `bytesOf` (copied from other files): only one tensor is in memory at a time.
+ */
+export async function writeSafetensorsFrom(
+  file: string,
+  tensors: Record<string, TensorHeader>,
+  bytesOf: (name: string) => Promise<Uint8Array>,
+  metadata: Record<string, string> = {},
+): Promise<void> {
+  async function* pieces(): AsyncGenerator<Uint8Array> {
+    yield headerBytes(tensors, metadata);
+    for (const [name, t] of Object.entries(tensors)) {
+      const bytes = await bytesOf(name);
+      const expected = elements(t) * DTYPE_BYTES[t.dtype];
+      if (bytes.byteLength !== expected) throw new Error(`tensor ${name}: ${t.dtype} [${t.shape.join(", ")}] needs ${expected} bytes, got ${bytes.byteLength}`);
+      yield bytes;
+    }
+  }
+  await writeFileAtomic(file, pieces());
 }

@@ -27,16 +27,16 @@ export function writeError(target: string, err: unknown): Error {
 /**
  * Write a file so that readers see either the old content or the complete new one, never a part:
  * write to a temporary sibling, fsync, then rename over the target. The content may come in
- * pieces (`Iterable<Uint8Array>`), written one after another: a large file need not exist whole
- * in memory.
+ * pieces (`Iterable<Uint8Array>`, or `AsyncIterable` when they are read from elsewhere), written
+ * one after another: a large file need not exist whole in memory.
  */
-export async function writeFileAtomic(target: string, data: string | Uint8Array | Iterable<Uint8Array>): Promise<void> {
+export async function writeFileAtomic(target: string, data: string | Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<void> {
   const tmp = tempPathFor(target);
   try {
     const handle = await open(tmp, "w");
     try {
       if (typeof data === "string" || data instanceof Uint8Array) await handle.writeFile(data);
-      else for (const piece of data) await handle.write(piece);
+      else for await (const piece of data) await handle.write(piece);
       await handle.sync();
     } finally {
       await handle.close();
