@@ -12,7 +12,7 @@ import { tempDir } from "../../src/util/temp-dir.js";
 import type { BenchContext, BenchSection } from "../bench.js";
 import { DEMO_QUERIES } from "../demo-queries.js";
 import { REPO_ROOT } from "../../support/fixtures.js";
-import { median } from "../bench-util.js";
+import { median } from "../../support/percentile.js";
 
 interface DemoRun {
   child: ChildProcess;

@@ -24,7 +24,8 @@ import { saveHfGpt2 } from "../../src/training/save.js";
 import { lengthSortedBatches } from "../../src/util/batches.js";
 import { tempDir } from "../../src/util/temp-dir.js";
 import type { BenchSection } from "../bench.js";
-import { demoQueries, median } from "../bench-util.js";
+import { demoQueries } from "../bench-util.js";
+import { median } from "../../support/percentile.js";
 import { REPO_ROOT, fixturesDir } from "../../support/fixtures.js";
 
 const parameters = (overrides: Partial<BuildParameters>): BuildJob["parameters"] => ({ ...DEFAULT_BUILD_PARAMETERS, ...overrides });
