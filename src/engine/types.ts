@@ -195,7 +195,7 @@ export interface PowerLawFit {
 
 export interface DistributionResult {
   query: QueryInfo;
-  /** Approximate (projected) scores of every indexed sequence. */
+  /** Indexed sequences, every one scored: by the sketch where the index has one, else by the projected vectors. */
   count: number;
   histogram: HistogramBin[];
   /** Positive scores sorted descending, at most DISTRIBUTION_TOP_SCORES, for log-log plots. */
