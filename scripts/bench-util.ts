@@ -16,6 +16,7 @@ import { GraphSession } from "../src/runtime/session.js";
 import { loadTokenizer } from "../src/tokenizer/tokenizer.js";
 import { isHeldOut } from "../src/training/split.js";
 import { REPO_ROOT } from "../support/fixtures.js";
+import { median } from "../support/percentile.js";
 
 /** Wall-clock seconds of `repeats` runs of fn, after one warm-up run. */
 export function timeIt(fn: () => void, repeats: number): number[] {
@@ -37,11 +38,6 @@ export async function timeItAsync(fn: () => Promise<unknown>, repeats: number): 
     times.push((performance.now() - t0) / 1000);
   }
   return times;
-}
-
-export function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 /** Queries from documents held out of the demo model's training: two thirds of the text as prompt, then up to 8 tokens as completion. */

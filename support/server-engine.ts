@@ -85,12 +85,13 @@ export class TestDoubleEngine implements InfluenceEngine {
     this.failNext = undefined;
     if (failure) throw failure;
     const pool = request.allowedOrdinals ?? Array.from({ length: this.options.sequences }, (_, i) => i);
-    const ranked = [...pool].sort((a, b) => madeUpScore(b) - madeUpScore(a) || a - b).slice(0, candidateCount(request));
+    const ranked = [...pool].sort((a, b) => madeUpScore(b) - madeUpScore(a) || a - b).slice(0, candidateCount(request, false));
     return {
       query: this.#query(request),
       candidates: ranked.map((ordinal) => ({
         ordinal,
         approxScore: 0.9 * madeUpScore(ordinal),
+        tier: "projected" as const,
         approxLayerScores: this.#layerScores(request, 0.9 * madeUpScore(ordinal)),
       })),
       gradientMs: 1,

@@ -245,7 +245,8 @@ describe(`the web UI in Chromium (${CHROMIUM_PATH})`, () => {
   it("sends the re-ranking and candidates controls, and says how the hits were scored", async () => {
     await page.goto(`${server.url}/`);
     await page.getByLabel("Top k").fill("3");
-    await page.getByLabel("Re-rank exactly").uncheck();
+    // The index alone answers unless asked.
+    expect(await page.getByLabel("Re-rank exactly").isChecked()).toBe(false);
     await page.getByLabel("Candidates").fill("12");
     const sent = page.waitForRequest((r) => (r.postData() ?? "").includes("DashboardInfluence"));
     await page.getByRole("button", { name: "Run" }).click();
@@ -257,19 +258,29 @@ describe(`the web UI in Chromium (${CHROMIUM_PATH})`, () => {
     );
     const shown = await page.locator('[data-testid="hit"]').evaluateAll((items) => items.map((i) => i.getAttribute("data-sequence-id")));
     expect(shown).toEqual(influence.hits.map((h) => h.sequence.id));
-    // Each hit names the tier that scored it, and shows no second, projected score beside a projected one.
+    // Each hit names the tier that scored it, and shows no second score beside the index's own.
     expect(await page.locator('[data-testid="hit"] .score').evaluateAll((items) => items.map((i) => i.getAttribute("data-scored-by")))).toEqual(
-      influence.hits.map(() => "PROJECTED"),
+      influence.hits.map(() => "SKETCH"),
     );
     expect(await page.locator('[data-testid="hit"] .approx').count()).toBe(0);
-    expect(await page.locator(".summary").textContent()).toContain("projected scores only from 12 candidates");
+    expect(await page.locator(".summary").textContent()).toContain("the index's scores from 12 candidates");
     // The recent queries say it too, and list a query run twice once.
     await page.getByRole("button", { name: "Run" }).click();
     await page.locator('[data-testid="hit"]').nth(2).waitFor(SLOW);
     const recent = page.locator('[data-testid="recent-query"]');
-    await expect.poll(() => recent.first().textContent(), SLOW).toContain("projected scores only from 12 candidates");
+    await expect.poll(() => recent.first().textContent(), SLOW).toContain("the index's scores from 12 candidates");
     const labels = await recent.allTextContents();
     expect(new Set(labels).size).toBe(labels.length);
+    // Re-ranked, the hits are exact and show the index's score beside.
+    await page.getByLabel("Re-rank exactly").check();
+    const reranked = page.waitForRequest((r) => (r.postData() ?? "").includes("DashboardInfluence"));
+    await page.getByRole("button", { name: "Run" }).click();
+    expect(JSON.parse((await reranked).postData()!).variables).toMatchObject({ topK: 3, rerank: true, candidates: 12 });
+    await expect.poll(() => page.locator(".summary").textContent(), SLOW).toContain("exact EK-FAC re-ranking from 12 candidates");
+    await expect
+      .poll(() => page.locator('[data-testid="hit"] .score').evaluateAll((items) => items.map((i) => i.getAttribute("data-scored-by"))), SLOW)
+      .toEqual(["EXACT", "EXACT", "EXACT"]);
+    expect(await page.locator('[data-testid="hit"] .approx').count()).toBe(3);
   });
 
   it("empties the prompt and completion when the input switches to token ids", async () => {
@@ -324,9 +335,9 @@ describe(`the web UI in Chromium (${CHROMIUM_PATH})`, () => {
     const json = JSON.parse(await saved("Export JSON")) as {
       hits: Array<{ rank: number; id: string; score: number; scoredBy: string; approxScore: number; layerScores: unknown }>;
     };
-    expect(influence.hits.map((h) => h.scoredBy)).toEqual(influence.hits.map(() => "EXACT"));
+    expect(influence.hits.map((h) => h.scoredBy)).toEqual(influence.hits.map(() => "SKETCH"));
     expect(json.hits.map((h) => [h.rank, h.id, h.score, h.scoredBy, h.approxScore, h.layerScores])).toEqual(
-      influence.hits.map((h) => [h.rank, h.sequence.id, h.score, "exact", h.approxScore, h.layerScores]),
+      influence.hits.map((h) => [h.rank, h.sequence.id, h.score, "sketch", h.approxScore, h.layerScores]),
     );
     const csv = (await saved("Export CSV"))
       .trimEnd()
@@ -335,7 +346,7 @@ describe(`the web UI in Chromium (${CHROMIUM_PATH})`, () => {
     const layers = influence.hits[0].layerScores.map((l) => l.layer);
     expect(csv[0]).toEqual(["rank", "id", "score", "scored_by", "approx_score", ...layers.map((l) => `layer_${l}`)]);
     expect(csv.slice(1).map((row) => row.map((cell, i) => (i === 1 || i === 3 ? cell : Number(cell))))).toEqual(
-      influence.hits.map((h) => [h.rank, h.sequence.id, h.score, "exact", h.approxScore, ...h.layerScores.map((l) => l.score)]),
+      influence.hits.map((h) => [h.rank, h.sequence.id, h.score, "sketch", h.approxScore, ...h.layerScores.map((l) => l.score)]),
     );
     expect(network.external()).toEqual([]);
   });
@@ -345,9 +356,12 @@ describe(`the web UI in Chromium (${CHROMIUM_PATH})`, () => {
     await page.getByLabel("Prompt").fill(PROMPT);
     await page.getByLabel("Completion").fill(COMPLETION);
     await page.getByLabel("Top k").fill(String(TOP_K));
+    // Re-ranked, so that the hit list shows the exact score the what-if view scores again.
+    await page.getByLabel("Re-rank exactly").check();
     await page.getByRole("button", { name: "Run" }).click();
     const first = page.locator('[data-testid="hit"]').first();
     await first.waitFor(SLOW);
+    expect(await first.locator(".score").getAttribute("data-scored-by")).toBe("EXACT");
     const id = (await first.getAttribute("data-sequence-id"))!;
     await first.getByRole("button", { name: "What if…" }).click();
 

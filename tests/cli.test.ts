@@ -260,7 +260,7 @@ describe("the influence command line", () => {
       const json = await influence([...args, "--json"]);
       expect(json.code, json.stderr).toBe(0);
       const hits = JSON.parse(json.stdout).hits as Array<{ rank: number; id: string; score: number; scoredBy: string; approxScore: number }>;
-      expect(hits.map((h) => h.scoredBy)).toEqual(hits.map(() => "exact"));
+      expect(hits.map((h) => h.scoredBy)).toEqual(hits.map(() => "sketch"));
       const shown = await influence(args);
       expect(shown.code, shown.stderr).toBe(0);
       const [header, ...rows] = shown.stdout.trimEnd().split("\n");
@@ -360,8 +360,8 @@ describe.each(architectureFixtures)("influence fit, score, build, query and serv
     it("queries: the re-ranked top 10 of every query is the reference's", async () => {
       for (const [q, query] of queries.entries()) {
         const args = ["query", "--index", index(), "--prompt-tokens", query.prompt_tokens.join(","), "--completion-tokens", query.completion_tokens.join(",")];
-        // every sequence a candidate: the re-ranking's exactness, not the projection's recall, is under test
-        const run = await influence([...args, "--top-k", "10", "--candidates", "48", "--json"]);
+        // every sequence a candidate: the re-ranking's exactness, not the search's recall, is under test
+        const run = await influence([...args, "--top-k", "10", "--candidates", "48", "--rerank", "--json"]);
         expect(run.code, run.stderr).toBe(0);
         const { total } = await expectedQueryScores(q, name);
         expect(JSON.parse(run.stdout).hits.map((h: { id: string }) => h.id)).toEqual(topIds(total, 10, name));
@@ -371,7 +371,8 @@ describe.each(architectureFixtures)("influence fit, score, build, query and serv
     it("serves: one HTTP query answers the reference's top 10", async () => {
       const server = await startServing(process.execPath, [INFLUENCE_BIN, "serve", "--index", index(), "--port", "0", "--workers", "1"]);
       try {
-        const query = "query Q($p: [Int!], $c: [Int!]) { influence(promptTokens: $p, completionTokens: $c, candidates: 48) { hits { sequence { id } } } }";
+        const query =
+          "query Q($p: [Int!], $c: [Int!]) { influence(promptTokens: $p, completionTokens: $c, candidates: 48, rerank: true) { hits { sequence { id } } } }";
         const response = await gql(`${server.url}/graphql`, query, { variables: { p: queries[0].prompt_tokens, c: queries[0].completion_tokens } });
         expect(response.errors).toBeUndefined();
         const { total } = await expectedQueryScores(0, name);

@@ -8,7 +8,15 @@ const next = () => (state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
 const candidates: Candidate[] = Array.from({ length: 40 }, (_, i) => ({
   ordinal: 1000 + i * 3,
   approxScore: 40 - i,
+  tier: "projected",
   approxLayerScores: [{ layer: 0, score: 40 - i }],
+}));
+// The same, as an index with a sketch gives them: layer scores only for the top k.
+const sketched: Candidate[] = candidates.map((c, i) => ({
+  ordinal: c.ordinal,
+  approxScore: c.approxScore,
+  tier: "sketch",
+  ...(i < 5 ? { approxLayerScores: c.approxLayerScores } : {}),
 }));
 const exactScores: ExactScore[] = candidates.map((c) => {
   const score = next() - 0.5;
@@ -17,10 +25,32 @@ const exactScores: ExactScore[] = candidates.map((c) => {
 const exact = new Map(exactScores.map((e) => [e.ordinal, e]));
 
 describe("ranking the two stages of a query", () => {
-  it("searches for max(4 topK, 100) candidates unless told", () => {
-    expect(candidateCount({ topK: 10 })).toBe(100);
-    expect(candidateCount({ topK: 30 })).toBe(120);
-    expect(candidateCount({ topK: 10, candidates: 12 })).toBe(12);
+  it("searches for max(4 topK, 100) candidates unless told, max(100 topK, 1000) with a sketch to re-score them", () => {
+    expect(candidateCount({ topK: 10 }, false)).toBe(100);
+    expect(candidateCount({ topK: 30 }, false)).toBe(120);
+    expect(candidateCount({ topK: 10, candidates: 12 }, false)).toBe(12);
+    expect(candidateCount({ topK: 5 }, true)).toBe(1000);
+    expect(candidateCount({ topK: 20 }, true)).toBe(2000);
+    expect(candidateCount({ topK: 10, candidates: 12 }, true)).toBe(12);
+  });
+
+  it("re-ranks only the sketch's best max(3 topK, 30) exactly, and ranks by exact score among them", () => {
+    expect(ordinalsToScore({ topK: 5, rerank: true, tokenScores: false }, sketched)).toEqual(sketched.slice(0, 30).map((c) => c.ordinal));
+    expect(ordinalsToScore({ topK: 12, rerank: true, tokenScores: false }, sketched)).toEqual(sketched.slice(0, 36).map((c) => c.ordinal));
+    const hits = rankHits({ topK: 5, rerank: true, tokenScores: false }, sketched, exactScores.slice(0, 30));
+    const best = exactScores
+      .slice(0, 30)
+      .sort((a, b) => b.score - a.score)
+      .slice(0, 5);
+    expect(hits.map((h) => h.ordinal)).toEqual(best.map((e) => e.ordinal));
+    expect(hits.every((h) => h.scoredBy === "exact")).toBe(true);
+  });
+
+  it("labels hits by the sketch's tier without re-ranking, with its layer scores", () => {
+    const hits = rankHits({ topK: 5, rerank: false, tokenScores: false }, sketched, []);
+    expect(hits.map((h) => [h.ordinal, h.score, h.scoredBy])).toEqual(sketched.slice(0, 5).map((c) => [c.ordinal, c.approxScore, "sketch"]));
+    expect(hits.map((h) => h.layerScores)).toEqual(sketched.slice(0, 5).map((c) => c.approxLayerScores));
+    expect(() => rankHits({ topK: 6, rerank: false, tokenScores: false }, sketched, [])).toThrow(/no layer scores for candidate 1015/);
   });
 
   it("scores every candidate to re-rank, the top k for token scores alone, none otherwise", () => {

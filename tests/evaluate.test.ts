@@ -154,13 +154,15 @@ describe("influence evaluate on gpt2-tiny", () => {
           iterative: DEFAULT_ITERATIVE,
         })
       ).scores;
-    // The index's projected scores through the engine's other path: its exact search over every stored vector, in float64.
+    // The index's own scores (its sketch's) through the engine's other path: every sequence a candidate of a query, re-scored by the sketch.
     const engine = await IndexEngine.open(path.join(tmp.dir, "run", "index-empirical"), { device: "cpu" });
     const index = [];
     for (const q of fixtureQueries("gpt2-tiny")) {
-      const found = await engine.approximateTopK({ promptTokens: q.prompt_tokens, completionTokens: q.completion_tokens }, train.length, true);
+      const all = { topK: train.length, candidates: train.length, rerank: false, tokenScores: false };
+      const { hits } = await engine.influence({ promptTokens: q.prompt_tokens, completionTokens: q.completion_tokens, ...all });
+      expect(hits.every((h) => h.scoredBy === "sketch")).toBe(true);
       const row = new Array<number>(train.length);
-      found.labels.forEach((ordinal, i) => (row[ordinal] = found.scores[i]));
+      for (const h of hits) row[h.ordinal] = h.score;
       index.push(row);
     }
     await engine.close();

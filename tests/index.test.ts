@@ -15,6 +15,13 @@ import { tempDir } from "../src/util/temp-dir.js";
 const model = "gpt2-tiny";
 const train = fixtureTrain(model);
 const queries = fixtureQueries(model);
+/** Ordinals of the k largest scores. */
+const topOrdinals = (scores: readonly number[], k: number): number[] =>
+  scores
+    .map((s, o) => [s, o])
+    .sort((a, b) => b[0] - a[0])
+    .slice(0, k)
+    .map(([, o]) => o);
 const cli = (args: string[]): ChildProcess =>
   spawn(process.execPath, [path.join(REPO_ROOT, "bin/influence.js"), ...args], {
     stdio: ["ignore", "ignore", "pipe"],
@@ -39,7 +46,7 @@ describe("the influence index on gpt2-tiny (empirical Fisher)", () => {
     promptTokens: queries[q].prompt_tokens,
     completionTokens: queries[q].completion_tokens,
     topK: 10,
-    rerank: true,
+    rerank: false,
     tokenScores: false,
     ...extra,
   });
@@ -64,24 +71,35 @@ describe("the influence index on gpt2-tiny (empirical Fisher)", () => {
   it("stores one sequence per corpus line and no leftovers of the build", async () => {
     expect(await countSequences(db, corpusId)).toBe(train.length);
     expect(manifest.vectors.count).toBe(train.length);
+    // Two blocks of 128 x 33 and 32 x 129 each fit their share of the budget whole.
+    expect(manifest.sketch).toMatchObject({ count: train.length, dim: 2 * (128 * 33 + 32 * 129) });
     expect(existsSync(indexPath(indexDir, "buildState"))).toBe(false);
     expect(existsSync(indexPath(indexDir, "shards"))).toBe(false);
   });
 
-  it("ranks all 48 sequences like exact EK-FAC (Spearman >= 0.9 per query) at the default dims", async () => {
+  it("answers from the index alone by default, ranking all 48 sequences like exact EK-FAC (Spearman >= 0.95 per query)", async () => {
     for (let q = 0; q < queries.length; q++) {
-      const result = await engine.influence(request(q, { topK: train.length, candidates: train.length, rerank: false }));
+      const result = await engine.influence(request(q, { topK: train.length }));
+      expect(result.hits.every((h) => h.scoredBy === "sketch")).toBe(true);
       const approx = new Array<number>(train.length);
       for (const h of result.hits) approx[h.ordinal] = h.approxScore;
       expect(approx.every((x) => Number.isFinite(x))).toBe(true);
-      expect(spearman(approx, (await expectedScores(q)).total), `query ${q}`).toBeGreaterThanOrEqual(0.9);
+      const { total } = await expectedScores(q);
+      expect(spearman(approx, total), `query ${q}`).toBeGreaterThanOrEqual(0.95);
+      // On the exact scores' scale: the median ratio over the exact top 10 within [0.8, 1.25].
+      const ratios = topOrdinals(total, 10)
+        .map((o) => approx[o] / total[o])
+        .sort((a, b) => a - b);
+      expect((ratios[4] + ratios[5]) / 2, `query ${q}`).toBeGreaterThanOrEqual(0.8);
+      expect((ratios[4] + ratios[5]) / 2, `query ${q}`).toBeLessThanOrEqual(1.25);
     }
   });
 
   it("re-ranks to the exact top-10 with scores within 1e-3", async () => {
     for (let q = 0; q < queries.length; q++) {
       const { total } = await expectedScores(q);
-      const result = await engine.influence(request(q, { candidates: train.length }));
+      const result = await engine.influence(request(q, { rerank: true }));
+      expect(result.hits.every((h) => h.scoredBy === "exact")).toBe(true);
       expect(await idsOf(result.hits.map((h) => h.ordinal)), `query ${q}`).toEqual(topIds(total, 10));
       const scale = Math.max(...total.map(Math.abs));
       for (const h of result.hits) expect(Math.abs(h.score - total[h.ordinal]) / scale).toBeLessThan(1e-3);
@@ -91,7 +109,7 @@ describe("the influence index on gpt2-tiny (empirical Fisher)", () => {
   it("restricts both stages to block 1 with layers [1]", async () => {
     for (let q = 0; q < queries.length; q++) {
       const { block1 } = await expectedScores(q);
-      const result = await engine.influence(request(q, { candidates: train.length, layers: [1] }));
+      const result = await engine.influence(request(q, { rerank: true, layers: [1] }));
       expect(await idsOf(result.hits.map((h) => h.ordinal)), `query ${q}`).toEqual(topIds(block1, 10));
       const scale = Math.max(...block1.map(Math.abs));
       for (const h of result.hits) {
@@ -141,6 +159,7 @@ describe("the influence index on gpt2-tiny (empirical Fisher)", () => {
     await expect(runBuild(buildJob(modelDir, out))).rejects.toThrow(/interrupted build.*--resume/);
     const resumed = await runBuild(buildJob(modelDir, out, { resume: true }));
     expect(resumed.vectors.checksum).toBe(manifest.vectors.checksum);
+    expect(resumed.sketch?.checksum).toBe(manifest.sketch?.checksum);
     const resumedDb = await openDatabase({ dataDir: indexPath(out, "database") });
     try {
       const id = (await getCorpus(resumedDb, resumed.corpus.name))!.id;
@@ -195,6 +214,17 @@ describe("the influence index on gpt2-tiny (empirical Fisher)", () => {
     it("a truncated vector file", async () => {
       const dir = await damaged("truncated", async (d) => truncate(indexPath(d, "vectors"), 5000));
       await expect(IndexEngine.open(dir)).rejects.toThrow(/vectors\.bin/);
+    });
+
+    it("a corrupt or missing sketch", async () => {
+      const corrupt = await damaged("corrupt-sketch", async (d) => {
+        const file = await open(indexPath(d, "sketch"), "r+");
+        await file.write(Buffer.from([0x7f]), 0, 1, (await file.stat()).size - 10);
+        await file.close();
+      });
+      await expect(IndexEngine.open(corrupt)).rejects.toThrow(/sketch\.bin: payload checksum mismatch/);
+      const missing = await damaged("missing-sketch", async (d) => rm(indexPath(d, "sketch")));
+      await expect(IndexEngine.open(missing)).rejects.toThrow(/cannot open vector file .*sketch\.bin/);
     });
 
     it("a manifest that does not match the vectors", async () => {

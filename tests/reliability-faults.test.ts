@@ -87,7 +87,9 @@ describe("faults during builds and database outages", () => {
         earlier = Object.fromEntries(await Promise.all(files.map(async (f) => [f, await sha256(path.join(faultyDir, f))])));
         const full = await build.exited;
         expect(full.code, build.stderr()).toBe(2);
-        expect(build.stderr()).toMatch(new RegExp(`^influence: cannot write ${faultyDir}/shards/vectors-\\d+\\.bin: ENOSPC: no space left on device`, "m"));
+        expect(build.stderr()).toMatch(
+          new RegExp(`^influence: cannot write ${faultyDir}/shards/(vectors|sketch)-\\d+\\.bin: ENOSPC: no space left on device`, "m"),
+        );
         expect(build.stderr()).not.toMatch(NO_STACK);
         // Still full (refilled: the failed build freed a few pages): the next attempt cannot even take the folder's lock.
         await disk.fill();
@@ -110,7 +112,9 @@ describe("faults during builds and database outages", () => {
       try {
         const readOnly = await runInfluence([...args, "--resume"]);
         expect(readOnly.code, readOnly.stderr).toBe(2);
-        expect(readOnly.stderr).toMatch(new RegExp(`^influence: cannot write ${faultyDir}/shards/vectors-\\d+\\.bin: EROFS: read-only file system`, "m"));
+        expect(readOnly.stderr).toMatch(
+          new RegExp(`^influence: cannot write ${faultyDir}/shards/(vectors|sketch)-\\d+\\.bin: EROFS: read-only file system`, "m"),
+        );
         expect(readOnly.stderr).not.toMatch(NO_STACK);
       } finally {
         await readOnlyShards.undo();
@@ -123,6 +127,7 @@ describe("faults during builds and database outages", () => {
       expect(resumed.code, resumed.stderr).toBe(0);
       const manifest = await readIndexManifest(faultyDir);
       expect(manifest.vectors).toEqual(reference.vectors);
+      expect(manifest.sketch).toEqual(reference.sketch);
       expect(manifest.database).toEqual({ kind: "postgres", url: postgres.url });
       expect(existsSync(indexPath(faultyDir, "buildState"))).toBe(false);
     },

@@ -88,7 +88,7 @@ describe("scoreSequences on gpt2-tiny", () => {
     // The same sequence as an influence hit: the same exact score.
     const hit = await gql(
       server.graphqlUrl,
-      `query($p: [Int!], $c: [Int!]) { influence(promptTokens: $p, completionTokens: $c, topK: 1) { hits { score sequence { id } } } }`,
+      `query($p: [Int!], $c: [Int!]) { influence(promptTokens: $p, completionTokens: $c, topK: 1, rerank: true) { hits { score sequence { id } } } }`,
       {
         variables: { p: queries[0].prompt_tokens, c: queries[0].completion_tokens },
       },

@@ -32,7 +32,7 @@ function serve(indexDir: string): Promise<{ child: ChildProcess; url: string }> 
 }
 
 const INFLUENCE = `query Q($p: [Int!], $c: [Int!], $layers: [Int!], $topK: Int) {
-  influence(promptTokens: $p, completionTokens: $c, layers: $layers, topK: $topK, candidates: 48) {
+  influence(promptTokens: $p, completionTokens: $c, layers: $layers, topK: $topK, candidates: 48, rerank: true) {
     hits { rank score approxScore sequence { id } layerScores { layer score } tokenScores { position score } }
   }
 }`;

@@ -96,7 +96,7 @@ describe("influence", () => {
         promptTokens: tokenizer.encode("The quick brown"),
         completionTokens: tokenizer.encode(" fox jumps"),
         topK: 10,
-        rerank: true,
+        rerank: false,
         tokenScores: false,
       }),
     ]);
@@ -325,11 +325,11 @@ describe("recentQueries", () => {
     expect(res.errors).toBeUndefined();
     const [newest, refused, oldest] = res.data.recentQueries;
     // The effective arguments, schema defaults included.
-    expect(newest.parameters).toEqual({ operation: "influence", prompt: "The", completion: " third", topK: 3, rerank: true, index: TEST_INDEX });
+    expect(newest.parameters).toEqual({ operation: "influence", prompt: "The", completion: " third", topK: 3, rerank: false, index: TEST_INDEX });
     expect(newest.topHitIds).toEqual(third.data.influence.hits.map((h: { sequence: { id: string } }) => h.sequence.id));
-    expect(newest.timings).toMatchObject({ gradientMs: 1, searchMs: 2, rerankMs: 3, totalMs: 6, serviceMs: expect.any(Number) });
+    expect(newest.timings).toMatchObject({ gradientMs: 1, searchMs: 2, rerankMs: 0, totalMs: 6, serviceMs: expect.any(Number) });
     expect(newest.error).toBeNull();
-    expect(refused.parameters).toEqual({ operation: "influence", completion: " second", topK: 0, rerank: true, index: TEST_INDEX });
+    expect(refused.parameters).toEqual({ operation: "influence", completion: " second", topK: 0, rerank: false, index: TEST_INDEX });
     expect(refused.error).toMatch(/^BAD_USER_INPUT: topK must be from 1 to 1000/);
     expect(refused.topHitIds).toEqual([]);
     expect(oldest.parameters.completion).toBe(" first");

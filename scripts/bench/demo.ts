@@ -6,13 +6,13 @@
  * (its code, its own index) right after, and its figures stand beside this checkout's.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { readFile } from "node:fs/promises";
+import { readFile, readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { tempDir } from "../../src/util/temp-dir.js";
 import type { BenchContext, BenchSection } from "../bench.js";
 import { DEMO_QUERIES } from "../demo-queries.js";
 import { REPO_ROOT } from "../../support/fixtures.js";
-import { median } from "../bench-util.js";
+import { median } from "../../support/percentile.js";
 
 interface DemoRun {
   child: ChildProcess;
@@ -52,10 +52,10 @@ interface Answer {
   ids: string[];
   /** The server's own timings of the query's stages. */
   gradientMs: number;
-  rerankMs: number;
+  searchMs: number;
 }
 
-/** A README demo query through GraphQL (default re-ranking), checked against its expected hits. */
+/** A README demo query through GraphQL (the default: the index alone), checked against its expected hits. */
 async function ask(url: string, q: (typeof DEMO_QUERIES)[number]): Promise<Answer> {
   const t0 = performance.now();
   const res = await fetch(`${url}/graphql`, {
@@ -64,11 +64,11 @@ async function ask(url: string, q: (typeof DEMO_QUERIES)[number]): Promise<Answe
     body: JSON.stringify({
       query:
         `{ influence(prompt: ${JSON.stringify(q.prompt)}, completion: ${JSON.stringify(q.completion)}, topK: 10) ` +
-        "{ hits { sequence { id } } timings { gradientMs rerankMs } } }",
+        "{ hits { sequence { id } } timings { gradientMs searchMs } } }",
     }),
   });
   const body = (await res.json()) as {
-    data?: { influence: { hits: Array<{ sequence: { id: string } }>; timings: { gradientMs: number; rerankMs: number } } };
+    data?: { influence: { hits: Array<{ sequence: { id: string } }>; timings: { gradientMs: number; searchMs: number } } };
     errors?: unknown[];
   };
   if (!body.data) throw new Error(`the demo query failed: ${JSON.stringify(body.errors)}`);
@@ -90,8 +90,17 @@ interface DemoFigures {
   firstQuery: Answer;
   /** The four README queries asked twice after the first: medians of the second round. */
   gradientMs: number;
-  rerankMs: number;
+  searchMs: number;
+  /** Bytes of the index's files (not its database) per sequence. */
+  bytesPerSequence: number;
   reuseServingAfter: number;
+}
+
+/** Bytes of the files at the top of an index folder (vectors, sketch, graphs, tokens, projections). */
+async function topFilesBytes(dir: string): Promise<number> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  const sizes = await Promise.all(entries.filter((e) => e.isFile()).map(async (e) => (await stat(path.join(dir, e.name))).size));
+  return sizes.reduce((a, b) => a + b, 0);
 }
 
 const PHASES = ["ingest", "factors", "projection", "vectors", "hnsw"];
@@ -115,12 +124,14 @@ async function demoFigures(root: string): Promise<DemoFigures> {
     const second = await startDemo(root, indexDir);
     await stopDemo(second);
     const build = JSON.parse(await readFile(path.join(indexDir, "manifest.json"), "utf8")) as BuildRecord;
+    const bytesPerSequence = (await topFilesBytes(indexDir)) / build.corpus.sequences;
     return {
       build,
       servingAfter: first.servingAfter,
       firstQuery,
       gradientMs: median(warm.map((a) => a.gradientMs)),
-      rerankMs: median(warm.map((a) => a.rerankMs)),
+      searchMs: median(warm.map((a) => a.searchMs)),
+      bytesPerSequence,
       reuseServingAfter: second.servingAfter,
     };
   } finally {
@@ -140,7 +151,8 @@ function rows(runs: DemoFigures[]): string[] {
     `| index pass: tokens/s of the vectors phase (2 workers) | ${cells((d) => (d.build.corpus.tokens / (d.build.build.phaseSeconds.vectors ?? Number.NaN)).toFixed(0))} |`,
     `| \`influence(prompt: ${JSON.stringify(q.prompt)}, completion: ${JSON.stringify(q.completion)}, topK: 10)\`, first query of the new server, s | ${cells((d) => d.firstQuery.seconds.toFixed(2))} |`,
     `| query gradient, ms (median of the ${DEMO_QUERIES.length} README queries, warm) | ${cells((d) => d.gradientMs.toFixed(0))} |`,
-    `| exact re-ranking of 100 candidates, ms (same queries) | ${cells((d) => d.rerankMs.toFixed(0))} |`,
+    `| search, with the sketch's re-scoring of the candidates where the checkout has one, ms (same queries) | ${cells((d) => d.searchMs.toFixed(0))} |`,
+    `| index files (no database) per sequence, KB | ${cells((d) => (d.bytesPerSequence / 1024).toFixed(1))} |`,
     `| second run: reuse the index and serve, s | ${cells((d) => d.reuseServingAfter.toFixed(1))} |`,
   ];
 }

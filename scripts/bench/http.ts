@@ -1,11 +1,15 @@
 /**
  * HTTP latency of `influence` (top-10) on the demo index, through a real `influence serve` process:
- * p50/p95/p99 at 1 and 8 concurrent clients, with and without token scores, with exact
- * re-ranking (the default) and without it (projected scores only). Each configuration sends a
+ * p50/p95/p99 at 1 and 8 concurrent clients, with and without token scores, from the index alone
+ * (the default) and with exact re-ranking. The yardstick, timed in the same run: the query's
+ * gradient alone, on the engine in process. Each configuration sends a
  * fixed number of requests, prompts and completions cut from documents held out of the demo
  * model's training, so that no two consecutive requests of a client are alike.
  */
+import { IndexEngine } from "../../src/engine/index-engine.js";
+import { checkInfluenceArgs } from "../../src/engine/query-validation.js";
 import type { QueryInput } from "../../src/engine/types.js";
+import { median } from "../../support/percentile.js";
 import { type LoadResult, runLoad } from "../../support/reliability-load.js";
 import { type ServeProcess, serveIndex, waitUntilIdle } from "../../support/reliability.js";
 import type { BenchSection } from "../bench.js";
@@ -37,6 +41,18 @@ function influenceQuery(tokenScores: boolean): string {
 const bodies = (queries: QueryInput[], c: Configuration) =>
   queries.map((q) => JSON.stringify({ query: influenceQuery(c.tokenScores), variables: { p: q.promptTokens, c: q.completionTokens, rerank: c.rerank } }));
 
+/** Median ms of the query gradient (and the projections) alone, on the engine in process, over the queries after a warm-up. */
+async function gradientMs(queries: QueryInput[]): Promise<number> {
+  const engine = await IndexEngine.open(DEMO_INDEX);
+  try {
+    const times: number[] = [];
+    for (const q of queries) times.push((await engine.candidates(checkInfluenceArgs({ ...q, topK: 10 }, engine.tokenizer, engine.info(), false))).gradientMs);
+    return median(times.slice(5));
+  } finally {
+    await engine.close();
+  }
+}
+
 const ms = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : "-");
 
 function row(c: Configuration, r: LoadResult): string {
@@ -52,6 +68,7 @@ const section: BenchSection = {
   async run() {
     await ensureDemoIndex(DEMO_INDEX, { log: (m) => console.error(m) });
     const queries = await demoQueries(100);
+    const yardstick = await gradientMs(queries.slice(0, 35));
     let server: ServeProcess | undefined;
     try {
       server = await serveIndex(DEMO_INDEX);
@@ -70,13 +87,17 @@ const section: BenchSection = {
         }
       }
       return [
-        "`influence serve --index .demo/index` (6,000 WordNet entries, 16x16 per MLP matrix, 2 engine workers) as a separate process; autocannon " +
+        "`influence serve --index .demo/index` (6,000 WordNet entries, 16x16 PCA vectors per MLP matrix and a sketch of 32,768 floats, 2 engine workers) as a separate process; autocannon " +
           "on 127.0.0.1 sends a fixed number of requests per row, each a different held-out prompt (the prompt tokens and up to 8 completion " +
           "tokens), `topK: 10`, the hits with their sequences and layer scores.",
         "",
-        "- re-rank yes: the default, exact EK-FAC re-scoring of the default 100 candidates (their training gradients are recomputed: a forward and " +
-          "backward pass over 100 sequences, dealt out to the idle engine workers).",
-        "- re-rank no: projected scores from the HNSW search alone; token scores then cost an exact pass over the 10 hits (also spread over idle workers).",
+        "- re-rank no: the default, the index alone: HNSW's 1,000 candidates re-scored by the sketch; token scores then cost an exact pass over the " +
+          "10 hits (spread over the idle engine workers).",
+        "- re-rank yes: exact EK-FAC re-scoring of the sketch's best 30 candidates (their training gradients are recomputed: a forward and " +
+          "backward pass over 30 sequences, dealt out to the idle engine workers).",
+        "",
+        `Yardstick: the query's gradient alone (forward and backward over the query, and its projections), on the engine in process in this run, ` +
+          `median of 30 queries: ${yardstick.toFixed(1)} ms.`,
         "",
         "| re-rank | token scores | clients | answered | failed | p50 ms | p95 ms | p99 ms | answers/s |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",

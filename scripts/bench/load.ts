@@ -29,7 +29,7 @@ const PROMPTS = [
 const SEARCHES = ["fox", "100%", "dog", "the", "snake_case", "capital"];
 
 const INFLUENCE = `query Influence($prompt: String!, $completion: String!) {
-  influence(prompt: $prompt, completion: $completion, topK: 10, rerank: true) { hits { rank score sequence { id } } timings { totalMs } }
+  influence(prompt: $prompt, completion: $completion, topK: 10) { hits { rank score sequence { id } } timings { totalMs } }
 }`;
 const SEQUENCES = `query Sequences($after: String, $search: String) {
   sequences(first: 20, after: $after, search: $search) { totalCount edges { node { id text } } pageInfo { endCursor } }
@@ -50,7 +50,7 @@ async function chooseIndex(tmp: string): Promise<{ dir: string; what: string }> 
     const m = await readIndexManifest(demo);
     return {
       dir: demo,
-      what: `the demo index (\`.demo/index\`: ${m.corpus.sequences} sequences, ${m.vectors.dim} dims, model ${path.basename(m.model.path)})`,
+      what: `the demo index (\`.demo/index\`: ${m.corpus.sequences} sequences, ${m.vectors.dim} dims and a sketch of ${m.sketch?.dim ?? 0} floats, model ${path.basename(m.model.path)})`,
     };
   }
   const dir = path.join(tmp, "index");
@@ -133,7 +133,7 @@ const section: BenchSection = {
         `Index: ${index.what}. Server: \`influence serve --index ... --port 0\` with its defaults (2 engine workers, 64 requests queued, ` +
           `60 s timeout), a separate process; autocannon on 127.0.0.1, ${SECONDS} s per run, each run after the previous one's abandoned requests finished.`,
         "",
-        `- influence: \`topK: 10, rerank: true\` (default candidates), ${PROMPTS.length} prompts in turn; sample query ` +
+        `- influence: \`topK: 10\` (the default: the index alone, 1,000 candidates re-scored by the sketch), ${PROMPTS.length} prompts in turn; sample query ` +
           `${(sample.data.influence.timings.totalMs as number).toFixed(0)} ms in the engine when idle.`,
         `- sequences: pages of 20 (the first and next ones by cursor) alternating with ${SEARCHES.length} searches.`,
         `- 503 = coded back-pressure (SERVER_BUSY); "other failures" counts every other answer (any GraphQL error, 5xx, connection error); ` +

@@ -15,7 +15,8 @@ import { type ModelConfig, parseConfig } from "../../src/model/config.js";
 import { OnnxCausalLM } from "../../src/model/onnx/causal-lm.js";
 import type { BenchSection } from "../bench.js";
 import { REPO_ROOT } from "../../support/fixtures.js";
-import { GPT2_SMALL, median, onnxMatMulRate, randomWeights, timeItAsync } from "../bench-util.js";
+import { GPT2_SMALL, onnxMatMulRate, randomWeights, timeItAsync } from "../bench-util.js";
+import { median } from "../../support/percentile.js";
 
 /** The hub's config.json of EleutherAI/pythia-160m (the keys this project reads). */
 const PYTHIA_160M = {

@@ -4,24 +4,29 @@
  * the in-process engine and the server's worker pool (which spreads exact scoring over its
  * workers) rank the same way.
  */
-import { defaultCandidates } from "../indexer/query-limits.js";
-import type { Candidate, ExactScore, InfluenceEngine, InfluenceHit, InfluenceRequest, InfluenceResult } from "./types.js";
+import { defaultCandidates, exactRerankCount } from "../indexer/query-limits.js";
+import type { Candidate, ExactScore, InfluenceEngine, InfluenceHit, InfluenceRequest, InfluenceResult, LayerScore } from "./types.js";
 
-/** Candidates to search for: the request's, or the default for its topK. */
-export function candidateCount(request: Pick<InfluenceRequest, "topK" | "candidates">): number {
-  return request.candidates ?? defaultCandidates(request.topK);
+/** Candidates to search for: the request's, or the default for its topK and the index's tiers. */
+export function candidateCount(request: Pick<InfluenceRequest, "topK" | "candidates">, sketched: boolean): number {
+  return request.candidates ?? defaultCandidates(request.topK, sketched);
+}
+
+/** The candidates re-ranking scores exactly: the sketch's best exactRerankCount, or all of the first tier's. */
+function reranked(topK: number, candidates: readonly Candidate[]): readonly Candidate[] {
+  return candidates[0]?.tier === "sketch" ? candidates.slice(0, exactRerankCount(topK)) : candidates;
 }
 
 /**
- * Which candidates need exact scores: all of them to re-rank; without re-ranking, the top k when
- * token scores are asked for; none otherwise. `candidates` are best first by projected score.
+ * Which candidates need exact scores: those re-ranking scores; without re-ranking, the top k when
+ * token scores are asked for; none otherwise. `candidates` are best first by the index's score.
  */
 export function ordinalsToScore(request: Pick<InfluenceRequest, "topK" | "rerank" | "tokenScores">, candidates: readonly Candidate[]): number[] {
-  if (request.rerank) return candidates.map((c) => c.ordinal);
+  if (request.rerank) return reranked(request.topK, candidates).map((c) => c.ordinal);
   return request.tokenScores ? candidates.slice(0, request.topK).map((c) => c.ordinal) : [];
 }
 
-/** The top-k hits: by exact score when re-ranking, else by projected score; `exact` has an entry for every ordinalsToScore. */
+/** The top-k hits: by exact score when re-ranking, else by the index's score; `exact` has an entry for every ordinalsToScore. */
 export function rankHits(
   request: Pick<InfluenceRequest, "topK" | "rerank" | "tokenScores">,
   candidates: readonly Candidate[],
@@ -33,9 +38,13 @@ export function rankHits(
     if (!e) throw new Error(`no exact score for sequence ${ordinal}`);
     return e;
   };
+  const layerScoresOf = (c: Candidate): LayerScore[] => {
+    if (!c.approxLayerScores) throw new Error(`no layer scores for candidate ${c.ordinal}`);
+    return c.approxLayerScores;
+  };
   const tokenScores = (e: ExactScore) => (e.tokenScores ? { tokenScores: e.tokenScores } : {});
   if (request.rerank) {
-    return candidates
+    return reranked(request.topK, candidates)
       .map((c) => ({ c, e: exactOf(c.ordinal) }))
       .sort((x, y) => y.e.score - x.e.score)
       .slice(0, request.topK)
@@ -53,9 +62,9 @@ export function rankHits(
     rank: i + 1,
     ordinal: c.ordinal,
     score: c.approxScore,
-    scoredBy: "projected" as const,
+    scoredBy: c.tier,
     approxScore: c.approxScore,
-    layerScores: c.approxLayerScores,
+    layerScores: layerScoresOf(c),
     ...(request.tokenScores ? tokenScores(exactOf(c.ordinal)) : {}),
   }));
 }

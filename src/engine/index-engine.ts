@@ -1,7 +1,8 @@
 /**
- * The query path over an index folder: one query gradient, its projection, a maximum-inner-
- * product search for candidates, then exact EK-FAC re-scoring of the candidates with their
- * training gradients recomputed from the token store, by layer and by token.
+ * The query path over an index folder: one query gradient, its projections, a maximum-inner-
+ * product search of the first tier's vectors for candidates, their re-scoring by the second tier
+ * (the sketch: unbiased, finer) when the index has one, and on request exact EK-FAC re-scoring of
+ * the best with their training gradients recomputed from the token store, by layer and by token.
  */
 import path from "node:path";
 import { loadFactors } from "../ekfac/artifacts.js";
@@ -13,9 +14,10 @@ import { type IndexManifest, indexPath, readIndexManifest } from "../indexer/ind
 import { type TokenStore, readTokenStore } from "../indexer/token-store.js";
 import { DISTRIBUTION_TOP_SCORES } from "../indexer/query-limits.js";
 import { type VectorFile, readVectorFile } from "../indexer/vector-file.js";
+import { layerScoresOfRows, scoreAllRows, scoreRows } from "../indexer/row-scores.js";
 import { maskQuery, rangesForLayers } from "../projection/vector-layout.js";
 import { type OpenedModel, openModel } from "../model/open-model.js";
-import { type HostTensor, matMul } from "../runtime/kernels.js";
+import type { HostTensor } from "../runtime/kernels.js";
 import type { RuntimeOptions } from "../runtime/session.js";
 import { Projector } from "../projection/projector.js";
 import { loadProjection } from "../projection/store.js";
@@ -50,6 +52,8 @@ interface PreparedQuery {
   info: QueryInfo;
   /** Projected query vector (all layers). */
   vector: Float32Array;
+  /** The query's sketch, restricted to the chosen layers; undefined when the index has no sketch. */
+  sketch?: Float32Array;
   /** Preconditioned query gradient per module; undefined outside the chosen layers. */
   modules: Array<ModuleQueries | undefined>;
   layers: number[];
@@ -72,6 +76,8 @@ export class IndexEngine implements InfluenceEngine {
     private readonly vectors: VectorFile,
     private readonly hnsw: IndexSet,
     private readonly store: TokenStore,
+    /** The second tier, when the index has one. */
+    private readonly sketch?: { projector: Projector; rows: VectorFile },
   ) {
     this.layers = [...new Set(vectors.layout.blocks.map((b) => b.layer))].sort((a, b) => a - b);
   }
@@ -97,7 +103,17 @@ export class IndexEngine implements InfluenceEngine {
     const hnsw = await openIndexSet(indexPath(dir, "hnsw"), { expectDim: vectors.dim, expectVectorsChecksum: vectors.checksum, layout: vectors.layout });
     const store = await readTokenStore(indexPath(dir, "tokens"));
     if (store.count !== vectors.count) throw new InputError(`${indexPath(dir, "tokens")}: holds ${store.count} sequences, the vectors ${vectors.count}`);
-    return new IndexEngine(dir, manifest, opened, factors, factors.map(inverseScale), new Projector(projection), vectors, hnsw, store);
+    const sketch = manifest.sketch ? await IndexEngine.openSketch(dir, manifest.sketch, model.modules) : undefined;
+    return new IndexEngine(dir, manifest, opened, factors, factors.map(inverseScale), new Projector(projection), vectors, hnsw, store, sketch);
+  }
+
+  private static async openSketch(dir: string, expected: NonNullable<IndexManifest["sketch"]>, modules: OpenedModel["model"]["modules"]) {
+    const projection = await loadProjection(indexPath(dir, "sketchProjection"), modules);
+    const rows = await readVectorFile(indexPath(dir, "sketch"));
+    if (rows.checksum !== expected.checksum || rows.dim !== projection.dim || rows.count !== expected.count) {
+      throw new InputError(`${indexPath(dir, "sketch")}: does not match ${indexPath(dir, "manifest")} (checksum, dimension or count differ)`);
+    }
+    return { projector: new Projector(projection), rows };
   }
 
   info(): IndexInfo {
@@ -146,6 +162,8 @@ export class IndexEngine implements InfluenceEngine {
       positions: [query.completionPositions],
     });
     const vector = await this.projector.vectors(capture);
+    const restricted = layers.length < this.layers.length;
+    const sketch = this.sketch && (await this.sketch.projector.vectors(capture));
     const modules: Array<ModuleQueries | undefined> = [];
     for (const [m, module] of model.modules.entries()) {
       if (!exactScoring || !layers.includes(module.layer)) {
@@ -156,32 +174,14 @@ export class IndexEngine implements InfluenceEngine {
       modules.push(denseModuleQueries(module, [preconditioned]));
     }
     const tokens = [...promptTokens, ...completionTokens];
-    const restricted = layers.length < this.layers.length;
     return {
       info: { promptTokens, completionTokens, tokenTexts: tokens.map((t) => tokenizer.tokenText(t)), loss: capture.losses[0] },
       vector,
+      ...(sketch && this.sketch ? { sketch: restricted ? maskQuery(sketch, rangesForLayers(this.sketch.rows.layout, layers)) : sketch } : {}),
       modules,
       layers,
       restricted,
     };
-  }
-
-  private row(ordinal: number): Float32Array {
-    const { dim, firstOrdinal, rows } = this.vectors;
-    return rows.subarray((ordinal - firstOrdinal) * dim, (ordinal - firstOrdinal + 1) * dim);
-  }
-
-  /** Projected scores by layer of the sequences at `ordinals`. */
-  private layerScoresOf(vector: Float32Array, ordinals: readonly number[], layers: number[]): LayerScore[][] {
-    const ranges = layers.map((layer) => rangesForLayers(this.vectors.layout, [layer]));
-    return ordinals.map((ordinal) => {
-      const row = this.row(ordinal);
-      return layers.map((layer, l) => {
-        let score = 0;
-        for (const r of ranges[l]) for (let i = r.offset; i < r.offset + r.size; i++) score += vector[i] * row[i];
-        return { layer, score };
-      });
-    });
   }
 
   /**
@@ -238,19 +238,31 @@ export class IndexEngine implements InfluenceEngine {
     return this.search(prepared, k, request.allowedOrdinals, exact);
   }
 
-  /** The search's candidates, best first, with their projected scores by layer. */
-  private candidatesOf(prepared: PreparedQuery, request: InfluenceRequest, count: number): Candidate[] {
-    const found = this.search(prepared, count, request.allowedOrdinals, false);
-    const layerScores = this.layerScoresOf(prepared.vector, found.labels, prepared.layers);
-    return found.labels.map((ordinal, i) => ({ ordinal, approxScore: found.scores[i], approxLayerScores: layerScores[i] }));
+  /**
+   * The search's candidates, best first by the index's finest score (the sketch's, if it has one),
+   * the best topK with that score by layer.
+   */
+  private async candidatesOf(prepared: PreparedQuery, request: InfluenceRequest): Promise<Candidate[]> {
+    const found = this.search(prepared, candidateCount(request, this.sketch !== undefined), request.allowedOrdinals, false);
+    const { sketch } = this;
+    let ranked: Array<Omit<Candidate, "approxLayerScores">>;
+    if (sketch && prepared.sketch) {
+      const scores = await scoreRows(sketch.rows, prepared.sketch, found.labels);
+      ranked = found.labels.map((ordinal, i) => ({ ordinal, approxScore: scores[i], tier: "sketch" as const })).sort((a, b) => b.approxScore - a.approxScore);
+    } else {
+      ranked = found.labels.map((ordinal, i) => ({ ordinal, approxScore: found.scores[i], tier: "projected" as const }));
+    }
+    const [rows, query] = sketch && prepared.sketch ? [sketch.rows, prepared.sketch] : [this.vectors, prepared.vector];
+    const hits = ranked.slice(0, request.topK).map((c) => c.ordinal);
+    const layerScores = layerScoresOfRows(rows, query, hits, prepared.layers);
+    return ranked.map((c, i) => (i < hits.length ? { ...c, approxLayerScores: prepared.layers.map((layer, l) => ({ layer, score: layerScores[i][l] })) } : c));
   }
 
   async influence(request: InfluenceRequest): Promise<InfluenceResult> {
     const t0 = performance.now();
-    const count = candidateCount(request);
     const prepared = await this.prepare(request, request.rerank || request.tokenScores);
     const t1 = performance.now();
-    const candidates = this.candidatesOf(prepared, request, count);
+    const candidates = await this.candidatesOf(prepared, request);
     const t2 = performance.now();
     const exact = await this.scoreExactly(prepared, ordinalsToScore(request, candidates), request.tokenScores);
     const hits = rankHits(request, candidates, exact);
@@ -260,10 +272,9 @@ export class IndexEngine implements InfluenceEngine {
 
   async candidates(request: InfluenceRequest): Promise<CandidateSet> {
     const t0 = performance.now();
-    const count = candidateCount(request);
     const prepared = await this.prepare(request, false);
     const t1 = performance.now();
-    const candidates = this.candidatesOf(prepared, request, count);
+    const candidates = await this.candidatesOf(prepared, request);
     return { query: prepared.info, candidates, gradientMs: t1 - t0, searchMs: performance.now() - t1 };
   }
 
@@ -296,16 +307,28 @@ export class IndexEngine implements InfluenceEngine {
     return scoreWithVariants(this, request);
   }
 
-  /** Every indexed sequence's projected score, in ordinal order (entry 0 is the first ordinal). */
-  async projectedScores(request: QueryTokens): Promise<{ query: QueryInfo; scores: Float32Array }> {
+  /**
+   * Every indexed sequence's score by one of the index's tiers, in ordinal order (entry 0 is the
+   * first ordinal): the sketch's (the default, when the index has one) or the projected vectors'.
+   */
+  async approximateScores(
+    request: QueryTokens,
+    tier: "sketch" | "projected" = this.sketch ? "sketch" : "projected",
+  ): Promise<{ query: QueryInfo; scores: Float32Array }> {
     const prepared = await this.prepare(request, false);
-    const { dim, count, rows } = this.vectors;
-    const query = maskQuery(prepared.vector, rangesForLayers(this.vectors.layout, prepared.layers));
-    return { query: prepared.info, scores: await matMul({ data: rows, dims: [count, dim] }, { data: query, dims: [dim, 1] }) };
+    if (tier === "sketch") {
+      if (!this.sketch || !prepared.sketch) throw new InputError(`${this.dir} has no sketch (it was built with --sketch-floats 0, or before sketches)`);
+      return { query: prepared.info, scores: await scoreAllRows(this.sketch.rows, prepared.sketch) };
+    }
+    return {
+      query: prepared.info,
+      scores: await scoreAllRows(this.vectors, maskQuery(prepared.vector, rangesForLayers(this.vectors.layout, prepared.layers))),
+    };
   }
 
+  /** The distribution of the index's finest scores over every sequence (the sketch's: unbiased, on the exact scores' scale). */
   async distribution(request: DistributionRequest): Promise<DistributionResult> {
-    const { query, scores } = await this.projectedScores(request);
+    const { query, scores } = await this.approximateScores(request);
     const { count } = this.vectors;
     const positive = Array.from(scores)
       .filter((s) => s > 0)

@@ -59,7 +59,7 @@ export function checkInfluenceArgs(args: InfluenceArgs, tokenizer: Tokenizer, in
   const topK = checkTopK(args.topK ?? TOP_K.default);
   const candidates = args.candidates == null ? undefined : checkCandidates(args.candidates, topK);
   const containsTokenId = args.containsToken == null ? undefined : tokenIdOf(args.containsToken, tokenizer);
-  return { ...query, topK, candidates, rerank: args.rerank ?? true, tokenScores, ...(containsTokenId === undefined ? {} : { containsTokenId }) };
+  return { ...query, topK, candidates, rerank: args.rerank ?? false, tokenScores, ...(containsTokenId === undefined ? {} : { containsTokenId }) };
 }
 
 /** Every argument of a distribution query, checked, with the defaults filled in. */

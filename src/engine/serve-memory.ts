@@ -42,7 +42,7 @@ export async function serveEstimate(indexDirs: readonly string[], workers: numbe
     }
     const cfg = await readConfig(manifest.model.path);
     const model = modelMemory(cfg, await largestTensorBytes(manifest.model.path), cfg.contextLength * batchBytesPerToken(cfg));
-    const index = { what: "index files (factors, projection, vectors, graphs, tokens)", bytes: await indexBytes(dir) };
+    const index = { what: "index files (factors, projections, vectors, sketches, graphs, tokens)", bytes: await indexBytes(dir) };
     const thread = { what: "worker thread", bytes: WORKER_THREAD_BYTES };
     for (let w = 0; w < workers; w++) {
       loading.push(thread, ...model.loading);

@@ -37,9 +37,9 @@ export interface InfluenceRequest extends ScoringRequest {
    * `containsToken` filter to ordinals in PostgreSQL and passes them here.
    */
   allowedOrdinals?: number[];
-  /** Candidates fetched from the vector index before exact re-scoring, topK or more; default defaultCandidates(topK). */
+  /** Candidates fetched from the vector index (and re-scored by the sketch, if the index has one), topK or more; default defaultCandidates. */
   candidates?: number;
-  /** Re-score candidates exactly with EK-FAC (default true); otherwise scores are the projected approximations. */
+  /** Re-score the best candidates exactly with EK-FAC (default false: scores come from the index); see exactRerankCount. */
   rerank: boolean;
 }
 
@@ -56,8 +56,11 @@ export interface TokenScore {
   score: number;
 }
 
-/** What scored a hit: exact EK-FAC on the sequence's own gradient, or the index's projected vectors. */
-export type ScoreTier = "exact" | "projected";
+/**
+ * What scored a hit: exact EK-FAC on the sequence's own gradient, the index's sketch (its second,
+ * unbiased tier) or its projected vectors (the first tier, searched by HNSW).
+ */
+export type ScoreTier = "exact" | "sketch" | "projected";
 
 export interface InfluenceHit {
   rank: number;
@@ -67,19 +70,21 @@ export interface InfluenceHit {
   score: number;
   /** Which tier `score` comes from. */
   scoredBy: ScoreTier;
-  /** Inner product of the projected, whitened vectors. */
+  /** The index's own score: the sketch's inner product if the index has one, else the projected vectors'. */
   approxScore: number;
   layerScores: LayerScore[];
   /** Present when requested. */
   tokenScores?: TokenScore[];
 }
 
-/** A sequence found by the vector search, with its projected scores. */
+/** A sequence found by the vector search, with the index's scores of it. */
 export interface Candidate {
   ordinal: number;
   approxScore: number;
-  /** Projected score by layer, in the request's layers. */
-  approxLayerScores: LayerScore[];
+  /** Which of the index's tiers gave approxScore. */
+  tier: Exclude<ScoreTier, "exact">;
+  /** The same tier's score by layer, in the request's layers; only for the best topK candidates (the hits without re-ranking). */
+  approxLayerScores?: LayerScore[];
 }
 
 /** The first stage of a query: the query itself and the search's candidates, best first. */
@@ -190,7 +195,7 @@ export interface PowerLawFit {
 
 export interface DistributionResult {
   query: QueryInfo;
-  /** Approximate (projected) scores of every indexed sequence. */
+  /** Indexed sequences, every one scored: by the sketch where the index has one, else by the projected vectors. */
   count: number;
   histogram: HistogramBin[];
   /** Positive scores sorted descending, at most DISTRIBUTION_TOP_SCORES, for log-log plots. */

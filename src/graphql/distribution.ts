@@ -38,7 +38,10 @@ export class PowerLawFit implements engine.PowerLawFit {
   tailCount!: number;
 }
 
-@ObjectType({ description: "How influence on the completion is spread over the whole corpus (approximate, projected scores)." })
+@ObjectType({
+  description:
+    "How influence on the completion is spread over the whole corpus (the index's scores of every sequence: its sketch's, unbiased, where it has one).",
+})
 export class InfluenceDistribution implements engine.DistributionResult {
   @Field(() => QueryInfo, { complexity: free })
   query!: QueryInfo;

@@ -21,14 +21,15 @@ export class InfluenceArgs extends QueryInputArgs implements ServiceInfluenceArg
 
   @Field(() => Int, {
     nullable: true,
-    description: `Candidates taken from the vector index before re-ranking, topK to ${CANDIDATES.max} (default ${DEFAULT_CANDIDATES_TEXT}).`,
+    description: `Candidates taken from the vector search, re-scored by the index's sketch (and, with rerank, exactly), topK to ${CANDIDATES.max} (default ${DEFAULT_CANDIDATES_TEXT}).`,
   })
   candidates?: number | null;
 
   @Field(() => Boolean, {
     nullable: true,
-    defaultValue: true,
-    description: "Re-score the candidates exactly with EK-FAC; otherwise scores are the projected approximations.",
+    defaultValue: false,
+    description:
+      "Re-score the best candidates exactly with EK-FAC (a forward and backward pass each: the sketch's best max(3 x topK, 30), or every candidate of an index without a sketch); otherwise scores come from the index alone.",
   })
   rerank?: boolean | null;
 }
@@ -75,6 +76,7 @@ export class TokenScore implements engine.TokenScore {
 /** GraphQL enum values for the engine's score tiers ("exact" is EXACT). */
 export enum ScoreTier {
   EXACT = "exact",
+  SKETCH = "sketch",
   PROJECTED = "projected",
 }
 
@@ -83,7 +85,11 @@ registerEnumType(ScoreTier, {
   description: "What scored a hit.",
   valuesConfig: {
     EXACT: { description: "Exact EK-FAC influence, from the sequence's own gradient (re-ranking; about a forward and backward pass per candidate)." },
-    PROJECTED: { description: "The inner product of the index's projected, whitened vectors (the search alone; fast, approximate)." },
+    SKETCH: {
+      description:
+        "The inner product of the index's sketches, its second tier: unbiased random projections of the whitened gradients, on the exact scores' scale (the default; approximate).",
+    },
+    PROJECTED: { description: "The inner product of the index's projected, whitened vectors (an index without a sketch; the search alone; fast, biased low)." },
   },
 });
 
@@ -101,7 +107,7 @@ export class InfluenceHit implements engine.InfluenceHit {
   @Field(() => ScoreTier, { description: "Which tier computed score." })
   scoredBy!: engine.ScoreTier;
 
-  @Field(() => Float, { description: "Inner product of the projected, whitened vectors (what the index searched on)." })
+  @Field(() => Float, { description: "The index's own score: its sketch's inner product, or its projected vectors' in an index without a sketch." })
   approxScore!: number;
 
   @Field(() => [LayerScore], { description: "The score split by transformer block." })

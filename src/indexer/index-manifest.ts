@@ -8,8 +8,10 @@
  *   factors/               EK-FAC factors (ekfac/artifacts.ts)
  *   projection.safetensors the per-module projections (projection/store.ts)
  *   tokens.bin             token ids of every sequence (token-store.ts)
+ *   sketch.safetensors     the second tier's projections (projection/sketch.ts), unless built without
  *   shards/                vector files of finished shards, during a build
- *   vectors.bin            all sequence vectors (vector-file.ts)
+ *   vectors.bin            all sequence vectors (vector-file.ts): the first tier, searched by HNSW
+ *   sketch.bin             all sequence sketches (same format): the second tier, re-scores candidates
  *   hnsw.bin, .json        the inner-product HNSW index and its sidecar (hnsw-index.ts)
  *   db/                    the embedded PGlite database, unless --database names a server
  */
@@ -18,6 +20,7 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { ProjectionSettings } from "../projection/projection.js";
+import type { SketchSettings } from "../projection/sketch.js";
 import { writeJsonAtomic } from "../util/atomic-write.js";
 import { InputError } from "../util/errors.js";
 
@@ -29,9 +32,11 @@ export const indexFiles = {
   buildState: "build.json",
   factors: "factors",
   projection: "projection.safetensors",
+  sketchProjection: "sketch.safetensors",
   tokens: "tokens.bin",
   shards: "shards",
   vectors: "vectors.bin",
+  sketch: "sketch.bin",
   hnsw: "hnsw.bin",
   database: "db",
 } as const;
@@ -50,6 +55,8 @@ export interface BuildParameters {
   /** Fit EK-FAC on the first n sequences (all indexed ones when null). */
   fitSequences: number | null;
   projection: ProjectionSettings;
+  /** The second tier; null: none (queries score by the first tier's vectors). Absent in indexes built before it. */
+  sketch?: SketchSettings | null;
   pcaSequences: number;
   shardSize: number;
   hnsw: { M: number; efConstruction: number };
@@ -65,6 +72,8 @@ export interface IndexManifest {
   /** Where the sequences' metadata lives: the embedded database, or a server (URL without password). */
   database: { kind: "pglite" } | { kind: "postgres"; url: string };
   vectors: { dim: number; count: number; checksum: string };
+  /** The sketch file, when the build made one. */
+  sketch?: { dim: number; count: number; checksum: string };
   build: { id: number; startedAt: string; finishedAt: string; seconds: number; phaseSeconds: Record<string, number>; memory?: MemoryRecord };
 }
 

@@ -43,14 +43,18 @@ export interface FisherChunk extends OrdinalRange, FisherSettings {
 }
 
 export interface ShardJob extends OrdinalRange {
+  /** Where the first tier's vectors go. */
   file: string;
+  /** Where the sketches go, when the index has a second tier. */
+  sketchFile?: string;
 }
 
 const { modelDir, indexDir, batchTokens, runtime } = workerData as IndexWorkerData;
 const model = await loadModel(modelDir, runtime);
 const store = await readTokenStore(indexPath(indexDir, "tokens"));
-// The projection exists only once its phase has run: loaded on the first shard.
+// The projections exist only once their phase has run: loaded on the first shard.
 let projector: Projector | undefined;
+let sketcher: Projector | undefined;
 
 const sequence = (ordinal: number): TokenSequence => ({ ordinal, tokens: Array.from(store.tokens(ordinal)) });
 const rangeOf = ({ firstOrdinal, lastOrdinal }: OrdinalRange): TokenSequence[] =>
@@ -98,11 +102,23 @@ hostWorker({
     return accumulator.totals;
   },
   async shard(payload) {
-    const { firstOrdinal, lastOrdinal, file } = payload as ShardJob;
+    const { firstOrdinal, lastOrdinal, file, sketchFile } = payload as ShardJob;
     projector ??= new Projector(await loadProjection(indexPath(indexDir, "projection"), model.modules));
+    const outputs = [{ target: file, projector }];
+    if (sketchFile) {
+      sketcher ??= new Projector(await loadProjection(indexPath(indexDir, "sketchProjection"), model.modules));
+      outputs.push({ target: sketchFile, projector: sketcher });
+    }
     const sequences = rangeOf({ firstOrdinal, lastOrdinal }).map((s) => s.tokens);
-    const rows = await sequenceVectors(model, projector, sequences, batchTokens);
-    await writeVectorFile(file, { dim: projector.dim, firstOrdinal, layout: layoutOf(projector.projection), rows });
+    const rows = await sequenceVectors(
+      model,
+      outputs.map((o) => o.projector),
+      sequences,
+      batchTokens,
+    );
+    for (const [i, o] of outputs.entries()) {
+      await writeVectorFile(o.target, { dim: o.projector.dim, firstOrdinal, layout: layoutOf(o.projector.projection), rows: rows[i] });
+    }
     return { sequences: sequences.length, tokens: sequences.reduce((s, x) => s + x.length, 0) };
   },
 });

@@ -8,16 +8,29 @@
 /** Hits a query returns. */
 export const TOP_K = { min: 1, max: 1000, default: 10 } as const;
 
-/** Candidates taken from the vector search before exact re-ranking: topK to max. */
+/** Candidates taken from the vector search, to be re-scored by the sketch or exactly: topK to max. */
 export const CANDIDATES = { max: 10_000 } as const;
 
-/** Without `candidates`: enough that re-ranking finds the exact top k (see README, "The demo"). */
-export function defaultCandidates(topK: number): number {
-  return Math.max(4 * topK, 100);
+/**
+ * Without `candidates`: with a sketch, enough that the exact top k are nearly all among them (the
+ * sketch re-scores a candidate for one inner product); without one, enough that exact re-ranking
+ * finds the exact top k (see README, "Faithful scores").
+ */
+export function defaultCandidates(topK: number, sketched: boolean): number {
+  return sketched ? Math.max(100 * topK, 1000) : Math.max(4 * topK, 100);
 }
 
 /** How the default reads in help texts and descriptions. */
-export const DEFAULT_CANDIDATES_TEXT = "max(4 x topK, 100)";
+export const DEFAULT_CANDIDATES_TEXT = "max(100 x topK, 1000) on an index with a sketch, else max(4 x topK, 100)";
+
+/**
+ * Candidates re-scored exactly when re-ranking an index with a sketch: the sketch's best, where
+ * the exact top k are (an exact score costs a forward and backward pass; without a sketch, every
+ * candidate is re-scored).
+ */
+export function exactRerankCount(topK: number): number {
+  return Math.max(3 * topK, 30);
+}
 
 /**
  * Sequences one `scoreSequences` request may give to be scored as training sequences (each costs a

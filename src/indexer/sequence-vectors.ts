@@ -5,16 +5,17 @@ import type { Projector } from "../projection/projector.js";
 import { lengthSortedBatches } from "../util/batches.js";
 
 /**
- * Vectors of the sequences in the order given, [count x dim]. Batches are formed from the list
- * alone (by length), so the same list gives bit-identical vectors however the work is scheduled.
+ * Vectors of the sequences in the order given by each projector (one capture serves them all),
+ * [count x dim] each. Batches are formed from the list alone (by length), so the same list gives
+ * bit-identical vectors however the work is scheduled.
  */
 export async function sequenceVectors(
   model: CausalLM,
-  projector: Projector,
+  projectors: readonly Projector[],
   sequences: ReadonlyArray<ArrayLike<number>>,
   batchTokens = DEFAULT_BATCH_TOKENS,
-): Promise<Float32Array> {
-  const out = new Float32Array(sequences.length * projector.dim);
+): Promise<Float32Array[]> {
+  const outs = projectors.map((p) => new Float32Array(sequences.length * p.dim));
   for (const positions of lengthSortedBatches(
     sequences.map((s) => s.length),
     { maxTokens: batchTokenLimit(model.config, batchTokens) },
@@ -23,8 +24,11 @@ export async function sequenceVectors(
       positions.map((i) => Array.from(sequences[i])),
       { kind: "next-token" },
     );
-    const rows = await projector.vectors(capture);
-    positions.forEach((i, b) => out.set(rows.subarray(b * projector.dim, (b + 1) * projector.dim), i * projector.dim));
+    for (const [p, projector] of projectors.entries()) {
+      const { dim } = projector;
+      const rows = await projector.vectors(capture);
+      positions.forEach((i, b) => outs[p].set(rows.subarray(b * dim, (b + 1) * dim), i * dim));
+    }
   }
-  return out;
+  return outs;
 }

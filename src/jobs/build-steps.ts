@@ -17,6 +17,12 @@ import { buildLayerIndex, layersOf } from "../indexer/layer-search.js";
 import { TokenStoreWriter } from "../indexer/token-store.js";
 import { type VectorFile, mergeVectorFiles, readVectorFile, readVectorFileHeader } from "../indexer/vector-file.js";
 import type { ModelDescription } from "../model/open-model.js";
+import type { ModuleFactors } from "../ekfac/factors.js";
+import type { OrdinalRange, ShardJob } from "../indexer/index-worker.js";
+import type { WhitenedMoments } from "../projection/pca.js";
+import { buildProjection } from "../projection/projection.js";
+import { buildSketch } from "../projection/sketch.js";
+import { saveProjection } from "../projection/store.js";
 import type { ProgressListener } from "../util/progress.js";
 import { factorsManifest } from "./fit.js";
 
@@ -95,15 +101,49 @@ export function evenSample(count: number, size: number): number[] {
   return Array.from({ length: n }, (_, i) => Math.floor((i * count) / n));
 }
 
-/** Where a vectors shard is written while the build runs. */
-export const shardFile = (outDir: string, shard: number): string => path.join(indexPath(outDir, "shards"), `vectors-${String(shard).padStart(6, "0")}.bin`);
+/** The two tiers' files of a shard and of the index. */
+type Tier = "vectors" | "sketch";
+const tiers = (p: Pick<BuildParameters, "sketch">): Tier[] => (p.sketch ? ["vectors", "sketch"] : ["vectors"]);
 
-/** The shards' vector files, in shard order, into the index's one vector file. */
-export async function mergeShardVectors(outDir: string, shards: readonly number[]): Promise<void> {
-  await mergeVectorFiles(
-    [...shards].sort((a, b) => a - b).map((s) => shardFile(outDir, s)),
-    indexPath(outDir, "vectors"),
-  );
+/** Where a shard's vectors (or sketches) are written while the build runs. */
+export const shardFile = (outDir: string, shard: number, tier: Tier = "vectors"): string =>
+  path.join(indexPath(outDir, "shards"), `${tier}-${String(shard).padStart(6, "0")}.bin`);
+
+/** The worker's job for one shard: its sequences and the files of every tier the build stores. */
+export function shardJob(outDir: string, p: Pick<BuildParameters, "sketch">, shard: number, range: OrdinalRange): ShardJob {
+  return { ...range, file: shardFile(outDir, shard), ...(p.sketch ? { sketchFile: shardFile(outDir, shard, "sketch") } : {}) };
+}
+
+/** Whether a recorded shard's files are all there and sound (a missing or damaged one is computed again). */
+export async function shardFilesIntact(outDir: string, p: Pick<BuildParameters, "sketch">, shard: number): Promise<boolean> {
+  try {
+    for (const tier of tiers(p)) await readVectorFile(shardFile(outDir, shard, tier));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The shards' files, in shard order, into the index's one file per tier. */
+export async function mergeShardVectors(outDir: string, p: BuildParameters, shards: readonly number[]): Promise<void> {
+  const ordered = [...shards].sort((a, b) => a - b);
+  for (const tier of tiers(p)) {
+    await mergeVectorFiles(
+      ordered.map((s) => shardFile(outDir, s, tier)),
+      indexPath(outDir, tier),
+    );
+  }
+}
+
+/** The first tier's projection (PCA from `moments`, or random) and, if the build has one, the sketch's. */
+export async function saveProjections(
+  outDir: string,
+  p: BuildParameters,
+  factors: readonly ModuleFactors[],
+  moments?: readonly WhitenedMoments[],
+): Promise<void> {
+  await saveProjection(indexPath(outDir, "projection"), await buildProjection(factors, p.projection, moments));
+  if (p.sketch) await saveProjection(indexPath(outDir, "sketchProjection"), await buildSketch(factors, p.sketch));
 }
 
 /** An HNSW graph of the index: over whole vectors, or over one layer's coordinates. */
@@ -145,6 +185,7 @@ export interface IndexedInputs {
  */
 export async function completeIndex(db: Database, buildId: number, outDir: string, parameters: BuildParameters, inputs: IndexedInputs): Promise<IndexManifest> {
   const header = await readVectorFileHeader(indexPath(outDir, "vectors"));
+  const sketch = parameters.sketch ? await readVectorFileHeader(indexPath(outDir, "sketch")) : undefined;
   const build = await getBuild(db, buildId);
   const manifest: IndexManifest = {
     format: INDEX_FORMAT,
@@ -155,6 +196,7 @@ export async function completeIndex(db: Database, buildId: number, outDir: strin
     corpus: { ...inputs.corpus, ...inputs.counts },
     database: inputs.databaseUrl ? { kind: "postgres", url: redactUrl(inputs.databaseUrl) } : { kind: "pglite" },
     vectors: { dim: header.dim, count: header.count, checksum: header.checksum },
+    ...(sketch ? { sketch: { dim: sketch.dim, count: sketch.count, checksum: sketch.checksum } } : {}),
     build: {
       id: buildId,
       startedAt: (build?.startedAt ?? new Date()).toISOString(),

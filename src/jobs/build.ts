@@ -41,8 +41,7 @@ import { DEFAULT_DAMPING_FACTOR } from "../ekfac/lambda.js";
 import { corpusSource } from "../corpus/corpus-source.js";
 import { type ModelDescription, describeModel } from "../model/open-model.js";
 import { DEFAULT_BATCH_TOKENS, batchTokenLimit } from "../model/batch-budget.js";
-import { buildProjection } from "../projection/projection.js";
-import { saveProjection } from "../projection/store.js";
+import { DEFAULT_SKETCH_FLOATS } from "../projection/sketch.js";
 import { WorkerPool } from "../workers/worker-pool.js";
 import type { Device } from "../runtime/device.js";
 import { workerRuntime } from "../runtime/session.js";
@@ -52,7 +51,7 @@ import { InputError, errorMessage } from "../util/errors.js";
 import type { ProgressListener } from "../util/progress.js";
 import { spawnTsWorker } from "../workers/spawn-worker.js";
 import { type BuildParameters, type IndexManifest, indexPath, parameterDifference } from "../indexer/index-manifest.js";
-import type { IndexWorkerData, ShardJob } from "../indexer/index-worker.js";
+import type { IndexWorkerData } from "../indexer/index-worker.js";
 import { momentsInParallel, ordinalRanges, pooledPasses } from "../indexer/parallel-passes.js";
 import { FitCheckpointFolder } from "./fit-checkpoint.js";
 import { type TokenStore, readTokenStore } from "../indexer/token-store.js";
@@ -67,7 +66,9 @@ import {
   ingest,
   mergeShardVectors,
   saveBuildFactors,
-  shardFile,
+  saveProjections,
+  shardFilesIntact,
+  shardJob,
 } from "./build-steps.js";
 
 export interface BuildJob {
@@ -104,6 +105,7 @@ export const DEFAULT_BUILD_PARAMETERS: BuildJob["parameters"] = {
   maxSequences: null,
   fitSequences: null,
   projection: { kOut: 64, kIn: 64, rank: 4, seed: 0, basis: "pca" },
+  sketch: { floats: DEFAULT_SKETCH_FLOATS, rank: 4, seed: 0 },
   pcaSequences: 1024,
   shardSize: DEFAULT_SHARD_SIZE,
   hnsw: { M: 16, efConstruction: 200 },
@@ -122,6 +124,12 @@ export async function runBuild(job: BuildJob): Promise<IndexManifest> {
       throw new InputError(`${outDir} already holds a complete index; build into a new folder (nothing was changed)`);
     }
     const opened = await describeModel(job.modelDir);
+    const matrices = opened.model.modules.length;
+    if (job.parameters.sketch && job.parameters.sketch.floats < matrices) {
+      throw new InputError(
+        `a sketch of ${job.parameters.sketch.floats} floats per sequence leaves nothing to some of the model's ${matrices} matrices: give at least ${matrices}, or 0 for none`,
+      );
+    }
     const source = await corpusSource(job.corpusFile, opened, job.parameters.maxSequences ?? undefined);
     const parameters: BuildParameters = { modelFingerprint: opened.fingerprint, corpusFingerprint: source.fingerprint, ...job.parameters };
     const state = await startOrResume(outDir, parameters, job.resume);
@@ -261,17 +269,7 @@ async function fitProjection(
   const { factors } = await loadFactors(indexPath(outDir, "factors"), { modelFingerprint: opened.fingerprint, modules: opened.model.modules });
   const moments =
     p.projection.basis === "pca" ? await momentsInParallel(pool, factors, store, evenSample(store.count, p.pcaSequences), p.shardSize, onProgress) : undefined;
-  await saveProjection(indexPath(outDir, "projection"), await buildProjection(factors, p.projection, moments));
-}
-
-/** A recorded shard whose file is missing or unreadable is computed again. */
-async function shardFileIntact(file: string): Promise<boolean> {
-  try {
-    await readVectorFile(file);
-    return true;
-  } catch {
-    return false;
-  }
+  await saveProjections(outDir, p, factors, moments);
 }
 
 async function computeShards(db: Database, buildId: number, count: number, outDir: string, job: BuildJob, pool: WorkerPool): Promise<void> {
@@ -281,7 +279,7 @@ async function computeShards(db: Database, buildId: number, count: number, outDi
   const recorded = new Map((await listShards(db, buildId)).map((s) => [s.shard, s]));
   const pending = [];
   for (const s of plan) {
-    const done = recorded.get(s.shard)?.status === "done" && (await shardFileIntact(shardFile(outDir, s.shard)));
+    const done = recorded.get(s.shard)?.status === "done" && (await shardFilesIntact(outDir, job.parameters, s.shard));
     if (!done) pending.push(s);
   }
   let finished = count - pending.reduce((n, s) => n + s.lastOrdinal - s.firstOrdinal + 1, 0);
@@ -289,13 +287,9 @@ async function computeShards(db: Database, buildId: number, count: number, outDi
   job.onProgress?.({ phase: "vectors", done: finished, total: count, tokens });
   await Promise.all(
     pending.map(async (s) => {
-      const file = shardFile(outDir, s.shard);
-      const result = await pool.run<{ sequences: number; tokens: number }>("shard", {
-        firstOrdinal: s.firstOrdinal,
-        lastOrdinal: s.lastOrdinal,
-        file,
-      } satisfies ShardJob);
-      await markShardDone(db, buildId, s.shard, path.basename(file));
+      const shardWork = shardJob(outDir, job.parameters, s.shard, s);
+      const result = await pool.run<{ sequences: number; tokens: number }>("shard", shardWork);
+      await markShardDone(db, buildId, s.shard, path.basename(shardWork.file));
       finished += result.sequences;
       tokens += result.tokens;
       job.onProgress?.({ phase: "vectors", done: finished, total: count, tokens });
@@ -306,6 +300,7 @@ async function computeShards(db: Database, buildId: number, count: number, outDi
 async function mergeAndIndex(db: Database, buildId: number, outDir: string, p: BuildParameters, onProgress?: ProgressListener): Promise<void> {
   await mergeShardVectors(
     outDir,
+    p,
     (await listShards(db, buildId)).map((s) => s.shard),
   );
   const vectors = await readVectorFile(indexPath(outDir, "vectors"));

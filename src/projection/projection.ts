@@ -62,11 +62,18 @@ function sideMatrix(q: Float32Array, n: number, pt: Float64Array, k: number, s: 
   return matMul({ data: q, dims: [n, n] }, { data: scaled, dims: [n, rank * k] });
 }
 
+/** A module's effective dims: the requested ones, or `moduleDims[m]` when given (sketch.ts), capped at the matrix's own. */
+export interface ModuleDims {
+  kOut: number;
+  kIn: number;
+}
+
 /** The projection of every module; with `moments` (basis "pca") the bases come from them. */
 export async function buildProjection(
   factors: readonly ModuleFactors[],
   settings: ProjectionSettings,
   moments?: readonly WhitenedMoments[],
+  moduleDims?: readonly ModuleDims[],
 ): Promise<Projection> {
   if ((settings.basis === "pca") !== (moments !== undefined)) throw new Error(`basis ${settings.basis} ${moments ? "takes no" : "needs"} whitened moments`);
   let offset = 0;
@@ -74,8 +81,8 @@ export async function buildProjection(
   for (const [m, f] of factors.entries()) {
     const out = f.module.outFeatures;
     const nIn = inputWidth(f.module);
-    const kOut = Math.min(settings.kOut, out);
-    const kIn = Math.min(settings.kIn, nIn);
+    const kOut = Math.min(moduleDims?.[m].kOut ?? settings.kOut, out);
+    const kIn = Math.min(moduleDims?.[m].kIn ?? settings.kIn, nIn);
     const scale = await scalingFactors(whiteningScale(f.lambda, f.damping), out, nIn, settings.rank);
     const moment = moments?.[m];
     const pOut = moment ? (await topEigenvectors(moment.rows, out, kOut)).vectors : projectionTranspose(out, kOut, hashSeed(settings.seed, m, 0));

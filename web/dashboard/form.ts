@@ -13,9 +13,9 @@ export interface FormValues {
   /** Selected layers; null for every layer of the index (no restriction sent). */
   layers: number[] | null;
   containsToken: string;
-  /** Re-score the candidates exactly (the API's default), or keep the projected scores. */
+  /** Re-score the best candidates exactly, or keep the index's scores (the API's default). */
   rerank: boolean;
-  /** Candidates taken from the vector index; null for the server's default, max(4 k, 100). */
+  /** Candidates taken from the vector index; null for the server's default. */
   candidates: number | null;
 }
 
@@ -24,7 +24,7 @@ export const EXAMPLES = DEMO_QUERIES.map(({ prompt, completion, theme }) => ({ p
 
 /** The form of an example question, every other field at its default. */
 export function exampleValues(example: { prompt: string; completion: string }): FormValues {
-  return { mode: "text", prompt: example.prompt, completion: example.completion, topK: 10, layers: null, containsToken: "", rerank: true, candidates: null };
+  return { mode: "text", prompt: example.prompt, completion: example.completion, topK: 10, layers: null, containsToken: "", rerank: false, candidates: null };
 }
 
 export const INITIAL_VALUES: FormValues = exampleValues(EXAMPLES[0]);
@@ -71,7 +71,7 @@ export function fromLoggedParameters(parameters: Record<string, unknown>): FormV
     topK: typeof parameters.topK === "number" ? parameters.topK : INITIAL_VALUES.topK,
     layers: Array.isArray(parameters.layers) ? parameters.layers.filter((l): l is number => typeof l === "number") : null,
     containsToken: text(parameters.containsToken),
-    rerank: parameters.rerank !== false,
+    rerank: parameters.rerank === true,
     candidates: typeof parameters.candidates === "number" ? parameters.candidates : null,
   };
 }
@@ -79,7 +79,7 @@ export function fromLoggedParameters(parameters: Record<string, unknown>): FormV
 /** How a query's hits were scored, in words. */
 export function describeScoring(values: Pick<FormValues, "rerank" | "candidates">): string {
   const from = values.candidates === null ? "" : ` from ${values.candidates} candidates`;
-  return values.rerank ? `exact EK-FAC re-ranking${from}` : `projected scores only${from}`;
+  return values.rerank ? `exact EK-FAC re-ranking${from}` : `the index's scores${from}`;
 }
 
 /** One line naming a logged query, for the recent-queries list. */

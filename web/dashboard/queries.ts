@@ -35,8 +35,8 @@ export interface TokenScore {
 export interface Hit {
   rank: number;
   score: number;
-  /** Which tier computed score: exact EK-FAC or the index's projected vectors. */
-  scoredBy: "EXACT" | "PROJECTED";
+  /** Which tier computed score: exact EK-FAC, the index's sketch or its projected vectors. */
+  scoredBy: "EXACT" | "SKETCH" | "PROJECTED";
   approxScore: number;
   layerScores: Array<{ layer: number; score: number }>;
   tokenScores: TokenScore[];

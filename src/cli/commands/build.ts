@@ -36,6 +36,12 @@ export function registerBuild(program: Command): void {
     .option("--basis <basis>", "projection basis: pca (two-sided PCA of whitened gradients) or random", oneOf(["pca", "random"] as const), d.projection.basis)
     .option("--scale-rank <r>", "terms of the low-rank EK-FAC whitening scale", integer(1, 64), d.projection.rank)
     .option("--pca-sequences <n>", "sequences sampled for the PCA basis", integer(1), d.pcaSequences)
+    .option(
+      "--sketch-floats <n>",
+      "floats per sequence of the second tier, an unbiased random sketch that re-scores the search's candidates (0: none)",
+      integer(0),
+      d.sketch?.floats ?? 0,
+    )
     .option("--fisher <mode>", "labels for the Fisher: sampled (the paper's) or empirical", fisherMode, d.fisher)
     .addOption(dampingOption())
     .option("--max-sequences <n>", "index only the first n sequences of the corpus", integer(1))
@@ -80,6 +86,7 @@ export function registerBuild(program: Command): void {
             maxSequences: opts.maxSequences ?? null,
             fitSequences: opts.fitSequences ?? null,
             projection: { ...opts.dims, rank: opts.scaleRank, seed: opts.seed, basis: opts.basis },
+            sketch: opts.sketchFloats > 0 ? { floats: opts.sketchFloats, rank: opts.scaleRank, seed: opts.seed } : null,
             pcaSequences: opts.pcaSequences,
             shardSize: opts.shardSize,
             hnsw: { M: opts.hnswM, efConstruction: opts.hnswEfConstruction },

@@ -40,7 +40,7 @@ export function registerEvaluate(program: Command): void {
     .addOption(
       new Option(
         "--methods <list>",
-        `comma-separated scoring methods: ${EVALUATE_METHODS.join(", ")} (index: the projected scores of an index built with build's defaults)`,
+        `comma-separated scoring methods: ${EVALUATE_METHODS.join(", ")} (index: the scores of an index built with build's defaults: its sketch's)`,
       )
         .argParser(list(oneOf(EVALUATE_METHODS)))
         .default(["ekfac", "index", "identity", "lissa"], "ekfac,index,identity,lissa"),

@@ -14,7 +14,7 @@ const TEXT_WIDTH = 80;
 export function registerQuery(program: Command): void {
   program
     .command("query")
-    .description("the training sequences of an index that most influenced a completion: HNSW candidates, then exact EK-FAC re-scoring")
+    .description("the training sequences of an index that most influenced a completion: HNSW candidates re-scored by the index's sketch (exactly, on request)")
     .requiredOption("--index <dir>", "index folder made by `influence build`")
     .option("--prompt <text>", "prompt text")
     .option("--completion <text>", "completion text whose log-probability is measured")
@@ -23,8 +23,16 @@ export function registerQuery(program: Command): void {
     .option("--top-k <k>", `hits to return, ${rangeText(TOP_K)}`, anyInteger, TOP_K.default)
     .option("--layers <list>", "restrict scores to these transformer blocks, e.g. 0,2", integerList)
     .option("--completion-positions <list>", "measure only these 0-based completion tokens", integerList)
-    .option("--candidates <c>", `candidates from the vector index before re-ranking, k to ${CANDIDATES.max} (default ${DEFAULT_CANDIDATES_TEXT})`, anyInteger)
-    .option("--no-rerank", "return the projected (approximate) scores without exact re-scoring")
+    .option(
+      "--candidates <c>",
+      `candidates from the vector search, re-scored by the sketch, k to ${CANDIDATES.max} (default ${DEFAULT_CANDIDATES_TEXT})`,
+      anyInteger,
+    )
+    .option(
+      "--rerank",
+      "re-score the best candidates exactly with EK-FAC (a forward and backward pass each: the sketch's best max(3 x k, 30), or every candidate without a sketch)",
+      false,
+    )
     .option("--token-scores", "include per-token scores of each hit", false)
     .option("--database <url>", "PostgreSQL URL when the index keeps its sequences on a server")
     .option("--json", "print JSON instead of a table", false)

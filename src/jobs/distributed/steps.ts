@@ -14,15 +14,13 @@ import { type FisherPass, lambdaDamping } from "../../ekfac/fit.js";
 import { LambdaAccumulator } from "../../ekfac/lambda.js";
 import type { PartialSums } from "../../ekfac/partial-sums.js";
 import { indexPath } from "../../indexer/index-manifest.js";
-import type { OrdinalRange, ShardJob } from "../../indexer/index-worker.js";
+import type { OrdinalRange } from "../../indexer/index-worker.js";
 import { fisherChunks, momentChunks, ordinalRanges, shardSums } from "../../indexer/parallel-passes.js";
 import type { TokenStore } from "../../indexer/token-store.js";
 import type { TrackedModule } from "../../model/model.js";
 import { WhitenedMomentAccumulator } from "../../projection/pca.js";
-import { buildProjection } from "../../projection/projection.js";
-import { saveProjection } from "../../projection/store.js";
 import type { WorkerPool } from "../../workers/worker-pool.js";
-import { buildGraph, completeIndex, mergeShardVectors, saveBuildFactors, shardFile } from "../build-steps.js";
+import { buildGraph, completeIndex, mergeShardVectors, saveBuildFactors, saveProjections, shardJob } from "../build-steps.js";
 import {
   type ArtifactStore,
   padded,
@@ -150,17 +148,17 @@ export async function runJob(ctx: BuildContext, spec: JobSpec): Promise<Covered>
         await mergeShards(ctx, "pca", (partial) => sums.merge(partial));
         moments = sums.finish();
       }
-      await saveProjection(indexPath(outDir, "projection"), await buildProjection(factors, p.projection, moments));
+      await saveProjections(outDir, p, factors, moments);
       return NOTHING;
     }
     case "vectors": {
       await mkdir(indexPath(outDir, "shards"), { recursive: true });
-      const job: ShardJob = { firstOrdinal: spec.firstOrdinal, lastOrdinal: spec.lastOrdinal, file: shardFile(outDir, spec.shard) };
-      return ctx.pool.run<Covered>("shard", job);
+      return ctx.pool.run<Covered>("shard", shardJob(outDir, p, spec.shard, spec));
     }
     case "merge-vectors":
       await mergeShardVectors(
         outDir,
+        p,
         ordinalRanges(plan.counts.sequences, p.shardSize).map((_, shard) => shard),
       );
       return NOTHING;

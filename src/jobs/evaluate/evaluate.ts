@@ -361,7 +361,7 @@ async function indexScores(job: EvaluateJob, dir: string, corpus: EvaluatedCorpu
   const engine = await IndexEngine.open(indexDir, job.runtime);
   try {
     const scores: number[][] = [];
-    for (const q of corpus.queries) scores.push(Array.from((await engine.projectedScores(q)).scores));
+    for (const q of corpus.queries) scores.push(Array.from((await engine.approximateScores(q)).scores));
     return { queries: corpus.queries.map((q) => q.id), train: corpus.sequences.map((s) => s.externalId), scores };
   } finally {
     await engine.close();

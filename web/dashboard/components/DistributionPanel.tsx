@@ -7,7 +7,7 @@ import type { Distribution } from "../queries.ts";
 import { EChart } from "./EChart.tsx";
 
 /**
- * How the query's influence spreads over the whole corpus (projected scores): the positive scores'
+ * How the query's influence spreads over the whole corpus (the index's sketch scores): the positive scores'
  * rank against score on log-log axes, where a power-law tail is a straight line, with the fit.
  */
 export function DistributionPanel({ distribution }: { distribution: Distribution }) {

@@ -58,9 +58,9 @@ export function HitList({
                 <span className="rank">#{hit.rank}</span>
                 <span className="sequence-id">{hit.sequence.id}</span>
                 <span className={`score ${signOf(hit.score)}`} data-scored-by={hit.scoredBy}>
-                  {hit.scoredBy === "EXACT" ? "exact" : "projected"} {formatScore(hit.score)}
+                  {hit.scoredBy.toLowerCase()} {formatScore(hit.score)}
                 </span>
-                {hit.scoredBy === "EXACT" && <span className="approx">projected {formatScore(hit.approxScore)}</span>}
+                {hit.scoredBy === "EXACT" && <span className="approx">index {formatScore(hit.approxScore)}</span>}
                 <button type="button" className="open-sequence" onClick={() => onOpen(hit.sequence.id)}>
                   Whole sequence
                 </button>

@@ -75,7 +75,8 @@ export function QueryForm({ values, layers, contextLength, busy, onChange, onSub
         </label>
       </div>
       <p className="hint">
-        Candidates come from the vector index by projected score (default max(4 k, 100)); re-ranking recomputes their exact EK-FAC scores: slower, exact.
+        Candidates come from the vector search and are scored by the index's sketch (default max(100 k, 1000)); re-ranking recomputes the exact EK-FAC scores of
+        the best max(3 k, 30): slower, exact.
       </p>
       <fieldset className="layers">
         <legend>Layers</legend>

@@ -1,0 +1,415 @@
+/**
+ * Faithfulness of the index's fast answers to exact EK-FAC scores on the demo index (issue 15):
+ * for 30 held-out queries, the exact score of every indexed sequence is the ground truth; each
+ * setting (a row) is measured by its top-10 overlap with the exact top 10, its Spearman over all
+ * sequences, its ratio of approximate to exact score over the exact top 10, and its latency.
+ *
+ * The ground truth is `influence score`'s path (jobs/score.ts): every training sequence is
+ * captured once and scored against all queries at once, instead of one pass per sequence and
+ * query (engine.exactScores). It is checked against engine.exactScores on a few sequences, and
+ * cached under the index folder keyed by the vectors' checksum and the queries.
+ */
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { cp, mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { IndexEngine } from "../../src/engine/index-engine.js";
+import { checkInfluenceArgs } from "../../src/engine/query-validation.js";
+import type { InfluenceRequest } from "../../src/engine/types.js";
+import { type IndexManifest, indexPath, readIndexManifest } from "../../src/indexer/index-manifest.js";
+import { defaultCandidates } from "../../src/indexer/query-limits.js";
+import { readTokenStore } from "../../src/indexer/token-store.js";
+import { runBuild } from "../../src/jobs/build.js";
+import { runScore } from "../../src/jobs/score.js";
+import { inputWidth } from "../../src/model/model.js";
+import { modelTokenizer, openModel } from "../../src/model/open-model.js";
+import { DEFAULT_SKETCH_FLOATS, sketchDims } from "../../src/projection/sketch.js";
+import { writeJsonAtomic } from "../../src/util/atomic-write.js";
+import { tempDir } from "../../src/util/temp-dir.js";
+import { type Faithfulness, type ScoredSequences, aggregateFaithfulness, queryFaithfulness, topOrdinals } from "../../support/faithfulness.js";
+import { median } from "../../support/percentile.js";
+import type { BenchSection } from "../bench.js";
+import { demoQueries } from "../bench-util.js";
+import { DEMO_BUILD, DEMO_INDEX, ensureDemoIndex } from "../demo-index.js";
+
+const QUERIES = 30;
+const TOP_K = 10;
+/** Sketch budgets (floats per sequence) of the sketch-size table, 0 for none; the demo's own is the demo index. */
+const SKETCH_SIZES = [0, 8192, DEFAULT_SKETCH_FLOATS, 65_536] as const;
+/** Exact top sequences per query checked against engine.exactScores, for this many queries. */
+const CHECK = { queries: 3, sequences: 4, tolerance: 1e-4 } as const;
+
+/**
+ * A setting measured: the scores it gives for a query (the default top-10 request), for every
+ * sequence it scored. Its latency is the time of `scores`. Adding a setting is adding a row.
+ */
+interface Row {
+  name: string;
+  scores(engine: IndexEngine, request: InfluenceRequest): Promise<ScoredSequences>;
+}
+
+const candidatesRow = (name: string, candidates?: number): Row => ({
+  name,
+  async scores(engine, request) {
+    const found = await engine.candidates({ ...request, ...(candidates ? { candidates } : {}) });
+    return new Map(found.candidates.map((c) => [c.ordinal, c.approxScore]));
+  },
+});
+const everySequenceRow = (name: string, tier: "sketch" | "projected"): Row => ({
+  name,
+  async scores(engine, request) {
+    const { scores } = await engine.approximateScores(request, tier);
+    return new Map(Array.from(scores, (s, ordinal) => [ordinal, s]));
+  },
+});
+
+const DEFAULT_ROW = candidatesRow("**default**: HNSW's 1,000 candidates re-scored by the sketch (`rerank: false`)");
+const SKETCH_ROW = everySequenceRow("sketch scores of every sequence, brute force", "sketch");
+
+const ROWS: Row[] = [
+  DEFAULT_ROW,
+  candidatesRow("HNSW's 300 candidates re-scored by the sketch", 300),
+  candidatesRow("HNSW's 2,000 candidates re-scored by the sketch", 2000),
+  SKETCH_ROW,
+  everySequenceRow("first tier only: projected (16x16 PCA) scores of every sequence, brute force", "projected"),
+  {
+    name: "`rerank: true`: the sketch's best 30 re-scored exactly (top-10 query)",
+    async scores(engine, request) {
+      const { hits } = await engine.influence({ ...request, rerank: true });
+      return new Map(hits.map((h) => [h.ordinal, h.score]));
+    },
+  },
+];
+
+interface GroundTruth {
+  /** [query][ordinal] exact EK-FAC scores. */
+  scores: number[][];
+  /** Seconds it took to compute (when it was computed). */
+  seconds: number;
+  cached: boolean;
+}
+
+/** Exact scores of every indexed sequence against every query, by `influence score`'s batched path; cached under the index. */
+async function groundTruth(indexDir: string, requests: readonly InfluenceRequest[]): Promise<GroundTruth> {
+  const manifest = await readIndexManifest(indexDir);
+  const queries = requests.map((r) => ({ prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens }));
+  const key = createHash("sha256")
+    .update(JSON.stringify({ vectors: manifest.vectors.checksum, queries }))
+    .digest("hex")
+    .slice(0, 16);
+  const file = path.join(indexDir, "bench", `faithfulness-exact-${key}.json`);
+  if (existsSync(file)) {
+    const cached = JSON.parse(await readFile(file, "utf8")) as { seconds: number; scores: number[][] };
+    return { ...cached, cached: true };
+  }
+  const started = performance.now();
+  const store = await readTokenStore(indexPath(indexDir, "tokens"));
+  const opened = await openModel(manifest.model.path);
+  const scratch = await tempDir("faithfulness-");
+  try {
+    const queriesFile = path.join(scratch.dir, "queries.jsonl");
+    await writeFile(queriesFile, queries.map((q, i) => JSON.stringify({ id: `q${i}`, ...q })).join("\n"));
+    const sequences = Array.from({ length: store.count }, (_, ordinal) => ({ id: String(ordinal), tokens: Array.from(store.tokens(ordinal)) }));
+    const out = await runScore({
+      opened,
+      factorsDir: indexPath(indexDir, "factors"),
+      train: { sequences },
+      queriesFile,
+      method: "ekfac",
+      perModule: false,
+      perToken: false,
+    });
+    const truth = { seconds: (performance.now() - started) / 1000, scores: out.scores };
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeJsonAtomic(file, { vectorsChecksum: manifest.vectors.checksum, queries, ...truth });
+    return { ...truth, cached: false };
+  } finally {
+    await scratch.remove();
+    await opened.model.release();
+  }
+}
+
+/** Largest relative difference of the ground truth from engine.exactScores over a few queries' exact top sequences, and ms per exact score. */
+async function checkGroundTruth(
+  engine: IndexEngine,
+  requests: readonly InfluenceRequest[],
+  truth: GroundTruth,
+): Promise<{ relative: number; msPerScore: number }> {
+  let relative = 0;
+  let scored = 0;
+  await engine.exactScores({ ...requests[0], tokenScores: false }, [0]); // warm-up: the first pass compiles kernels
+  const started = performance.now();
+  for (let q = 0; q < CHECK.queries; q++) {
+    const ordinals = topOrdinals(
+      truth.scores[q].map((s, o) => [o, s] as const),
+      CHECK.sequences,
+    );
+    for (const e of await engine.exactScores({ ...requests[q], tokenScores: false }, ordinals)) {
+      relative = Math.max(relative, Math.abs(truth.scores[q][e.ordinal] - e.score) / Math.abs(e.score));
+      scored++;
+    }
+  }
+  return { relative, msPerScore: (performance.now() - started) / scored };
+}
+
+interface Measured {
+  row: Row;
+  faithfulness: Faithfulness;
+  latencyMs: number;
+}
+
+async function measure(engine: IndexEngine, row: Row, requests: readonly InfluenceRequest[], truth: GroundTruth): Promise<Measured> {
+  await row.scores(engine, requests[0]); // warm-up: the first query compiles kernels
+  const perQuery = [];
+  const times: number[] = [];
+  for (const [q, request] of requests.entries()) {
+    const t0 = performance.now();
+    const approx = await row.scores(engine, request);
+    times.push(performance.now() - t0);
+    perQuery.push(queryFaithfulness(truth.scores[q], approx, TOP_K));
+  }
+  return { row, faithfulness: aggregateFaithfulness(perQuery), latencyMs: median(times) };
+}
+
+const f2 = (x: number) => x.toFixed(2);
+const f3 = (x: number) => x.toFixed(3);
+
+function tableRow({ row, faithfulness: f, latencyMs }: Measured): string {
+  const spearman = f.spearman ? `${f3(f.spearman.median)} (${f3(f.spearman.min)})` : "-";
+  return `| ${row.name} | ${f2(f.overlap.mean)} (${f.overlap.min}) | ${spearman} | ${f3(f.ratio.median)} [${f3(f.ratio.min)}, ${f3(f.ratio.max)}] | ${latencyMs.toFixed(0)} |`;
+}
+
+/** One sketch budget: the index it gives the demo, and its default query and sketch measured against the ground truth. */
+interface SketchSize {
+  floats: number;
+  /** Distinct per-matrix dims, as "kOut x kIn". */
+  dims: string[];
+  bytesPerSequence: { vectors: number; sketch: number };
+  sketchFileBytes: number;
+  /** The build's phase seconds; the demo index's from its own build, the others' from this run. */
+  phaseSeconds: Record<string, number>;
+  /** 1-minute load average when its build started (undefined: the demo index, built before this run). */
+  buildLoad?: number;
+  defaultQuery: Measured;
+  sketch?: Measured;
+}
+
+async function footprint(dir: string, manifest: IndexManifest): Promise<Pick<SketchSize, "bytesPerSequence" | "sketchFileBytes">> {
+  const size = async (file: string) => (existsSync(file) ? (await stat(file)).size : 0);
+  const [vectors, sketch] = [await size(indexPath(dir, "vectors")), await size(indexPath(dir, "sketch"))];
+  const perSequence = (bytes: number) => Math.round(bytes / manifest.vectors.count);
+  return { bytesPerSequence: { vectors: perSequence(vectors), sketch: perSequence(sketch) }, sketchFileBytes: sketch };
+}
+
+/** Per matrix of the demo model, the sketch dims a budget gives (sketch.ts's own rule). */
+async function demoSketchDims(floats: number): Promise<string[]> {
+  if (floats === 0) return [];
+  const { model } = await modelTokenizer(DEMO_BUILD.modelDir);
+  const dims = sketchDims(
+    model.modules.map((m) => ({ out: m.outFeatures, in: inputWidth(m) })),
+    floats,
+  );
+  return [...new Set(dims.map((d) => `${d.kOut}x${d.kIn}`))];
+}
+
+/**
+ * The demo build with another sketch budget, in a temporary folder holding a copy of the demo's
+ * EK-FAC fit (the build reuses a matching fit: its factors phase only checks it), measured by the
+ * default query and the sketch of every sequence, then removed.
+ */
+async function measureSketchVariant(floats: number, demo: IndexManifest, requests: readonly InfluenceRequest[], truth: GroundTruth): Promise<SketchSize> {
+  const demoSketch = DEMO_BUILD.parameters.sketch;
+  if (!demoSketch) throw new Error("the demo build has no sketch settings to vary");
+  const scratch = await tempDir(`faithfulness-sketch-${floats}-`);
+  try {
+    await cp(indexPath(DEMO_INDEX, "factors"), indexPath(scratch.dir, "factors"), { recursive: true });
+    const [buildLoad] = os.loadavg();
+    const manifest = await runBuild({
+      ...DEMO_BUILD,
+      parameters: { ...DEMO_BUILD.parameters, sketch: floats > 0 ? { ...demoSketch, floats } : null },
+      outDir: scratch.dir,
+      resume: false,
+      log: (m) => console.error(`faithfulness: sketch ${floats}: ${m}`),
+    });
+    // The ground truth is the demo index's, keyed by its first tier, which the sketch must leave alone.
+    if (manifest.vectors.checksum !== demo.vectors.checksum) {
+      throw new Error(
+        `the index built with a sketch of ${floats} floats has other first-tier vectors than ${DEMO_INDEX} (checksum ${manifest.vectors.checksum})`,
+      );
+    }
+    const engine = await IndexEngine.open(scratch.dir);
+    try {
+      const defaultQuery = await measure(engine, DEFAULT_ROW, requests, truth);
+      const sketch = floats > 0 ? await measure(engine, SKETCH_ROW, requests, truth) : undefined;
+      return {
+        floats,
+        dims: await demoSketchDims(floats),
+        ...(await footprint(scratch.dir, manifest)),
+        phaseSeconds: manifest.build.phaseSeconds,
+        buildLoad,
+        defaultQuery,
+        sketch,
+      };
+    } finally {
+      await engine.close();
+    }
+  } finally {
+    await scratch.remove();
+  }
+}
+
+const thousands = (n: number) => n.toLocaleString("en");
+const seconds = (s: number | undefined) => (s === undefined ? "-" : s.toFixed(0));
+
+function sketchSizeRow(size: SketchSize): string {
+  const { floats, bytesPerSequence: b, phaseSeconds: t, defaultQuery: q, sketch } = size;
+  const isDefault = floats === DEFAULT_SKETCH_FLOATS;
+  const name = floats === 0 ? "0 (no sketch)" : isDefault ? `**${thousands(floats)}** (default: \`.demo/index\`)` : thousands(floats);
+  const f = q.faithfulness;
+  return [
+    name,
+    size.dims.join(", ") || "-",
+    `${thousands(b.vectors + b.sketch)} (${thousands(b.vectors)} + ${thousands(b.sketch)})`,
+    floats === 0 ? "-" : `${(size.sketchFileBytes / 1e6).toFixed(0)} MB`,
+    `${seconds(t.projection)} / ${seconds(t.vectors)} / ${seconds(t.hnsw)}${isDefault ? " †" : ""}`,
+    size.buildLoad === undefined ? "-" : size.buildLoad.toFixed(1),
+    `${f2(f.overlap.mean)} (${f.overlap.min})`,
+    `${f3(f.ratio.median)} [${f3(f.ratio.min)}, ${f3(f.ratio.max)}]`,
+    q.latencyMs.toFixed(0),
+    sketch?.faithfulness.spearman ? f3(sketch.faithfulness.spearman.median) : "-",
+  ].join(" | ");
+}
+
+/** The sketch-size table: every budget of SKETCH_SIZES, the demo's own from the main table's measurements. */
+async function sketchSizeTable(
+  demo: IndexManifest,
+  measured: readonly Measured[],
+  requests: readonly InfluenceRequest[],
+  truth: GroundTruth,
+): Promise<string[]> {
+  const [load] = os.loadavg();
+  const sizes: SketchSize[] = [];
+  for (const floats of SKETCH_SIZES) {
+    console.error(`faithfulness: sketch of ${floats} floats per sequence`);
+    if (floats !== DEFAULT_SKETCH_FLOATS) {
+      sizes.push(await measureSketchVariant(floats, demo, requests, truth));
+      continue;
+    }
+    const ofRow = (row: Row) => measured.find((m) => m.row === row) as Measured;
+    const sketch = demo.parameters.sketch;
+    if (sketch?.floats !== floats) throw new Error(`${DEMO_INDEX} was built with a sketch of ${sketch?.floats ?? 0} floats, not the default ${floats}`);
+    sizes.push({
+      floats,
+      dims: await demoSketchDims(floats),
+      ...(await footprint(DEMO_INDEX, demo)),
+      phaseSeconds: demo.build.phaseSeconds,
+      defaultQuery: ofRow(DEFAULT_ROW),
+      sketch: ofRow(SKETCH_ROW),
+    });
+  }
+  const variants = sizes.filter((s) => s.buildLoad !== undefined);
+  const factorsSeconds = Math.max(...variants.map((s) => s.phaseSeconds.factors ?? 0));
+  return [
+    "### Sketch size",
+    "",
+    `The demo index built again with other sketch budgets (floats per sequence, shared evenly by the 8 MLP matrices), each in a temporary ` +
+      `folder holding a copy of the demo's EK-FAC fit, which the build reuses (its factors phase took at most ${factorsSeconds.toFixed(1)} s), ` +
+      `and removed after its measurements; the first tier (16x16 PCA) and so the ground truth are the same for all. ` +
+      `Load average at the start of this table: ${load.toFixed(1)}; the build phases ran on 2 workers.`,
+    "",
+    "- bytes per sequence: the vector file's and the sketch file's sizes over the 6,000 sequences (float32). The sketch file is read into memory by every engine worker.",
+    `- build s: the seconds of the phases that change with the sketch (projection: PCA and the sketch's projection; vectors: both tiers of every sequence; hnsw: merging the shards and the graphs). ` +
+      `† from the demo index's own build (${seconds(demo.build.seconds)} s in all, the EK-FAC fit ${seconds(demo.build.phaseSeconds.factors)} s of it), not this run. load: at the build's start.`,
+    `- default query: \`candidates()\` with the engine's defaults, top 10 (HNSW's ${thousands(defaultCandidates(TOP_K, true))} candidates re-scored by the sketch; ` +
+      `without a sketch the first tier's own ranking of its ${thousands(defaultCandidates(TOP_K, false))}); overlap, ratio and ms as above.`,
+    "- sketch Spearman: the sketch's scores of every sequence against the exact ones, median over queries.",
+    "",
+    "| sketch floats | dims per matrix | bytes per sequence (vectors + sketch) | sketch file | build s: projection / vectors / hnsw | load | default top-10 overlap | default ratio | default ms | sketch Spearman |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ...sizes.map((s) => `| ${sketchSizeRow(s)} |`),
+    "",
+    whyDefault(demo, sizes),
+  ];
+}
+
+/** Why the default budget is the default, from the table's numbers: memory per engine worker, latency, faithfulness gained, build time. */
+function whyDefault(demo: IndexManifest, sizes: readonly SketchSize[]): string {
+  const at = (floats: number) => sizes.find((s) => s.floats === floats) as SketchSize;
+  const [none, smaller, chosen, larger] = [at(0), at(8192), at(DEFAULT_SKETCH_FLOATS), at(65_536)];
+  const sketchPhases = (s: SketchSize) => (s.phaseSeconds.projection ?? 0) + (s.phaseSeconds.vectors ?? 0) + (s.phaseSeconds.hnsw ?? 0);
+  const largerBuild = demo.build.seconds - sketchPhases(chosen) + sketchPhases(larger);
+  const mb = (s: SketchSize) => `${(s.sketchFileBytes / 1e6).toFixed(0)} MB`;
+  const ms = (s: SketchSize) => `${s.defaultQuery.latencyMs.toFixed(0)} ms`;
+  const overlap = (s: SketchSize) => f2(s.defaultQuery.faithfulness.overlap.mean);
+  const spearman = (s: SketchSize) => (s.sketch?.faithfulness.spearman ? f3(s.sketch.faithfulness.spearman.median) : "-");
+  const n = (s: SketchSize) => thousands(s.floats);
+  return (
+    `Why ${n(chosen)} is the default: every engine worker reads the sketch file into memory, ${mb(chosen)} at ${n(chosen)} against ` +
+    `${mb(larger)} at ${n(larger)} (the demo server runs 2 workers), and the default query re-scores its candidates over the whole sketch, ` +
+    `${ms(chosen)} against ${ms(larger)} in process here, where the default query's target is a p50 under 50 ms over HTTP; doubling the ` +
+    `budget buys a default top-10 overlap of ${overlap(larger)} instead of ${overlap(chosen)} (sketch Spearman ${spearman(larger)} instead of ${spearman(chosen)}). ` +
+    `${n(smaller)} would save ${((chosen.sketchFileBytes - smaller.sketchFileBytes) / 1e6).toFixed(0)} MB per worker but drop the overlap to ` +
+    `${overlap(smaller)} (Spearman ${spearman(smaller)}), and no sketch to ${overlap(none)}. The build does not decide between them: the demo build ` +
+    `with the default took ${seconds(demo.build.seconds)} s on 2 cores (${seconds(demo.build.phaseSeconds.factors)} s of it the EK-FAC fit), ` +
+    `within \`npm run demo\`'s 5 minutes, and the phases that depend on the sketch took ${seconds(sketchPhases(none))} s without one and ` +
+    `${seconds(sketchPhases(larger))} s at ${n(larger)} in this run (load about ${larger.buildLoad?.toFixed(1)}), so ${n(larger)} would build ` +
+    `in about ${seconds(largerBuild)} s.`
+  );
+}
+
+const section: BenchSection = {
+  title: "Faithfulness: the index's scores against exact EK-FAC on the demo index",
+  async run() {
+    const [load] = os.loadavg();
+    await ensureDemoIndex(DEMO_INDEX, { log: (m) => console.error(m) });
+    const engine = await IndexEngine.open(DEMO_INDEX);
+    try {
+      const requests = (await demoQueries(QUERIES)).map((q) => checkInfluenceArgs({ ...q, topK: TOP_K }, engine.tokenizer, engine.info(), false));
+      console.error(`faithfulness: exact scores of every sequence for ${requests.length} queries`);
+      const truth = await groundTruth(DEMO_INDEX, requests);
+      const check = await checkGroundTruth(engine, requests, truth);
+      if (!(check.relative < CHECK.tolerance)) {
+        throw new Error(`the batched exact scores differ from engine.exactScores by ${check.relative.toExponential(2)} (relative), above ${CHECK.tolerance}`);
+      }
+      const sequences = truth.scores[0].length;
+      const measured: Measured[] = [];
+      for (const row of ROWS) {
+        console.error(`faithfulness: ${row.name}`);
+        measured.push(await measure(engine, row, requests, truth));
+      }
+      const perSequenceMinutes = (check.msPerScore * sequences * requests.length) / 60_000;
+      const sketchSizes = await sketchSizeTable(await readIndexManifest(DEMO_INDEX), measured, requests, truth);
+      return [
+        `${requests.length} queries from documents held out of the demo model's training (as the HTTP section's), top ${TOP_K}, against ` +
+          `exact EK-FAC scores of all ${sequences.toLocaleString("en")} indexed sequences (\`.demo/index\`: 16x16 PCA vectors per MLP matrix, a sketch of 32,768 floats). ` +
+          `Load average at the start: ${load.toFixed(1)} (the machine is shared; times scale with it).`,
+        "",
+        `Ground truth: every sequence captured once (forward and backward, batched) and scored against all ${requests.length} queries ` +
+          `at once, \`influence score\`'s path (jobs/score.ts), in ${truth.seconds.toFixed(0)} s${truth.cached ? " (when computed; cached under the index since)" : ""}; ` +
+          `one pass per sequence and query (\`exactScores\`: ${check.msPerScore.toFixed(1)} ms per sequence in this run, ${CHECK.sequences} per call, ` +
+          `the query's gradient included) would take ${perSequenceMinutes.toFixed(0)} min. ` +
+          `Checked against \`exactScores\` on the exact top ${CHECK.sequences} of ${CHECK.queries} queries: largest relative difference ` +
+          `${check.relative.toExponential(1)} (float32 roundings of batched passes).`,
+        "",
+        `- top-10 overlap: sequences of the setting's top 10 that are in the exact top 10; mean over queries (worst query).`,
+        "- Spearman: rank correlation with the exact scores over every indexed sequence; median over queries (worst). Only for settings " +
+          "that score every sequence (-: the setting scores only its candidates).",
+        "- ratio: per query, the median over the exact top 10 of the setting's score / the exact score, a sequence the setting gave no " +
+          "score (not among its candidates) counting as 0; median over queries [min, max]. 1 is faithful in value; the re-ranked row " +
+          "shows exact scores, so its ratio is 1 wherever the exact top 10 were among the sketch's best 30.",
+        "- ms: median latency of the setting's call on the engine in process (no HTTP), one query at a time.",
+        "",
+        "| setting | top-10 overlap | Spearman | ratio | ms |",
+        "| --- | ---: | ---: | ---: | ---: |",
+        ...measured.map(tableRow),
+        "",
+        ...sketchSizes,
+      ].join("\n");
+    } finally {
+      await engine.close();
+    }
+  },
+};
+
+export default section;

@@ -1,0 +1,131 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import type { ModuleFactors } from "../src/ekfac/factors.js";
+import { fitEkfac, serialPasses } from "../src/ekfac/fit.js";
+import { loadModel } from "../src/model/load.js";
+import type { GradientCapture } from "../src/model/model.js";
+import { Projector } from "../src/projection/projector.js";
+import { buildSketch, sketchDims } from "../src/projection/sketch.js";
+import { expectedQueryScores } from "../support/fixture-index.js";
+import { fixturePath, fixtureQueries, fixtureTrain } from "../support/fixtures.js";
+
+describe("the sketch's dims: a budget of floats shared by the matrices", () => {
+  it("keeps a matrix whole when it fits its share", () => {
+    expect(
+      sketchDims(
+        [
+          { out: 128, in: 33 },
+          { out: 32, in: 129 },
+        ],
+        10_000,
+      ),
+    ).toEqual([
+      { kOut: 128, kIn: 33 },
+      { kOut: 32, kIn: 129 },
+    ]);
+  });
+
+  it("gives the others near-square dims within the share, a narrow side's spare to the other", () => {
+    // The demo model: 8 matrices of 512 x 129 and 128 x 513, 4,096 floats each.
+    expect(
+      sketchDims(
+        [
+          { out: 512, in: 129 },
+          { out: 128, in: 513 },
+        ],
+        8192,
+      ),
+    ).toEqual([
+      { kOut: 64, kIn: 64 },
+      { kOut: 64, kIn: 64 },
+    ]);
+    expect(
+      sketchDims(
+        [
+          { out: 512, in: 20 },
+          { out: 10, in: 513 },
+        ],
+        8192,
+      ),
+    ).toEqual([
+      { kOut: 204, kIn: 20 },
+      { kOut: 10, kIn: 409 },
+    ]);
+    for (const d of sketchDims(
+      [
+        { out: 3072, in: 769 },
+        { out: 768, in: 3073 },
+      ],
+      3000,
+    ))
+      expect(d.kOut * d.kIn).toBeLessThanOrEqual(1500);
+  });
+
+  it("refuses a budget that leaves a matrix nothing", () => {
+    expect(() =>
+      sketchDims(
+        [
+          { out: 4, in: 4 },
+          { out: 4, in: 4 },
+          { out: 4, in: 4 },
+        ],
+        2,
+      ),
+    ).toThrow(/2 floats leaves no coordinate to each of 3 matrices/);
+  });
+});
+
+describe("the sketch's scores on gpt2-tiny against the fixture's exact EK-FAC scores", () => {
+  const queries = fixtureQueries("gpt2-tiny");
+  const train = fixtureTrain("gpt2-tiny").map((s) => s.tokens);
+  let factors: ModuleFactors[];
+  let trainCapture: GradientCapture;
+  let queryCapture: GradientCapture;
+  let exact: number[][];
+
+  /** Scores [query][sequence] by a sketch with these settings. */
+  const sketchScores = async (floats: number, rank: number, seed: number): Promise<number[][]> => {
+    const projector = new Projector(await buildSketch(factors, { floats, rank, seed }));
+    const [t, q] = [await projector.vectors(trainCapture), await projector.vectors(queryCapture)];
+    const dim = projector.dim;
+    return queries.map((_, i) =>
+      train.map((_, j) => {
+        let s = 0;
+        for (let c = 0; c < dim; c++) s += q[i * dim + c] * t[j * dim + c];
+        return s;
+      }),
+    );
+  };
+  /** Largest error over all scores, relative to each query's largest exact score. */
+  const error = (scores: number[][]): number =>
+    Math.max(...scores.map((row, q) => Math.max(...row.map((s, j) => Math.abs(s - exact[q][j]))) / Math.max(...exact[q].map(Math.abs))));
+
+  beforeAll(async () => {
+    const model = await loadModel(fixturePath("gpt2-tiny"));
+    const sequences = async function* () {
+      yield* train.map((tokens, ordinal) => ({ ordinal, tokens }));
+    };
+    factors = (
+      await fitEkfac(model.modules, serialPasses(model, sequences, train.length, { fisher: "empirical", seed: 0 }), {
+        damping: { rule: "heuristic", factor: 0.1 },
+      })
+    ).factors;
+    trainCapture = await model.capture(train, { kind: "next-token" });
+    queryCapture = await model.capture(
+      queries.map((q) => [...q.prompt_tokens, ...q.completion_tokens]),
+      { kind: "completion", promptLengths: queries.map((q) => q.prompt_tokens.length) },
+    );
+    exact = await Promise.all(queries.map(async (_, q) => (await expectedQueryScores(q)).total));
+  });
+
+  it("is exact when it keeps every matrix whole with the whole whitening scale", async () => {
+    expect(error(await sketchScores(4 * 4224, 33, 0))).toBeLessThan(1e-4);
+  });
+
+  it("is unbiased when it compresses: the mean over seeds is far closer to exact than one seed", async () => {
+    const runs = await Promise.all(Array.from({ length: 16 }, (_, seed) => sketchScores(4 * 256, 33, seed)));
+    const mean = exact.map((row, q) => row.map((_, j) => runs.reduce((s, r) => s + r[q][j], 0) / runs.length));
+    const single = runs.map(error).sort((a, b) => a - b)[runs.length >> 1];
+    // Independent seeds: the mean's error shrinks like 1 / sqrt(16) = 1/4 of one seed's.
+    expect(error(mean)).toBeLessThan(single / 2.5);
+  });
+});
