@@ -14,7 +14,7 @@ import { type BuildJob, DEFAULT_BUILD_PARAMETERS, runBuild } from "../../src/job
 import type { BuildParameters, IndexManifest } from "../../src/indexer/index-manifest.js";
 import { DEFAULT_EF } from "../../src/indexer/query-limits.js";
 import { readTokenStore } from "../../src/indexer/token-store.js";
-import { indexPath } from "../../src/indexer/index-manifest.js";
+import { indexPath, vectorBytesPerSequence } from "../../src/indexer/index-manifest.js";
 import { batchTokenLimit } from "../../src/model/batch-budget.js";
 import type { Gpt2Config } from "../../src/model/config.js";
 import { loadModel } from "../../src/model/load.js";
@@ -93,7 +93,7 @@ function buildRow(m: Measured): string {
   const phases = ["ingest", "factors", "projection", "vectors", "hnsw"].map((p) => (s[p] ?? 0).toFixed(1)).join(" / ");
   return (
     `| ${m.name} | ${m.manifest.corpus.sequences} (${m.manifest.corpus.tokens} tokens) | ${m.manifest.vectors.dim} | ` +
-    `${(m.manifest.sketch?.dim ?? 0).toLocaleString("en")} | ${((m.manifest.vectors.dim + (m.manifest.sketch?.dim ?? 0)) * 4).toLocaleString("en")} | ${m.manifest.build.seconds.toFixed(1)} (${phases}) | ${indexRate.toFixed(0)} | ` +
+    `${(m.manifest.sketch?.dim ?? 0).toLocaleString("en")} | ${vectorBytesPerSequence(m.manifest).toLocaleString("en")} | ${m.manifest.build.seconds.toFixed(1)} (${phases}) | ${indexRate.toFixed(0)} | ` +
     `${m.forwardBackward.toFixed(0)} | ${(m.forwardBackward / indexRate).toFixed(2)} |`
   );
 }

@@ -10,12 +10,13 @@ import { type ModuleFactors, inverseScale, preconditionedGradients } from "../ek
 import { type ModuleQueries, denseModuleQueries, scoreCapture } from "../ekfac/scoring.js";
 import { type SearchHits, exactTopK } from "../indexer/exact-search.js";
 import { type IndexSet, openIndexSet } from "../indexer/layer-search.js";
-import { type IndexManifest, indexPath, readIndexManifest } from "../indexer/index-manifest.js";
+import { type IndexManifest, type VectorFileRecord, indexPath, readIndexManifest } from "../indexer/index-manifest.js";
 import { type TokenStore, readTokenStore } from "../indexer/token-store.js";
 import { DISTRIBUTION_TOP_SCORES } from "../indexer/query-limits.js";
 import { type VectorFile, readVectorFile } from "../indexer/vector-file.js";
 import { layerScoresOfRows, scoreAllRows, scoreRows } from "../indexer/row-scores.js";
 import { maskQuery, rangesForLayers } from "../projection/vector-layout.js";
+import type { TrackedModule } from "../model/model.js";
 import { type OpenedModel, openModel } from "../model/open-model.js";
 import type { HostTensor } from "../runtime/kernels.js";
 import type { RuntimeOptions } from "../runtime/session.js";
@@ -61,6 +62,28 @@ interface PreparedQuery {
   restricted: boolean;
 }
 
+/** One tier of the index: its projection and its vector file. */
+interface Tier {
+  projector: Projector;
+  rows: VectorFile;
+}
+
+/** Opens a tier's projection and vector file, checked against the manifest's record; a mismatch is refused naming the file. */
+async function openTier(
+  dir: string,
+  projectionFile: "projection" | "sketchProjection",
+  rowsFile: "vectors" | "sketch",
+  expected: VectorFileRecord,
+  modules: readonly TrackedModule[],
+): Promise<Tier> {
+  const projection = await loadProjection(indexPath(dir, projectionFile), modules);
+  const rows = await readVectorFile(indexPath(dir, rowsFile));
+  if (rows.checksum !== expected.checksum || rows.dim !== projection.dim || rows.count !== expected.count) {
+    throw new InputError(`${indexPath(dir, rowsFile)}: does not match ${indexPath(dir, "manifest")} (checksum, dimension or count differ)`);
+  }
+  return { projector: new Projector(projection), rows };
+}
+
 export class IndexEngine implements InfluenceEngine {
   /** Transformer blocks with tracked matrices, ascending. */
   private readonly layers: number[];
@@ -77,7 +100,7 @@ export class IndexEngine implements InfluenceEngine {
     private readonly hnsw: IndexSet,
     private readonly store: TokenStore,
     /** The second tier, when the index has one. */
-    private readonly sketch?: { projector: Projector; rows: VectorFile },
+    private readonly sketch?: Tier,
   ) {
     this.layers = [...new Set(vectors.layout.blocks.map((b) => b.layer))].sort((a, b) => a - b);
   }
@@ -95,25 +118,12 @@ export class IndexEngine implements InfluenceEngine {
     }
     const { model } = opened;
     const { factors } = await loadFactors(indexPath(dir, "factors"), { modelFingerprint: opened.fingerprint, modules: model.modules });
-    const projection = await loadProjection(indexPath(dir, "projection"), model.modules);
-    const vectors = await readVectorFile(indexPath(dir, "vectors"));
-    if (vectors.checksum !== manifest.vectors.checksum || vectors.dim !== projection.dim || vectors.count !== manifest.vectors.count) {
-      throw new InputError(`${indexPath(dir, "vectors")}: does not match ${indexPath(dir, "manifest")} (checksum, dimension or count differ)`);
-    }
+    const { projector, rows: vectors } = await openTier(dir, "projection", "vectors", manifest.vectors, model.modules);
     const hnsw = await openIndexSet(indexPath(dir, "hnsw"), { expectDim: vectors.dim, expectVectorsChecksum: vectors.checksum, layout: vectors.layout });
     const store = await readTokenStore(indexPath(dir, "tokens"));
     if (store.count !== vectors.count) throw new InputError(`${indexPath(dir, "tokens")}: holds ${store.count} sequences, the vectors ${vectors.count}`);
-    const sketch = manifest.sketch ? await IndexEngine.openSketch(dir, manifest.sketch, model.modules) : undefined;
-    return new IndexEngine(dir, manifest, opened, factors, factors.map(inverseScale), new Projector(projection), vectors, hnsw, store, sketch);
-  }
-
-  private static async openSketch(dir: string, expected: NonNullable<IndexManifest["sketch"]>, modules: OpenedModel["model"]["modules"]) {
-    const projection = await loadProjection(indexPath(dir, "sketchProjection"), modules);
-    const rows = await readVectorFile(indexPath(dir, "sketch"));
-    if (rows.checksum !== expected.checksum || rows.dim !== projection.dim || rows.count !== expected.count) {
-      throw new InputError(`${indexPath(dir, "sketch")}: does not match ${indexPath(dir, "manifest")} (checksum, dimension or count differ)`);
-    }
-    return { projector: new Projector(projection), rows };
+    const sketch = manifest.sketch ? await openTier(dir, "sketchProjection", "sketch", manifest.sketch, model.modules) : undefined;
+    return new IndexEngine(dir, manifest, opened, factors, factors.map(inverseScale), projector, vectors, hnsw, store, sketch);
   }
 
   info(): IndexInfo {
@@ -163,7 +173,11 @@ export class IndexEngine implements InfluenceEngine {
     });
     const vector = await this.projector.vectors(capture);
     const restricted = layers.length < this.layers.length;
-    const sketch = this.sketch && (await this.sketch.projector.vectors(capture));
+    let sketch: Float32Array | undefined;
+    if (this.sketch) {
+      const full = await this.sketch.projector.vectors(capture);
+      sketch = restricted ? maskQuery(full, rangesForLayers(this.sketch.rows.layout, layers)) : full;
+    }
     const modules: Array<ModuleQueries | undefined> = [];
     for (const [m, module] of model.modules.entries()) {
       if (!exactScoring || !layers.includes(module.layer)) {
@@ -177,7 +191,7 @@ export class IndexEngine implements InfluenceEngine {
     return {
       info: { promptTokens, completionTokens, tokenTexts: tokens.map((t) => tokenizer.tokenText(t)), loss: capture.losses[0] },
       vector,
-      ...(sketch && this.sketch ? { sketch: restricted ? maskQuery(sketch, rangesForLayers(this.sketch.rows.layout, layers)) : sketch } : {}),
+      ...(sketch ? { sketch } : {}),
       modules,
       layers,
       restricted,
@@ -244,17 +258,18 @@ export class IndexEngine implements InfluenceEngine {
    */
   private async candidatesOf(prepared: PreparedQuery, request: InfluenceRequest): Promise<Candidate[]> {
     const found = this.search(prepared, candidateCount(request, this.sketch !== undefined), request.allowedOrdinals, false);
-    const { sketch } = this;
+    // With a sketch, it re-scores the candidates and orders them; without, the search's scores stand.
+    const sketch = this.sketch && prepared.sketch ? { rows: this.sketch.rows, query: prepared.sketch } : undefined;
     let ranked: Array<Omit<Candidate, "approxLayerScores">>;
-    if (sketch && prepared.sketch) {
-      const scores = await scoreRows(sketch.rows, prepared.sketch, found.labels);
+    if (sketch) {
+      const scores = await scoreRows(sketch.rows, sketch.query, found.labels);
       ranked = found.labels.map((ordinal, i) => ({ ordinal, approxScore: scores[i], tier: "sketch" as const })).sort((a, b) => b.approxScore - a.approxScore);
     } else {
       ranked = found.labels.map((ordinal, i) => ({ ordinal, approxScore: found.scores[i], tier: "projected" as const }));
     }
-    const [rows, query] = sketch && prepared.sketch ? [sketch.rows, prepared.sketch] : [this.vectors, prepared.vector];
+    const scorer = sketch ?? { rows: this.vectors, query: prepared.vector };
     const hits = ranked.slice(0, request.topK).map((c) => c.ordinal);
-    const layerScores = layerScoresOfRows(rows, query, hits, prepared.layers);
+    const layerScores = layerScoresOfRows(scorer.rows, scorer.query, hits, prepared.layers);
     return ranked.map((c, i) => (i < hits.length ? { ...c, approxLayerScores: prepared.layers.map((layer, l) => ({ layer, score: layerScores[i][l] })) } : c));
   }
 

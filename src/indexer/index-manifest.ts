@@ -62,6 +62,16 @@ export interface BuildParameters {
   hnsw: { M: number; efConstruction: number };
 }
 
+/** What the manifest records of a vector file (the first tier's or the sketch's), to check it when opened. */
+export interface VectorFileRecord {
+  dim: number;
+  count: number;
+  checksum: string;
+}
+
+/** Bytes per sequence of an index's vector files: the float32 rows of both tiers. */
+export const vectorBytesPerSequence = (m: Pick<IndexManifest, "vectors" | "sketch">): number => (m.vectors.dim + (m.sketch?.dim ?? 0)) * 4;
+
 export interface IndexManifest {
   format: typeof INDEX_FORMAT;
   version: number;
@@ -71,9 +81,9 @@ export interface IndexManifest {
   corpus: { name: string; path: string; fingerprint: string; sequences: number; tokens: number };
   /** Where the sequences' metadata lives: the embedded database, or a server (URL without password). */
   database: { kind: "pglite" } | { kind: "postgres"; url: string };
-  vectors: { dim: number; count: number; checksum: string };
+  vectors: VectorFileRecord;
   /** The sketch file, when the build made one. */
-  sketch?: { dim: number; count: number; checksum: string };
+  sketch?: VectorFileRecord;
   build: { id: number; startedAt: string; finishedAt: string; seconds: number; phaseSeconds: Record<string, number>; memory?: MemoryRecord };
 }
 

@@ -12,7 +12,15 @@ import { redactUrl } from "../db/pool-database.js";
 import { saveFactors } from "../ekfac/artifacts.js";
 import type { FitResult } from "../ekfac/fit.js";
 import { buildHnsw } from "../indexer/hnsw-index.js";
-import { type BuildParameters, INDEX_FORMAT, INDEX_VERSION, type IndexManifest, indexPath, writeIndexManifest } from "../indexer/index-manifest.js";
+import {
+  type BuildParameters,
+  INDEX_FORMAT,
+  INDEX_VERSION,
+  type IndexManifest,
+  type VectorFileRecord,
+  indexPath,
+  writeIndexManifest,
+} from "../indexer/index-manifest.js";
 import { buildLayerIndex, layersOf } from "../indexer/layer-search.js";
 import { TokenStoreWriter } from "../indexer/token-store.js";
 import { type VectorFile, mergeVectorFiles, readVectorFile, readVectorFileHeader } from "../indexer/vector-file.js";
@@ -184,8 +192,10 @@ export interface IndexedInputs {
  * removes the shards' files.
  */
 export async function completeIndex(db: Database, buildId: number, outDir: string, parameters: BuildParameters, inputs: IndexedInputs): Promise<IndexManifest> {
-  const header = await readVectorFileHeader(indexPath(outDir, "vectors"));
-  const sketch = parameters.sketch ? await readVectorFileHeader(indexPath(outDir, "sketch")) : undefined;
+  const recordOf = async (tier: Tier): Promise<VectorFileRecord> => {
+    const { dim, count, checksum } = await readVectorFileHeader(indexPath(outDir, tier));
+    return { dim, count, checksum };
+  };
   const build = await getBuild(db, buildId);
   const manifest: IndexManifest = {
     format: INDEX_FORMAT,
@@ -195,8 +205,8 @@ export async function completeIndex(db: Database, buildId: number, outDir: strin
     model: { path: inputs.model.dir, fingerprint: inputs.model.fingerprint },
     corpus: { ...inputs.corpus, ...inputs.counts },
     database: inputs.databaseUrl ? { kind: "postgres", url: redactUrl(inputs.databaseUrl) } : { kind: "pglite" },
-    vectors: { dim: header.dim, count: header.count, checksum: header.checksum },
-    ...(sketch ? { sketch: { dim: sketch.dim, count: sketch.count, checksum: sketch.checksum } } : {}),
+    vectors: await recordOf("vectors"),
+    ...(parameters.sketch ? { sketch: await recordOf("sketch") } : {}),
     build: {
       id: buildId,
       startedAt: (build?.startedAt ?? new Date()).toISOString(),

@@ -2,7 +2,7 @@ import { type Command, InvalidArgumentError, Option } from "commander";
 import { InputError } from "../../util/errors.js";
 import { type BuildJob, DEFAULT_BUILD_PARAMETERS, DEFAULT_WORKERS, runBuild } from "../../jobs/build.js";
 import { DEFAULT_QUEUE_SETTINGS, planBuild, waitForBuild } from "../../jobs/distributed/planner.js";
-import { type IndexManifest, recordBuildMemory } from "../../indexer/index-manifest.js";
+import { type IndexManifest, recordBuildMemory, vectorBytesPerSequence } from "../../indexer/index-manifest.js";
 import { memoryBudget, memoryInputs, planBuildMemory } from "../../jobs/memory-plan.js";
 import { type MemoryRecord, memoryReport, plannedMemory } from "../../model/memory-estimate.js";
 import { peakResidentBytes } from "../../util/memory.js";
@@ -121,9 +121,11 @@ export function registerBuild(program: Command): void {
           manifest = await recordBuildMemory(opts.out, memory);
         }
         bars.stop();
+        const sketchDim = manifest.sketch?.dim ?? 0;
         console.error(
-          `indexed ${manifest.corpus.sequences} sequences (${manifest.corpus.tokens} tokens, ${manifest.vectors.dim} dims, ` +
-            `${manifest.vectors.dim * 4} bytes each) in ${manifest.build.seconds.toFixed(1)} s into ${opts.out}${memory ? `; ${memoryReport(memory)}` : ""}`,
+          `indexed ${manifest.corpus.sequences} sequences (${manifest.corpus.tokens} tokens, ${manifest.vectors.dim} dims` +
+            `${sketchDim ? ` and a sketch of ${sketchDim}` : ""}, ${vectorBytesPerSequence(manifest)} bytes each) in ` +
+            `${manifest.build.seconds.toFixed(1)} s into ${opts.out}${memory ? `; ${memoryReport(memory)}` : ""}`,
         );
       } finally {
         bars.stop();
