@@ -10,6 +10,8 @@ import { type Gpt2Config, type ModelConfig, parseConfig } from "../src/model/con
 import type { MemoryRecord } from "../src/model/memory-estimate.js";
 import { type TensorToWrite, writeSafetensors } from "../src/safetensors/write.js";
 import { writeJsonAtomic } from "../src/util/atomic-write.js";
+import { formatBytes } from "../src/util/memory.js";
+import { tempDir } from "../src/util/temp-dir.js";
 import { hashSeed, normalGenerator } from "../src/util/random.js";
 import { GraphBuilder } from "../src/runtime/graph.js";
 import { GraphSession } from "../src/runtime/session.js";
@@ -17,6 +19,7 @@ import { loadTokenizer } from "../src/tokenizer/tokenizer.js";
 import { isHeldOut } from "../src/training/split.js";
 import { REPO_ROOT } from "../support/fixtures.js";
 import { median } from "../support/percentile.js";
+import type { BenchSection } from "./bench.js";
 
 /** Wall-clock seconds of `repeats` runs of fn, after one warm-up run. */
 export function timeIt(fn: () => void, repeats: number): number[] {
@@ -216,4 +219,49 @@ export async function measuredFit(modelDir: string, corpus: string, out: string,
   );
   const { memory, timings } = JSON.parse(await readFile(path.join(out, "manifest.json"), "utf8"));
   return { ...memory, timings, seconds: (performance.now() - started) / 1000 };
+}
+
+function fitRow(name: string, layers: number, m: MeasuredFit): string {
+  const { covarianceSeconds: c, eigendecompositionSeconds: e, lambdaSeconds: l } = m.timings;
+  const error = (100 * (m.estimateBytes - m.peakBytes)) / m.peakBytes;
+  return (
+    `| ${name} | ${layers} | ${c.toFixed(0)} | ${e.toFixed(0)} | ${l.toFixed(0)} | ${m.seconds.toFixed(0)} | ` +
+    `${formatBytes(m.estimateBytes)} | ${formatBytes(m.peakBytes)} | ${error >= 0 ? "+" : ""}${error.toFixed(0)}% | ${m.estimatePhase} |`
+  );
+}
+
+/**
+ * A section of `influence fit` (nice 10, child process) of 8 random sequences of 512 tokens on a
+ * billion-parameter shape with random weights (the hub's config, weights saved as the hub ships
+ * them), with the time of each phase and the estimated and reached peak memory. One section per
+ * shape, so that each hours-long fit lands in BENCHMARKS.md when it ends. INFLUENCE_BENCH_LAYERS
+ * keeps the first N layers (every matrix keeps its width, so each layer costs what it costs at full
+ * depth); INFLUENCE_BENCH_MEMORY is the fit's --memory (16G: the machine is shared).
+ */
+export function fitShapeSection(name: string, raw: typeof TINYLLAMA_1B | typeof PYTHIA_1B, dtype: TensorToWrite["dtype"]): BenchSection {
+  return {
+    title: `Fit of a ${name}-shaped model: time per phase and peak memory`,
+    async run() {
+      const memory = process.env.INFLUENCE_BENCH_MEMORY ?? "16G";
+      const layers = Number(process.env.INFLUENCE_BENCH_LAYERS ?? raw.num_hidden_layers);
+      const tmp = await tempDir();
+      try {
+        const cfg = await saveRandomModel(path.join(tmp.dir, "model"), { ...raw, num_hidden_layers: layers }, dtype);
+        const corpus = path.join(tmp.dir, "corpus.jsonl");
+        await writeRandomCorpus(corpus, 8, 512, cfg.vocabSize);
+        const m = await measuredFit(path.join(tmp.dir, "model"), corpus, path.join(tmp.dir, "factors"), ["--memory", memory]);
+        console.error(`${name}, ${layers} of ${raw.num_hidden_layers} layers: ${JSON.stringify(m)}`);
+        return [
+          `\`influence fit --fisher empirical --memory ${memory}\` at nice 10 on 8 sequences of 512 random tokens; random weights, saved as ${dtype};`,
+          "seconds per phase from the manifest's timings, total = wall clock of the command (loading and saving included); peak = VmHWM of the process.",
+          "",
+          "| shape | layers | covariance pass s | eigendecompositions s | Lambda pass s | total s | estimate | peak | estimate − peak | peak phase (estimated) |",
+          "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+          fitRow(name, layers, m),
+        ].join("\n");
+      } finally {
+        await tmp.remove();
+      }
+    },
+  };
 }
