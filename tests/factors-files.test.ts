@@ -6,7 +6,7 @@
 import { cp, rm, truncate, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { type FactorsExpectation, loadCovariance, loadFactors } from "../src/ekfac/artifacts.js";
+import { type FactorsExpectation, loadCovariance, loadFactors, loadedFactorsBytes } from "../src/ekfac/artifacts.js";
 import { runFit } from "../src/jobs/fit.js";
 import { inputWidth } from "../src/model/model.js";
 import { type OpenedModel, openModel } from "../src/model/open-model.js";
@@ -103,6 +103,18 @@ describe("factors read a tensor at a time", () => {
       const mean = f.lambda.reduce((s, x) => s + x, 0) / f.lambda.length;
       expect(Math.abs((0.1 * mean) / f.damping - 1), name).toBeLessThan(1e-5);
     }
+  });
+
+  it("count, for a memory estimate, every tensor loaded and the largest of them as stored", async () => {
+    const stored = opened.model.modules.map((m) => {
+      const [i, o] = [inputWidth(m), m.outFeatures];
+      // QA, QS and Lambda in float32; eigA, eigS and damping in float64.
+      return [4 * i * i, 4 * o * o, 4 * o * i, 8 * i, 8 * o, 8];
+    });
+    expect(await loadedFactorsBytes(fitDir())).toEqual({
+      total: stored.flat().reduce((a, b) => a + b, 0),
+      largest: Math.max(...stored.flat()),
+    });
   });
 });
 

@@ -11,7 +11,7 @@ import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import type { MemoryRecord } from "../model/memory-estimate.js";
 import { type TrackedModule, inputWidth } from "../model/model.js";
-import { SafetensorsReader, requireFloat } from "../safetensors/read.js";
+import { SafetensorsReader, readSafetensorsHeader, requireFloat } from "../safetensors/read.js";
 import { type TensorHeader, type TensorToWrite, writeSafetensors, writeSafetensorsFrom } from "../safetensors/write.js";
 import { writeJsonAtomic } from "../util/atomic-write.js";
 import { InputError } from "../util/errors.js";
@@ -204,6 +204,18 @@ export async function loadFactors(dir: string, expect: FactorsExpectation): Prom
     return loaded;
   });
   return { manifest, factors };
+}
+
+/** What loadFactors holds of a fit's files: all their tensors as stored, and the largest of them, read beside the others. */
+export async function loadedFactorsBytes(dir: string): Promise<{ total: number; largest: number }> {
+  let [total, largest] = [0, 0];
+  for (const name of LOADED_FILES) {
+    for (const { begin, end } of (await readSafetensorsHeader(path.join(dir, files[name]))).tensors.values()) {
+      total += end - begin;
+      largest = Math.max(largest, end - begin);
+    }
+  }
+  return { total, largest };
 }
 
 /** The means A and S of a fit, as float64, read a tensor at a time after every name, shape and dtype is checked. */
