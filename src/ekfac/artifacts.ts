@@ -11,7 +11,7 @@ import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import type { MemoryRecord } from "../model/memory-estimate.js";
 import { type TrackedModule, inputWidth } from "../model/model.js";
-import { type SafetensorsFile, readSafetensors, tensorAsFloat32, tensorAsFloat64 } from "../safetensors/read.js";
+import { SafetensorsReader, readSafetensorsHeader, requireFloat } from "../safetensors/read.js";
 import { type TensorHeader, type TensorToWrite, writeSafetensors, writeSafetensorsFrom } from "../safetensors/write.js";
 import { writeJsonAtomic } from "../util/atomic-write.js";
 import { InputError } from "../util/errors.js";
@@ -144,44 +144,89 @@ function checkManifest(dir: string, manifest: FactorsManifest, expect: FactorsEx
   if (names !== wanted) throw new InputError(`${where}: the fitted modules (${names}) differ from the model's (${wanted})`);
 }
 
-function requireTensor(st: SafetensorsFile, name: string, shape: number[]): void {
+/**
+ * Opens the named factors files of `dir` to be read a tensor at a time (never whole: an
+ * eigendecomposition file of a billion-parameter model holds gigabytes), hands them to `read`, and
+ * closes them.
+ */
+async function readingFactorsFiles<T>(dir: string, names: readonly FactorsFile[], read: (readers: SafetensorsReader[]) => Promise<T>): Promise<T> {
+  const readers: SafetensorsReader[] = [];
+  try {
+    for (const name of names) readers.push(await SafetensorsReader.open(path.join(dir, files[name])));
+    return await read(readers);
+  } finally {
+    await Promise.all(readers.map((r) => r.close()));
+  }
+}
+
+function requireTensor(st: SafetensorsReader, name: string, shape: number[]): void {
   const info = st.tensors.get(name);
   if (!info) throw new InputError(`${st.path}: tensor ${name} is missing`);
   if (info.shape.join("x") !== shape.join("x")) throw new InputError(`${st.path}: tensor ${name} has shape [${info.shape}], expected [${shape}]`);
+  requireFloat(st.path, name, info);
 }
 
+/** The files loadFactors reads: only the fit needs the covariances. */
+const LOADED_FILES: readonly FactorsFile[] = ["eigen", "lambda"];
+
+/**
+ * The factors of a fit, checked against what it must have been made from. Every tensor's name,
+ * shape and dtype is checked before any is read; then they are read one at a time, so that loading holds the
+ * factors and at most one stored tensor beside them.
+ */
 export async function loadFactors(dir: string, expect: FactorsExpectation): Promise<{ manifest: FactorsManifest; factors: ModuleFactors[] }> {
   const manifest = await readFactorsManifest(dir);
   checkManifest(dir, manifest, expect);
-  const eig = await readSafetensors(path.join(dir, files.eigen));
-  const lam = await readSafetensors(path.join(dir, files.lambda));
-  const factors = expect.modules.map((module): ModuleFactors => {
-    const { name, outFeatures: o } = module;
-    const i = inputWidth(module);
-    requireTensor(eig, `QA.${name}`, [i, i]);
-    requireTensor(eig, `QS.${name}`, [o, o]);
-    requireTensor(eig, `eigA.${name}`, [i]);
-    requireTensor(eig, `eigS.${name}`, [o]);
-    requireTensor(lam, `Lambda.${name}`, [o, i]);
-    requireTensor(lam, `damping.${name}`, [1]);
-    return {
-      module,
-      qA: tensorAsFloat32(eig, `QA.${name}`),
-      eigA: tensorAsFloat64(eig, `eigA.${name}`),
-      qS: tensorAsFloat32(eig, `QS.${name}`),
-      eigS: tensorAsFloat64(eig, `eigS.${name}`),
-      lambda: tensorAsFloat32(lam, `Lambda.${name}`),
-      damping: tensorAsFloat64(lam, `damping.${name}`)[0],
-    };
+  const factors = await readingFactorsFiles(dir, LOADED_FILES, async ([eig, lam]) => {
+    for (const module of expect.modules) {
+      const { name, outFeatures: o } = module;
+      const i = inputWidth(module);
+      requireTensor(eig, `QA.${name}`, [i, i]);
+      requireTensor(eig, `QS.${name}`, [o, o]);
+      requireTensor(eig, `eigA.${name}`, [i]);
+      requireTensor(eig, `eigS.${name}`, [o]);
+      requireTensor(lam, `Lambda.${name}`, [o, i]);
+      requireTensor(lam, `damping.${name}`, [1]);
+    }
+    const loaded: ModuleFactors[] = [];
+    for (const module of expect.modules) {
+      const { name } = module;
+      loaded.push({
+        module,
+        qA: await eig.float32(`QA.${name}`),
+        eigA: await eig.float64(`eigA.${name}`),
+        qS: await eig.float32(`QS.${name}`),
+        eigS: await eig.float64(`eigS.${name}`),
+        lambda: await lam.float32(`Lambda.${name}`),
+        damping: (await lam.float64(`damping.${name}`))[0],
+      });
+    }
+    return loaded;
   });
   return { manifest, factors };
 }
 
+/** What loadFactors holds of a fit's files: all their tensors as stored, and the largest of them, read beside the others. */
+export async function loadedFactorsBytes(dir: string): Promise<{ total: number; largest: number }> {
+  let [total, largest] = [0, 0];
+  for (const name of LOADED_FILES) {
+    for (const { begin, end } of (await readSafetensorsHeader(path.join(dir, files[name]))).tensors.values()) {
+      total += end - begin;
+      largest = Math.max(largest, end - begin);
+    }
+  }
+  return { total, largest };
+}
+
+/** The means A and S of a fit, as float64, read a tensor at a time after every name, shape and dtype is checked. */
 export async function loadCovariance(dir: string, modules: readonly TrackedModule[]): Promise<ModuleCovariance[]> {
-  const st = await readSafetensors(path.join(dir, files.covariance));
-  return modules.map((module) => {
-    requireTensor(st, `A.${module.name}`, [inputWidth(module), inputWidth(module)]);
-    requireTensor(st, `S.${module.name}`, [module.outFeatures, module.outFeatures]);
-    return { module, A: tensorAsFloat64(st, `A.${module.name}`), S: tensorAsFloat64(st, `S.${module.name}`) };
+  return readingFactorsFiles(dir, ["covariance"], async ([st]) => {
+    for (const module of modules) {
+      requireTensor(st, `A.${module.name}`, [inputWidth(module), inputWidth(module)]);
+      requireTensor(st, `S.${module.name}`, [module.outFeatures, module.outFeatures]);
+    }
+    const covariance: ModuleCovariance[] = [];
+    for (const module of modules) covariance.push({ module, A: await st.float64(`A.${module.name}`), S: await st.float64(`S.${module.name}`) });
+    return covariance;
   });
 }

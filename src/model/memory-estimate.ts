@@ -60,6 +60,8 @@ export function weightBytes(cfg: ModelConfig): number {
 export interface ModelMemory {
   /** While its weights load: the float32 weights, and the checkpoint's tensor being read (one at a time) and converted. */
   loading: MemoryPart[];
+  /** Once loaded, before its first batch: weights and sessions. */
+  opened: MemoryPart[];
   /** Once it runs: weights, sessions, and its largest batch, kept by the arena. */
   running: MemoryPart[];
 }
@@ -67,9 +69,11 @@ export interface ModelMemory {
 /** `tensorBytes`: the largest tensor of the checkpoint as stored (model/checkpoint.ts largestTensorBytes). */
 export function modelMemory(cfg: ModelConfig, tensorBytes: number, batchBytes: number): ModelMemory {
   const weights = { what: "model weights (float32)", bytes: weightBytes(cfg) };
+  const opened = [weights, { what: "ONNX Runtime sessions", bytes: sessionBytes(cfg) }];
   return {
     loading: [{ what: "checkpoint tensor being read", bytes: tensorBytes }, weights],
-    running: [weights, { what: "ONNX Runtime sessions", bytes: sessionBytes(cfg) }, { what: "largest batch's activations", bytes: batchBytes }],
+    opened,
+    running: [...opened, { what: "largest batch's activations", bytes: batchBytes }],
   };
 }
 

@@ -3,7 +3,7 @@
  * every tensor's dtype, shape and byte range, then the raw little-endian data. Every claim of the
  * header is checked against the file before any tensor is handed out. A file is read whole
  * (readSafetensors), or opened and read a tensor at a time at its offset (SafetensorsReader), so
- * that a model's weights never sit in memory twice over.
+ * that a model's weights or a fit's factors never sit in memory twice over.
  */
 import { type FileHandle, open, readFile, stat } from "node:fs/promises";
 import { InputError } from "../util/errors.js";
@@ -188,6 +188,11 @@ export class SafetensorsReader {
     return decodeFloat32(this.path, name, this.info(name), await this.bytes(name));
   }
 
+  /** The named tensor as float64 (from F64, or converted from F32, F16 or BF16). */
+  async float64(name: string): Promise<Float64Array> {
+    return decodeFloat64(this.path, name, this.info(name), await this.bytes(name));
+  }
+
   close(): Promise<void> {
     return this.handle.close();
   }
@@ -223,8 +228,17 @@ function halfTable(): Float32Array {
   return halfValues;
 }
 
+/** The dtypes float32() and float64() convert. */
+const FLOAT_DTYPES: readonly Dtype[] = ["F64", "F32", "F16", "BF16"];
+
+/** Refuses a tensor (described by `info`) that is not of a floating-point dtype; `file` and `name` name it. */
+export function requireFloat(file: string, name: string, info: TensorInfo): void {
+  if (!FLOAT_DTYPES.includes(info.dtype)) throw new InputError(`${file}: tensor ${name} has dtype ${info.dtype}, expected a floating-point type`);
+}
+
 /** A tensor's little-endian `bytes` (described by `info`) as float32; `file` and `name` name it in errors. */
 function decodeFloat32(file: string, name: string, info: TensorInfo, bytes: Uint8Array): Float32Array {
+  requireFloat(file, name, info);
   const count = bytes.byteLength / DTYPE_BYTES[info.dtype];
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out = new Float32Array(count);
@@ -240,15 +254,11 @@ function decodeFloat32(file: string, name: string, info: TensorInfo, bytes: Uint
       for (let i = 0; i < count; i++) out[i] = table[view.getUint16(2 * i, true)];
       return out;
     }
-    case "BF16": {
-      // bfloat16 is the high half of a float32: the bits move over unchanged.
-      const bits = new Uint32Array(out.buffer);
-      for (let i = 0; i < count; i++) bits[i] = view.getUint16(2 * i, true) << 16;
-      return out;
-    }
-    default:
-      throw new InputError(`${file}: tensor ${name} has dtype ${info.dtype}, expected a floating-point type`);
   }
+  // BF16, the high half of a float32: the bits move over unchanged.
+  const bits = new Uint32Array(out.buffer);
+  for (let i = 0; i < count; i++) bits[i] = view.getUint16(2 * i, true) << 16;
+  return out;
 }
 
 /** The named tensor converted to float32 (from F32, F16, BF16 or F64). */
@@ -258,14 +268,19 @@ export function tensorAsFloat32(st: SafetensorsFile, name: string): Float32Array
   return decodeFloat32(st.path, name, info, st.data.subarray(info.begin, info.end));
 }
 
+/** A tensor's little-endian `bytes` (described by `info`) as float64; `file` and `name` name it in errors. */
+function decodeFloat64(file: string, name: string, info: TensorInfo, bytes: Uint8Array): Float64Array {
+  if (info.dtype !== "F64") return Float64Array.from(decodeFloat32(file, name, info, bytes));
+  const count = bytes.byteLength / 8;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out = new Float64Array(count);
+  for (let i = 0; i < count; i++) out[i] = view.getFloat64(8 * i, true);
+  return out;
+}
+
 /** The named tensor as float64 (from F64 or F32), for factors and reference values. */
 export function tensorAsFloat64(st: SafetensorsFile, name: string): Float64Array {
   const info = st.tensors.get(name);
   if (!info) throw new InputError(`${st.path}: no tensor named ${name}`);
-  if (info.dtype !== "F64") return Float64Array.from(tensorAsFloat32(st, name));
-  const count = (info.end - info.begin) / 8;
-  const view = new DataView(st.data.buffer, st.data.byteOffset + info.begin, info.end - info.begin);
-  const out = new Float64Array(count);
-  for (let i = 0; i < count; i++) out[i] = view.getFloat64(8 * i, true);
-  return out;
+  return decodeFloat64(st.path, name, info, st.data.subarray(info.begin, info.end));
 }
