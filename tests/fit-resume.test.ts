@@ -2,7 +2,7 @@
  * `influence fit --resume`: a fit killed by SIGKILL in each phase (covariance pass,
  * eigendecompositions, Lambda pass) and resumed writes the same bytes as a fit never stopped; so
  * does a fit in groups of layers (under a --memory the whole fit exceeds), killed in its second
- * group or not.
+ * group or not, and so does `influence build` whose fit runs in groups, with the same vectors.
  * The kill is placed by watching the checkpoint folder for the first file of the phase; the fit
  * runs at the lowest priority so that this process, watching, is scheduled before it goes on.
  */
@@ -15,8 +15,9 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { layerGroups } from "../src/ekfac/layer-groups.js";
+import { indexPath } from "../src/indexer/index-manifest.js";
 import { checkpointDir } from "../src/jobs/fit-checkpoint.js";
-import { fitEstimate, memoryInputs } from "../src/jobs/memory-plan.js";
+import { buildEstimate, fitEstimate, memoryInputs } from "../src/jobs/memory-plan.js";
 import { readSafetensorsHeader } from "../src/safetensors/read.js";
 import { LOCK_FILE_NAME } from "../src/util/directory-lock.js";
 import { tempDir } from "../src/util/temp-dir.js";
@@ -36,17 +37,20 @@ const FACTOR_FILES = ["covariance.safetensors", "eigendecomposition.safetensors"
 const fitArgs = (out: string, ...extra: string[]) => ["fit", "--model", MODEL, "--corpus", CORPUS, "--out", out, "--shard-size", String(SHARD_SIZE), ...extra];
 
 /** Starts the fit (with `extra` arguments) and kills it with SIGKILL as soon as `trigger` appears in its checkpoint folder. */
-async function killedFit(out: string, trigger: string, ...extra: string[]): Promise<void> {
-  const dir = checkpointDir(out);
+const killedFit = (out: string, trigger: string, ...extra: string[]): Promise<void> =>
+  killedRun(fitArgs(out, "--no-progress", ...extra), checkpointDir(out), trigger);
+
+/** Starts `influence ARGS` and kills it with SIGKILL as soon as `trigger` appears in `dir`. */
+async function killedRun(args: string[], dir: string, trigger: string): Promise<void> {
   await mkdir(dir, { recursive: true });
-  const child = spawn(process.execPath, [INFLUENCE_BIN, ...fitArgs(out, "--no-progress", ...extra)], { env: CLI_ENV, stdio: "ignore" });
+  const child = spawn(process.execPath, [INFLUENCE_BIN, ...args], { env: CLI_ENV, stdio: "ignore" });
   os.setPriority(child.pid as number, 19);
   const watcher = watch(dir, (_, name) => {
     if (name === trigger && existsSync(path.join(dir, trigger))) child.kill("SIGKILL");
   });
   try {
     const [code, signal] = await once(child, "exit");
-    expect({ code, signal }, `the fit ended before ${trigger} appeared`).toEqual({ code: null, signal: "SIGKILL" });
+    expect({ code, signal }, `the run ended before ${trigger} appeared`).toEqual({ code: null, signal: "SIGKILL" });
   } finally {
     watcher.close();
   }
@@ -79,11 +83,12 @@ async function snapshot(dir: string): Promise<Record<string, string>> {
   );
 }
 
-/** The manifest without what differs between any two runs (when, how long, the memory peak reached). */
+/** The manifest without what differs between any two runs (when, how long, the memory peak reached; a build's fit records no memory). */
 async function manifestOf(out: string): Promise<object> {
   const { createdAt, timings, memory, ...rest } = JSON.parse(await readFile(path.join(out, "manifest.json"), "utf8"));
   expect(Date.parse(createdAt)).not.toBeNaN();
   expect(Object.keys(timings).sort()).toEqual(["covarianceSeconds", "eigendecompositionSeconds", "lambdaSeconds"]);
+  if (!memory) return rest;
   const { peakBytes, ...planned } = memory;
   expect(peakBytes).toBeGreaterThan(0);
   return { ...rest, memory: planned };
@@ -293,5 +298,92 @@ describe("a fit in groups of layers", () => {
       new RegExp(`^covariance 2/2\\s+${Math.min(shards * SHARD_SIZE, SEQUENCES)}/${SEQUENCES} sequences`),
     );
     await expectReferenceFactors(out, oneGroup, false);
+  });
+});
+
+describe("a build whose fit runs in groups of layers", () => {
+  const WORKERS = 2;
+  /** The build's arguments: its fit's shards and the default sampled Fisher as the fits' above. */
+  const buildArgs = (out: string, ...extra: string[]) => [
+    "build",
+    "--model",
+    MODEL,
+    "--corpus",
+    CORPUS,
+    "--out",
+    out,
+    "--shard-size",
+    String(SHARD_SIZE),
+    "--workers",
+    String(WORKERS),
+    ...extra,
+  ];
+  /** Batches of the longest sequence, and a --memory between the build's estimates in 2 groups and all at once. */
+  let batchArgs: string[];
+  let memoryArgs: string[];
+  /** A build whose fit runs all layers at once with the same batches. */
+  let oneGroup: string;
+  beforeAll(async () => {
+    const inputs = await memoryInputs(MODEL, CORPUS);
+    const batchTokens = Math.max(...inputs.lengths);
+    const settings = { workers: WORKERS, shardSize: SHARD_SIZE, embeddedDatabase: true };
+    const grouped = buildEstimate(inputs, settings, batchTokens, layerGroups(inputs.modules, 2));
+    expect(grouped.bytes).toBeLessThan(buildEstimate(inputs, settings, 1).bytes);
+    batchArgs = ["--batch-tokens", String(batchTokens)];
+    memoryArgs = ["--memory", String(grouped.bytes)];
+    oneGroup = path.join(tmp.dir, "build-one-group");
+    const run = await influence(buildArgs(oneGroup, "--no-progress", ...batchArgs));
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).not.toMatch(/groups of layers/);
+  });
+
+  /** The build in `out` is complete, with the factors (checkpoint gone) and the vectors of the one-group build. */
+  async function expectOneGroupIndex(out: string): Promise<void> {
+    await expectReferenceFactors(indexPath(out, "factors"), indexPath(oneGroup, "factors"), false);
+    const index = async (dir: string) => JSON.parse(await readFile(indexPath(dir, "manifest"), "utf8"));
+    const [built, reference] = [await index(out), await index(oneGroup)];
+    expect(built.vectors).toEqual(reference.vectors);
+    expect(built.sketch).toEqual(reference.sketch);
+  }
+
+  it("fits its 2 layers one after another on the workers when all at once exceeds --memory, with the factors and vectors of a one-group build", async () => {
+    const out = path.join(tmp.dir, "build-grouped");
+    const run = await influence(buildArgs(out, ...batchArgs, ...memoryArgs));
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(
+      /all layers at once would need about [\d.]+ [MG]iB, more than --memory [\d.]+ [MG]iB allows: fitting 2 groups of layers one after another, each with its own covariance pass, eigendecompositions and Lambda pass: layer 0 \([\d.]+ [MG]iB\), layer 1 \([\d.]+ [MG]iB\)/,
+    );
+    expect(firstLine(run.stderr, "covariance 1/2")).toMatch(/\| layer 0 \|/);
+    expect(firstLine(run.stderr, "eigendecomposition 2/2")).toMatch(/^eigendecomposition 2\/2 0\/2 matrices \(0%\) \| h\.1\.mlp\.c_fc/);
+    const { memory } = JSON.parse(await readFile(indexPath(out, "manifest"), "utf8")).build;
+    expect(memory.estimatePhase).toMatch(/ of layer [01]$/);
+    expect(memory.estimateBytes).toBeLessThanOrEqual(Number(memoryArgs[1]));
+    await expectOneGroupIndex(out);
+  });
+
+  it("continues a build killed in its fit's second group, and refuses to resume it in other groups", async () => {
+    const out = path.join(tmp.dir, "build-grouped-killed");
+    const factors = indexPath(out, "factors");
+    await killedRun(buildArgs(out, "--no-progress", ...batchArgs, ...memoryArgs), checkpointDir(factors), "group-000001-covariance-shards.safetensors");
+    const files = (await readdir(checkpointDir(factors))).filter((f) => !f.startsWith("."));
+    expect(files.filter((f) => f.startsWith("group-")).sort()).toEqual(["group-000000.safetensors", "group-000001-covariance-shards.safetensors"]);
+    const shards = Number((await readSafetensorsHeader(path.join(checkpointDir(factors), "group-000001-covariance-shards.safetensors"))).metadata.shards);
+    expect(shards).toBeGreaterThan(0);
+
+    const before = await snapshot(factors);
+    const regrouped = await influence(buildArgs(out, "--resume", ...batchArgs));
+    expect(regrouped.code, regrouped.stderr).toBe(2);
+    expect(regrouped.stderr).toMatch(
+      /the unfinished fit there fits its layers in 2 groups of layers \(0-0, 1-1\) and this one would fit them in 1 group of layers \(0-1\): resume it with the --memory it was started with/,
+    );
+    expect(await snapshot(factors)).toEqual(before);
+
+    const run = await influence(buildArgs(out, "--resume", ...batchArgs, ...memoryArgs));
+    expect(run.code, run.stderr).toBe(0);
+    expect(firstLine(run.stderr, "covariance 1/2")).toBeUndefined();
+    expect(firstLine(run.stderr, "covariance 2/2")).toMatch(
+      new RegExp(`^covariance 2/2\\s+${Math.min(shards * SHARD_SIZE, SEQUENCES)}/${SEQUENCES} sequences`),
+    );
+    await expectOneGroupIndex(out);
   });
 });

@@ -4,7 +4,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fixturePath, REPO_ROOT } from "../support/fixtures.js";
 import { groupLayers, layerGroups } from "../src/ekfac/layer-groups.js";
-import { type MemoryInputs, fitEstimate, fitEstimates, memoryInputs, planFitMemory } from "../src/jobs/memory-plan.js";
+import { type MemoryInputs, buildEstimate, fitEstimate, fitEstimates, memoryInputs, planBuildMemory, planFitMemory } from "../src/jobs/memory-plan.js";
 import { layoutOf } from "../src/model/architectures.js";
 import { DEFAULT_BATCH_TOKENS } from "../src/model/batch-budget.js";
 import { parseConfig } from "../src/model/config.js";
@@ -146,6 +146,32 @@ describe("a fit in groups of layers", () => {
     expect(plan.estimate.bytes).toBeLessThanOrEqual(budget.bytes);
     // Three groups would not fit.
     expect(fitEstimate(inputs, plan.batchTokens, undefined, layerGroups(inputs.modules, 3)).bytes).toBeGreaterThan(budget.bytes);
+  });
+
+  it("plans a TinyLlama-1.1B build's fit in groups too, more of them with more workers, each group within the budget", () => {
+    const config = parseConfig("config.json", TINYLLAMA_1B);
+    const shapes = [...layoutOf(config).parameterShapes(config).values()];
+    const inputs: MemoryInputs = {
+      config,
+      modules: layoutOf(config).modules(config),
+      largestTensorBytes: 2 * Math.max(...shapes.map((s) => s.reduce((a, b) => a * b, 1))),
+      lengths: Array(8).fill(512),
+    };
+    const budget = { bytes: 32 * 2 ** 30, source: "--memory 32 GiB" };
+    const planned = (workers: number) => {
+      const settings = { workers, shardSize: 512, embeddedDatabase: true };
+      const plan = planBuildMemory(inputs, settings, DEFAULT_BATCH_TOKENS, budget);
+      expect(plan.allAtOnce.bytes).toBeGreaterThan(budget.bytes);
+      for (const g of plan.groups) expect(g.estimate.bytes).toBeLessThanOrEqual(budget.bytes);
+      expect(plan.estimate.bytes).toBeLessThanOrEqual(budget.bytes);
+      // One group fewer would not fit, even with one sequence per batch.
+      expect(buildEstimate(inputs, settings, 1, layerGroups(inputs.modules, plan.groups.length - 1)).bytes).toBeGreaterThan(budget.bytes);
+      return plan.groups.map((g) => groupLayers(g.group));
+    };
+    // One worker: the groups a fit makes under 16 GiB (the build's passes hold the workers' answers beside the pass's sums).
+    expect(planned(1)).toEqual(["layers 0-5", "layers 6-11", "layers 12-16", "layers 17-21"]);
+    // Each worker more holds its own weights, batches and chunk sums.
+    expect(planned(2)).toHaveLength(11);
   });
 });
 

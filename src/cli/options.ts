@@ -7,6 +7,8 @@ import { DEVICES, type Device, executionProviders, parseDevice } from "../runtim
 import { type RuntimeOptions, runtimeSummary, workerRuntime } from "../runtime/session.js";
 import { formatBytes, parseMemorySize } from "../util/memory.js";
 import { type MemoryBudget, type MemoryPlan, describeEstimate } from "../model/memory-estimate.js";
+import { groupLayers } from "../ekfac/layer-groups.js";
+import type { FitMemoryPlan } from "../jobs/memory-plan.js";
 
 /** Any integer: for options whose range the query's argument checks own (engine/query-validation.ts). */
 export const anyInteger = (value: string): number => integer(Number.MIN_SAFE_INTEGER)(value);
@@ -111,4 +113,13 @@ export function logMemoryPlan(plan: Pick<MemoryPlan, "estimate"> & { batchTokens
   if (process.env.INFLUENCE_QUIET === "1") return;
   const batches = plan.batchTokens === undefined ? "" : `; batches of up to ${plan.batchTokens} tokens`;
   console.error(`influence: memory estimate ${describeEstimate(plan.estimate)} of ${formatBytes(budget.bytes)} (${budget.source})${batches}`);
+}
+
+/** A grouped fit's plan (fit, build): why, and each group's layers and estimated peak. */
+export function groupsPlan(plan: FitMemoryPlan, budget: MemoryBudget): string {
+  const groups = plan.groups.map(({ group, estimate }) => `${groupLayers(group)} (${formatBytes(estimate.bytes)})`);
+  return (
+    `influence: all layers at once would need about ${formatBytes(plan.allAtOnce.bytes)}, more than ${budget.source} allows: fitting ${plan.groups.length} ` +
+    `groups of layers one after another, each with its own covariance pass, eigendecompositions and Lambda pass: ${groups.join(", ")}`
+  );
 }

@@ -87,9 +87,18 @@ export interface FitCheckpoint {
   saveEigenbasis(module: number, basis: ModuleEigenbasis): Promise<void>;
 }
 
-/** The accumulator of a pass, for the modules of a model. */
-export function passAccumulator(pass: FisherPass, modules: readonly TrackedModule[]): CovarianceAccumulator | LambdaAccumulator {
-  return pass.kind === "covariance" ? new CovarianceAccumulator(modules) : new LambdaAccumulator(modules, pass.eigen);
+/**
+ * The accumulator of a pass, for the modules of a model; with a `group`, for that group's modules
+ * only (a grouped fit), adding their part of each capture.
+ */
+export function passAccumulator(pass: FisherPass, modules: readonly TrackedModule[], group?: LayerGroup): PassAccumulator {
+  if (!group) return pass.kind === "covariance" ? new CovarianceAccumulator(modules) : new LambdaAccumulator(modules, pass.eigen);
+  const into = passAccumulator(pass, groupModules(modules, group));
+  return {
+    totals: into.totals,
+    add: (capture) => into.add({ ...capture, modules: capture.modules.slice(group.first, group.first + group.count) }),
+    merge: (partial) => into.merge(partial),
+  };
 }
 
 /** The loss whose gradients define the Fisher: true next tokens, or labels sampled per sequence. */
@@ -125,10 +134,6 @@ export function serialPasses(
   opts: FisherSettings & { batchTokens?: number; shardSize?: number; group?: LayerGroup; onProgress?: ProgressListener },
 ): PassRunner {
   const shardSize = opts.shardSize ?? DEFAULT_SHARD_SIZE;
-  const { group } = opts;
-  const modules = group ? groupModules(model.modules, group) : model.modules;
-  const tracked = (capture: GradientCapture): GradientCapture =>
-    group ? { ...capture, modules: capture.modules.slice(group.first, group.first + group.count) } : capture;
   return {
     shards: Math.ceil(total / shardSize),
     run: async (pass, first, onShard) => {
@@ -136,14 +141,12 @@ export function serialPasses(
       let tokens = 0;
       opts.onProgress?.({ phase: pass.kind, done, total, tokens });
       for await (const shard of shardsOf(sequences(), shardSize, first)) {
-        const into = passAccumulator(pass, modules);
+        const into = passAccumulator(pass, model.modules, opts.group);
         for await (const batch of batchesOf(shard, { maxTokens: batchTokenLimit(model.config, opts.batchTokens) })) {
           await into.add(
-            tracked(
-              await model.capture(
-                batch.map((s) => s.tokens),
-                fisherLoss(opts.fisher, opts.seed, batch),
-              ),
+            await model.capture(
+              batch.map((s) => s.tokens),
+              fisherLoss(opts.fisher, opts.seed, batch),
             ),
           );
           done += batch.length;

@@ -7,6 +7,7 @@
 import { workerData } from "node:worker_threads";
 import type { ModuleFactors } from "../ekfac/factors.js";
 import { type FisherPass, type FisherSettings, fisherLoss, passAccumulator, type TokenSequence } from "../ekfac/fit.js";
+import type { LayerGroup } from "../ekfac/layer-groups.js";
 import type { PartialSums } from "../ekfac/partial-sums.js";
 import type { GradientCapture, LossSpec } from "../model/model.js";
 import { batchTokenLimit } from "../model/batch-budget.js";
@@ -40,6 +41,8 @@ export interface OrdinalRange {
 /** One chunk of a fitting pass (ekfac/fit.ts). */
 export interface FisherChunk extends OrdinalRange, FisherSettings {
   pass: FisherPass;
+  /** The group of a grouped fit: its modules only are summed (and a Lambda pass carries their eigenbases only). */
+  group?: LayerGroup;
 }
 
 export interface ShardJob extends OrdinalRange {
@@ -83,7 +86,7 @@ async function eachCapture(
 hostWorker({
   async fisher(payload): Promise<PartialSums> {
     const job = payload as FisherChunk;
-    const accumulator = passAccumulator(job.pass, model.modules);
+    const accumulator = passAccumulator(job.pass, model.modules, job.group);
     await eachCapture(
       rangeOf(job),
       (batch) => fisherLoss(job.fisher, job.seed, batch),

@@ -10,6 +10,7 @@
  */
 import type { ModuleFactors } from "../ekfac/factors.js";
 import type { FisherPass, FisherSettings, PassRunner } from "../ekfac/fit.js";
+import type { LayerGroup } from "../ekfac/layer-groups.js";
 import { type PartialSums, addSums, emptySums } from "../ekfac/partial-sums.js";
 import { WhitenedMomentAccumulator, type WhitenedMoments } from "../projection/pca.js";
 import type { WorkerPool } from "../workers/worker-pool.js";
@@ -38,8 +39,8 @@ export function ordinalRanges(count: number, size: number, first = 0): OrdinalRa
 
 const ordinalsOf = ({ firstOrdinal, lastOrdinal }: OrdinalRange) => Array.from({ length: lastOrdinal - firstOrdinal + 1 }, (_, i) => firstOrdinal + i);
 
-/** The chunks of one shard of a fitting pass. */
-export function fisherChunks(shard: OrdinalRange, settings: FisherSettings, pass: FisherPass, chunkSize = FIT_CHUNK): PassChunk[] {
+/** The chunks of one shard of a fitting pass (of a group's modules only, with a `group`). */
+export function fisherChunks(shard: OrdinalRange, settings: FisherSettings & { group?: LayerGroup }, pass: FisherPass, chunkSize = FIT_CHUNK): PassChunk[] {
   return ordinalRanges(shard.lastOrdinal - shard.firstOrdinal + 1, chunkSize, shard.firstOrdinal).map((r) => ({
     method: "fisher",
     payload: { ...r, ...settings, pass } satisfies FisherChunk,
@@ -145,19 +146,25 @@ async function pass(
 /**
  * Each fitting pass over the first `count` sequences of the token store, on the pool's workers:
  * shards of `shardSize` sequences (one shard of everything by default), chunks of `chunkSize`.
+ * With a `group`, the workers sum that group's modules only (a grouped fit).
  */
 export function pooledPasses(
   pool: WorkerPool,
   store: TokenStore,
   count: number,
   settings: FisherSettings,
-  { chunkSize = FIT_CHUNK, shardSize = count, onProgress }: { chunkSize?: number; shardSize?: number; onProgress?: ProgressListener } = {},
+  {
+    chunkSize = FIT_CHUNK,
+    shardSize = count,
+    group,
+    onProgress,
+  }: { chunkSize?: number; shardSize?: number; group?: LayerGroup; onProgress?: ProgressListener } = {},
 ): PassRunner {
   const shards = ordinalRanges(count, shardSize);
   return {
     shards: shards.length,
     run: async (fisherPass, first, onShard) => {
-      const chunks = shards.slice(first).map((shard) => fisherChunks(shard, settings, fisherPass, chunkSize));
+      const chunks = shards.slice(first).map((shard) => fisherChunks(shard, { ...settings, group }, fisherPass, chunkSize));
       const done = shards[first]?.firstOrdinal ?? count;
       await pass(pool, chunks, onShard, { phase: fisherPass.kind, done, total: count, store, listener: onProgress });
     },

@@ -9,7 +9,7 @@ import path from "node:path";
 import type { CorpusSource } from "../corpus/corpus-source.js";
 import { type Database, analyzeSequences, finishBuild, getBuild, insertSequences } from "../db/index.js";
 import { redactUrl } from "../db/pool-database.js";
-import { saveFactors } from "../ekfac/artifacts.js";
+import { type FactorsManifest, saveFactors } from "../ekfac/artifacts.js";
 import type { FitResult } from "../ekfac/fit.js";
 import { buildHnsw } from "../indexer/hnsw-index.js";
 import {
@@ -33,6 +33,7 @@ import { buildSketch } from "../projection/sketch.js";
 import { saveProjection } from "../projection/store.js";
 import type { ProgressListener } from "../util/progress.js";
 import { factorsManifest } from "./fit.js";
+import type { FitSummary } from "./fit-groups.js";
 
 const INGEST_BATCH = 500;
 
@@ -90,6 +91,17 @@ export function fitCount(p: Pick<BuildParameters, "fitSequences" | "maxSequences
   return Math.min(p.fitSequences ?? Number.POSITIVE_INFINITY, p.maxSequences ?? Number.POSITIVE_INFINITY, indexed);
 }
 
+/** The manifest of a build's fit. */
+export function buildFactorsManifest(
+  opened: Pick<ModelDescription, "fingerprint" | "dir">,
+  fitSource: Pick<CorpusSource, "path" | "fingerprint">,
+  p: BuildParameters,
+  maxSequences: number | undefined,
+  fit: FitSummary,
+): FactorsManifest {
+  return factorsManifest(opened, fitSource, { fisher: p.fisher, damping: p.damping, seed: p.seed, maxSequences }, fit);
+}
+
 /** Writes the fit into the index folder's factors directory. */
 export async function saveBuildFactors(
   outDir: string,
@@ -99,8 +111,7 @@ export async function saveBuildFactors(
   maxSequences: number | undefined,
   result: FitResult,
 ): Promise<void> {
-  const settings = { fisher: p.fisher, damping: p.damping, seed: p.seed, maxSequences };
-  await saveFactors(indexPath(outDir, "factors"), factorsManifest(opened, fitSource, settings, result), result.covariance, result.factors);
+  await saveFactors(indexPath(outDir, "factors"), buildFactorsManifest(opened, fitSource, p, maxSequences, result), result.covariance, result.factors);
 }
 
 /** Ordinals spread evenly over the corpus: the PCA sample. */

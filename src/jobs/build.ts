@@ -35,8 +35,8 @@ import {
   upsertCorpus,
 } from "../db/index.js";
 import { loadFactors, readFactorsManifest } from "../ekfac/artifacts.js";
-import { DEFAULT_SHARD_SIZE, fitEkfac } from "../ekfac/fit.js";
-import { groupRange, layerGroups } from "../ekfac/layer-groups.js";
+import { DEFAULT_SHARD_SIZE } from "../ekfac/fit.js";
+import { type LayerGroup, groupRange, layerGroups } from "../ekfac/layer-groups.js";
 import { DEFAULT_DAMPING_FACTOR } from "../ekfac/lambda.js";
 import { corpusSource } from "../corpus/corpus-source.js";
 import { type ModelDescription, describeModel } from "../model/open-model.js";
@@ -54,9 +54,11 @@ import { type BuildParameters, type IndexManifest, indexPath, parameterDifferenc
 import type { IndexWorkerData } from "../indexer/index-worker.js";
 import { momentsInParallel, ordinalRanges, pooledPasses } from "../indexer/parallel-passes.js";
 import { FitCheckpointFolder } from "./fit-checkpoint.js";
+import { type FitSummary, fitAndSave } from "./fit-groups.js";
 import { type TokenStore, readTokenStore } from "../indexer/token-store.js";
 import { readVectorFile } from "../indexer/vector-file.js";
 import {
+  buildFactorsManifest,
   buildGraph,
   completeIndex,
   defaultCorpusName,
@@ -65,7 +67,6 @@ import {
   indexGraphs,
   ingest,
   mergeShardVectors,
-  saveBuildFactors,
   saveProjections,
   shardFilesIntact,
   shardJob,
@@ -84,6 +85,8 @@ export interface BuildJob {
   device?: Device;
   resume: boolean;
   batchTokens?: number;
+  /** Groups of consecutive layers the fit runs in, one after another (jobs/fit-groups.ts); all layers at once when absent. */
+  groups?: LayerGroup[];
   onProgress?: ProgressListener;
   log?: (message: string) => void;
 }
@@ -249,12 +252,14 @@ async function fitFactors(opened: ModelDescription, job: BuildJob, p: BuildParam
   const batchTokens = batchTokenLimit(opened.model.config, job.batchTokens ?? DEFAULT_BATCH_TOKENS);
   const settings = { fisher: p.fisher, seed: p.seed, damping: p.damping, shardSize: p.shardSize, batchTokens };
   const fit = { modelFingerprint: opened.fingerprint, corpusFingerprint: source.fingerprint, maxSequences: maxSequences ?? null, sequences: limit };
+  const { modules } = opened.model;
+  const groups = job.groups ?? layerGroups(modules, 1);
   // An unfinished fit here belongs to this build: its --resume already checked the parameters.
-  const groups = layerGroups(opened.model.modules, 1).map(groupRange);
-  const checkpoint = await FitCheckpointFolder.open(dir, { ...fit, ...settings, groups }, "continue");
-  const passes = pooledPasses(pool, store, limit, { fisher: p.fisher, seed: p.seed }, { shardSize: p.shardSize, onProgress: job.onProgress });
-  const result = await fitEkfac(opened.model.modules, passes, { damping: p.damping, onProgress: job.onProgress, checkpoint });
-  await saveBuildFactors(outDir, opened, source, p, maxSequences, result);
+  const checkpoint = await FitCheckpointFolder.open(dir, { ...fit, ...settings, groups: groups.map(groupRange) }, "continue");
+  const passes = (group?: LayerGroup, onProgress = job.onProgress) =>
+    pooledPasses(pool, store, limit, { fisher: p.fisher, seed: p.seed }, { shardSize: p.shardSize, group, onProgress });
+  const manifestOf = (summary: FitSummary) => buildFactorsManifest(opened, source, p, maxSequences, summary);
+  await fitAndSave(dir, modules, groups, passes, checkpoint, manifestOf, { damping: p.damping, onProgress: job.onProgress });
   await checkpoint.clear();
 }
 

@@ -6,7 +6,7 @@
  * are then assembled a tensor at a time from the groups' files, in the order a fit of all layers at
  * once writes them, with the same bytes.
  */
-import { type FactorsFile, type FactorsManifest, FACTORS_FILES, factorTensors, saveFactorsFrom } from "../ekfac/artifacts.js";
+import { type FactorsFile, type FactorsManifest, FACTORS_FILES, factorTensors, saveFactors, saveFactorsFrom } from "../ekfac/artifacts.js";
 import { type FitOptions, type FitResult, type PassRunner, fitEkfac } from "../ekfac/fit.js";
 import { type LayerGroup, groupLayers, groupModules } from "../ekfac/layer-groups.js";
 import type { TrackedModule } from "../model/model.js";
@@ -28,6 +28,34 @@ function groupFile(result: FitResult): { tensors: Record<string, TensorToWrite>;
   for (const file of FACTORS_FILES) for (const [name, t] of Object.entries(byFile[file])) tensors[groupTensorName(file, name)] = t;
   const { sequences, tokens, timings } = result;
   return { tensors, metadata: { sequences: String(sequences), tokens: String(tokens), timings: JSON.stringify(timings) } };
+}
+
+/**
+ * Fits the modules in `groups` and saves the factors files into outDir with the manifest
+ * `manifestOf` makes of the fit: one group is the fit of all layers at once, its passes run by
+ * `passesFor()`; several are fitted one after another (fitGroups) and their files assembled.
+ */
+export async function fitAndSave(
+  outDir: string,
+  modules: readonly TrackedModule[],
+  groups: readonly LayerGroup[],
+  passesFor: (group?: LayerGroup, onProgress?: ProgressListener) => PassRunner,
+  checkpoint: FitCheckpointFolder,
+  manifestOf: (fit: FitSummary) => FactorsManifest,
+  opts: FitOptions,
+): Promise<FactorsManifest> {
+  if (groups.length === 1) {
+    const result = await fitEkfac(modules, passesFor(), { ...opts, checkpoint });
+    const manifest = manifestOf(result);
+    await saveFactors(outDir, manifest, result.covariance, result.factors);
+    return manifest;
+  }
+  await fitGroups(modules, groups, passesFor, checkpoint, { ...opts, checkpoint });
+  const manifest = manifestOf(await groupsSummary(groups, modules, checkpoint));
+  opts.onProgress?.({ phase: "assembling", done: 0, total: 3, unit: "files" });
+  await assembleGroups(outDir, manifest, groups.length, checkpoint);
+  opts.onProgress?.({ phase: "assembling", done: 3, total: 3, unit: "files" });
+  return manifest;
 }
 
 /**

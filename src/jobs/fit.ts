@@ -1,8 +1,8 @@
 /** `influence fit`: EK-FAC factors of a model on a corpus, saved with a manifest. */
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
-import { type DampingRule, FACTORS_FORMAT, FACTORS_VERSION, type FactorsManifest, type FisherMode, holdsFactors, saveFactors } from "../ekfac/artifacts.js";
-import { DEFAULT_SHARD_SIZE, fitEkfac, serialPasses } from "../ekfac/fit.js";
+import { type DampingRule, FACTORS_FORMAT, FACTORS_VERSION, type FactorsManifest, type FisherMode, holdsFactors } from "../ekfac/artifacts.js";
+import { DEFAULT_SHARD_SIZE, serialPasses } from "../ekfac/fit.js";
 import { type LayerGroup, groupRange, layerGroups } from "../ekfac/layer-groups.js";
 import { batchTokenLimit } from "../model/batch-budget.js";
 import { lockDirectory } from "../util/directory-lock.js";
@@ -11,7 +11,7 @@ import type { ProgressListener } from "../util/progress.js";
 import { type CorpusSource, corpusSource } from "../corpus/corpus-source.js";
 import type { ModelDescription, OpenedModel } from "../model/open-model.js";
 import { FitCheckpointFolder } from "./fit-checkpoint.js";
-import { type FitSummary, assembleGroups, fitGroups, groupsSummary } from "./fit-groups.js";
+import { type FitSummary, fitAndSave } from "./fit-groups.js";
 
 export interface FitJob {
   opened: OpenedModel;
@@ -67,18 +67,7 @@ export async function runFit(job: FitJob): Promise<{ manifest: FactorsManifest }
     );
     const passes = (group?: LayerGroup, onProgress = job.onProgress) =>
       serialPasses(opened.model, () => source.sequences(), total, { ...job, shardSize, batchTokens, group, onProgress });
-    let manifest: FactorsManifest;
-    if (groups.length === 1) {
-      const result = await fitEkfac(modules, passes(), { ...job, checkpoint });
-      manifest = factorsManifest(opened, source, job, result);
-      await saveFactors(outDir, manifest, result.covariance, result.factors);
-    } else {
-      await fitGroups(modules, groups, passes, checkpoint, { ...job, checkpoint });
-      manifest = factorsManifest(opened, source, job, await groupsSummary(groups, modules, checkpoint));
-      job.onProgress?.({ phase: "assembling", done: 0, total: 3, unit: "files" });
-      await assembleGroups(outDir, manifest, groups.length, checkpoint);
-      job.onProgress?.({ phase: "assembling", done: 3, total: 3, unit: "files" });
-    }
+    const manifest = await fitAndSave(outDir, modules, groups, passes, checkpoint, (fit) => factorsManifest(opened, source, job, fit), job);
     await checkpoint.clear();
     return { manifest };
   } finally {

@@ -96,28 +96,43 @@ export interface FitMemoryPlan extends MemoryPlan {
  * The fewest groups of consecutive layers whose fit fits the budget, each with the largest batch
  * size that fits (planMemory): all layers at once when they fit, as without groups; a grouped fit
  * runs both passes once per group. Refused when even one layer at a time with one sequence per
- * batch does not fit.
+ * batch does not fit. `estimates` gives the command's peak and each group's for a batch size and
+ * groups (all layers at once when absent); `advice` says what else can be changed, for a model of
+ * that many layers.
  */
-export function planFitMemory(inputs: MemoryInputs, requestedBatchTokens: number, budget: MemoryBudget, shardSize = DEFAULT_SHARD_SIZE): FitMemoryPlan {
+function planGroups(
+  command: string,
+  inputs: MemoryInputs,
+  requestedBatchTokens: number,
+  budget: MemoryBudget,
+  estimates: (batchTokens: number, groups?: readonly LayerGroup[]) => FitEstimates,
+  advice: (layers: number) => string,
+): FitMemoryPlan {
   const layers = new Set(inputs.modules.map((m) => m.layer)).size;
   for (let count = 1; ; count++) {
     const groups = layerGroups(inputs.modules, count);
     try {
-      const plan = planMemory(
-        "fit",
-        inputs.config,
-        requestedBatchTokens,
-        budget,
-        (tokens) => fitEstimate(inputs, tokens, shardSize, groups),
-        `the weights and the EK-FAC factors of this model need that much whatever --batch-tokens is${layers > 1 ? ", even fitted one layer at a time" : ""}`,
-      );
-      const estimates = fitEstimates(inputs, plan.batchTokens, shardSize, groups).groups;
-      const allAtOnce = count === 1 ? plan.estimate : fitEstimate(inputs, plan.batchTokens, shardSize);
-      return { ...plan, groups: groups.map((group, i) => ({ group, estimate: estimates[i] })), allAtOnce };
+      const plan = planMemory(command, inputs.config, requestedBatchTokens, budget, (tokens) => estimates(tokens, groups).peak, advice(layers));
+      const perGroup = estimates(plan.batchTokens, groups).groups;
+      const allAtOnce = count === 1 ? plan.estimate : estimates(plan.batchTokens).peak;
+      return { ...plan, groups: groups.map((group, i) => ({ group, estimate: perGroup[i] })), allAtOnce };
     } catch (err) {
       if (!(err instanceof InputError) || count === layers) throw err;
     }
   }
+}
+
+/** The plan of `influence fit` (planGroups). */
+export function planFitMemory(inputs: MemoryInputs, requestedBatchTokens: number, budget: MemoryBudget, shardSize = DEFAULT_SHARD_SIZE): FitMemoryPlan {
+  return planGroups(
+    "fit",
+    inputs,
+    requestedBatchTokens,
+    budget,
+    (tokens, groups) => fitEstimates(inputs, tokens, shardSize, groups),
+    (layers) =>
+      `the weights and the EK-FAC factors of this model need that much whatever --batch-tokens is${layers > 1 ? ", even fitted one layer at a time" : ""}`,
+  );
 }
 
 /** Copies of the worker's part, one per worker. */
@@ -143,12 +158,14 @@ function shardBatchBytes(inputs: MemoryInputs, shardSize: number, batchTokens: n
 }
 
 /**
- * The peak of `influence build` with batches of batchTokens. Each worker loads its own weights
- * (threads cannot share them) and keeps its largest batch; in the fitting passes each worker sums
- * its chunk (and copies the sums into its answer) while this thread holds the pass's total, a
- * total per shard in progress and the answers arriving.
+ * The peaks of `influence build` with batches of batchTokens, its fit's layers in `groups` (all at
+ * once when absent). Each worker loads its own weights (threads cannot share them) and keeps its
+ * largest batch; in the fitting passes each worker sums its chunk (and copies the sums into its
+ * answer) while this thread holds the pass's total, a total per shard in progress and the answers
+ * arriving. A grouped fit's phases hold its group's modules only (named with the group's layers),
+ * and the factors files are assembled from the groups' files beside the workers' models.
  */
-export function buildEstimate(inputs: MemoryInputs, settings: BuildMemorySettings, batchTokens: number): MemoryEstimate {
+export function buildEstimates(inputs: MemoryInputs, settings: BuildMemorySettings, batchTokens: number, groups?: readonly LayerGroup[]): FitEstimates {
   const { workers } = settings;
   const model = modelMemory(inputs.config, inputs.largestTensorBytes, shardBatchBytes(inputs, settings.shardSize, batchTokens));
   const thread = { what: "worker thread", bytes: WORKER_THREAD_BYTES };
@@ -160,36 +177,47 @@ export function buildEstimate(inputs: MemoryInputs, settings: BuildMemorySetting
     BASE,
     ...(settings.embeddedDatabase ? [{ what: "the embedded database (PGlite)", bytes: PGLITE_RESIDENT_BYTES.created }] : []),
   ];
-  // Each chunk of the Lambda pass carries the eigenbases to its worker.
-  const bases = { what: "eigenbases sent with a chunk", bytes: passSumBytes(inputs.modules, "covariance") / 2 };
-  const sums = (pass: "covariance" | "lambda"): MemoryPhase => {
-    const bytes = passSumBytes(inputs.modules, pass);
-    return {
-      phase: `the ${pass} pass`,
-      parts: [
-        ...PROCESS,
-        { what: `${pass} sums of the pass, its shards and the workers' answers`, bytes: (1 + 2 * workers) * bytes },
-        ...perWorker(workers, [...running, { what: `${pass} sums of a chunk and their copy`, bytes: 2 * bytes }, ...(pass === "lambda" ? [bases] : [])]),
-      ],
+  const fitOf = (modules: readonly TrackedModule[]): MemoryPhase[] => {
+    // Each chunk of the Lambda pass carries the eigenbases to its worker.
+    const bases = { what: "eigenbases sent with a chunk", bytes: passSumBytes(modules, "covariance") / 2 };
+    const sums = (pass: "covariance" | "lambda"): MemoryPhase => {
+      const bytes = passSumBytes(modules, pass);
+      return {
+        phase: `the ${pass} pass`,
+        parts: [
+          ...PROCESS,
+          { what: `${pass} sums of the pass, its shards and the workers' answers`, bytes: (1 + 2 * workers) * bytes },
+          ...perWorker(workers, [...running, { what: `${pass} sums of a chunk and their copy`, bytes: 2 * bytes }, ...(pass === "lambda" ? [bases] : [])]),
+        ],
+      };
     };
+    // The main thread's fit (eigendecompositions, saving), beside the workers that keep their models.
+    const fit = fitPhases(modules, PROCESS).slice(1);
+    return [sums("covariance"), ...fit.map((p) => ({ ...p, parts: [...p.parts, ...perWorker(workers, running)] })), sums("lambda")];
   };
-  // The main thread's fit (eigendecompositions, saving), beside the workers that keep their models.
-  const fit = fitPhases(inputs.modules, PROCESS).slice(1);
-  return peakOf([
-    { phase: "loading the models", parts: [...PROCESS, ...perWorker(workers, loading)] },
-    sums("covariance"),
-    ...fit.map((p) => ({ ...p, parts: [...p.parts, ...perWorker(workers, running)] })),
-    sums("lambda"),
-  ]);
+  const loadingPhase = { phase: "loading the models", parts: [...PROCESS, ...perWorker(workers, loading)] };
+  if (!groups || groups.length === 1) {
+    const peak = peakOf([loadingPhase, ...fitOf(inputs.modules)]);
+    return { peak, groups: [peak] };
+  }
+  const perGroup = groups.map((g) => peakOf(fitOf(groupModules(inputs.modules, g)).map((p) => ({ ...p, phase: `${p.phase} of ${groupLayers(g)}` }))));
+  return { peak: peakOf([loadingPhase, ...perGroup, assemblyPhase(inputs.modules, [...PROCESS, ...perWorker(workers, running)])]), groups: perGroup };
 }
 
-export function planBuildMemory(inputs: MemoryInputs, settings: BuildMemorySettings, requestedBatchTokens: number, budget: MemoryBudget): MemoryPlan {
-  return planMemory(
+/** The peak of `influence build`: buildEstimates' peak. */
+export function buildEstimate(inputs: MemoryInputs, settings: BuildMemorySettings, batchTokens: number, groups?: readonly LayerGroup[]): MemoryEstimate {
+  return buildEstimates(inputs, settings, batchTokens, groups).peak;
+}
+
+/** The plan of `influence build`: its fit's groups of layers as planFitMemory chooses them, with the workers' parts counted. */
+export function planBuildMemory(inputs: MemoryInputs, settings: BuildMemorySettings, requestedBatchTokens: number, budget: MemoryBudget): FitMemoryPlan {
+  return planGroups(
     "build",
-    inputs.config,
+    inputs,
     requestedBatchTokens,
     budget,
-    (tokens) => buildEstimate(inputs, settings, tokens),
-    `use fewer --workers (each of the ${settings.workers} holds its own weights and batches)`,
+    (tokens, groups) => buildEstimates(inputs, settings, tokens, groups),
+    (layers) =>
+      `use fewer --workers (each of the ${settings.workers} holds its own weights and batches${layers > 1 ? "; the factors already fitted one layer at a time" : ""})`,
   );
 }

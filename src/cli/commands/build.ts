@@ -7,7 +7,7 @@ import { memoryBudget, memoryInputs, planBuildMemory } from "../../jobs/memory-p
 import { type MemoryRecord, memoryReport, plannedMemory } from "../../model/memory-estimate.js";
 import { peakResidentBytes } from "../../util/memory.js";
 import { DEFAULT_BATCH_TOKENS } from "../../model/batch-budget.js";
-import { dampingOption, deviceOption, fisherMode, integer, logMemoryPlan, memoryOption, modelRuntime, oneOf } from "../options.js";
+import { dampingOption, deviceOption, fisherMode, groupsPlan, integer, logMemoryPlan, memoryOption, modelRuntime, oneOf } from "../options.js";
 import { progressBars } from "../progress.js";
 import { registerBuildStatus } from "./build-status.js";
 
@@ -116,7 +116,8 @@ export function registerBuild(program: Command): void {
           const settings = { workers: opts.workers, shardSize: opts.shardSize, embeddedDatabase: !opts.database };
           const plan = planBuildMemory(inputs, settings, opts.batchTokens, budget);
           logMemoryPlan(plan, budget);
-          await runBuild({ ...job, batchTokens: plan.batchTokens });
+          if (plan.groups.length > 1) console.error(groupsPlan(plan, budget));
+          await runBuild({ ...job, batchTokens: plan.batchTokens, groups: plan.groups.map((g) => g.group) });
           memory = { ...plannedMemory(budget, plan.estimate), peakBytes: peakResidentBytes() };
           manifest = await recordBuildMemory(opts.out, memory);
         }

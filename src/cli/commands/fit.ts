@@ -4,21 +4,11 @@ import { runFit } from "../../jobs/fit.js";
 import { openModel } from "../../model/open-model.js";
 import { DEFAULT_BATCH_TOKENS } from "../../model/batch-budget.js";
 import { recordFactorsMemory } from "../../ekfac/artifacts.js";
-import { groupLayers } from "../../ekfac/layer-groups.js";
-import { type FitMemoryPlan, memoryBudget, memoryInputs, planFitMemory } from "../../jobs/memory-plan.js";
-import { type MemoryBudget, memoryReport, plannedMemory } from "../../model/memory-estimate.js";
-import { formatBytes, peakResidentBytes } from "../../util/memory.js";
-import { dampingOption, deviceOption, fisherMode, integer, logMemoryPlan, memoryOption, modelRuntime } from "../options.js";
+import { memoryBudget, memoryInputs, planFitMemory } from "../../jobs/memory-plan.js";
+import { memoryReport, plannedMemory } from "../../model/memory-estimate.js";
+import { peakResidentBytes } from "../../util/memory.js";
+import { dampingOption, deviceOption, fisherMode, groupsPlan, integer, logMemoryPlan, memoryOption, modelRuntime } from "../options.js";
 import { progressBars } from "../progress.js";
-
-/** A grouped fit's plan: why, and each group's layers and estimated peak. */
-function groupsPlan(plan: FitMemoryPlan, budget: MemoryBudget): string {
-  const groups = plan.groups.map(({ group, estimate }) => `${groupLayers(group)} (${formatBytes(estimate.bytes)})`);
-  return (
-    `influence: all layers at once would need about ${formatBytes(plan.allAtOnce.bytes)}, more than ${budget.source} allows: fitting ${plan.groups.length} ` +
-    `groups of layers one after another, each with its own covariance pass, eigendecompositions and Lambda pass: ${groups.join(", ")}`
-  );
-}
 
 export function registerFit(program: Command): void {
   program
