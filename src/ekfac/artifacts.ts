@@ -13,6 +13,7 @@ import type { MemoryRecord } from "../model/memory-estimate.js";
 import { type TrackedModule, inputWidth } from "../model/model.js";
 import { type SafetensorsFile, readSafetensors, tensorAsFloat32, tensorAsFloat64 } from "../safetensors/read.js";
 import { type TensorHeader, type TensorToWrite, writeSafetensors, writeSafetensorsFrom } from "../safetensors/write.js";
+import type { Allocate } from "../util/allocate.js";
 import { writeJsonAtomic } from "../util/atomic-write.js";
 import { InputError } from "../util/errors.js";
 import type { ModuleCovariance, StoredCovariance } from "./covariance.js";
@@ -150,7 +151,12 @@ function requireTensor(st: SafetensorsFile, name: string, shape: number[]): void
   if (info.shape.join("x") !== shape.join("x")) throw new InputError(`${st.path}: tensor ${name} has shape [${info.shape}], expected [${shape}]`);
 }
 
-export async function loadFactors(dir: string, expect: FactorsExpectation): Promise<{ manifest: FactorsManifest; factors: ModuleFactors[] }> {
+/** The factors of a fit, checked against `expect`; their matrices (QA, QS, Lambda) in memory from `allocate` (ordinary by default). */
+export async function loadFactors(
+  dir: string,
+  expect: FactorsExpectation,
+  allocate?: Allocate,
+): Promise<{ manifest: FactorsManifest; factors: ModuleFactors[] }> {
   const manifest = await readFactorsManifest(dir);
   checkManifest(dir, manifest, expect);
   const eig = await readSafetensors(path.join(dir, files.eigen));
@@ -166,11 +172,11 @@ export async function loadFactors(dir: string, expect: FactorsExpectation): Prom
     requireTensor(lam, `damping.${name}`, [1]);
     return {
       module,
-      qA: tensorAsFloat32(eig, `QA.${name}`),
+      qA: tensorAsFloat32(eig, `QA.${name}`, allocate),
       eigA: tensorAsFloat64(eig, `eigA.${name}`),
-      qS: tensorAsFloat32(eig, `QS.${name}`),
+      qS: tensorAsFloat32(eig, `QS.${name}`, allocate),
       eigS: tensorAsFloat64(eig, `eigS.${name}`),
-      lambda: tensorAsFloat32(lam, `Lambda.${name}`),
+      lambda: tensorAsFloat32(lam, `Lambda.${name}`, allocate),
       damping: tensorAsFloat64(lam, `damping.${name}`)[0],
     };
   });
