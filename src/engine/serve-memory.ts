@@ -1,17 +1,23 @@
 /**
- * The memory of serving indexes: every engine worker opens its own model (threads cannot share
- * weights) and its own copy of the index (factors, projection, vectors, graphs, token store), and
- * runs one sequence at a time, at most the model's context; the workers of all indexes start at
- * once, so their checkpoints are read at the same time.
+ * The memory of serving indexes. The server reads each index's large read-only arrays once, into
+ * memory that all the index's engine workers share (index-arrays.ts): the EK-FAC factors and their
+ * inverse scales, the projections, the first tier's vectors and the sketch. Every engine worker
+ * holds the rest itself: its own model (threads cannot share weights), the HNSW graphs and the
+ * token store, and it runs one sequence at a time, at most the model's context. The shared arrays
+ * are read before the workers start; the workers of all indexes start at once, so their checkpoints
+ * are read at the same time, beside the shared arrays.
  */
 import { readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { PGLITE_RESIDENT_BYTES } from "../db/pglite-database.js";
 import { indexFiles, indexPath, readIndexManifest } from "../indexer/index-manifest.js";
+import { layoutOf } from "../model/architectures.js";
 import { batchBytesPerToken } from "../model/batch-budget.js";
 import { largestTensorBytes } from "../model/checkpoint.js";
 import { readConfig } from "../model/config.js";
 import { type MemoryEstimate, type MemoryPart, PROCESS_BASELINE_BYTES, WORKER_THREAD_BYTES, modelMemory, peakOf } from "../model/memory-estimate.js";
+import { inputWidth } from "../model/model.js";
+import { INDEX_ARRAY_FILES } from "./index-arrays.js";
 
 /** Bytes of the files in `dir` (not its subfolders) that `keep` accepts. */
 async function filesBytes(dir: string, keep: (name: string) => boolean): Promise<number> {
@@ -20,10 +26,19 @@ async function filesBytes(dir: string, keep: (name: string) => boolean): Promise
   return sizes.reduce((a, b) => a + b, 0);
 }
 
-/** What an engine reads of an index folder: every file but the manifest and the covariances (only the fit needs A and S). */
-async function indexBytes(dir: string): Promise<number> {
-  const top = await filesBytes(dir, (name) => name !== indexFiles.manifest && name !== indexFiles.buildState);
-  return top + (await filesBytes(indexPath(dir, "factors"), (name) => name.endsWith(".safetensors") && !name.startsWith("covariance")));
+/** The index files the shared arrays are read from, by name. */
+const SHARED_FILES: ReadonlySet<string> = new Set(INDEX_ARRAY_FILES.map((file) => indexFiles[file]));
+
+/**
+ * What the engine reads of an index folder: shared, the factors (every factors file but the
+ * covariances, which only the fit needs), the projections and the vector files; per worker, every
+ * other file but the manifest and the build's state (the HNSW graphs, the token store).
+ */
+async function indexBytes(dir: string): Promise<{ shared: { factors: number; tiers: number }; perWorker: number }> {
+  const factors = await filesBytes(indexPath(dir, "factors"), (name) => name.endsWith(".safetensors") && !name.startsWith("covariance"));
+  const tiers = await filesBytes(dir, (name) => SHARED_FILES.has(name));
+  const perWorker = await filesBytes(dir, (name) => !SHARED_FILES.has(name) && name !== indexFiles.manifest && name !== indexFiles.buildState);
+  return { shared: { factors, tiers }, perWorker };
 }
 
 /**
@@ -42,7 +57,18 @@ export async function serveEstimate(indexDirs: readonly string[], workers: numbe
     }
     const cfg = await readConfig(manifest.model.path);
     const model = modelMemory(cfg, await largestTensorBytes(manifest.model.path), cfg.contextLength * batchBytesPerToken(cfg));
-    const index = { what: "index files (factors, projections, vectors, sketches, graphs, tokens)", bytes: await indexBytes(dir) };
+    const { shared, perWorker } = await indexBytes(dir);
+    // The inverse scales 1 / (Lambda + damping): a float32 [out, in+1] per module, beside Lambda.
+    const inverses = layoutOf(cfg)
+      .modules(cfg)
+      .reduce((sum, m) => sum + 4 * m.outFeatures * inputWidth(m), 0);
+    const once = [
+      { what: "EK-FAC factors and inverse scales (shared by the workers)", bytes: shared.factors + inverses },
+      { what: "projections, vectors and sketches (shared by the workers)", bytes: shared.tiers },
+    ];
+    loading.push(...once);
+    running.push(...once);
+    const index = { what: "HNSW graphs and token stores (per worker)", bytes: perWorker };
     const thread = { what: "worker thread", bytes: WORKER_THREAD_BYTES };
     for (let w = 0; w < workers; w++) {
       loading.push(thread, ...model.loading);
