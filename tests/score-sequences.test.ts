@@ -1,14 +1,23 @@
 /**
- * `scoreSequences` over a real index of gpt2-tiny, its engine in worker threads as `influence
- * serve` runs it: sequences scored as if they were training sequences agree with the indexed
- * sequences' exact scores, the fixture's float64 reference, and their own token and layer scores.
+ * A real index of gpt2-tiny served as `influence serve` serves it, its engine in 2 worker threads
+ * that share one copy of the index's arrays: it answers as the engine opened in process, and serve's
+ * memory estimate counts the shared arrays once. `scoreSequences` through it: sequences scored as
+ * if they were training sequences agree with the indexed sequences' exact scores, the fixture's
+ * float64 reference, and their own token and layer scores.
  */
+import { readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openSharedIndexArrays } from "../src/engine/index-arrays.js";
+import { IndexEngine } from "../src/engine/index-engine.js";
+import { serveEstimate } from "../src/engine/serve-memory.js";
 import { wordOrderVariants } from "../src/engine/word-order-variants.js";
 import { startIndexServer } from "../src/http/open-index-server.js";
+import { indexFiles, indexPath, readIndexManifest } from "../src/indexer/index-manifest.js";
 import { SCORED_SEQUENCES } from "../src/indexer/query-limits.js";
 import { runBuild } from "../src/jobs/build.js";
+import { modelTokenizer } from "../src/model/open-model.js";
+import { workerRuntime } from "../src/runtime/session.js";
 import { loadTokenizer, type Tokenizer } from "../src/tokenizer/tokenizer.js";
 import { tempDir } from "../src/util/temp-dir.js";
 import { expectedQueryScores, fixtureBuildJob } from "../support/fixture-index.js";
@@ -42,8 +51,16 @@ const sum = (xs: readonly number[]) => xs.reduce((s, x) => s + x, 0);
 const sorted = (xs: readonly number[]) => [...xs].sort((a, b) => a - b);
 const relative = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
 
-describe("scoreSequences on gpt2-tiny", () => {
+const INFLUENCE = `query($p: [Int!], $c: [Int!], $layers: [Int!]) {
+  influence(promptTokens: $p, completionTokens: $c, layers: $layers, topK: 4, candidates: 12, rerank: true) {
+    hits { rank ordinal score approxScore layerScores { layer score } tokenScores { position tokenId score } }
+  }
+  influenceDistribution(promptTokens: $p, completionTokens: $c, layers: $layers) { count topScores topPercentShare }
+}`;
+
+describe("a gpt2-tiny index served by 2 workers", () => {
   let tmp: Awaited<ReturnType<typeof tempDir>>;
+  let indexDir: string;
   let server: Awaited<ReturnType<typeof startIndexServer>>;
   let tokenizer: Tokenizer;
 
@@ -52,7 +69,7 @@ describe("scoreSequences on gpt2-tiny", () => {
 
   beforeAll(async () => {
     tmp = await tempDir();
-    const indexDir = path.join(tmp.dir, "index");
+    indexDir = path.join(tmp.dir, "index");
     await runBuild(fixtureBuildJob(fixturePath("gpt2-tiny"), indexDir));
     server = await startIndexServer({ indexes: [{ dir: indexDir }], port: 0, workers: 2, maxQueue: 16, timeoutMs: 120_000, logger: memoryLogger() });
     tokenizer = await loadTokenizer(fixturePath("gpt2-tiny"));
@@ -60,6 +77,83 @@ describe("scoreSequences on gpt2-tiny", () => {
   afterAll(async () => {
     await server?.close();
     await tmp?.remove();
+  });
+
+  it("answers influence and distribution queries exactly as the engine opened in process, on its own copy of the arrays", async () => {
+    // With the threads of one of the 2 workers: another number of threads splits ONNX Runtime's float32 sums otherwise.
+    const engine = await IndexEngine.open(indexDir, workerRuntime(undefined, 2));
+    try {
+      for (const [q, layers] of [
+        [0, undefined],
+        [1, [1]],
+        [2, undefined],
+      ] as const) {
+        const tokens = { promptTokens: queries[q].prompt_tokens, completionTokens: queries[q].completion_tokens, ...(layers ? { layers: [...layers] } : {}) };
+        const served = await gql(server.graphqlUrl, INFLUENCE, { variables: { p: tokens.promptTokens, c: tokens.completionTokens, layers } });
+        expect(served.errors).toBeUndefined();
+        const local = await engine.influence({ ...tokens, topK: 4, candidates: 12, rerank: true, tokenScores: true });
+        expect(local.hits).toHaveLength(4);
+        expect(served.data.influence.hits).toEqual(
+          local.hits.map(({ rank, ordinal, score, approxScore, layerScores, tokenScores }) => ({
+            rank,
+            ordinal,
+            score,
+            approxScore,
+            layerScores,
+            tokenScores: tokenScores?.map(({ position, tokenId, score }) => ({ position, tokenId, score })),
+          })),
+        );
+        const distribution = await engine.distribution({ ...tokens, bins: 20 });
+        expect(served.data.influenceDistribution).toEqual({
+          count: distribution.count,
+          topScores: distribution.topScores,
+          topPercentShare: distribution.topPercentShare,
+        });
+      }
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it("reads the arrays once into shared memory for its workers, and its memory estimate counts them once, the rest per worker", async () => {
+    const manifest = await readIndexManifest(indexDir);
+    const arrays = await openSharedIndexArrays(indexDir, manifest, (await modelTokenizer(manifest.model.path)).model.modules);
+    const tiers = [arrays.vectors, arrays.sketch!];
+    const large = [
+      ...arrays.factors.flatMap((f) => [f.qA, f.qS, f.lambda]),
+      ...arrays.inverses.map((t) => t.data),
+      ...tiers.flatMap((t) => [t.rows.rows, ...t.projection.modules.flatMap((p) => [p.left, p.right])]),
+    ];
+    expect(large).toHaveLength(4 * 3 + 4 + 2 * (1 + 4 * 2));
+    for (const array of large) expect(array.buffer).toBeInstanceOf(SharedArrayBuffer);
+    // Cloned as workerData is, they are the same memory: a value written through the clone is read through the original.
+    const clone = structuredClone(arrays);
+    const saved = arrays.vectors.rows.rows[0];
+    clone.vectors.rows.rows[0] = 12345;
+    expect(arrays.vectors.rows.rows[0]).toBe(12345);
+    arrays.vectors.rows.rows[0] = saved;
+
+    const bytes = async (...files: string[]) => (await Promise.all(files.map((f) => stat(f)))).reduce((sum, s) => sum + s.size, 0);
+    const factors = await bytes(...["eigendecomposition", "lambda"].map((f) => path.join(indexPath(indexDir, "factors"), `${f}.safetensors`)));
+    // gpt2-tiny's 2 blocks each track a 128 x (32 + 1) and a 32 x (128 + 1) matrix: their inverse scales in float32.
+    const inverses = 4 * 2 * (128 * 33 + 32 * 129);
+    const tierFiles = await bytes(...(["projection", "sketchProjection", "vectors", "sketch"] as const).map((f) => indexPath(indexDir, f)));
+    const graphs = (await readdir(indexDir)).filter((name) => name.startsWith(indexFiles.hnsw)).map((name) => path.join(indexDir, name));
+    const perWorker = await bytes(indexPath(indexDir, "tokens"), ...graphs);
+    const [one, two] = [await serveEstimate([indexDir], 1), await serveEstimate([indexDir], 2)];
+    for (const [estimate, workers] of [
+      [one, 1],
+      [two, 2],
+    ] as const) {
+      expect(estimate.phase).toBe("serving");
+      expect(estimate.parts.filter((p) => p.what.includes("shared"))).toEqual([
+        { what: "EK-FAC factors and inverse scales (shared by the workers)", bytes: factors + inverses },
+        { what: "projections, vectors and sketches (shared by the workers)", bytes: tierFiles },
+      ]);
+      expect(estimate.parts.filter((p) => p.what === "HNSW graphs and token stores (per worker)")).toEqual(
+        Array.from({ length: workers }, () => ({ what: "HNSW graphs and token stores (per worker)", bytes: perWorker })),
+      );
+    }
   });
 
   it("scores an indexed sequence's own tokens as its exact score (1e-6), the reference's (1e-3), with token and layer scores summing to it", async () => {

@@ -318,7 +318,7 @@ async function sketchSizeTable(
       `and removed after its measurements; the first tier (16x16 PCA) and so the ground truth are the same for all. ` +
       `Load average at the start of this table: ${load.toFixed(1)}; the build phases ran on 2 workers.`,
     "",
-    "- bytes per sequence: the vector file's and the sketch file's sizes over the 6,000 sequences (float32). The sketch file is read into memory by every engine worker.",
+    "- bytes per sequence: the vector file's and the sketch file's sizes over the 6,000 sequences (float32). The server reads the sketch file into memory once, shared by its engine workers.",
     `- build s: the seconds of the phases that change with the sketch (projection: PCA and the sketch's projection; vectors: both tiers of every sequence; hnsw: merging the shards and the graphs). ` +
       `† from the demo index's own build (${seconds(demo.build.seconds)} s in all, the EK-FAC fit ${seconds(demo.build.phaseSeconds.factors)} s of it), not this run. load: at the build's start.`,
     `- default query: \`candidates()\` with the engine's defaults, top 10 (HNSW's ${thousands(defaultCandidates(TOP_K, true))} candidates re-scored by the sketch; ` +
@@ -345,11 +345,11 @@ function whyDefault(demo: IndexManifest, sizes: readonly SketchSize[]): string {
   const spearman = (s: SketchSize) => (s.sketch?.faithfulness.spearman ? f3(s.sketch.faithfulness.spearman.median) : "-");
   const n = (s: SketchSize) => thousands(s.floats);
   return (
-    `Why ${n(chosen)} is the default: every engine worker reads the sketch file into memory, ${mb(chosen)} at ${n(chosen)} against ` +
-    `${mb(larger)} at ${n(larger)} (the demo server runs 2 workers), and the default query re-scores its candidates over the whole sketch, ` +
+    `Why ${n(chosen)} is the default: the server reads the sketch file into memory (once, shared by its engine workers), ${mb(chosen)} ` +
+    `at ${n(chosen)} against ${mb(larger)} at ${n(larger)}, and the default query re-scores its candidates over the whole sketch, ` +
     `${ms(chosen)} against ${ms(larger)} in process here, where the default query's target is a p50 under 50 ms over HTTP; doubling the ` +
     `budget buys a default top-10 overlap of ${overlap(larger)} instead of ${overlap(chosen)} (sketch Spearman ${spearman(larger)} instead of ${spearman(chosen)}). ` +
-    `${n(smaller)} would save ${((chosen.sketchFileBytes - smaller.sketchFileBytes) / 1e6).toFixed(0)} MB per worker but drop the overlap to ` +
+    `${n(smaller)} would save ${((chosen.sketchFileBytes - smaller.sketchFileBytes) / 1e6).toFixed(0)} MB but drop the overlap to ` +
     `${overlap(smaller)} (Spearman ${spearman(smaller)}), and no sketch to ${overlap(none)}. The build does not decide between them: the demo build ` +
     `with the default took ${seconds(demo.build.seconds)} s on 2 cores (${seconds(demo.build.phaseSeconds.factors)} s of it the EK-FAC fit), ` +
     `within \`npm run demo\`'s 5 minutes, and the phases that depend on the sketch took ${seconds(sketchPhases(none))} s without one and ` +

@@ -13,6 +13,7 @@ import type { MemoryRecord } from "../model/memory-estimate.js";
 import { type TrackedModule, inputWidth } from "../model/model.js";
 import { SafetensorsReader, readSafetensorsHeader, requireFloat } from "../safetensors/read.js";
 import { type TensorHeader, type TensorToWrite, writeSafetensors, writeSafetensorsFrom } from "../safetensors/write.js";
+import type { Allocate } from "../util/allocate.js";
 import { writeJsonAtomic } from "../util/atomic-write.js";
 import { InputError } from "../util/errors.js";
 import type { ModuleCovariance, StoredCovariance } from "./covariance.js";
@@ -172,9 +173,14 @@ const LOADED_FILES: readonly FactorsFile[] = ["eigen", "lambda"];
 /**
  * The factors of a fit, checked against what it must have been made from. Every tensor's name,
  * shape and dtype is checked before any is read; then they are read one at a time, so that loading holds the
- * factors and at most one stored tensor beside them.
+ * factors and at most one stored tensor beside them. The matrices (QA, QS, Lambda) are in memory
+ * from `allocate` (ordinary by default; shared by serve's engine workers).
  */
-export async function loadFactors(dir: string, expect: FactorsExpectation): Promise<{ manifest: FactorsManifest; factors: ModuleFactors[] }> {
+export async function loadFactors(
+  dir: string,
+  expect: FactorsExpectation,
+  allocate?: Allocate,
+): Promise<{ manifest: FactorsManifest; factors: ModuleFactors[] }> {
   const manifest = await readFactorsManifest(dir);
   checkManifest(dir, manifest, expect);
   const factors = await readingFactorsFiles(dir, LOADED_FILES, async ([eig, lam]) => {
@@ -193,11 +199,11 @@ export async function loadFactors(dir: string, expect: FactorsExpectation): Prom
       const { name } = module;
       loaded.push({
         module,
-        qA: await eig.float32(`QA.${name}`),
+        qA: await eig.float32(`QA.${name}`, allocate),
         eigA: await eig.float64(`eigA.${name}`),
-        qS: await eig.float32(`QS.${name}`),
+        qS: await eig.float32(`QS.${name}`, allocate),
         eigS: await eig.float64(`eigS.${name}`),
-        lambda: await lam.float32(`Lambda.${name}`),
+        lambda: await lam.float32(`Lambda.${name}`, allocate),
         damping: (await lam.float64(`damping.${name}`))[0],
       });
     }

@@ -4,6 +4,7 @@
  */
 import { type GradientCapture, type TrackedModule, inputWidth } from "../model/model.js";
 import type { HostTensor } from "../runtime/kernels.js";
+import { type Allocate, float32Array, ordinaryMemory } from "../util/allocate.js";
 import { capturedTokens, eigenbases, precondition as preconditionProduct, preconditionedGradients as preconditionedProduct } from "./products.js";
 
 export interface ModuleFactors {
@@ -19,9 +20,11 @@ export interface ModuleFactors {
   damping: number;
 }
 
-/** 1 / (Lambda + damping), [out, in+1] row-major. */
-export function inverseScale(f: ModuleFactors): HostTensor {
-  return { data: Float32Array.from(f.lambda, (x) => 1 / (x + f.damping)), dims: [f.module.outFeatures, inputWidth(f.module)] };
+/** 1 / (Lambda + damping), [out, in+1] row-major, in memory from `allocate` (ordinary by default). */
+export function inverseScale(f: ModuleFactors, allocate: Allocate = ordinaryMemory): HostTensor {
+  const data = float32Array(allocate, f.lambda.length);
+  for (let i = 0; i < data.length; i++) data[i] = 1 / (f.lambda[i] + f.damping);
+  return { data, dims: [f.module.outFeatures, inputWidth(f.module)] };
 }
 
 const basesOf = (f: ModuleFactors) => eigenbases(f, inputWidth(f.module), f.module.outFeatures);

@@ -1,8 +1,9 @@
-/** Worker thread of `influence serve`: opens the index once and answers engine requests. */
+/** Worker thread of `influence serve`: opens the index once, on the arrays the server shares with it, and answers engine requests. */
 import { workerData } from "node:worker_threads";
 import { engineHandlers } from "./pooled-engine.js";
 import { hostWorker } from "../workers/worker-host.js";
 import { errorMessage } from "../util/errors.js";
+import type { IndexArrays } from "./index-arrays.js";
 import { IndexEngine } from "./index-engine.js";
 import type { RuntimeOptions } from "../runtime/session.js";
 
@@ -10,6 +11,8 @@ export interface EngineWorkerData {
   indexDir: string;
   /** This worker's sessions: its share of the cores. */
   runtime: RuntimeOptions;
+  /** The index's large read-only arrays, read once by the server into shared memory (openSharedIndexArrays): every worker uses the same. */
+  arrays: IndexArrays;
 }
 
 // An index that cannot be opened (a corrupt or truncated file) is reported as the answer to each
@@ -28,5 +31,5 @@ const failing = (err: unknown) => {
     distribution: unavailable,
   };
 };
-const { indexDir, runtime } = workerData as EngineWorkerData;
-hostWorker(await IndexEngine.open(indexDir, runtime).then(engineHandlers, failing));
+const { indexDir, runtime, arrays } = workerData as EngineWorkerData;
+hostWorker(await IndexEngine.open(indexDir, runtime, arrays).then(engineHandlers, failing));

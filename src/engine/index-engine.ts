@@ -5,25 +5,23 @@
  * the best with their training gradients recomputed from the token store, by layer and by token.
  */
 import path from "node:path";
-import { loadFactors } from "../ekfac/artifacts.js";
-import { type ModuleFactors, inverseScale, preconditionedGradients } from "../ekfac/factors.js";
+import { type ModuleFactors, preconditionedGradients } from "../ekfac/factors.js";
 import { type ModuleQueries, denseModuleQueries, scoreCapture } from "../ekfac/scoring.js";
 import { type SearchHits, exactTopK } from "../indexer/exact-search.js";
 import { type IndexSet, openIndexSet } from "../indexer/layer-search.js";
-import { type IndexManifest, type VectorFileRecord, indexPath, readIndexManifest } from "../indexer/index-manifest.js";
+import { type IndexManifest, indexPath, readIndexManifest } from "../indexer/index-manifest.js";
 import { type TokenStore, readTokenStore } from "../indexer/token-store.js";
 import { DISTRIBUTION_TOP_SCORES } from "../indexer/query-limits.js";
-import { type VectorFile, readVectorFile } from "../indexer/vector-file.js";
+import type { VectorFile } from "../indexer/vector-file.js";
 import { layerScoresOfRows, scoreAllRows, scoreRows } from "../indexer/row-scores.js";
 import { maskQuery, rangesForLayers } from "../projection/vector-layout.js";
-import type { TrackedModule } from "../model/model.js";
 import { type OpenedModel, openModel } from "../model/open-model.js";
 import type { HostTensor } from "../runtime/kernels.js";
 import type { RuntimeOptions } from "../runtime/session.js";
 import { Projector } from "../projection/projector.js";
-import { loadProjection } from "../projection/store.js";
 import { fitPowerLaw, histogram, topShare } from "../stats/power-law.js";
 import type { Tokenizer } from "../tokenizer/tokenizer.js";
+import { ordinaryMemory } from "../util/allocate.js";
 import { InputError } from "../util/errors.js";
 import { candidateCount, ordinalsToScore, rankHits } from "./hits.js";
 import type {
@@ -46,6 +44,7 @@ import type {
   SequenceScoresResult,
   TokenScore,
 } from "./types.js";
+import { type IndexArrays, type TierArrays, checkIndexModel, openIndexArrays } from "./index-arrays.js";
 import { scoreWithVariants } from "./what-if.js";
 import { wordOrderVariants } from "./word-order-variants.js";
 
@@ -62,27 +61,13 @@ interface PreparedQuery {
   restricted: boolean;
 }
 
-/** One tier of the index: its projection and its vector file. */
+/** One tier of the index: its projector and its vector file. */
 interface Tier {
   projector: Projector;
   rows: VectorFile;
 }
 
-/** Opens a tier's projection and vector file, checked against the manifest's record; a mismatch is refused naming the file. */
-async function openTier(
-  dir: string,
-  projectionFile: "projection" | "sketchProjection",
-  rowsFile: "vectors" | "sketch",
-  expected: VectorFileRecord,
-  modules: readonly TrackedModule[],
-): Promise<Tier> {
-  const projection = await loadProjection(indexPath(dir, projectionFile), modules);
-  const rows = await readVectorFile(indexPath(dir, rowsFile));
-  if (rows.checksum !== expected.checksum || rows.dim !== projection.dim || rows.count !== expected.count) {
-    throw new InputError(`${indexPath(dir, rowsFile)}: does not match ${indexPath(dir, "manifest")} (checksum, dimension or count differ)`);
-  }
-  return { projector: new Projector(projection), rows };
-}
+const tierOf = ({ projection, rows }: TierArrays): Tier => ({ projector: new Projector(projection), rows });
 
 export class IndexEngine implements InfluenceEngine {
   /** Transformer blocks with tracked matrices, ascending. */
@@ -105,25 +90,23 @@ export class IndexEngine implements InfluenceEngine {
     this.layers = [...new Set(vectors.layout.blocks.map((b) => b.layer))].sort((a, b) => a - b);
   }
 
-  /** Opens and checks every file of an index folder; a mismatch is refused naming the file. */
-  static async open(indexDir: string, runtime: RuntimeOptions = {}): Promise<IndexEngine> {
+  /**
+   * Opens and checks every file of an index folder; a mismatch is refused naming the file. The
+   * large read-only arrays are read here into ordinary memory (openIndexArrays), unless `arrays`
+   * gives them already read from this folder: `influence serve`'s workers share one copy.
+   */
+  static async open(indexDir: string, runtime: RuntimeOptions = {}, arrays?: IndexArrays): Promise<IndexEngine> {
     const dir = path.resolve(indexDir);
     const manifest = await readIndexManifest(dir);
     const opened = await openModel(manifest.model.path, runtime);
-    if (opened.fingerprint !== manifest.model.fingerprint) {
-      throw new InputError(
-        `${indexPath(dir, "manifest")}: the index was built for another model than the one now in ${manifest.model.path} (fingerprint ` +
-          `${manifest.model.fingerprint.slice(0, 12)}, found ${opened.fingerprint.slice(0, 12)})`,
-      );
-    }
-    const { model } = opened;
-    const { factors } = await loadFactors(indexPath(dir, "factors"), { modelFingerprint: opened.fingerprint, modules: model.modules });
-    const { projector, rows: vectors } = await openTier(dir, "projection", "vectors", manifest.vectors, model.modules);
+    checkIndexModel(dir, manifest, opened.fingerprint);
+    const { factors, inverses, ...tiers } = arrays ?? (await openIndexArrays(dir, manifest, opened.model.modules, ordinaryMemory));
+    const { projector, rows: vectors } = tierOf(tiers.vectors);
     const hnsw = await openIndexSet(indexPath(dir, "hnsw"), { expectDim: vectors.dim, expectVectorsChecksum: vectors.checksum, layout: vectors.layout });
     const store = await readTokenStore(indexPath(dir, "tokens"));
     if (store.count !== vectors.count) throw new InputError(`${indexPath(dir, "tokens")}: holds ${store.count} sequences, the vectors ${vectors.count}`);
-    const sketch = manifest.sketch ? await openTier(dir, "sketchProjection", "sketch", manifest.sketch, model.modules) : undefined;
-    return new IndexEngine(dir, manifest, opened, factors, factors.map(inverseScale), projector, vectors, hnsw, store, sketch);
+    const sketch = tiers.sketch && tierOf(tiers.sketch);
+    return new IndexEngine(dir, manifest, opened, factors, inverses, projector, vectors, hnsw, store, sketch);
   }
 
   info(): IndexInfo {

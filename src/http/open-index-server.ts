@@ -1,16 +1,18 @@
 /**
  * `influence serve` as a function: index folders behind the GraphQL server, each with its engine in
- * its own pool of worker threads (each worker opens the index itself) and its own database, opened
- * in the main thread.
+ * its own pool of worker threads and its own database, opened in the main thread. The main thread
+ * reads an index's large read-only arrays (factors, projections, vectors, sketch) once into shared
+ * memory for all its workers; each worker opens the rest itself (its model, the HNSW graphs, the
+ * token store).
  */
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Database, migrate, openDatabase } from "../db/index.js";
 import type { EngineWorkerData } from "../engine/engine-worker.js";
+import { openSharedIndexArrays } from "../engine/index-arrays.js";
 import { indexPath, readIndexManifest } from "../indexer/index-manifest.js";
-import { readConfig } from "../model/config.js";
-import { openTokenizer } from "../tokenizer/open-tokenizer.js";
+import { modelTokenizer } from "../model/open-model.js";
 import { spawnTsWorker } from "../workers/spawn-worker.js";
 import { type IndexBackend, type RunningServer, type ServerOptions, startServer } from "./app.js";
 import { PooledEngine } from "../engine/pooled-engine.js";
@@ -99,8 +101,9 @@ async function openIndex(
   let pool: WorkerPool | undefined;
   try {
     await migrate(db);
-    const tokenizer = await openTokenizer(manifest.model.path, (await readConfig(manifest.model.path)).vocabSize);
-    const data: EngineWorkerData = { indexDir: dir, runtime: options.runtime };
+    const { model, tokenizer } = await modelTokenizer(manifest.model.path);
+    // Given to every worker, a replacement of a crashed one too: the arrays' SharedArrayBuffers are shared, not copied.
+    const data: EngineWorkerData = { indexDir: dir, runtime: options.runtime, arrays: await openSharedIndexArrays(dir, manifest, model.modules) };
     const { workers: size, maxQueue, timeoutMs } = options;
     pool = new WorkerPool({ spawn: () => spawnTsWorker(new URL("../engine/engine-worker.ts", import.meta.url), data), size, maxQueue, timeoutMs });
     const engine = await PooledEngine.open(pool);

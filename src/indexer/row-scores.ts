@@ -13,11 +13,6 @@ export function rowOf(file: VectorFile, ordinal: number): Float32Array {
   return rows.subarray((ordinal - firstOrdinal) * dim, (ordinal - firstOrdinal + 1) * dim);
 }
 
-/** The query's inner product with every row, in ordinal order. */
-export function scoreAllRows(file: VectorFile, query: Float32Array): Promise<Float32Array> {
-  return matMul({ data: file.rows, dims: [file.count, file.dim] }, { data: query, dims: [file.dim, 1] });
-}
-
 /**
  * Rows are gathered into blocks of about this many bytes: a query's memory stays small whatever its
  * candidates, and a block is still in cache when the product reads it (1,000 demo sketches, one
@@ -25,10 +20,35 @@ export function scoreAllRows(file: VectorFile, query: Float32Array): Promise<Flo
  */
 const GATHER_BYTES = 4 << 20;
 
+/** Whole rows in a block of about GATHER_BYTES (at least one). */
+const blockRowsOf = (dim: number): number => Math.max(1, Math.floor(GATHER_BYTES / (dim * 4)));
+
+/**
+ * The query's inner product with every row, in ordinal order, one product per block of rows. The
+ * compute engine reads ordinary memory only (runtime/kernels.ts): rows in shared memory (those of
+ * an index served by several workers) are copied into one block, reused, the rest read in place.
+ */
+export async function scoreAllRows(file: VectorFile, query: Float32Array): Promise<Float32Array> {
+  const { dim, count, rows } = file;
+  const blockRows = blockRowsOf(dim);
+  const copy = rows.buffer instanceof SharedArrayBuffer ? new Float32Array(Math.min(blockRows, count) * dim) : undefined;
+  const scores = new Float32Array(count);
+  for (let start = 0; start < count; start += blockRows) {
+    const end = Math.min(count, start + blockRows);
+    let block = rows.subarray(start * dim, end * dim);
+    if (copy) {
+      copy.set(block);
+      block = copy.subarray(0, block.length);
+    }
+    scores.set(await matMul({ data: block, dims: [end - start, dim] }, { data: query, dims: [dim, 1] }), start);
+  }
+  return scores;
+}
+
 /** The query's inner product with the rows of `ordinals`, in their order (gathered block by block, one product per block). */
 export async function scoreRows(file: VectorFile, query: Float32Array, ordinals: readonly number[]): Promise<Float32Array> {
   const { dim } = file;
-  const blockRows = Math.max(1, Math.floor(GATHER_BYTES / (dim * 4)));
+  const blockRows = blockRowsOf(dim);
   const gathered = new Float32Array(Math.min(blockRows, ordinals.length) * dim);
   const scores = new Float32Array(ordinals.length);
   for (let start = 0; start < ordinals.length; start += blockRows) {

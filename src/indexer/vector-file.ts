@@ -23,6 +23,7 @@
  */
 import { createHash, type Hash } from "node:crypto";
 import { open, type FileHandle } from "node:fs/promises";
+import { type Allocate, float32Array, ordinaryMemory } from "../util/allocate.js";
 import { InputError } from "../util/errors.js";
 import { AtomicFileWriter, bytesOf, readFully } from "./binary-io.js";
 import { layoutProblem, type VectorLayout } from "../projection/vector-layout.js";
@@ -285,14 +286,18 @@ export function readVectorFileHeader(path: string): Promise<VectorFileHeader> {
 }
 
 /**
- * Reads a whole vector file. With `verify` (the default) the payload checksum is checked and
- * NaN/infinite values are refused; the header and file size are always checked.
+ * Reads a whole vector file, its rows into memory from `allocate` (ordinary by default). With
+ * `verify` (the default) the payload checksum is checked and NaN/infinite values are refused; the
+ * header and file size are always checked.
  */
-export function readVectorFile(path: string, { verify = true }: { verify?: boolean } = {}): Promise<VectorFile> {
+export function readVectorFile(
+  path: string,
+  { verify = true, allocate = ordinaryMemory }: { verify?: boolean; allocate?: Allocate } = {},
+): Promise<VectorFile> {
   return withFile(path, async (handle) => {
     const header = await readHeader(handle, path);
     const { dim, count, dataOffset, ...rest } = header;
-    const rows = new Float32Array(count * dim);
+    const rows = float32Array(allocate, count * dim);
     const verifier = verify ? new RowVerifier(path, header) : undefined;
     const step = chunkRows(dim) * dim;
     for (let start = 0; start < rows.length; start += step) {

@@ -27,8 +27,11 @@ export interface OpenedModel extends ModelDescription {
   model: CausalLM;
 }
 
+/** A model folder's fingerprint: sha256 of config.json and the checkpoint files, streamed (the weights are hashed, not held). */
+export const modelFingerprint = (dir: string): Promise<string> => modelFiles(dir).then(fingerprintFiles);
+
 async function tokenizerAndFingerprint(dir: string, vocabSize: number): Promise<Pick<ModelDescription, "tokenizer" | "fingerprint">> {
-  const [tokenizer, fingerprint] = await Promise.all([openTokenizer(dir, vocabSize), modelFiles(dir).then(fingerprintFiles)]);
+  const [tokenizer, fingerprint] = await Promise.all([openTokenizer(dir, vocabSize), modelFingerprint(dir)]);
   return { tokenizer, fingerprint };
 }
 

@@ -2,6 +2,7 @@
 import { readSafetensors, tensorAsFloat32 } from "../safetensors/read.js";
 import { type TensorToWrite, writeSafetensors } from "../safetensors/write.js";
 import { type TrackedModule, inputWidth } from "../model/model.js";
+import type { Allocate } from "../util/allocate.js";
 import { InputError } from "../util/errors.js";
 import type { ModuleProjection, Projection, ProjectionSettings } from "./projection.js";
 
@@ -31,7 +32,8 @@ export async function saveProjection(file: string, projection: Projection): Prom
   await writeSafetensors(file, tensors, { settings: JSON.stringify(projection.settings), modules: JSON.stringify(modules), dim: String(projection.dim) });
 }
 
-export async function loadProjection(file: string, modules: readonly TrackedModule[]): Promise<Projection> {
+/** The projection saved in `file`, checked against the model's modules; its matrices in memory from `allocate` (ordinary by default). */
+export async function loadProjection(file: string, modules: readonly TrackedModule[], allocate?: Allocate): Promise<Projection> {
   const st = await readSafetensors(file);
   let settings: ProjectionSettings;
   let stored: StoredModule[];
@@ -46,8 +48,8 @@ export async function loadProjection(file: string, modules: readonly TrackedModu
   }
   const projected = modules.map((module, i): ModuleProjection => {
     const s = stored[i];
-    const left = tensorAsFloat32(st, `left.${module.name}`);
-    const right = tensorAsFloat32(st, `right.${module.name}`);
+    const left = tensorAsFloat32(st, `left.${module.name}`, allocate);
+    const right = tensorAsFloat32(st, `right.${module.name}`, allocate);
     if (left.length !== module.outFeatures * s.rank * s.kOut || right.length !== inputWidth(module) * s.rank * s.kIn) {
       throw new InputError(`${file}: projection matrices of ${module.name} do not match its dims ${s.kOut}x${s.kIn} at rank ${s.rank}`);
     }

@@ -3,8 +3,9 @@
  * projection, scoring) as small ONNX graphs on host arrays. A kernel is a graph-building function
  * named by a key that includes its static sizes; each key is compiled once per thread and reused
  * with any symbolic sizes. Inputs are read in place (onnxruntime-node does not copy a typed array it
- * is given), outputs come back as typed arrays of the kernel's element type: float32, or float64 for
- * the eigensolver's products ({@link runKernel64}).
+ * is given), except those in shared memory (see {@link inPlaceOrCopied}); outputs come back as typed
+ * arrays of the kernel's element type: float32, or float64 for the eigensolver's products
+ * ({@link runKernel64}).
  */
 import ort from "onnxruntime-node";
 import { GraphBuilder } from "./graph.js";
@@ -25,6 +26,18 @@ export interface HostTensor64 {
 /** Declares a kernel's inputs and outputs on `g` and builds its nodes. */
 export type KernelBuilder = (g: GraphBuilder) => void;
 
+/**
+ * An input as onnxruntime-node takes it: in place, or copied into ordinary memory when it is backed by
+ * a SharedArrayBuffer, which onnxruntime-node 1.30 refuses ("Invalid argument": it reads an input's
+ * buffer with napi_get_arraybuffer_info, which Node 20 answers for an ArrayBuffer only). The index
+ * arrays that `influence serve` shares among its workers (engine/index-arrays.ts) are copied this
+ * way, one run's inputs at a time: a module's factors or projection matrices (the vector files' rows
+ * are copied by indexer/row-scores.ts, a block at a time, into memory it reuses).
+ */
+function inPlaceOrCopied<T extends Float32Array | Float64Array>(data: T): T {
+  return data.buffer instanceof SharedArrayBuffer ? (data.slice() as T) : data;
+}
+
 class KernelSessions {
   private readonly builders = new Map<string, KernelBuilder>();
   readonly sessions: SessionCache<string>;
@@ -43,7 +56,9 @@ class KernelSessions {
     const tensors = Object.fromEntries(
       Object.entries(feeds).map(([name, t]) => [
         name,
-        t.data instanceof Float64Array ? new ort.Tensor("float64", t.data, [...t.dims]) : new ort.Tensor("float32", t.data, [...t.dims]),
+        t.data instanceof Float64Array
+          ? new ort.Tensor("float64", inPlaceOrCopied(t.data), [...t.dims])
+          : new ort.Tensor("float32", inPlaceOrCopied(t.data), [...t.dims]),
       ]),
     );
     const out = await session.run(tensors, fetches);

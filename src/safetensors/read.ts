@@ -6,6 +6,7 @@
  * that a model's weights or a fit's factors never sit in memory twice over.
  */
 import { type FileHandle, open, readFile, stat } from "node:fs/promises";
+import { type Allocate, float32Array, ordinaryMemory } from "../util/allocate.js";
 import { InputError } from "../util/errors.js";
 import { DTYPE_BYTES, type Dtype, halfToFloat, isDtype } from "./dtype.js";
 
@@ -184,8 +185,8 @@ export class SafetensorsReader {
   }
 
   /** The named tensor converted to float32 (from F32, F16, BF16 or F64). */
-  async float32(name: string): Promise<Float32Array> {
-    return decodeFloat32(this.path, name, this.info(name), await this.bytes(name));
+  async float32(name: string, allocate?: Allocate): Promise<Float32Array> {
+    return decodeFloat32(this.path, name, this.info(name), await this.bytes(name), allocate);
   }
 
   /** The named tensor as float64 (from F64, or converted from F32, F16 or BF16). */
@@ -236,12 +237,12 @@ export function requireFloat(file: string, name: string, info: TensorInfo): void
   if (!FLOAT_DTYPES.includes(info.dtype)) throw new InputError(`${file}: tensor ${name} has dtype ${info.dtype}, expected a floating-point type`);
 }
 
-/** A tensor's little-endian `bytes` (described by `info`) as float32; `file` and `name` name it in errors. */
-function decodeFloat32(file: string, name: string, info: TensorInfo, bytes: Uint8Array): Float32Array {
+/** A tensor's little-endian `bytes` (described by `info`) as float32 in memory from `allocate`; `file` and `name` name it in errors. */
+function decodeFloat32(file: string, name: string, info: TensorInfo, bytes: Uint8Array, allocate: Allocate = ordinaryMemory): Float32Array {
   requireFloat(file, name, info);
   const count = bytes.byteLength / DTYPE_BYTES[info.dtype];
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out = new Float32Array(count);
+  const out = float32Array(allocate, count);
   switch (info.dtype) {
     case "F32":
       for (let i = 0; i < count; i++) out[i] = view.getFloat32(4 * i, true);
@@ -261,11 +262,11 @@ function decodeFloat32(file: string, name: string, info: TensorInfo, bytes: Uint
   return out;
 }
 
-/** The named tensor converted to float32 (from F32, F16, BF16 or F64). */
-export function tensorAsFloat32(st: SafetensorsFile, name: string): Float32Array {
+/** The named tensor converted to float32 (from F32, F16, BF16 or F64), in memory from `allocate` (ordinary by default). */
+export function tensorAsFloat32(st: SafetensorsFile, name: string, allocate?: Allocate): Float32Array {
   const info = st.tensors.get(name);
   if (!info) throw new InputError(`${st.path}: no tensor named ${name}`);
-  return decodeFloat32(st.path, name, info, st.data.subarray(info.begin, info.end));
+  return decodeFloat32(st.path, name, info, st.data.subarray(info.begin, info.end), allocate);
 }
 
 /** A tensor's little-endian `bytes` (described by `info`) as float64; `file` and `name` name it in errors. */

@@ -20,7 +20,12 @@ export function registerServe(program: Command): void {
     .option("--host <host>", "interface to bind; 0.0.0.0 exposes the server beyond this machine", "127.0.0.1")
     .option("--api-key <key>", "require this key on /graphql and /metrics (Authorization: Bearer <key> or x-api-key); also INFLUENCE_API_KEY")
     .option("--cors-origin <origin...>", "browser origins allowed to call the API (repeatable; * for any)")
-    .option("--workers <n>", "engine worker threads of each index (each holds the model and the index, and runs on its share of the cores)", integer(1, 64), 2)
+    .option(
+      "--workers <n>",
+      "engine worker threads of each index (each holds its own model, HNSW graphs and token store, and runs on its share of the cores)",
+      integer(1, 64),
+      2,
+    )
     .addOption(deviceOption())
     .option("--max-queue <n>", "requests that may wait for a worker before SERVER_BUSY", integer(0), 64)
     .option("--timeout <ms>", "per-request limit in milliseconds, queueing included", integer(1), 60_000)
@@ -33,7 +38,7 @@ export function registerServe(program: Command): void {
         opts.workers,
         opts.database,
       );
-      checkBudget("serve", estimate, budget, "serve fewer indexes or use fewer --workers (each holds its own model and index)");
+      checkBudget("serve", estimate, budget, "serve fewer indexes or use fewer --workers (each holds its own model, HNSW graphs and token store)");
       logMemoryPlan({ estimate }, budget);
       const { device } = modelRuntime(opts.device, opts.workers * opts.index.length);
       const server = await startIndexServer({

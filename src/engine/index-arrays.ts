@@ -1,0 +1,92 @@
+/**
+ * The large read-only arrays of an index, read and checked in one place: the EK-FAC factors and
+ * their inverse scales, and each tier's projection and vector file (the first tier's vectors, and
+ * the sketch when the index has one). An engine opened on its own (`influence query`, scripts,
+ * tests) reads them into ordinary memory; `influence serve` reads them once per index into shared
+ * memory and hands them to every engine worker in its workerData, where SharedArrayBuffers are
+ * shared, not copied: N workers hold one copy instead of N, and a worker started to replace a
+ * crashed one gets the same. What cannot be shared stays with each worker (index-engine.ts): the
+ * model's weights and ONNX Runtime sessions, the HNSW graphs (hnswlib-node reads a graph only from
+ * its file, into its own memory) and the token store.
+ */
+import { loadFactors } from "../ekfac/artifacts.js";
+import { type ModuleFactors, inverseScale } from "../ekfac/factors.js";
+import { type IndexManifest, type VectorFileRecord, indexPath } from "../indexer/index-manifest.js";
+import { type VectorFile, readVectorFile } from "../indexer/vector-file.js";
+import type { TrackedModule } from "../model/model.js";
+import { modelFingerprint } from "../model/open-model.js";
+import type { HostTensor } from "../runtime/kernels.js";
+import type { Projection } from "../projection/projection.js";
+import { loadProjection } from "../projection/store.js";
+import { type Allocate, sharedMemory } from "../util/allocate.js";
+import { InputError } from "../util/errors.js";
+
+/** One tier of the index: its projection and its vector file. */
+export interface TierArrays {
+  projection: Projection;
+  rows: VectorFile;
+}
+
+export interface IndexArrays {
+  factors: ModuleFactors[];
+  /** 1 / (Lambda + damping) per module. */
+  inverses: HostTensor[];
+  /** The first tier: searched by HNSW, scores candidates when the index has no sketch. */
+  vectors: TierArrays;
+  /** The second tier, when the index has one. */
+  sketch?: TierArrays;
+}
+
+/** Each tier's files: its projection and its vector file. */
+const TIER_FILES = { vectors: ["projection", "vectors"], sketch: ["sketchProjection", "sketch"] } as const;
+
+/** The files of an index folder that the arrays are read from (of the factors folder, the eigendecomposition and Lambda). */
+export const INDEX_ARRAY_FILES = ["factors", ...TIER_FILES.vectors, ...TIER_FILES.sketch] as const;
+
+/** Refuses an index whose model's files (`fingerprint`) are not those it was built for. */
+export function checkIndexModel(dir: string, manifest: IndexManifest, fingerprint: string): void {
+  if (fingerprint !== manifest.model.fingerprint) {
+    throw new InputError(
+      `${indexPath(dir, "manifest")}: the index was built for another model than the one now in ${manifest.model.path} (fingerprint ` +
+        `${manifest.model.fingerprint.slice(0, 12)}, found ${fingerprint.slice(0, 12)})`,
+    );
+  }
+}
+
+/** Reads a tier's projection and vector file, checked against the manifest's record; a mismatch is refused naming the file. */
+async function openTier(
+  dir: string,
+  [projectionFile, rowsFile]: (typeof TIER_FILES)[keyof typeof TIER_FILES],
+  expected: VectorFileRecord,
+  modules: readonly TrackedModule[],
+  allocate: Allocate,
+): Promise<TierArrays> {
+  const projection = await loadProjection(indexPath(dir, projectionFile), modules, allocate);
+  const rows = await readVectorFile(indexPath(dir, rowsFile), { allocate });
+  if (rows.checksum !== expected.checksum || rows.dim !== projection.dim || rows.count !== expected.count) {
+    throw new InputError(`${indexPath(dir, rowsFile)}: does not match ${indexPath(dir, "manifest")} (checksum, dimension or count differ)`);
+  }
+  return { projection, rows };
+}
+
+/**
+ * Reads and checks the arrays of the index in `dir` into memory from `allocate`, for the model's
+ * `modules`; the caller has checked the model's files against the manifest (checkIndexModel), so
+ * that the factors are checked against the model through the manifest's fingerprint.
+ */
+export async function openIndexArrays(dir: string, manifest: IndexManifest, modules: readonly TrackedModule[], allocate: Allocate): Promise<IndexArrays> {
+  const { factors } = await loadFactors(indexPath(dir, "factors"), { modelFingerprint: manifest.model.fingerprint, modules }, allocate);
+  const vectors = await openTier(dir, TIER_FILES.vectors, manifest.vectors, modules, allocate);
+  const sketch = manifest.sketch ? await openTier(dir, TIER_FILES.sketch, manifest.sketch, modules, allocate) : undefined;
+  return { factors, inverses: factors.map((f) => inverseScale(f, allocate)), vectors, ...(sketch ? { sketch } : {}) };
+}
+
+/**
+ * What `influence serve` reads once for all the engine workers of an index: the model's files
+ * checked against the index, as each worker checks the model it loads (their weights hashed as
+ * they stream, not held), then the arrays, in shared memory.
+ */
+export async function openSharedIndexArrays(dir: string, manifest: IndexManifest, modules: readonly TrackedModule[]): Promise<IndexArrays> {
+  checkIndexModel(dir, manifest, await modelFingerprint(manifest.model.path));
+  return openIndexArrays(dir, manifest, modules, sharedMemory);
+}
