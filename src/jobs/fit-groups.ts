@@ -107,8 +107,7 @@ export async function groupsSummary(groups: readonly LayerGroup[], modules: read
       summary.timings.eigendecompositionSeconds += timings.eigendecompositionSeconds;
       summary.timings.lambdaSeconds += timings.lambdaSeconds;
       for (const module of groupModules(modules, group)) {
-        const bytes = await reader.bytes(groupTensorName("lambda", `damping.${module.name}`));
-        summary.factors.push({ module, damping: new DataView(bytes.buffer, bytes.byteOffset, 8).getFloat64(0, true) });
+        summary.factors.push({ module, damping: (await reader.float64(groupTensorName("lambda", `damping.${module.name}`)))[0] });
       }
     } finally {
       await reader.close();
