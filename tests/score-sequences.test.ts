@@ -134,8 +134,10 @@ describe("a gpt2-tiny index served by 2 workers", () => {
     arrays.vectors.rows.rows[0] = saved;
 
     const bytes = async (...files: string[]) => (await Promise.all(files.map((f) => stat(f)))).reduce((sum, s) => sum + s.size, 0);
-    const factors = await bytes(...["eigendecomposition", "lambda"].map((f) => path.join(indexPath(indexDir, "factors"), `${f}.safetensors`)));
-    // gpt2-tiny's 2 blocks each track a 128 x (32 + 1) and a 32 x (128 + 1) matrix: their inverse scales in float32.
+    // gpt2-tiny's 2 blocks each track a 128 x (32 + 1) and a 32 x (128 + 1) matrix: as stored, QA, QS and Lambda in
+    // float32, the eigenvalues and the damping in float64; their inverse scales in float32.
+    const stored = ([o, i]: number[]) => 4 * (i * i + o * o + o * i) + 8 * (i + o + 1);
+    const factors = 2 * (stored([128, 33]) + stored([32, 129]));
     const inverses = 4 * 2 * (128 * 33 + 32 * 129);
     const tierFiles = await bytes(...(["projection", "sketchProjection", "vectors", "sketch"] as const).map((f) => indexPath(indexDir, f)));
     const graphs = (await readdir(indexDir)).filter((name) => name.startsWith(indexFiles.hnsw)).map((name) => path.join(indexDir, name));
