@@ -40,6 +40,44 @@ const fitArgs = (out: string, ...extra: string[]) => ["fit", "--model", MODEL, "
 const killedFit = (out: string, trigger: string, ...extra: string[]): Promise<void> =>
   killedRun(fitArgs(out, "--no-progress", ...extra), checkpointDir(out), trigger);
 
+/**
+ * Kills `influence ARGS` (argsOf(...extra), with `batch` and the `grouped` --memory) once its fit,
+ * writing `folder`, is in the covariance pass of its second group of two; then checks that a
+ * --resume in one group is refused without a change to `folder` (its message ending in
+ * `refusalEnd`), and that a --resume in the same groups skips the first group and continues the
+ * second after its saved shards. The caller checks the result.
+ */
+async function killAndResumeInGroups(
+  folder: string,
+  argsOf: (...extra: string[]) => string[],
+  { batch, grouped, refusalEnd = "" }: { batch: string[]; grouped: string[]; refusalEnd?: string },
+): Promise<void> {
+  const checkpoints = checkpointDir(folder);
+  await killedRun(argsOf("--no-progress", ...batch, ...grouped), checkpoints, "group-000001-covariance-shards.safetensors");
+  const files = (await readdir(checkpoints)).filter((f) => !f.startsWith("."));
+  // The first group's factors are kept, its progress files gone; the second group is in its covariance pass.
+  expect(files.filter((f) => f.startsWith("group-")).sort()).toEqual(["group-000000.safetensors", "group-000001-covariance-shards.safetensors"]);
+  const shards = Number((await readSafetensorsHeader(path.join(checkpoints, "group-000001-covariance-shards.safetensors"))).metadata.shards);
+  expect(shards).toBeGreaterThan(0);
+
+  const before = await snapshot(folder);
+  const regrouped = await influence(argsOf("--resume", ...batch));
+  expect(regrouped.code, regrouped.stderr).toBe(2);
+  expect(regrouped.stderr).toMatch(
+    new RegExp(
+      "the unfinished fit there fits its layers in 2 groups of layers \\(0-0, 1-1\\) and this one would fit them in 1 group of layers \\(0-1\\): " +
+        `resume it with the --memory it was started with${refusalEnd ? `, ${refusalEnd}` : ""}`,
+    ),
+  );
+  expect(await snapshot(folder)).toEqual(before);
+
+  const run = await influence(argsOf("--resume", ...batch, ...grouped));
+  expect(run.code, run.stderr).toBe(0);
+  // The first group is not fitted again; the second continues after its saved shards.
+  expect(firstLine(run.stderr, "covariance 1/2")).toBeUndefined();
+  expect(firstLine(run.stderr, "covariance 2/2")).toMatch(new RegExp(`^covariance 2/2\\s+${Math.min(shards * SHARD_SIZE, SEQUENCES)}/${SEQUENCES} sequences`));
+}
+
 /** Starts `influence ARGS` and kills it with SIGKILL as soon as `trigger` appears in `dir`. */
 async function killedRun(args: string[], dir: string, trigger: string): Promise<void> {
   await mkdir(dir, { recursive: true });
@@ -275,28 +313,11 @@ describe("a fit in groups of layers", () => {
 
   it("continues a grouped fit killed in its second group, and refuses to resume it in other groups", async () => {
     const out = path.join(tmp.dir, "grouped-killed");
-    await killedFit(out, "group-000001-covariance-shards.safetensors", ...batchArgs, ...memoryArgs);
-    const files = (await readdir(checkpointDir(out))).filter((f) => !f.startsWith("."));
-    // The first group's factors are kept, its progress files gone; the second group is in its covariance pass.
-    expect(files.filter((f) => f.startsWith("group-")).sort()).toEqual(["group-000000.safetensors", "group-000001-covariance-shards.safetensors"]);
-    const shards = Number((await readSafetensorsHeader(path.join(checkpointDir(out), "group-000001-covariance-shards.safetensors"))).metadata.shards);
-    expect(shards).toBeGreaterThan(0);
-
-    const before = await snapshot(out);
-    const regrouped = await influence(fitArgs(out, "--resume", ...batchArgs));
-    expect(regrouped.code, regrouped.stderr).toBe(2);
-    expect(regrouped.stderr).toMatch(
-      /the unfinished fit there fits its layers in 2 groups of layers \(0-0, 1-1\) and this one would fit them in 1 group of layers \(0-1\): resume it with the --memory it was started with, or fit into another folder \(nothing was changed\)/,
-    );
-    expect(await snapshot(out)).toEqual(before);
-
-    const run = await influence(fitArgs(out, "--resume", ...batchArgs, ...memoryArgs));
-    expect(run.code, run.stderr).toBe(0);
-    // The first group is not fitted again; the second continues after its saved shards.
-    expect(firstLine(run.stderr, "covariance 1/2")).toBeUndefined();
-    expect(firstLine(run.stderr, "covariance 2/2")).toMatch(
-      new RegExp(`^covariance 2/2\\s+${Math.min(shards * SHARD_SIZE, SEQUENCES)}/${SEQUENCES} sequences`),
-    );
+    await killAndResumeInGroups(out, (...extra) => fitArgs(out, ...extra), {
+      batch: batchArgs,
+      grouped: memoryArgs,
+      refusalEnd: "or fit into another folder \\(nothing was changed\\)",
+    });
     await expectReferenceFactors(out, oneGroup, false);
   });
 });
@@ -363,27 +384,7 @@ describe("a build whose fit runs in groups of layers", () => {
 
   it("continues a build killed in its fit's second group, and refuses to resume it in other groups", async () => {
     const out = path.join(tmp.dir, "build-grouped-killed");
-    const factors = indexPath(out, "factors");
-    await killedRun(buildArgs(out, "--no-progress", ...batchArgs, ...memoryArgs), checkpointDir(factors), "group-000001-covariance-shards.safetensors");
-    const files = (await readdir(checkpointDir(factors))).filter((f) => !f.startsWith("."));
-    expect(files.filter((f) => f.startsWith("group-")).sort()).toEqual(["group-000000.safetensors", "group-000001-covariance-shards.safetensors"]);
-    const shards = Number((await readSafetensorsHeader(path.join(checkpointDir(factors), "group-000001-covariance-shards.safetensors"))).metadata.shards);
-    expect(shards).toBeGreaterThan(0);
-
-    const before = await snapshot(factors);
-    const regrouped = await influence(buildArgs(out, "--resume", ...batchArgs));
-    expect(regrouped.code, regrouped.stderr).toBe(2);
-    expect(regrouped.stderr).toMatch(
-      /the unfinished fit there fits its layers in 2 groups of layers \(0-0, 1-1\) and this one would fit them in 1 group of layers \(0-1\): resume it with the --memory it was started with/,
-    );
-    expect(await snapshot(factors)).toEqual(before);
-
-    const run = await influence(buildArgs(out, "--resume", ...batchArgs, ...memoryArgs));
-    expect(run.code, run.stderr).toBe(0);
-    expect(firstLine(run.stderr, "covariance 1/2")).toBeUndefined();
-    expect(firstLine(run.stderr, "covariance 2/2")).toMatch(
-      new RegExp(`^covariance 2/2\\s+${Math.min(shards * SHARD_SIZE, SEQUENCES)}/${SEQUENCES} sequences`),
-    );
+    await killAndResumeInGroups(indexPath(out, "factors"), (...extra) => buildArgs(out, ...extra), { batch: batchArgs, grouped: memoryArgs });
     await expectOneGroupIndex(out);
   });
 });
