@@ -4,6 +4,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import ort from "onnxruntime-node";
 import { readCorpus } from "../src/corpus/corpus.js";
+import type { MemoryInputs } from "../src/jobs/memory-plan.js";
 import type { QueryInput } from "../src/engine/types.js";
 import { layoutOf } from "../src/model/architectures.js";
 import { type Gpt2Config, type ModelConfig, parseConfig } from "../src/model/config.js";
@@ -228,6 +229,18 @@ function fitRow(name: string, layers: number, m: MeasuredFit): string {
     `| ${name} | ${layers} | ${c.toFixed(0)} | ${e.toFixed(0)} | ${l.toFixed(0)} | ${m.seconds.toFixed(0)} | ` +
     `${formatBytes(m.estimateBytes)} | ${formatBytes(m.peakBytes)} | ${error >= 0 ? "+" : ""}${error.toFixed(0)}% | ${m.estimatePhase} |`
   );
+}
+
+/** Inputs of an estimate for a config with its checkpoint's bytes per parameter, on `count` sequences of `length` tokens. */
+export function shapeMemoryInputs(raw: object, bytesPerParameter: number, count: number, length: number): MemoryInputs {
+  const config = parseConfig("config.json", raw);
+  return {
+    config,
+    modules: layoutOf(config).modules(config),
+    largestTensorBytes:
+      Math.max(...[...layoutOf(config).parameterShapes(config).values()].map((shape) => shape.reduce((a, b) => a * b, 1))) * bytesPerParameter,
+    lengths: Array.from({ length: count }, () => length),
+  };
 }
 
 /**

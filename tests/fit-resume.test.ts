@@ -14,10 +14,11 @@ import { mkdir, readFile, readdir } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { layerGroups } from "../src/ekfac/layer-groups.js";
+import { type LayerGroup, layerGroups } from "../src/ekfac/layer-groups.js";
 import { indexPath } from "../src/indexer/index-manifest.js";
 import { checkpointDir } from "../src/jobs/fit-checkpoint.js";
-import { buildEstimate, fitEstimate, memoryInputs } from "../src/jobs/memory-plan.js";
+import { type MemoryInputs, buildEstimate, fitEstimate, memoryInputs } from "../src/jobs/memory-plan.js";
+import type { MemoryEstimate } from "../src/model/memory-estimate.js";
 import { readSafetensorsHeader } from "../src/safetensors/read.js";
 import { LOCK_FILE_NAME } from "../src/util/directory-lock.js";
 import { tempDir } from "../src/util/temp-dir.js";
@@ -76,6 +77,28 @@ async function killAndResumeInGroups(
   // The first group is not fitted again; the second continues after its saved shards.
   expect(firstLine(run.stderr, "covariance 1/2")).toBeUndefined();
   expect(firstLine(run.stderr, "covariance 2/2")).toMatch(new RegExp(`^covariance 2/2\\s+${Math.min(shards * SHARD_SIZE, SEQUENCES)}/${SEQUENCES} sequences`));
+}
+
+/**
+ * The arguments of a run in 2 groups of layers (one each): batches of the longest sequence (a
+ * smaller budget cannot cut them further) and a --memory between `estimate`'s bytes in 2 groups
+ * and all at once. Runs argsOf(oneGroup) with those batches and no --memory, all layers at once,
+ * as the reference a grouped run must match.
+ */
+async function runInOneGroup(
+  estimate: (inputs: MemoryInputs, batchTokens: number, groups?: readonly LayerGroup[]) => MemoryEstimate,
+  argsOf: (out: string, ...extra: string[]) => string[],
+  oneGroup: string,
+): Promise<{ batchArgs: string[]; memoryArgs: string[] }> {
+  const inputs = await memoryInputs(MODEL, CORPUS);
+  const batchTokens = Math.max(...inputs.lengths);
+  const grouped = estimate(inputs, batchTokens, layerGroups(inputs.modules, 2));
+  expect(grouped.bytes).toBeLessThan(estimate(inputs, 1).bytes);
+  const batchArgs = ["--batch-tokens", String(batchTokens)];
+  const run = await influence(argsOf(oneGroup, "--no-progress", ...batchArgs));
+  expect(run.code, run.stderr).toBe(0);
+  expect(run.stderr).not.toMatch(/groups of layers/);
+  return { batchArgs, memoryArgs: ["--memory", String(grouped.bytes)] };
 }
 
 /** Starts `influence ARGS` and kills it with SIGKILL as soon as `trigger` appears in `dir`. */
@@ -267,23 +290,13 @@ describe("a complete fit is never overwritten", () => {
 });
 
 describe("a fit in groups of layers", () => {
-  /** Batches of one sequence (the longest), for every fit here: a smaller budget cannot cut them further. */
+  /** The batches and --memory of a fit in 2 groups, and a fit of all layers at once with those batches (runInOneGroup). */
   let batchArgs: string[];
-  /** A --memory between the estimates of the fixture's fit in 2 groups (one layer each) and all at once. */
   let memoryArgs: string[];
-  /** A fit of all layers at once with the same batches. */
   let oneGroup: string;
   beforeAll(async () => {
-    const inputs = await memoryInputs(MODEL, CORPUS);
-    const batchTokens = Math.max(...inputs.lengths);
-    const grouped = fitEstimate(inputs, batchTokens, SHARD_SIZE, layerGroups(inputs.modules, 2));
-    expect(grouped.bytes).toBeLessThan(fitEstimate(inputs, 1, SHARD_SIZE).bytes);
-    batchArgs = ["--batch-tokens", String(batchTokens)];
-    memoryArgs = ["--memory", String(grouped.bytes)];
     oneGroup = path.join(tmp.dir, "one-group");
-    const run = await influence(fitArgs(oneGroup, "--no-progress", ...batchArgs));
-    expect(run.code, run.stderr).toBe(0);
-    expect(run.stderr).not.toMatch(/groups of layers/);
+    ({ batchArgs, memoryArgs } = await runInOneGroup((inputs, tokens, groups) => fitEstimate(inputs, tokens, SHARD_SIZE, groups), fitArgs, oneGroup));
   });
 
   it("fits its 2 layers one after another when all at once exceeds --memory, with the bytes of a fit of all at once", async () => {
@@ -339,23 +352,14 @@ describe("a build whose fit runs in groups of layers", () => {
     String(WORKERS),
     ...extra,
   ];
-  /** Batches of the longest sequence, and a --memory between the build's estimates in 2 groups and all at once. */
+  /** The batches and --memory of a build whose fit runs in 2 groups, and a build fitting all layers at once with those batches (runInOneGroup). */
   let batchArgs: string[];
   let memoryArgs: string[];
-  /** A build whose fit runs all layers at once with the same batches. */
   let oneGroup: string;
   beforeAll(async () => {
-    const inputs = await memoryInputs(MODEL, CORPUS);
-    const batchTokens = Math.max(...inputs.lengths);
     const settings = { workers: WORKERS, shardSize: SHARD_SIZE, embeddedDatabase: true };
-    const grouped = buildEstimate(inputs, settings, batchTokens, layerGroups(inputs.modules, 2));
-    expect(grouped.bytes).toBeLessThan(buildEstimate(inputs, settings, 1).bytes);
-    batchArgs = ["--batch-tokens", String(batchTokens)];
-    memoryArgs = ["--memory", String(grouped.bytes)];
     oneGroup = path.join(tmp.dir, "build-one-group");
-    const run = await influence(buildArgs(oneGroup, "--no-progress", ...batchArgs));
-    expect(run.code, run.stderr).toBe(0);
-    expect(run.stderr).not.toMatch(/groups of layers/);
+    ({ batchArgs, memoryArgs } = await runInOneGroup((inputs, tokens, groups) => buildEstimate(inputs, settings, tokens, groups), buildArgs, oneGroup));
   });
 
   /** The build in `out` is complete, with the factors (checkpoint gone) and the vectors of the one-group build. */

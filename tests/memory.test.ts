@@ -4,13 +4,11 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fixturePath, REPO_ROOT } from "../support/fixtures.js";
 import { groupLayers, layerGroups } from "../src/ekfac/layer-groups.js";
-import { type MemoryInputs, buildEstimate, fitEstimate, fitEstimates, memoryInputs, planBuildMemory, planFitMemory } from "../src/jobs/memory-plan.js";
+import { buildEstimate, fitEstimate, fitEstimates, memoryInputs, planBuildMemory, planFitMemory } from "../src/jobs/memory-plan.js";
 import { layoutOf } from "../src/model/architectures.js";
-import { DEFAULT_BATCH_TOKENS } from "../src/model/batch-budget.js";
-import { parseConfig } from "../src/model/config.js";
-import { PYTHIA_1B, TINYLLAMA_1B } from "../scripts/bench-util.js";
-import { batchBytesPerToken, largestBatchBytes } from "../src/model/batch-budget.js";
-import { readConfig } from "../src/model/config.js";
+import { PYTHIA_1B, TINYLLAMA_1B, shapeMemoryInputs } from "../scripts/bench-util.js";
+import { DEFAULT_BATCH_TOKENS, batchBytesPerToken, largestBatchBytes } from "../src/model/batch-budget.js";
+import { parseConfig, readConfig } from "../src/model/config.js";
 import { weightBytes } from "../src/model/memory-estimate.js";
 import { InputError } from "../src/util/errors.js";
 import { parseMemorySize } from "../src/util/memory.js";
@@ -129,15 +127,8 @@ describe("a fit in groups of layers", () => {
     ["TinyLlama-1.1B", TINYLLAMA_1B, ["layers 0-5", "layers 6-11", "layers 12-16", "layers 17-21"]],
     ["Pythia-1B", PYTHIA_1B, ["layers 0-3", "layers 4-7", "layers 8-11", "layers 12-15"]],
   ])("plans a %s fit of 8 x 512 tokens under 16 GiB in 4 groups, each within the budget", (_, raw, expected) => {
-    const config = parseConfig("config.json", raw);
-    const shapes = [...layoutOf(config).parameterShapes(config).values()];
-    const inputs: MemoryInputs = {
-      config,
-      modules: layoutOf(config).modules(config),
-      // A half-precision checkpoint, as the hub ships both.
-      largestTensorBytes: 2 * Math.max(...shapes.map((s) => s.reduce((a, b) => a * b, 1))),
-      lengths: Array(8).fill(512),
-    };
+    // Half-precision checkpoints (2 bytes a parameter), as the hub ships both.
+    const inputs = shapeMemoryInputs(raw, 2, 8, 512);
     const budget = { bytes: 16 * 2 ** 30, source: "--memory 16 GiB" };
     const plan = planFitMemory(inputs, DEFAULT_BATCH_TOKENS, budget);
     expect(plan.allAtOnce.bytes).toBeGreaterThan(24 * 2 ** 30);
@@ -149,14 +140,7 @@ describe("a fit in groups of layers", () => {
   });
 
   it("plans a TinyLlama-1.1B build's fit in groups too, more of them with more workers, each group within the budget", () => {
-    const config = parseConfig("config.json", TINYLLAMA_1B);
-    const shapes = [...layoutOf(config).parameterShapes(config).values()];
-    const inputs: MemoryInputs = {
-      config,
-      modules: layoutOf(config).modules(config),
-      largestTensorBytes: 2 * Math.max(...shapes.map((s) => s.reduce((a, b) => a * b, 1))),
-      lengths: Array(8).fill(512),
-    };
+    const inputs = shapeMemoryInputs(TINYLLAMA_1B, 2, 8, 512);
     const budget = { bytes: 32 * 2 ** 30, source: "--memory 32 GiB" };
     const planned = (workers: number) => {
       const settings = { workers, shardSize: 512, embeddedDatabase: true };

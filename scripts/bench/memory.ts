@@ -8,10 +8,8 @@
  */
 import { cp } from "node:fs/promises";
 import path from "node:path";
-import { buildEstimate, fitEstimate, type MemoryInputs } from "../../src/jobs/memory-plan.js";
-import { layoutOf } from "../../src/model/architectures.js";
+import { buildEstimate, fitEstimate } from "../../src/jobs/memory-plan.js";
 import { DEFAULT_BATCH_TOKENS, batchTokenLimit } from "../../src/model/batch-budget.js";
-import { parseConfig } from "../../src/model/config.js";
 import { type MemoryEstimate, mergedParts } from "../../src/model/memory-estimate.js";
 import { initGpt2Weights } from "../../src/training/init.js";
 import { saveHfGpt2 } from "../../src/training/save.js";
@@ -19,23 +17,11 @@ import { formatBytes } from "../../src/util/memory.js";
 import { tempDir } from "../../src/util/temp-dir.js";
 import { fixturePath } from "../../support/fixtures.js";
 import type { BenchSection } from "../bench.js";
-import { GPT2_SMALL, type MeasuredFit, PYTHIA_1B, TINYLLAMA_1B, measuredFit, writeRandomCorpus } from "../bench-util.js";
+import { GPT2_SMALL, type MeasuredFit, PYTHIA_1B, TINYLLAMA_1B, measuredFit, shapeMemoryInputs, writeRandomCorpus } from "../bench-util.js";
 
 function measuredRow(name: string, m: MeasuredFit): string {
   const error = (100 * (m.estimateBytes - m.peakBytes)) / m.peakBytes;
   return `| ${name} | ${formatBytes(m.estimateBytes)} | ${formatBytes(m.peakBytes)} | ${error >= 0 ? "+" : ""}${error.toFixed(0)}% | ${m.estimatePhase} | ${m.seconds.toFixed(0)} |`;
-}
-
-/** Inputs of an estimate for a config with its checkpoint's bytes per parameter, on `count` sequences of `length` tokens. */
-function inputsOf(raw: object, bytesPerParameter: number, count: number, length: number): MemoryInputs {
-  const config = parseConfig("config.json", raw);
-  return {
-    config,
-    modules: layoutOf(config).modules(config),
-    largestTensorBytes:
-      Math.max(...[...layoutOf(config).parameterShapes(config).values()].map((shape) => shape.reduce((a, b) => a * b, 1))) * bytesPerParameter,
-    lengths: Array.from({ length: count }, () => length),
-  };
 }
 
 function estimateRow(name: string, what: string, e: MemoryEstimate): string {
@@ -83,7 +69,7 @@ const section: BenchSection = {
         ["TinyLlama-1.1B (bfloat16 checkpoint)", TINYLLAMA_1B, 2],
         ["Pythia-1B (float16 checkpoint)", PYTHIA_1B, 2],
       ] as const) {
-        const inputs = inputsOf(raw, bytes, 8, 512);
+        const inputs = shapeMemoryInputs(raw, bytes, 8, 512);
         const tokens = batchTokenLimit(inputs.config, DEFAULT_BATCH_TOKENS);
         rows.push(
           estimateRow(name, "fit", fitEstimate(inputs, tokens)),
