@@ -51,6 +51,11 @@ describe("the influence command line", () => {
       ["build", "--model", "m", "--corpus", "c", "--out", "o", "--distributed"],
       /--distributed needs --database postgres:\/\//,
     ],
+    [
+      "--memory with --distributed (no budget of this machine bounds the workers')",
+      ["build", "--model", "m", "--corpus", "c", "--out", "o", "--distributed", "--database", "postgres://127.0.0.1/x", "--memory", "8G"],
+      /--memory is for single-machine builds: a distributed build's jobs run on its workers' machines/,
+    ],
   ])("exits with code 2 on %s, like every other bad input", async (_, args, message) => {
     const { code, stderr } = await influence(args);
     expect(code).toBe(2);

@@ -103,6 +103,11 @@ export function registerBuild(program: Command): void {
         if (opts.distributed) {
           if (!opts.database) throw new InputError("--distributed needs --database postgres://...: the workers take their jobs from there");
           if (opts.resume) throw new InputError("--resume is for single-machine builds: a distributed build resumes by itself when workers run again");
+          // The jobs run on the workers' machines, each fit job over all layers at once: a budget here would bound nothing.
+          if (opts.memory !== undefined)
+            throw new InputError(
+              "--memory is for single-machine builds: a distributed build's jobs run on its workers' machines, and its fit holds all layers at once",
+            );
           const databaseUrl: string = opts.database;
           const buildId = await planBuild({ ...job, databaseUrl, queue: { jobTimeoutSeconds: opts.jobTimeout, retries: opts.retries } });
           if (!opts.wait) {
