@@ -222,13 +222,15 @@ export async function measuredFit(modelDir: string, corpus: string, out: string,
   return { ...memory, timings, seconds: (performance.now() - started) / 1000 };
 }
 
+/** A fit's estimate, its peak and the estimate's error against the peak, as three table cells (one decimal: an error can be under 1 %). */
+export function estimateCells(m: MeasuredFit): string {
+  const error = (100 * (m.estimateBytes - m.peakBytes)) / m.peakBytes;
+  return `${formatBytes(m.estimateBytes)} | ${formatBytes(m.peakBytes)} | ${error >= 0 ? "+" : ""}${error.toFixed(1)}%`;
+}
+
 function fitRow(name: string, layers: number, m: MeasuredFit): string {
   const { covarianceSeconds: c, eigendecompositionSeconds: e, lambdaSeconds: l } = m.timings;
-  const error = (100 * (m.estimateBytes - m.peakBytes)) / m.peakBytes;
-  return (
-    `| ${name} | ${layers} | ${c.toFixed(0)} | ${e.toFixed(0)} | ${l.toFixed(0)} | ${m.seconds.toFixed(0)} | ` +
-    `${formatBytes(m.estimateBytes)} | ${formatBytes(m.peakBytes)} | ${error >= 0 ? "+" : ""}${error.toFixed(0)}% | ${m.estimatePhase} |`
-  );
+  return `| ${name} | ${layers} | ${c.toFixed(0)} | ${e.toFixed(0)} | ${l.toFixed(0)} | ${m.seconds.toFixed(0)} | ${estimateCells(m)} | ${m.estimatePhase} |`;
 }
 
 /** Inputs of an estimate for a config with its checkpoint's bytes per parameter, on `count` sequences of `length` tokens. */

@@ -17,11 +17,10 @@ import { formatBytes } from "../../src/util/memory.js";
 import { tempDir } from "../../src/util/temp-dir.js";
 import { fixturePath } from "../../support/fixtures.js";
 import type { BenchSection } from "../bench.js";
-import { GPT2_SMALL, type MeasuredFit, PYTHIA_1B, TINYLLAMA_1B, measuredFit, shapeMemoryInputs, writeRandomCorpus } from "../bench-util.js";
+import { GPT2_SMALL, type MeasuredFit, PYTHIA_1B, TINYLLAMA_1B, estimateCells, measuredFit, shapeMemoryInputs, writeRandomCorpus } from "../bench-util.js";
 
 function measuredRow(name: string, m: MeasuredFit): string {
-  const error = (100 * (m.estimateBytes - m.peakBytes)) / m.peakBytes;
-  return `| ${name} | ${formatBytes(m.estimateBytes)} | ${formatBytes(m.peakBytes)} | ${error >= 0 ? "+" : ""}${error.toFixed(0)}% | ${m.estimatePhase} | ${m.seconds.toFixed(0)} |`;
+  return `| ${name} | ${estimateCells(m)} | ${m.estimatePhase} | ${m.seconds.toFixed(0)} |`;
 }
 
 function estimateRow(name: string, what: string, e: MemoryEstimate): string {
