@@ -1,7 +1,8 @@
 /**
- * A real index of gpt2-tiny served as `influence serve` serves it, its engine in 2 worker threads
- * that share one copy of the index's arrays: it answers as the engine opened in process, and serve's
- * memory estimate counts the shared arrays once. `scoreSequences` through it: sequences scored as
+ * A real index of gpt2-tiny served as `influence serve` serves it under a tight budget, its engine in
+ * 2 worker threads that share one copy of the index's arrays: it answers as the engine opened in
+ * process, and serve's memory estimate counts the shared arrays once (a copy per worker, the faster
+ * way when it fits the budget, once per worker). `scoreSequences` through it: sequences scored as
  * if they were training sequences agree with the indexed sequences' exact scores, the fixture's
  * float64 reference, and their own token and layer scores.
  */
@@ -10,7 +11,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openSharedIndexArrays } from "../src/engine/index-arrays.js";
 import { IndexEngine } from "../src/engine/index-engine.js";
-import { serveEstimate } from "../src/engine/serve-memory.js";
+import { planServeMemory, serveEstimate } from "../src/engine/serve-memory.js";
 import { wordOrderVariants } from "../src/engine/word-order-variants.js";
 import { startIndexServer } from "../src/http/open-index-server.js";
 import { indexFiles, indexPath, readIndexManifest } from "../src/indexer/index-manifest.js";
@@ -71,7 +72,16 @@ describe("a gpt2-tiny index served by 2 workers", () => {
     tmp = await tempDir();
     indexDir = path.join(tmp.dir, "index");
     await runBuild(fixtureBuildJob(fixturePath("gpt2-tiny"), indexDir));
-    server = await startIndexServer({ indexes: [{ dir: indexDir }], port: 0, workers: 2, maxQueue: 16, timeoutMs: 120_000, logger: memoryLogger() });
+    // Sharing one copy of the arrays: the workers' answers must not depend on it (the other servers of the tests hold a copy per worker).
+    server = await startIndexServer({
+      indexes: [{ dir: indexDir }],
+      port: 0,
+      workers: 2,
+      maxQueue: 16,
+      timeoutMs: 120_000,
+      logger: memoryLogger(),
+      arraySharing: "shared",
+    });
     tokenizer = await loadTokenizer(fixturePath("gpt2-tiny"));
   });
   afterAll(async () => {
@@ -115,7 +125,7 @@ describe("a gpt2-tiny index served by 2 workers", () => {
     }
   });
 
-  it("reads the arrays once into shared memory for its workers, and its memory estimate counts them once, the rest per worker", async () => {
+  it("reads the arrays once into shared memory for its workers; the memory estimate counts them once if shared, else once per worker, the rest per worker", async () => {
     const manifest = await readIndexManifest(indexDir);
     const arrays = await openSharedIndexArrays(indexDir, manifest, (await modelTokenizer(manifest.model.path)).model.modules);
     const tiers = [arrays.vectors, arrays.sketch!];
@@ -142,20 +152,34 @@ describe("a gpt2-tiny index served by 2 workers", () => {
     const tierFiles = await bytes(...(["projection", "sketchProjection", "vectors", "sketch"] as const).map((f) => indexPath(indexDir, f)));
     const graphs = (await readdir(indexDir)).filter((name) => name.startsWith(indexFiles.hnsw)).map((name) => path.join(indexDir, name));
     const perWorker = await bytes(indexPath(indexDir, "tokens"), ...graphs);
-    const [one, two] = [await serveEstimate([indexDir], 1), await serveEstimate([indexDir], 2)];
-    for (const [estimate, workers] of [
-      [one, 1],
-      [two, 2],
-    ] as const) {
-      expect(estimate.phase).toBe("serving");
-      expect(estimate.parts.filter((p) => p.what.includes("shared"))).toEqual([
-        { what: "EK-FAC factors and inverse scales (shared by the workers)", bytes: factors + inverses },
-        { what: "projections, vectors and sketches (shared by the workers)", bytes: tierFiles },
-      ]);
-      expect(estimate.parts.filter((p) => p.what === "HNSW graphs and token stores (per worker)")).toEqual(
-        Array.from({ length: workers }, () => ({ what: "HNSW graphs and token stores (per worker)", bytes: perWorker })),
-      );
+    for (const workers of [1, 2]) {
+      for (const sharing of ["shared", "per-worker"] as const) {
+        const estimate = await serveEstimate([indexDir], workers, sharing);
+        expect(estimate.phase).toBe("serving");
+        // Shared: counted once; per worker: once for each.
+        const copies = sharing === "shared" ? 1 : workers;
+        const whose = sharing === "shared" ? "shared by the workers" : "per worker";
+        expect(estimate.parts.filter((p) => /^(EK-FAC|projections)/.test(p.what))).toEqual(
+          Array.from({ length: copies }, () => [
+            { what: `EK-FAC factors and inverse scales (${whose})`, bytes: factors + inverses },
+            { what: `projections, vectors and sketches (${whose})`, bytes: tierFiles },
+          ]).flat(),
+        );
+        expect(estimate.parts.filter((p) => p.what === "HNSW graphs and token stores (per worker)")).toEqual(
+          Array.from({ length: workers }, () => ({ what: "HNSW graphs and token stores (per worker)", bytes: perWorker })),
+        );
+      }
     }
+  });
+
+  it("plans a copy of the arrays per worker when that fits the budget or there is one worker, else one shared copy", async () => {
+    const [shared, perWorker] = [await serveEstimate([indexDir], 2, "shared"), await serveEstimate([indexDir], 2, "per-worker")];
+    expect(shared.bytes).toBeLessThan(perWorker.bytes);
+    const plan = (workers: number, bytes: number) => planServeMemory([indexDir], workers, { bytes, source: "--memory test" });
+    expect(await plan(2, perWorker.bytes)).toEqual({ sharing: "per-worker", estimate: perWorker, perWorker });
+    expect(await plan(2, perWorker.bytes - 1)).toEqual({ sharing: "shared", estimate: shared, perWorker });
+    const one = await serveEstimate([indexDir], 1, "per-worker");
+    expect(await plan(1, 1)).toEqual({ sharing: "per-worker", estimate: one, perWorker: one });
   });
 
   it("scores an indexed sequence's own tokens as its exact score (1e-6), the reference's (1e-3), with token and layer scores summing to it", async () => {

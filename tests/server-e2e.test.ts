@@ -5,6 +5,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { serveEstimate } from "../src/engine/serve-memory.js";
 import { runBuild } from "../src/jobs/build.js";
 import { startPrivatePostgres, type PrivatePostgres } from "../support/db.js";
 import { expectedQueryScores, fixtureBuildJob, topIds } from "../support/fixture-index.js";
@@ -15,9 +16,9 @@ import { tempDir } from "../src/util/temp-dir.js";
 const queries = fixtureQueries("gpt2-tiny");
 const trainIds = fixtureTrain("gpt2-tiny").map((s) => s.id);
 
-/** Starts `influence serve` and resolves with its GraphQL URL once it listens. */
-function serve(indexDir: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [path.join(REPO_ROOT, "bin/influence.js"), "serve", "--index", indexDir, "--port", "0", "--workers", "2"], {
+/** Starts `influence serve` (2 workers, `extra` arguments) and resolves with its GraphQL URL and what it printed once it listens. */
+function serve(indexDir: string, ...extra: string[]): Promise<{ child: ChildProcess; url: string; log: string }> {
+  const child = spawn(process.execPath, [path.join(REPO_ROOT, "bin/influence.js"), "serve", "--index", indexDir, "--port", "0", "--workers", "2", ...extra], {
     stdio: ["ignore", "ignore", "pipe"],
   });
   return new Promise((resolve, reject) => {
@@ -25,7 +26,7 @@ function serve(indexDir: string): Promise<{ child: ChildProcess; url: string }> 
     child.stderr?.on("data", (chunk: Buffer) => {
       log += chunk.toString();
       const m = /GraphQL\s+(http:\/\/\S+)/.exec(log);
-      if (m) resolve({ child, url: m[1] });
+      if (m) resolve({ child, url: m[1], log });
     });
     child.once("exit", (code) => reject(new Error(`influence serve exited with ${code}:\n${log}`)));
   });
@@ -40,7 +41,8 @@ const INFLUENCE = `query Q($p: [Int!], $c: [Int!], $layers: [Int!], $topK: Int) 
 describe("influence serve over HTTP", () => {
   let tmp: Awaited<ReturnType<typeof tempDir>>;
   let postgres: PrivatePostgres;
-  let server: { child: ChildProcess; url: string };
+  let indexDir: string;
+  let server: { child: ChildProcess; url: string; log: string };
 
   const ask = (q: number, variables: Record<string, unknown> = {}) =>
     gql(server.url, INFLUENCE, { variables: { p: queries[q].prompt_tokens, c: queries[q].completion_tokens, ...variables } });
@@ -48,7 +50,7 @@ describe("influence serve over HTTP", () => {
   beforeAll(async () => {
     tmp = await tempDir();
     postgres = await startPrivatePostgres();
-    const indexDir = path.join(tmp.dir, "index");
+    indexDir = path.join(tmp.dir, "index");
     await runBuild(fixtureBuildJob(fixturePath("gpt2-tiny"), indexDir, { databaseUrl: postgres.url }));
     server = await serve(indexDir);
   });
@@ -74,6 +76,25 @@ describe("influence serve over HTTP", () => {
         const tokenSum = h.tokenScores.reduce((s, t) => s + t.score, 0);
         expect(Math.abs(tokenSum - h.score) / Math.abs(h.score)).toBeLessThan(1e-9);
       }
+    }
+  });
+
+  it("holds a copy of the index arrays per worker when the budget allows, else shares one, with the same answers", async () => {
+    expect(server.log).not.toMatch(/share one copy/);
+    const shared = await serveEstimate([indexDir], 2, "shared", postgres.url);
+    const perWorker = await serveEstimate([indexDir], 2, "per-worker", postgres.url);
+    const tight = await serve(indexDir, "--memory", String(Math.floor((shared.bytes + perWorker.bytes) / 2)));
+    try {
+      expect(tight.log).toMatch(
+        /a copy of each index's factors, projections and vectors per worker would need about [\d.]+ MiB, more than --memory [\d.]+ MiB allows: the workers share one copy/,
+      );
+      for (const q of [0, 1]) {
+        const [own, one] = [await ask(q), await gql(tight.url, INFLUENCE, { variables: { p: queries[q].prompt_tokens, c: queries[q].completion_tokens } })];
+        expect(one.errors).toBeUndefined();
+        expect(one.data).toEqual(own.data);
+      }
+    } finally {
+      tight.child.kill("SIGTERM");
     }
   });
 

@@ -1,4 +1,4 @@
-/** Worker thread of `influence serve`: opens the index once, on the arrays the server shares with it, and answers engine requests. */
+/** Worker thread of `influence serve`: opens the index once (on the arrays the server shares with it, if it does) and answers engine requests. */
 import { workerData } from "node:worker_threads";
 import { engineHandlers } from "./pooled-engine.js";
 import { hostWorker } from "../workers/worker-host.js";
@@ -11,8 +11,8 @@ export interface EngineWorkerData {
   indexDir: string;
   /** This worker's sessions: its share of the cores. */
   runtime: RuntimeOptions;
-  /** The index's large read-only arrays, read once by the server into shared memory (openSharedIndexArrays): every worker uses the same. */
-  arrays: IndexArrays;
+  /** The index's large read-only arrays, read once by the server into shared memory (openSharedIndexArrays) for every worker; without them, the worker reads its own. */
+  arrays?: IndexArrays;
 }
 
 // An index that cannot be opened (a corrupt or truncated file) is reported as the answer to each

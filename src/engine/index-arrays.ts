@@ -2,10 +2,11 @@
  * The large read-only arrays of an index, read and checked in one place: the EK-FAC factors and
  * their inverse scales, and each tier's projection and vector file (the first tier's vectors, and
  * the sketch when the index has one). An engine opened on its own (`influence query`, scripts,
- * tests) reads them into ordinary memory; `influence serve` reads them once per index into shared
- * memory and hands them to every engine worker in its workerData, where SharedArrayBuffers are
- * shared, not copied: N workers hold one copy instead of N, and a worker started to replace a
- * crashed one gets the same. What cannot be shared stays with each worker (index-engine.ts): the
+ * tests), and every engine worker of `influence serve` that holds its own copy, reads them into
+ * ordinary memory; when the workers are to share one copy (engine/serve-memory.ts), the server
+ * reads them once per index into shared memory and hands them to every engine worker in its
+ * workerData, where SharedArrayBuffers are shared, not copied: N workers hold one copy instead of
+ * N, and a worker started to replace a crashed one gets the same. What cannot be shared stays with each worker (index-engine.ts): the
  * model's weights and ONNX Runtime sessions, the HNSW graphs (hnswlib-node reads a graph only from
  * its file, into its own memory) and the token store.
  */

@@ -1,12 +1,17 @@
 /**
- * The memory of serving indexes. The server reads each index's large read-only arrays once, into
- * memory that all the index's engine workers share (index-arrays.ts): the EK-FAC factors and their
- * inverse scales, the projections, the first tier's vectors and the sketch. Every engine worker
- * holds the rest itself: its own model (threads cannot share weights), the HNSW graphs and the
- * token store, and it runs one sequence at a time, at most the model's context. The shared arrays
- * are read before the workers start, the factors a tensor at a time (ekfac/artifacts.ts loadFactors:
- * the largest stored tensor beside what is already converted); the workers of all indexes start at
- * once, so their checkpoints are read at the same time, beside the shared arrays.
+ * The memory of serving indexes. Each index's large read-only arrays (index-arrays.ts: the EK-FAC
+ * factors and their inverse scales, the projections, the first tier's vectors and the sketch) are
+ * held either by every engine worker, in its own ordinary memory, or once, read by the server into
+ * memory all the index's workers share. Shared memory costs time per query: ONNX Runtime reads no
+ * shared memory, so a query copies the factors and projections its gradient uses, and V8 copies
+ * candidate rows out of it at about half the speed (demo index, 2 workers: 1.8 instead of 2.65 GiB
+ * at the peak, 10-25 % fewer answers a second). So the workers hold their own copies whenever that
+ * fits the budget (planServeMemory). Either way, every engine worker holds the rest itself: its own
+ * model (threads cannot share weights), the HNSW graphs and the token store, and it runs one
+ * sequence at a time, at most the model's context. The arrays are read a tensor of the factors at a
+ * time (ekfac/artifacts.ts loadFactors: the largest stored tensor beside what is already converted):
+ * shared, by the server before the workers start; otherwise by every worker as it starts. The
+ * workers of all indexes start at once, so their checkpoints are read at the same time.
  */
 import { readdir, stat } from "node:fs/promises";
 import path from "node:path";
@@ -17,7 +22,15 @@ import { layoutOf } from "../model/architectures.js";
 import { batchBytesPerToken } from "../model/batch-budget.js";
 import { largestTensorBytes } from "../model/checkpoint.js";
 import { readConfig } from "../model/config.js";
-import { type MemoryEstimate, type MemoryPart, PROCESS_BASELINE_BYTES, WORKER_THREAD_BYTES, modelMemory, peakOf } from "../model/memory-estimate.js";
+import {
+  type MemoryBudget,
+  type MemoryEstimate,
+  type MemoryPart,
+  PROCESS_BASELINE_BYTES,
+  WORKER_THREAD_BYTES,
+  modelMemory,
+  peakOf,
+} from "../model/memory-estimate.js";
 import { inputWidth } from "../model/model.js";
 import { INDEX_ARRAY_FILES } from "./index-arrays.js";
 
@@ -28,26 +41,31 @@ async function filesBytes(dir: string, keep: (name: string) => boolean): Promise
   return sizes.reduce((a, b) => a + b, 0);
 }
 
-/** The index files the shared arrays are read from, by name. */
-const SHARED_FILES: ReadonlySet<string> = new Set(INDEX_ARRAY_FILES.map((file) => indexFiles[file]));
+/** The index files the arrays are read from, by name. */
+const ARRAY_FILES: ReadonlySet<string> = new Set(INDEX_ARRAY_FILES.map((file) => indexFiles[file]));
 
 /**
- * What the engine reads of an index folder: shared, the factors (their stored tensors, and the
- * largest of them; not the covariances, which only the fit needs), the projections and the vector files; per worker, every
- * other file but the manifest and the build's state (the HNSW graphs, the token store).
+ * What the engine reads of an index folder: its arrays, the factors (their stored tensors, and the
+ * largest of them; not the covariances, which only the fit needs), the projections and the vector
+ * files; and what each worker reads itself, every other file but the manifest and the build's
+ * state (the HNSW graphs, the token store).
  */
-async function indexBytes(dir: string): Promise<{ shared: { factors: { total: number; largest: number }; tiers: number }; perWorker: number }> {
+async function indexBytes(dir: string): Promise<{ arrays: { factors: { total: number; largest: number }; tiers: number }; perWorker: number }> {
   const factors = await loadedFactorsBytes(indexPath(dir, "factors"));
-  const tiers = await filesBytes(dir, (name) => SHARED_FILES.has(name));
-  const perWorker = await filesBytes(dir, (name) => !SHARED_FILES.has(name) && name !== indexFiles.manifest && name !== indexFiles.buildState);
-  return { shared: { factors, tiers }, perWorker };
+  const tiers = await filesBytes(dir, (name) => ARRAY_FILES.has(name));
+  const perWorker = await filesBytes(dir, (name) => !ARRAY_FILES.has(name) && name !== indexFiles.manifest && name !== indexFiles.buildState);
+  return { arrays: { factors, tiers }, perWorker };
 }
 
+/** Who holds an index's arrays: every engine worker its own copy, or one copy the workers share. */
+export type ArraySharing = "per-worker" | "shared";
+
 /**
- * The peak of serving these index folders with `workers` engine workers each; `databaseUrl` is
- * serve's --database (else an index built without one opens its embedded database here).
+ * The peak of serving these index folders with `workers` engine workers each, holding the arrays as
+ * `sharing` says; `databaseUrl` is serve's --database (else an index built without one opens its
+ * embedded database here).
  */
-export async function serveEstimate(indexDirs: readonly string[], workers: number, databaseUrl?: string): Promise<MemoryEstimate> {
+export async function serveEstimate(indexDirs: readonly string[], workers: number, sharing: ArraySharing, databaseUrl?: string): Promise<MemoryEstimate> {
   const loading: MemoryPart[] = [{ what: "the process (Node, ONNX Runtime)", bytes: PROCESS_BASELINE_BYTES }];
   const reading: MemoryPart[] = [...loading];
   const running: MemoryPart[] = [...loading];
@@ -61,28 +79,51 @@ export async function serveEstimate(indexDirs: readonly string[], workers: numbe
     }
     const cfg = await readConfig(manifest.model.path);
     const model = modelMemory(cfg, await largestTensorBytes(manifest.model.path), cfg.contextLength * batchBytesPerToken(cfg));
-    const { shared, perWorker } = await indexBytes(dir);
+    const { arrays, perWorker } = await indexBytes(dir);
     // The inverse scales 1 / (Lambda + damping): a float32 [out, in+1] per module, beside Lambda.
     const inverses = layoutOf(cfg)
       .modules(cfg)
       .reduce((sum, m) => sum + 4 * m.outFeatures * inputWidth(m), 0);
-    const once = [
-      { what: "EK-FAC factors and inverse scales (shared by the workers)", bytes: shared.factors.total + inverses },
-      { what: "projections, vectors and sketches (shared by the workers)", bytes: shared.tiers },
+    const whose = sharing === "shared" ? "shared by the workers" : "per worker";
+    const held = [
+      { what: `EK-FAC factors and inverse scales (${whose})`, bytes: arrays.factors.total + inverses },
+      { what: `projections, vectors and sketches (${whose})`, bytes: arrays.tiers },
     ];
-    reading.push(...once, { what: "factor tensor being read", bytes: shared.factors.largest });
-    loading.push(...once);
-    running.push(...once);
+    const beingRead = { what: "factor tensor being read", bytes: arrays.factors.largest };
     const index = { what: "HNSW graphs and token stores (per worker)", bytes: perWorker };
     const thread = { what: "worker thread", bytes: WORKER_THREAD_BYTES };
+    if (sharing === "shared") {
+      reading.push(...held, beingRead);
+      loading.push(...held);
+      running.push(...held);
+    }
     for (let w = 0; w < workers; w++) {
-      loading.push(thread, ...model.loading);
-      running.push(thread, ...model.running, index);
+      loading.push(thread, ...model.loading, ...(sharing === "per-worker" ? [...held, beingRead] : []));
+      running.push(thread, ...model.running, index, ...(sharing === "per-worker" ? held : []));
     }
   }
   return peakOf([
-    { phase: "reading the shared arrays", parts: reading },
+    ...(sharing === "shared" ? [{ phase: "reading the shared arrays", parts: reading }] : []),
     { phase: "starting the engine workers", parts: loading },
     { phase: "serving", parts: running },
   ]);
+}
+
+export interface ServeMemoryPlan {
+  sharing: ArraySharing;
+  /** The peak with that sharing. */
+  estimate: MemoryEstimate;
+  /** The peak with a copy of the arrays per worker, whichever sharing was chosen. */
+  perWorker: MemoryEstimate;
+}
+
+/**
+ * How to hold the indexes' arrays under `budget`: every worker its own copy (the faster) when that
+ * fits the budget or there is one worker, else one shared copy, whose estimate the caller checks
+ * against the budget.
+ */
+export async function planServeMemory(indexDirs: readonly string[], workers: number, budget: MemoryBudget, databaseUrl?: string): Promise<ServeMemoryPlan> {
+  const perWorker = await serveEstimate(indexDirs, workers, "per-worker", databaseUrl);
+  if (workers === 1 || perWorker.bytes <= budget.bytes) return { sharing: "per-worker", estimate: perWorker, perWorker };
+  return { sharing: "shared", estimate: await serveEstimate(indexDirs, workers, "shared", databaseUrl), perWorker };
 }

@@ -1,9 +1,9 @@
 /**
  * `influence serve` as a function: index folders behind the GraphQL server, each with its engine in
- * its own pool of worker threads and its own database, opened in the main thread. The main thread
- * reads an index's large read-only arrays (factors, projections, vectors, sketch) once into shared
- * memory for all its workers; each worker opens the rest itself (its model, the HNSW graphs, the
- * token store).
+ * its own pool of worker threads and its own database, opened in the main thread. Each worker reads
+ * an index's large read-only arrays (factors, projections, vectors, sketch) itself, or, when they
+ * are to be shared (engine/serve-memory.ts), the main thread reads them once into shared memory for
+ * all its workers; each worker opens the rest itself (its model, the HNSW graphs, the token store).
  */
 import { existsSync } from "node:fs";
 import path from "node:path";
@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { type Database, migrate, openDatabase } from "../db/index.js";
 import type { EngineWorkerData } from "../engine/engine-worker.js";
 import { openSharedIndexArrays } from "../engine/index-arrays.js";
+import type { ArraySharing } from "../engine/serve-memory.js";
 import { indexPath, readIndexManifest } from "../indexer/index-manifest.js";
 import { modelTokenizer } from "../model/open-model.js";
 import { spawnTsWorker } from "../workers/spawn-worker.js";
@@ -41,6 +42,8 @@ export interface IndexServerOptions extends Omit<ServerOptions, "indexes"> {
   maxQueue: number;
   /** Per-request limit, queueing included. */
   timeoutMs: number;
+  /** Who holds each index's arrays (planServeMemory chooses); default a copy per worker. */
+  arraySharing?: ArraySharing;
 }
 
 /** The built web UI (dashboard and playground), when `npm run build:web` has produced it. */
@@ -65,13 +68,13 @@ export function namedIndexFolders(indexes: readonly IndexFolder[]): Array<Requir
 }
 
 export async function startIndexServer(options: IndexServerOptions): Promise<RunningServer & { close(): Promise<void> }> {
-  const { indexes, databaseUrl, workers, device, maxQueue, timeoutMs, ...serverOptions } = options;
+  const { indexes, databaseUrl, workers, device, maxQueue, timeoutMs, arraySharing = "per-worker", ...serverOptions } = options;
   const folders = namedIndexFolders(indexes);
   // The cores are shared among the workers of every index: a comparison keeps them all busy.
   const runtime = workerRuntime(device, workers * folders.length);
   const opened: OpenedIndex[] = [];
   try {
-    for (const folder of folders) opened.push(await openIndex(folder, { databaseUrl, workers, runtime, maxQueue, timeoutMs }));
+    for (const folder of folders) opened.push(await openIndex(folder, { databaseUrl, workers, runtime, maxQueue, timeoutMs, arraySharing }));
     const running = await startServer({ ...serverOptions, indexes: opened.map((index) => index.backend) });
     return {
       ...running,
@@ -93,7 +96,7 @@ interface OpenedIndex {
 
 async function openIndex(
   { dir, name }: Required<IndexFolder>,
-  options: { databaseUrl?: string; workers: number; runtime: Required<RuntimeOptions>; maxQueue: number; timeoutMs: number },
+  options: { databaseUrl?: string; workers: number; runtime: Required<RuntimeOptions>; maxQueue: number; timeoutMs: number; arraySharing: ArraySharing },
 ): Promise<OpenedIndex> {
   const manifest = await readIndexManifest(dir);
   const url = options.databaseUrl ?? (manifest.database.kind === "postgres" ? manifest.database.url : undefined);
@@ -103,7 +106,8 @@ async function openIndex(
     await migrate(db);
     const { model, tokenizer } = await modelTokenizer(manifest.model.path);
     // Given to every worker, a replacement of a crashed one too: the arrays' SharedArrayBuffers are shared, not copied.
-    const data: EngineWorkerData = { indexDir: dir, runtime: options.runtime, arrays: await openSharedIndexArrays(dir, manifest, model.modules) };
+    const arrays = options.arraySharing === "shared" ? await openSharedIndexArrays(dir, manifest, model.modules) : undefined;
+    const data: EngineWorkerData = { indexDir: dir, runtime: options.runtime, ...(arrays ? { arrays } : {}) };
     const { workers: size, maxQueue, timeoutMs } = options;
     pool = new WorkerPool({ spawn: () => spawnTsWorker(new URL("../engine/engine-worker.ts", import.meta.url), data), size, maxQueue, timeoutMs });
     const engine = await PooledEngine.open(pool);

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { defaultWebRoot, type IndexFolder, namedIndexFolders, startIndexServer } from "../../http/open-index-server.js";
-import { serveEstimate } from "../../engine/serve-memory.js";
+import { planServeMemory } from "../../engine/serve-memory.js";
+import { formatBytes } from "../../util/memory.js";
 import { memoryBudget } from "../../jobs/memory-plan.js";
 import { checkBudget, plannedMemory } from "../../model/memory-estimate.js";
 import { closeOnSignals } from "../../http/shutdown.js";
@@ -33,13 +34,16 @@ export function registerServe(program: Command): void {
     .addOption(memoryOption("the server"))
     .action(async (opts) => {
       const budget = memoryBudget(opts.memory);
-      const estimate = await serveEstimate(
-        namedIndexFolders(opts.index).map((f) => f.dir),
-        opts.workers,
-        opts.database,
-      );
+      const dirs = namedIndexFolders(opts.index).map((f) => f.dir);
+      const { sharing, estimate, perWorker } = await planServeMemory(dirs, opts.workers, budget, opts.database);
       checkBudget("serve", estimate, budget, "serve fewer indexes or use fewer --workers (each holds its own model, HNSW graphs and token store)");
       logMemoryPlan({ estimate }, budget);
+      if (sharing === "shared" && process.env.INFLUENCE_QUIET !== "1") {
+        console.error(
+          `influence: a copy of each index's factors, projections and vectors per worker would need about ${formatBytes(perWorker.bytes)}, ` +
+            `more than ${budget.source} allows: the workers share one copy (less memory, slower queries)`,
+        );
+      }
       const { device } = modelRuntime(opts.device, opts.workers * opts.index.length);
       const server = await startIndexServer({
         indexes: opts.index,
@@ -55,6 +59,7 @@ export function registerServe(program: Command): void {
         maxBodyBytes: opts.maxBody,
         webRoot: defaultWebRoot(),
         memory: plannedMemory(budget, estimate),
+        arraySharing: sharing,
       });
       const served = opts.index.map((index: IndexFolder) => (index.name ? `${index.name}=${index.dir}` : index.dir)).join(", ");
       console.error(`influence: serving ${served}\n  GraphQL    ${server.graphqlUrl}\n  dashboard  ${server.url}/\n  playground ${server.url}/playground`);
