@@ -39,11 +39,17 @@ export class PooledEngine implements InfluenceEngine {
   /**
    * Waits until every worker has loaded its engine (one `info` request each, under `loadTimeoutMs`
    * rather than the pool's per-request limit), and keeps the index description the server needs
-   * synchronously.
+   * synchronously. When one fails (a damaged file), the others are still let finish opening before
+   * the failure is thrown: the caller then closes the pool, and a worker terminated inside an ONNX
+   * Runtime call aborts the process.
    */
   static async open(pool: WorkerPool, loadTimeoutMs = 600_000): Promise<PooledEngine> {
-    const answers = await Promise.all(Array.from({ length: pool.metrics().size }, () => pool.run<IndexInfo>("info", null, { timeoutMs: loadTimeoutMs })));
-    return new PooledEngine(pool, answers[0]);
+    const answers = await Promise.allSettled(
+      Array.from({ length: pool.metrics().size }, () => pool.run<IndexInfo>("info", null, { timeoutMs: loadTimeoutMs })),
+    );
+    const failed = answers.find((a) => a.status === "rejected");
+    if (failed) throw failed.reason;
+    return new PooledEngine(pool, (answers[0] as PromiseFulfilledResult<IndexInfo>).value);
   }
 
   info(): IndexInfo {
