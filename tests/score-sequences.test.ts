@@ -1,8 +1,8 @@
 /**
- * A real index of gpt2-tiny served as `influence serve` serves it under a tight budget, its engine in
- * 2 worker threads that share one copy of the index's arrays: it answers as the engine opened in
- * process, and serve's memory estimate counts the shared arrays once (a copy per worker, the faster
- * way when it fits the budget, once per worker). `scoreSequences` through it: sequences scored as
+ * A real index of gpt2-tiny served as `influence serve` serves it when a copy per worker does not
+ * fit the budget, its engine in 2 worker threads that share one copy of the index's arrays: it
+ * answers as the engine opened in process, and serve's memory estimate counts shared arrays once
+ * and a copy per worker once for each. `scoreSequences` through it: sequences scored as
  * if they were training sequences agree with the indexed sequences' exact scores, the fixture's
  * float64 reference, and their own token and layer scores.
  */

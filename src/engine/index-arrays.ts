@@ -6,9 +6,9 @@
  * ordinary memory; when the workers are to share one copy (engine/serve-memory.ts), the server
  * reads them once per index into shared memory and hands them to every engine worker in its
  * workerData, where SharedArrayBuffers are shared, not copied: N workers hold one copy instead of
- * N, and a worker started to replace a crashed one gets the same. What cannot be shared stays with each worker (index-engine.ts): the
- * model's weights and ONNX Runtime sessions, the HNSW graphs (hnswlib-node reads a graph only from
- * its file, into its own memory) and the token store.
+ * N, and a worker started to replace a crashed one gets the same. What cannot be shared stays with
+ * each worker (index-engine.ts): the model's weights and ONNX Runtime sessions, the HNSW graphs
+ * (hnswlib-node reads a graph only from its file, into its own memory) and the token store.
  */
 import { loadFactors } from "../ekfac/artifacts.js";
 import { type ModuleFactors, inverseScale } from "../ekfac/factors.js";
