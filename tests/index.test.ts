@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Database, countSequences, getCorpus, openDatabase } from "../src/db/index.js";
 import { IndexEngine } from "../src/engine/index-engine.js";
 import { runBuild } from "../src/jobs/build.js";
-import { type IndexManifest, indexPath, readIndexManifest } from "../src/indexer/index-manifest.js";
+import { type IndexManifest, indexPath, readIndexManifest, vectorBytesPerSequence } from "../src/indexer/index-manifest.js";
+import { readVectorFileHeader } from "../src/indexer/vector-file.js";
 import { spearman } from "../src/stats/correlation.js";
 import { FIXTURE_SHARD_SIZE, expectedQueryScores as expectedScores, fixtureBuildJob as buildJob, topIds } from "../support/fixture-index.js";
 import { fixturePath, fixtureQueries, fixtureTrain, REPO_ROOT } from "../support/fixtures.js";
@@ -73,6 +74,9 @@ describe("the influence index on gpt2-tiny (empirical Fisher)", () => {
     expect(manifest.vectors.count).toBe(train.length);
     // Two blocks of 128 x 33 and 32 x 129 each fit their share of the budget whole.
     expect(manifest.sketch).toMatchObject({ count: train.length, dim: 2 * (128 * 33 + 32 * 129) });
+    // By default in int8: a scale and one byte per coordinate.
+    expect((await readVectorFileHeader(indexPath(indexDir, "sketch"))).elementType).toBe("int8");
+    expect(vectorBytesPerSequence(manifest)).toBe(4 * manifest.vectors.dim + 4 + (manifest.sketch?.dim ?? Number.NaN));
     expect(existsSync(indexPath(indexDir, "buildState"))).toBe(false);
     expect(existsSync(indexPath(indexDir, "shards"))).toBe(false);
   });

@@ -4,7 +4,8 @@ import { fitEkfac, serialPasses } from "../src/ekfac/fit.js";
 import { loadModel } from "../src/model/load.js";
 import type { GradientCapture } from "../src/model/model.js";
 import { Projector } from "../src/projection/projector.js";
-import { buildSketch, sketchDims } from "../src/projection/sketch.js";
+import { buildSketch, coarseSketch, sketchDims } from "../src/projection/sketch.js";
+import { layoutOf } from "../src/projection/vector-layout.js";
 import { expectedQueryScores } from "../support/fixture-index.js";
 import { fixturePath, fixtureQueries, fixtureTrain } from "../support/fixtures.js";
 
@@ -82,15 +83,20 @@ describe("the sketch's scores on gpt2-tiny against the fixture's exact EK-FAC sc
   let queryCapture: GradientCapture;
   let exact: number[][];
 
-  /** Scores [query][sequence] by a sketch with these settings. */
-  const sketchScores = async (floats: number, rank: number, seed: number): Promise<number[][]> => {
+  /** Scores [query][sequence] by a sketch with these settings, or by its coarse part (coarseSketch). */
+  const sketchScores = async (floats: number, rank: number, seed: number, part: "whole" | "coarse" = "whole"): Promise<number[][]> => {
     const projector = new Projector(await buildSketch(factors, { floats, rank, seed }));
     const [t, q] = [await projector.vectors(trainCapture), await projector.vectors(queryCapture)];
     const dim = projector.dim;
+    // The coarse part of every block, however small (the engine's has a floor of coordinates a block).
+    const coarse = part === "whole" ? undefined : coarseSketch(layoutOf(projector.projection), 0);
+    const { ranges, scales } = coarse ?? { ranges: [{ offset: 0, size: dim }], scales: [1] };
     return queries.map((_, i) =>
       train.map((_, j) => {
         let s = 0;
-        for (let c = 0; c < dim; c++) s += q[i * dim + c] * t[j * dim + c];
+        ranges.forEach(({ offset, size }, r) => {
+          for (let c = offset; c < offset + size; c++) s += scales[r] * q[i * dim + c] * t[j * dim + c];
+        });
         return s;
       }),
     );
@@ -126,6 +132,15 @@ describe("the sketch's scores on gpt2-tiny against the fixture's exact EK-FAC sc
     const mean = exact.map((row, q) => row.map((_, j) => runs.reduce((s, r) => s + r[q][j], 0) / runs.length));
     const single = runs.map(error).sort((a, b) => a - b)[runs.length >> 1];
     // Independent seeds: the mean's error shrinks like 1 / sqrt(16) = 1/4 of one seed's.
+    expect(error(mean)).toBeLessThan(single / 2.5);
+  });
+
+  it("has an unbiased coarse part: a quarter of every block's rows, scaled, averages to exact over seeds", async () => {
+    // Every matrix kept whole: the whole sketch is exact, so the coarse part's error is its own.
+    const runs = await Promise.all(Array.from({ length: 16 }, (_, seed) => sketchScores(4 * 4224, 33, seed, "coarse")));
+    const mean = exact.map((row, q) => row.map((_, j) => runs.reduce((s, r) => s + r[q][j], 0) / runs.length));
+    const single = runs.map(error).sort((a, b) => a - b)[runs.length >> 1];
+    expect(single).toBeGreaterThan(1e-2); // it does compress
     expect(error(mean)).toBeLessThan(single / 2.5);
   });
 });

@@ -5,7 +5,15 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { normalGenerator } from "../src/util/random.js";
-import { mergeVectorFiles, readVectorFile, readVectorFileHeader, VectorFileWriter, writeVectorFile } from "../src/indexer/vector-file.js";
+import {
+  type QuantizedVectorFile,
+  mergeVectorFiles,
+  readStoredVectors,
+  readVectorFile,
+  readVectorFileHeader,
+  VectorFileWriter,
+  writeVectorFile,
+} from "../src/indexer/vector-file.js";
 import type { VectorLayout } from "../src/projection/vector-layout.js";
 import { expectRefused } from "./helpers/refusal.js";
 
@@ -93,6 +101,90 @@ describe("vector file round trip", () => {
   });
 });
 
+/** The file's bytes as format version 1 wrote them: no element type field, so the layout at 104, float32 rows. */
+function asVersion1(bytes: Buffer): Buffer {
+  const layoutBytes = bytes.readUInt32LE(20);
+  const dataOffset = Math.ceil((104 + layoutBytes) / 8) * 8;
+  const header = Buffer.alloc(dataOffset);
+  bytes.copy(header, 0, 0, 104);
+  bytes.copy(header, 104, 112, 112 + layoutBytes);
+  header.writeUInt32LE(1, 8);
+  header.writeUInt32LE(dataOffset, 12);
+  createHash("sha256").update(header.subarray(0, 72)).update(header.subarray(104)).digest().copy(header, 72);
+  return Buffer.concat([header, bytes.subarray(bytes.readUInt32LE(12))]);
+}
+
+describe("int8 rows: a quarter of the bytes, each value within half a step of its row's scale", () => {
+  const int8File = async (name: string, rows: Float32Array, firstOrdinal = 0): Promise<QuantizedVectorFile> => {
+    await writeVectorFile(file(name), { dim: DIM, firstOrdinal, layout: LAYOUT, rows, elementType: "int8" });
+    const read = await readStoredVectors(file(name));
+    if (read.elementType !== "int8") throw new Error(`${name}: read back as ${read.elementType}`);
+    return read;
+  };
+
+  it("stores each row as int8 values times a scale max |x| / 127, within half a step of the original", async () => {
+    const rows = randomRows(50, 11);
+    rows.fill(0, 7 * DIM, 8 * DIM); // a zero row: scale 0
+    for (let i = 0; i < DIM; i++) rows[9 * DIM + i] *= 1e-6; // a tiny row keeps its relative precision
+    const read = await int8File("int8.vec", rows, 30);
+    expect(read).toMatchObject({ dim: DIM, count: 50, firstOrdinal: 30, layout: LAYOUT });
+    const bytes = await readFile(file("int8.vec"));
+    expect(bytes.length).toBe(bytes.readUInt32LE(12) + 50 * (DIM + 4)); // a scale and DIM bytes per row
+    for (let r = 0; r < 50; r++) {
+      const row = rows.subarray(r * DIM, (r + 1) * DIM);
+      const max = Math.max(...Array.from(row, Math.abs));
+      expect(read.scales[r]).toBe(Math.fround(max / 127)); // stored as float32
+      for (let i = 0; i < DIM; i++) {
+        const value = read.rows[r * DIM + i] * read.scales[r];
+        expect(Math.abs(value - row[i])).toBeLessThanOrEqual((max / 127) * 0.5 * (1 + 1e-6));
+      }
+    }
+    expect(read.scales[7]).toBe(0);
+    expect(Array.from(read.rows.subarray(7 * DIM, 8 * DIM))).toEqual(new Array(DIM).fill(0));
+  });
+
+  it("merges int8 shards into the file one write makes, and refuses shards of both element types", async () => {
+    const rows = randomRows(30, 12);
+    await int8File("int8-whole.vec", rows, 4);
+    await int8File("int8-a.vec", rows.subarray(0, 12 * DIM), 4);
+    await int8File("int8-b.vec", rows.subarray(12 * DIM), 16);
+    await mergeVectorFiles([file("int8-a.vec"), file("int8-b.vec")], file("int8-merged.vec"));
+    expect(await readFile(file("int8-merged.vec"))).toEqual(await readFile(file("int8-whole.vec")));
+    await writeVectorFile(file("float-b.vec"), { dim: DIM, firstOrdinal: 16, layout: LAYOUT, rows: rows.subarray(12 * DIM) });
+    await expectRefused(mergeVectorFiles([file("int8-a.vec"), file("float-b.vec")], file("mixed.vec")), file("float-b.vec"), /float32 rows, .* has int8 rows/);
+  });
+
+  it("is refused where float32 rows are expected, and checked like float32 rows", async () => {
+    await int8File("int8-checked.vec", randomRows(5, 13));
+    await expectRefused(readVectorFile(file("int8-checked.vec")), file("int8-checked.vec"), /stores int8 rows where float32 rows are expected/);
+    const bytes = await readFile(file("int8-checked.vec"));
+    const dataOffset = bytes.readUInt32LE(12);
+    const flipped = Buffer.from(bytes);
+    flipped[dataOffset + 2 * (DIM + 4) + 9] ^= 0x01;
+    await writeFile(file("int8-flipped.vec"), flipped);
+    await expectRefused(readStoredVectors(file("int8-flipped.vec")), file("int8-flipped.vec"), /payload checksum mismatch/);
+    // A negative scale with consistent checksums: refused, naming the row.
+    const negative = Buffer.from(bytes);
+    negative.writeFloatLE(-1, dataOffset + 3 * (DIM + 4));
+    createHash("sha256").update(negative.subarray(dataOffset)).digest().copy(negative, 40);
+    createHash("sha256").update(negative.subarray(0, 72)).update(negative.subarray(104, dataOffset)).digest().copy(negative, 72);
+    await writeFile(file("int8-negative.vec"), negative);
+    await expectRefused(readStoredVectors(file("int8-negative.vec")), file("int8-negative.vec"), /row 3 \(ordinal 3\) has an invalid scale \(-1\)/);
+  });
+});
+
+describe("format version 1 (float32 rows, no element type field)", () => {
+  it("is still read, row for row", async () => {
+    const rows = randomRows(9, 14);
+    await writeVectorFile(file("v2.vec"), { dim: DIM, firstOrdinal: 3, layout: LAYOUT, rows });
+    await writeFile(file("v1.vec"), asVersion1(await readFile(file("v2.vec"))));
+    const read = await readVectorFile(file("v1.vec"));
+    expect(read).toMatchObject({ dim: DIM, count: 9, firstOrdinal: 3, layout: LAYOUT });
+    expect(read.rows).toEqual(rows);
+    expect((await readVectorFileHeader(file("v1.vec"))).elementType).toBe("float32");
+  });
+});
+
 describe("vector file writer refuses bad input", () => {
   it("refuses NaN and infinities, naming the row", async () => {
     const rows = randomRows(4, 3);
@@ -165,14 +257,14 @@ describe("vector file reader refuses damaged files", () => {
 
   it("detects truncation, also in the header, and without verification", async () => {
     const p = await damaged((b) => b.subarray(0, b.length - 4));
-    await expectRefused(readVectorFile(p, { verify: false }), p, /^truncated vector file .*promises 20 rows of dimension 24/);
+    await expectRefused(readVectorFile(p, { verify: false }), p, /^truncated vector file .*promises 20 float32 rows of dimension 24/);
     const header = await damaged((b) => b.subarray(0, 60));
     await expectRefused(readVectorFile(header), header, /^truncated vector file/);
   });
 
   it("detects trailing bytes", async () => {
     const p = await damaged((b) => Buffer.concat([b, Buffer.from("junk")]));
-    await expectRefused(readVectorFile(p), p, /4 unexpected bytes after its 20 rows/);
+    await expectRefused(readVectorFile(p), p, /4 unexpected bytes after its 20 float32 rows/);
   });
 
   it("detects a wrong magic, an unknown version and a missing file", async () => {
@@ -184,10 +276,10 @@ describe("vector file reader refuses damaged files", () => {
     const empty = await damaged(() => Buffer.alloc(0));
     await expectRefused(readVectorFile(empty), empty, /is not a vector file/);
     const version = await damaged((b) => {
-      b.writeUInt32LE(2, 8);
+      b.writeUInt32LE(3, 8);
       return b;
     });
-    await expectRefused(readVectorFile(version), version, /unsupported vector file version 2/);
+    await expectRefused(readVectorFile(version), version, /unsupported vector file version 3 \(this program reads versions 1 and 2\)/);
     await expectRefused(readVectorFile(file("missing.vec")), file("missing.vec"), /cannot open vector file/);
   });
 

@@ -20,11 +20,12 @@ import type { InfluenceRequest } from "../../src/engine/types.js";
 import { type IndexManifest, indexPath, readIndexManifest } from "../../src/indexer/index-manifest.js";
 import { defaultCandidates } from "../../src/indexer/query-limits.js";
 import { readTokenStore } from "../../src/indexer/token-store.js";
-import { runBuild } from "../../src/jobs/build.js";
+import { DEFAULT_BUILD_PARAMETERS, runBuild } from "../../src/jobs/build.js";
 import { runScore } from "../../src/jobs/score.js";
 import { inputWidth } from "../../src/model/model.js";
 import { modelTokenizer, openModel } from "../../src/model/open-model.js";
-import { DEFAULT_SKETCH_FLOATS, sketchDims } from "../../src/projection/sketch.js";
+import { DEFAULT_SKETCH_FLOATS, sketchDims, sketchPrecision } from "../../src/projection/sketch.js";
+import type { ElementType } from "../../src/projection/vector-layout.js";
 import { writeJsonAtomic } from "../../src/util/atomic-write.js";
 import { tempDir } from "../../src/util/temp-dir.js";
 import { type Faithfulness, type ScoredSequences, aggregateFaithfulness, queryFaithfulness, topOrdinals } from "../../support/faithfulness.js";
@@ -35,17 +36,35 @@ import { DEMO_BUILD, DEMO_INDEX, ensureDemoIndex } from "../demo-index.js";
 
 const QUERIES = 30;
 const TOP_K = 10;
-/** Sketch budgets (floats per sequence) of the sketch-size table, 0 for none; the demo's own is the demo index. */
-const SKETCH_SIZES = [0, 8192, DEFAULT_SKETCH_FLOATS, 65_536] as const;
+/** A sketch of the sketch-size table: its budget (coordinates per sequence, 0 for none) and how it is stored. */
+interface SketchSetting {
+  floats: number;
+  precision: ElementType;
+}
+/** The demo build's own sketch (the demo index), measured by the main table. */
+const DEMO_SKETCH: SketchSetting = { floats: DEFAULT_SKETCH_FLOATS, precision: sketchPrecision(DEFAULT_BUILD_PARAMETERS.sketch ?? {}) };
+/** The sketch-size table's rows: none, smaller budgets in int8, the demo's own, and the same in float32. */
+const SKETCH_SETTINGS: readonly SketchSetting[] = [
+  { floats: 0, precision: "int8" },
+  { floats: 8192, precision: "int8" },
+  { floats: 32_768, precision: "int8" },
+  { floats: 65_536, precision: "int8" },
+  DEMO_SKETCH,
+  { floats: DEFAULT_SKETCH_FLOATS, precision: "float32" },
+];
+const isDemoSketch = (s: SketchSetting): boolean => s.floats === DEMO_SKETCH.floats && s.precision === DEMO_SKETCH.precision;
+const settingName = (s: SketchSetting): string => (s.floats === 0 ? "none" : `${s.floats} ${s.precision}`);
 /** Exact top sequences per query checked against engine.exactScores, for this many queries. */
 const CHECK = { queries: 3, sequences: 4, tolerance: 1e-4 } as const;
 
 /**
  * A setting measured: the scores it gives for a query (the default top-10 request), for every
- * sequence it scored. Its latency is the time of `scores`. Adding a setting is adding a row.
+ * sequence it scored. Its latency is the time of `scores`, unless `untimed` (a setting computed
+ * the long way round, for its answers only). Adding a setting is adding a row.
  */
 interface Row {
   name: string;
+  untimed?: boolean;
   scores(engine: IndexEngine, request: InfluenceRequest): Promise<ScoredSequences>;
 }
 
@@ -64,13 +83,23 @@ const everySequenceRow = (name: string, tier: "sketch" | "projected"): Row => ({
   },
 });
 
-const DEFAULT_ROW = candidatesRow("**default**: HNSW's 1,000 candidates re-scored by the sketch (`rerank: false`)");
+const DEFAULT_ROW = candidatesRow(
+  "**default**: HNSW's 1,000 candidates re-scored by the sketch, all by its leading quarter of rows, the best 100 by the whole (`rerank: false`)",
+);
 const SKETCH_ROW = everySequenceRow("sketch scores of every sequence, brute force", "sketch");
 
 const ROWS: Row[] = [
   DEFAULT_ROW,
   candidatesRow("HNSW's 300 candidates re-scored by the sketch", 300),
   candidatesRow("HNSW's 2,000 candidates re-scored by the sketch", 2000),
+  {
+    name: "HNSW's 1,000 candidates all re-scored by the whole sketch (one pass; from the brute-force scores, so untimed)",
+    untimed: true,
+    async scores(engine, request) {
+      const [{ candidates }, { scores }] = [await engine.candidates(request), await engine.approximateScores(request, "sketch")];
+      return new Map(candidates.map((c) => [c.ordinal, scores[c.ordinal]]));
+    },
+  },
   SKETCH_ROW,
   everySequenceRow("first tier only: projected (16x16 PCA) scores of every sequence, brute force", "projected"),
   {
@@ -177,12 +206,13 @@ const f3 = (x: number) => x.toFixed(3);
 
 function tableRow({ row, faithfulness: f, latencyMs }: Measured): string {
   const spearman = f.spearman ? `${f3(f.spearman.median)} (${f3(f.spearman.min)})` : "-";
-  return `| ${row.name} | ${f2(f.overlap.mean)} (${f.overlap.min}) | ${spearman} | ${f3(f.ratio.median)} [${f3(f.ratio.min)}, ${f3(f.ratio.max)}] | ${latencyMs.toFixed(0)} |`;
+  const ms = row.untimed ? "-" : latencyMs.toFixed(0);
+  return `| ${row.name} | ${f2(f.overlap.mean)} (${f.overlap.min}) | ${spearman} | ${f3(f.ratio.median)} [${f3(f.ratio.min)}, ${f3(f.ratio.max)}] | ${ms} |`;
 }
 
 /** One sketch budget: the index it gives the demo, and its default query and sketch measured against the ground truth. */
 interface SketchSize {
-  floats: number;
+  setting: SketchSetting;
   /** Distinct per-matrix dims, as "kOut x kIn". */
   dims: string[];
   bytesPerSequence: { vectors: number; sketch: number };
@@ -218,24 +248,30 @@ async function demoSketchDims(floats: number): Promise<string[]> {
  * EK-FAC fit (the build reuses a matching fit: its factors phase only checks it), measured by the
  * default query and the sketch of every sequence, then removed.
  */
-async function measureSketchVariant(floats: number, demo: IndexManifest, requests: readonly InfluenceRequest[], truth: GroundTruth): Promise<SketchSize> {
+async function measureSketchVariant(
+  setting: SketchSetting,
+  demo: IndexManifest,
+  requests: readonly InfluenceRequest[],
+  truth: GroundTruth,
+): Promise<SketchSize> {
   const demoSketch = DEMO_BUILD.parameters.sketch;
   if (!demoSketch) throw new Error("the demo build has no sketch settings to vary");
-  const scratch = await tempDir(`faithfulness-sketch-${floats}-`);
+  const { floats } = setting;
+  const scratch = await tempDir(`faithfulness-sketch-${floats}-${setting.precision}-`);
   try {
     await cp(indexPath(DEMO_INDEX, "factors"), indexPath(scratch.dir, "factors"), { recursive: true });
     const [buildLoad] = os.loadavg();
     const manifest = await runBuild({
       ...DEMO_BUILD,
-      parameters: { ...DEMO_BUILD.parameters, sketch: floats > 0 ? { ...demoSketch, floats } : null },
+      parameters: { ...DEMO_BUILD.parameters, sketch: floats > 0 ? { ...demoSketch, ...setting } : null },
       outDir: scratch.dir,
       resume: false,
-      log: (m) => console.error(`faithfulness: sketch ${floats}: ${m}`),
+      log: (m) => console.error(`faithfulness: sketch ${settingName(setting)}: ${m}`),
     });
     // The ground truth is the demo index's, keyed by its first tier, which the sketch must leave alone.
     if (manifest.vectors.checksum !== demo.vectors.checksum) {
       throw new Error(
-        `the index built with a sketch of ${floats} floats has other first-tier vectors than ${DEMO_INDEX} (checksum ${manifest.vectors.checksum})`,
+        `the index built with a sketch of ${settingName(setting)} has other first-tier vectors than ${DEMO_INDEX} (checksum ${manifest.vectors.checksum})`,
       );
     }
     const engine = await IndexEngine.open(scratch.dir);
@@ -243,7 +279,7 @@ async function measureSketchVariant(floats: number, demo: IndexManifest, request
       const defaultQuery = await measure(engine, DEFAULT_ROW, requests, truth);
       const sketch = floats > 0 ? await measure(engine, SKETCH_ROW, requests, truth) : undefined;
       return {
-        floats,
+        setting,
         dims: await demoSketchDims(floats),
         ...(await footprint(scratch.dir, manifest)),
         phaseSeconds: manifest.build.phaseSeconds,
@@ -263,12 +299,14 @@ const thousands = (n: number) => n.toLocaleString("en");
 const seconds = (s: number | undefined) => (s === undefined ? "-" : s.toFixed(0));
 
 function sketchSizeRow(size: SketchSize): string {
-  const { floats, bytesPerSequence: b, phaseSeconds: t, defaultQuery: q, sketch } = size;
-  const isDefault = floats === DEFAULT_SKETCH_FLOATS;
+  const { setting, bytesPerSequence: b, phaseSeconds: t, defaultQuery: q, sketch } = size;
+  const { floats } = setting;
+  const isDefault = isDemoSketch(setting);
   const name = floats === 0 ? "0 (no sketch)" : isDefault ? `**${thousands(floats)}** (default: \`.demo/index\`)` : thousands(floats);
   const f = q.faithfulness;
   return [
     name,
+    floats === 0 ? "-" : isDefault ? `**${setting.precision}**` : setting.precision,
     size.dims.join(", ") || "-",
     `${thousands(b.vectors + b.sketch)} (${thousands(b.vectors)} + ${thousands(b.sketch)})`,
     floats === 0 ? "-" : `${(size.sketchFileBytes / 1e6).toFixed(0)} MB`,
@@ -281,7 +319,7 @@ function sketchSizeRow(size: SketchSize): string {
   ].join(" | ");
 }
 
-/** The sketch-size table: every budget of SKETCH_SIZES, the demo's own from the main table's measurements. */
+/** The sketch-size table: every setting of SKETCH_SETTINGS, the demo's own from the main table's measurements. */
 async function sketchSizeTable(
   demo: IndexManifest,
   measured: readonly Measured[],
@@ -290,18 +328,22 @@ async function sketchSizeTable(
 ): Promise<string[]> {
   const [load] = os.loadavg();
   const sizes: SketchSize[] = [];
-  for (const floats of SKETCH_SIZES) {
-    console.error(`faithfulness: sketch of ${floats} floats per sequence`);
-    if (floats !== DEFAULT_SKETCH_FLOATS) {
-      sizes.push(await measureSketchVariant(floats, demo, requests, truth));
+  for (const setting of SKETCH_SETTINGS) {
+    console.error(`faithfulness: sketch ${settingName(setting)}`);
+    if (!isDemoSketch(setting)) {
+      sizes.push(await measureSketchVariant(setting, demo, requests, truth));
       continue;
     }
     const ofRow = (row: Row) => measured.find((m) => m.row === row) as Measured;
     const sketch = demo.parameters.sketch;
-    if (sketch?.floats !== floats) throw new Error(`${DEMO_INDEX} was built with a sketch of ${sketch?.floats ?? 0} floats, not the default ${floats}`);
+    if (sketch?.floats !== setting.floats || sketchPrecision(sketch) !== setting.precision) {
+      throw new Error(
+        `${DEMO_INDEX} was built with a sketch of ${sketch?.floats ?? 0} ${sketchPrecision(sketch ?? {})}, not the default ${settingName(setting)}`,
+      );
+    }
     sizes.push({
-      floats,
-      dims: await demoSketchDims(floats),
+      setting,
+      dims: await demoSketchDims(setting.floats),
       ...(await footprint(DEMO_INDEX, demo)),
       phaseSeconds: demo.build.phaseSeconds,
       defaultQuery: ofRow(DEFAULT_ROW),
@@ -313,48 +355,61 @@ async function sketchSizeTable(
   return [
     "### Sketch size",
     "",
-    `The demo index built again with other sketch budgets (floats per sequence, shared evenly by the 8 MLP matrices), each in a temporary ` +
+    `The demo index built again with other sketches (a budget of coordinates per sequence, shared evenly by the 8 MLP matrices, stored in ` +
+      `int8 or float32), each in a temporary ` +
       `folder holding a copy of the demo's EK-FAC fit, which the build reuses (its factors phase took at most ${factorsSeconds.toFixed(1)} s), ` +
       `and removed after its measurements; the first tier (16x16 PCA) and so the ground truth are the same for all. ` +
       `Load average at the start of this table: ${load.toFixed(1)}; the build phases ran on 2 workers.`,
     "",
-    "- bytes per sequence: the vector file's and the sketch file's sizes over the 6,000 sequences (float32). The server reads the sketch file into memory once, shared by its engine workers.",
+    "- stored: int8 (a float32 scale and a byte per coordinate) or float32 (4 bytes per coordinate). bytes per sequence: the vector file's " +
+      "(float32) and the sketch file's sizes over the 6,000 sequences. The server holds the sketch in memory (a copy per engine worker where that fits `--memory`).",
     `- build s: the seconds of the phases that change with the sketch (projection: PCA and the sketch's projection; vectors: both tiers of every sequence; hnsw: merging the shards and the graphs). ` +
       `† from the demo index's own build (${seconds(demo.build.seconds)} s in all, the EK-FAC fit ${seconds(demo.build.phaseSeconds.factors)} s of it), not this run. load: at the build's start.`,
     `- default query: \`candidates()\` with the engine's defaults, top 10 (HNSW's ${thousands(defaultCandidates(TOP_K, true))} candidates re-scored by the sketch; ` +
       `without a sketch the first tier's own ranking of its ${thousands(defaultCandidates(TOP_K, false))}); overlap, ratio and ms as above.`,
     "- sketch Spearman: the sketch's scores of every sequence against the exact ones, median over queries.",
     "",
-    "| sketch floats | dims per matrix | bytes per sequence (vectors + sketch) | sketch file | build s: projection / vectors / hnsw | load | default top-10 overlap | default ratio | default ms | sketch Spearman |",
-    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| sketch floats | stored | dims per matrix | bytes per sequence (vectors + sketch) | sketch file | build s: projection / vectors / hnsw | load | default top-10 overlap | default ratio | default ms | sketch Spearman |",
+    "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ...sizes.map((s) => `| ${sketchSizeRow(s)} |`),
     "",
     whyDefault(demo, sizes),
   ];
 }
 
-/** Why the default budget is the default, from the table's numbers: memory per engine worker, latency, faithfulness gained, build time. */
+/** Why the default sketch is the default, from the table's numbers: faithfulness, latency and memory of the others, build time. */
 function whyDefault(demo: IndexManifest, sizes: readonly SketchSize[]): string {
-  const at = (floats: number) => sizes.find((s) => s.floats === floats) as SketchSize;
-  const [none, smaller, chosen, larger] = [at(0), at(8192), at(DEFAULT_SKETCH_FLOATS), at(65_536)];
+  const at = (floats: number, precision: ElementType) =>
+    sizes.find((s) => s.setting.floats === floats && (floats === 0 || s.setting.precision === precision)) as SketchSize;
+  const chosen = at(DEMO_SKETCH.floats, DEMO_SKETCH.precision);
+  const [none, smallest, smaller, half, float32] = [
+    at(0, "int8"),
+    at(8192, "int8"),
+    at(32_768, "int8"),
+    at(65_536, "int8"),
+    at(DEFAULT_SKETCH_FLOATS, "float32"),
+  ];
   const sketchPhases = (s: SketchSize) => (s.phaseSeconds.projection ?? 0) + (s.phaseSeconds.vectors ?? 0) + (s.phaseSeconds.hnsw ?? 0);
-  const largerBuild = demo.build.seconds - sketchPhases(chosen) + sketchPhases(larger);
   const mb = (s: SketchSize) => `${(s.sketchFileBytes / 1e6).toFixed(0)} MB`;
   const ms = (s: SketchSize) => `${s.defaultQuery.latencyMs.toFixed(0)} ms`;
   const overlap = (s: SketchSize) => f2(s.defaultQuery.faithfulness.overlap.mean);
   const spearman = (s: SketchSize) => (s.sketch?.faithfulness.spearman ? f3(s.sketch.faithfulness.spearman.median) : "-");
-  const n = (s: SketchSize) => thousands(s.floats);
+  const n = (s: SketchSize) => `${thousands(s.setting.floats)} ${s.setting.precision}`;
+  const summary = (s: SketchSize) => `${n(s)}: overlap ${overlap(s)}, Spearman ${spearman(s)}, ${ms(s)}, ${mb(s)}`;
+  const int8 = sizes.filter((s) => s.setting.floats > 0 && s.setting.precision === "int8").sort((a, b) => a.setting.floats - b.setting.floats);
+  const first8 = int8.find((s) => s.defaultQuery.faithfulness.overlap.mean >= 8);
+  const holds = first8 === chosen ? "it is the smallest budget whose default top 10 holds 8 of the exact top 10 on average" : "its default top 10 holds";
   return (
-    `Why ${n(chosen)} is the default: the server reads the sketch file into memory (once, shared by its engine workers), ${mb(chosen)} ` +
-    `at ${n(chosen)} against ${mb(larger)} at ${n(larger)}, and the default query re-scores its candidates over the whole sketch, ` +
-    `${ms(chosen)} against ${ms(larger)} in process here, where the default query's target is a p50 under 50 ms over HTTP; doubling the ` +
-    `budget buys a default top-10 overlap of ${overlap(larger)} instead of ${overlap(chosen)} (sketch Spearman ${spearman(larger)} instead of ${spearman(chosen)}). ` +
-    `${n(smaller)} would save ${((chosen.sketchFileBytes - smaller.sketchFileBytes) / 1e6).toFixed(0)} MB but drop the overlap to ` +
-    `${overlap(smaller)} (Spearman ${spearman(smaller)}), and no sketch to ${overlap(none)}. The build does not decide between them: the demo build ` +
-    `with the default took ${seconds(demo.build.seconds)} s on 2 cores (${seconds(demo.build.phaseSeconds.factors)} s of it the EK-FAC fit), ` +
-    `within \`npm run demo\`'s 5 minutes, and the phases that depend on the sketch took ${seconds(sketchPhases(none))} s without one and ` +
-    `${seconds(sketchPhases(larger))} s at ${n(larger)} in this run (load about ${larger.buildLoad?.toFixed(1)}), so ${n(larger)} would build ` +
-    `in about ${seconds(largerBuild)} s.`
+    `Why ${n(chosen)} is the default: ${holds} (${overlap(chosen)}, sketch Spearman ${spearman(chosen)}), and the query's two passes ` +
+    `keep its cost near that of a quarter of the budget (${ms(chosen)} against ${ms(smaller)} at ${n(smaller)}: the first pass reads a ` +
+    `quarter of every candidate's row, the second whole rows of the best 100). Smaller budgets rank worse: ` +
+    `${summary(half)}; ${summary(smaller)}; ${summary(smallest)}; no sketch, overlap ${overlap(none)}. int8 holds the same sketch as ` +
+    `float32 in a quarter of the bytes (${mb(chosen)} against ${mb(float32)}) with the same answers (overlap ${overlap(chosen)} against ` +
+    `${overlap(float32)}, Spearman ${spearman(chosen)} against ${spearman(float32)}, ${ms(chosen)} against ${ms(float32)}): its rounding, ` +
+    `half a step of max |x| / 127 per coordinate, is far below the sketch's own error. The demo build with the default took ` +
+    `${seconds(demo.build.seconds)} s on 2 cores (${seconds(demo.build.phaseSeconds.factors)} s of it the EK-FAC fit, ` +
+    `${seconds(sketchPhases(chosen))} s the phases that depend on the sketch, against ${seconds(sketchPhases(smaller))} s at ${n(smaller)} ` +
+    `in this run), within \`npm run demo\`'s 5 minutes.`
   );
 }
 
@@ -382,7 +437,7 @@ const section: BenchSection = {
       const sketchSizes = await sketchSizeTable(await readIndexManifest(DEMO_INDEX), measured, requests, truth);
       return [
         `${requests.length} queries from documents held out of the demo model's training (as the HTTP section's), top ${TOP_K}, against ` +
-          `exact EK-FAC scores of all ${sequences.toLocaleString("en")} indexed sequences (\`.demo/index\`: 16x16 PCA vectors per MLP matrix, a sketch of 32,768 floats). ` +
+          `exact EK-FAC scores of all ${sequences.toLocaleString("en")} indexed sequences (\`.demo/index\`: 16x16 PCA vectors per MLP matrix, a sketch of ${thousands(DEMO_SKETCH.floats)} coordinates in ${DEMO_SKETCH.precision}). ` +
           `Load average at the start: ${load.toFixed(1)} (the machine is shared; times scale with it).`,
         "",
         `Ground truth: every sequence captured once (forward and backward, batched) and scored against all ${requests.length} queries ` +

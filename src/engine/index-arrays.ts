@@ -13,7 +13,7 @@
 import { loadFactors } from "../ekfac/artifacts.js";
 import { type ModuleFactors, inverseScale } from "../ekfac/factors.js";
 import { type IndexManifest, type VectorFileRecord, indexPath } from "../indexer/index-manifest.js";
-import { type VectorFile, readVectorFile } from "../indexer/vector-file.js";
+import { type StoredVectors, type VectorFile, readStoredVectors, readVectorFile } from "../indexer/vector-file.js";
 import type { TrackedModule } from "../model/model.js";
 import { modelFingerprint } from "../model/open-model.js";
 import type { HostTensor } from "../runtime/kernels.js";
@@ -22,10 +22,10 @@ import { loadProjection } from "../projection/store.js";
 import { type Allocate, sharedMemory } from "../util/allocate.js";
 import { InputError } from "../util/errors.js";
 
-/** One tier of the index: its projection and its vector file. */
-export interface TierArrays {
+/** One tier of the index: its projection and its vector file (the first tier's float32, the sketch's float32 or int8). */
+export interface TierArrays<Rows extends StoredVectors = StoredVectors> {
   projection: Projection;
-  rows: VectorFile;
+  rows: Rows;
 }
 
 export interface IndexArrays {
@@ -33,7 +33,7 @@ export interface IndexArrays {
   /** 1 / (Lambda + damping) per module. */
   inverses: HostTensor[];
   /** The first tier: searched by HNSW, scores candidates when the index has no sketch. */
-  vectors: TierArrays;
+  vectors: TierArrays<VectorFile>;
   /** The second tier, when the index has one. */
   sketch?: TierArrays;
 }
@@ -55,15 +55,16 @@ export function checkIndexModel(dir: string, manifest: IndexManifest, fingerprin
 }
 
 /** Reads a tier's projection and vector file, checked against the manifest's record; a mismatch is refused naming the file. */
-async function openTier(
+async function openTier<Rows extends StoredVectors>(
   dir: string,
   [projectionFile, rowsFile]: (typeof TIER_FILES)[keyof typeof TIER_FILES],
   expected: VectorFileRecord,
   modules: readonly TrackedModule[],
   allocate: Allocate,
-): Promise<TierArrays> {
+  read: (path: string, options: { allocate: Allocate }) => Promise<Rows>,
+): Promise<TierArrays<Rows>> {
   const projection = await loadProjection(indexPath(dir, projectionFile), modules, allocate);
-  const rows = await readVectorFile(indexPath(dir, rowsFile), { allocate });
+  const rows = await read(indexPath(dir, rowsFile), { allocate });
   if (rows.checksum !== expected.checksum || rows.dim !== projection.dim || rows.count !== expected.count) {
     throw new InputError(`${indexPath(dir, rowsFile)}: does not match ${indexPath(dir, "manifest")} (checksum, dimension or count differ)`);
   }
@@ -77,8 +78,8 @@ async function openTier(
  */
 export async function openIndexArrays(dir: string, manifest: IndexManifest, modules: readonly TrackedModule[], allocate: Allocate): Promise<IndexArrays> {
   const { factors } = await loadFactors(indexPath(dir, "factors"), { modelFingerprint: manifest.model.fingerprint, modules }, allocate);
-  const vectors = await openTier(dir, TIER_FILES.vectors, manifest.vectors, modules, allocate);
-  const sketch = manifest.sketch ? await openTier(dir, TIER_FILES.sketch, manifest.sketch, modules, allocate) : undefined;
+  const vectors = await openTier(dir, TIER_FILES.vectors, manifest.vectors, modules, allocate, readVectorFile);
+  const sketch = manifest.sketch ? await openTier(dir, TIER_FILES.sketch, manifest.sketch, modules, allocate, readStoredVectors) : undefined;
   return { factors, inverses: factors.map((f) => inverseScale(f, allocate)), vectors, ...(sketch ? { sketch } : {}) };
 }
 

@@ -11,14 +11,15 @@ import { type SearchHits, exactTopK } from "../indexer/exact-search.js";
 import { type IndexSet, openIndexSet } from "../indexer/layer-search.js";
 import { type IndexManifest, indexPath, readIndexManifest } from "../indexer/index-manifest.js";
 import { type TokenStore, readTokenStore } from "../indexer/token-store.js";
-import { DISTRIBUTION_TOP_SCORES } from "../indexer/query-limits.js";
-import type { VectorFile } from "../indexer/vector-file.js";
-import { layerScoresOfRows, scoreAllRows, scoreRows } from "../indexer/row-scores.js";
+import { DISTRIBUTION_TOP_SCORES, sketchRefinedCount } from "../indexer/query-limits.js";
+import type { StoredVectors, VectorFile } from "../indexer/vector-file.js";
+import { layerScoresOfRows, scoreAllRows } from "../indexer/row-scores.js";
 import { maskQuery, rangesForLayers } from "../projection/vector-layout.js";
 import { type OpenedModel, openModel } from "../model/open-model.js";
 import type { HostTensor } from "../runtime/kernels.js";
 import type { RuntimeOptions } from "../runtime/session.js";
 import { Projector } from "../projection/projector.js";
+import { type CoarseSketch, coarseSketch } from "../projection/sketch.js";
 import { fitPowerLaw, histogram, topShare } from "../stats/power-law.js";
 import type { Tokenizer } from "../tokenizer/tokenizer.js";
 import { ordinaryMemory } from "../util/allocate.js";
@@ -45,6 +46,7 @@ import type {
   TokenScore,
 } from "./types.js";
 import { type IndexArrays, type TierArrays, checkIndexModel, openIndexArrays } from "./index-arrays.js";
+import { rankBySketch } from "./sketch-ranking.js";
 import { scoreWithVariants } from "./what-if.js";
 import { wordOrderVariants } from "./word-order-variants.js";
 
@@ -62,12 +64,17 @@ interface PreparedQuery {
 }
 
 /** One tier of the index: its projector and its vector file. */
-interface Tier {
+interface Tier<Rows extends StoredVectors = StoredVectors> {
   projector: Projector;
-  rows: VectorFile;
+  rows: Rows;
 }
 
-const tierOf = ({ projection, rows }: TierArrays): Tier => ({ projector: new Projector(projection), rows });
+const tierOf = <Rows extends StoredVectors>({ projection, rows }: TierArrays<Rows>): Tier<Rows> => ({ projector: new Projector(projection), rows });
+
+/** The second tier, with the coarse sketch inside it that a query's first pass scores by (if it is large enough to have one). */
+interface SketchTier extends Tier {
+  coarse?: CoarseSketch;
+}
 
 export class IndexEngine implements InfluenceEngine {
   /** Transformer blocks with tracked matrices, ascending. */
@@ -85,7 +92,7 @@ export class IndexEngine implements InfluenceEngine {
     private readonly hnsw: IndexSet,
     private readonly store: TokenStore,
     /** The second tier, when the index has one. */
-    private readonly sketch?: Tier,
+    private readonly sketch?: SketchTier,
   ) {
     this.layers = [...new Set(vectors.layout.blocks.map((b) => b.layer))].sort((a, b) => a - b);
   }
@@ -105,7 +112,7 @@ export class IndexEngine implements InfluenceEngine {
     const hnsw = await openIndexSet(indexPath(dir, "hnsw"), { expectDim: vectors.dim, expectVectorsChecksum: vectors.checksum, layout: vectors.layout });
     const store = await readTokenStore(indexPath(dir, "tokens"));
     if (store.count !== vectors.count) throw new InputError(`${indexPath(dir, "tokens")}: holds ${store.count} sequences, the vectors ${vectors.count}`);
-    const sketch = tiers.sketch && tierOf(tiers.sketch);
+    const sketch = tiers.sketch && { ...tierOf(tiers.sketch), coarse: coarseSketch(tiers.sketch.rows.layout) };
     return new IndexEngine(dir, manifest, opened, factors, inverses, projector, vectors, hnsw, store, sketch);
   }
 
@@ -241,18 +248,18 @@ export class IndexEngine implements InfluenceEngine {
    */
   private async candidatesOf(prepared: PreparedQuery, request: InfluenceRequest): Promise<Candidate[]> {
     const found = this.search(prepared, candidateCount(request, this.sketch !== undefined), request.allowedOrdinals, false);
-    // With a sketch, it re-scores the candidates and orders them; without, the search's scores stand.
-    const sketch = this.sketch && prepared.sketch ? { rows: this.sketch.rows, query: prepared.sketch } : undefined;
+    // With a sketch, it ranks the candidates (a coarse pass, then the best by the whole sketch); without, the search's scores stand.
+    const sketch = this.sketch && prepared.sketch ? { ...this.sketch, query: prepared.sketch } : undefined;
     let ranked: Array<Omit<Candidate, "approxLayerScores">>;
     if (sketch) {
-      const scores = await scoreRows(sketch.rows, sketch.query, found.labels);
-      ranked = found.labels.map((ordinal, i) => ({ ordinal, approxScore: scores[i], tier: "sketch" as const })).sort((a, b) => b.approxScore - a.approxScore);
+      const scored = await rankBySketch(sketch.rows, sketch.coarse, sketch.query, found.labels, sketchRefinedCount(request.topK));
+      ranked = scored.map(({ ordinal, score }) => ({ ordinal, approxScore: score, tier: "sketch" as const }));
     } else {
       ranked = found.labels.map((ordinal, i) => ({ ordinal, approxScore: found.scores[i], tier: "projected" as const }));
     }
     const scorer = sketch ?? { rows: this.vectors, query: prepared.vector };
     const hits = ranked.slice(0, request.topK).map((c) => c.ordinal);
-    const layerScores = layerScoresOfRows(scorer.rows, scorer.query, hits, prepared.layers);
+    const layerScores = await layerScoresOfRows(scorer.rows, scorer.query, hits, prepared.layers);
     return ranked.map((c, i) => (i < hits.length ? { ...c, approxLayerScores: prepared.layers.map((layer, l) => ({ layer, score: layerScores[i][l] })) } : c));
   }
 

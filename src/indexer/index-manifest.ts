@@ -11,7 +11,7 @@
  *   sketch.safetensors     the second tier's projections (projection/sketch.ts), unless built without
  *   shards/                vector files of finished shards, during a build
  *   vectors.bin            all sequence vectors (vector-file.ts): the first tier, searched by HNSW
- *   sketch.bin             all sequence sketches (same format): the second tier, re-scores candidates
+ *   sketch.bin             all sequence sketches (same format, int8 rows by default): the second tier, re-scores candidates
  *   hnsw.bin, .json        the inner-product HNSW index and its sidecar (hnsw-index.ts)
  *   db/                    the embedded PGlite database, unless --database names a server
  */
@@ -20,9 +20,10 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { ProjectionSettings } from "../projection/projection.js";
-import type { SketchSettings } from "../projection/sketch.js";
+import { type SketchSettings, sketchPrecision } from "../projection/sketch.js";
 import { writeJsonAtomic } from "../util/atomic-write.js";
 import { InputError } from "../util/errors.js";
+import { rowBytes } from "./vector-file.js";
 
 export const INDEX_FORMAT = "influence-graph.index";
 export const INDEX_VERSION = 1;
@@ -69,8 +70,9 @@ export interface VectorFileRecord {
   checksum: string;
 }
 
-/** Bytes per sequence of an index's vector files: the float32 rows of both tiers. */
-export const vectorBytesPerSequence = (m: Pick<IndexManifest, "vectors" | "sketch">): number => (m.vectors.dim + (m.sketch?.dim ?? 0)) * 4;
+/** Bytes per sequence of an index's vector files: the first tier's float32 row and the sketch's row. */
+export const vectorBytesPerSequence = (m: Pick<IndexManifest, "vectors" | "sketch" | "parameters">): number =>
+  rowBytes(m.vectors.dim, "float32") + (m.sketch ? rowBytes(m.sketch.dim, sketchPrecision(m.parameters.sketch ?? {})) : 0);
 
 export interface IndexManifest {
   format: typeof INDEX_FORMAT;

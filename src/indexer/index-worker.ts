@@ -13,7 +13,7 @@ import type { GradientCapture, LossSpec } from "../model/model.js";
 import { batchTokenLimit } from "../model/batch-budget.js";
 import { loadModel } from "../model/load.js";
 import type { RuntimeOptions } from "../runtime/session.js";
-import { layoutOf } from "../projection/vector-layout.js";
+import { type ElementType, layoutOf } from "../projection/vector-layout.js";
 import { WhitenedMomentAccumulator } from "../projection/pca.js";
 import { Projector } from "../projection/projector.js";
 import { loadProjection } from "../projection/store.js";
@@ -48,8 +48,8 @@ export interface FisherChunk extends OrdinalRange, FisherSettings {
 export interface ShardJob extends OrdinalRange {
   /** Where the first tier's vectors go. */
   file: string;
-  /** Where the sketches go, when the index has a second tier. */
-  sketchFile?: string;
+  /** Where the sketches go and how they are stored, when the index has a second tier. */
+  sketch?: { file: string; elementType: ElementType };
 }
 
 const { modelDir, indexDir, batchTokens, runtime } = workerData as IndexWorkerData;
@@ -105,12 +105,12 @@ hostWorker({
     return accumulator.totals;
   },
   async shard(payload) {
-    const { firstOrdinal, lastOrdinal, file, sketchFile } = payload as ShardJob;
+    const { firstOrdinal, lastOrdinal, file, sketch } = payload as ShardJob;
     projector ??= new Projector(await loadProjection(indexPath(indexDir, "projection"), model.modules));
-    const outputs = [{ target: file, projector }];
-    if (sketchFile) {
+    const outputs: Array<{ target: string; projector: Projector; elementType: ElementType }> = [{ target: file, projector, elementType: "float32" }];
+    if (sketch) {
       sketcher ??= new Projector(await loadProjection(indexPath(indexDir, "sketchProjection"), model.modules));
-      outputs.push({ target: sketchFile, projector: sketcher });
+      outputs.push({ target: sketch.file, projector: sketcher, elementType: sketch.elementType });
     }
     const sequences = rangeOf({ firstOrdinal, lastOrdinal }).map((s) => s.tokens);
     const rows = await sequenceVectors(
@@ -120,7 +120,13 @@ hostWorker({
       batchTokens,
     );
     for (const [i, o] of outputs.entries()) {
-      await writeVectorFile(o.target, { dim: o.projector.dim, firstOrdinal, layout: layoutOf(o.projector.projection), rows: rows[i] });
+      await writeVectorFile(o.target, {
+        dim: o.projector.dim,
+        firstOrdinal,
+        layout: layoutOf(o.projector.projection),
+        rows: rows[i],
+        elementType: o.elementType,
+      });
     }
     return { sequences: sequences.length, tokens: sequences.reduce((s, x) => s + x.length, 0) };
   },

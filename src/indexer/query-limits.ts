@@ -20,6 +20,15 @@ export function defaultCandidates(topK: number, sketched: boolean): number {
   return sketched ? Math.max(100 * topK, 1000) : Math.max(4 * topK, 100);
 }
 
+/**
+ * Candidates re-scored by the whole sketch after a first pass over all of them by its leading rows
+ * (projection/sketch.ts, coarseSketch): the first pass's best. On the demo its best 100 hold the
+ * whole sketch's top 10 (docs/research/index-faithfulness.md, section 8).
+ */
+export function sketchRefinedCount(topK: number): number {
+  return Math.max(10 * topK, 100);
+}
+
 /** How the default reads in help texts and descriptions. */
 export const DEFAULT_CANDIDATES_TEXT = "max(100 x topK, 1000) on an index with a sketch, else max(4 x topK, 100)";
 

@@ -1,12 +1,15 @@
 /**
- * The vector file: one float32 row per training sequence, row i holding the projected, whitened
- * gradient of the sequence with ordinal `firstOrdinal + i`.
+ * The vector file: one row per training sequence, row i holding the projected, whitened gradient
+ * of the sequence with ordinal `firstOrdinal + i`, stored as float32 values, or (a sketch, which
+ * only sums products of its rows) as int8 values with one float32 scale per row: value x is
+ * stored as round(x / scale), scale = max |x| / 127, a quarter of the bytes, whose rounding errs by
+ * at most scale / 2 per coordinate (far below what a sketch resolves: docs/research).
  *
  * Layout (integers little-endian):
  *
  *   offset  size  field
  *        0     8  magic "IGVECT01"
- *        8     4  u32 format version (1)
+ *        8     4  u32 format version (2; version 1 is read too: float32 rows, no element type field)
  *       12     4  u32 dataOffset: where the rows start (the header length, a multiple of 8)
  *       16     4  u32 dim
  *       20     4  u32 L: byte length of the layout JSON
@@ -14,9 +17,11 @@
  *       32     8  u64 firstOrdinal
  *       40    32  sha256 of the rows (the payload checksum; also names the vectors in the HNSW sidecar)
  *       72    32  sha256 of the header without this field: bytes [0, 72) and [104, dataOffset)
- *      104     L  layout JSON (UTF-8), { blocks: [{ name, layer, offset, size, kOut, kIn }] }
- *    104+L        zero padding up to dataOffset
- *   dataOffset    count x dim float32 rows
+ *      104     4  u32 element type: 1 float32, 2 int8 (version 2)
+ *      108     4  zero
+ *      112     L  layout JSON (UTF-8), { blocks: [{ name, layer, offset, size, kOut, kIn }] }
+ *    112+L        zero padding up to dataOffset
+ *   dataOffset    count rows: dim float32 values, or a float32 scale then dim int8 values
  *
  * The header checksum covers the payload checksum, so together they cover every byte that matters.
  * sha256 (OpenSSL) reads well over 500 MB/s here, so verifying a 40 MB file costs well under 0.1 s.
@@ -26,11 +31,15 @@ import { open, type FileHandle } from "node:fs/promises";
 import { type Allocate, float32Array, ordinaryMemory } from "../util/allocate.js";
 import { InputError } from "../util/errors.js";
 import { AtomicFileWriter, bytesOf, readFully } from "./binary-io.js";
-import { layoutProblem, type VectorLayout } from "../projection/vector-layout.js";
+import { type ElementType, layoutProblem, type VectorLayout } from "../projection/vector-layout.js";
 
 const MAGIC = "IGVECT01";
-const VERSION = 1;
-const FIXED_HEADER_BYTES = 104;
+const VERSION = 2;
+/** Header bytes before the layout JSON, by format version. */
+const FIXED_HEADER_BYTES: Record<number, number> = { 1: 104, 2: 112 };
+/** Where the header checksum's second range starts (and version 1's layout). */
+const HASHED_TAIL_AT = 104;
+const ELEMENT_TYPE_AT = 104;
 const HEADER_CHECKSUM_AT = 72;
 const PAYLOAD_CHECKSUM_AT = 40;
 /** Bigger layouts are not plausible: a corrupt length field must not make us allocate gigabytes. */
@@ -38,7 +47,13 @@ const MAX_LAYOUT_BYTES = 16 << 20;
 /** Rows are read, hashed and merged in chunks of about this many bytes. */
 const CHUNK_BYTES = 16 << 20;
 
+const ELEMENT_CODES: Record<ElementType, number> = { float32: 1, int8: 2 };
+
+/** Bytes of one stored row: dim float32 values, or a float32 scale and dim int8 values. */
+export const rowBytes = (dim: number, elementType: ElementType): number => (elementType === "float32" ? 4 * dim : 4 + dim);
+
 export interface VectorFileHeader {
+  elementType: ElementType;
   dim: number;
   count: number;
   firstOrdinal: number;
@@ -49,21 +64,38 @@ export interface VectorFileHeader {
   dataOffset: number;
 }
 
-export interface VectorFile extends Omit<VectorFileHeader, "dataOffset"> {
+type StoredRowsOf = Omit<VectorFileHeader, "dataOffset" | "elementType">;
+
+/** A file of float32 rows (the first tier's vectors, and float32 sketches). */
+export interface VectorFile extends StoredRowsOf {
+  elementType?: "float32";
   rows: Float32Array;
 }
+
+/** A file of int8 rows: row i's values are rows[i dim, (i+1) dim) x scales[i]. */
+export interface QuantizedVectorFile extends StoredRowsOf {
+  elementType: "int8";
+  rows: Int8Array;
+  scales: Float32Array;
+}
+
+/** Either kind of file, as a sketch may be stored. */
+export type StoredVectors = VectorFile | QuantizedVectorFile;
 
 export interface VectorFileMeta {
   dim: number;
   firstOrdinal: number;
   layout: VectorLayout;
+  /** float32 when absent. */
+  elementType?: ElementType;
 }
 
 const align8 = (n: number): number => Math.ceil(n / 8) * 8;
 
 function encodeHeader(meta: VectorFileMeta, count: number, payloadChecksum: Uint8Array): Uint8Array {
   const layoutJson = Buffer.from(JSON.stringify(meta.layout), "utf8");
-  const dataOffset = align8(FIXED_HEADER_BYTES + layoutJson.length);
+  const fixed = FIXED_HEADER_BYTES[VERSION];
+  const dataOffset = align8(fixed + layoutJson.length);
   const header = new Uint8Array(dataOffset);
   const view = new DataView(header.buffer);
   header.set(Buffer.from(MAGIC, "ascii"), 0);
@@ -74,13 +106,14 @@ function encodeHeader(meta: VectorFileMeta, count: number, payloadChecksum: Uint
   view.setBigUint64(24, BigInt(count), true);
   view.setBigUint64(32, BigInt(meta.firstOrdinal), true);
   header.set(payloadChecksum, PAYLOAD_CHECKSUM_AT);
-  header.set(layoutJson, FIXED_HEADER_BYTES);
+  view.setUint32(ELEMENT_TYPE_AT, ELEMENT_CODES[meta.elementType ?? "float32"], true);
+  header.set(layoutJson, fixed);
   header.set(headerChecksum(header), HEADER_CHECKSUM_AT);
   return header;
 }
 
 function headerChecksum(header: Uint8Array): Uint8Array {
-  return createHash("sha256").update(header.subarray(0, HEADER_CHECKSUM_AT)).update(header.subarray(FIXED_HEADER_BYTES)).digest();
+  return createHash("sha256").update(header.subarray(0, HEADER_CHECKSUM_AT)).update(header.subarray(HASHED_TAIL_AT)).digest();
 }
 
 function checkMeta(meta: VectorFileMeta): void {
@@ -100,6 +133,28 @@ function firstNonFinite(values: Float32Array): number {
   return -1;
 }
 
+/** Rows (finite) in a file's stored form: as they are, or int8 values each row after its scale max |x| / 127. */
+function encodeRows(rows: Float32Array, dim: number, elementType: ElementType): Uint8Array {
+  if (elementType === "float32") return bytesOf(rows);
+  const count = rows.length / dim;
+  const stride = rowBytes(dim, "int8");
+  const stored = new Uint8Array(count * stride);
+  const view = new DataView(stored.buffer);
+  const values = new Int8Array(stored.buffer);
+  for (let r = 0; r < count; r++) {
+    const row = rows.subarray(r * dim, (r + 1) * dim);
+    let max = 0;
+    for (const x of row) max = Math.max(max, Math.abs(x));
+    const scale = Math.fround(max / 127);
+    view.setFloat32(r * stride, scale, true);
+    if (scale === 0) continue;
+    const base = r * stride + 4;
+    // |x| / scale <= 127 up to the rounding of scale: clamped.
+    for (let i = 0; i < dim; i++) values[base + i] = Math.max(-127, Math.min(127, Math.round(row[i] / scale)));
+  }
+  return stored;
+}
+
 /**
  * Streams rows into a new vector file, e.g. while merging shards, without holding them all in
  * memory. Nothing is visible at `path` until finish(); abort() leaves the previous file untouched.
@@ -107,11 +162,14 @@ function firstNonFinite(values: Float32Array): number {
 export class VectorFileWriter {
   private count = 0;
   private readonly hash = createHash("sha256");
+  private readonly elementType: ElementType;
 
   private constructor(
     private readonly file: AtomicFileWriter,
     private readonly meta: VectorFileMeta,
-  ) {}
+  ) {
+    this.elementType = meta.elementType ?? "float32";
+  }
 
   static async open(path: string, meta: VectorFileMeta): Promise<VectorFileWriter> {
     checkMeta(meta);
@@ -126,7 +184,10 @@ export class VectorFileWriter {
     return new VectorFileWriter(file, meta);
   }
 
-  /** Appends `rows.length / dim` rows. Refuses NaN and infinities: they would poison every score. */
+  /**
+   * Appends `rows.length / dim` rows, in the file's element type. Refuses NaN and infinities: they
+   * would poison every score.
+   */
   async append(rows: Float32Array): Promise<void> {
     const { dim } = this.meta;
     if (rows.length % dim !== 0) throw new RangeError(`${this.file.target}: ${rows.length} values are not whole rows of dimension ${dim}`);
@@ -137,10 +198,14 @@ export class VectorFileWriter {
         `${this.file.target}: row ${row} (ordinal ${this.meta.firstOrdinal + row}) has a non-finite value (${rows[bad]}) at coordinate ${bad % dim}`,
       );
     }
-    const bytes = bytesOf(rows);
+    await this.appendStored(encodeRows(rows, dim, this.elementType));
+  }
+
+  /** Appends whole rows already in this file's stored form (a merge's verified chunk). */
+  private async appendStored(bytes: Uint8Array): Promise<void> {
     this.hash.update(bytes);
     await this.file.append(bytes);
-    this.count += rows.length / dim;
+    this.count += bytes.length / rowBytes(this.meta.dim, this.elementType);
   }
 
   /** Writes the final header and renames the file into place. */
@@ -158,6 +223,27 @@ export class VectorFileWriter {
 
   abort(): Promise<void> {
     return this.file.abort();
+  }
+
+  /** Copies the rows of shard files, each verified, into this file: they share its meta, checked by the caller. */
+  async appendFiles(paths: readonly string[], headers: readonly VectorFileHeader[]): Promise<void> {
+    const stride = rowBytes(this.meta.dim, this.elementType);
+    const buffer = new Uint8Array(chunkRows(stride) * stride);
+    for (const [i, path] of paths.entries()) {
+      await withFile(path, async (handle) => {
+        const header = headers[i];
+        const verifier = new RowVerifier(path, header);
+        const total = header.count * stride;
+        for (let start = 0; start < total; start += buffer.length) {
+          const chunk = buffer.subarray(0, Math.min(buffer.length, total - start));
+          if (!(await readFully(handle, chunk, header.dataOffset + start))) throw new InputError(`truncated vector file ${path}`);
+          verifier.update(chunk);
+          // After a non-finite value, only hash the rest: finish() then says whether it is damage.
+          if (verifier.clean) await this.appendStored(chunk);
+        }
+        verifier.finish();
+      });
+    }
   }
 }
 
@@ -177,52 +263,52 @@ export async function writeVectorFile(path: string, data: VectorFileMeta & { row
 /** Reads and checks the header; the file's size must match it exactly. */
 async function readHeader(handle: FileHandle, path: string): Promise<VectorFileHeader> {
   const { size } = await handle.stat();
-  const fixed = new Uint8Array(FIXED_HEADER_BYTES);
-  const complete = await readFully(handle, fixed, 0);
-  if (Buffer.from(fixed.subarray(0, 8)).toString("latin1") !== MAGIC) {
+  const start = new Uint8Array(FIXED_HEADER_BYTES[1]);
+  const complete = await readFully(handle, start, 0);
+  if (Buffer.from(start.subarray(0, 8)).toString("latin1") !== MAGIC) {
     throw new InputError(`${path} is not a vector file (it does not start with "${MAGIC}")`);
   }
   if (!complete) throw new InputError(`truncated vector file ${path}: ${size} bytes is shorter than the header`);
-  const view = new DataView(fixed.buffer);
+  const view = new DataView(start.buffer);
   const version = view.getUint32(8, true);
-  if (version !== VERSION) throw new InputError(`${path}: unsupported vector file version ${version} (this program reads version ${VERSION})`);
+  const fixed = FIXED_HEADER_BYTES[version];
+  if (fixed === undefined) throw new InputError(`${path}: unsupported vector file version ${version} (this program reads versions 1 and ${VERSION})`);
   const dataOffset = view.getUint32(12, true);
   const layoutBytes = view.getUint32(20, true);
-  if (layoutBytes > MAX_LAYOUT_BYTES || dataOffset !== align8(FIXED_HEADER_BYTES + layoutBytes)) {
+  if (layoutBytes > MAX_LAYOUT_BYTES || dataOffset !== align8(fixed + layoutBytes)) {
     throw new InputError(`corrupt vector file ${path}: inconsistent header lengths`);
   }
   const header = new Uint8Array(dataOffset);
-  header.set(fixed);
-  if (!(await readFully(handle, header.subarray(FIXED_HEADER_BYTES), FIXED_HEADER_BYTES))) {
+  header.set(start);
+  if (!(await readFully(handle, header.subarray(start.length), start.length))) {
     throw new InputError(`truncated vector file ${path}: ${size} bytes is shorter than the header`);
   }
-  if (!Buffer.from(headerChecksum(header)).equals(header.subarray(HEADER_CHECKSUM_AT, FIXED_HEADER_BYTES))) {
+  if (!Buffer.from(headerChecksum(header)).equals(header.subarray(HEADER_CHECKSUM_AT, HASHED_TAIL_AT))) {
     throw new InputError(`corrupt vector file ${path}: header checksum mismatch`);
   }
+  const code = version === 1 ? ELEMENT_CODES.float32 : new DataView(header.buffer).getUint32(ELEMENT_TYPE_AT, true);
+  const elementType = (Object.keys(ELEMENT_CODES) as ElementType[]).find((type) => ELEMENT_CODES[type] === code);
+  if (!elementType) throw new InputError(`${path}: unknown element type ${code}`);
 
   const dim = view.getUint32(16, true);
   const count = Number(view.getBigUint64(24, true));
   const firstOrdinal = Number(view.getBigUint64(32, true));
   let layout: VectorLayout;
   try {
-    layout = JSON.parse(Buffer.from(header.subarray(FIXED_HEADER_BYTES, FIXED_HEADER_BYTES + layoutBytes)).toString("utf8"));
+    layout = JSON.parse(Buffer.from(header.subarray(fixed, fixed + layoutBytes)).toString("utf8"));
   } catch {
     throw new InputError(`corrupt vector file ${path}: the layout is not JSON`);
   }
   const problem = layoutProblem(layout, dim);
   if (problem) throw new InputError(`invalid vector file ${path}: ${problem}`);
 
-  const expected = dataOffset + count * dim * 4;
-  if (size < expected) {
-    throw new InputError(
-      `truncated vector file ${path}: the header promises ${count} rows of dimension ${dim} (${expected} bytes) but the file has ${size} bytes`,
-    );
-  }
-  if (size > expected) {
-    throw new InputError(`vector file ${path} has ${size - expected} unexpected bytes after its ${count} rows of dimension ${dim}`);
-  }
+  const expected = dataOffset + count * rowBytes(dim, elementType);
+  const rowsText = `${count} ${elementType} rows of dimension ${dim}`;
+  if (size < expected)
+    throw new InputError(`truncated vector file ${path}: the header promises ${rowsText} (${expected} bytes) but the file has ${size} bytes`);
+  if (size > expected) throw new InputError(`vector file ${path} has ${size - expected} unexpected bytes after its ${rowsText}`);
   const checksum = Buffer.from(header.subarray(PAYLOAD_CHECKSUM_AT, HEADER_CHECKSUM_AT)).toString("hex");
-  return { dim, count, firstOrdinal, layout, checksum, dataOffset };
+  return { elementType, dim, count, firstOrdinal, layout, checksum, dataOffset };
 }
 
 async function withFile<T>(path: string, use: (handle: FileHandle) => Promise<T>): Promise<T> {
@@ -240,79 +326,121 @@ async function withFile<T>(path: string, use: (handle: FileHandle) => Promise<T>
 }
 
 /**
- * Checks rows chunk by chunk as they are read: the payload checksum and finiteness. Non-finite
- * values are reported only at finish(), once the checksum says whether they are damage.
+ * Checks stored rows chunk by chunk as they are read: the payload checksum, and that values (of
+ * an int8 file, scales) are finite (scales also not negative). A bad value is reported only at
+ * finish(), once the checksum says whether it is damage.
  */
 class RowVerifier {
   private readonly hash: Hash = createHash("sha256");
+  private readonly stride: number;
   private row = 0;
-  private nonFinite?: { row: number; coordinate: number; value: number };
+  private bad?: { row: number; what: string };
 
   constructor(
     private readonly path: string,
     private readonly header: VectorFileHeader,
-  ) {}
-
-  /** No non-finite value seen so far. */
-  get clean(): boolean {
-    return this.nonFinite === undefined;
+  ) {
+    this.stride = rowBytes(header.dim, header.elementType);
   }
 
-  update(rows: Float32Array): void {
-    this.hash.update(bytesOf(rows));
-    const bad = this.clean ? firstNonFinite(rows) : -1;
-    if (bad >= 0) this.nonFinite = { row: this.row + Math.floor(bad / this.header.dim), coordinate: bad % this.header.dim, value: rows[bad] };
-    this.row += rows.length / this.header.dim;
+  /** No bad value seen so far. */
+  get clean(): boolean {
+    return this.bad === undefined;
+  }
+
+  /** `chunk`: whole stored rows (of a float32 file, 4-byte aligned). */
+  update(chunk: Uint8Array): void {
+    this.hash.update(chunk);
+    if (this.clean) this.bad = this.firstBad(chunk);
+    this.row += chunk.length / this.stride;
+  }
+
+  private firstBad(chunk: Uint8Array): { row: number; what: string } | undefined {
+    const { dim, elementType } = this.header;
+    if (elementType === "float32") {
+      const values = new Float32Array(chunk.buffer, chunk.byteOffset, chunk.length / 4);
+      const bad = firstNonFinite(values);
+      return bad < 0 ? undefined : { row: this.row + Math.floor(bad / dim), what: `a non-finite value (${values[bad]}) at coordinate ${bad % dim}` };
+    }
+    const view = new DataView(chunk.buffer, chunk.byteOffset, chunk.length);
+    for (let r = 0; r * this.stride < chunk.length; r++) {
+      const scale = view.getFloat32(r * this.stride, true);
+      if (!(scale >= 0 && scale < Infinity)) return { row: this.row + r, what: `an invalid scale (${scale})` };
+    }
+    return undefined;
   }
 
   finish(): void {
     if (this.hash.digest("hex") !== this.header.checksum) throw new InputError(`corrupt vector file ${this.path}: payload checksum mismatch`);
-    if (this.nonFinite) {
-      const { row, coordinate, value } = this.nonFinite;
-      throw new InputError(
-        `invalid vector file ${this.path}: row ${row} (ordinal ${this.header.firstOrdinal + row}) has a non-finite value (${value}) at coordinate ` +
-          `${coordinate}`,
-      );
+    if (this.bad) {
+      const { row, what } = this.bad;
+      throw new InputError(`invalid vector file ${this.path}: row ${row} (ordinal ${this.header.firstOrdinal + row}) has ${what}`);
     }
   }
 }
 
-/** Rows per read: whole rows, about CHUNK_BYTES. */
-const chunkRows = (dim: number): number => Math.max(1, Math.floor(CHUNK_BYTES / (dim * 4)));
+/** Rows per read of rows of `stride` bytes: whole rows, about CHUNK_BYTES. */
+const chunkRows = (stride: number): number => Math.max(1, Math.floor(CHUNK_BYTES / stride));
 
 /** Header only (checked, including the file size against it); cheap. */
 export function readVectorFileHeader(path: string): Promise<VectorFileHeader> {
   return withFile(path, (handle) => readHeader(handle, path));
 }
 
-/**
- * Reads a whole vector file, its rows into memory from `allocate` (ordinary by default). With
- * `verify` (the default) the payload checksum is checked and NaN/infinite values are refused; the
- * header and file size are always checked.
- */
-export function readVectorFile(
-  path: string,
-  { verify = true, allocate = ordinaryMemory }: { verify?: boolean; allocate?: Allocate } = {},
-): Promise<VectorFile> {
+interface ReadOptions {
+  /** Check the payload checksum and refuse non-finite values (the default); the header and file size are always checked. */
+  verify?: boolean;
+  /** Where the rows go (ordinary memory by default). */
+  allocate?: Allocate;
+}
+
+/** Reads a whole vector file of either element type, its rows (and scales) into memory from `allocate`. */
+export function readStoredVectors(path: string, { verify = true, allocate = ordinaryMemory }: ReadOptions = {}): Promise<StoredVectors> {
   return withFile(path, async (handle) => {
     const header = await readHeader(handle, path);
-    const { dim, count, dataOffset, ...rest } = header;
-    const rows = float32Array(allocate, count * dim);
+    const { elementType, dim, count, dataOffset, ...rest } = header;
     const verifier = verify ? new RowVerifier(path, header) : undefined;
-    const step = chunkRows(dim) * dim;
-    for (let start = 0; start < rows.length; start += step) {
-      const chunk = rows.subarray(start, start + step);
-      if (!(await readFully(handle, bytesOf(chunk), dataOffset + start * 4))) throw new InputError(`truncated vector file ${path}`);
+    const stride = rowBytes(dim, elementType);
+    const step = chunkRows(stride);
+    const readRows = async (chunk: Uint8Array, start: number): Promise<void> => {
+      if (!(await readFully(handle, chunk, dataOffset + start * stride))) throw new InputError(`truncated vector file ${path}`);
       verifier?.update(chunk);
+    };
+    if (elementType === "float32") {
+      const rows = float32Array(allocate, count * dim);
+      for (let start = 0; start < count; start += step) await readRows(bytesOf(rows.subarray(start * dim, (start + step) * dim)), start);
+      verifier?.finish();
+      return { ...rest, dim, count, rows };
+    }
+    // int8: each row's scale and values read together, then apart.
+    const rows = new Int8Array(allocate(count * dim));
+    const scales = float32Array(allocate, count);
+    const buffer = new Uint8Array(step * stride);
+    const view = new DataView(buffer.buffer);
+    for (let start = 0; start < count; start += step) {
+      const n = Math.min(step, count - start);
+      await readRows(buffer.subarray(0, n * stride), start);
+      for (let r = 0; r < n; r++) {
+        scales[start + r] = view.getFloat32(r * stride, true);
+        rows.set(new Int8Array(buffer.buffer, r * stride + 4, dim), (start + r) * dim);
+      }
     }
     verifier?.finish();
-    return { ...rest, dim, count, rows };
+    return { ...rest, elementType, dim, count, rows, scales };
   });
+}
+
+/** Reads a whole vector file of float32 rows (see readStoredVectors); a file of int8 rows is refused. */
+export async function readVectorFile(path: string, options: ReadOptions = {}): Promise<VectorFile> {
+  const file = await readStoredVectors(path, options);
+  if (file.elementType === "int8") throw new InputError(`${path} stores int8 rows where float32 rows are expected`);
+  return file;
 }
 
 /**
  * Concatenates shard files (given in ordinal order) into one vector file at `outPath`, streaming:
- * shards must have the same dimension and layout and contiguous ordinals, and each is verified.
+ * shards must have the same element type, dimension and layout and contiguous ordinals, and each
+ * is verified.
  */
 export async function mergeVectorFiles(shardPaths: readonly string[], outPath: string): Promise<{ count: number; checksum: string }> {
   if (shardPaths.length === 0) throw new RangeError("mergeVectorFiles needs at least one shard");
@@ -322,6 +450,7 @@ export async function mergeVectorFiles(shardPaths: readonly string[], outPath: s
   let nextOrdinal = first.firstOrdinal;
   for (const [i, h] of headers.entries()) {
     const path = shardPaths[i];
+    if (h.elementType !== first.elementType) throw new InputError(`${path}: ${h.elementType} rows, ${shardPaths[0]} has ${first.elementType} rows`);
     if (h.dim !== first.dim) throw new InputError(`${path}: dimension ${h.dim} differs from ${shardPaths[0]} (${first.dim})`);
     if (JSON.stringify(h.layout) !== layoutJson) throw new InputError(`${path}: vector layout differs from ${shardPaths[0]}`);
     if (h.firstOrdinal !== nextOrdinal) {
@@ -332,22 +461,7 @@ export async function mergeVectorFiles(shardPaths: readonly string[], outPath: s
 
   const writer = await VectorFileWriter.open(outPath, first);
   try {
-    const buffer = new Float32Array(chunkRows(first.dim) * first.dim);
-    for (const [i, path] of shardPaths.entries()) {
-      await withFile(path, async (handle) => {
-        const header = headers[i];
-        const verifier = new RowVerifier(path, header);
-        const total = header.count * header.dim;
-        for (let start = 0; start < total; start += buffer.length) {
-          const chunk = buffer.subarray(0, Math.min(buffer.length, total - start));
-          if (!(await readFully(handle, bytesOf(chunk), header.dataOffset + start * 4))) throw new InputError(`truncated vector file ${path}`);
-          verifier.update(chunk);
-          // After a non-finite value, only hash the rest: finish() then says whether it is damage.
-          if (verifier.clean) await writer.append(chunk);
-        }
-        verifier.finish();
-      });
-    }
+    await writer.appendFiles(shardPaths, headers);
   } catch (err) {
     await writer.abort();
     throw err;

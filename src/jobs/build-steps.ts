@@ -23,13 +23,13 @@ import {
 } from "../indexer/index-manifest.js";
 import { buildLayerIndex, layersOf } from "../indexer/layer-search.js";
 import { TokenStoreWriter } from "../indexer/token-store.js";
-import { type VectorFile, mergeVectorFiles, readVectorFile, readVectorFileHeader } from "../indexer/vector-file.js";
+import { type VectorFile, mergeVectorFiles, readStoredVectors, readVectorFile, readVectorFileHeader } from "../indexer/vector-file.js";
 import type { ModelDescription } from "../model/open-model.js";
 import type { ModuleFactors } from "../ekfac/factors.js";
 import type { OrdinalRange, ShardJob } from "../indexer/index-worker.js";
 import type { WhitenedMoments } from "../projection/pca.js";
 import { buildProjection } from "../projection/projection.js";
-import { buildSketch } from "../projection/sketch.js";
+import { buildSketch, sketchPrecision } from "../projection/sketch.js";
 import { saveProjection } from "../projection/store.js";
 import type { ProgressListener } from "../util/progress.js";
 import { factorsManifest } from "./fit.js";
@@ -130,13 +130,14 @@ export const shardFile = (outDir: string, shard: number, tier: Tier = "vectors")
 
 /** The worker's job for one shard: its sequences and the files of every tier the build stores. */
 export function shardJob(outDir: string, p: Pick<BuildParameters, "sketch">, shard: number, range: OrdinalRange): ShardJob {
-  return { ...range, file: shardFile(outDir, shard), ...(p.sketch ? { sketchFile: shardFile(outDir, shard, "sketch") } : {}) };
+  const sketch = p.sketch && { file: shardFile(outDir, shard, "sketch"), elementType: sketchPrecision(p.sketch) };
+  return { ...range, file: shardFile(outDir, shard), ...(sketch ? { sketch } : {}) };
 }
 
 /** Whether a recorded shard's files are all there and sound (a missing or damaged one is computed again). */
 export async function shardFilesIntact(outDir: string, p: Pick<BuildParameters, "sketch">, shard: number): Promise<boolean> {
   try {
-    for (const tier of tiers(p)) await readVectorFile(shardFile(outDir, shard, tier));
+    for (const tier of tiers(p)) await readStoredVectors(shardFile(outDir, shard, tier));
     return true;
   } catch {
     return false;

@@ -108,7 +108,7 @@ export const DEFAULT_BUILD_PARAMETERS: BuildJob["parameters"] = {
   maxSequences: null,
   fitSequences: null,
   projection: { kOut: 64, kIn: 64, rank: 4, seed: 0, basis: "pca" },
-  sketch: { floats: DEFAULT_SKETCH_FLOATS, rank: 4, seed: 0 },
+  sketch: { floats: DEFAULT_SKETCH_FLOATS, rank: 4, seed: 0, precision: "int8" },
   pcaSequences: 1024,
   shardSize: DEFAULT_SHARD_SIZE,
   hnsw: { M: 16, efConstruction: 200 },

@@ -18,6 +18,9 @@ export interface VectorLayout {
   blocks: LayoutBlock[];
 }
 
+/** How a file stores vectors' values: float32, or int8 with one float32 scale per vector (indexer/vector-file.ts). */
+export type ElementType = "float32" | "int8";
+
 /** The layout a projection produces: one block of kOut x kIn coordinates per MLP matrix. */
 export function layoutOf(projection: Projection): VectorLayout {
   return {
@@ -78,6 +81,18 @@ export function rangesForLayers(layout: VectorLayout, layers: Iterable<number>):
     else ranges.push({ offset: b.offset, size: b.size });
   }
   return ranges;
+}
+
+/** The values of `vector` over `ranges`, back to back, each range's times its scale (1 when not given). */
+export function valuesOfRanges(vector: Float32Array, ranges: readonly CoordinateRange[], scales?: readonly number[]): Float32Array {
+  const out = new Float32Array(ranges.reduce((sum, r) => sum + r.size, 0));
+  let at = 0;
+  ranges.forEach(({ offset, size }, i) => {
+    const scale = scales?.[i] ?? 1;
+    for (let j = 0; j < size; j++) out[at + j] = vector[offset + j] * scale;
+    at += size;
+  });
+  return out;
 }
 
 /**

@@ -6,6 +6,7 @@ import { type IndexManifest, recordBuildMemory, vectorBytesPerSequence } from ".
 import { memoryBudget, memoryInputs, planBuildMemory } from "../../jobs/memory-plan.js";
 import { type MemoryRecord, memoryReport, plannedMemory } from "../../model/memory-estimate.js";
 import { peakResidentBytes } from "../../util/memory.js";
+import { sketchPrecision } from "../../projection/sketch.js";
 import { DEFAULT_BATCH_TOKENS } from "../../model/batch-budget.js";
 import { dampingOption, deviceOption, fisherMode, groupsPlan, integer, logMemoryPlan, memoryOption, modelRuntime, oneOf } from "../options.js";
 import { progressBars } from "../progress.js";
@@ -41,6 +42,12 @@ export function registerBuild(program: Command): void {
       "floats per sequence of the second tier, an unbiased random sketch that re-scores the search's candidates (0: none)",
       integer(0),
       d.sketch?.floats ?? 0,
+    )
+    .option(
+      "--sketch-precision <type>",
+      "how the sketch is stored: int8 (a quarter of the bytes; a row's values within half a step of max |x| / 127) or float32",
+      oneOf(["int8", "float32"] as const),
+      sketchPrecision(d.sketch ?? {}),
     )
     .option("--fisher <mode>", "labels for the Fisher: sampled (the paper's) or empirical", fisherMode, d.fisher)
     .addOption(dampingOption())
@@ -86,7 +93,7 @@ export function registerBuild(program: Command): void {
             maxSequences: opts.maxSequences ?? null,
             fitSequences: opts.fitSequences ?? null,
             projection: { ...opts.dims, rank: opts.scaleRank, seed: opts.seed, basis: opts.basis },
-            sketch: opts.sketchFloats > 0 ? { floats: opts.sketchFloats, rank: opts.scaleRank, seed: opts.seed } : null,
+            sketch: opts.sketchFloats > 0 ? { floats: opts.sketchFloats, rank: opts.scaleRank, seed: opts.seed, precision: opts.sketchPrecision } : null,
             pcaSequences: opts.pcaSequences,
             shardSize: opts.shardSize,
             hnsw: { M: opts.hnswM, efConstruction: opts.hnswEfConstruction },
@@ -130,7 +137,7 @@ export function registerBuild(program: Command): void {
         const sketchDim = manifest.sketch?.dim ?? 0;
         console.error(
           `indexed ${manifest.corpus.sequences} sequences (${manifest.corpus.tokens} tokens, ${manifest.vectors.dim} dims` +
-            `${sketchDim ? ` and a sketch of ${sketchDim}` : ""}, ${vectorBytesPerSequence(manifest)} bytes each) in ` +
+            `${sketchDim ? ` and an ${sketchPrecision(manifest.parameters.sketch ?? {})} sketch of ${sketchDim}` : ""}, ${vectorBytesPerSequence(manifest)} bytes each) in ` +
             `${manifest.build.seconds.toFixed(1)} s into ${opts.out}${memory ? `; ${memoryReport(memory)}` : ""}`,
         );
       } finally {
