@@ -9,6 +9,8 @@ import type { QueryInput } from "../src/engine/types.js";
 import { layoutOf } from "../src/model/architectures.js";
 import { type Gpt2Config, type ModelConfig, parseConfig } from "../src/model/config.js";
 import type { MemoryRecord } from "../src/model/memory-estimate.js";
+import type { IndexManifest } from "../src/indexer/index-manifest.js";
+import { sketchPrecision } from "../src/projection/sketch.js";
 import { type TensorToWrite, writeSafetensors } from "../src/safetensors/write.js";
 import { writeJsonAtomic } from "../src/util/atomic-write.js";
 import { formatBytes } from "../src/util/memory.js";
@@ -280,3 +282,7 @@ export function fitShapeSection(name: string, raw: typeof TINYLLAMA_1B | typeof 
     },
   };
 }
+
+/** An index's sketch as the bench sections name it: "a sketch of 131,072 int8 coordinates", or "no sketch". */
+export const sketchText = (m: Pick<IndexManifest, "sketch" | "parameters">): string =>
+  m.sketch ? `a sketch of ${m.sketch.dim.toLocaleString("en")} ${sketchPrecision(m.parameters.sketch ?? {})} coordinates` : "no sketch";

@@ -14,7 +14,8 @@ import { type LoadResult, runLoad } from "../../support/reliability-load.js";
 import { type ServeProcess, serveIndex, waitUntilIdle } from "../../support/reliability.js";
 import type { BenchSection } from "../bench.js";
 import { DEMO_INDEX, ensureDemoIndex } from "../demo-index.js";
-import { demoQueries } from "../bench-util.js";
+import { demoQueries, sketchText } from "../bench-util.js";
+import { readIndexManifest } from "../../src/indexer/index-manifest.js";
 
 interface Configuration {
   rerank: boolean;
@@ -87,7 +88,7 @@ const section: BenchSection = {
         }
       }
       return [
-        "`influence serve --index .demo/index` (6,000 WordNet entries, 16x16 PCA vectors per MLP matrix and a sketch of 32,768 floats, 2 engine workers) as a separate process; autocannon " +
+        `\`influence serve --index .demo/index\` (6,000 WordNet entries, 16x16 PCA vectors per MLP matrix and ${sketchText(await readIndexManifest(DEMO_INDEX))}, 2 engine workers) as a separate process; autocannon ` +
           "on 127.0.0.1 sends a fixed number of requests per row, each a different held-out prompt (the prompt tokens and up to 8 completion " +
           "tokens), `topK: 10`, the hits with their sequences and layer scores.",
         "",

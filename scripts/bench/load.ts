@@ -14,6 +14,7 @@ import { tempDir } from "../../src/util/temp-dir.js";
 import { type LoadResult, runLoad } from "../../support/reliability-load.js";
 import { type ServeProcess, reliabilityBuildJob, residentBytes, serveIndex, waitUntilIdle, writeReliabilityCorpus } from "../../support/reliability.js";
 import type { BenchSection } from "../bench.js";
+import { sketchText } from "../bench-util.js";
 import { REPO_ROOT } from "../../support/fixtures.js";
 
 const SECONDS = Number(process.env.INFLUENCE_BENCH_LOAD_SECONDS ?? 30);
@@ -50,7 +51,7 @@ async function chooseIndex(tmp: string): Promise<{ dir: string; what: string }> 
     const m = await readIndexManifest(demo);
     return {
       dir: demo,
-      what: `the demo index (\`.demo/index\`: ${m.corpus.sequences} sequences, ${m.vectors.dim} dims and a sketch of ${m.sketch?.dim ?? 0} floats, model ${path.basename(m.model.path)})`,
+      what: `the demo index (\`.demo/index\`: ${m.corpus.sequences} sequences, ${m.vectors.dim} dims and ${sketchText(m)}, model ${path.basename(m.model.path)})`,
     };
   }
   const dir = path.join(tmp, "index");
