@@ -78,14 +78,16 @@ describe.each(["float32", "int8"] as const)("scores of %s rows against float64 b
     }
   });
 
-  it("scores chosen rows in the order asked, repeats included", async () => {
+  it("scores chosen rows in the order asked, repeats included, read in place or from shared memory", async () => {
     const picked = [5, 39, 0, 17, 5, 22];
-    const scores = await scoreRows(
-      file,
-      query,
-      picked.map((r) => FIRST_ORDINAL + r),
-    );
-    picked.forEach((r, i) => expect(Math.abs(scores[i] - exact(r)), `row ${r}`).toBeLessThanOrEqual(allowed(file, r)));
+    for (const source of [file, shared]) {
+      const scores = await scoreRows(
+        source,
+        query,
+        picked.map((r) => FIRST_ORDINAL + r),
+      );
+      picked.forEach((r, i) => expect(Math.abs(scores[i] - exact(r)), `row ${r}`).toBeLessThanOrEqual(allowed(source, r)));
+    }
   });
 
   it("splits a row's score by layer, the parts summing to the whole", async () => {

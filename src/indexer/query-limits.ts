@@ -22,8 +22,9 @@ export function defaultCandidates(topK: number, sketched: boolean): number {
 
 /**
  * Candidates re-scored by the whole sketch after a first pass over all of them by its leading rows
- * (projection/sketch.ts, coarseSketch): the first pass's best. On the demo its best 100 hold the
- * whole sketch's top 10 (docs/research/index-faithfulness.md, section 8).
+ * (projection/sketch.ts, coarseSketch): the first pass's best. On the demo, the whole sketch over
+ * the first pass's best 100 answers as well as over all 1,000 (docs/research/index-faithfulness.md,
+ * section 8).
  */
 export function sketchRefinedCount(topK: number): number {
   return Math.max(10 * topK, 100);

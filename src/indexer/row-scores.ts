@@ -19,7 +19,8 @@ const valuesLike = (file: StoredVectors, length: number): Values => (file.elemen
  * Rows are gathered into blocks of about this many bytes (as float32, which an int8 block becomes
  * inside the product): a query's memory stays small whatever its candidates, and a block is still
  * in cache when the product reads it (1,000 demo sketches, one thread, on a busy machine: 17-24 ms
- * in blocks of 4 MB, 22-55 ms in blocks of 16 MB).
+ * in blocks of 4 MB, 22-55 ms in blocks of 16 MB; 1,000 int8 rows of 32,768, quiet: 11.4 ms in
+ * blocks of 4 MB as float32, 12.6 ms in 2 MB, 14.6 ms in 16 MB).
  */
 const GATHER_BYTES = 4 << 20;
 

@@ -83,11 +83,11 @@ export interface CoarseSketch {
  * The leading quarter of the kOut rows of every block (a block is [kOut, kIn], row-major; at least
  * COARSE_MIN_COORDINATES of it): those rows are a sketch of the matrix by the leading rows of its
  * random orthonormal left projection, so inner products over them, times kOut / rows, are unbiased
- * estimates too, from a quarter of the bytes. Undefined when that keeps every row of every block.
- * (`minCoordinates` other than the default: for tests of small layouts.) A query re-scores its many candidates by this, then the best by the whole sketch: on the
- * demo (128 x 128 blocks), the whole sketch over the best 100 of 1,000 by 32 x 128 answers as well
- * as over all 1,000 (8.23 of the exact top 10 over 30 queries; docs/research/index-faithfulness.md,
- * section 8).
+ * estimates too, from a quarter of the bytes. Undefined when that keeps every row of every block
+ * (`minCoordinates` other than the default: for tests of small layouts). A query re-scores its
+ * many candidates by this, then the best by the whole sketch: on the demo (128 x 128 blocks), the
+ * whole sketch over the best 100 of 1,000 by 32 x 128 answers as well as over all 1,000 (8.23 of
+ * the exact top 10 over 30 queries; docs/research/index-faithfulness.md, section 8).
  */
 export function coarseSketch(layout: VectorLayout, minCoordinates = COARSE_MIN_COORDINATES): CoarseSketch | undefined {
   const blocks = [...layout.blocks].sort((a, b) => a.offset - b.offset);
