@@ -88,8 +88,13 @@ export async function configureKernels(options: RuntimeOptions): Promise<void> {
   await previous?.sessions.release();
 }
 
-/** Runs kernel `key` (built by `build` on its first use) and returns the fetched outputs in order. */
-export async function runKernel(key: string, build: KernelBuilder, feeds: Record<string, HostTensor>, fetches: readonly string[]): Promise<Float32Array[]> {
+/** Runs kernel `key` (built by `build` on its first use) and returns the fetched outputs, float32, in order; inputs float32 or int8. */
+export async function runKernel(
+  key: string,
+  build: KernelBuilder,
+  feeds: Record<string, HostTensor | HostTensorInt8>,
+  fetches: readonly string[],
+): Promise<Float32Array[]> {
   current ??= new KernelSessions(configured);
   return (await current.run(key, build, feeds, fetches)).map((t) => t.data as Float32Array);
 }
@@ -131,7 +136,6 @@ export async function int8MatMul(a: HostTensorInt8, b: HostTensor): Promise<Floa
     const y = g.input("b", "float32", ["k", "n"]);
     g.output(g.op("MatMul", [g.op("Cast", [x], { to: 1 /* FLOAT */ }), y]), "out", "float32", ["m", "n"]);
   };
-  current ??= new KernelSessions(configured);
-  const [out] = await current.run(key, build, { a, b }, ["out"]);
-  return out.data as Float32Array;
+  const [out] = await runKernel(key, build, { a, b }, ["out"]);
+  return out;
 }
