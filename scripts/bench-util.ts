@@ -285,4 +285,4 @@ export function fitShapeSection(name: string, raw: typeof TINYLLAMA_1B | typeof 
 
 /** An index's sketch as the bench sections name it: "a sketch of 131,072 int8 coordinates", or "no sketch". */
 export const sketchText = (m: Pick<IndexManifest, "sketch" | "parameters">): string =>
-  m.sketch ? `a sketch of ${m.sketch.dim.toLocaleString("en")} ${sketchPrecision(m.parameters.sketch ?? {})} coordinates` : "no sketch";
+  m.sketch ? `a sketch of ${m.sketch.dim.toLocaleString("en")} ${sketchPrecision(m.parameters.sketch)} coordinates` : "no sketch";

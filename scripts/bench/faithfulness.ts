@@ -31,7 +31,7 @@ import { tempDir } from "../../src/util/temp-dir.js";
 import { type Faithfulness, type ScoredSequences, aggregateFaithfulness, queryFaithfulness, topOrdinals } from "../../support/faithfulness.js";
 import { median } from "../../support/percentile.js";
 import type { BenchSection } from "../bench.js";
-import { demoQueries } from "../bench-util.js";
+import { demoQueries, sketchText } from "../bench-util.js";
 import { DEMO_BUILD, DEMO_INDEX, ensureDemoIndex } from "../demo-index.js";
 
 const QUERIES = 30;
@@ -42,7 +42,7 @@ interface SketchSetting {
   precision: ElementType;
 }
 /** The demo build's own sketch (the demo index), measured by the main table. */
-const DEMO_SKETCH: SketchSetting = { floats: DEFAULT_SKETCH_FLOATS, precision: sketchPrecision(DEFAULT_BUILD_PARAMETERS.sketch ?? {}) };
+const DEMO_SKETCH: SketchSetting = { floats: DEFAULT_SKETCH_FLOATS, precision: sketchPrecision(DEFAULT_BUILD_PARAMETERS.sketch) };
 /** The sketch-size table's rows: none, smaller budgets in int8, the demo's own, and the same in float32. */
 const SKETCH_SETTINGS: readonly SketchSetting[] = [
   { floats: 0, precision: "int8" },
@@ -337,9 +337,7 @@ async function sketchSizeTable(
     const ofRow = (row: Row) => measured.find((m) => m.row === row) as Measured;
     const sketch = demo.parameters.sketch;
     if (sketch?.floats !== setting.floats || sketchPrecision(sketch) !== setting.precision) {
-      throw new Error(
-        `${DEMO_INDEX} was built with a sketch of ${sketch?.floats ?? 0} ${sketchPrecision(sketch ?? {})}, not the default ${settingName(setting)}`,
-      );
+      throw new Error(`${DEMO_INDEX} was built with a sketch of ${sketch?.floats ?? 0} ${sketchPrecision(sketch)}, not the default ${settingName(setting)}`);
     }
     sizes.push({
       setting,
@@ -434,10 +432,11 @@ const section: BenchSection = {
         measured.push(await measure(engine, row, requests, truth));
       }
       const perSequenceMinutes = (check.msPerScore * sequences * requests.length) / 60_000;
-      const sketchSizes = await sketchSizeTable(await readIndexManifest(DEMO_INDEX), measured, requests, truth);
+      const demo = await readIndexManifest(DEMO_INDEX);
+      const sketchSizes = await sketchSizeTable(demo, measured, requests, truth);
       return [
         `${requests.length} queries from documents held out of the demo model's training (as the HTTP section's), top ${TOP_K}, against ` +
-          `exact EK-FAC scores of all ${sequences.toLocaleString("en")} indexed sequences (\`.demo/index\`: 16x16 PCA vectors per MLP matrix, a sketch of ${thousands(DEMO_SKETCH.floats)} coordinates in ${DEMO_SKETCH.precision}). ` +
+          `exact EK-FAC scores of all ${sequences.toLocaleString("en")} indexed sequences (\`.demo/index\`: 16x16 PCA vectors per MLP matrix, ${sketchText(demo)}). ` +
           `Load average at the start: ${load.toFixed(1)} (the machine is shared; times scale with it).`,
         "",
         `Ground truth: every sequence captured once (forward and backward, batched) and scored against all ${requests.length} queries ` +

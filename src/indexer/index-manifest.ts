@@ -72,7 +72,7 @@ export interface VectorFileRecord {
 
 /** Bytes per sequence of an index's vector files: the first tier's float32 row and the sketch's row. */
 export const vectorBytesPerSequence = (m: Pick<IndexManifest, "vectors" | "sketch" | "parameters">): number =>
-  rowBytes(m.vectors.dim, "float32") + (m.sketch ? rowBytes(m.sketch.dim, sketchPrecision(m.parameters.sketch ?? {})) : 0);
+  rowBytes(m.vectors.dim, "float32") + (m.sketch ? rowBytes(m.sketch.dim, sketchPrecision(m.parameters.sketch)) : 0);
 
 export interface IndexManifest {
   format: typeof INDEX_FORMAT;

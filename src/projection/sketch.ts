@@ -26,8 +26,8 @@ export interface SketchSettings {
   seed: number;
 }
 
-/** How sketches of these settings are stored: as they say, or float32 (indexes built before int8 sketches say nothing). */
-export const sketchPrecision = (settings: Pick<SketchSettings, "precision">): ElementType => settings.precision ?? "float32";
+/** How sketches of these settings are stored: as they say, or float32 (indexes built before int8 sketches say nothing; none: no sketch). */
+export const sketchPrecision = (settings?: Pick<SketchSettings, "precision"> | null): ElementType => settings?.precision ?? "float32";
 
 /** The default budget: 128 x 128 per matrix on a 4-layer model (8 matrices); 128 KB per sequence in int8. */
 export const DEFAULT_SKETCH_FLOATS = 131_072;

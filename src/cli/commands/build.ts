@@ -47,7 +47,7 @@ export function registerBuild(program: Command): void {
       "--sketch-precision <type>",
       "how the sketch is stored: int8 (a quarter of the bytes; a row's values within half a step of max |x| / 127) or float32",
       oneOf(["int8", "float32"] as const),
-      sketchPrecision(d.sketch ?? {}),
+      sketchPrecision(d.sketch),
     )
     .option("--fisher <mode>", "labels for the Fisher: sampled (the paper's) or empirical", fisherMode, d.fisher)
     .addOption(dampingOption())
@@ -137,7 +137,7 @@ export function registerBuild(program: Command): void {
         const sketchDim = manifest.sketch?.dim ?? 0;
         console.error(
           `indexed ${manifest.corpus.sequences} sequences (${manifest.corpus.tokens} tokens, ${manifest.vectors.dim} dims` +
-            `${sketchDim ? ` and an ${sketchPrecision(manifest.parameters.sketch ?? {})} sketch of ${sketchDim}` : ""}, ${vectorBytesPerSequence(manifest)} bytes each) in ` +
+            `${sketchDim ? ` and an ${sketchPrecision(manifest.parameters.sketch)} sketch of ${sketchDim}` : ""}, ${vectorBytesPerSequence(manifest)} bytes each) in ` +
             `${manifest.build.seconds.toFixed(1)} s into ${opts.out}${memory ? `; ${memoryReport(memory)}` : ""}`,
         );
       } finally {
