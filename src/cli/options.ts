@@ -104,15 +104,19 @@ export function deviceOption(): Option {
 export function modelRuntime(device: Device | undefined, workers = 1): Required<RuntimeOptions> {
   const runtime = workerRuntime(device, workers);
   executionProviders(runtime.device);
-  if (process.env.INFLUENCE_QUIET !== "1") console.error(`influence: ${runtimeSummary(runtime, workers)}`);
+  notice(runtimeSummary(runtime, workers));
   return runtime;
+}
+
+/** Tells what a command decided at start, on stderr, unless INFLUENCE_QUIET=1. */
+export function notice(message: string): void {
+  if (process.env.INFLUENCE_QUIET !== "1") console.error(`influence: ${message}`);
 }
 
 /** Logs at start what a command expects to need at its peak, and the batch size its budget allows (fit, build). */
 export function logMemoryPlan(plan: Pick<MemoryPlan, "estimate"> & { batchTokens?: number }, budget: MemoryBudget): void {
-  if (process.env.INFLUENCE_QUIET === "1") return;
   const batches = plan.batchTokens === undefined ? "" : `; batches of up to ${plan.batchTokens} tokens`;
-  console.error(`influence: memory estimate ${describeEstimate(plan.estimate)} of ${formatBytes(budget.bytes)} (${budget.source})${batches}`);
+  notice(`memory estimate ${describeEstimate(plan.estimate)} of ${formatBytes(budget.bytes)} (${budget.source})${batches}`);
 }
 
 /** A grouped fit's plan (fit, build): why, and each group's layers and estimated peak. */

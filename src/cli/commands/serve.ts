@@ -5,7 +5,7 @@ import { formatBytes } from "../../util/memory.js";
 import { memoryBudget } from "../../jobs/memory-plan.js";
 import { checkBudget, plannedMemory } from "../../model/memory-estimate.js";
 import { closeOnSignals } from "../../http/shutdown.js";
-import { deviceOption, indexFolders, integer, logMemoryPlan, memoryOption, modelRuntime } from "../options.js";
+import { deviceOption, indexFolders, integer, logMemoryPlan, memoryOption, modelRuntime, notice } from "../options.js";
 
 export function registerServe(program: Command): void {
   program
@@ -38,9 +38,9 @@ export function registerServe(program: Command): void {
       const { sharing, estimate, perWorker } = await planServeMemory(dirs, opts.workers, budget, opts.database);
       checkBudget("serve", estimate, budget, "serve fewer indexes or use fewer --workers (each holds its own model, HNSW graphs and token store)");
       logMemoryPlan({ estimate }, budget);
-      if (sharing === "shared" && process.env.INFLUENCE_QUIET !== "1") {
-        console.error(
-          `influence: a copy of each index's factors, projections and vectors per worker would need about ${formatBytes(perWorker.bytes)}, ` +
+      if (sharing === "shared") {
+        notice(
+          `a copy of each index's factors, projections and vectors per worker would need about ${formatBytes(perWorker.bytes)}, ` +
             `more than ${budget.source} allows: the workers share one copy (less memory, slower queries)`,
         );
       }
