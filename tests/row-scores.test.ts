@@ -1,13 +1,14 @@
 /**
- * Inner products of a query with a vector file's rows, on the compute engine, against float64
- * brute force over the rows as written: exact to float32 rounding for float32 files; for int8
- * files within the rounding the format allows, half a step (the row's scale) per coordinate, so
- * |error| <= scale / 2 x sum |q_i| over the coordinates summed. Rows read in place and rows in
- * shared memory (as `influence serve` may hold them) score alike.
+ * Inner products of a query with a vector file's rows against float64 brute force over the rows
+ * as written: exact to float32 rounding for float32 files; for int8 files within the rounding of
+ * rows and query, half a step per coordinate of each: the row's (its scale) times the query's
+ * values, plus the query's (its block's scale, max |q| / 127 over the block) times the row's
+ * stored values. Rows read in place and rows in shared memory (as `influence serve` may hold them)
+ * score alike.
  */
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { layerScoresOfRows, scoreAllRows, scoreRows } from "../src/indexer/row-scores.js";
+import { layerScoresOfRows, rowQuery, scoreAllRows, scoreRows } from "../src/indexer/row-scores.js";
 import { type StoredVectors, readStoredVectors, writeVectorFile } from "../src/indexer/vector-file.js";
 import type { ElementType, VectorLayout } from "../src/projection/vector-layout.js";
 import { sharedMemory } from "../src/util/allocate.js";
@@ -31,7 +32,8 @@ const LAYER_RANGES = [
 const normal = normalGenerator(7);
 // Rows of very different sizes, as sequences of different lengths give.
 const rows = Float32Array.from({ length: COUNT * DIM }, (_, i) => normal() * 10 ** ((Math.floor(i / DIM) % 5) - 2));
-const query = Float32Array.from({ length: DIM }, () => normal());
+// The second block's query values a thousandth of the first's: rounded with the first's step, they would all be lost.
+const query = Float32Array.from({ length: DIM }, (_, i) => normal() * (i < 100 ? 1 : 1e-3));
 
 /** Float64 inner product of the query with row `r` as written, over coordinates [from, to). */
 function exact(r: number, from = 0, to = DIM): number {
@@ -47,12 +49,21 @@ function rounding(r: number, from = 0, to = DIM): number {
   return 1e-5 * magnitude;
 }
 
-/** The largest error the file's element type allows for row `r` over [from, to): rounding, and for int8 half a step per coordinate. */
+/** The query's int8 step in each block: max |q| / 127 over the block, however little of it is summed. */
+const queryScales = LAYOUT.blocks.map(({ offset, size }) => Math.fround(Math.max(...query.subarray(offset, offset + size).map(Math.abs)) / 127));
+
+/** The largest error the file's element type allows for row `r` over [from, to): rounding, and for int8 half a step of row and query per coordinate. */
 function allowed(file: StoredVectors, r: number, from = 0, to = DIM): number {
   if (file.elementType !== "int8") return rounding(r, from, to);
-  let queryMass = 0;
-  for (let i = from; i < to; i++) queryMass += Math.abs(query[i]);
-  return rounding(r, from, to) + (file.scales[r] / 2) * queryMass;
+  const rowScale = file.scales[r];
+  let bound = rounding(r, from, to);
+  LAYOUT.blocks.forEach(({ offset, size }, b) => {
+    for (let i = Math.max(from, offset); i < Math.min(to, offset + size); i++) {
+      // The stored row value is within half a step of the written one.
+      bound += (rowScale / 2) * Math.abs(query[i]) + (queryScales[b] / 2) * (Math.abs(rows[r * DIM + i]) + rowScale / 2);
+    }
+  });
+  return bound;
 }
 
 describe.each(["float32", "int8"] as const)("scores of %s rows against float64 brute force", (elementType: ElementType) => {
@@ -70,37 +81,35 @@ describe.each(["float32", "int8"] as const)("scores of %s rows against float64 b
   });
   afterAll(async () => tmp.remove());
 
-  it("scores every row, read in place or from shared memory", async () => {
+  it("scores every row, read in place or from shared memory", () => {
     for (const source of [file, shared]) {
-      const scores = await scoreAllRows(source, query);
+      const scores = scoreAllRows(rowQuery(source, query));
       expect(scores.length).toBe(COUNT);
       for (let r = 0; r < COUNT; r++) expect(Math.abs(scores[r] - exact(r)), `row ${r}`).toBeLessThanOrEqual(allowed(source, r));
     }
   });
 
-  it("scores chosen rows in the order asked, repeats included, read in place or from shared memory", async () => {
+  it("scores chosen rows in the order asked, repeats included, read in place or from shared memory", () => {
     const picked = [5, 39, 0, 17, 5, 22];
     for (const source of [file, shared]) {
-      const scores = await scoreRows(
-        source,
-        query,
+      const scores = scoreRows(
+        rowQuery(source, query),
         picked.map((r) => FIRST_ORDINAL + r),
       );
       picked.forEach((r, i) => expect(Math.abs(scores[i] - exact(r)), `row ${r}`).toBeLessThanOrEqual(allowed(source, r)));
     }
   });
 
-  it("splits a row's score by layer, the parts summing to the whole", async () => {
+  it("splits a row's score by layer, the parts summing to the whole", () => {
     const picked = [3, 31];
-    const byLayer = await layerScoresOfRows(
-      file,
-      query,
+    const prepared = rowQuery(file, query);
+    const byLayer = layerScoresOfRows(
+      prepared,
       picked.map((r) => FIRST_ORDINAL + r),
       [0, 1],
     );
-    const whole = await scoreRows(
-      file,
-      query,
+    const whole = scoreRows(
+      prepared,
       picked.map((r) => FIRST_ORDINAL + r),
     );
     picked.forEach((r, i) => {
@@ -110,5 +119,22 @@ describe.each(["float32", "int8"] as const)("scores of %s rows against float64 b
       // Both from the same stored values: they differ by float32 rounding only.
       expect(Math.abs(byLayer[i][0] + byLayer[i][1] - whole[i]), `row ${r}`).toBeLessThanOrEqual(2 * rounding(r));
     });
+  });
+});
+
+describe("int8 products over a long block", () => {
+  it("stay exact past 2^31 / 127^2 coordinates, where one int32 sum of products would overflow", async () => {
+    // Rows and query all ones: every value stored as 127 with scale 1/127, every product 127^2.
+    const dim = 140_000;
+    const tmp = await tempDir("row-scores-long-");
+    try {
+      const target = path.join(tmp.dir, "long.vec");
+      const layout: VectorLayout = { blocks: [{ name: "h.0.mlp.c_fc", layer: 0, offset: 0, size: dim, kOut: 350, kIn: 400 }] };
+      await writeVectorFile(target, { dim, firstOrdinal: 0, layout, rows: new Float32Array(2 * dim).fill(1), elementType: "int8" });
+      const scores = scoreAllRows(rowQuery(await readStoredVectors(target), new Float32Array(dim).fill(1)));
+      for (const score of scores) expect(Math.abs(score - dim)).toBeLessThanOrEqual(1e-5 * dim);
+    } finally {
+      await tmp.remove();
+    }
   });
 });

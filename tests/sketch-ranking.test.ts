@@ -7,6 +7,7 @@
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rankBySketch } from "../src/engine/sketch-ranking.js";
+import { rowQuery } from "../src/indexer/row-scores.js";
 import { type StoredVectors, readStoredVectors, writeVectorFile } from "../src/indexer/vector-file.js";
 import { coarseSketch } from "../src/projection/sketch.js";
 import type { VectorLayout } from "../src/projection/vector-layout.js";
@@ -73,9 +74,9 @@ describe("ranking candidates by the sketch in two passes", () => {
     });
   });
 
-  it("re-scores the coarse pass's best by the whole sketch, first and in order, the rest after with coarse scores", async () => {
+  it("re-scores the coarse pass's best by the whole sketch, first and in order, the rest after with coarse scores", () => {
     const refined = 30;
-    const ranked = await rankBySketch(file, coarseSketch(LAYOUT, 0), query, candidates, refined);
+    const ranked = rankBySketch(rowQuery(file, query), coarseSketch(LAYOUT, 0), candidates, refined);
     expect(ranked.map((c) => c.ordinal).sort((a, b) => a - b)).toEqual([...candidates].sort((a, b) => a - b));
     const byCoarse = [...candidates].sort((a, b) => coarse(b) - coarse(a));
     expect(new Set(ranked.slice(0, refined).map((c) => c.ordinal))).toEqual(new Set(byCoarse.slice(0, refined)));
@@ -86,10 +87,10 @@ describe("ranking candidates by the sketch in two passes", () => {
     });
   });
 
-  it("scores every candidate by the whole sketch when they are no more than those it refines, or the sketch has no coarse part", async () => {
+  it("scores every candidate by the whole sketch when they are no more than those it refines, or the sketch has no coarse part", () => {
     for (const ranked of [
-      await rankBySketch(file, coarseSketch(LAYOUT, 0), query, candidates, candidates.length),
-      await rankBySketch(file, undefined, query, candidates, 30),
+      rankBySketch(rowQuery(file, query), coarseSketch(LAYOUT, 0), candidates, candidates.length),
+      rankBySketch(rowQuery(file, query), undefined, candidates, 30),
     ]) {
       expect(ranked.map((c) => c.ordinal)).toEqual([...candidates].sort((a, b) => whole(b) - whole(a)));
       for (const { ordinal, score } of ranked) expect(Math.abs(score - whole(ordinal))).toBeLessThan(1e-4 * Math.max(1, Math.abs(whole(ordinal))));

@@ -13,7 +13,7 @@ import { type IndexManifest, indexPath, readIndexManifest } from "../indexer/ind
 import { type TokenStore, readTokenStore } from "../indexer/token-store.js";
 import { DISTRIBUTION_TOP_SCORES, sketchRefinedCount } from "../indexer/query-limits.js";
 import type { StoredVectors, VectorFile } from "../indexer/vector-file.js";
-import { layerScoresOfRows, scoreAllRows } from "../indexer/row-scores.js";
+import { type RowQuery, layerScoresOfRows, rowQuery, scoreAllRows } from "../indexer/row-scores.js";
 import { maskQuery, rangesForLayers } from "../projection/vector-layout.js";
 import { type OpenedModel, openModel } from "../model/open-model.js";
 import type { HostTensor } from "../runtime/kernels.js";
@@ -249,17 +249,18 @@ export class IndexEngine implements InfluenceEngine {
   private async candidatesOf(prepared: PreparedQuery, request: InfluenceRequest): Promise<Candidate[]> {
     const found = this.search(prepared, candidateCount(request, this.sketch !== undefined), request.allowedOrdinals, false);
     // With a sketch, it ranks the candidates (a coarse pass, then the best by the whole sketch); without, the search's scores stand.
-    const sketch = this.sketch && prepared.sketch ? { ...this.sketch, query: prepared.sketch } : undefined;
+    let scorer: RowQuery;
     let ranked: Array<Omit<Candidate, "approxLayerScores">>;
-    if (sketch) {
-      const scored = await rankBySketch(sketch.rows, sketch.coarse, sketch.query, found.labels, sketchRefinedCount(request.topK));
+    if (this.sketch && prepared.sketch) {
+      scorer = rowQuery(this.sketch.rows, prepared.sketch);
+      const scored = rankBySketch(scorer, this.sketch.coarse, found.labels, sketchRefinedCount(request.topK));
       ranked = scored.map(({ ordinal, score }) => ({ ordinal, approxScore: score, tier: "sketch" as const }));
     } else {
+      scorer = rowQuery(this.vectors, prepared.vector);
       ranked = found.labels.map((ordinal, i) => ({ ordinal, approxScore: found.scores[i], tier: "projected" as const }));
     }
-    const scorer = sketch ?? { rows: this.vectors, query: prepared.vector };
     const hits = ranked.slice(0, request.topK).map((c) => c.ordinal);
-    const layerScores = await layerScoresOfRows(scorer.rows, scorer.query, hits, prepared.layers);
+    const layerScores = layerScoresOfRows(scorer, hits, prepared.layers);
     return ranked.map((c, i) => (i < hits.length ? { ...c, approxLayerScores: prepared.layers.map((layer, l) => ({ layer, score: layerScores[i][l] })) } : c));
   }
 
@@ -323,11 +324,11 @@ export class IndexEngine implements InfluenceEngine {
     const prepared = await this.prepare(request, false);
     if (tier === "sketch") {
       if (!this.sketch || !prepared.sketch) throw new InputError(`${this.dir} has no sketch (it was built with --sketch-floats 0, or before sketches)`);
-      return { query: prepared.info, scores: await scoreAllRows(this.sketch.rows, prepared.sketch) };
+      return { query: prepared.info, scores: scoreAllRows(rowQuery(this.sketch.rows, prepared.sketch)) };
     }
     return {
       query: prepared.info,
-      scores: await scoreAllRows(this.vectors, maskQuery(prepared.vector, rangesForLayers(this.vectors.layout, prepared.layers))),
+      scores: scoreAllRows(rowQuery(this.vectors, maskQuery(prepared.vector, rangesForLayers(this.vectors.layout, prepared.layers)))),
     };
   }
 

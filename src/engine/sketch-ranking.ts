@@ -1,13 +1,11 @@
 /**
  * A query's candidates ranked by the index's sketch in two passes: every candidate by the sketch's
  * coarse part (the leading quarter of each block's rows, projection/sketch.ts), a quarter of the
- * bytes, then the best of them by the whole sketch. Re-scoring 1,000 demo candidates by a whole
- * sketch of 131,072 int8 coordinates takes about 32 ms on one thread; the two passes read a third
- * of the bytes and answer as well (docs/research/index-faithfulness.md, section 8).
+ * bytes, then the best of them by the whole sketch: they read a third of the bytes of one pass and
+ * answer as well (docs/research/index-faithfulness.md, section 8).
  */
-import { scoreRowRanges, scoreRows } from "../indexer/row-scores.js";
-import type { StoredVectors } from "../indexer/vector-file.js";
-import { type CoarseSketch, coarseQuery } from "../projection/sketch.js";
+import { type RowQuery, scoreRowRanges, scoreRows } from "../indexer/row-scores.js";
+import type { CoarseSketch } from "../projection/sketch.js";
 
 export interface SketchScore {
   ordinal: number;
@@ -23,15 +21,9 @@ const byScore = (ordinals: readonly number[], scores: Float32Array): SketchScore
  * scores; the first pass's noisier). With at most `refined` candidates, or no coarse sketch (a
  * small sketch is its own), all by the whole sketch in one pass.
  */
-export async function rankBySketch(
-  rows: StoredVectors,
-  coarse: CoarseSketch | undefined,
-  query: Float32Array,
-  ordinals: readonly number[],
-  refined: number,
-): Promise<SketchScore[]> {
-  if (!coarse || ordinals.length <= refined) return byScore(ordinals, await scoreRows(rows, query, ordinals));
-  const first = byScore(ordinals, await scoreRowRanges(rows, coarse.ranges, coarseQuery(coarse, query), ordinals));
+export function rankBySketch(query: RowQuery, coarse: CoarseSketch | undefined, ordinals: readonly number[], refined: number): SketchScore[] {
+  if (!coarse || ordinals.length <= refined) return byScore(ordinals, scoreRows(query, ordinals));
+  const first = byScore(ordinals, scoreRowRanges(query, coarse.ranges, ordinals, coarse.scales));
   const best = first.slice(0, refined).map((c) => c.ordinal);
-  return [...byScore(best, await scoreRows(rows, query, best)), ...first.slice(refined)];
+  return [...byScore(best, scoreRows(query, best)), ...first.slice(refined)];
 }

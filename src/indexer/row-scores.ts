@@ -1,113 +1,110 @@
 /**
  * Inner products of a query with stored rows of a vector file (the first tier's or the sketch's,
- * float32 or int8), on the compute engine: a few dozen milliseconds for a thousand 32,768-float
- * rows, where a JavaScript loop takes several times as long.
+ * float32 or int8), by SimSIMD's vectorised kernels on the rows in place, shared memory or not:
+ * nothing is gathered or copied. A query is prepared once for a file (rowQuery): cut at the
+ * layout's blocks, and for int8 rows each block rounded to int8 with its own scale (indexer/int8.ts),
+ * so that its products are exact integers and a block of small values keeps its precision beside a
+ * block of large ones. Any coordinates can then be scored: whole rows, a layer's blocks, or the
+ * sketch's coarse part.
  */
-import { int8MatMul, matMul } from "../runtime/kernels.js";
-import { type CoordinateRange, rangesForLayers, valuesOfRanges } from "../projection/vector-layout.js";
+import { createRequire } from "node:module";
+import { type CoordinateRange, rangesForLayers } from "../projection/vector-layout.js";
+import { quantizeInt8 } from "./int8.js";
 import type { StoredVectors } from "./vector-file.js";
 
-type Values = Float32Array | Int8Array;
-
-/** What a row's stored values are multiplied by: its scale in an int8 file, else 1. */
-const scaleOf = (file: StoredVectors, ordinal: number): number => (file.elementType === "int8" ? file.scales[ordinal - file.firstOrdinal] : 1);
-
-/** An array for `length` values of the file's element type. */
-const valuesLike = (file: StoredVectors, length: number): Values => (file.elementType === "int8" ? new Int8Array(length) : new Float32Array(length));
+/**
+ * SimSIMD's CommonJS build: its ES module build looks for its binary by walking a stack trace,
+ * which in the engine's worker threads (tsx's hooks registered through its API) never returns.
+ */
+const { inner } = createRequire(import.meta.url)("simsimd") as typeof import("simsimd");
 
 /**
- * Rows are gathered into blocks of about this many bytes (as float32, which an int8 block becomes
- * inside the product): a query's memory stays small whatever its candidates, and a block is still
- * in cache when the product reads it (1,000 demo sketches, one thread, on a busy machine: 17-24 ms
- * in blocks of 4 MB, 22-55 ms in blocks of 16 MB; 1,000 int8 rows of 32,768, quiet: 11.4 ms in
- * blocks of 4 MB as float32, 12.6 ms in 2 MB, 14.6 ms in 16 MB).
+ * The most values of a query part: int8 products summed in int32 stay exact below
+ * 2^31 / 127^2 = 133,143 values.
  */
-const GATHER_BYTES = 4 << 20;
+const INT8_PART_VALUES = 1 << 17;
 
-/** Whole rows in a block of about GATHER_BYTES (at least one). */
-const blockRowsOf = (dim: number): number => Math.max(1, Math.floor(GATHER_BYTES / (dim * 4)));
-
-/** The query's inner products with the rows of `block` (stored values of the file's rows `ordinals`, `query.length` each), scaled. */
-async function blockScores(file: StoredVectors, block: Values, ordinals: ArrayLike<number>, query: Float32Array): Promise<Float32Array> {
-  const n = ordinals.length;
-  const dims = [n, query.length];
-  const b = { data: query, dims: [query.length, 1] };
-  if (block instanceof Float32Array) return matMul({ data: block, dims }, b);
-  const products = await int8MatMul({ data: block, dims }, b);
-  for (let i = 0; i < n; i++) products[i] *= scaleOf(file, ordinals[i]);
-  return products;
+/** A stretch of the query within one block, in the element type of the file's rows, whose products are multiplied by `scale`. */
+interface QueryPart {
+  /** Where the stretch starts in a row. */
+  offset: number;
+  values: Float32Array | Int8Array;
+  scale: number;
 }
 
-/**
- * The query's inner product with every row, in ordinal order, one product per block of rows. The
- * compute engine reads ordinary memory only (runtime/kernels.ts): rows in shared memory (those of
- * an index served by several workers) are copied into one block, reused, the rest read in place.
- */
-export async function scoreAllRows(file: StoredVectors, query: Float32Array): Promise<Float32Array> {
-  const { dim, count, rows, firstOrdinal } = file;
-  const blockRows = blockRowsOf(dim);
-  const copy = rows.buffer instanceof SharedArrayBuffer ? valuesLike(file, Math.min(blockRows, count) * dim) : undefined;
-  const scores = new Float32Array(count);
-  for (let start = 0; start < count; start += blockRows) {
-    const end = Math.min(count, start + blockRows);
-    let block = rows.subarray(start * dim, end * dim);
-    if (copy) {
-      copy.set(block);
-      block = copy.subarray(0, block.length);
+/** A query as a file's rows take it: parts covering its nonzero blocks, in coordinate order. */
+export interface RowQuery {
+  file: StoredVectors;
+  parts: QueryPart[];
+}
+
+/** Prepares `query` (the file's dim values) for the rows of `file`; blocks of zeros (layers left out) are skipped. */
+export function rowQuery(file: StoredVectors, query: Float32Array): RowQuery {
+  if (query.length !== file.dim) throw new RangeError(`the query has ${query.length} values, the rows ${file.dim}`);
+  const starts = [...new Set([0, ...file.layout.blocks.map((b) => b.offset), file.dim])].sort((a, b) => a - b);
+  const parts: QueryPart[] = [];
+  for (let i = 0; i + 1 < starts.length; i++) {
+    for (let start = starts[i]; start < starts[i + 1]; start += INT8_PART_VALUES) {
+      const values = query.subarray(start, Math.min(starts[i + 1], start + INT8_PART_VALUES));
+      if (file.elementType === "int8") {
+        const rounded = new Int8Array(values.length);
+        const scale = quantizeInt8(values, rounded);
+        if (scale > 0) parts.push({ offset: start, values: rounded, scale });
+      } else if (values.some((v) => v !== 0)) parts.push({ offset: start, values, scale: 1 });
     }
-    const ordinals = Array.from({ length: end - start }, (_, i) => firstOrdinal + start + i);
-    scores.set(await blockScores(file, block, ordinals, query), start);
   }
-  return scores;
+  return { file, parts };
 }
 
-/** The query's inner product with the rows of `ordinals`, in their order (gathered block by block, one product per block). */
-export function scoreRows(file: StoredVectors, query: Float32Array, ordinals: readonly number[]): Promise<Float32Array> {
-  return scoreRowRanges(file, [{ offset: 0, size: file.dim }], query, ordinals);
+/** The query's parts restricted to `ranges` (sorted, disjoint), each range's products multiplied by `multipliers[i]` (default 1). */
+function partsOver({ parts }: RowQuery, ranges: readonly CoordinateRange[], multipliers?: readonly number[]): QueryPart[] {
+  const over: QueryPart[] = [];
+  ranges.forEach(({ offset, size }, i) => {
+    const multiplier = multipliers?.[i] ?? 1;
+    for (const part of parts) {
+      const from = Math.max(offset, part.offset);
+      const to = Math.min(offset + size, part.offset + part.values.length);
+      if (from < to) over.push({ offset: from, values: part.values.subarray(from - part.offset, to - part.offset), scale: part.scale * multiplier });
+    }
+  });
+  return over;
+}
+
+/** The inner product of `parts` with row `row` (counted from the file's first row). */
+function rowScore(file: StoredVectors, row: number, parts: readonly QueryPart[]): number {
+  const base = row * file.dim;
+  let sum = 0;
+  for (const { offset, values, scale } of parts) sum += scale * inner(file.rows.subarray(base + offset, base + offset + values.length), values);
+  return file.elementType === "int8" ? sum * file.scales[row] : sum;
+}
+
+/** The query's inner product with every row of its file, in ordinal order. */
+export function scoreAllRows(query: RowQuery): Float32Array {
+  return Float32Array.from({ length: query.file.count }, (_, row) => rowScore(query.file, row, query.parts));
+}
+
+/** The query's inner product with the rows of `ordinals`, in their order. */
+export function scoreRows(query: RowQuery, ordinals: readonly number[]): Float32Array {
+  return scoreRowRanges(query, [{ offset: 0, size: query.file.dim }], ordinals);
 }
 
 /**
  * The query's inner product with the rows of `ordinals` over some of their coordinates, `ranges`
- * (sorted, disjoint), whose values `query` holds back to back: each row's ranges are gathered into
- * one compact row, block by block, one product per block.
+ * (sorted, disjoint), each range's part multiplied by `multipliers[i]` (default 1).
  */
-export async function scoreRowRanges(
-  file: StoredVectors,
+export function scoreRowRanges(
+  query: RowQuery,
   ranges: readonly CoordinateRange[],
-  query: Float32Array,
   ordinals: readonly number[],
-): Promise<Float32Array> {
-  const width = query.length;
-  if (ranges.reduce((sum, r) => sum + r.size, 0) !== width) throw new RangeError(`the query has ${width} values, the ranges other sizes`);
-  const blockRows = blockRowsOf(width);
-  const gathered = valuesLike(file, Math.min(blockRows, ordinals.length) * width);
-  // Copied as bytes between two views made once: a typed-array view per range and row costs more than its copy.
-  const { rows, dim, firstOrdinal } = file;
-  const bytes = rows.BYTES_PER_ELEMENT;
-  const source = Buffer.from(rows.buffer, rows.byteOffset, rows.byteLength);
-  const target = Buffer.from(gathered.buffer, gathered.byteOffset, gathered.byteLength);
-  const scores = new Float32Array(ordinals.length);
-  for (let start = 0; start < ordinals.length; start += blockRows) {
-    const block = ordinals.slice(start, start + blockRows);
-    block.forEach((ordinal, i) => {
-      const row = (ordinal - firstOrdinal) * dim;
-      let at = i * width;
-      for (const { offset, size } of ranges) {
-        source.copy(target, at * bytes, (row + offset) * bytes, (row + offset + size) * bytes);
-        at += size;
-      }
-    });
-    scores.set(await blockScores(file, gathered.subarray(0, block.length * width), block, query), start);
-  }
-  return scores;
+  multipliers?: readonly number[],
+): Float32Array {
+  const { file } = query;
+  const parts = partsOver(query, ranges, multipliers);
+  return Float32Array.from(ordinals, (ordinal) => rowScore(file, ordinal - file.firstOrdinal, parts));
 }
 
-/** Per layer, the inner product restricted to that layer's blocks, of each row of `ordinals` ([row][layer]; one product per layer). */
-export async function layerScoresOfRows(file: StoredVectors, query: Float32Array, ordinals: readonly number[], layers: readonly number[]): Promise<number[][]> {
-  const perLayer: Float32Array[] = [];
-  for (const layer of layers) {
-    const ranges = rangesForLayers(file.layout, [layer]);
-    perLayer.push(await scoreRowRanges(file, ranges, valuesOfRanges(query, ranges), ordinals));
-  }
+/** Per layer, the inner product restricted to that layer's blocks, of each row of `ordinals` ([row][layer]). */
+export function layerScoresOfRows(query: RowQuery, ordinals: readonly number[], layers: readonly number[]): number[][] {
+  const perLayer = layers.map((layer) => scoreRowRanges(query, rangesForLayers(query.file.layout, [layer]), ordinals));
   return ordinals.map((_, i) => perLayer.map((scores) => scores[i]));
 }

@@ -31,6 +31,7 @@ import { open, type FileHandle } from "node:fs/promises";
 import { type Allocate, float32Array, ordinaryMemory } from "../util/allocate.js";
 import { InputError } from "../util/errors.js";
 import { AtomicFileWriter, bytesOf, readFully } from "./binary-io.js";
+import { quantizeInt8 } from "./int8.js";
 import { type ElementType, layoutProblem, type VectorLayout } from "../projection/vector-layout.js";
 
 const MAGIC = "IGVECT01";
@@ -142,15 +143,8 @@ function encodeRows(rows: Float32Array, dim: number, elementType: ElementType): 
   const view = new DataView(stored.buffer);
   const values = new Int8Array(stored.buffer);
   for (let r = 0; r < count; r++) {
-    const row = rows.subarray(r * dim, (r + 1) * dim);
-    let max = 0;
-    for (const x of row) max = Math.max(max, Math.abs(x));
-    const scale = Math.fround(max / 127);
-    view.setFloat32(r * stride, scale, true);
-    if (scale === 0) continue;
-    const base = r * stride + 4;
-    // |x| / scale <= 127 up to the rounding of scale: clamped.
-    for (let i = 0; i < dim; i++) values[base + i] = Math.max(-127, Math.min(127, Math.round(row[i] / scale)));
+    const base = r * stride;
+    view.setFloat32(base, quantizeInt8(rows.subarray(r * dim, (r + 1) * dim), values.subarray(base + 4, base + 4 + dim)), true);
   }
   return stored;
 }

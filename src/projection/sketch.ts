@@ -14,7 +14,7 @@ import type { ModuleFactors } from "../ekfac/factors.js";
 import { inputWidth } from "../model/model.js";
 import { hashSeed } from "../util/random.js";
 import { type ModuleDims, type Projection, buildProjection } from "./projection.js";
-import { type CoordinateRange, type ElementType, type VectorLayout, valuesOfRanges } from "./vector-layout.js";
+import type { CoordinateRange, ElementType, VectorLayout } from "./vector-layout.js";
 
 export interface SketchSettings {
   /** Coordinates per sequence, over all matrices (named when every sketch was float32). */
@@ -98,6 +98,3 @@ export function coarseSketch(layout: VectorLayout, minCoordinates = COARSE_MIN_C
     scales: blocks.map((b, i) => b.kOut / rows[i]),
   };
 }
-
-/** The query's values over the coarse sketch's ranges, back to back, each range's times its scale. */
-export const coarseQuery = (coarse: CoarseSketch, query: Float32Array): Float32Array => valuesOfRanges(query, coarse.ranges, coarse.scales);

@@ -83,18 +83,6 @@ export function rangesForLayers(layout: VectorLayout, layers: Iterable<number>):
   return ranges;
 }
 
-/** The values of `vector` over `ranges`, back to back, each range's times its scale (1 when not given). */
-export function valuesOfRanges(vector: Float32Array, ranges: readonly CoordinateRange[], scales?: readonly number[]): Float32Array {
-  const out = new Float32Array(ranges.reduce((sum, r) => sum + r.size, 0));
-  let at = 0;
-  ranges.forEach(({ offset, size }, i) => {
-    const scale = scales?.[i] ?? 1;
-    for (let j = 0; j < size; j++) out[at + j] = vector[offset + j] * scale;
-    at += size;
-  });
-  return out;
-}
-
 /**
  * The query with every coordinate outside `ranges` set to zero: its inner product with a vector is
  * then the inner product restricted to those coordinates.

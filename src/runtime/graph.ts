@@ -12,7 +12,7 @@ export const OPSET = 17;
 
 /** The name of a value (graph input, constant or node output) of the graph being built. */
 export type Value = string;
-export type ElementType = "float32" | "float64" | "int8" | "int64" | "bool";
+export type ElementType = "float32" | "float64" | "int64" | "bool";
 /** A fixed size or a symbolic one (`batch`, `tokens`) that every run may choose. */
 export type Dim = number | string;
 
@@ -30,7 +30,6 @@ export const floatAttr = (float: number): FloatAttribute => ({ float });
 const ELEMENT = {
   float32: onnx.TensorProto.DataType.FLOAT,
   float64: onnx.TensorProto.DataType.DOUBLE,
-  int8: onnx.TensorProto.DataType.INT8,
   int64: onnx.TensorProto.DataType.INT64,
   bool: onnx.TensorProto.DataType.BOOL,
 } as const;

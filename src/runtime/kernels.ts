@@ -5,7 +5,7 @@
  * with any symbolic sizes. Inputs are read in place (onnxruntime-node does not copy a typed array it
  * is given), except those in shared memory (see {@link inPlaceOrCopied}); outputs come back as typed
  * arrays of the kernel's element type: float32, or float64 for the eigensolver's products
- * ({@link runKernel64}). Inputs may also be int8 (a sketch's stored rows, {@link int8MatMul}).
+ * ({@link runKernel64}).
  */
 import ort from "onnxruntime-node";
 import { GraphBuilder } from "./graph.js";
@@ -23,13 +23,7 @@ export interface HostTensor64 {
   dims: readonly number[];
 }
 
-/** An int8 array with its shape, row-major. */
-export interface HostTensorInt8 {
-  data: Int8Array;
-  dims: readonly number[];
-}
-
-type AnyHostTensor = HostTensor | HostTensor64 | HostTensorInt8;
+type AnyHostTensor = HostTensor | HostTensor64;
 
 /** Declares a kernel's inputs and outputs on `g` and builds its nodes. */
 export type KernelBuilder = (g: GraphBuilder) => void;
@@ -39,16 +33,14 @@ export type KernelBuilder = (g: GraphBuilder) => void;
  * a SharedArrayBuffer, which onnxruntime-node 1.30 refuses ("Invalid argument": it reads an input's
  * buffer with napi_get_arraybuffer_info, which Node 20 answers for an ArrayBuffer only). The index
  * arrays that `influence serve` shares among its workers (engine/index-arrays.ts) are copied this
- * way, one run's inputs at a time: a module's factors or projection matrices (the vector files' rows
- * are copied by indexer/row-scores.ts, a block at a time, into memory it reuses).
+ * way, one run's inputs at a time: a module's factors or projection matrices.
  */
-function inPlaceOrCopied<T extends Float32Array | Float64Array | Int8Array>(data: T): T {
+function inPlaceOrCopied<T extends Float32Array | Float64Array>(data: T): T {
   return data.buffer instanceof SharedArrayBuffer ? (data.slice() as T) : data;
 }
 
 function hostToOrt({ data, dims }: AnyHostTensor): ort.Tensor {
   if (data instanceof Float64Array) return new ort.Tensor("float64", inPlaceOrCopied(data), [...dims]);
-  if (data instanceof Int8Array) return new ort.Tensor("int8", inPlaceOrCopied(data), [...dims]);
   return new ort.Tensor("float32", inPlaceOrCopied(data), [...dims]);
 }
 
@@ -88,13 +80,8 @@ export async function configureKernels(options: RuntimeOptions): Promise<void> {
   await previous?.sessions.release();
 }
 
-/** Runs kernel `key` (built by `build` on its first use) and returns the fetched outputs, float32, in order; inputs float32 or int8. */
-export async function runKernel(
-  key: string,
-  build: KernelBuilder,
-  feeds: Record<string, HostTensor | HostTensorInt8>,
-  fetches: readonly string[],
-): Promise<Float32Array[]> {
+/** Runs kernel `key` (built by `build` on its first use) and returns the fetched outputs, float32, in order. */
+export async function runKernel(key: string, build: KernelBuilder, feeds: Record<string, HostTensor>, fetches: readonly string[]): Promise<Float32Array[]> {
   current ??= new KernelSessions(configured);
   return (await current.run(key, build, feeds, fetches)).map((t) => t.data as Float32Array);
 }
@@ -120,22 +107,6 @@ export function gemmKernel(type: "float32" | "float64", transposeA: boolean, tra
 /** a b for a [m, k] and b [k, n] (either given transposed), [m, n]. */
 export async function matMul(a: HostTensor, b: HostTensor, transposeA = false, transposeB = false): Promise<Float32Array> {
   const { key, build } = gemmKernel("float32", transposeA, transposeB);
-  const [out] = await runKernel(key, build, { a, b }, ["out"]);
-  return out;
-}
-
-/**
- * a b for int8 a [m, k] and float32 b [k, n], [m, n]: a's values become float32 inside the
- * kernel. A product in int32 (MatMulInteger) would round b to int8 too, and was no faster here
- * (2026-12-06, 2 cores: a vector times 1,000 rows, about 0.3 ms per million int8 values either way).
- */
-export async function int8MatMul(a: HostTensorInt8, b: HostTensor): Promise<Float32Array> {
-  const key = "matmul.int8xfloat32";
-  const build: KernelBuilder = (g) => {
-    const x = g.input("a", "int8", ["m", "k"]);
-    const y = g.input("b", "float32", ["k", "n"]);
-    g.output(g.op("MatMul", [g.op("Cast", [x], { to: 1 /* FLOAT */ }), y]), "out", "float32", ["m", "n"]);
-  };
   const [out] = await runKernel(key, build, { a, b }, ["out"]);
   return out;
 }
