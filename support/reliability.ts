@@ -141,6 +141,17 @@ export async function health(
   return { status: res.status, body: await res.json() };
 }
 
+/**
+ * GraphQL requests of root field `operation` the server has answered since it started, whatever
+ * their outcome (refusals included): its influence_graphql_requests_total counter. A request whose
+ * client left before the answer counts too, once the server has computed it.
+ */
+export async function requestsAnswered(url: string, operation: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const counter = new RegExp(`^influence_graphql_requests_total\\{operation="${operation}",outcome="[^"]*"\\} (\\d+)$`, "gm");
+  return [...text.matchAll(counter)].reduce((sum, m) => sum + Number(m[1]), 0);
+}
+
 /** Waits until the engine has no running or queued request (abandoned ones finish after their clients left). */
 export async function waitUntilIdle(url: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

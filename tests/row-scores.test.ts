@@ -100,6 +100,13 @@ describe.each(["float32", "int8"] as const)("scores of %s rows against float64 b
     }
   });
 
+  it("scores a query masked to one layer (zeros elsewhere) over that layer alone", () => {
+    const masked = new Float32Array(DIM);
+    masked.set(query.subarray(100), 100);
+    const scores = scoreAllRows(rowQuery(file, masked));
+    for (let r = 0; r < COUNT; r++) expect(Math.abs(scores[r] - exact(r, 100, DIM)), `row ${r}`).toBeLessThanOrEqual(allowed(file, r, 100, DIM));
+  });
+
   it("splits a row's score by layer, the parts summing to the whole", () => {
     const picked = [3, 31];
     const prepared = rowQuery(file, query);

@@ -398,9 +398,9 @@ function whyDefault(demo: IndexManifest, sizes: readonly SketchSize[]): string {
   const first8 = int8.find((s) => s.defaultQuery.faithfulness.overlap.mean >= 8);
   const holds = first8 === chosen ? "it is the smallest budget whose default top 10 holds 8 of the exact top 10 on average" : "its default top 10 holds";
   return (
-    `Why ${n(chosen)} is the default: ${holds} (${overlap(chosen)}, sketch Spearman ${spearman(chosen)}), and the query's two passes ` +
-    `keep its cost near that of a quarter of the budget (${ms(chosen)} against ${ms(smaller)} at ${n(smaller)}: the first pass reads a ` +
-    `quarter of every candidate's row, the second whole rows of the best 100). Smaller budgets rank worse: ` +
+    `Why ${n(chosen)} is the default: ${holds} (${overlap(chosen)}, sketch Spearman ${spearman(chosen)}), at a query cost of ` +
+    `${ms(chosen)} against ${ms(smaller)} at ${n(smaller)} (two passes: the first reads a quarter of every candidate's row, the second ` +
+    `whole rows of the best 100). Smaller budgets rank worse: ` +
     `${summary(half)}; ${summary(smaller)}; ${summary(smallest)}; no sketch, overlap ${overlap(none)}. int8 holds the same sketch as ` +
     `float32 in a quarter of the bytes (${mb(chosen)} against ${mb(float32)}) with the same answers (overlap ${overlap(chosen)} against ` +
     `${overlap(float32)}, Spearman ${spearman(chosen)} against ${spearman(float32)}, ${ms(chosen)} against ${ms(float32)}): its rounding, ` +

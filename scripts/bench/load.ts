@@ -1,7 +1,9 @@
 /**
  * `influence serve` under load: autocannon on loopback against a real server process (default
- * settings: 2 engine workers, 64 queued, 60 s timeout), `influence` (top-10, re-ranked, several
- * prompts) and `sequences` (pages, searches) at 8, 32 and 128 concurrent clients for 30 s each.
+ * settings: 2 engine workers, 64 queued, 60 s timeout), `influence` (top-10, the default query,
+ * several prompts) and `sequences` (pages, searches) at 8, 32 and 128 concurrent clients for 30 s
+ * each. autocannon stops waiting at the end of a run; the server's own request counter, read once it
+ * is idle again, tells whether it answered every request sent all the same.
  * On the demo index (.demo/index) when it has been built, else on a small fixture index built here.
  *
  * INFLUENCE_BENCH_LOAD_SECONDS shortens the runs (for trying the script out).
@@ -12,7 +14,15 @@ import { runBuild } from "../../src/jobs/build.js";
 import { indexPath, readIndexManifest } from "../../src/indexer/index-manifest.js";
 import { tempDir } from "../../src/util/temp-dir.js";
 import { type LoadResult, runLoad } from "../../support/reliability-load.js";
-import { type ServeProcess, reliabilityBuildJob, residentBytes, serveIndex, waitUntilIdle, writeReliabilityCorpus } from "../../support/reliability.js";
+import {
+  type ServeProcess,
+  reliabilityBuildJob,
+  requestsAnswered,
+  residentBytes,
+  serveIndex,
+  waitUntilIdle,
+  writeReliabilityCorpus,
+} from "../../support/reliability.js";
 import type { BenchSection } from "../bench.js";
 import { sketchText } from "../bench-util.js";
 import { REPO_ROOT } from "../../support/fixtures.js";
@@ -80,7 +90,8 @@ async function bodies(server: ServeProcess): Promise<{ influence: string[]; sequ
   return { influence, sequences: pages.flatMap((p, i) => [p, searches[i % searches.length]]) };
 }
 
-function row(endpoint: string, r: LoadResult): string {
+/** A run, and how many of its requests the server answered (by its counter, once idle after the run). */
+function row(endpoint: string, r: LoadResult, serverAnswered: number): string {
   const cells = [
     endpoint,
     r.connections,
@@ -90,6 +101,7 @@ function row(endpoint: string, r: LoadResult): string {
     r.busy,
     r.failures,
     r.unfinished,
+    r.sent - serverAnswered,
     ms(r.latencyMs.p50),
     ms(r.latencyMs.p95),
     ms(r.latencyMs.p99),
@@ -122,11 +134,12 @@ const section: BenchSection = {
       ] as const) {
         for (const connections of CLIENTS) {
           console.error(`load: ${endpoint} at ${connections} clients for ${SECONDS} s`);
+          const before = await requestsAnswered(server.url, endpoint);
           const result = await runLoad({ graphqlUrl: server.graphqlUrl, connections, seconds: SECONDS, bodies: [...list], serverPid: server.pid });
-          rows.push(row(endpoint, result));
           failures.push(...result.failureSamples.map((f) => `${endpoint} at ${connections}: ${f}`));
           // Requests whose clients left at the end are still computed (or time out): not the next run's load.
           await waitUntilIdle(server.url, 180_000);
+          rows.push(row(endpoint, result, (await requestsAnswered(server.url, endpoint)) - before));
         }
       }
       const { peak } = await residentBytes(server.pid);
@@ -138,12 +151,14 @@ const section: BenchSection = {
           `${(sample.data.influence.timings.totalMs as number).toFixed(0)} ms in the engine when idle.`,
         `- sequences: pages of 20 (the first and next ones by cursor) alternating with ${SEARCHES.length} searches.`,
         `- 503 = coded back-pressure (SERVER_BUSY); "other failures" counts every other answer (any GraphQL error, 5xx, connection error); ` +
-          `"unfinished" were sent but not answered when the run ended.`,
+          `"unfinished" were sent but not answered when the run ended (autocannon stops waiting then: one in flight per client at most); ` +
+          `"never answered" were sent but are missing from the server's count of answered requests (\`influence_graphql_requests_total\`, ` +
+          `every outcome) once it was idle after the run: requests the server lost.`,
         `- Server RSS: ${mib(startRss.current)} after warm-up, peak (VmHWM) ${mib(peak)} over all runs; the column is the highest VmRSS sampled ` +
           `during the run.`,
         "",
-        "| endpoint | clients | sent | answered | 2xx | 503 busy | other failures | unfinished | p50 ms | p95 ms | p99 ms | answers/s | peak RSS |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| endpoint | clients | sent | answered | 2xx | 503 busy | other failures | unfinished | never answered | p50 ms | p95 ms | p99 ms | answers/s | peak RSS |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ...rows,
         "",
         failures.length ? `Failures seen:\n\n${failures.map((f) => `- ${f}`).join("\n")}` : "No failures other than coded SERVER_BUSY.",

@@ -38,19 +38,28 @@ export interface RowQuery {
   parts: QueryPart[];
 }
 
-/** Prepares `query` (the file's dim values) for the rows of `file`; blocks of zeros (layers left out) are skipped. */
+/**
+ * Prepares `query` (the file's dim values) for the rows of `file`; blocks of zeros (layers left
+ * out) are skipped. Float32 parts next to each other are joined: fewer calls, as many products.
+ */
 export function rowQuery(file: StoredVectors, query: Float32Array): RowQuery {
   if (query.length !== file.dim) throw new RangeError(`the query has ${query.length} values, the rows ${file.dim}`);
   const starts = [...new Set([0, ...file.layout.blocks.map((b) => b.offset), file.dim])].sort((a, b) => a - b);
   const parts: QueryPart[] = [];
   for (let i = 0; i + 1 < starts.length; i++) {
     for (let start = starts[i]; start < starts[i + 1]; start += INT8_PART_VALUES) {
-      const values = query.subarray(start, Math.min(starts[i + 1], start + INT8_PART_VALUES));
+      const end = Math.min(starts[i + 1], start + INT8_PART_VALUES);
+      const values = query.subarray(start, end);
       if (file.elementType === "int8") {
         const rounded = new Int8Array(values.length);
         const scale = quantizeInt8(values, rounded);
         if (scale > 0) parts.push({ offset: start, values: rounded, scale });
-      } else if (values.some((v) => v !== 0)) parts.push({ offset: start, values, scale: 1 });
+        continue;
+      }
+      if (!values.some((v) => v !== 0)) continue;
+      const last = parts.at(-1);
+      if (last && last.offset + last.values.length === start) last.values = query.subarray(last.offset, end);
+      else parts.push({ offset: start, values, scale: 1 });
     }
   }
   return { file, parts };
