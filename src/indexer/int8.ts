@@ -1,7 +1,8 @@
 /**
  * Rounding to int8 with one scale per vector: how a vector file stores a sketch's rows, and how a
  * query meets int8 rows (indexer/row-scores.ts). A value x becomes round(x / scale) with
- * scale = max |x| / 127, so it errs by at most scale / 2.
+ * scale = max |x| / 127, so it errs by at most scale / 2 (by at most max |x| for vectors so small,
+ * max |x| < 1.5e-36, that the float32 scale is subnormal).
  */
 
 /**
@@ -19,10 +20,9 @@ export function quantizeInt8(values: Float32Array, out: Int8Array): number {
     out.fill(0);
     return 0;
   }
-  // |x| / scale <= 127 up to the rounding of scale: clamped.
-  for (let i = 0; i < values.length; i++) {
-    const rounded = Math.round(values[i] / scale);
-    out[i] = Math.max(-127, Math.min(127, rounded));
-  }
+  // Math.round's rounding (half up) as floor(x + 0.5), which V8 runs several times faster on these
+  // values. |x| / scale <= 127 (1 + 2^-24) while the scale is a normal float32; a subnormal one
+  // (max |x| below 127 x 2^-126) is coarser, and the clamp keeps its values in range.
+  for (let i = 0; i < values.length; i++) out[i] = Math.max(-127, Math.min(127, Math.floor(values[i] / scale + 0.5)));
   return scale;
 }
