@@ -3,15 +3,16 @@
  * factors and their inverse scales, the projections, the first tier's vectors and the sketch) are
  * held either by every engine worker, in its own ordinary memory, or once, read by the server into
  * memory all the index's workers share. Shared memory costs time per query: ONNX Runtime reads no
- * shared memory, so a query copies the factors and projections its gradient uses, and V8 copies
- * candidate rows out of it at about half the speed (demo index, 2 workers: 1.8 instead of 2.65 GiB
- * at the peak, 10-25 % fewer answers a second). So the workers hold their own copies whenever that
- * fits the budget (planServeMemory). Either way, every engine worker holds the rest itself: its own
- * model (threads cannot share weights), the HNSW graphs and the token store, and it runs one
- * sequence at a time, at most the model's context. The arrays are read a tensor of the factors at a
- * time (ekfac/artifacts.ts loadFactors: the largest stored tensor beside what is already converted):
- * shared, by the server before the workers start; otherwise by every worker as it starts. The
- * workers of all indexes start at once, so their checkpoints are read at the same time.
+ * shared memory, so a query copies the factors and projections its gradient uses (the vector files'
+ * rows are scored in place either way; demo index, 2 workers, default queries: 1.75 instead of
+ * 2.55 GiB at the peak, 15-20 % fewer answers a second). So the workers hold their own copies
+ * whenever that fits the budget (planServeMemory). Either way, every engine worker holds the rest
+ * itself: its own model (threads cannot share weights), the HNSW graphs and the token store, and it
+ * runs one sequence at a time, at most the model's context. The arrays are read a tensor of the
+ * factors at a time (ekfac/artifacts.ts loadFactors: the largest stored tensor beside what is
+ * already converted): shared, by the server before the workers start; otherwise by every worker as
+ * it starts. The workers of all indexes start at once, so their checkpoints are read at the same
+ * time.
  */
 import { readdir, stat } from "node:fs/promises";
 import path from "node:path";
