@@ -5,7 +5,7 @@
  */
 import autocannon from "autocannon";
 import { percentile } from "./percentile.js";
-import { residentBytes } from "./reliability.js";
+import { requestsAnswered, residentBytes, waitUntilIdle } from "./reliability.js";
 
 export interface LoadOptions {
   /** The GraphQL endpoint: loopback only (tests and benchmarks never load other hosts). */
@@ -112,6 +112,24 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     throughput: answered / result.duration,
     peakRssBytes: options.serverPid === undefined ? Number.NaN : peakRssBytes,
   };
+}
+
+/**
+ * runLoad against a served index and, once the server is idle again (autocannon stops waiting for
+ * the last requests, which the server still computes), how many of the requests sent it never
+ * answered: those missing from its own count of answered requests of `operations`.
+ */
+export async function runLoadOnServer(
+  server: { url: string; graphqlUrl: string; pid: number },
+  options: Omit<LoadOptions, "graphqlUrl" | "serverPid">,
+  operations: readonly string[],
+  idleTimeoutMs?: number,
+): Promise<LoadResult & { neverAnswered: number }> {
+  const answered = async () => (await Promise.all(operations.map((o) => requestsAnswered(server.url, o)))).reduce((a, b) => a + b, 0);
+  const before = await answered();
+  const result = await runLoad({ ...options, graphqlUrl: server.graphqlUrl, serverPid: server.pid });
+  await waitUntilIdle(server.url, idleTimeoutMs);
+  return { ...result, neverAnswered: result.sent - ((await answered()) - before) };
 }
 
 export interface RecordedAnswer {

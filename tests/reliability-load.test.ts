@@ -6,17 +6,8 @@
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runBuild } from "../src/jobs/build.js";
-import { type LoadResult, runLoad } from "../support/reliability-load.js";
-import {
-  type ServeProcess,
-  health,
-  reliabilityBuildJob,
-  requestsAnswered,
-  residentBytes,
-  serveIndex,
-  waitUntilIdle,
-  writeReliabilityCorpus,
-} from "../support/reliability.js";
+import { type LoadResult, runLoadOnServer } from "../support/reliability-load.js";
+import { type ServeProcess, health, reliabilityBuildJob, residentBytes, serveIndex, writeReliabilityCorpus } from "../support/reliability.js";
 import { gql } from "../support/server.js";
 import { tempDir } from "../src/util/temp-dir.js";
 
@@ -28,6 +19,8 @@ const MAX_QUEUE = 8;
  */
 const RSS_LIMIT_BYTES = 4 * 2 ** 30;
 const SECONDS = 5;
+/** The root fields the bodies ask for: the server's counter of each tells what it answered. */
+const OPERATIONS = ["influence", "sequences"];
 
 const INFLUENCE = `query Influence($prompt: String!, $completion: String!) {
   influence(prompt: $prompt, completion: $completion, topK: 10, candidates: 10, rerank: true) { hits { rank score sequence { id } } }
@@ -40,20 +33,6 @@ const PROMPTS = [
   ["Prices rose", " by ten percent"],
   ["She wrote", " the letter by hand"],
 ];
-
-/** Requests of both kinds the server has answered, every outcome (its own counter). */
-const answeredByServer = async (url: string): Promise<number> => (await requestsAnswered(url, "influence")) + (await requestsAnswered(url, "sequences"));
-
-/**
- * A run of `connections` clients, and how many of the requests it sent the server never answered:
- * counted once the server is idle again, since autocannon stops waiting for the last ones.
- */
-async function loadRun(server: ServeProcess, connections: number, bodies: string[]): Promise<{ result: LoadResult; lost: number }> {
-  const before = await answeredByServer(server.url);
-  const result = await runLoad({ graphqlUrl: server.graphqlUrl, connections, seconds: SECONDS, bodies, serverPid: server.pid });
-  await waitUntilIdle(server.url);
-  return { result, lost: result.sent - ((await answeredByServer(server.url)) - before) };
-}
 
 describe("influence serve under load", () => {
   let tmp: Awaited<ReturnType<typeof tempDir>>;
@@ -82,9 +61,9 @@ describe("influence serve under load", () => {
   });
 
   it(`answers 8 clients without refusing or losing any: the engine's ${2 + MAX_QUEUE} places are enough`, async () => {
-    const { result, lost } = await loadRun(server, 8, bodies);
+    const result = await runLoadOnServer(server, { connections: 8, seconds: SECONDS, bodies }, OPERATIONS);
     results.push(result);
-    expect(lost).toBe(0);
+    expect(result.neverAnswered).toBe(0);
     expect(result.failureSamples).toEqual([]);
     expect(result.failures).toBe(0);
     expect(result.busy).toBe(0);
@@ -92,9 +71,9 @@ describe("influence serve under load", () => {
   });
 
   it("sheds 32 clients with coded SERVER_BUSY answers, and no other failure or loss", async () => {
-    const { result, lost } = await loadRun(server, 32, bodies);
+    const result = await runLoadOnServer(server, { connections: 32, seconds: SECONDS, bodies }, OPERATIONS);
     results.push(result);
-    expect(lost).toBe(0);
+    expect(result.neverAnswered).toBe(0);
     expect(result.failureSamples).toEqual([]);
     expect(result.failures).toBe(0);
     expect(result.busy).toBeGreaterThan(0);

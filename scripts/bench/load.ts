@@ -13,16 +13,8 @@ import path from "node:path";
 import { runBuild } from "../../src/jobs/build.js";
 import { indexPath, readIndexManifest } from "../../src/indexer/index-manifest.js";
 import { tempDir } from "../../src/util/temp-dir.js";
-import { type LoadResult, runLoad } from "../../support/reliability-load.js";
-import {
-  type ServeProcess,
-  reliabilityBuildJob,
-  requestsAnswered,
-  residentBytes,
-  serveIndex,
-  waitUntilIdle,
-  writeReliabilityCorpus,
-} from "../../support/reliability.js";
+import { type LoadResult, runLoadOnServer } from "../../support/reliability-load.js";
+import { type ServeProcess, reliabilityBuildJob, residentBytes, serveIndex, writeReliabilityCorpus } from "../../support/reliability.js";
 import type { BenchSection } from "../bench.js";
 import { sketchText } from "../bench-util.js";
 import { REPO_ROOT } from "../../support/fixtures.js";
@@ -90,8 +82,7 @@ async function bodies(server: ServeProcess): Promise<{ influence: string[]; sequ
   return { influence, sequences: pages.flatMap((p, i) => [p, searches[i % searches.length]]) };
 }
 
-/** A run, and how many of its requests the server answered (by its counter, once idle after the run). */
-function row(endpoint: string, r: LoadResult, serverAnswered: number): string {
+function row(endpoint: string, r: LoadResult & { neverAnswered: number }): string {
   const cells = [
     endpoint,
     r.connections,
@@ -101,7 +92,7 @@ function row(endpoint: string, r: LoadResult, serverAnswered: number): string {
     r.busy,
     r.failures,
     r.unfinished,
-    r.sent - serverAnswered,
+    r.neverAnswered,
     ms(r.latencyMs.p50),
     ms(r.latencyMs.p95),
     ms(r.latencyMs.p99),
@@ -134,12 +125,10 @@ const section: BenchSection = {
       ] as const) {
         for (const connections of CLIENTS) {
           console.error(`load: ${endpoint} at ${connections} clients for ${SECONDS} s`);
-          const before = await requestsAnswered(server.url, endpoint);
-          const result = await runLoad({ graphqlUrl: server.graphqlUrl, connections, seconds: SECONDS, bodies: [...list], serverPid: server.pid });
+          // It waits until the server is idle: requests whose clients left at the end are still computed, not the next run's load.
+          const result = await runLoadOnServer(server, { connections, seconds: SECONDS, bodies: [...list] }, [endpoint], 180_000);
+          rows.push(row(endpoint, result));
           failures.push(...result.failureSamples.map((f) => `${endpoint} at ${connections}: ${f}`));
-          // Requests whose clients left at the end are still computed (or time out): not the next run's load.
-          await waitUntilIdle(server.url, 180_000);
-          rows.push(row(endpoint, result, (await requestsAnswered(server.url, endpoint)) - before));
         }
       }
       const { peak } = await residentBytes(server.pid);
