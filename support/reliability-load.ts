@@ -115,21 +115,29 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
 }
 
 /**
- * runLoad against a served index and, once the server is idle again (autocannon stops waiting for
- * the last requests, which the server still computes), how many of the requests sent it never
- * answered: those missing from its own count of answered requests of `operations`.
+ * runLoad against a served index and how many of the requests sent the server never answered:
+ * those missing from its own count of answered requests of `operations`. autocannon stops waiting
+ * at the end of a run while the server still works through the last requests (in its engine, or
+ * in its database for listings), so the count is read until it covers every request sent, for at
+ * most `settleMs`, and the engine is idle.
  */
 export async function runLoadOnServer(
   server: { url: string; graphqlUrl: string; pid: number },
   options: Omit<LoadOptions, "graphqlUrl" | "serverPid">,
   operations: readonly string[],
-  idleTimeoutMs?: number,
+  settleMs = 60_000,
 ): Promise<LoadResult & { neverAnswered: number }> {
   const answered = async () => (await Promise.all(operations.map((o) => requestsAnswered(server.url, o)))).reduce((a, b) => a + b, 0);
   const before = await answered();
   const result = await runLoad({ ...options, graphqlUrl: server.graphqlUrl, serverPid: server.pid });
-  await waitUntilIdle(server.url, idleTimeoutMs);
-  return { ...result, neverAnswered: result.sent - ((await answered()) - before) };
+  const deadline = Date.now() + settleMs;
+  let since = (await answered()) - before;
+  while (since < result.sent && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    since = (await answered()) - before;
+  }
+  await waitUntilIdle(server.url, Math.max(1, deadline - Date.now()));
+  return { ...result, neverAnswered: result.sent - since };
 }
 
 export interface RecordedAnswer {
