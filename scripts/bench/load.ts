@@ -142,7 +142,7 @@ const section: BenchSection = {
         `- 503 = coded back-pressure (SERVER_BUSY); "other failures" counts every other answer (any GraphQL error, 5xx, connection error); ` +
           `"unfinished" were sent but not answered when the run ended (autocannon stops waiting then: one in flight per client at most); ` +
           `"never answered" were sent but are missing from the server's count of answered requests (\`influence_graphql_requests_total\`, ` +
-          `every outcome) once it was idle after the run: requests the server lost.`,
+          `every outcome), read after the run until it covers them (at most 3 minutes): requests the server lost.`,
         `- Server RSS: ${mib(startRss.current)} after warm-up, peak (VmHWM) ${mib(peak)} over all runs; the column is the highest VmRSS sampled ` +
           `during the run.`,
         "",
