@@ -16,6 +16,7 @@ import {
   countSequences,
   getSequenceByExternalId,
   getSequencesByOrdinals,
+  getTokenIdsByOrdinals,
   insertSequences,
   listSequences,
   maxOrdinal,
@@ -181,11 +182,14 @@ describe.each(backends)("data layer on $name", (backend) => {
         documentExternalId: "doc-1-w0",
         tokenOffset: 0,
         text: input.text,
-        tokenIds: input.tokenIds,
         tokenCount: input.tokenIds.length,
       } satisfies Sequence);
+      // Token ids on their own, in the order asked, null where no sequence is.
+      expect(await getTokenIdsByOrdinals(db, corpus.id, [8, 3, 10_000, 3])).toEqual([SAMPLE[8].tokenIds, input.tokenIds, null, input.tokenIds]);
+      expect(await getTokenIdsByOrdinals(db, corpus.id, [])).toEqual([]);
+      await expect(getTokenIdsByOrdinals(db, corpus.id, [-1])).rejects.toThrow(/ordinal must be an integer/);
       const split = await getSequenceByExternalId(db, corpus.id, "doc-2#1024");
-      expect(split).toMatchObject({ ordinal: 8, documentExternalId: "doc-2", tokenOffset: 1024, tokenIds: SAMPLE[8].tokenIds });
+      expect(split).toMatchObject({ ordinal: 8, documentExternalId: "doc-2", tokenOffset: 1024, tokenCount: SAMPLE[8].tokenIds.length });
       const nullText = await getSequenceByExternalId(db, corpus.id, SAMPLE[6].externalId);
       expect(nullText?.text).toBeNull();
       expect(await getSequenceByExternalId(db, corpus.id, "no-such-id")).toBeNull();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { candidateCount, ordinalsToScore, rankHits } from "../src/engine/hits.js";
+import { candidateCount, candidatesRanked, ordinalsToScore, rankHits } from "../src/engine/hits.js";
 import type { Candidate, ExactScore } from "../src/engine/types.js";
 
 // Candidates best first by projected score; exact scores in another order, from a seeded generator.
@@ -82,6 +82,23 @@ describe("ranking the two stages of a query", () => {
       expect(h.tokenScores).toEqual(exact.get(h.ordinal)?.tokenScores);
     }
     expect(rankHits({ topK: 4, rerank: false, tokenScores: false }, candidates, [])[0].tokenScores).toBeUndefined();
+  });
+
+  it("ranks the same hits from the candidates it reads as from all of them (what a worker sends)", () => {
+    const requests = [
+      { topK: 5, rerank: false, tokenScores: false },
+      { topK: 5, rerank: false, tokenScores: true },
+      { topK: 5, rerank: true, tokenScores: false },
+      { topK: 12, rerank: true, tokenScores: true },
+    ];
+    for (const list of [candidates, sketched]) {
+      for (const request of requests) {
+        const read = candidatesRanked(request, list);
+        expect(read.length).toBe(request.rerank ? ordinalsToScore(request, list).length : request.topK);
+        expect(ordinalsToScore(request, read)).toEqual(ordinalsToScore(request, list));
+        expect(rankHits(request, read, exactScores)).toEqual(rankHits(request, list, exactScores));
+      }
+    }
   });
 
   it("refuses to rank a candidate that has no exact score", () => {

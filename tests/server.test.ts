@@ -3,7 +3,7 @@ import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { getIntrospectionQuery } from "graphql";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { Database, NewSequence } from "../src/db/index.js";
+import { type Database, type NewSequence, recentQueries } from "../src/db/index.js";
 import { type IndexBackend, type RunningServer, type ServerOptions, startServer } from "../src/http/app.js";
 import { MAX_BRACKET_NESTING } from "../src/http/nesting-limit.js";
 import { IdsOnlyTokenizer } from "../src/tokenizer/ids-only.js";
@@ -149,14 +149,26 @@ describe("influence", () => {
     expect((await asked(influenceQuery("{ hits { rank tokenScores @include(if: false) { score } } }"))).tokenScores).toBe(false);
   });
 
-  it("loads the sequences of 50 hits in one database round trip", async () => {
-    recorded.statements.length = 0;
-    const res = await gql(server.graphqlUrl, influenceQuery("{ hits { sequence { id text } } }"), { variables: { completion: " fox", topK: 50 } });
-    expect(res.errors).toBeUndefined();
-    expect(res.data.influence.hits).toHaveLength(50);
-    const lookUps = recorded.statements.filter((sql) => /FROM sequences/.test(sql));
-    expect(lookUps).toHaveLength(1);
-    expect(lookUps[0]).toMatch(/ordinal = ANY/);
+  it("loads the sequences of 50 hits in one database round trip, their token ids only when asked for, in one more", async () => {
+    const lookUps = async (fields: string) => {
+      recorded.statements.length = 0;
+      const res = await gql(server.graphqlUrl, influenceQuery(`{ hits { sequence { ${fields} } } }`), { variables: { completion: " fox", topK: 50 } });
+      expect(res.errors).toBeUndefined();
+      expect(res.data.influence.hits).toHaveLength(50);
+      return { hits: res.data.influence.hits, statements: recorded.statements.filter((sql) => /FROM sequences/.test(sql)) };
+    };
+    const plain = await lookUps("id text");
+    expect(plain.statements).toHaveLength(1);
+    expect(plain.statements[0]).toMatch(/ordinal = ANY/);
+    expect(plain.statements[0]).not.toMatch(/token_ids/);
+    const withTokens = await lookUps("ordinal tokens tokenTexts");
+    expect(withTokens.statements).toHaveLength(2);
+    expect(withTokens.statements.filter((sql) => /token_ids/.test(sql) && /ordinal = ANY/.test(sql))).toHaveLength(1);
+    for (const { sequence } of withTokens.hits) {
+      const stored = sequences.find((s) => s.ordinal === sequence.ordinal);
+      expect(sequence.tokens).toEqual(stored?.tokenIds);
+      expect(sequence.tokenTexts).toEqual(stored?.tokenIds.map((id) => tokenizer.tokenText(id)));
+    }
   });
 
   it("turns containsToken into the ordinals the search may return", async () => {
@@ -336,6 +348,29 @@ describe("recentQueries", () => {
     expect(Number(newest.id)).toBeGreaterThan(Number(refused.id));
     expect(Date.parse(newest.createdAt)).toBeGreaterThanOrEqual(Date.parse(oldest.createdAt));
     expect(newest.createdAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+  });
+
+  it("logs a query after answering it: a read of the log and the server's close wait for it", async () => {
+    // Inserts into the log held back 300 ms: still pending when the answers are in.
+    const slowLog: Database = {
+      ...database.db,
+      query: async (text, params) => {
+        if (text.includes("INSERT INTO query_log")) await new Promise((resolve) => setTimeout(resolve, 300));
+        return database.db.query(text, params);
+      },
+    };
+    const closing = await startServer({ indexes: [{ name: TEST_INDEX, engine, db: slowLog, tokenizer }], port: 0, logger });
+    const completions = [" alpha", " beta", " gamma"];
+    const answers = await Promise.all(completions.map((completion) => gql(closing.graphqlUrl, HITS, { variables: { completion, topK: 2 } })));
+    expect(answers.map((a) => a.errors)).toEqual([undefined, undefined, undefined]);
+    // A read of the log waits for the answered queries' entries.
+    const read = await gql(closing.graphqlUrl, `{ recentQueries(limit: 3) { parameters } }`);
+    expect(read.data.recentQueries.map((q: { parameters: { completion: string } }) => q.parameters.completion).sort()).toEqual([...completions].sort());
+    const more = await gql(closing.graphqlUrl, HITS, { variables: { completion: " delta", topK: 2 } });
+    expect(more.errors).toBeUndefined();
+    await closing.close();
+    const logged = await recentQueries(database.db, 1);
+    expect(logged.map((q) => [q.parameters.completion, q.error])).toEqual([[" delta", null]]);
   });
 
   it("refuses a limit outside 1..1000", async () => {

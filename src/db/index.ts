@@ -10,6 +10,7 @@ export {
   countSequences,
   maxOrdinal,
   getSequencesByOrdinals,
+  getTokenIdsByOrdinals,
   getSequenceByExternalId,
   listSequences,
   ordinalsContainingToken,

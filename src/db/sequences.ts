@@ -16,7 +16,6 @@ export interface Sequence {
   tokenOffset: number;
   /** null when the corpus gave token ids only. */
   text: string | null;
-  tokenIds: number[];
   tokenCount: number;
 }
 
@@ -37,12 +36,11 @@ export interface SequencePage {
 export const MAX_PAGE_SIZE = 1000;
 const MAX_SEARCH_LENGTH = 1000;
 
-// Token ids travel as JSON: PGlite's JS parser of integer[] values took 2 of the 3 ms of a
-// 10-sequence look-up on the demo index, JSON.parse a fraction of that (pg parses json the same way).
+// Token ids are left out (getTokenIdsByOrdinals reads them when asked): a default query's hits
+// need their texts, and on the demo index the token ids made their look-up half as slow again.
 const SEQUENCE_COLUMNS = `
   s.corpus_id AS "corpusId", s.ordinal, s.external_id AS "externalId", s.document_id AS "documentId",
-  d.external_id AS "documentExternalId", s.token_offset AS "tokenOffset", s.text,
-  to_json(s.token_ids) AS "tokenIds", s.token_count AS "tokenCount"`;
+  d.external_id AS "documentExternalId", s.token_offset AS "tokenOffset", s.text, s.token_count AS "tokenCount"`;
 const FROM_SEQUENCES = `FROM sequences s JOIN documents d ON d.id = s.document_id`;
 
 /**
@@ -131,6 +129,22 @@ export async function getSequencesByOrdinals(db: Queryable, corpusId: number, or
     [...new Set(ordinals)],
   ]);
   const byOrdinal = new Map(rows.map((r) => [r.ordinal, r]));
+  return ordinals.map((o) => byOrdinal.get(o) ?? null);
+}
+
+/**
+ * The token ids of the sequences at `ordinals`, in the same order, null where none exists (a
+ * DataLoader batch function's shape). They travel as JSON: PGlite's JS parser of integer[] values
+ * took 2 of the 3 ms of a 10-sequence look-up on the demo index, JSON.parse a fraction of that.
+ */
+export async function getTokenIdsByOrdinals(db: Queryable, corpusId: number, ordinals: readonly number[]): Promise<(number[] | null)[]> {
+  if (ordinals.length === 0) return [];
+  for (const o of ordinals) requireInt("ordinal", o, 0, INT4_MAX);
+  const { rows } = await db.query<{ ordinal: number; tokenIds: number[] }>(
+    `SELECT ordinal, to_json(token_ids) AS "tokenIds" FROM sequences WHERE corpus_id = $1 AND ordinal = ANY($2::integer[])`,
+    [corpusId, [...new Set(ordinals)]],
+  );
+  const byOrdinal = new Map(rows.map((r) => [r.ordinal, r.tokenIds]));
   return ordinals.map((o) => byOrdinal.get(o) ?? null);
 }
 

@@ -18,6 +18,15 @@ function reranked(topK: number, candidates: readonly Candidate[]): readonly Cand
 }
 
 /**
+ * The candidates rankHits reads for this request, best first: those re-ranking scores, else the
+ * top k. A worker sends only these to the server: the default query's 1,000 candidates cost half a
+ * millisecond to clone across threads, its 10 hits a fortieth of that.
+ */
+export function candidatesRanked(request: Pick<InfluenceRequest, "topK" | "rerank">, candidates: readonly Candidate[]): readonly Candidate[] {
+  return request.rerank ? reranked(request.topK, candidates) : candidates.slice(0, request.topK);
+}
+
+/**
  * Which candidates need exact scores: those re-ranking scores; without re-ranking, the top k when
  * token scores are asked for; none otherwise. `candidates` are best first by the index's score.
  */

@@ -1,4 +1,4 @@
-import { stagedInfluence } from "./hits.js";
+import { candidatesRanked, stagedInfluence } from "./hits.js";
 import type {
   CandidateSet,
   ComparedSequence,
@@ -111,7 +111,11 @@ export class PooledEngine implements InfluenceEngine {
 export function engineHandlers(engine: InfluenceEngine): WorkerHandlers {
   return {
     info: async () => engine.info(),
-    candidates: (payload) => engine.candidates(payload as InfluenceRequest),
+    candidates: async (payload) => {
+      const request = payload as InfluenceRequest;
+      const found = await engine.candidates(request);
+      return { ...found, candidates: [...candidatesRanked(request, found.candidates)] };
+    },
     exactScores: (payload) => {
       const { request, ordinals } = payload as { request: ScoringRequest; ordinals: number[] };
       return engine.exactScores(request, ordinals);

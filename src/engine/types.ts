@@ -87,7 +87,7 @@ export interface Candidate {
   approxLayerScores?: LayerScore[];
 }
 
-/** The first stage of a query: the query itself and the search's candidates, best first. */
+/** The first stage of a query: the query itself and the search's candidates, best first (from a pool worker, only those it ranks: candidatesRanked). */
 export interface CandidateSet {
   query: QueryInfo;
   candidates: Candidate[];

@@ -23,9 +23,16 @@ export class SequenceResolver {
     return { ...(await ctx.index(args.index).sequences.page(args)), search: args.search };
   }
 
+  @FieldResolver(() => [Int], { description: "Token ids of the sequence." })
+  tokens(@Root() sequence: TrainingSequence, @Ctx() ctx: RequestContext): Promise<number[]> {
+    const index = ctx.index(sequence.index);
+    return index.sequences.tokenIds(index.tokenLoader, sequence.ordinal);
+  }
+
   @FieldResolver(() => [String], { description: "Decoded text of each token." })
-  tokenTexts(@Root() sequence: TrainingSequence, @Ctx() ctx: RequestContext): string[] {
-    return ctx.index(sequence.index).sequences.tokenTexts(sequence);
+  async tokenTexts(@Root() sequence: TrainingSequence, @Ctx() ctx: RequestContext): Promise<string[]> {
+    const index = ctx.index(sequence.index);
+    return index.sequences.tokenTexts(await index.sequences.tokenIds(index.tokenLoader, sequence.ordinal));
   }
 }
 

@@ -23,9 +23,6 @@ export class TrainingSequence implements Omit<Sequence, "corpusId" | "documentId
   @Field(() => Int)
   tokenCount!: number;
 
-  @Field(() => [Int], { name: "tokens" })
-  tokenIds!: number[];
-
   /** The index whose corpus holds the sequence, whose tokenizer decodes it (not a field). */
   index!: string;
 }

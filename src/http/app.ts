@@ -68,7 +68,7 @@ export interface RunningServer {
   /** http://host:port */
   url: string;
   graphqlUrl: string;
-  /** Stops accepting requests, lets running ones finish, closes. The engine and database stay open (they are the caller's). */
+  /** Stops accepting requests, lets running ones finish and their queries be logged, closes. The engine and database stay open (they are the caller's). */
   close(): Promise<void>;
 }
 
@@ -136,7 +136,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   }
   const address = httpServer.address() as AddressInfo;
   const url = `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
-  return { url, graphqlUrl: `${url}/graphql`, close: () => apollo.stop() };
+  return {
+    url,
+    graphqlUrl: `${url}/graphql`,
+    close: async () => {
+      await apollo.stop();
+      // The last answers' log entries, before the caller closes the databases.
+      await Promise.all(indexes.all.map((index) => index.influence.flushLog()));
+    },
+  };
 }
 
 /** An index's services over its engine and database (connection failures reported as DATABASE_UNAVAILABLE). */

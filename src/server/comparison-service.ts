@@ -22,7 +22,7 @@ export interface LayerShare extends LayerScore {
 
 export type ComparedHit = OfIndex<InfluenceHit> & {
   /** The hit's sequence as this index's corpus holds it. */
-  stored: Pick<Sequence, "externalId" | "text" | "tokenIds">;
+  stored: Pick<Sequence, "externalId" | "text"> & { tokenIds: number[] };
   tokenOverlap: number;
 };
 
@@ -97,8 +97,10 @@ async function answer(index: IndexContext, query: Omit<CompareArgs, "indexes">, 
     const queryTokens = [...result.query.promptTokens, ...result.query.completionTokens];
     const hits = await Promise.all(
       result.hits.map(async (hit) => {
-        const sequence = await index.sequences.atOrdinal(index.sequenceLoader, hit.ordinal);
-        const { externalId, text, tokenIds } = sequence;
+        const [{ externalId, text }, tokenIds] = await Promise.all([
+          index.sequences.atOrdinal(index.sequenceLoader, hit.ordinal),
+          index.sequences.tokenIds(index.tokenLoader, hit.ordinal),
+        ]);
         return { ...hit, stored: { externalId, text, tokenIds }, tokenOverlap: tokenOverlap(tokenIds, queryTokens) };
       }),
     );

@@ -10,14 +10,15 @@ export interface Services {
   logger: ServerLogger;
 }
 
-/** A served index as one request sees it: its services and the request's loader of its sequences. */
+/** A served index as one request sees it: its services and the request's loaders of its sequences and their token ids. */
 export interface IndexContext extends ServedIndex {
   sequenceLoader: DataLoader<number, OfIndex<Sequence> | null>;
+  tokenLoader: DataLoader<number, number[] | null>;
 }
 
 /** What resolvers get as their context. */
 export interface RequestContext extends Services {
-  /** The index called `name` (the default when absent), with this request's loader, made on first use. */
+  /** The index called `name` (the default when absent), with this request's loaders, made on first use. */
   index(name?: string | null): IndexContext;
 }
 
@@ -29,7 +30,7 @@ export function requestContext(services: Services): RequestContext {
       const served = services.indexes.get(name);
       let context = contexts.get(served.name);
       if (!context) {
-        context = { ...served, sequenceLoader: served.sequences.createLoader() };
+        context = { ...served, sequenceLoader: served.sequences.createLoader(), tokenLoader: served.sequences.createTokenLoader() };
         contexts.set(served.name, context);
       }
       return context;

@@ -47,9 +47,12 @@ export type NamedSequenceScores = Omit<SequenceScoresResult, "original"> & { ori
 /**
  * Influence queries as the API offers them: checks the arguments against the model and the index,
  * turns the `containsToken` filter into the ordinals the vector search may return, runs the engine,
- * and records every query, answered or refused, in the query log.
+ * and records every query, answered or refused, in the query log (after answering it).
  */
 export class InfluenceService {
+  /** Log inserts not yet written: each is written after its query's answer, and waited for by a read of the log and on close. */
+  readonly #pendingLogs = new Set<Promise<void>>();
+
   constructor(private readonly deps: InfluenceServiceDeps) {}
 
   /**
@@ -91,8 +94,15 @@ export class InfluenceService {
     });
   }
 
-  recentQueries(limit?: number | null): Promise<QueryLogEntry[]> {
+  /** The latest logged queries, every query answered before this call among them. */
+  async recentQueries(limit?: number | null): Promise<QueryLogEntry[]> {
+    await this.flushLog();
     return recentQueries(this.deps.db, limit ?? DEFAULT_RECENT_QUERIES);
+  }
+
+  /** Waits until every query answered so far is logged (or its failure to log is reported). */
+  async flushLog(): Promise<void> {
+    await Promise.all(this.#pendingLogs);
   }
 
   async #influenceRequest(args: InfluenceArgs, tokenScores: boolean): Promise<InfluenceRequest> {
@@ -109,16 +119,27 @@ export class InfluenceService {
     const serviceMs = () => performance.now() - started;
     try {
       const { result, timings, topHitIds } = await run();
-      await this.#log({ parameters, timings: { ...timings, serviceMs: serviceMs() }, topHitIds });
+      this.#logAfterAnswer({ parameters, timings: { ...timings, serviceMs: serviceMs() }, topHitIds });
       return result;
     } catch (err) {
       const error = toServerError(err);
-      await this.#log({ parameters, timings: { serviceMs: serviceMs() }, topHitIds: [], error: `${error.code}: ${error.message}` });
+      this.#logAfterAnswer({ parameters, timings: { serviceMs: serviceMs() }, topHitIds: [], error: `${error.code}: ${error.message}` });
       throw error;
     }
   }
 
-  /** A query that cannot be logged (e.g. the database is down) is still answered. */
+  /**
+   * Logs the query once its answer is on its way (the next turn of the event loop): awaited before
+   * answering, the insert took ~1 ms of a default query's time, on the thread that serves every
+   * request (PGlite runs there).
+   */
+  #logAfterAnswer(entry: Parameters<typeof logQuery>[1]): void {
+    const pending = new Promise((resolve) => setImmediate(resolve)).then(() => this.#log(entry));
+    this.#pendingLogs.add(pending);
+    void pending.finally(() => this.#pendingLogs.delete(pending));
+  }
+
+  /** A query that cannot be logged (e.g. the database is down) is still answered; the failure is reported. */
   async #log(entry: Parameters<typeof logQuery>[1]): Promise<void> {
     try {
       await logQuery(this.deps.db, entry);

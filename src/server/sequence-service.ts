@@ -1,5 +1,5 @@
 import DataLoader from "dataloader";
-import { type Database, getSequenceByExternalId, getSequencesByOrdinals, listSequences, type Sequence } from "../db/index.js";
+import { type Database, getSequenceByExternalId, getSequencesByOrdinals, getTokenIdsByOrdinals, listSequences, type Sequence } from "../db/index.js";
 import { containsPattern } from "../db/sql.js";
 import { requireStorableText } from "../db/validate.js";
 import type { Tokenizer } from "../tokenizer/tokenizer.js";
@@ -31,12 +31,19 @@ export class SequenceService {
     return new DataLoader(async (ordinals) => (await getSequencesByOrdinals(this.db, await this.corpus.id(), ordinals)).map((s) => s && this.#named(s)));
   }
 
+  /** Token ids by ordinal for one request, read only when a field asks for them: all loads of a tick in one statement. */
+  createTokenLoader(): DataLoader<number, number[] | null> {
+    return new DataLoader(async (ordinals) => getTokenIdsByOrdinals(this.db, await this.corpus.id(), ordinals));
+  }
+
   /** A hit's sequence, through the request's loader. */
   async atOrdinal(loader: DataLoader<number, OfIndex<Sequence> | null>, ordinal: number): Promise<OfIndex<Sequence>> {
-    const sequence = await loader.load(ordinal);
-    if (!sequence)
-      throw new Error(`the index has ordinal ${ordinal}, which is not a sequence of its corpus in the database: the index and the database disagree`);
-    return sequence;
+    return found(await loader.load(ordinal), ordinal);
+  }
+
+  /** A stored sequence's token ids, through the request's token loader. */
+  async tokenIds(loader: DataLoader<number, number[] | null>, ordinal: number): Promise<number[]> {
+    return found(await loader.load(ordinal), ordinal);
   }
 
   async byExternalId(externalId: string): Promise<OfIndex<Sequence> | null> {
@@ -68,11 +75,18 @@ export class SequenceService {
     return rows[0].n;
   }
 
-  tokenTexts(sequence: Pick<Sequence, "tokenIds">): string[] {
-    return sequence.tokenIds.map((id) => this.tokenizer.tokenText(id));
+  tokenTexts(tokenIds: readonly number[]): string[] {
+    return tokenIds.map((id) => this.tokenizer.tokenText(id));
   }
 
   #named(sequence: Sequence): OfIndex<Sequence> {
     return { ...sequence, index: this.indexName };
   }
+}
+
+/** What a loader found at an ordinal the index returned: the index and the database disagree when it is nothing. */
+function found<T>(value: T | null, ordinal: number): T {
+  if (value === null)
+    throw new Error(`the index has ordinal ${ordinal}, which is not a sequence of its corpus in the database: the index and the database disagree`);
+  return value;
 }
