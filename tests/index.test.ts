@@ -7,7 +7,8 @@ import { type Database, countSequences, getCorpus, openDatabase } from "../src/d
 import { IndexEngine } from "../src/engine/index-engine.js";
 import { runBuild } from "../src/jobs/build.js";
 import { type IndexManifest, indexPath, readIndexManifest, vectorBytesPerSequence } from "../src/indexer/index-manifest.js";
-import { readVectorFileHeader } from "../src/indexer/vector-file.js";
+import { readStoredVectors, readVectorFileHeader, writeVectorFile } from "../src/indexer/vector-file.js";
+import { layoutMoves, moveCoordinates, type VectorLayout } from "../src/projection/vector-layout.js";
 import { spearman } from "../src/stats/correlation.js";
 import { FIXTURE_SHARD_SIZE, expectedQueryScores as expectedScores, fixtureBuildJob as buildJob, topIds } from "../support/fixture-index.js";
 import { fixturePath, fixtureQueries, fixtureTrain, REPO_ROOT } from "../support/fixtures.js";
@@ -202,6 +203,86 @@ describe("the influence index on gpt2-tiny (empirical Fisher)", () => {
     await expect(runBuild(buildJob(modelDir, out))).rejects.toThrow(/index folder .* is in use by process/);
     await first;
     await expect(runBuild(buildJob(modelDir, out))).rejects.toThrow(/already holds a complete index/);
+  });
+
+  describe("its sketch, stored coarse part first", () => {
+    /** A copy of the index whose sketch rows are stored in `layout` (of the built one's), moved there unless `move` is false; the manifest names the new file. */
+    async function restored(name: string, layout: (built: VectorLayout) => VectorLayout, move = true): Promise<string> {
+      const dir = path.join(tmp.dir, name);
+      await cp(indexDir, dir, { recursive: true });
+      const sketch = await readStoredVectors(indexPath(dir, "sketch"));
+      if (sketch.elementType !== "int8") throw new Error("the fixture's sketch is int8");
+      const values = Float32Array.from(sketch.rows, (v, i) => v * sketch.scales[Math.floor(i / sketch.dim)]);
+      const stored = layout(sketch.layout);
+      if (move) moveCoordinates(values, sketch.dim, layoutMoves(sketch.layout, stored));
+      const { checksum } = await writeVectorFile(indexPath(dir, "sketch"), {
+        dim: sketch.dim,
+        firstOrdinal: 0,
+        layout: stored,
+        rows: values,
+        elementType: "int8",
+      });
+      const m = JSON.parse(await readFile(indexPath(dir, "manifest"), "utf8"));
+      m.sketch.checksum = checksum;
+      await writeFile(indexPath(dir, "manifest"), JSON.stringify(m));
+      return dir;
+    }
+    /** The projection's layout (whole blocks, in the order of their first pieces), as sketches were stored before. */
+    const projectionOrder = (built: VectorLayout): VectorLayout => {
+      let offset = 0;
+      const heads = built.blocks.filter((b) => b.firstRow === 0).sort((a, b) => a.offset - b.offset);
+      return {
+        blocks: heads.map(({ name, layer, kIn, matrixRows }) => {
+          const kOut = matrixRows ?? Number.NaN;
+          offset += kOut * kIn;
+          return { name, layer, offset: offset - kOut * kIn, size: kOut * kIn, kOut, kIn };
+        }),
+      };
+    };
+
+    it("is what the build wrote: c_fc's first 125 of 128 rows (4,096 coordinates at least), then its last 3", async () => {
+      const { layout } = await readVectorFileHeader(indexPath(indexDir, "sketch"));
+      expect(layout.blocks.map((b) => [b.name, b.firstRow, b.kOut])).toEqual([
+        ["h.0.mlp.c_fc", 0, 125],
+        ["h.0.mlp.c_proj", 0, 32],
+        ["h.1.mlp.c_fc", 0, 125],
+        ["h.1.mlp.c_proj", 0, 32],
+        ["h.0.mlp.c_fc", 125, 3],
+        ["h.1.mlp.c_fc", 125, 3],
+      ]);
+    });
+
+    it("answers as the same sketch stored in the projection's order: every sequence's score, and the hits' by layer", async () => {
+      const dir = await restored("projection-order", projectionOrder);
+      expect((await readVectorFileHeader(indexPath(dir, "sketch"))).layout.blocks.every((b) => b.firstRow === undefined)).toBe(true);
+      const before = await IndexEngine.open(dir);
+      try {
+        for (let q = 0; q < queries.length; q++) {
+          const [own, old] = [await engine.approximateScores(request(q)), await before.approximateScores(request(q))];
+          const scale = Math.max(...own.scores.map(Math.abs));
+          own.scores.forEach((score, o) => expect(Math.abs(old.scores[o] - score) / scale, `query ${q}, sequence ${o}`).toBeLessThan(1e-2));
+          // One layer of two: the other masked out of the query, in the order of each file.
+          const [a, b] = [await engine.influence(request(q, { layers: [1] })), await before.influence(request(q, { layers: [1] }))];
+          const byOrdinal = new Map(a.hits.map((h) => [h.ordinal, h]));
+          const common = b.hits.filter((h) => byOrdinal.has(h.ordinal));
+          expect(common.length, `query ${q}`).toBeGreaterThanOrEqual(8);
+          for (const h of common) {
+            expect(h.layerScores.map((l) => l.layer)).toEqual([1]);
+            expect(Math.abs(h.layerScores[0].score - (byOrdinal.get(h.ordinal)?.layerScores[0].score ?? Number.NaN)) / scale).toBeLessThan(1e-2);
+          }
+        }
+      } finally {
+        await before.close();
+      }
+    });
+
+    it("is refused when its layout does not hold the rows of its projection", async () => {
+      const rename = (b: VectorLayout["blocks"][number]) => (b.name === "h.0.mlp.c_fc" ? { ...b, name: "h.9.mlp.c_fc" } : b);
+      const renamed = await restored("renamed", (built) => ({ blocks: built.blocks.map(rename) }), false);
+      await expect(IndexEngine.open(renamed)).rejects.toThrow(
+        /sketch\.bin: its layout does not hold the rows of .*sketch.*\(layout block h\.9\.mlp\.c_fc: no such matrix/,
+      );
+    });
   });
 
   describe("damaged index folders are refused, naming the file", () => {

@@ -7,10 +7,10 @@
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rankBySketch } from "../src/engine/sketch-ranking.js";
-import { rowQuery } from "../src/indexer/row-scores.js";
+import { layerScoresOfRows, rangesQuery, rowQuery, scoreRows } from "../src/indexer/row-scores.js";
 import { type StoredVectors, readStoredVectors, writeVectorFile } from "../src/indexer/vector-file.js";
-import { coarseSketch } from "../src/projection/sketch.js";
-import type { VectorLayout } from "../src/projection/vector-layout.js";
+import { coarseFirstLayout, coarseSketch } from "../src/projection/sketch.js";
+import { layoutMoves, moveCoordinates, type VectorLayout } from "../src/projection/vector-layout.js";
 import { normalGenerator } from "../src/util/random.js";
 import { tempDir } from "../src/util/temp-dir.js";
 
@@ -95,5 +95,93 @@ describe("ranking candidates by the sketch in two passes", () => {
       expect(ranked.map((c) => c.ordinal)).toEqual([...candidates].sort((a, b) => whole(b) - whole(a)));
       for (const { ordinal, score } of ranked) expect(Math.abs(score - whole(ordinal))).toBeLessThan(1e-4 * Math.max(1, Math.abs(whole(ordinal))));
     }
+  });
+});
+
+describe("a sketch stored coarse part first (coarseFirstLayout)", () => {
+  const STORED = coarseFirstLayout(LAYOUT, 0);
+  const moves = layoutMoves(LAYOUT, STORED);
+  const storedRows = rows.slice();
+  moveCoordinates(storedRows, DIM, moves);
+  const storedQuery = query.slice();
+  moveCoordinates(storedQuery, DIM, moves);
+  const candidates = Array.from({ length: 120 }, (_, i) => (i * 37) % COUNT);
+  let tmp: Awaited<ReturnType<typeof tempDir>>;
+  let spread: StoredVectors;
+  let stored: StoredVectors;
+  let storedInt8: StoredVectors;
+
+  beforeAll(async () => {
+    tmp = await tempDir("coarse-first-");
+    const write = async (name: string, layout: VectorLayout, values: Float32Array, elementType: "float32" | "int8") => {
+      await writeVectorFile(path.join(tmp.dir, name), { dim: DIM, firstOrdinal: 0, layout, rows: values, elementType });
+      return readStoredVectors(path.join(tmp.dir, name));
+    };
+    spread = await write("spread.vec", LAYOUT, rows, "float32");
+    stored = await write("stored.vec", STORED, storedRows, "float32");
+    storedInt8 = await write("stored-int8.vec", STORED, storedRows, "int8");
+  });
+  afterAll(async () => tmp.remove());
+
+  it("stores every block's coarse rows first, then the rest of each block's, and moves vectors there and back", () => {
+    expect(STORED.blocks).toEqual([
+      { name: "h.0.mlp.c_fc", layer: 0, offset: 0, size: 20, kOut: 2, kIn: 10, firstRow: 0, matrixRows: 8 },
+      { name: "h.0.mlp.c_proj", layer: 0, offset: 20, size: 25, kOut: 1, kIn: 25, firstRow: 0, matrixRows: 4 },
+      { name: "h.0.mlp.c_fc", layer: 0, offset: 45, size: 60, kOut: 6, kIn: 10, firstRow: 2, matrixRows: 8 },
+      { name: "h.0.mlp.c_proj", layer: 0, offset: 105, size: 75, kOut: 3, kIn: 25, firstRow: 1, matrixRows: 4 },
+    ]);
+    expect(Array.from(storedQuery.subarray(0, 45))).toEqual([...query.subarray(0, 20), ...query.subarray(80, 105)]);
+    expect(Array.from(storedQuery.subarray(45))).toEqual([...query.subarray(20, 80), ...query.subarray(105)]);
+    const back = storedQuery.slice();
+    moveCoordinates(back, DIM, layoutMoves(STORED, LAYOUT));
+    expect(back).toEqual(query);
+    expect(layoutMoves(LAYOUT, LAYOUT)).toEqual([]);
+    // Too small for a coarse part at the default minimum: kept as it is.
+    expect(coarseFirstLayout(LAYOUT)).toBe(LAYOUT);
+  });
+
+  it("takes its leading stretch as the coarse part, scaled by 4, in one part of the query", () => {
+    const coarsePart = coarseSketch(STORED);
+    expect(coarsePart).toEqual({
+      ranges: [
+        { offset: 0, size: 20 },
+        { offset: 20, size: 25 },
+      ],
+      scales: [4, 4],
+    });
+    if (!coarsePart) throw new Error("no coarse part");
+    expect(rangesQuery(rowQuery(stored, storedQuery), coarsePart.ranges, coarsePart.scales).parts).toHaveLength(1);
+    expect(rangesQuery(rowQuery(storedInt8, storedQuery), coarsePart.ranges, coarsePart.scales).parts).toHaveLength(1);
+    // Stored in the projection's order, the same coarse part is two stretches.
+    const spreadPart = coarseSketch(LAYOUT, 0);
+    if (!spreadPart) throw new Error("no coarse part");
+    expect(rangesQuery(rowQuery(spread, query), spreadPart.ranges, spreadPart.scales).parts).toHaveLength(2);
+  });
+
+  it("ranks candidates, and scores them by layer, as the same sketch stored in the projection's order", () => {
+    const ranked = rankBySketch(rowQuery(stored, storedQuery), coarseSketch(STORED), candidates, 30);
+    const expected = rankBySketch(rowQuery(spread, query), coarseSketch(LAYOUT, 0), candidates, 30);
+    expect(ranked.map((c) => c.ordinal)).toEqual(expected.map((c) => c.ordinal));
+    ranked.forEach(({ score }, i) => expect(Math.abs(score - expected[i].score)).toBeLessThan(1e-4 * Math.max(1, Math.abs(score))));
+    const hits = ranked.slice(0, 10).map((c) => c.ordinal);
+    const byLayer = layerScoresOfRows(rowQuery(stored, storedQuery), hits, [0]);
+    layerScoresOfRows(rowQuery(spread, query), hits, [0]).forEach(([score], i) => expect(byLayer[i][0]).toBeCloseTo(score, 4));
+  });
+
+  it("against int8 rows, scores the first pass within the rounding of its rows and of its one stretch of query", () => {
+    const coarsePart = coarseSketch(STORED);
+    const file8 = storedInt8;
+    if (!coarsePart || file8.elementType !== "int8") throw new Error("an int8 file with a coarse part expected");
+    const scores = scoreRows(rangesQuery(rowQuery(file8, storedQuery), coarsePart.ranges, coarsePart.scales), candidates);
+    // The stretch's query values (times 4) and every row are rounded to steps of max |x| / 127.
+    const stretch = Array.from(storedQuery.subarray(0, 45), (x) => 4 * x);
+    const queryStep = Math.max(...stretch.map(Math.abs)) / 127;
+    candidates.forEach((ordinal, i) => {
+      const row = storedRows.subarray(ordinal * DIM, (ordinal + 1) * DIM);
+      const rowStep = file8.scales[ordinal];
+      let bound = 0;
+      for (let c = 0; c < 45; c++) bound += (Math.abs(stretch[c]) * rowStep) / 2 + (Math.abs(row[c]) * queryStep) / 2 + (rowStep * queryStep) / 4;
+      expect(Math.abs(scores[i] - coarse(ordinal)), `ordinal ${ordinal}`).toBeLessThanOrEqual(bound * 1.0001 + 1e-6);
+    });
   });
 });

@@ -217,6 +217,47 @@ describe("vector file writer refuses bad input", () => {
   });
 });
 
+describe("layouts with pieces of matrices (a sketch stored coarse part first)", () => {
+  // c_fc's 2 rows of 4 split: its first row, c_proj's first 2 rows, then the rest of both, and h.1 whole.
+  const PIECES: VectorLayout = {
+    blocks: [
+      { name: "h.0.mlp.c_fc", layer: 0, offset: 0, size: 4, kOut: 1, kIn: 4, firstRow: 0, matrixRows: 2 },
+      { name: "h.0.mlp.c_proj", layer: 0, offset: 4, size: 4, kOut: 2, kIn: 2, firstRow: 0, matrixRows: 4 },
+      { name: "h.0.mlp.c_fc", layer: 0, offset: 8, size: 4, kOut: 1, kIn: 4, firstRow: 1, matrixRows: 2 },
+      { name: "h.0.mlp.c_proj", layer: 0, offset: 12, size: 4, kOut: 2, kIn: 2, firstRow: 2, matrixRows: 4 },
+      { name: "h.1.mlp.c_fc", layer: 1, offset: 16, size: 8, kOut: 2, kIn: 4 },
+    ],
+  };
+
+  it("are written as format version 3 (a whole-block layout stays version 2) and read back", async () => {
+    await writeVectorFile(file("pieces.vec"), { dim: DIM, firstOrdinal: 0, layout: PIECES, rows: randomRows(3, 21), elementType: "int8" });
+    expect((await readFile(file("pieces.vec"))).readUInt32LE(8)).toBe(3);
+    expect((await readStoredVectors(file("pieces.vec"))).layout).toEqual(PIECES);
+    await writeVectorFile(file("whole.vec"), { dim: DIM, firstOrdinal: 0, layout: LAYOUT, rows: randomRows(3, 21) });
+    expect((await readFile(file("whole.vec"))).readUInt32LE(8)).toBe(2);
+  });
+
+  it("are refused in a version 2 header, which older programs would read as whole blocks", async () => {
+    const bytes = await readFile(file("pieces.vec"));
+    bytes.writeUInt32LE(2, 8);
+    const dataOffset = bytes.readUInt32LE(12);
+    createHash("sha256").update(bytes.subarray(0, 72)).update(bytes.subarray(104, dataOffset)).digest().copy(bytes, 72);
+    await writeFile(file("pieces-v2.vec"), bytes);
+    await expectRefused(readStoredVectors(file("pieces-v2.vec")), file("pieces-v2.vec"), /has pieces of matrices, which version 2 cannot/);
+  });
+
+  it("refuses pieces that do not hold each row of their matrix once", async () => {
+    const rows = randomRows(1, 4);
+    const bad = (blocks: VectorLayout["blocks"]) => writeVectorFile(file("pieces-bad.vec"), { dim: DIM, firstOrdinal: 0, layout: { blocks }, rows });
+    const [fc0, proj0, fc1, proj1, h1] = PIECES.blocks;
+    await expect(bad([fc0, proj0, { ...fc1, firstRow: 0 }, proj1, h1])).rejects.toThrow(/pieces of layout block h.0.mlp.c_fc do not hold rows 0..1 once each/);
+    await expect(bad([fc0, proj0, { ...fc1, matrixRows: 3 }, proj1, h1])).rejects.toThrow(/pieces of layout block h.0.mlp.c_fc disagree/);
+    await expect(bad([fc0, proj0, { ...fc1, firstRow: 2 }, proj1, h1])).rejects.toThrow(/holds rows 2..2 of a matrix of 2/);
+    await expect(bad([fc0, proj0, { ...fc1, firstRow: undefined }, proj1, h1])).rejects.toThrow(/h.0.mlp.c_fc is a piece without a valid firstRow/);
+    await expect(bad([fc0, proj0, fc1, proj1, { ...h1, name: "h.0.mlp.c_fc" }])).rejects.toThrow(/h.0.mlp.c_fc appears more than once|disagree/);
+  });
+});
+
 describe("vector file reader refuses damaged files", () => {
   let good: Buffer;
   const target = (): string => file("damaged.vec");
@@ -276,10 +317,10 @@ describe("vector file reader refuses damaged files", () => {
     const empty = await damaged(() => Buffer.alloc(0));
     await expectRefused(readVectorFile(empty), empty, /is not a vector file/);
     const version = await damaged((b) => {
-      b.writeUInt32LE(3, 8);
+      b.writeUInt32LE(4, 8);
       return b;
     });
-    await expectRefused(readVectorFile(version), version, /unsupported vector file version 3 \(this program reads versions 1 and 2\)/);
+    await expectRefused(readVectorFile(version), version, /unsupported vector file version 4 \(this program reads versions 1 to 3\)/);
     await expectRefused(readVectorFile(file("missing.vec")), file("missing.vec"), /cannot open vector file/);
   });
 

@@ -19,8 +19,9 @@ import { modelFingerprint } from "../model/open-model.js";
 import type { HostTensor } from "../runtime/kernels.js";
 import type { Projection } from "../projection/projection.js";
 import { loadProjection } from "../projection/store.js";
+import { layoutMoves, layoutOf } from "../projection/vector-layout.js";
 import { type Allocate, sharedMemory } from "../util/allocate.js";
-import { InputError } from "../util/errors.js";
+import { errorMessage, InputError } from "../util/errors.js";
 
 /** One tier of the index: its projection and its vector file (the first tier's float32, the sketch's float32 or int8). */
 export interface TierArrays<Rows extends StoredVectors = StoredVectors> {
@@ -67,6 +68,11 @@ async function openTier<Rows extends StoredVectors>(
   const rows = await read(indexPath(dir, rowsFile), { allocate });
   if (rows.checksum !== expected.checksum || rows.dim !== projection.dim || rows.count !== expected.count) {
     throw new InputError(`${indexPath(dir, rowsFile)}: does not match ${indexPath(dir, "manifest")} (checksum, dimension or count differ)`);
+  }
+  try {
+    layoutMoves(layoutOf(projection), rows.layout);
+  } catch (err) {
+    throw new InputError(`${indexPath(dir, rowsFile)}: its layout does not hold the rows of ${indexPath(dir, projectionFile)} (${errorMessage(err)})`);
   }
   return { projection, rows };
 }

@@ -4,7 +4,7 @@
  * bytes, then the best of them by the whole sketch: they read a third of the bytes of one pass and
  * answer as well (docs/research/index-faithfulness.md, section 8).
  */
-import { type RowQuery, scoreRowRanges, scoreRows } from "../indexer/row-scores.js";
+import { type RowQuery, rangesQuery, scoreRows } from "../indexer/row-scores.js";
 import type { CoarseSketch } from "../projection/sketch.js";
 
 export interface SketchScore {
@@ -23,7 +23,7 @@ const byScore = (ordinals: readonly number[], scores: Float32Array): SketchScore
  */
 export function rankBySketch(query: RowQuery, coarse: CoarseSketch | undefined, ordinals: readonly number[], refined: number): SketchScore[] {
   if (!coarse || ordinals.length <= refined) return byScore(ordinals, scoreRows(query, ordinals));
-  const first = byScore(ordinals, scoreRowRanges(query, coarse.ranges, ordinals, coarse.scales));
+  const first = byScore(ordinals, scoreRows(rangesQuery(query, coarse.ranges, coarse.scales), ordinals));
   const best = first.slice(0, refined).map((c) => c.ordinal);
   return [...byScore(best, scoreRows(query, best)), ...first.slice(refined)];
 }

@@ -13,7 +13,8 @@ import type { GradientCapture, LossSpec } from "../model/model.js";
 import { batchTokenLimit } from "../model/batch-budget.js";
 import { loadModel } from "../model/load.js";
 import type { RuntimeOptions } from "../runtime/session.js";
-import { type ElementType, layoutOf } from "../projection/vector-layout.js";
+import { type ElementType, layoutMoves, layoutOf, moveCoordinates, type VectorLayout } from "../projection/vector-layout.js";
+import { coarseFirstLayout } from "../projection/sketch.js";
 import { WhitenedMomentAccumulator } from "../projection/pca.js";
 import { Projector } from "../projection/projector.js";
 import { loadProjection } from "../projection/store.js";
@@ -107,10 +108,13 @@ hostWorker({
   async shard(payload) {
     const { firstOrdinal, lastOrdinal, file, sketch } = payload as ShardJob;
     projector ??= new Projector(await loadProjection(indexPath(indexDir, "projection"), model.modules));
-    const outputs: Array<{ target: string; projector: Projector; elementType: ElementType }> = [{ target: file, projector, elementType: "float32" }];
+    // Each output's rows are stored in its layout: the projection's, or for the sketch its coarse part first.
+    const outputs: Array<{ target: string; projector: Projector; elementType: ElementType; layout: VectorLayout }> = [
+      { target: file, projector, elementType: "float32", layout: layoutOf(projector.projection) },
+    ];
     if (sketch) {
       sketcher ??= new Projector(await loadProjection(indexPath(indexDir, "sketchProjection"), model.modules));
-      outputs.push({ target: sketch.file, projector: sketcher, elementType: sketch.elementType });
+      outputs.push({ target: sketch.file, projector: sketcher, elementType: sketch.elementType, layout: coarseFirstLayout(layoutOf(sketcher.projection)) });
     }
     const sequences = rangeOf({ firstOrdinal, lastOrdinal }).map((s) => s.tokens);
     const rows = await sequenceVectors(
@@ -120,13 +124,8 @@ hostWorker({
       batchTokens,
     );
     for (const [i, o] of outputs.entries()) {
-      await writeVectorFile(o.target, {
-        dim: o.projector.dim,
-        firstOrdinal,
-        layout: layoutOf(o.projector.projection),
-        rows: rows[i],
-        elementType: o.elementType,
-      });
+      moveCoordinates(rows[i], o.projector.dim, layoutMoves(layoutOf(o.projector.projection), o.layout));
+      await writeVectorFile(o.target, { dim: o.projector.dim, firstOrdinal, layout: o.layout, rows: rows[i], elementType: o.elementType });
     }
     return { sequences: sequences.length, tokens: sequences.reduce((s, x) => s + x.length, 0) };
   },

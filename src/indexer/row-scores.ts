@@ -32,9 +32,11 @@ interface QueryPart {
   scale: number;
 }
 
-/** A query as a file's rows take it: parts covering its nonzero blocks, in coordinate order. */
+/** A query as a file's rows take it: parts covering its nonzero blocks (or the ranges it was restricted to), in coordinate order. */
 export interface RowQuery {
   file: StoredVectors;
+  /** The query as given, every coordinate. */
+  values: Float32Array;
   parts: QueryPart[];
 }
 
@@ -47,35 +49,67 @@ export function rowQuery(file: StoredVectors, query: Float32Array): RowQuery {
   const starts = [...new Set([0, ...file.layout.blocks.map((b) => b.offset), file.dim])].sort((a, b) => a - b);
   const parts: QueryPart[] = [];
   for (let i = 0; i + 1 < starts.length; i++) {
-    for (let start = starts[i]; start < starts[i + 1]; start += INT8_PART_VALUES) {
-      const end = Math.min(starts[i + 1], start + INT8_PART_VALUES);
-      const values = query.subarray(start, end);
-      if (file.elementType === "int8") {
-        const rounded = new Int8Array(values.length);
-        const scale = quantizeInt8(values, rounded);
-        if (scale > 0) parts.push({ offset: start, values: rounded, scale });
-        continue;
-      }
-      if (!values.some((v) => v !== 0)) continue;
-      const last = parts.at(-1);
-      if (last && last.offset + last.values.length === start) last.values = query.subarray(last.offset, end);
-      else parts.push({ offset: start, values, scale: 1 });
+    const [start, end] = [starts[i], starts[i + 1]];
+    if (file.elementType === "int8") {
+      parts.push(...int8Parts(query.subarray(start, end), start));
+      continue;
     }
+    if (!query.subarray(start, end).some((v) => v !== 0)) continue;
+    const last = parts.at(-1);
+    if (last && last.offset + last.values.length === start) last.values = query.subarray(last.offset, end);
+    else parts.push({ offset: start, values: query.subarray(start, end), scale: 1 });
   }
-  return { file, parts };
+  return { file, values: query, parts };
 }
 
-/** The query's parts restricted to `ranges` (sorted, disjoint), each range's products multiplied by `multipliers[i]` (default 1). */
-function partsOver({ parts }: RowQuery, ranges: readonly CoordinateRange[], multipliers?: readonly number[]): QueryPart[] {
+/**
+ * The query restricted to `ranges` (sorted, disjoint), each range's values times `multipliers[i]`,
+ * ranges that meet made one part. Against int8 rows such a part is rounded with one scale: a
+ * stretch of many blocks then costs one product per row (the sketch's coarse part, stored first),
+ * where rowQuery keeps a scale per block (a layer's score needs its blocks' own precision; a sum
+ * over all of them errs by the largest block's rounding either way).
+ */
+export function rangesQuery(query: RowQuery, ranges: readonly CoordinateRange[], multipliers?: readonly number[]): RowQuery {
+  const parts: QueryPart[] = [];
+  for (let first = 0; first < ranges.length; ) {
+    let last = first;
+    while (last + 1 < ranges.length && ranges[last].offset + ranges[last].size === ranges[last + 1].offset) last++;
+    const start = ranges[first].offset;
+    const values = new Float32Array(ranges[last].offset + ranges[last].size - start);
+    for (let r = first; r <= last; r++) {
+      const { offset, size } = ranges[r];
+      const multiplier = multipliers?.[r] ?? 1;
+      for (let i = 0; i < size; i++) values[offset - start + i] = query.values[offset + i] * multiplier;
+    }
+    if (query.file.elementType === "int8") parts.push(...int8Parts(values, start));
+    else if (values.some((v) => v !== 0)) parts.push({ offset: start, values, scale: 1 });
+    first = last + 1;
+  }
+  return { ...query, parts };
+}
+
+/** A stretch of query values starting at `offset`, rounded to int8 in parts an int32 sum holds, each with its own scale; none for zeros. */
+function int8Parts(values: Float32Array, offset: number): QueryPart[] {
+  const parts: QueryPart[] = [];
+  for (let start = 0; start < values.length; start += INT8_PART_VALUES) {
+    const stretch = values.subarray(start, start + INT8_PART_VALUES);
+    const rounded = new Int8Array(stretch.length);
+    const scale = quantizeInt8(stretch, rounded);
+    if (scale > 0) parts.push({ offset: offset + start, values: rounded, scale });
+  }
+  return parts;
+}
+
+/** The query's parts restricted to `ranges` (sorted, disjoint), each keeping its scale. */
+function partsOver({ parts }: RowQuery, ranges: readonly CoordinateRange[]): QueryPart[] {
   const over: QueryPart[] = [];
-  ranges.forEach(({ offset, size }, i) => {
-    const multiplier = multipliers?.[i] ?? 1;
+  for (const { offset, size } of ranges) {
     for (const part of parts) {
       const from = Math.max(offset, part.offset);
       const to = Math.min(offset + size, part.offset + part.values.length);
-      if (from < to) over.push({ offset: from, values: part.values.subarray(from - part.offset, to - part.offset), scale: part.scale * multiplier });
+      if (from < to) over.push({ offset: from, values: part.values.subarray(from - part.offset, to - part.offset), scale: part.scale });
     }
-  });
+  }
   return over;
 }
 
@@ -94,26 +128,12 @@ export function scoreAllRows(query: RowQuery): Float32Array {
 
 /** The query's inner product with the rows of `ordinals`, in their order. */
 export function scoreRows(query: RowQuery, ordinals: readonly number[]): Float32Array {
-  return scoreRowRanges(query, [{ offset: 0, size: query.file.dim }], ordinals);
-}
-
-/**
- * The query's inner product with the rows of `ordinals` over some of their coordinates, `ranges`
- * (sorted, disjoint), each range's part multiplied by `multipliers[i]` (default 1).
- */
-export function scoreRowRanges(
-  query: RowQuery,
-  ranges: readonly CoordinateRange[],
-  ordinals: readonly number[],
-  multipliers?: readonly number[],
-): Float32Array {
-  const { file } = query;
-  const parts = partsOver(query, ranges, multipliers);
+  const { file, parts } = query;
   return Float32Array.from(ordinals, (ordinal) => rowScore(file, ordinal - file.firstOrdinal, parts));
 }
 
 /** Per layer, the inner product restricted to that layer's blocks, of each row of `ordinals` ([row][layer]). */
 export function layerScoresOfRows(query: RowQuery, ordinals: readonly number[], layers: readonly number[]): number[][] {
-  const perLayer = layers.map((layer) => scoreRowRanges(query, rangesForLayers(query.file.layout, [layer]), ordinals));
+  const perLayer = layers.map((layer) => scoreRows({ ...query, parts: partsOver(query, rangesForLayers(query.file.layout, [layer])) }, ordinals));
   return ordinals.map((_, i) => perLayer.map((scores) => scores[i]));
 }

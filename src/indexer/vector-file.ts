@@ -9,7 +9,8 @@
  *
  *   offset  size  field
  *        0     8  magic "IGVECT01"
- *        8     4  u32 format version (2; version 1 is read too: float32 rows, no element type field)
+ *        8     4  u32 format version: 3 when the layout has pieces of matrices (a sketch stored coarse
+ *                 part first), else 2; version 1 is read too (float32 rows, no element type field)
  *       12     4  u32 dataOffset: where the rows start (the header length, a multiple of 8)
  *       16     4  u32 dim
  *       20     4  u32 L: byte length of the layout JSON
@@ -17,9 +18,9 @@
  *       32     8  u64 firstOrdinal
  *       40    32  sha256 of the rows (the payload checksum; also names the vectors in the HNSW sidecar)
  *       72    32  sha256 of the header without this field: bytes [0, 72) and [104, dataOffset)
- *      104     4  u32 element type: 1 float32, 2 int8 (version 2)
+ *      104     4  u32 element type: 1 float32, 2 int8 (versions 2 and 3)
  *      108     4  zero
- *      112     L  layout JSON (UTF-8), { blocks: [{ name, layer, offset, size, kOut, kIn }] }
+ *      112     L  layout JSON (UTF-8), { blocks: [{ name, layer, offset, size, kOut, kIn, firstRow?, matrixRows? }] }
  *    112+L        zero padding up to dataOffset
  *   dataOffset    count rows: dim float32 values, or a float32 scale then dim int8 values
  *
@@ -32,12 +33,17 @@ import { type Allocate, float32Array, ordinaryMemory } from "../util/allocate.js
 import { InputError } from "../util/errors.js";
 import { AtomicFileWriter, bytesOf, readFully } from "./binary-io.js";
 import { quantizeInt8 } from "./int8.js";
-import { type ElementType, layoutProblem, type VectorLayout } from "../projection/vector-layout.js";
+import { type ElementType, hasPieces, layoutProblem, type VectorLayout } from "../projection/vector-layout.js";
 
 const MAGIC = "IGVECT01";
-const VERSION = 2;
+/**
+ * The version written: 3 only for a layout with pieces, which a program reading versions 1 and 2
+ * must refuse (it would take them for whole blocks and score the coordinates in the wrong places).
+ */
+const versionOf = (layout: VectorLayout): number => (hasPieces(layout) ? 3 : 2);
+const NEWEST_VERSION = 3;
 /** Header bytes before the layout JSON, by format version. */
-const FIXED_HEADER_BYTES: Record<number, number> = { 1: 104, 2: 112 };
+const FIXED_HEADER_BYTES: Record<number, number> = { 1: 104, 2: 112, 3: 112 };
 /** Where the header checksum's second range starts (and version 1's layout). */
 const HASHED_TAIL_AT = 104;
 const ELEMENT_TYPE_AT = 104;
@@ -95,12 +101,13 @@ const align8 = (n: number): number => Math.ceil(n / 8) * 8;
 
 function encodeHeader(meta: VectorFileMeta, count: number, payloadChecksum: Uint8Array): Uint8Array {
   const layoutJson = Buffer.from(JSON.stringify(meta.layout), "utf8");
-  const fixed = FIXED_HEADER_BYTES[VERSION];
+  const version = versionOf(meta.layout);
+  const fixed = FIXED_HEADER_BYTES[version];
   const dataOffset = align8(fixed + layoutJson.length);
   const header = new Uint8Array(dataOffset);
   const view = new DataView(header.buffer);
   header.set(Buffer.from(MAGIC, "ascii"), 0);
-  view.setUint32(8, VERSION, true);
+  view.setUint32(8, version, true);
   view.setUint32(12, dataOffset, true);
   view.setUint32(16, meta.dim, true);
   view.setUint32(20, layoutJson.length, true);
@@ -266,7 +273,7 @@ async function readHeader(handle: FileHandle, path: string): Promise<VectorFileH
   const view = new DataView(start.buffer);
   const version = view.getUint32(8, true);
   const fixed = FIXED_HEADER_BYTES[version];
-  if (fixed === undefined) throw new InputError(`${path}: unsupported vector file version ${version} (this program reads versions 1 and ${VERSION})`);
+  if (fixed === undefined) throw new InputError(`${path}: unsupported vector file version ${version} (this program reads versions 1 to ${NEWEST_VERSION})`);
   const dataOffset = view.getUint32(12, true);
   const layoutBytes = view.getUint32(20, true);
   if (layoutBytes > MAX_LAYOUT_BYTES || dataOffset !== align8(fixed + layoutBytes)) {
@@ -293,7 +300,8 @@ async function readHeader(handle: FileHandle, path: string): Promise<VectorFileH
   } catch {
     throw new InputError(`corrupt vector file ${path}: the layout is not JSON`);
   }
-  const problem = layoutProblem(layout, dim);
+  const problem =
+    layoutProblem(layout, dim) ?? (hasPieces(layout) && version < 3 ? `its layout has pieces of matrices, which version ${version} cannot` : undefined);
   if (problem) throw new InputError(`invalid vector file ${path}: ${problem}`);
 
   const expected = dataOffset + count * rowBytes(dim, elementType);

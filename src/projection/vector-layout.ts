@@ -4,7 +4,11 @@
  */
 import type { Projection } from "./projection.js";
 
-/** One weight matrix's slice of the vector: coordinates [offset, offset + size). */
+/**
+ * One weight matrix's slice of the vector, coordinates [offset, offset + size): its projected
+ * gradient [kOut, kIn] row-major, or, in a piece (`firstRow` and `matrixRows` given), rows
+ * [firstRow, firstRow + kOut) of the matrix's [matrixRows, kIn] (a sketch stored coarse part first).
+ */
 export interface LayoutBlock {
   name: string;
   layer: number;
@@ -12,6 +16,8 @@ export interface LayoutBlock {
   size: number;
   kOut: number;
   kIn: number;
+  firstRow?: number;
+  matrixRows?: number;
 }
 
 export interface VectorLayout {
@@ -44,7 +50,11 @@ export function layoutProblem(layout: unknown, dim: number): string | undefined 
       if (!Number.isSafeInteger(b[key]) || b[key] < 0) return `layout block ${b.name} has an invalid ${key} (${b[key]})`;
     }
     if (b.size === 0) return `layout block ${b.name} is empty`;
+    const piece = pieceProblem(b);
+    if (piece) return `layout block ${b.name} ${piece}`;
   }
+  const rowsProblem = matrixRowsProblem(blocks);
+  if (rowsProblem) return rowsProblem;
   // The blocks must tile [0, dim): sorted by offset, each starts where the previous one ends.
   let end = 0;
   for (const b of [...blocks].sort((x, y) => x.offset - y.offset)) {
@@ -55,6 +65,89 @@ export function layoutProblem(layout: unknown, dim: number): string | undefined 
   }
   if (end !== dim) return `layout blocks cover ${end} coordinates, but vectors have ${dim}`;
   return undefined;
+}
+
+/** Whether some block of `layout` is a piece of its matrix (a sketch stored coarse part first). */
+export const hasPieces = (layout: VectorLayout): boolean => layout.blocks.some((b) => b.firstRow !== undefined);
+
+/** What is wrong with a block's piece fields (both or neither; rows within the matrix; kOut x kIn values), or undefined. */
+function pieceProblem(b: LayoutBlock): string | undefined {
+  if (b.firstRow === undefined && b.matrixRows === undefined) return undefined;
+  const { firstRow, matrixRows } = b;
+  if (!Number.isSafeInteger(firstRow) || !Number.isSafeInteger(matrixRows) || (firstRow as number) < 0)
+    return `is a piece without a valid firstRow and matrixRows (${firstRow}, ${matrixRows})`;
+  if ((firstRow as number) + b.kOut > (matrixRows as number))
+    return `holds rows ${firstRow}..${(firstRow as number) + b.kOut - 1} of a matrix of ${matrixRows}`;
+  if (b.size !== b.kOut * b.kIn) return `holds ${b.size} coordinates, not ${b.kOut} x ${b.kIn}`;
+  return undefined;
+}
+
+/** The pieces of one matrix must hold each of its rows once, all of the same width and layer. */
+function matrixRowsProblem(blocks: readonly LayoutBlock[]): string | undefined {
+  const byName = new Map<string, LayoutBlock[]>();
+  for (const b of blocks) byName.set(b.name, [...(byName.get(b.name) ?? []), b]);
+  for (const [name, parts] of byName) {
+    if (parts.length === 1 && parts[0].firstRow === undefined) continue;
+    if (parts.some((p) => p.firstRow === undefined)) return `layout block ${name} appears more than once`;
+    const [{ matrixRows, kIn, layer }] = parts;
+    if (parts.some((p) => p.matrixRows !== matrixRows || p.kIn !== kIn || p.layer !== layer))
+      return `the pieces of layout block ${name} disagree on their matrix`;
+    let row = 0;
+    for (const p of [...parts].sort((x, y) => (x.firstRow as number) - (y.firstRow as number))) {
+      if (p.firstRow !== row) return `the pieces of layout block ${name} do not hold rows 0..${(matrixRows as number) - 1} once each`;
+      row += p.kOut;
+    }
+    if (row !== matrixRows) return `the pieces of layout block ${name} do not hold rows 0..${(matrixRows as number) - 1} once each`;
+  }
+  return undefined;
+}
+
+/** A stretch of values copied from one layout's coordinates to another's. */
+export interface CoordinateMove {
+  from: number;
+  to: number;
+  size: number;
+}
+
+/**
+ * How to carry a vector of layout `from` into layout `to` (the same matrices, rows placed
+ * differently: a projection's vector into a sketch stored coarse part first), as copies of
+ * contiguous stretches; empty when the two place every row alike.
+ */
+export function layoutMoves(from: VectorLayout, to: VectorLayout): CoordinateMove[] {
+  // Where each row of each matrix starts in `from`, and the matrix's row width.
+  const rowStart = new Map<string, { kIn: number; starts: number[] }>();
+  for (const b of from.blocks) {
+    const matrix = rowStart.get(b.name) ?? { kIn: b.kIn, starts: [] };
+    for (let r = 0; r < b.kOut; r++) matrix.starts[(b.firstRow ?? 0) + r] = b.offset + r * b.kIn;
+    rowStart.set(b.name, matrix);
+  }
+  const moves: CoordinateMove[] = [];
+  for (const b of [...to.blocks].sort((x, y) => x.offset - y.offset)) {
+    const matrix = rowStart.get(b.name);
+    if (matrix?.kIn !== b.kIn)
+      throw new RangeError(`layout block ${b.name}: ${matrix ? `rows of ${matrix.kIn}, not ${b.kIn}` : "no such matrix"} in the layout it is moved from`);
+    const { starts } = matrix;
+    for (let r = 0; r < b.kOut; r++) {
+      const from = starts[(b.firstRow ?? 0) + r];
+      if (from === undefined) throw new RangeError(`layout block ${b.name}: row ${(b.firstRow ?? 0) + r} is not in the layout it is moved from`);
+      const to = b.offset + r * b.kIn;
+      const last = moves.at(-1);
+      if (last && last.from + last.size === from && last.to + last.size === to) last.size += b.kIn;
+      else moves.push({ from, to, size: b.kIn });
+    }
+  }
+  return moves.length === 1 && moves[0].from === moves[0].to ? [] : moves;
+}
+
+/** Carries `values` (rows of `dim` coordinates, one or many) by `moves` (layoutMoves), in place, a row at a time. */
+export function moveCoordinates(values: Float32Array, dim: number, moves: readonly CoordinateMove[]): void {
+  if (moves.length === 0) return;
+  const row = new Float32Array(dim);
+  for (let base = 0; base < values.length; base += dim) {
+    row.set(values.subarray(base, base + dim));
+    for (const { from, to, size } of moves) values.set(row.subarray(from, from + size), base + to);
+  }
 }
 
 /** What is wrong with `ranges` as sorted, disjoint, non-empty ranges within [0, dim), or undefined. */
