@@ -152,6 +152,14 @@ describe("a sketch stored coarse part first (coarseFirstLayout)", () => {
     if (!coarsePart) throw new Error("no coarse part");
     expect(rangesQuery(rowQuery(stored, storedQuery), coarsePart.ranges, coarsePart.scales).parts).toHaveLength(1);
     expect(rangesQuery(rowQuery(storedInt8, storedQuery), coarsePart.ranges, coarsePart.scales).parts).toHaveLength(1);
+    // A block the query leaves out (a layer filter's zeros) is not read: the stretch is the other's.
+    const masked = storedQuery.slice();
+    masked.fill(0, 0, 20);
+    masked.fill(0, 45, 105);
+    for (const file of [stored, storedInt8]) {
+      const parts = rangesQuery(rowQuery(file, masked), coarsePart.ranges, coarsePart.scales).parts;
+      expect(parts.map((p) => [p.offset, p.values.length])).toEqual([[20, 25]]);
+    }
     // Stored in the projection's order, the same coarse part is two stretches.
     const spreadPart = coarseSketch(LAYOUT, 0);
     if (!spreadPart) throw new Error("no coarse part");

@@ -64,16 +64,22 @@ export function rowQuery(file: StoredVectors, query: Float32Array): RowQuery {
 
 /**
  * The query restricted to `ranges` (sorted, disjoint), each range's values times `multipliers[i]`,
- * ranges that meet made one part. Against int8 rows such a part is rounded with one scale: a
+ * ranges that meet made one part, ranges of zeros left out. Against int8 rows such a part is rounded with one scale: a
  * stretch of many blocks then costs one product per row (the sketch's coarse part, stored first),
  * where rowQuery keeps a scale per block (a layer's score needs its blocks' own precision; a sum
  * over all of them errs by the largest block's rounding either way).
  */
 export function rangesQuery(query: RowQuery, ranges: readonly CoordinateRange[], multipliers?: readonly number[]): RowQuery {
+  // Ranges of zeros (layers left out) are left out, and break a stretch: its products would add nothing.
+  const kept = ranges.map(({ offset, size }) => query.values.subarray(offset, offset + size).some((v) => v !== 0));
   const parts: QueryPart[] = [];
   for (let first = 0; first < ranges.length; ) {
+    if (!kept[first]) {
+      first++;
+      continue;
+    }
     let last = first;
-    while (last + 1 < ranges.length && ranges[last].offset + ranges[last].size === ranges[last + 1].offset) last++;
+    while (last + 1 < ranges.length && kept[last + 1] && ranges[last].offset + ranges[last].size === ranges[last + 1].offset) last++;
     const start = ranges[first].offset;
     const values = new Float32Array(ranges[last].offset + ranges[last].size - start);
     for (let r = first; r <= last; r++) {
@@ -82,7 +88,7 @@ export function rangesQuery(query: RowQuery, ranges: readonly CoordinateRange[],
       for (let i = 0; i < size; i++) values[offset - start + i] = query.values[offset + i] * multiplier;
     }
     if (query.file.elementType === "int8") parts.push(...int8Parts(values, start));
-    else if (values.some((v) => v !== 0)) parts.push({ offset: start, values, scale: 1 });
+    else parts.push({ offset: start, values, scale: 1 });
     first = last + 1;
   }
   return { ...query, parts };
