@@ -174,7 +174,7 @@ export class IndexEngine implements InfluenceEngine {
     let sketch: Float32Array | undefined;
     if (this.sketch) {
       const full = await this.sketch.projector.vectors(capture);
-      moveCoordinates(full, full.length, this.sketch.moves);
+      moveCoordinates(full, this.sketch.rows.dim, this.sketch.moves);
       sketch = restricted ? maskQuery(full, rangesForLayers(this.sketch.rows.layout, layers)) : full;
     }
     const modules: Array<ModuleQueries | undefined> = [];
