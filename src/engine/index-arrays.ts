@@ -19,7 +19,7 @@ import { modelFingerprint } from "../model/open-model.js";
 import type { HostTensor } from "../runtime/kernels.js";
 import type { Projection } from "../projection/projection.js";
 import { loadProjection } from "../projection/store.js";
-import { layoutMoves, layoutOf } from "../projection/vector-layout.js";
+import { type CoordinateMove, layoutMoves, layoutOf } from "../projection/vector-layout.js";
 import { type Allocate, sharedMemory } from "../util/allocate.js";
 import { errorMessage, InputError } from "../util/errors.js";
 
@@ -27,6 +27,8 @@ import { errorMessage, InputError } from "../util/errors.js";
 export interface TierArrays<Rows extends StoredVectors = StoredVectors> {
   projection: Projection;
   rows: Rows;
+  /** How a vector of the projection goes into the file's layout (none when the file keeps the projection's: the sketch of older builds, every first tier). */
+  moves: CoordinateMove[];
 }
 
 export interface IndexArrays {
@@ -70,11 +72,10 @@ async function openTier<Rows extends StoredVectors>(
     throw new InputError(`${indexPath(dir, rowsFile)}: does not match ${indexPath(dir, "manifest")} (checksum, dimension or count differ)`);
   }
   try {
-    layoutMoves(layoutOf(projection), rows.layout);
+    return { projection, rows, moves: layoutMoves(layoutOf(projection), rows.layout) };
   } catch (err) {
     throw new InputError(`${indexPath(dir, rowsFile)}: its layout does not hold the rows of ${indexPath(dir, projectionFile)} (${errorMessage(err)})`);
   }
-  return { projection, rows };
 }
 
 /**

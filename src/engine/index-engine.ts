@@ -14,7 +14,7 @@ import { type TokenStore, readTokenStore } from "../indexer/token-store.js";
 import { DISTRIBUTION_TOP_SCORES, sketchRefinedCount } from "../indexer/query-limits.js";
 import type { StoredVectors, VectorFile } from "../indexer/vector-file.js";
 import { type RowQuery, layerScoresOfRows, rowQuery, scoreAllRows } from "../indexer/row-scores.js";
-import { type CoordinateMove, layoutMoves, layoutOf, maskQuery, moveCoordinates, rangesForLayers } from "../projection/vector-layout.js";
+import { type CoordinateMove, maskQuery, moveCoordinates, rangesForLayers } from "../projection/vector-layout.js";
 import { type OpenedModel, openModel } from "../model/open-model.js";
 import type { HostTensor } from "../runtime/kernels.js";
 import type { RuntimeOptions } from "../runtime/session.js";
@@ -71,12 +71,6 @@ interface Tier<Rows extends StoredVectors = StoredVectors> {
 
 const tierOf = <Rows extends StoredVectors>({ projection, rows }: TierArrays<Rows>): Tier<Rows> => ({ projector: new Projector(projection), rows });
 
-const sketchTier = (tier: Tier): SketchTier => ({
-  ...tier,
-  coarse: coarseSketch(tier.rows.layout),
-  moves: layoutMoves(layoutOf(tier.projector.projection), tier.rows.layout),
-});
-
 /** The second tier, with the coarse sketch inside it that a query's first pass scores by (if it is large enough to have one). */
 interface SketchTier extends Tier {
   coarse?: CoarseSketch;
@@ -120,7 +114,7 @@ export class IndexEngine implements InfluenceEngine {
     const hnsw = await openIndexSet(indexPath(dir, "hnsw"), { expectDim: vectors.dim, expectVectorsChecksum: vectors.checksum, layout: vectors.layout });
     const store = await readTokenStore(indexPath(dir, "tokens"));
     if (store.count !== vectors.count) throw new InputError(`${indexPath(dir, "tokens")}: holds ${store.count} sequences, the vectors ${vectors.count}`);
-    const sketch = tiers.sketch && sketchTier(tierOf(tiers.sketch));
+    const sketch = tiers.sketch && { ...tierOf(tiers.sketch), coarse: coarseSketch(tiers.sketch.rows.layout), moves: tiers.sketch.moves };
     return new IndexEngine(dir, manifest, opened, factors, inverses, projector, vectors, hnsw, store, sketch);
   }
 
