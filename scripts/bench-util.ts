@@ -9,7 +9,11 @@ import type { QueryInput } from "../src/engine/types.js";
 import { layoutOf } from "../src/model/architectures.js";
 import { type Gpt2Config, type ModelConfig, parseConfig } from "../src/model/config.js";
 import type { MemoryRecord } from "../src/model/memory-estimate.js";
-import type { IndexManifest } from "../src/indexer/index-manifest.js";
+import { type IndexManifest, readIndexManifest } from "../src/indexer/index-manifest.js";
+import { openIndexArrays } from "../src/engine/index-arrays.js";
+import { IndexEngine } from "../src/engine/index-engine.js";
+import { openModel } from "../src/model/open-model.js";
+import { ordinaryMemory } from "../src/util/allocate.js";
 import { sketchPrecision } from "../src/projection/sketch.js";
 import { type TensorToWrite, writeSafetensors } from "../src/safetensors/write.js";
 import { writeJsonAtomic } from "../src/util/atomic-write.js";
@@ -23,6 +27,16 @@ import { isHeldOut } from "../src/training/split.js";
 import { REPO_ROOT } from "../support/fixtures.js";
 import { median } from "../support/percentile.js";
 import type { BenchSection } from "./bench.js";
+
+/**
+ * The engine on an index folder, searching its first tier by HNSW even where it would scan it
+ * (indexer/scan-search.ts): the two searches side by side in one run.
+ */
+export async function openHnswEngine(indexDir: string): Promise<IndexEngine> {
+  const manifest = await readIndexManifest(indexDir);
+  const arrays = await openIndexArrays(indexDir, manifest, (await openModel(manifest.model.path)).model.modules, ordinaryMemory);
+  return IndexEngine.open(indexDir, {}, { ...arrays, scan: undefined });
+}
 
 /** Wall-clock seconds of `repeats` runs of fn, after one warm-up run. */
 export function timeIt(fn: () => void, repeats: number): number[] {

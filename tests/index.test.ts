@@ -4,7 +4,10 @@ import { cp, copyFile, open, readFile, readdir, rm, truncate, writeFile } from "
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Database, countSequences, getCorpus, openDatabase } from "../src/db/index.js";
+import { openIndexArrays } from "../src/engine/index-arrays.js";
 import { IndexEngine } from "../src/engine/index-engine.js";
+import { openModel } from "../src/model/open-model.js";
+import { ordinaryMemory } from "../src/util/allocate.js";
 import { runBuild } from "../src/jobs/build.js";
 import { type IndexManifest, indexPath, readIndexManifest, vectorBytesPerSequence } from "../src/indexer/index-manifest.js";
 import { readStoredVectors, readVectorFileHeader, writeVectorFile } from "../src/indexer/vector-file.js";
@@ -121,6 +124,53 @@ describe("the influence index on gpt2-tiny (empirical Fisher)", () => {
         expect(Math.abs(h.score - block1[h.ordinal]) / scale).toBeLessThan(1e-3);
         expect(h.layerScores.map((l) => l.layer)).toEqual([1]);
       }
+    }
+  });
+
+  it("scans its small first tier in int8 rather than searching HNSW, and answers as HNSW's search does", async () => {
+    const arrays = await openIndexArrays(indexDir, manifest, (await openModel(modelDir)).model.modules, ordinaryMemory);
+    const scan = arrays.scan;
+    if (!scan) throw new Error("48 rows are scanned");
+    const byHnsw = await IndexEngine.open(indexDir, {}, { ...arrays, scan: undefined });
+    // The scan's copy with every score's sign turned: an engine that reads it finds the worst rows first.
+    const reversed = await IndexEngine.open(indexDir, {}, { ...arrays, scan: { ...scan, scales: scan.scales.map((x) => -x) } });
+    try {
+      for (let q = 0; q < queries.length; q++) {
+        const everyRow = await engine.approximateTopK(request(q), train.length, false);
+        const exact = await engine.approximateTopK(request(q), 10, true);
+        // HNSW finds the exact top 10 of 48 rows; the scan's int8 rounding may swap near ties (tests/scan-search.test.ts).
+        expect((await byHnsw.approximateTopK(request(q), 10, false)).labels).toEqual(exact.labels);
+        expect((await reversed.approximateTopK(request(q), 1, false)).labels).toEqual([everyRow.labels.at(-1)]);
+        for (const extra of [{}, { layers: [1] }]) {
+          const [scanned, searched] = [await engine.influence(request(q, extra)), await byHnsw.influence(request(q, extra))];
+          expect(scanned.hits).toEqual(searched.hits);
+        }
+      }
+    } finally {
+      await byHnsw.close();
+      await reversed.close();
+    }
+  });
+
+  it("without a sketch, ranks the candidates by their float32 first-tier rows: the exact projected top 10", async () => {
+    const arrays = await openIndexArrays(indexDir, manifest, (await openModel(modelDir)).model.modules, ordinaryMemory);
+    const unsketched = await IndexEngine.open(indexDir, {}, { ...arrays, sketch: undefined });
+    try {
+      for (let q = 0; q < queries.length; q++) {
+        for (const extra of [{}, { layers: [1] }]) {
+          const { hits } = await unsketched.influence(request(q, extra));
+          const exact = await unsketched.approximateTopK(request(q, extra), 10, true);
+          expect(
+            hits.map((h) => h.ordinal),
+            `query ${q}`,
+          ).toEqual(exact.labels);
+          expect(hits.every((h) => h.scoredBy === "projected")).toBe(true);
+          const scale = Math.abs(exact.scores[0]);
+          hits.forEach((h, i) => expect(Math.abs(h.score - exact.scores[i]) / scale).toBeLessThan(1e-5));
+        }
+      }
+    } finally {
+      await unsketched.close();
     }
   });
 

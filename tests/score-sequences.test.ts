@@ -129,12 +129,16 @@ describe("a gpt2-tiny index served by 2 workers", () => {
     const manifest = await readIndexManifest(indexDir);
     const arrays = await openSharedIndexArrays(indexDir, manifest, (await modelTokenizer(manifest.model.path)).model.modules);
     const tiers = [arrays.vectors, arrays.sketch!];
+    // The first tier's 48 rows are scanned: their int8 copy is read once too.
+    const scan = arrays.scan!;
     const large = [
       ...arrays.factors.flatMap((f) => [f.qA, f.qS, f.lambda]),
       ...arrays.inverses.map((t) => t.data),
       ...tiers.flatMap((t) => [t.rows.rows, ...t.projection.modules.flatMap((p) => [p.left, p.right])]),
+      scan.rows,
+      scan.scales,
     ];
-    expect(large).toHaveLength(4 * 3 + 4 + 2 * (1 + 4 * 2));
+    expect(large).toHaveLength(4 * 3 + 4 + 2 * (1 + 4 * 2) + 2);
     for (const array of large) expect(array.buffer).toBeInstanceOf(SharedArrayBuffer);
     // Cloned as workerData is, they are the same memory: a value written through the clone is read through the original.
     const clone = structuredClone(arrays);
@@ -162,7 +166,7 @@ describe("a gpt2-tiny index served by 2 workers", () => {
         expect(estimate.parts.filter((p) => /^(EK-FAC|projections)/.test(p.what))).toEqual(
           Array.from({ length: copies }, () => [
             { what: `EK-FAC factors and inverse scales (${whose})`, bytes: factors + inverses },
-            { what: `projections, vectors and sketches (${whose})`, bytes: tierFiles },
+            { what: `projections, vectors and sketches (${whose})`, bytes: tierFiles + scan.rows.byteLength + scan.scales.byteLength },
           ]).flat(),
         );
         expect(estimate.parts.filter((p) => p.what === "HNSW graphs and token stores (per worker)")).toEqual(

@@ -95,7 +95,7 @@ const section: BenchSection = {
           "on 127.0.0.1 sends a fixed number of requests per row, each a different held-out prompt (the prompt tokens and up to 8 completion " +
           "tokens), `topK: 10`, the hits with their sequences and layer scores.",
         "",
-        "- re-rank no: the default, the index alone: HNSW's 1,000 candidates re-scored by the sketch; token scores then cost an exact pass over the " +
+        "- re-rank no: the default, the index alone: the first tier's 1,000 best (its int8 scan) re-scored by the sketch; token scores then cost an exact pass over the " +
           "10 hits (spread over the idle engine workers).",
         "- re-rank yes: exact EK-FAC re-scoring of the sketch's best 30 candidates (their training gradients are recomputed: a forward and " +
           "backward pass over 30 sequences, dealt out to the idle engine workers).",

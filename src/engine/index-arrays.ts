@@ -13,7 +13,8 @@
 import { loadFactors } from "../ekfac/artifacts.js";
 import { type ModuleFactors, inverseScale } from "../ekfac/factors.js";
 import { type IndexManifest, type VectorFileRecord, indexPath } from "../indexer/index-manifest.js";
-import { type StoredVectors, type VectorFile, readStoredVectors, readVectorFile } from "../indexer/vector-file.js";
+import { scanCopy, scansFirstTier } from "../indexer/scan-search.js";
+import { type QuantizedVectorFile, type StoredVectors, type VectorFile, readStoredVectors, readVectorFile } from "../indexer/vector-file.js";
 import type { TrackedModule } from "../model/model.js";
 import { modelFingerprint } from "../model/open-model.js";
 import type { HostTensor } from "../runtime/kernels.js";
@@ -37,6 +38,8 @@ export interface IndexArrays {
   inverses: HostTensor[];
   /** The first tier: searched by HNSW, scores candidates when the index has no sketch. */
   vectors: TierArrays<VectorFile>;
+  /** The first tier's rows in int8, scanned instead of searched by HNSW when the tier is small (indexer/scan-search.ts). */
+  scan?: QuantizedVectorFile;
   /** The second tier, when the index has one. */
   sketch?: TierArrays;
 }
@@ -87,7 +90,8 @@ export async function openIndexArrays(dir: string, manifest: IndexManifest, modu
   const { factors } = await loadFactors(indexPath(dir, "factors"), { modelFingerprint: manifest.model.fingerprint, modules }, allocate);
   const vectors = await openTier(dir, TIER_FILES.vectors, manifest.vectors, modules, allocate, readVectorFile);
   const sketch = manifest.sketch ? await openTier(dir, TIER_FILES.sketch, manifest.sketch, modules, allocate, readStoredVectors) : undefined;
-  return { factors, inverses: factors.map((f) => inverseScale(f, allocate)), vectors, ...(sketch ? { sketch } : {}) };
+  const scan = scansFirstTier(vectors.rows) ? scanCopy(vectors.rows, allocate) : undefined;
+  return { factors, inverses: factors.map((f) => inverseScale(f, allocate)), vectors, ...(scan ? { scan } : {}), ...(sketch ? { sketch } : {}) };
 }
 
 /**

@@ -12,8 +12,9 @@ import { type IndexSet, openIndexSet } from "../indexer/layer-search.js";
 import { type IndexManifest, indexPath, readIndexManifest } from "../indexer/index-manifest.js";
 import { type TokenStore, readTokenStore } from "../indexer/token-store.js";
 import { DISTRIBUTION_TOP_SCORES, sketchRefinedCount } from "../indexer/query-limits.js";
-import type { StoredVectors, VectorFile } from "../indexer/vector-file.js";
-import { type RowQuery, layerScoresOfRows, rowQuery, scoreAllRows } from "../indexer/row-scores.js";
+import type { QuantizedVectorFile, StoredVectors, VectorFile } from "../indexer/vector-file.js";
+import { type RowQuery, layerScoresOfRows, rangesQuery, rowQuery, scoreAllRows, scoreRows } from "../indexer/row-scores.js";
+import { scanTopK } from "../indexer/scan-search.js";
 import { type CoordinateMove, maskQuery, moveCoordinates, rangesForLayers } from "../projection/vector-layout.js";
 import { type OpenedModel, openModel } from "../model/open-model.js";
 import type { HostTensor } from "../runtime/kernels.js";
@@ -46,7 +47,7 @@ import type {
   TokenScore,
 } from "./types.js";
 import { type IndexArrays, type TierArrays, checkIndexModel, openIndexArrays } from "./index-arrays.js";
-import { rankBySketch } from "./sketch-ranking.js";
+import { byScore, rankBySketch } from "./sketch-ranking.js";
 import { scoreWithVariants } from "./what-if.js";
 import { wordOrderVariants } from "./word-order-variants.js";
 
@@ -92,6 +93,8 @@ export class IndexEngine implements InfluenceEngine {
     private readonly projector: Projector,
     private readonly vectors: VectorFile,
     private readonly hnsw: IndexSet,
+    /** The first tier in int8, scanned instead of searched by HNSW (a small index). */
+    private readonly scan: QuantizedVectorFile | undefined,
     private readonly store: TokenStore,
     /** The second tier, when the index has one. */
     private readonly sketch?: SketchTier,
@@ -109,13 +112,13 @@ export class IndexEngine implements InfluenceEngine {
     const manifest = await readIndexManifest(dir);
     const opened = await openModel(manifest.model.path, runtime);
     checkIndexModel(dir, manifest, opened.fingerprint);
-    const { factors, inverses, ...tiers } = arrays ?? (await openIndexArrays(dir, manifest, opened.model.modules, ordinaryMemory));
+    const { factors, inverses, scan, ...tiers } = arrays ?? (await openIndexArrays(dir, manifest, opened.model.modules, ordinaryMemory));
     const { projector, rows: vectors } = tierOf(tiers.vectors);
     const hnsw = await openIndexSet(indexPath(dir, "hnsw"), { expectDim: vectors.dim, expectVectorsChecksum: vectors.checksum, layout: vectors.layout });
     const store = await readTokenStore(indexPath(dir, "tokens"));
     if (store.count !== vectors.count) throw new InputError(`${indexPath(dir, "tokens")}: holds ${store.count} sequences, the vectors ${vectors.count}`);
     const sketch = tiers.sketch && { ...tierOf(tiers.sketch), coarse: coarseSketch(tiers.sketch.rows.layout), moves: tiers.sketch.moves };
-    return new IndexEngine(dir, manifest, opened, factors, inverses, projector, vectors, hnsw, store, sketch);
+    return new IndexEngine(dir, manifest, opened, factors, inverses, projector, vectors, hnsw, scan, store, sketch);
   }
 
   info(): IndexInfo {
@@ -223,11 +226,15 @@ export class IndexEngine implements InfluenceEngine {
     return Array.from(scores, (score, position) => ({ position, tokenId: tokens[position], text: this.opened.tokenizer.tokenText(tokens[position]), score }));
   }
 
-  /** The `count` best sequences by projected score: from HNSW, or (exact) from every stored vector. */
+  /**
+   * The `count` best sequences by projected score: from a scan of the int8 rows or HNSW (whichever
+   * the index was opened with), or (exact) from every stored vector in float64.
+   */
   private search(prepared: PreparedQuery, count: number, allowedOrdinals: readonly number[] | undefined, exact: boolean): SearchHits {
+    const k = Math.min(count, this.vectors.count);
+    if (this.scan && !exact) return scanTopK(this.scan, prepared.vector, rangesForLayers(this.scan.layout, prepared.layers), k, allowedOrdinals);
     const allowed = allowedOrdinals ? new Set(allowedOrdinals) : undefined;
     const filter = allowed ? (label: number) => allowed.has(label) : undefined;
-    const k = Math.min(count, this.vectors.count);
     if (exact) {
       const query = prepared.restricted ? maskQuery(prepared.vector, rangesForLayers(this.vectors.layout, prepared.layers)) : prepared.vector;
       return exactTopK(this.vectors.rows, this.vectors.dim, query, k, { filter, firstOrdinal: this.vectors.firstOrdinal });
@@ -239,7 +246,7 @@ export class IndexEngine implements InfluenceEngine {
     });
   }
 
-  /** Top k by projected score alone, searched (HNSW) or exact: for measuring the search's recall. */
+  /** Top k by projected score alone, searched (a scan of the int8 rows, or HNSW) or exact: for measuring the search's recall. */
   async approximateTopK(request: QueryTokens & { allowedOrdinals?: number[] }, k: number, exact: boolean): Promise<SearchHits> {
     const prepared = await this.prepare(request, false);
     return this.search(prepared, k, request.allowedOrdinals, exact);
@@ -251,7 +258,8 @@ export class IndexEngine implements InfluenceEngine {
    */
   private async candidatesOf(prepared: PreparedQuery, request: InfluenceRequest): Promise<Candidate[]> {
     const found = this.search(prepared, candidateCount(request, this.sketch !== undefined), request.allowedOrdinals, false);
-    // With a sketch, it ranks the candidates (a coarse pass, then the best by the whole sketch); without, the search's scores stand.
+    // With a sketch, it ranks the candidates (a coarse pass, then the best by the whole sketch); without, the first tier's float32 rows
+    // do (the search's own scores may be a scan's int8 ones).
     let scorer: RowQuery;
     let ranked: Array<Omit<Candidate, "approxLayerScores">>;
     if (this.sketch && prepared.sketch) {
@@ -260,7 +268,12 @@ export class IndexEngine implements InfluenceEngine {
       ranked = scored.map(({ ordinal, score }) => ({ ordinal, approxScore: score, tier: "sketch" as const }));
     } else {
       scorer = rowQuery(this.vectors, prepared.vector);
-      ranked = found.labels.map((ordinal, i) => ({ ordinal, approxScore: found.scores[i], tier: "projected" as const }));
+      const overLayers = rangesQuery(scorer, rangesForLayers(this.vectors.layout, prepared.layers));
+      ranked = byScore(found.labels, scoreRows(overLayers, found.labels)).map(({ ordinal, score }) => ({
+        ordinal,
+        approxScore: score,
+        tier: "projected" as const,
+      }));
     }
     const hits = ranked.slice(0, request.topK).map((c) => c.ordinal);
     const layerScores = layerScoresOfRows(scorer, hits, prepared.layers);

@@ -19,6 +19,7 @@ import path from "node:path";
 import { PGLITE_RESIDENT_BYTES } from "../db/pglite-database.js";
 import { loadedFactorsBytes } from "../ekfac/artifacts.js";
 import { indexFiles, indexPath, readIndexManifest } from "../indexer/index-manifest.js";
+import { scanCopyBytes } from "../indexer/scan-search.js";
 import { layoutOf } from "../model/architectures.js";
 import { batchBytesPerToken } from "../model/batch-budget.js";
 import { largestTensorBytes } from "../model/checkpoint.js";
@@ -88,7 +89,8 @@ export async function serveEstimate(indexDirs: readonly string[], workers: numbe
     const whose = sharing === "shared" ? "shared by the workers" : "per worker";
     const held = [
       { what: `EK-FAC factors and inverse scales (${whose})`, bytes: arrays.factors.total + inverses },
-      { what: `projections, vectors and sketches (${whose})`, bytes: arrays.tiers },
+      // The first tier's int8 copy, when it is scanned (indexer/scan-search.ts), beside its file's rows.
+      { what: `projections, vectors and sketches (${whose})`, bytes: arrays.tiers + scanCopyBytes(manifest.vectors) },
     ];
     const beingRead = { what: "factor tensor being read", bytes: arrays.factors.largest };
     const index = { what: "HNSW graphs and token stores (per worker)", bytes: perWorker };

@@ -12,7 +12,8 @@ export interface SketchScore {
   score: number;
 }
 
-const byScore = (ordinals: readonly number[], scores: Float32Array): SketchScore[] =>
+/** `ordinals` with their `scores`, best first (ties: in the order given). */
+export const byScore = (ordinals: readonly number[], scores: Float32Array): SketchScore[] =>
   ordinals.map((ordinal, i) => ({ ordinal, score: scores[i] })).sort((a, b) => b.score - a.score);
 
 /**

@@ -57,7 +57,7 @@ function nonzeroRuns(q: Float64Array): number[] {
 }
 
 /** The k best (score, label) pairs seen: a binary min-heap on score (worst at the root). */
-class TopK {
+export class TopK {
   private readonly scores: Float64Array;
   private readonly labels: Float64Array;
   private size = 0;
