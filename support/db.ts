@@ -78,16 +78,16 @@ export function countingDatabase(db: Database): { db: Database; statements(): nu
   const counted: Database = {
     kind: db.kind,
     location: db.location,
-    query(text, params) {
+    query(text, params, options) {
       statements++;
-      return db.query(text, params);
+      return db.query(text, params, options);
     },
     transaction(fn) {
       return db.transaction((tx) =>
         fn({
-          query(text, params) {
+          query(text, params, options) {
             statements++;
-            return tx.query(text, params);
+            return tx.query(text, params, options);
           },
         }),
       );

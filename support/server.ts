@@ -68,9 +68,9 @@ export function recordingDatabase(db: Database): { db: Database; statements: str
     db: {
       kind: db.kind,
       location: db.location,
-      query(text, params) {
+      query(text, params, options) {
         statements.push(text);
-        return db.query(text, params);
+        return db.query(text, params, options);
       },
       transaction: (fn) => db.transaction(fn),
       close: () => db.close(),

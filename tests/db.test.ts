@@ -449,6 +449,19 @@ describe.each(backends)("data layer on $name", (backend) => {
       expect((await db.query<{ n: number }>("SELECT $1::int + 1 AS n", [2])).rows).toEqual([{ n: 3 }]);
     });
   });
+
+  it("keeps a named statement in the session and runs it with each call's values, after a failed run and in transactions", async () => {
+    const text = "SELECT $1::int * 2 AS n";
+    const named = { name: "test-double" };
+    expect((await db.query(text, [2], named)).rows).toEqual([{ n: 4 }]);
+    await expect(db.query(text, ["x"], named)).rejects.toMatchObject({ code: "22P02" });
+    expect((await db.query(text, [5], named)).rows).toEqual([{ n: 10 }]);
+    await db.transaction(async (tx) => {
+      expect((await tx.query(text, [7], named)).rows).toEqual([{ n: 14 }]);
+      const { rows } = await tx.query<{ statement: string }>("SELECT statement FROM pg_prepared_statements WHERE name = $1", [named.name]);
+      expect(rows.map((r) => r.statement)).toEqual([text]);
+    });
+  });
 });
 
 describe("PGlite and PostgreSQL return identical results", () => {

@@ -354,9 +354,9 @@ describe("recentQueries", () => {
     // Inserts into the log held back 300 ms: still pending when the answers are in.
     const slowLog: Database = {
       ...database.db,
-      query: async (text, params) => {
+      query: async (text, params, options) => {
         if (text.includes("INSERT INTO query_log")) await new Promise((resolve) => setTimeout(resolve, 300));
-        return database.db.query(text, params);
+        return database.db.query(text, params, options);
       },
     };
     const closing = await startServer({ indexes: [{ name: TEST_INDEX, engine, db: slowLog, tokenizer }], port: 0, logger });

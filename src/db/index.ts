@@ -1,6 +1,6 @@
 // The data layer: open a database (PGlite or PostgreSQL), migrate it, read and write through it.
 export { openDatabase, type OpenDatabaseOptions } from "./connect.js";
-export type { Database, Queryable, QueryRows } from "./types.js";
+export type { Database, Queryable, QueryRows, StatementOptions } from "./types.js";
 export { DirectoryLockedError, LOCK_FILE_NAME } from "../util/directory-lock.js";
 export { migrate, loadMigrations, type Migration } from "./migrate.js";
 export { upsertCorpus, getCorpus, type Corpus } from "./corpora.js";

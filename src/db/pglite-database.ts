@@ -5,7 +5,7 @@ import pg from "pg";
 import { type DirectoryLock, lockDirectory } from "../util/directory-lock.js";
 import { SESSION_TIME_ZONE, typeParsers } from "./pg-types.js";
 import { runQuery, TransactionScope } from "./transaction.js";
-import type { Database, Queryable, QueryRows } from "./types.js";
+import type { Database, Queryable, QueryRows, StatementOptions } from "./types.js";
 
 /**
  * Resident memory an embedded database (PGlite's WebAssembly PostgreSQL) adds to its process, for
@@ -70,9 +70,9 @@ export class PgliteDatabase implements Database {
     }
   }
 
-  async query<R extends object = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<QueryRows<R>> {
+  async query<R extends object = Record<string, unknown>>(text: string, params?: readonly unknown[], options?: StatementOptions): Promise<QueryRows<R>> {
     this.#scope.assertOutside();
-    return this.#exclusive(() => runQuery<R>(this.#client, text, params));
+    return this.#exclusive(() => runQuery<R>(this.#client, text, params, options));
   }
 
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {

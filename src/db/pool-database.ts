@@ -1,7 +1,7 @@
 import pg from "pg";
 import { SESSION_TIME_ZONE, typeParsers } from "./pg-types.js";
 import { runQuery, TransactionScope } from "./transaction.js";
-import type { Database, Queryable, QueryRows } from "./types.js";
+import type { Database, Queryable, QueryRows, StatementOptions } from "./types.js";
 
 export interface PoolOptions {
   /** Most connections held open at once (default 10). */
@@ -51,9 +51,9 @@ export class PoolDatabase implements Database {
     this.#pool.on("error", (err) => this.#onConnectionError(err));
   }
 
-  async query<R extends object = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<QueryRows<R>> {
+  async query<R extends object = Record<string, unknown>>(text: string, params?: readonly unknown[], options?: StatementOptions): Promise<QueryRows<R>> {
     this.#scope.assertOutside();
-    return runQuery<R>(this.#pool, text, params);
+    return runQuery<R>(this.#pool, text, params, options);
   }
 
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {

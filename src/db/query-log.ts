@@ -23,6 +23,8 @@ export async function logQuery(
   const { rows } = await db.query<{ id: number }>(
     `INSERT INTO query_log (parameters, timings, top_hit_ids, error) VALUES ($1::jsonb, $2::jsonb, $3::text[], $4) RETURNING id`,
     [JSON.stringify(entry.parameters), JSON.stringify(entry.timings), entry.topHitIds, entry.error ?? null],
+    // Every query's: planned once per session.
+    { name: "log-query" },
   );
   return rows[0].id;
 }

@@ -124,10 +124,12 @@ export async function maxOrdinal(db: Queryable, corpusId: number): Promise<numbe
 export async function getSequencesByOrdinals(db: Queryable, corpusId: number, ordinals: readonly number[]): Promise<(Sequence | null)[]> {
   if (ordinals.length === 0) return [];
   for (const o of ordinals) requireInt("ordinal", o, 0, INT4_MAX);
-  const { rows } = await db.query<Sequence>(`SELECT ${SEQUENCE_COLUMNS} ${FROM_SEQUENCES} WHERE s.corpus_id = $1 AND s.ordinal = ANY($2::integer[])`, [
-    corpusId,
-    [...new Set(ordinals)],
-  ]);
+  const { rows } = await db.query<Sequence>(
+    `SELECT ${SEQUENCE_COLUMNS} ${FROM_SEQUENCES} WHERE s.corpus_id = $1 AND s.ordinal = ANY($2::integer[])`,
+    [corpusId, [...new Set(ordinals)]],
+    // Every influence query's hits: planned once per session.
+    { name: "sequences-by-ordinals" },
+  );
   const byOrdinal = new Map(rows.map((r) => [r.ordinal, r]));
   return ordinals.map((o) => byOrdinal.get(o) ?? null);
 }
@@ -143,6 +145,7 @@ export async function getTokenIdsByOrdinals(db: Queryable, corpusId: number, ord
   const { rows } = await db.query<{ ordinal: number; tokenIds: number[] }>(
     `SELECT ordinal, to_json(token_ids) AS "tokenIds" FROM sequences WHERE corpus_id = $1 AND ordinal = ANY($2::integer[])`,
     [corpusId, [...new Set(ordinals)]],
+    { name: "token-ids-by-ordinals" },
   );
   const byOrdinal = new Map(rows.map((r) => [r.ordinal, r.tokenIds]));
   return ordinals.map((o) => byOrdinal.get(o) ?? null);

@@ -1,13 +1,19 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import type { Queryable, QueryRows } from "./types.js";
+import type { Queryable, QueryRows, StatementOptions } from "./types.js";
 
-/** A session that can run statements one after another (a pg.Client, checked out or embedded). */
+/** A session that can run statements one after another (a pg.Client or pg.Pool, checked out or embedded). */
 export interface Session {
-  query(text: string, params?: readonly unknown[]): Promise<{ rows: object[]; rowCount: number | null }>;
+  query(statement: string | { text: string; values?: unknown[]; name?: string }): Promise<{ rows: object[]; rowCount: number | null }>;
 }
 
-export async function runQuery<R extends object>(session: Session, text: string, params?: readonly unknown[]): Promise<QueryRows<R>> {
-  const result = await session.query(text, params as unknown[] | undefined);
+export async function runQuery<R extends object>(
+  session: Session,
+  text: string,
+  params?: readonly unknown[],
+  options?: StatementOptions,
+): Promise<QueryRows<R>> {
+  const values = params as unknown[] | undefined;
+  const result = await session.query({ text, ...(values ? { values } : {}), ...(options?.name ? { name: options.name } : {}) });
   return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
 }
 
@@ -29,9 +35,9 @@ export class TransactionScope {
   async run<T>(session: Session, fn: (tx: Queryable) => Promise<T>): Promise<T> {
     let open = true;
     const tx: Queryable = {
-      query: <R extends object>(text: string, params?: readonly unknown[]) => {
+      query: <R extends object>(text: string, params?: readonly unknown[], options?: StatementOptions) => {
         if (!open) return Promise.reject(new Error("transaction already finished: its `tx` can no longer be used"));
-        return runQuery<R>(session, text, params);
+        return runQuery<R>(session, text, params, options);
       },
     };
     await session.query("BEGIN");

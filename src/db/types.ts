@@ -1,6 +1,16 @@
+/** How a statement is sent. */
+export interface StatementOptions {
+  /**
+   * Keep the statement parsed and planned in the session under this name, and reuse it there: for
+   * the statements every request runs (planning was half of the hits' look-up on PGlite, 0.6 of
+   * 1.3 ms). A name always goes with the same text.
+   */
+  name?: string;
+}
+
 /** Anything that runs one SQL statement: the database itself or an open transaction. */
 export interface Queryable {
-  query<R extends object = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<QueryRows<R>>;
+  query<R extends object = Record<string, unknown>>(text: string, params?: readonly unknown[], options?: StatementOptions): Promise<QueryRows<R>>;
 }
 
 export interface QueryRows<R> {

@@ -1,4 +1,4 @@
-import type { Database } from "../db/index.js";
+import type { Database, StatementOptions } from "../db/index.js";
 import { ServerError } from "./errors.js";
 
 /** Socket-level failures (server down, restarting, unreachable). */
@@ -30,7 +30,7 @@ export function guardDatabase(db: Database): Database {
   return {
     kind: db.kind,
     location: db.location,
-    query: <R extends object>(text: string, params?: readonly unknown[]) => db.query<R>(text, params).catch(guard),
+    query: <R extends object>(text: string, params?: readonly unknown[], options?: StatementOptions) => db.query<R>(text, params, options).catch(guard),
     transaction: (fn) => db.transaction(fn).catch(guard),
     close: () => db.close(),
   };
