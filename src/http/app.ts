@@ -3,7 +3,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { ApolloServer } from "@apollo/server";
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
-import { ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
 import { expressMiddleware } from "@as-integrations/express5";
 import express, { type RequestHandler } from "express";
 import type { Database } from "../db/index.js";
@@ -98,11 +98,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: options.closeGraceMs ?? 10_000 }),
       queryLimitsPlugin({ maxDepth: options.maxDepth ?? DEFAULT_MAX_DEPTH, maxComplexity: options.maxComplexity ?? DEFAULT_MAX_COMPLEXITY }),
       metrics.plugin(),
+      // The schema sets no cache hints; the default plugin would still wrap every field's resolver.
+      ApolloServerPluginCacheControlDisabled(),
     ],
   });
   await apollo.start();
 
   app.disable("x-powered-by");
+  // Answers carry their elapsed time, so an ETag never matches; hashing each one costs ~0.5 ms.
+  // Static files keep theirs (serve-static sets its own).
+  app.set("etag", false);
   if (options.corsOrigins?.length) app.use(cors(options.corsOrigins));
   app.get(
     "/healthz",
