@@ -105,8 +105,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   await apollo.start();
 
   app.disable("x-powered-by");
-  // Answers carry their elapsed time, so an ETag never matches; hashing each one costs ~0.5 ms.
-  // Static files keep theirs (serve-static sets its own).
+  // GraphQL answers are POSTed (never revalidated) and carry their elapsed time, so an ETag never
+  // matches; hashing each one cost ~0.5 ms. Static files keep theirs (serve-static sets its own).
   app.set("etag", false);
   if (options.corsOrigins?.length) app.use(cors(options.corsOrigins));
   app.get(

@@ -3,10 +3,10 @@
  * index this is both faster and closer to the float32 ranking: the demo's 6,000 rows of 2,048
  * coordinates are 12 MB in int8, scanned in about 1.2 ms (SimSIMD, one thread), where HNSW's 1,000
  * candidates cost about 6 ms and keep 963 of the first tier's true 1,000 best, the scan 993 (its
- * rounding swaps near ties; docs/research/index-faithfulness.md, section 11). HNSW's cost grows with the log of the rows, a scan's with their number: past
- * SCAN_MAX_VALUES the index is searched by HNSW. The int8 copy is made when the index is opened
- * (a quarter of the float32 rows' memory); its scores only choose the candidates, which the sketch
- * or the float32 rows then score.
+ * rounding swaps near ties; docs/research/index-faithfulness.md, section 11). HNSW's cost grows
+ * with the log of the rows, a scan's with their number: past SCAN_MAX_VALUES the index is searched
+ * by HNSW. The int8 copy is made when the index is opened (a quarter of the float32 rows'
+ * memory); its scores only choose the candidates, which the sketch or the float32 rows then score.
  */
 import type { CoordinateRange } from "../projection/vector-layout.js";
 import { type Allocate, float32Array } from "../util/allocate.js";
