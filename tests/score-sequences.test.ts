@@ -125,7 +125,7 @@ describe("a gpt2-tiny index served by 2 workers", () => {
     }
   });
 
-  it("reads the arrays once into shared memory for its workers; the memory estimate counts them once if shared, else once per worker, the rest per worker", async () => {
+  it("reads the arrays once into shared memory for its workers but the projections; the memory estimate counts them once if shared, else once per worker, the rest per worker", async () => {
     const manifest = await readIndexManifest(indexDir);
     const arrays = await openSharedIndexArrays(indexDir, manifest, (await modelTokenizer(manifest.model.path)).model.modules);
     const tiers = [arrays.vectors, arrays.sketch!];
@@ -134,12 +134,16 @@ describe("a gpt2-tiny index served by 2 workers", () => {
     const large = [
       ...arrays.factors.flatMap((f) => [f.qA, f.qS, f.lambda]),
       ...arrays.inverses.map((t) => t.data),
-      ...tiers.flatMap((t) => [t.rows.rows, ...t.projection.modules.flatMap((p) => [p.left, p.right])]),
+      ...tiers.map((t) => t.rows.rows),
       scan.rows,
       scan.scales,
     ];
-    expect(large).toHaveLength(4 * 3 + 4 + 2 * (1 + 4 * 2) + 2);
+    expect(large).toHaveLength(4 * 3 + 4 + 2 + 2);
     for (const array of large) expect(array.buffer).toBeInstanceOf(SharedArrayBuffer);
+    // ONNX Runtime reads no shared memory, and every query feeds it the projections: they stay ordinary (each worker gets a copy).
+    const projections = tiers.flatMap((t) => t.projection.modules.flatMap((p) => [p.left, p.right]));
+    expect(projections).toHaveLength(2 * 4 * 2);
+    for (const array of projections) expect(array.buffer).toBeInstanceOf(ArrayBuffer);
     // Cloned as workerData is, they are the same memory: a value written through the clone is read through the original.
     const clone = structuredClone(arrays);
     const saved = arrays.vectors.rows.rows[0];
@@ -153,7 +157,8 @@ describe("a gpt2-tiny index served by 2 workers", () => {
     const stored = ([o, i]: number[]) => 4 * (i * i + o * o + o * i) + 8 * (i + o + 1);
     const factors = 2 * (stored([128, 33]) + stored([32, 129]));
     const inverses = 4 * 2 * (128 * 33 + 32 * 129);
-    const tierFiles = await bytes(...(["projection", "sketchProjection", "vectors", "sketch"] as const).map((f) => indexPath(indexDir, f)));
+    const tierFiles = await bytes(...(["vectors", "sketch"] as const).map((f) => indexPath(indexDir, f)));
+    const projectionFiles = await bytes(...(["projection", "sketchProjection"] as const).map((f) => indexPath(indexDir, f)));
     const graphs = (await readdir(indexDir)).filter((name) => name.startsWith(indexFiles.hnsw)).map((name) => path.join(indexDir, name));
     const perWorker = await bytes(indexPath(indexDir, "tokens"), ...graphs);
     for (const workers of [1, 2]) {
@@ -163,11 +168,15 @@ describe("a gpt2-tiny index served by 2 workers", () => {
         // Shared: counted once; per worker: once for each.
         const copies = sharing === "shared" ? 1 : workers;
         const whose = sharing === "shared" ? "shared by the workers" : "per worker";
-        expect(estimate.parts.filter((p) => /^(EK-FAC|projections)/.test(p.what))).toEqual(
+        expect(estimate.parts.filter((p) => /^(EK-FAC|vectors)/.test(p.what))).toEqual(
           Array.from({ length: copies }, () => [
             { what: `EK-FAC factors and inverse scales (${whose})`, bytes: factors + inverses },
-            { what: `projections, vectors and sketches (${whose})`, bytes: tierFiles + scan.rows.byteLength + scan.scales.byteLength },
+            { what: `vectors and sketches (${whose})`, bytes: tierFiles + scan.rows.byteLength + scan.scales.byteLength },
           ]).flat(),
+        );
+        // Every worker's projections, and the server's when it reads the shared arrays.
+        expect(estimate.parts.filter((p) => p.what.startsWith("projections"))).toEqual(
+          Array.from({ length: workers + (sharing === "shared" ? 1 : 0) }, () => ({ what: "projections (per reader)", bytes: projectionFiles })),
         );
         expect(estimate.parts.filter((p) => p.what === "HNSW graphs and token stores (per worker)")).toEqual(
           Array.from({ length: workers }, () => ({ what: "HNSW graphs and token stores (per worker)", bytes: perWorker })),

@@ -6,7 +6,8 @@
  * ordinary memory; when the workers are to share one copy (engine/serve-memory.ts), the server
  * reads them once per index into shared memory and hands them to every engine worker in its
  * workerData, where SharedArrayBuffers are shared, not copied: N workers hold one copy instead of
- * N, and a worker started to replace a crashed one gets the same. What cannot be shared stays with
+ * N, and a worker started to replace a crashed one gets the same; but for the projections, small
+ * and fed to ONNX Runtime on every query, which each worker holds itself. What cannot be shared stays with
  * each worker (index-engine.ts): the model's weights and ONNX Runtime sessions, the HNSW graphs
  * (hnswlib-node reads a graph only from its file, into its own memory) and the token store.
  */
@@ -69,7 +70,10 @@ async function openTier<Rows extends StoredVectors>(
   allocate: Allocate,
   read: (path: string, options: { allocate: Allocate }) => Promise<Rows>,
 ): Promise<TierArrays<Rows>> {
-  const projection = await loadProjection(indexPath(dir, projectionFile), modules, allocate);
+  // Ordinary memory even when the rest is shared: ONNX Runtime takes no shared memory, and every
+  // query feeds both tiers' projections to it (copied on every run, they cost the demo index 11 MiB
+  // a query and a full garbage collection every few). Cloned as workerData, each worker gets its own.
+  const projection = await loadProjection(indexPath(dir, projectionFile), modules);
   const rows = await read(indexPath(dir, rowsFile), { allocate });
   if (rows.checksum !== expected.checksum || rows.dim !== projection.dim || rows.count !== expected.count) {
     throw new InputError(`${indexPath(dir, rowsFile)}: does not match ${indexPath(dir, "manifest")} (checksum, dimension or count differ)`);

@@ -2,11 +2,11 @@
  * The memory of serving indexes. Each index's large read-only arrays (index-arrays.ts: the EK-FAC
  * factors and their inverse scales, the projections, the first tier's vectors and the sketch) are
  * held either by every engine worker, in its own ordinary memory, or once, read by the server into
- * memory all the index's workers share. Shared memory costs time per query: ONNX Runtime reads no
- * shared memory, so a query copies the factors and projections its gradient uses (the vector files'
- * rows are scored in place either way; demo index, 2 workers, default queries: 1.75 instead of
- * 2.55 GiB at the peak, 15-20 % fewer answers a second). So the workers hold their own copies
- * whenever that fits the budget (planServeMemory). Either way, every engine worker holds the rest
+ * memory all the index's workers share; but for the projections, small and fed to ONNX Runtime
+ * (which reads no shared memory) on every query, which every worker holds itself. Shared memory costs time on
+ * exact scoring: a re-ranked query copies the factors its gradients use (the vector files' rows are
+ * scored in place either way). So the workers hold their own copies whenever that fits the budget
+ * (planServeMemory). Either way, every engine worker holds the rest
  * itself: its own model (threads cannot share weights), the HNSW graphs and the token store, and it
  * runs one sequence at a time, at most the model's context. The arrays are read a tensor of the
  * factors at a time (ekfac/artifacts.ts loadFactors: the largest stored tensor beside what is
@@ -45,6 +45,8 @@ async function filesBytes(dir: string, keep: (name: string) => boolean): Promise
 
 /** The index files the arrays are read from, by name. */
 const ARRAY_FILES: ReadonlySet<string> = new Set(INDEX_ARRAY_FILES.map((file) => indexFiles[file]));
+/** Of those, the projections: held in ordinary memory by whoever reads the arrays, and by every worker (index-arrays.ts). */
+const PROJECTION_FILES: ReadonlySet<string> = new Set([indexFiles.projection, indexFiles.sketchProjection]);
 
 /**
  * What the engine reads of an index folder: its arrays, the factors (their stored tensors, and the
@@ -52,11 +54,14 @@ const ARRAY_FILES: ReadonlySet<string> = new Set(INDEX_ARRAY_FILES.map((file) =>
  * files; and what each worker reads itself, every other file but the manifest and the build's
  * state (the HNSW graphs, the token store).
  */
-async function indexBytes(dir: string): Promise<{ arrays: { factors: { total: number; largest: number }; tiers: number }; perWorker: number }> {
+async function indexBytes(
+  dir: string,
+): Promise<{ arrays: { factors: { total: number; largest: number }; tiers: number; projections: number }; perWorker: number }> {
   const factors = await loadedFactorsBytes(indexPath(dir, "factors"));
-  const tiers = await filesBytes(dir, (name) => ARRAY_FILES.has(name));
+  const projections = await filesBytes(dir, (name) => PROJECTION_FILES.has(name));
+  const tiers = await filesBytes(dir, (name) => ARRAY_FILES.has(name) && !PROJECTION_FILES.has(name));
   const perWorker = await filesBytes(dir, (name) => !ARRAY_FILES.has(name) && name !== indexFiles.manifest && name !== indexFiles.buildState);
-  return { arrays: { factors, tiers }, perWorker };
+  return { arrays: { factors, tiers, projections }, perWorker };
 }
 
 /** Who holds an index's arrays: every engine worker its own copy, or one copy the workers share. */
@@ -90,19 +95,21 @@ export async function serveEstimate(indexDirs: readonly string[], workers: numbe
     const held = [
       { what: `EK-FAC factors and inverse scales (${whose})`, bytes: arrays.factors.total + inverses },
       // The first tier's int8 copy, when it is scanned (indexer/scan-search.ts), beside its file's rows.
-      { what: `projections, vectors and sketches (${whose})`, bytes: arrays.tiers + scanCopyBytes(manifest.vectors) },
+      { what: `vectors and sketches (${whose})`, bytes: arrays.tiers + scanCopyBytes(manifest.vectors) },
     ];
     const beingRead = { what: "factor tensor being read", bytes: arrays.factors.largest };
+    // Never shared: the server's copy (when it reads the shared arrays) and every worker's.
+    const projections = { what: "projections (per reader)", bytes: arrays.projections };
     const index = { what: "HNSW graphs and token stores (per worker)", bytes: perWorker };
     const thread = { what: "worker thread", bytes: WORKER_THREAD_BYTES };
     if (sharing === "shared") {
-      reading.push(...held, beingRead);
-      loading.push(...held);
-      running.push(...held);
+      reading.push(...held, projections, beingRead);
+      loading.push(...held, projections);
+      running.push(...held, projections);
     }
     for (let w = 0; w < workers; w++) {
-      loading.push(thread, ...model.loading, ...(sharing === "per-worker" ? [...held, beingRead] : []));
-      running.push(thread, ...model.running, index, ...(sharing === "per-worker" ? held : []));
+      loading.push(thread, ...model.loading, projections, ...(sharing === "per-worker" ? [...held, beingRead] : []));
+      running.push(thread, ...model.running, index, projections, ...(sharing === "per-worker" ? held : []));
     }
   }
   return peakOf([

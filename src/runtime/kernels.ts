@@ -33,7 +33,8 @@ export type KernelBuilder = (g: GraphBuilder) => void;
  * a SharedArrayBuffer, which onnxruntime-node 1.30 refuses ("Invalid argument": it reads an input's
  * buffer with napi_get_arraybuffer_info, which Node 20 answers for an ArrayBuffer only). The index
  * arrays that `influence serve` shares among its workers (engine/index-arrays.ts) are copied this
- * way, one run's inputs at a time: a module's factors or projection matrices.
+ * way, one run's inputs at a time: a module's factors, which exact scoring feeds (the projections,
+ * which every query feeds, are held in ordinary memory).
  */
 function inPlaceOrCopied<T extends Float32Array | Float64Array>(data: T): T {
   return data.buffer instanceof SharedArrayBuffer ? (data.slice() as T) : data;
