@@ -6,6 +6,8 @@
  * compares the two models on the same questions.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { IndexEngine } from "../src/engine/index-engine.js";
+import { checkInfluenceArgs } from "../src/engine/query-validation.js";
 import { startIndexServer } from "../src/http/open-index-server.js";
 import { readIndexManifest } from "../src/indexer/index-manifest.js";
 import { DEMO_INDEX, DEMO_MODEL, DEMO_SMALL_INDEX, DEMO_SMALL_MODEL, ensureDemoIndex, serveDemo } from "../scripts/demo-index.js";
@@ -55,6 +57,30 @@ describe("the README's demo queries on the demo index", () => {
       for (const id of q.expected) expect(hits.find((h) => h.sequence.id === id)!.score).toBeGreaterThan(0);
     },
     300_000,
+  );
+});
+
+describe("the demo index's engine with its scoring helper thread", () => {
+  it(
+    "answers as it does alone: the same hits, scores and distribution to the bit",
+    async () => {
+      await ensureDemoIndex(DEMO_INDEX);
+      // One engine splits its rows with its helper (its 6,000 rows are over the split's minimum); the other, told no core is idle, never does.
+      const [helped, alone] = [await IndexEngine.open(DEMO_INDEX), await IndexEngine.open(DEMO_INDEX, {}, undefined, { spareCore: () => false })];
+      try {
+        for (const q of DEMO_QUERIES) {
+          const request = { ...checkInfluenceArgs(q, helped.tokenizer, helped.info(), false), allowedOrdinals: undefined };
+          const [a, b] = [await helped.influence(request), await alone.influence(request)];
+          expect(a.hits.map((h) => h.scoredBy)).toEqual(Array(10).fill("sketch"));
+          expect(a.hits).toEqual(b.hits);
+          expect((await helped.approximateScores(request)).scores).toEqual((await alone.approximateScores(request)).scores);
+        }
+      } finally {
+        await helped.close();
+        await alone.close();
+      }
+    },
+    BUILD_TIMEOUT,
   );
 });
 

@@ -5,6 +5,7 @@ import { hostWorker } from "../workers/worker-host.js";
 import { errorMessage } from "../util/errors.js";
 import type { IndexArrays } from "./index-arrays.js";
 import { IndexEngine } from "./index-engine.js";
+import { type BusyEngines, countedHandlers, spareCore } from "./busy-engines.js";
 import type { RuntimeOptions } from "../runtime/session.js";
 
 export interface EngineWorkerData {
@@ -13,6 +14,8 @@ export interface EngineWorkerData {
   runtime: RuntimeOptions;
   /** The index's large read-only arrays, read once by the server into shared memory (openSharedIndexArrays) for every worker; without them, the worker reads its own. */
   arrays?: IndexArrays;
+  /** The process's count of busy engines, every index's workers included. */
+  busy: BusyEngines;
 }
 
 // An index that cannot be opened (a corrupt or truncated file) is reported as the answer to each
@@ -31,5 +34,10 @@ const failing = (err: unknown) => {
     distribution: unavailable,
   };
 };
-const { indexDir, runtime, arrays } = workerData as EngineWorkerData;
-hostWorker(await IndexEngine.open(indexDir, runtime, arrays).then(engineHandlers, failing));
+const { indexDir, runtime, arrays, busy } = workerData as EngineWorkerData;
+hostWorker(
+  await IndexEngine.open(indexDir, runtime, arrays, { spareCore: () => spareCore(busy) }).then(
+    (engine) => countedHandlers(engineHandlers(engine), busy),
+    failing,
+  ),
+);

@@ -2,12 +2,14 @@
  * The large read-only arrays of an index, read and checked in one place: the EK-FAC factors and
  * their inverse scales, and each tier's projection and vector file (the first tier's vectors, and
  * the sketch when the index has one). An engine opened on its own (`influence query`, scripts,
- * tests), and every engine worker of `influence serve` that holds its own copy, reads them into
- * ordinary memory; when the workers are to share one copy (engine/serve-memory.ts), the server
- * reads them once per index into shared memory and hands them to every engine worker in its
- * workerData, where SharedArrayBuffers are shared, not copied: N workers hold one copy instead of
- * N, and a worker started to replace a crashed one gets the same; but for the projections, small
- * and fed to ONNX Runtime on every query, which each worker holds itself. What cannot be shared stays with
+ * tests), and every engine worker of `influence serve` that holds its own copy, reads them itself:
+ * the factors into ordinary memory, the vector files' rows into shared memory, which its scoring
+ * helper thread reads too (indexer/scoring-helper.ts). When the workers are to share one copy
+ * (engine/serve-memory.ts), the server reads them once per index into shared memory and hands them
+ * to every engine worker in its workerData, where SharedArrayBuffers are shared, not copied: N
+ * workers hold one copy instead of N, and a worker started to replace a crashed one gets the same;
+ * but for the projections, small and fed to ONNX Runtime on every query, which each worker holds
+ * itself in ordinary memory. What cannot be shared stays with
  * each worker (index-engine.ts): the model's weights and ONNX Runtime sessions, the HNSW graphs
  * (hnswlib-node reads a graph only from its file, into its own memory) and the token store.
  */
@@ -67,14 +69,14 @@ async function openTier<Rows extends StoredVectors>(
   [projectionFile, rowsFile]: (typeof TIER_FILES)[keyof typeof TIER_FILES],
   expected: VectorFileRecord,
   modules: readonly TrackedModule[],
-  allocate: Allocate,
   read: (path: string, options: { allocate: Allocate }) => Promise<Rows>,
 ): Promise<TierArrays<Rows>> {
   // Ordinary memory even when the rest is shared: ONNX Runtime takes no shared memory, and every
   // query feeds both tiers' projections to it (copied on every run, they cost the demo index 11 MiB
   // a query and a full garbage collection every few). Cloned as workerData, each worker gets its own.
   const projection = await loadProjection(indexPath(dir, projectionFile), modules);
-  const rows = await read(indexPath(dir, rowsFile), { allocate });
+  // Shared memory always: the engine's scoring helper thread reads the rows in place.
+  const rows = await read(indexPath(dir, rowsFile), { allocate: sharedMemory });
   if (rows.checksum !== expected.checksum || rows.dim !== projection.dim || rows.count !== expected.count) {
     throw new InputError(`${indexPath(dir, rowsFile)}: does not match ${indexPath(dir, "manifest")} (checksum, dimension or count differ)`);
   }
@@ -86,15 +88,16 @@ async function openTier<Rows extends StoredVectors>(
 }
 
 /**
- * Reads and checks the arrays of the index in `dir` into memory from `allocate`, for the model's
+ * Reads and checks the arrays of the index in `dir`, the factors into memory from `allocate` (the
+ * rows always into shared memory, the projections into ordinary memory), for the model's
  * `modules`; the caller has checked the model's files against the manifest (checkIndexModel), so
  * that the factors are checked against the model through the manifest's fingerprint.
  */
 export async function openIndexArrays(dir: string, manifest: IndexManifest, modules: readonly TrackedModule[], allocate: Allocate): Promise<IndexArrays> {
   const { factors } = await loadFactors(indexPath(dir, "factors"), { modelFingerprint: manifest.model.fingerprint, modules }, allocate);
-  const vectors = await openTier(dir, TIER_FILES.vectors, manifest.vectors, modules, allocate, readVectorFile);
-  const sketch = manifest.sketch ? await openTier(dir, TIER_FILES.sketch, manifest.sketch, modules, allocate, readStoredVectors) : undefined;
-  const scan = scansFirstTier(vectors.rows) ? scanCopy(vectors.rows, allocate) : undefined;
+  const vectors = await openTier(dir, TIER_FILES.vectors, manifest.vectors, modules, readVectorFile);
+  const sketch = manifest.sketch ? await openTier(dir, TIER_FILES.sketch, manifest.sketch, modules, readStoredVectors) : undefined;
+  const scan = scansFirstTier(vectors.rows) ? scanCopy(vectors.rows, sharedMemory) : undefined;
   return { factors, inverses: factors.map((f) => inverseScale(f, allocate)), vectors, ...(scan ? { scan } : {}), ...(sketch ? { sketch } : {}) };
 }
 

@@ -13,8 +13,9 @@ import { type IndexManifest, indexPath, readIndexManifest } from "../indexer/ind
 import { type TokenStore, readTokenStore } from "../indexer/token-store.js";
 import { DISTRIBUTION_TOP_SCORES, sketchRefinedCount } from "../indexer/query-limits.js";
 import type { QuantizedVectorFile, StoredVectors, VectorFile } from "../indexer/vector-file.js";
-import { type RowQuery, layerScoresOfRows, rangesQuery, rowQuery, scoreAllRows, scoreRows } from "../indexer/row-scores.js";
+import { type RowQuery, type RowScorer, layerScoresOfRows, localScorer, rangesQuery, rowQuery, scoreAllRows, scoreRows } from "../indexer/row-scores.js";
 import { scanTopK } from "../indexer/scan-search.js";
+import { ScoringHelper } from "../indexer/scoring-helper.js";
 import { type CoordinateMove, maskQuery, moveCoordinates, rangesForLayers } from "../projection/vector-layout.js";
 import { type OpenedModel, openModel } from "../model/open-model.js";
 import type { HostTensor } from "../runtime/kernels.js";
@@ -64,6 +65,14 @@ interface PreparedQuery {
   restricted: boolean;
 }
 
+export interface EngineOptions {
+  /**
+   * Whether a core is idle now (busy-engines.ts), for the scoring helper: asked before each search.
+   * Without it, always: an engine opened on its own has the machine to itself.
+   */
+  spareCore?: () => boolean;
+}
+
 /** One tier of the index: its projector and its vector file. */
 interface Tier<Rows extends StoredVectors = StoredVectors> {
   projector: Projector;
@@ -96,6 +105,10 @@ export class IndexEngine implements InfluenceEngine {
     /** The first tier in int8, scanned instead of searched by HNSW (a small index). */
     private readonly scan: QuantizedVectorFile | undefined,
     private readonly store: TokenStore,
+    /** A second thread for the products with many rows (scan, sketch passes, distributions); absent when the rows are not shared. */
+    private readonly helper: ScoringHelper | undefined,
+    /** Whether a core is idle for the helper now. */
+    private readonly spareCore: () => boolean,
     /** The second tier, when the index has one. */
     private readonly sketch?: SketchTier,
   ) {
@@ -104,21 +117,25 @@ export class IndexEngine implements InfluenceEngine {
 
   /**
    * Opens and checks every file of an index folder; a mismatch is refused naming the file. The
-   * large read-only arrays are read here into ordinary memory (openIndexArrays), unless `arrays`
-   * gives them already read from this folder: `influence serve`'s workers share one copy.
+   * large read-only arrays are read here (openIndexArrays: the factors into ordinary memory, the
+   * rows into shared memory, which the scoring helper thread reads too), unless `arrays` gives them
+   * already read from this folder: `influence serve`'s workers share one copy.
    */
-  static async open(indexDir: string, runtime: RuntimeOptions = {}, arrays?: IndexArrays): Promise<IndexEngine> {
+  static async open(indexDir: string, runtime: RuntimeOptions = {}, arrays?: IndexArrays, options: EngineOptions = {}): Promise<IndexEngine> {
     const dir = path.resolve(indexDir);
     const manifest = await readIndexManifest(dir);
     const opened = await openModel(manifest.model.path, runtime);
     checkIndexModel(dir, manifest, opened.fingerprint);
     const { factors, inverses, scan, ...tiers } = arrays ?? (await openIndexArrays(dir, manifest, opened.model.modules, ordinaryMemory));
     const { projector, rows: vectors } = tierOf(tiers.vectors);
+    // Started now, ready by the end of opening.
+    const helperStarting = ScoringHelper.start([vectors, ...(scan ? [scan] : []), ...(tiers.sketch ? [tiers.sketch.rows] : [])]);
     const hnsw = await openIndexSet(indexPath(dir, "hnsw"), { expectDim: vectors.dim, expectVectorsChecksum: vectors.checksum, layout: vectors.layout });
     const store = await readTokenStore(indexPath(dir, "tokens"));
     if (store.count !== vectors.count) throw new InputError(`${indexPath(dir, "tokens")}: holds ${store.count} sequences, the vectors ${vectors.count}`);
     const sketch = tiers.sketch && { ...tierOf(tiers.sketch), coarse: coarseSketch(tiers.sketch.rows.layout), moves: tiers.sketch.moves };
-    return new IndexEngine(dir, manifest, opened, factors, inverses, projector, vectors, hnsw, scan, store, sketch);
+    const helper = await helperStarting;
+    return new IndexEngine(dir, manifest, opened, factors, inverses, projector, vectors, hnsw, scan, store, helper, options.spareCore ?? (() => true), sketch);
   }
 
   info(): IndexInfo {
@@ -232,7 +249,7 @@ export class IndexEngine implements InfluenceEngine {
    */
   private search(prepared: PreparedQuery, count: number, allowedOrdinals: readonly number[] | undefined, exact: boolean): SearchHits {
     const k = Math.min(count, this.vectors.count);
-    if (this.scan && !exact) return scanTopK(this.scan, prepared.vector, rangesForLayers(this.scan.layout, prepared.layers), k, allowedOrdinals);
+    if (this.scan && !exact) return scanTopK(this.scan, prepared.vector, rangesForLayers(this.scan.layout, prepared.layers), k, allowedOrdinals, this.scorer);
     const allowed = allowedOrdinals ? new Set(allowedOrdinals) : undefined;
     const filter = allowed ? (label: number) => allowed.has(label) : undefined;
     if (exact) {
@@ -263,11 +280,11 @@ export class IndexEngine implements InfluenceEngine {
     let scorer: RowQuery;
     let ranked: Array<Omit<Candidate, "approxLayerScores">>;
     if (this.sketch && prepared.sketch) {
-      scorer = rowQuery(this.sketch.rows, prepared.sketch);
+      scorer = rowQuery(this.sketch.rows, prepared.sketch, this.scorer);
       const scored = rankBySketch(scorer, this.sketch.coarse, found.labels, sketchRefinedCount(request.topK));
       ranked = scored.map(({ ordinal, score }) => ({ ordinal, approxScore: score, tier: "sketch" as const }));
     } else {
-      scorer = rowQuery(this.vectors, prepared.vector);
+      scorer = rowQuery(this.vectors, prepared.vector, this.scorer);
       const overLayers = rangesQuery(scorer, rangesForLayers(this.vectors.layout, prepared.layers));
       ranked = byScore(found.labels, scoreRows(overLayers, found.labels)).map(({ ordinal, score }) => ({
         ordinal,
@@ -340,11 +357,11 @@ export class IndexEngine implements InfluenceEngine {
     const prepared = await this.prepare(request, false);
     if (tier === "sketch") {
       if (!this.sketch || !prepared.sketch) throw new InputError(`${this.dir} has no sketch (it was built with --sketch-floats 0, or before sketches)`);
-      return { query: prepared.info, scores: scoreAllRows(rowQuery(this.sketch.rows, prepared.sketch)) };
+      return { query: prepared.info, scores: scoreAllRows(rowQuery(this.sketch.rows, prepared.sketch, this.scorer)) };
     }
     return {
       query: prepared.info,
-      scores: scoreAllRows(rowQuery(this.vectors, maskQuery(prepared.vector, rangesForLayers(this.vectors.layout, prepared.layers)))),
+      scores: scoreAllRows(rowQuery(this.vectors, maskQuery(prepared.vector, rangesForLayers(this.vectors.layout, prepared.layers)), this.scorer)),
     };
   }
 
@@ -367,7 +384,13 @@ export class IndexEngine implements InfluenceEngine {
   }
 
   async close(): Promise<void> {
+    await this.helper?.close();
     await this.opened.model.release();
+  }
+
+  /** Who scores many rows: this thread and the helper while a core is idle, else this thread alone. */
+  private get scorer(): RowScorer {
+    return this.helper && this.spareCore() ? this.helper : localScorer;
   }
 
   /** The folder this engine serves. */

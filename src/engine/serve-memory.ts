@@ -1,18 +1,18 @@
 /**
  * The memory of serving indexes. Each index's large read-only arrays (index-arrays.ts: the EK-FAC
  * factors and their inverse scales, the projections, the first tier's vectors and the sketch) are
- * held either by every engine worker, in its own ordinary memory, or once, read by the server into
- * memory all the index's workers share; but for the projections, small and fed to ONNX Runtime
- * (which reads no shared memory) on every query, which every worker holds itself. Shared memory costs time on
- * exact scoring: a re-ranked query copies the factors its gradients use (the vector files' rows are
- * scored in place either way). So the workers hold their own copies whenever that fits the budget
- * (planServeMemory). Either way, every engine worker holds the rest
- * itself: its own model (threads cannot share weights), the HNSW graphs and the token store, and it
- * runs one sequence at a time, at most the model's context. The arrays are read a tensor of the
- * factors at a time (ekfac/artifacts.ts loadFactors: the largest stored tensor beside what is
- * already converted): shared, by the server before the workers start; otherwise by every worker as
- * it starts. The workers of all indexes start at once, so their checkpoints are read at the same
- * time.
+ * held either by every engine worker, its factors in ordinary memory, or once, read by the server
+ * into memory all the index's workers share; but for the projections, small and fed to ONNX Runtime
+ * (which reads no shared memory) on every query, which every worker holds itself. Shared memory
+ * costs time on exact scoring: a re-ranked query copies the factors its gradients use (the vector
+ * files' rows are scored in place either way). So the workers hold their own copies whenever that
+ * fits the budget (planServeMemory). Either way, every engine worker holds the rest itself: its
+ * own model (threads cannot share weights), the HNSW graphs, the token store and its scoring
+ * helper thread (indexer/scoring-helper.ts), and it runs one sequence at a time, at most the
+ * model's context. The arrays are read a tensor of the factors at a time (ekfac/artifacts.ts
+ * loadFactors: the largest stored tensor beside what is already converted): shared, by the server
+ * before the workers start; otherwise by every worker as it starts. The workers of all indexes
+ * start at once, so their checkpoints are read at the same time.
  */
 import { readdir, stat } from "node:fs/promises";
 import path from "node:path";
@@ -20,6 +20,7 @@ import { PGLITE_RESIDENT_BYTES } from "../db/pglite-database.js";
 import { loadedFactorsBytes } from "../ekfac/artifacts.js";
 import { indexFiles, indexPath, readIndexManifest } from "../indexer/index-manifest.js";
 import { scanCopyBytes } from "../indexer/scan-search.js";
+import { scoringHelperBytes } from "../indexer/scoring-helper.js";
 import { layoutOf } from "../model/architectures.js";
 import { batchBytesPerToken } from "../model/batch-budget.js";
 import { largestTensorBytes } from "../model/checkpoint.js";
@@ -102,6 +103,10 @@ export async function serveEstimate(indexDirs: readonly string[], workers: numbe
     const projections = { what: "projections (per reader)", bytes: arrays.projections };
     const index = { what: "HNSW graphs and token stores (per worker)", bytes: perWorker };
     const thread = { what: "worker thread", bytes: WORKER_THREAD_BYTES };
+    const helper = {
+      what: "scoring helper thread (per worker)",
+      bytes: scoringHelperBytes(manifest.vectors.count, Math.max(manifest.vectors.dim, manifest.sketch?.dim ?? 0)),
+    };
     if (sharing === "shared") {
       reading.push(...held, projections, beingRead);
       loading.push(...held, projections);
@@ -109,7 +114,7 @@ export async function serveEstimate(indexDirs: readonly string[], workers: numbe
     }
     for (let w = 0; w < workers; w++) {
       loading.push(thread, ...model.loading, projections, ...(sharing === "per-worker" ? [...held, beingRead] : []));
-      running.push(thread, ...model.running, index, projections, ...(sharing === "per-worker" ? held : []));
+      running.push(thread, helper, ...model.running, index, projections, ...(sharing === "per-worker" ? held : []));
     }
   }
   return peakOf([

@@ -5,6 +5,7 @@
  * are to be shared (engine/serve-memory.ts), the main thread reads them once into shared memory for
  * all its workers; each worker opens the rest itself (its model, the HNSW graphs, the token store).
  */
+import os from "node:os";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -22,6 +23,7 @@ import type { Device } from "../runtime/device.js";
 import { type RuntimeOptions, workerRuntime } from "../runtime/session.js";
 import { checkIndexName, checkIndexNames } from "../server/index-names.js";
 import { InputError } from "../util/errors.js";
+import { type BusyEngines, busyEngines } from "../engine/busy-engines.js";
 
 /** An index folder to serve, and its name (the folder's own name when not given). */
 export interface IndexFolder {
@@ -72,9 +74,10 @@ export async function startIndexServer(options: IndexServerOptions): Promise<Run
   const folders = namedIndexFolders(indexes);
   // The cores are shared among the workers of every index: a comparison keeps them all busy.
   const runtime = workerRuntime(device, workers * folders.length);
+  const busy = busyEngines(os.availableParallelism(), runtime.threads);
   const opened: OpenedIndex[] = [];
   try {
-    for (const folder of folders) opened.push(await openIndex(folder, { databaseUrl, workers, runtime, maxQueue, timeoutMs, arraySharing }));
+    for (const folder of folders) opened.push(await openIndex(folder, { databaseUrl, workers, runtime, busy, maxQueue, timeoutMs, arraySharing }));
     const running = await startServer({ ...serverOptions, indexes: opened.map((index) => index.backend) });
     return {
       ...running,
@@ -96,7 +99,15 @@ interface OpenedIndex {
 
 async function openIndex(
   { dir, name }: Required<IndexFolder>,
-  options: { databaseUrl?: string; workers: number; runtime: Required<RuntimeOptions>; maxQueue: number; timeoutMs: number; arraySharing: ArraySharing },
+  options: {
+    databaseUrl?: string;
+    workers: number;
+    runtime: Required<RuntimeOptions>;
+    busy: BusyEngines;
+    maxQueue: number;
+    timeoutMs: number;
+    arraySharing: ArraySharing;
+  },
 ): Promise<OpenedIndex> {
   const manifest = await readIndexManifest(dir);
   const url = options.databaseUrl ?? (manifest.database.kind === "postgres" ? manifest.database.url : undefined);
@@ -107,7 +118,7 @@ async function openIndex(
     const { model, tokenizer } = await modelTokenizer(manifest.model.path);
     // Given to every worker, a replacement of a crashed one too: the arrays' SharedArrayBuffers are shared, not copied.
     const arrays = options.arraySharing === "shared" ? await openSharedIndexArrays(dir, manifest, model.modules) : undefined;
-    const data: EngineWorkerData = { indexDir: dir, runtime: options.runtime, ...(arrays ? { arrays } : {}) };
+    const data: EngineWorkerData = { indexDir: dir, runtime: options.runtime, busy: options.busy, ...(arrays ? { arrays } : {}) };
     const { workers: size, maxQueue, timeoutMs } = options;
     pool = new WorkerPool({ spawn: () => spawnTsWorker(new URL("../engine/engine-worker.ts", import.meta.url), data), size, maxQueue, timeoutMs });
     const engine = await PooledEngine.open(pool);

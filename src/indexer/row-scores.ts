@@ -25,11 +25,20 @@ const { inner } = createRequire(import.meta.url)("simsimd") as typeof import("si
 const INT8_PART_VALUES = 1 << 17;
 
 /** A stretch of the query within one block, in the element type of the file's rows, whose products are multiplied by `scale`. */
-interface QueryPart {
+export interface QueryPart {
   /** Where the stretch starts in a row. */
   offset: number;
   values: Float32Array | Int8Array;
   scale: number;
+}
+
+/**
+ * Who computes a query's products with many rows: this thread alone (localScorer), or this thread
+ * and a helper thread (scoring-helper.ts). Either writes out[i] = the product with row `rows[i]`
+ * (counted from the file's first row; row i when `rows` is absent), for every i of out.
+ */
+export interface RowScorer {
+  score(file: StoredVectors, parts: readonly QueryPart[], rows: Int32Array | undefined, out: Float32Array): void;
 }
 
 /** A query as a file's rows take it: parts covering its nonzero blocks (or the ranges it was restricted to), in coordinate order. */
@@ -38,13 +47,15 @@ export interface RowQuery {
   /** The query as given, every coordinate. */
   values: Float32Array;
   parts: QueryPart[];
+  /** Scores its rows; the queries made from it (rangesQuery, a layer's) keep it. */
+  scorer: RowScorer;
 }
 
 /**
  * Prepares `query` (the file's dim values) for the rows of `file`; blocks of zeros (layers left
  * out) are skipped. Float32 parts next to each other are joined: fewer calls, as many products.
  */
-export function rowQuery(file: StoredVectors, query: Float32Array): RowQuery {
+export function rowQuery(file: StoredVectors, query: Float32Array, scorer: RowScorer = localScorer): RowQuery {
   if (query.length !== file.dim) throw new RangeError(`the query has ${query.length} values, the rows ${file.dim}`);
   const starts = [...new Set([0, ...file.layout.blocks.map((b) => b.offset), file.dim])].sort((a, b) => a - b);
   const parts: QueryPart[] = [];
@@ -59,7 +70,7 @@ export function rowQuery(file: StoredVectors, query: Float32Array): RowQuery {
     if (last && last.offset + last.values.length === start) last.values = query.subarray(last.offset, end);
     else parts.push({ offset: start, values: query.subarray(start, end), scale: 1 });
   }
-  return { file, values: query, parts };
+  return { file, values: query, parts, scorer };
 }
 
 /**
@@ -127,15 +138,39 @@ function rowScore(file: StoredVectors, row: number, parts: readonly QueryPart[])
   return file.elementType === "int8" ? sum * file.scales[row] : sum;
 }
 
+/** out[i] for i in [from, to), as RowScorer.score defines it: what each thread of a scorer computes of its share. */
+export function scoreRowsInto(
+  file: StoredVectors,
+  parts: readonly QueryPart[],
+  rows: Int32Array | undefined,
+  out: Float32Array,
+  from: number,
+  to: number,
+): void {
+  for (let i = from; i < to; i++) out[i] = rowScore(file, rows ? rows[i] : i, parts);
+}
+
+/** Every product on this thread. */
+export const localScorer: RowScorer = { score: (file, parts, rows, out) => scoreRowsInto(file, parts, rows, out, 0, out.length) };
+
 /** The query's inner product with every row of its file, in ordinal order. */
 export function scoreAllRows(query: RowQuery): Float32Array {
-  return Float32Array.from({ length: query.file.count }, (_, row) => rowScore(query.file, row, query.parts));
+  const out = new Float32Array(query.file.count);
+  query.scorer.score(query.file, query.parts, undefined, out);
+  return out;
 }
 
 /** The query's inner product with the rows of `ordinals`, in their order. */
 export function scoreRows(query: RowQuery, ordinals: readonly number[]): Float32Array {
   const { file, parts } = query;
-  return Float32Array.from(ordinals, (ordinal) => rowScore(file, ordinal - file.firstOrdinal, parts));
+  const out = new Float32Array(ordinals.length);
+  query.scorer.score(
+    file,
+    parts,
+    Int32Array.from(ordinals, (ordinal) => ordinal - file.firstOrdinal),
+    out,
+  );
+  return out;
 }
 
 /** Per layer, the inner product restricted to that layer's blocks, of each row of `ordinals` ([row][layer]). */

@@ -12,7 +12,7 @@ import type { CoordinateRange } from "../projection/vector-layout.js";
 import { type Allocate, float32Array } from "../util/allocate.js";
 import { type SearchHits, TopK } from "./exact-search.js";
 import { quantizeInt8 } from "./int8.js";
-import { rangesQuery, rowQuery, scoreAllRows, scoreRows } from "./row-scores.js";
+import { type RowScorer, localScorer, rangesQuery, rowQuery, scoreAllRows, scoreRows } from "./row-scores.js";
 import type { VectorFileRecord } from "./index-manifest.js";
 import type { QuantizedVectorFile, VectorFile } from "./vector-file.js";
 
@@ -41,7 +41,7 @@ export function scanCopy(file: VectorFile, allocate: Allocate): QuantizedVectorF
 /**
  * The k rows of `copy` with the largest inner product with `query` over `ranges` (a layer filter's
  * blocks, or every coordinate), among the rows of `allowed` when given (ordinals); scores are the
- * int8 rows' (ties: lower ordinal first).
+ * int8 rows' (ties: lower ordinal first), by `scorer`.
  */
 export function scanTopK(
   copy: QuantizedVectorFile,
@@ -49,9 +49,10 @@ export function scanTopK(
   ranges: readonly CoordinateRange[],
   k: number,
   allowed?: readonly number[],
+  scorer: RowScorer = localScorer,
 ): SearchHits {
   // One stretch, one scale: a product per row (row-scores.ts).
-  const stretch = rangesQuery(rowQuery(copy, query), ranges);
+  const stretch = rangesQuery(rowQuery(copy, query, scorer), ranges);
   const best = new TopK(Math.min(k, allowed?.length ?? copy.count));
   if (allowed) {
     const held = allowed.filter((o) => o >= copy.firstOrdinal && o < copy.firstOrdinal + copy.count);

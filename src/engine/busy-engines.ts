@@ -1,0 +1,36 @@
+/**
+ * How many of a process's engines are running a request, counted across threads: an engine lends
+ * a core to its scoring helper (indexer/scoring-helper.ts) only while one is idle, so that under
+ * load the helper neither spins nor splits work on a core another engine is using.
+ */
+import type { WorkerHandlers } from "../workers/worker-host.js";
+
+export interface BusyEngines {
+  /** [engines running a request], in shared memory: every engine worker gets it in its workerData. */
+  counter: Int32Array;
+  cores: number;
+  /** Each engine's ONNX Runtime threads. */
+  threadsPerEngine: number;
+}
+
+export const busyEngines = (cores: number, threadsPerEngine: number): BusyEngines => ({
+  counter: new Int32Array(new SharedArrayBuffer(4)),
+  cores,
+  threadsPerEngine,
+});
+
+/** Whether a core is left over by the engines running requests (the caller's own among them). */
+export const spareCore = ({ counter, cores, threadsPerEngine }: BusyEngines): boolean => Atomics.load(counter, 0) * threadsPerEngine < cores;
+
+/** The handlers of an engine worker, each counted as a busy engine while it runs. */
+export function countedHandlers(handlers: WorkerHandlers, { counter }: BusyEngines): WorkerHandlers {
+  const counted = async (run: () => Promise<unknown>) => {
+    Atomics.add(counter, 0, 1);
+    try {
+      return await run();
+    } finally {
+      Atomics.sub(counter, 0, 1);
+    }
+  };
+  return Object.fromEntries(Object.entries(handlers).map(([method, handler]) => [method, (payload: unknown) => counted(() => handler(payload))]));
+}

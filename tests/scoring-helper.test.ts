@@ -1,0 +1,86 @@
+/**
+ * The scoring helper thread against this thread alone: the same products to the bit (each row is
+ * scored by the same function, whichever thread takes it), for float32 and int8 files, every row
+ * or a list of ordinals (unordered, repeated), whole queries or restricted to ranges; files it was
+ * not given, files outside shared memory and a closed helper are scored by the caller alone.
+ */
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type RowQuery, localScorer, rangesQuery, rowQuery, scoreAllRows, scoreRows } from "../src/indexer/row-scores.js";
+import { ScoringHelper } from "../src/indexer/scoring-helper.js";
+import { type StoredVectors, readStoredVectors, writeVectorFile } from "../src/indexer/vector-file.js";
+import type { VectorLayout } from "../src/projection/vector-layout.js";
+import { ordinaryMemory, sharedMemory } from "../src/util/allocate.js";
+import { normalGenerator } from "../src/util/random.js";
+import { tempDir } from "../src/util/temp-dir.js";
+
+const DIM = 384;
+const COUNT = 500;
+const FIRST_ORDINAL = 7;
+const LAYOUT: VectorLayout = {
+  blocks: [
+    { name: "h.0.mlp.c_fc", layer: 0, offset: 0, size: 128, kOut: 8, kIn: 16 },
+    { name: "h.0.mlp.c_proj", layer: 0, offset: 128, size: 128, kOut: 16, kIn: 8 },
+    { name: "h.1.mlp.c_fc", layer: 1, offset: 256, size: 128, kOut: 8, kIn: 16 },
+  ],
+};
+
+const normal = normalGenerator(11);
+const rows = Float32Array.from({ length: COUNT * DIM }, () => normal());
+const query = Float32Array.from({ length: DIM }, () => normal());
+// Unordered, repeated, enough to be split (64 or more).
+const ordinals = Array.from({ length: 300 }, (_, i) => FIRST_ORDINAL + ((i * 37) % COUNT));
+
+/** Every way the engine scores rows, with `query` made for `scorer`. */
+function scoresOf(file: StoredVectors, scorer: Parameters<typeof rowQuery>[2]): Float32Array[] {
+  const whole: RowQuery = rowQuery(file, query, scorer);
+  const restricted = rangesQuery(whole, [{ offset: 128, size: 256 }], [0.5]);
+  return [scoreAllRows(whole), scoreRows(whole, ordinals), scoreAllRows(restricted), scoreRows(restricted, ordinals), scoreRows(whole, ordinals.slice(0, 5))];
+}
+
+describe("the scoring helper thread", () => {
+  let tmp: Awaited<ReturnType<typeof tempDir>>;
+  const files: Record<"float32" | "int8", StoredVectors> = {} as never;
+  let helper: ScoringHelper;
+
+  beforeAll(async () => {
+    tmp = await tempDir("scoring-helper-");
+    for (const elementType of ["float32", "int8"] as const) {
+      const target = path.join(tmp.dir, `${elementType}.vec`);
+      await writeVectorFile(target, { dim: DIM, firstOrdinal: FIRST_ORDINAL, layout: LAYOUT, rows, elementType });
+      files[elementType] = await readStoredVectors(target, { allocate: sharedMemory });
+    }
+    helper = (await ScoringHelper.start([files.float32, files.int8])) as ScoringHelper;
+    expect(helper.working).toBe(true);
+  });
+
+  afterAll(async () => {
+    await helper?.close();
+    await tmp?.remove();
+  });
+
+  it.each(["float32", "int8"] as const)("scores %s rows as this thread alone does, to the bit", (elementType) => {
+    const alone = scoresOf(files[elementType], localScorer);
+    const helped = scoresOf(files[elementType], helper);
+    expect(helped).toEqual(alone);
+    // Real products, every row its own: equal answers are not two arrays of zeros.
+    expect(new Set(helped[0]).size).toBe(COUNT);
+    expect(helper.working).toBe(true);
+  });
+
+  it("leaves files it was not given, and files outside shared memory, to this thread", async () => {
+    const target = path.join(tmp.dir, "float32.vec");
+    const other = await readStoredVectors(target, { allocate: sharedMemory });
+    expect(scoresOf(other, helper)).toEqual(scoresOf(other, localScorer));
+    expect(await ScoringHelper.start([await readStoredVectors(target, { allocate: ordinaryMemory })])).toBeUndefined();
+  });
+
+  it("scores alone once closed", async () => {
+    const second = (await ScoringHelper.start([files.int8])) as ScoringHelper;
+    const alone = scoresOf(files.int8, localScorer);
+    expect(scoresOf(files.int8, second)).toEqual(alone);
+    await second.close();
+    expect(second.working).toBe(false);
+    expect(scoresOf(files.int8, second)).toEqual(alone);
+  });
+});
