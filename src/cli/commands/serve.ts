@@ -41,7 +41,7 @@ export function registerServe(program: Command): void {
       if (sharing === "shared") {
         notice(
           `a copy of each index's factors, projections and vectors per worker would need about ${formatBytes(perWorker.bytes)}, ` +
-            `more than ${budget.source} allows: the workers share one copy (less memory, slower queries)`,
+            `more than ${budget.source} allows: the workers share one copy (less memory, slower exact scoring)`,
         );
       }
       const { device } = modelRuntime(opts.device, opts.workers * opts.index.length);
