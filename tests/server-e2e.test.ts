@@ -86,7 +86,7 @@ describe("influence serve over HTTP", () => {
     const tight = await serve(indexDir, "--memory", String(Math.floor((shared.bytes + perWorker.bytes) / 2)));
     try {
       expect(tight.log).toMatch(
-        /a copy of each index's factors, projections and vectors per worker would need about [\d.]+ MiB, more than --memory [\d.]+ MiB allows: the workers share one copy/,
+        /a copy of each index's factors and vectors per worker would need about [\d.]+ MiB, more than --memory [\d.]+ MiB allows: the workers share one copy/,
       );
       for (const q of [0, 1]) {
         const [own, one] = [await ask(q), await gql(tight.url, INFLUENCE, { variables: { p: queries[q].prompt_tokens, c: queries[q].completion_tokens } })];

@@ -9,18 +9,16 @@ export interface BusyEngines {
   /** [engines running a request], in shared memory: every engine worker gets it in its workerData. */
   counter: Int32Array;
   cores: number;
-  /** Each engine's ONNX Runtime threads. */
-  threadsPerEngine: number;
 }
 
-export const busyEngines = (cores: number, threadsPerEngine: number): BusyEngines => ({
-  counter: new Int32Array(new SharedArrayBuffer(4)),
-  cores,
-  threadsPerEngine,
-});
+export const busyEngines = (cores: number): BusyEngines => ({ counter: new Int32Array(new SharedArrayBuffer(4)), cores });
 
-/** Whether a core is left over by the engines running requests (the caller's own among them). */
-export const spareCore = ({ counter, cores, threadsPerEngine }: BusyEngines): boolean => Atomics.load(counter, 0) * threadsPerEngine < cores;
+/**
+ * Whether a core is left over by the engines running requests (the caller's own among them). A
+ * search runs on its engine's thread alone (ONNX Runtime's other threads sleep between runs), so
+ * each busy engine holds one core while it searches.
+ */
+export const spareCore = ({ counter, cores }: BusyEngines): boolean => Atomics.load(counter, 0) < cores;
 
 /** The handlers of an engine worker, each counted as a busy engine while it runs. */
 export function countedHandlers(handlers: WorkerHandlers, { counter }: BusyEngines): WorkerHandlers {

@@ -74,7 +74,7 @@ export async function startIndexServer(options: IndexServerOptions): Promise<Run
   const folders = namedIndexFolders(indexes);
   // The cores are shared among the workers of every index: a comparison keeps them all busy.
   const runtime = workerRuntime(device, workers * folders.length);
-  const busy = busyEngines(os.availableParallelism(), runtime.threads);
+  const busy = busyEngines(os.availableParallelism());
   const opened: OpenedIndex[] = [];
   try {
     for (const folder of folders) opened.push(await openIndex(folder, { databaseUrl, workers, runtime, busy, maxQueue, timeoutMs, arraySharing }));

@@ -40,7 +40,7 @@ export function registerServe(program: Command): void {
       logMemoryPlan({ estimate }, budget);
       if (sharing === "shared") {
         notice(
-          `a copy of each index's factors, projections and vectors per worker would need about ${formatBytes(perWorker.bytes)}, ` +
+          `a copy of each index's factors and vectors per worker would need about ${formatBytes(perWorker.bytes)}, ` +
             `more than ${budget.source} allows: the workers share one copy (less memory, slower exact scoring)`,
         );
       }
