@@ -1,24 +1,24 @@
-/** The helper thread of scoring-helper.ts: waits for a share of rows to score, scores it, says it is done. */
+/** The helper thread of scoring-helper.ts: waits for rows to score, takes them with the caller until none are left, says it is done. */
 import { parentPort, workerData } from "node:worker_threads";
-import { scoreRowsInto } from "./row-scores.js";
-import { Control, type HelperData, HelperState, exchangeViews, partsFrom } from "./scoring-helper.js";
+import { Control, type HelperData, HelperState, exchangeViews, partsFrom, scoreChunks } from "./scoring-helper.js";
 
 const data = workerData as HelperData;
 const views = exchangeViews(data);
 const { control } = views;
 parentPort?.postMessage("ready");
 for (;;) {
-  // Sleeps until the caller stores `work` (or `stop`) and notifies; other states are its own or the last answer.
+  // Sleeps until the caller stores `work` (or `stop`) and notifies; other states are its own answers or a call the caller took back.
   let state = Atomics.load(control, Control.state);
   while (state !== HelperState.work && state !== HelperState.stop) {
     Atomics.wait(control, Control.state, state);
     state = Atomics.load(control, Control.state);
   }
   if (state === HelperState.stop) break;
+  // The caller may have finished every row and called it off meanwhile.
+  if (Atomics.compareExchange(control, Control.state, HelperState.work, HelperState.busy) !== HelperState.work) continue;
   try {
     const file = data.files[control[Control.file]];
-    const parts = partsFrom(views, file, control[Control.parts]);
-    scoreRowsInto(file, parts, control[Control.hasRows] ? views.rows : undefined, views.out, control[Control.from], control[Control.to]);
+    scoreChunks(views, file, partsFrom(views, file, control[Control.parts]));
     Atomics.store(control, Control.state, HelperState.done);
   } catch {
     Atomics.store(control, Control.state, HelperState.failed);

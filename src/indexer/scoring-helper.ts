@@ -2,10 +2,12 @@
  * A second thread for the products of a query with many stored rows: the first tier's scan, the
  * sketch's two passes, a distribution over every row. They read tens of megabytes a query and are
  * bound by one core's memory bandwidth (the demo: 12 MB in 1.4 ms, 32 MB in 3.3 ms), which a
- * second core doubles. The helper takes the second half of the rows while the calling thread
- * computes the first; they meet through one SharedArrayBuffer and Atomics, without the event loop
- * (the caller is synchronous). The rows must be in shared memory; the helper scores with the same
- * function (row-scores.ts scoreRowsInto), so the answers are the same to the bit.
+ * second core doubles. The caller and the helper take the rows CHUNK_ROWS at a time from one
+ * counter until none are left, so the helper, which wakes about half a millisecond late, takes
+ * what it has time for; a helper that has not woken when the rows run out is let sleep. They meet
+ * through one SharedArrayBuffer and Atomics, without the event loop (the caller is synchronous).
+ * The rows must be in shared memory; both score with the same function (row-scores.ts
+ * scoreRowsInto), so the answers are the same to the bit.
  *
  * Below SPLIT_MIN_ROWS rows, or once the helper failed or timed out, the caller scores alone.
  */
@@ -17,14 +19,30 @@ import type { StoredVectors } from "./vector-file.js";
 /** Fewer rows than this are scored by the caller alone: handing over costs about what 10 sketch rows do. */
 const SPLIT_MIN_ROWS = 64;
 
+/** Rows taken at a time: an atomic add per 16 rows costs nothing beside their products, and leaves the other thread little to wait for. */
+export const CHUNK_ROWS = 16;
+
 /** Query parts the exchange holds: a part per block of the layout (or per 2^17 values of one), far fewer in any index. */
 export const HELPER_MAX_PARTS = 4096;
 
-/** The helper's state, control[STATE]: what the caller last asked or the helper last answered. */
-export const HelperState = { idle: 0, work: 1, done: 2, failed: 3, stop: 4 } as const;
+/**
+ * The helper's state, control[STATE]: `work` asked by the caller, `busy` once the helper took it
+ * (the caller can no longer call it off), then its answer.
+ */
+export const HelperState = { idle: 0, work: 1, busy: 2, done: 3, failed: 4, stop: 5 } as const;
 
-/** Slots of the control array. */
-export const Control = { state: 0, file: 1, parts: 2, from: 3, to: 4, hasRows: 5 } as const;
+/** Slots of the control array: the rows are [0, count), `next` the first not yet taken. */
+export const Control = { state: 0, file: 1, parts: 2, count: 3, hasRows: 4, next: 5 } as const;
+
+/** Takes CHUNK_ROWS rows at a time until none are left, writing their scores into views.out (both threads run this). */
+export function scoreChunks(views: ReturnType<typeof exchangeViews>, file: StoredVectors, parts: readonly QueryPart[]): void {
+  const { control } = views;
+  const count = control[Control.count];
+  const rows = control[Control.hasRows] ? views.rows : undefined;
+  for (let from = Atomics.add(control, Control.next, CHUNK_ROWS); from < count; from = Atomics.add(control, Control.next, CHUNK_ROWS)) {
+    scoreRowsInto(file, parts, rows, views.out, from, Math.min(count, from + CHUNK_ROWS));
+  }
+}
 
 /** The files' arrays and the exchange, as the helper thread receives them. */
 export interface HelperData {
@@ -120,8 +138,8 @@ export class ScoringHelper implements RowScorer {
       localScorer.score(file, parts, rows, out);
       return;
     }
-    const { control, partsMeta, int8Values, float32Values, rows: sharedRows, out: helperOut } = this.#views;
-    const split = n >> 1;
+    const views = this.#views;
+    const { control, partsMeta, int8Values, float32Values } = views;
     let at = 0;
     parts.forEach(({ offset, values, scale }, p) => {
       partsMeta.set([offset, values.length, scale], 3 * p);
@@ -129,26 +147,29 @@ export class ScoringHelper implements RowScorer {
       else float32Values.set(values, at);
       at += values.length;
     });
-    if (rows) sharedRows.set(rows.subarray(split), split);
-    control.set([f, parts.length, split, n, rows ? 1 : 0], Control.file);
+    if (rows) views.rows.set(rows);
+    control.set([f, parts.length, n, rows ? 1 : 0, 0], Control.file);
     Atomics.store(control, Control.state, HelperState.work);
     Atomics.notify(control, Control.state);
 
     const started = performance.now();
-    scoreRowsInto(file, parts, rows, out, 0, split);
-    // The helper's half takes about as long as ours: ten times that (at least a second) means it is stuck.
-    const timeoutMs = Math.max(1000, 10 * (performance.now() - started));
-    let state: number;
-    while ((state = Atomics.load(control, Control.state)) === HelperState.work) {
-      if (Atomics.wait(control, Control.state, HelperState.work, timeoutMs) === "timed-out") {
-        this.#fail();
-        break;
+    scoreChunks(views, file, parts);
+    // Still asleep: called off. Else it holds at most one chunk, a small share of ours: a second (or
+    // ten times our time) means it is stuck, and its chunk is scored again here with everything else.
+    if (Atomics.compareExchange(control, Control.state, HelperState.work, HelperState.idle) !== HelperState.work) {
+      const timeoutMs = Math.max(1000, 10 * (performance.now() - started));
+      let state: number;
+      while ((state = Atomics.load(control, Control.state)) === HelperState.busy) {
+        if (Atomics.wait(control, Control.state, HelperState.busy, timeoutMs) === "timed-out") break;
       }
+      if (state !== HelperState.done) {
+        this.#fail();
+        localScorer.score(file, parts, rows, out);
+        return;
+      }
+      Atomics.store(control, Control.state, HelperState.idle);
     }
-    if (state === HelperState.done) out.set(helperOut.subarray(split, n), split);
-    else scoreRowsInto(file, parts, rows, out, split, n);
-    if (state === HelperState.failed) this.#fail();
-    if (!this.#broken) Atomics.store(control, Control.state, HelperState.idle);
+    out.set(views.out.subarray(0, n));
   }
 
   #fail(): void {
