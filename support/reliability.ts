@@ -112,9 +112,12 @@ export interface ServeProcess extends InfluenceProcess {
   graphqlUrl: string;
 }
 
-/** `influence serve --index DIR --port 0 --workers 2 ...args`, resolved once it listens. */
+/** Engine workers of the servers serveIndex starts. */
+export const SERVE_WORKERS = 2;
+
+/** `influence serve --index DIR --port 0 --workers SERVE_WORKERS ...args`, resolved once it listens. */
 export async function serveIndex(indexDir: string, options: { args?: string[]; env?: Record<string, string> } = {}): Promise<ServeProcess> {
-  const run = spawnInfluence(["serve", "--index", indexDir, "--port", "0", "--workers", "2", ...(options.args ?? [])], { env: options.env });
+  const run = spawnInfluence(["serve", "--index", indexDir, "--port", "0", "--workers", String(SERVE_WORKERS), ...(options.args ?? [])], { env: options.env });
   const graphqlUrl = await new Promise<string>((resolve, reject) => {
     const listening = () => {
       const m = /GraphQL\s+(http:\/\/\S+)/.exec(run.stderr());

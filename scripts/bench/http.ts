@@ -6,12 +6,14 @@
  * fixed number of requests, prompts and completions cut from documents held out of the demo
  * model's training, so that no two consecutive requests of a client are alike.
  */
+import os from "node:os";
 import { IndexEngine } from "../../src/engine/index-engine.js";
+import { type RuntimeOptions, workerRuntime } from "../../src/runtime/session.js";
 import { checkInfluenceArgs } from "../../src/engine/query-validation.js";
 import type { QueryInput } from "../../src/engine/types.js";
 import { median } from "../../support/percentile.js";
 import { type LoadResult, runLoad } from "../../support/reliability-load.js";
-import { type ServeProcess, serveIndex, waitUntilIdle } from "../../support/reliability.js";
+import { SERVE_WORKERS, type ServeProcess, serveIndex, waitUntilIdle } from "../../support/reliability.js";
 import type { BenchSection } from "../bench.js";
 import { DEMO_INDEX, ensureDemoIndex } from "../demo-index.js";
 import { demoQueries, sketchText } from "../bench-util.js";
@@ -45,9 +47,12 @@ function influenceQuery(tokenScores: boolean): string {
 const bodies = (queries: QueryInput[], c: Configuration) =>
   queries.map((q) => JSON.stringify({ query: influenceQuery(c.tokenScores), variables: { p: q.promptTokens, c: q.completionTokens, rerank: c.rerank } }));
 
-/** Median ms of the query gradient (and the projections) alone, on the engine in process, over the queries after a warm-up. */
-async function gradientMs(queries: QueryInput[]): Promise<number> {
-  const engine = await IndexEngine.open(DEMO_INDEX);
+/**
+ * Median ms of the query gradient (and the projections) alone, on the engine in process with
+ * `runtime`, over the queries after a warm-up.
+ */
+async function gradientMs(queries: QueryInput[], runtime: RuntimeOptions): Promise<number> {
+  const engine = await IndexEngine.open(DEMO_INDEX, runtime);
   try {
     const times: number[] = [];
     for (const q of queries) times.push((await engine.candidates(checkInfluenceArgs({ ...q, topK: 10 }, engine.tokenizer, engine.info(), false))).gradientMs);
@@ -72,7 +77,9 @@ const section: BenchSection = {
   async run() {
     await ensureDemoIndex(DEMO_INDEX, { log: (m) => console.error(m) });
     const queries = await demoQueries(100);
-    const yardstick = await gradientMs(queries.slice(0, 35));
+    // ONNX Runtime's default (every core), and one thread as each of serve's 2 workers has.
+    const yardstick = await gradientMs(queries.slice(0, 35), {});
+    const asServed = await gradientMs(queries.slice(0, 35), workerRuntime(undefined, SERVE_WORKERS));
     let server: ServeProcess | undefined;
     try {
       server = await serveIndex(DEMO_INDEX);
@@ -91,7 +98,7 @@ const section: BenchSection = {
         }
       }
       return [
-        `\`influence serve --index .demo/index\` (6,000 WordNet entries, 16x16 PCA vectors per MLP matrix and ${sketchText(await readIndexManifest(DEMO_INDEX))}, 2 engine workers) as a separate process; autocannon ` +
+        `\`influence serve --index .demo/index\` (6,000 WordNet entries, 16x16 PCA vectors per MLP matrix and ${sketchText(await readIndexManifest(DEMO_INDEX))}, ${SERVE_WORKERS} engine workers) as a separate process; autocannon ` +
           "on 127.0.0.1 sends a fixed number of requests per row, each a different held-out prompt (the prompt tokens and up to 8 completion " +
           "tokens), `topK: 10`, the hits with their sequences and layer scores.",
         "",
@@ -101,7 +108,8 @@ const section: BenchSection = {
           "backward pass over 30 sequences, dealt out to the idle engine workers).",
         "",
         `Yardstick: the query's gradient alone (forward and backward over the query, and its projections), on the engine in process in this run, ` +
-          `median of 30 queries: ${yardstick.toFixed(1)} ms.`,
+          `median of 30 queries: ${yardstick.toFixed(1)} ms on ONNX Runtime's default threads (the machine's ${os.availableParallelism()} cores); ` +
+          `${asServed.toFixed(1)} ms on ${workerRuntime(undefined, SERVE_WORKERS).threads} thread(s), as each of the server's ${SERVE_WORKERS} engine workers computes it.`,
         "",
         "| re-rank | token scores | clients | answered | failed | p50 ms | p95 ms | p99 ms | answers/s |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
