@@ -16,7 +16,7 @@ import { spawnTsWorker } from "../workers/spawn-worker.js";
 import { type QueryPart, type RowScorer, localScorer, scoreRowsInto } from "./row-scores.js";
 import type { StoredVectors } from "./vector-file.js";
 
-/** Fewer rows than this are scored by the caller alone: handing over costs about what 10 sketch rows do. */
+/** Fewer rows than this (a query's 10 hits by layer, say) are scored by the caller alone, done before the helper would wake. */
 const SPLIT_MIN_ROWS = 64;
 
 /** Rows taken at a time: an atomic add per 16 rows costs nothing beside their products, and leaves the other thread little to wait for. */
@@ -52,7 +52,7 @@ export interface HelperData {
   maxValues: number;
 }
 
-/** The exchange's views: control, parts' [offset, length, scale], their values (int8 or float32), rows and the helper's scores. */
+/** The exchange's views: control, parts' [offset, length, scale], their values (int8 or float32), the rows and their scores. */
 export function exchangeViews({ exchange, maxRows, maxValues }: Pick<HelperData, "exchange" | "maxRows" | "maxValues">) {
   const control = new Int32Array(exchange, 0, 8);
   const partsMeta = new Float64Array(exchange, 32, 3 * HELPER_MAX_PARTS);
