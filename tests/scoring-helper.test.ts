@@ -1,8 +1,10 @@
 /**
  * The scoring helper thread against this thread alone: the same products to the bit (each row is
  * scored by the same function, whichever thread takes it), for float32 and int8 files, every row
- * or a list of ordinals (unordered, repeated), whole queries or restricted to ranges; files it was
- * not given, files outside shared memory and a closed helper are scored by the caller alone.
+ * or a list of ordinals (unordered, repeated), whole queries or restricted to ranges, in calls the
+ * helper took rows of (it wakes late, so a call may end before it joins: calls are repeated until
+ * it has); files it was not given, files outside shared memory and a closed helper are scored by
+ * the caller alone.
  */
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -14,14 +16,15 @@ import { ordinaryMemory, sharedMemory } from "../src/util/allocate.js";
 import { normalGenerator } from "../src/util/random.js";
 import { tempDir } from "../src/util/temp-dir.js";
 
-const DIM = 384;
-const COUNT = 500;
+// Enough rows that the helper, waking about half a millisecond late, still finds some left.
+const DIM = 1024;
+const COUNT = 4000;
 const FIRST_ORDINAL = 7;
 const LAYOUT: VectorLayout = {
   blocks: [
-    { name: "h.0.mlp.c_fc", layer: 0, offset: 0, size: 128, kOut: 8, kIn: 16 },
-    { name: "h.0.mlp.c_proj", layer: 0, offset: 128, size: 128, kOut: 16, kIn: 8 },
-    { name: "h.1.mlp.c_fc", layer: 1, offset: 256, size: 128, kOut: 8, kIn: 16 },
+    { name: "h.0.mlp.c_fc", layer: 0, offset: 0, size: 256, kOut: 16, kIn: 16 },
+    { name: "h.0.mlp.c_proj", layer: 0, offset: 256, size: 256, kOut: 16, kIn: 16 },
+    { name: "h.1.mlp.c_fc", layer: 1, offset: 512, size: 512, kOut: 16, kIn: 32 },
   ],
 };
 
@@ -29,13 +32,33 @@ const normal = normalGenerator(11);
 const rows = Float32Array.from({ length: COUNT * DIM }, () => normal());
 const query = Float32Array.from({ length: DIM }, () => normal());
 // Unordered, repeated, enough to be split (64 or more).
-const ordinals = Array.from({ length: 300 }, (_, i) => FIRST_ORDINAL + ((i * 37) % COUNT));
+const ordinals = Array.from({ length: 3000 }, (_, i) => FIRST_ORDINAL + ((i * 37) % COUNT));
 
 /** Every way the engine scores rows, with `query` made for `scorer`. */
 function scoresOf(file: StoredVectors, scorer: Parameters<typeof rowQuery>[2]): Float32Array[] {
   const whole: RowQuery = rowQuery(file, query, scorer);
-  const restricted = rangesQuery(whole, [{ offset: 128, size: 256 }], [0.5]);
+  const restricted = rangesQuery(whole, [{ offset: 128, size: 768 }], [0.5]);
   return [scoreAllRows(whole), scoreRows(whole, ordinals), scoreAllRows(restricted), scoreRows(restricted, ordinals), scoreRows(whole, ordinals.slice(0, 5))];
+}
+
+/** The ways of scoresOf that are split, each called until the helper took rows of it, against this thread alone. */
+function helpedAgainstAlone(file: StoredVectors, helper: ScoringHelper): void {
+  const whole = (scorer: Parameters<typeof rowQuery>[2]) => rowQuery(file, query, scorer);
+  const restricted = (scorer: Parameters<typeof rowQuery>[2]) => rangesQuery(whole(scorer), [{ offset: 128, size: 768 }], [0.5]);
+  const ways = [
+    (scorer: Parameters<typeof rowQuery>[2]) => scoreAllRows(whole(scorer)),
+    (scorer: Parameters<typeof rowQuery>[2]) => scoreRows(whole(scorer), ordinals),
+    (scorer: Parameters<typeof rowQuery>[2]) => scoreAllRows(restricted(scorer)),
+    (scorer: Parameters<typeof rowQuery>[2]) => scoreRows(restricted(scorer), ordinals),
+  ];
+  for (const way of ways) {
+    const alone = way(localScorer);
+    let tries = 0;
+    do {
+      expect(way(helper)).toEqual(alone);
+    } while (helper.lastHelperRows === 0 && ++tries < 200);
+    expect(helper.lastHelperRows).toBeGreaterThan(0);
+  }
 }
 
 describe("the scoring helper thread", () => {
@@ -60,11 +83,14 @@ describe("the scoring helper thread", () => {
   });
 
   it.each(["float32", "int8"] as const)("scores %s rows as this thread alone does, to the bit", (elementType) => {
-    const alone = scoresOf(files[elementType], localScorer);
-    const helped = scoresOf(files[elementType], helper);
-    expect(helped).toEqual(alone);
+    helpedAgainstAlone(files[elementType], helper);
     // Real products, every row its own: equal answers are not two arrays of zeros.
-    expect(new Set(helped[0]).size).toBe(COUNT);
+    expect(new Set(scoreAllRows(rowQuery(files[elementType], query, localScorer))).size).toBe(COUNT);
+    // Too few rows to split: the caller alone.
+    expect(scoreRows(rowQuery(files[elementType], query, helper), ordinals.slice(0, 5))).toEqual(
+      scoreRows(rowQuery(files[elementType], query), ordinals.slice(0, 5)),
+    );
+    expect(helper.lastHelperRows).toBe(0);
     expect(helper.working).toBe(true);
   });
 
@@ -77,8 +103,8 @@ describe("the scoring helper thread", () => {
 
   it("scores alone once closed", async () => {
     const second = (await ScoringHelper.start([files.int8])) as ScoringHelper;
+    helpedAgainstAlone(files.int8, second);
     const alone = scoresOf(files.int8, localScorer);
-    expect(scoresOf(files.int8, second)).toEqual(alone);
     await second.close();
     expect(second.working).toBe(false);
     expect(scoresOf(files.int8, second)).toEqual(alone);

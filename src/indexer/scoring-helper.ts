@@ -34,14 +34,21 @@ export const HelperState = { idle: 0, work: 1, busy: 2, done: 3, failed: 4, stop
 /** Slots of the control array: the rows are [0, count), `next` the first not yet taken. */
 export const Control = { state: 0, file: 1, parts: 2, count: 3, hasRows: 4, next: 5 } as const;
 
-/** Takes CHUNK_ROWS rows at a time until none are left, writing their scores into views.out (both threads run this). */
-export function scoreChunks(views: ReturnType<typeof exchangeViews>, file: StoredVectors, parts: readonly QueryPart[]): void {
+/**
+ * Takes CHUNK_ROWS rows at a time until none are left, writing their scores into views.out (both
+ * threads run this); returns how many rows this thread scored.
+ */
+export function scoreChunks(views: ReturnType<typeof exchangeViews>, file: StoredVectors, parts: readonly QueryPart[]): number {
   const { control } = views;
   const count = control[Control.count];
   const rows = control[Control.hasRows] ? views.rows : undefined;
+  let scored = 0;
   for (let from = Atomics.add(control, Control.next, CHUNK_ROWS); from < count; from = Atomics.add(control, Control.next, CHUNK_ROWS)) {
-    scoreRowsInto(file, parts, rows, views.out, from, Math.min(count, from + CHUNK_ROWS));
+    const to = Math.min(count, from + CHUNK_ROWS);
+    scoreRowsInto(file, parts, rows, views.out, from, to);
+    scored += to - from;
   }
+  return scored;
 }
 
 /** The files' arrays and the exchange, as the helper thread receives them. */
@@ -94,6 +101,7 @@ export class ScoringHelper implements RowScorer {
   readonly #views: ReturnType<typeof exchangeViews>;
   readonly #worker: Worker;
   #broken = false;
+  #helperRows = 0;
 
   private constructor(files: StoredVectors[], data: HelperData, worker: Worker) {
     this.#files = files;
@@ -131,9 +139,15 @@ export class ScoringHelper implements RowScorer {
     return !this.#broken;
   }
 
+  /** Rows the helper scored in the last call (0 when it did not wake in time, or the call was not split). */
+  get lastHelperRows(): number {
+    return this.#helperRows;
+  }
+
   score(file: StoredVectors, parts: readonly QueryPart[], rows: Int32Array | undefined, out: Float32Array): void {
     const n = out.length;
     const f = this.#files.indexOf(file);
+    this.#helperRows = 0;
     if (n < SPLIT_MIN_ROWS || f < 0 || parts.length > HELPER_MAX_PARTS || !this.working) {
       localScorer.score(file, parts, rows, out);
       return;
@@ -153,7 +167,7 @@ export class ScoringHelper implements RowScorer {
     Atomics.notify(control, Control.state);
 
     const started = performance.now();
-    scoreChunks(views, file, parts);
+    const own = scoreChunks(views, file, parts);
     // Still asleep: called off. Else it holds at most one chunk, a small share of ours: a second (or
     // ten times our time) means it is stuck, and its chunk is scored again here with everything else.
     if (Atomics.compareExchange(control, Control.state, HelperState.work, HelperState.idle) !== HelperState.work) {
@@ -168,6 +182,7 @@ export class ScoringHelper implements RowScorer {
         return;
       }
       Atomics.store(control, Control.state, HelperState.idle);
+      this.#helperRows = n - own;
     }
     out.set(views.out.subarray(0, n));
   }
