@@ -8,7 +8,7 @@
  */
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RowQuery, localScorer, rangesQuery, rowQuery, scoreAllRows, scoreRows } from "../src/indexer/row-scores.js";
+import { localScorer, rangesQuery, rowQuery, scoreAllRows, scoreRows } from "../src/indexer/row-scores.js";
 import { ScoringHelper } from "../src/indexer/scoring-helper.js";
 import { type StoredVectors, readStoredVectors, writeVectorFile } from "../src/indexer/vector-file.js";
 import type { VectorLayout } from "../src/projection/vector-layout.js";
@@ -34,28 +34,25 @@ const query = Float32Array.from({ length: DIM }, () => normal());
 // Unordered, repeated, enough to be split (64 or more).
 const ordinals = Array.from({ length: 3000 }, (_, i) => FIRST_ORDINAL + ((i * 37) % COUNT));
 
-/** Every way the engine scores rows, with `query` made for `scorer`. */
-function scoresOf(file: StoredVectors, scorer: Parameters<typeof rowQuery>[2]): Float32Array[] {
-  const whole: RowQuery = rowQuery(file, query, scorer);
-  const restricted = rangesQuery(whole, [{ offset: 128, size: 768 }], [0.5]);
-  return [scoreAllRows(whole), scoreRows(whole, ordinals), scoreAllRows(restricted), scoreRows(restricted, ordinals), scoreRows(whole, ordinals.slice(0, 5))];
-}
+type Scorer = Parameters<typeof rowQuery>[2];
 
-/** The ways of scoresOf that are split, each called until the helper took rows of it, against this thread alone. */
+/** The ways the engine scores many rows: every row or a list of ordinals, by the whole query or a range of it with a multiplier. */
+const WAYS: Array<(file: StoredVectors, scorer: Scorer) => Float32Array> = [
+  (file, scorer) => scoreAllRows(rowQuery(file, query, scorer)),
+  (file, scorer) => scoreRows(rowQuery(file, query, scorer), ordinals),
+  (file, scorer) => scoreAllRows(rangesQuery(rowQuery(file, query, scorer), [{ offset: 128, size: 768 }], [0.5])),
+  (file, scorer) => scoreRows(rangesQuery(rowQuery(file, query, scorer), [{ offset: 128, size: 768 }], [0.5]), ordinals),
+];
+
+const scoresOf = (file: StoredVectors, scorer: Scorer): Float32Array[] => WAYS.map((way) => way(file, scorer));
+
+/** Each way by the helper, called until the helper took rows of it, against this thread alone. */
 function helpedAgainstAlone(file: StoredVectors, helper: ScoringHelper): void {
-  const whole = (scorer: Parameters<typeof rowQuery>[2]) => rowQuery(file, query, scorer);
-  const restricted = (scorer: Parameters<typeof rowQuery>[2]) => rangesQuery(whole(scorer), [{ offset: 128, size: 768 }], [0.5]);
-  const ways = [
-    (scorer: Parameters<typeof rowQuery>[2]) => scoreAllRows(whole(scorer)),
-    (scorer: Parameters<typeof rowQuery>[2]) => scoreRows(whole(scorer), ordinals),
-    (scorer: Parameters<typeof rowQuery>[2]) => scoreAllRows(restricted(scorer)),
-    (scorer: Parameters<typeof rowQuery>[2]) => scoreRows(restricted(scorer), ordinals),
-  ];
-  for (const way of ways) {
-    const alone = way(localScorer);
+  for (const way of WAYS) {
+    const alone = way(file, localScorer);
     let tries = 0;
     do {
-      expect(way(helper)).toEqual(alone);
+      expect(way(file, helper)).toEqual(alone);
     } while (helper.lastHelperRows === 0 && ++tries < 200);
     expect(helper.lastHelperRows).toBeGreaterThan(0);
   }
@@ -98,6 +95,7 @@ describe("the scoring helper thread", () => {
     const target = path.join(tmp.dir, "float32.vec");
     const other = await readStoredVectors(target, { allocate: sharedMemory });
     expect(scoresOf(other, helper)).toEqual(scoresOf(other, localScorer));
+    expect(helper.lastHelperRows).toBe(0);
     expect(await ScoringHelper.start([await readStoredVectors(target, { allocate: ordinaryMemory })])).toBeUndefined();
   });
 
