@@ -1,7 +1,7 @@
 /**
  * How many of a process's engines are running a request, counted across threads: an engine lends
  * a core to its scoring helper (indexer/scoring-helper.ts) only while one is idle, so that under
- * load the helper neither spins nor splits work on a core another engine is using.
+ * load the helper is not woken onto a core another engine is using.
  */
 import type { WorkerHandlers } from "../workers/worker-host.js";
 

@@ -67,7 +67,7 @@ interface PreparedQuery {
 
 export interface EngineOptions {
   /**
-   * Whether a core is idle now (busy-engines.ts), for the scoring helper: asked before each search.
+   * Whether a core is idle now (busy-engines.ts), for the scoring helper: asked before each pass over many rows.
    * Without it, always: an engine opened on its own has the machine to itself.
    */
   spareCore?: () => boolean;
