@@ -10,6 +10,7 @@ import { formatBytes } from "../util/memory.js";
 import { layoutOf } from "./architectures.js";
 import { batchTokenLimit } from "./batch-budget.js";
 import type { ModelConfig } from "./config.js";
+import { WORKER_INITIAL_OLD_SPACE_MB } from "../workers/spawn-worker.js";
 
 export interface MemoryPart {
   what: string;
@@ -36,9 +37,10 @@ export const PROCESS_BASELINE_BYTES = 180 * 2 ** 20;
 
 /**
  * A worker thread's own Node isolate, heap and modules (tsx-compiled again in each thread), beside
- * what it loads: serve's engine workers and build's index workers (measured: about 100 MiB).
+ * what it loads: serve's engine workers and build's index workers (measured: about 100 MiB), and the
+ * old generation its heap may fill before V8 first compacts it (workers/spawn-worker.ts).
  */
-export const WORKER_THREAD_BYTES = 100 * 2 ** 20;
+export const WORKER_THREAD_BYTES = (100 + WORKER_INITIAL_OLD_SPACE_MB) * 2 ** 20;
 
 /**
  * ONNX Runtime's share of one thread that runs a model: its sessions (the compiled forward and

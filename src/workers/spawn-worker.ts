@@ -11,6 +11,7 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
+import v8 from "node:v8";
 import { Worker, type WorkerOptions } from "node:worker_threads";
 
 /**
@@ -29,10 +30,32 @@ const require = createRequire(import.meta.url);
 const tsxEsmApi = tsxEsmApiUrl();
 
 /**
+ * The old generation a worker's heap starts with, in MiB. V8 sizes a new isolate's old generation
+ * from what it holds: a serving engine worker (12 MB live, about 16 MB of short-lived objects a
+ * query) then stayed at V8's soft marking limit and marked and compacted its whole heap every ~6
+ * queries, on the other core: 4-6 ms of CPU a query, the 8-client p50 125 ms against 106-111 with
+ * this room (docs/research/index-faithfulness.md, section 13). Over 3,000 queries the workers then
+ * compacted 3 times each, and the process's resident memory did not grow.
+ */
+export const WORKER_INITIAL_OLD_SPACE_MB = 64;
+
+/**
+ * V8 reads the flag when it creates an isolate, so setting it once before the first worker covers
+ * every later one (the main thread's isolate is made already and keeps its own).
+ */
+let workerHeapsSized = false;
+function sizeWorkerHeaps(): void {
+  if (workerHeapsSized) return;
+  v8.setFlagsFromString(`--initial-old-space-size=${WORKER_INITIAL_OLD_SPACE_MB}`);
+  workerHeapsSized = true;
+}
+
+/**
  * `new Worker(url, ...)` that also works when `url` is a `.ts` file, under `npx tsx`, vitest and
  * bin/influence.js alike. Pass `new URL("./my-worker.ts", import.meta.url)`.
  */
 export function spawnTsWorker(url: URL, workerData: unknown, options: Omit<WorkerOptions, "workerData" | "eval"> = {}): Worker {
+  sizeWorkerHeaps();
   if (!url.pathname.endsWith(".ts")) return new Worker(url, { ...options, workerData });
   const bootstrap = `import(${JSON.stringify(tsxEsmApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); });`;
   return new Worker(bootstrap, { ...options, workerData, eval: true });
