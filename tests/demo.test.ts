@@ -74,6 +74,12 @@ describe("the demo index's engine with its scoring helper thread", () => {
           expect(a.hits.map((h) => h.scoredBy)).toEqual(Array(10).fill("sketch"));
           expect(a.hits).toEqual(b.hits);
           expect((await helped.approximateScores(request)).scores).toEqual((await alone.approximateScores(request)).scores);
+          // The server's path (its scan begun before the sketch's projection), among every other sequence and in one layer.
+          const restricted = { ...request, layers: [1], allowedOrdinals: Array.from({ length: 3000 }, (_, i) => 2 * i) };
+          const [c, d] = [await helped.candidates(restricted), await alone.candidates(restricted)];
+          expect(c.candidates.length).toBeGreaterThanOrEqual(100);
+          expect(c.candidates.every((h) => h.ordinal % 2 === 0)).toBe(true);
+          expect(c.candidates).toEqual(d.candidates);
         }
       } finally {
         await helped.close();

@@ -3,12 +3,13 @@
  * scored by the same function, whichever thread takes it), for float32 and int8 files, every row
  * or a list of ordinals (unordered, repeated), whole queries or restricted to ranges, in calls the
  * helper took rows of (it wakes late, so a call may end before it joins: calls are repeated until
- * it has); files it was not given, files outside shared memory and a closed helper are scored by
- * the caller alone.
+ * it has); a call begun, then finished after other work (the helper scores meanwhile); files it was
+ * not given, files outside shared memory, a call made while another is begun and a closed helper
+ * are scored by the caller alone.
  */
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { localScorer, rangesQuery, rowQuery, scoreAllRows, scoreRows } from "../src/indexer/row-scores.js";
+import { beginAllRows, beginRows, localScorer, rangesQuery, rowQuery, scoreAllRows, scoreRows } from "../src/indexer/row-scores.js";
 import { ScoringHelper } from "../src/indexer/scoring-helper.js";
 import { type StoredVectors, readStoredVectors, writeVectorFile } from "../src/indexer/vector-file.js";
 import type { VectorLayout } from "../src/projection/vector-layout.js";
@@ -89,6 +90,35 @@ describe("the scoring helper thread", () => {
     );
     expect(helper.lastHelperRows).toBe(0);
     expect(helper.working).toBe(true);
+  });
+
+  it("scores a call begun before other work, and finishes it once however often asked", () => {
+    const file = files.int8;
+    const alone = scoreAllRows(rowQuery(file, query, localScorer));
+    // Other work on this thread (the engine projects the sketch here): 50 ms, about a hundred times
+    // the helper's scan, repeated in case a loaded machine kept it from finishing.
+    const asleep = new Int32Array(new SharedArrayBuffer(4));
+    let pending: ReturnType<typeof beginAllRows>;
+    let scores: Float32Array;
+    let tries = 0;
+    do {
+      pending = beginAllRows(rowQuery(file, query, helper));
+      Atomics.wait(asleep, 0, 0, 50);
+      scores = pending.finish();
+      expect(scores).toEqual(alone);
+    } while (helper.lastHelperRows < COUNT && ++tries < 20);
+    expect(helper.lastHelperRows).toBe(COUNT);
+    expect(pending.finish()).toBe(scores);
+  });
+
+  it("scores a call made while another is begun on this thread alone, then takes calls again", () => {
+    const file = files.float32;
+    const first = beginAllRows(rowQuery(file, query, helper));
+    const second = beginRows(rowQuery(file, query, helper), ordinals);
+    expect(second.finish()).toEqual(scoreRows(rowQuery(file, query, localScorer), ordinals));
+    expect(helper.lastHelperRows).toBe(0);
+    expect(first.finish()).toEqual(scoreAllRows(rowQuery(file, query, localScorer)));
+    helpedAgainstAlone(file, helper);
   });
 
   it("leaves files it was not given, and files outside shared memory, to this thread", async () => {

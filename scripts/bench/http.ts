@@ -52,7 +52,8 @@ const bodies = (queries: QueryInput[], c: Configuration) =>
  * `runtime`, over the queries after a warm-up.
  */
 async function gradientMs(queries: QueryInput[], runtime: RuntimeOptions): Promise<number> {
-  const engine = await IndexEngine.open(DEMO_INDEX, runtime);
+  // No spare core: the first tier's scan then waits for the search instead of running beside the sketch's projection.
+  const engine = await IndexEngine.open(DEMO_INDEX, runtime, undefined, { spareCore: () => false });
   try {
     const times: number[] = [];
     for (const q of queries) times.push((await engine.candidates(checkInfluenceArgs({ ...q, topK: 10 }, engine.tokenizer, engine.info(), false))).gradientMs);

@@ -14,7 +14,7 @@ import { type TokenStore, readTokenStore } from "../indexer/token-store.js";
 import { DISTRIBUTION_TOP_SCORES, sketchRefinedCount } from "../indexer/query-limits.js";
 import type { QuantizedVectorFile, StoredVectors, VectorFile } from "../indexer/vector-file.js";
 import { type RowQuery, type RowScorer, layerScoresOfRows, localScorer, rangesQuery, rowQuery, scoreAllRows, scoreRows } from "../indexer/row-scores.js";
-import { scanTopK } from "../indexer/scan-search.js";
+import { type PendingScan, beginScan } from "../indexer/scan-search.js";
 import { ScoringHelper } from "../indexer/scoring-helper.js";
 import { type CoordinateMove, maskQuery, moveCoordinates, rangesForLayers } from "../projection/vector-layout.js";
 import { type OpenedModel, openModel } from "../model/open-model.js";
@@ -63,6 +63,8 @@ interface PreparedQuery {
   layers: number[];
   /** Whether layers is a proper subset of the model's layers. */
   restricted: boolean;
+  /** The first tier's scan, begun before the sketch's projection (prepare's `scanAmong`). */
+  scan?: PendingScan;
 }
 
 export interface EngineOptions {
@@ -170,9 +172,11 @@ export class IndexEngine implements InfluenceEngine {
 
   /**
    * Query gradient, projected vector and (for exact scoring) the preconditioned query gradient of
-   * every module in the chosen layers.
+   * every module in the chosen layers. With `scanAmong`, on an index whose first tier is scanned, the
+   * scan (among those ordinals, or all) begins as soon as the first tier's vector is known, so that
+   * the scoring helper scans while this thread projects the sketch; search() finishes it.
    */
-  private async prepare(query: QueryTokens, exactScoring: boolean): Promise<PreparedQuery> {
+  private async prepare(query: QueryTokens, exactScoring: boolean, scanAmong?: { allowedOrdinals?: readonly number[] }): Promise<PreparedQuery> {
     const { model, tokenizer } = this.opened;
     const layers = query.layers ?? this.layers;
     // The model's own requirement, which argument checks leave to it: a token before the first measured one.
@@ -185,30 +189,39 @@ export class IndexEngine implements InfluenceEngine {
     });
     const vector = await this.projector.vectors(capture);
     const restricted = layers.length < this.layers.length;
-    let sketch: Float32Array | undefined;
-    if (this.sketch) {
-      const full = await this.sketch.projector.vectors(capture);
-      moveCoordinates(full, this.sketch.rows.dim, this.sketch.moves);
-      sketch = restricted ? maskQuery(full, rangesForLayers(this.sketch.rows.layout, layers)) : full;
-    }
-    const modules: Array<ModuleQueries | undefined> = [];
-    for (const [m, module] of model.modules.entries()) {
-      if (!exactScoring || !layers.includes(module.layer)) {
-        modules.push(undefined);
-        continue;
+    const scan =
+      scanAmong && this.scan ? beginScan(this.scan, vector, rangesForLayers(this.scan.layout, layers), scanAmong.allowedOrdinals, this.scorer) : undefined;
+    try {
+      let sketch: Float32Array | undefined;
+      if (this.sketch) {
+        const full = await this.sketch.projector.vectors(capture);
+        moveCoordinates(full, this.sketch.rows.dim, this.sketch.moves);
+        sketch = restricted ? maskQuery(full, rangesForLayers(this.sketch.rows.layout, layers)) : full;
       }
-      const [preconditioned] = await preconditionedGradients(capture, this.factors[m], this.inverses[m], m);
-      modules.push(denseModuleQueries(module, [preconditioned]));
+      const modules: Array<ModuleQueries | undefined> = [];
+      for (const [m, module] of model.modules.entries()) {
+        if (!exactScoring || !layers.includes(module.layer)) {
+          modules.push(undefined);
+          continue;
+        }
+        const [preconditioned] = await preconditionedGradients(capture, this.factors[m], this.inverses[m], m);
+        modules.push(denseModuleQueries(module, [preconditioned]));
+      }
+      const tokens = [...promptTokens, ...completionTokens];
+      return {
+        info: { promptTokens, completionTokens, tokenTexts: tokens.map((t) => tokenizer.tokenText(t)), loss: capture.losses[0] },
+        vector,
+        ...(sketch ? { sketch } : {}),
+        modules,
+        layers,
+        restricted,
+        ...(scan ? { scan } : {}),
+      };
+    } catch (err) {
+      // The helper holds the scan until it is finished: finished here, it takes the next query's.
+      scan?.topK(0);
+      throw err;
     }
-    const tokens = [...promptTokens, ...completionTokens];
-    return {
-      info: { promptTokens, completionTokens, tokenTexts: tokens.map((t) => tokenizer.tokenText(t)), loss: capture.losses[0] },
-      vector,
-      ...(sketch ? { sketch } : {}),
-      modules,
-      layers,
-      restricted,
-    };
   }
 
   /**
@@ -249,7 +262,9 @@ export class IndexEngine implements InfluenceEngine {
    */
   private search(prepared: PreparedQuery, count: number, allowedOrdinals: readonly number[] | undefined, exact: boolean): SearchHits {
     const k = Math.min(count, this.vectors.count);
-    if (this.scan && !exact) return scanTopK(this.scan, prepared.vector, rangesForLayers(this.scan.layout, prepared.layers), k, allowedOrdinals, this.scorer);
+    if (this.scan && !exact) {
+      return (prepared.scan ?? beginScan(this.scan, prepared.vector, rangesForLayers(this.scan.layout, prepared.layers), allowedOrdinals, this.scorer)).topK(k);
+    }
     const allowed = allowedOrdinals ? new Set(allowedOrdinals) : undefined;
     const filter = allowed ? (label: number) => allowed.has(label) : undefined;
     if (exact) {
@@ -299,7 +314,7 @@ export class IndexEngine implements InfluenceEngine {
 
   async influence(request: InfluenceRequest): Promise<InfluenceResult> {
     const t0 = performance.now();
-    const prepared = await this.prepare(request, request.rerank || request.tokenScores);
+    const prepared = await this.prepare(request, request.rerank || request.tokenScores, request);
     const t1 = performance.now();
     const candidates = await this.candidatesOf(prepared, request);
     const t2 = performance.now();
@@ -311,7 +326,7 @@ export class IndexEngine implements InfluenceEngine {
 
   async candidates(request: InfluenceRequest): Promise<CandidateSet> {
     const t0 = performance.now();
-    const prepared = await this.prepare(request, false);
+    const prepared = await this.prepare(request, false, request);
     const t1 = performance.now();
     const candidates = await this.candidatesOf(prepared, request);
     return { query: prepared.info, candidates, gradientMs: t1 - t0, searchMs: performance.now() - t1 };

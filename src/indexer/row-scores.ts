@@ -32,13 +32,20 @@ export interface QueryPart {
   scale: number;
 }
 
+/** Products begun by a scorer: `finish` returns them, scoring on this thread whatever rows are left. */
+export interface PendingScores {
+  finish(): Float32Array;
+}
+
 /**
  * Who computes a query's products with many rows: this thread alone (localScorer), or this thread
- * and a helper thread (scoring-helper.ts). Either writes out[i] = the product with row `rows[i]`
- * (counted from the file's first row; row i when `rows` is absent), for every i of out.
+ * and a helper thread (scoring-helper.ts). `begin` starts the products with `count` rows, and its
+ * `finish` returns out[i] = the product with row `rows[i]` (counted from the file's first row; row i
+ * when `rows` is absent). Between the two the caller may do other work (a helper scores meanwhile),
+ * but not ask the same scorer for more.
  */
 export interface RowScorer {
-  score(file: StoredVectors, parts: readonly QueryPart[], rows: Int32Array | undefined, out: Float32Array): void;
+  begin(file: StoredVectors, parts: readonly QueryPart[], rows: Int32Array | undefined, count: number): PendingScores;
 }
 
 /** A query as a file's rows take it: parts covering its nonzero blocks (or the ranges it was restricted to), in coordinate order. */
@@ -150,28 +157,32 @@ export function scoreRowsInto(
   for (let i = from; i < to; i++) out[i] = rowScore(file, rows ? rows[i] : i, parts);
 }
 
-/** Every product on this thread. */
-export const localScorer: RowScorer = { score: (file, parts, rows, out) => scoreRowsInto(file, parts, rows, out, 0, out.length) };
+/** Every product on this thread, when finished. */
+export const localScorer: RowScorer = {
+  begin: (file, parts, rows, count) => ({
+    finish: () => {
+      const out = new Float32Array(count);
+      scoreRowsInto(file, parts, rows, out, 0, count);
+      return out;
+    },
+  }),
+};
+
+/** Begins the query's inner product with every row of its file, in ordinal order. */
+export const beginAllRows = (query: RowQuery): PendingScores => query.scorer.begin(query.file, query.parts, undefined, query.file.count);
 
 /** The query's inner product with every row of its file, in ordinal order. */
-export function scoreAllRows(query: RowQuery): Float32Array {
-  const out = new Float32Array(query.file.count);
-  query.scorer.score(query.file, query.parts, undefined, out);
-  return out;
+export const scoreAllRows = (query: RowQuery): Float32Array => beginAllRows(query).finish();
+
+/** Begins the query's inner product with the rows of `ordinals`, in their order. */
+export function beginRows(query: RowQuery, ordinals: readonly number[]): PendingScores {
+  const { file, parts } = query;
+  const rows = Int32Array.from(ordinals, (ordinal) => ordinal - file.firstOrdinal);
+  return query.scorer.begin(file, parts, rows, rows.length);
 }
 
 /** The query's inner product with the rows of `ordinals`, in their order. */
-export function scoreRows(query: RowQuery, ordinals: readonly number[]): Float32Array {
-  const { file, parts } = query;
-  const out = new Float32Array(ordinals.length);
-  query.scorer.score(
-    file,
-    parts,
-    Int32Array.from(ordinals, (ordinal) => ordinal - file.firstOrdinal),
-    out,
-  );
-  return out;
-}
+export const scoreRows = (query: RowQuery, ordinals: readonly number[]): Float32Array => beginRows(query, ordinals).finish();
 
 /** Per layer, the inner product restricted to that layer's blocks, of each row of `ordinals` ([row][layer]). */
 export function layerScoresOfRows(query: RowQuery, ordinals: readonly number[], layers: readonly number[]): number[][] {

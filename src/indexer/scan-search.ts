@@ -12,7 +12,7 @@ import type { CoordinateRange } from "../projection/vector-layout.js";
 import { type Allocate, float32Array } from "../util/allocate.js";
 import { type SearchHits, TopK } from "./exact-search.js";
 import { quantizeInt8 } from "./int8.js";
-import { type RowScorer, localScorer, rangesQuery, rowQuery, scoreAllRows, scoreRows } from "./row-scores.js";
+import { type RowScorer, beginAllRows, beginRows, localScorer, rangesQuery, rowQuery } from "./row-scores.js";
 import type { VectorFileRecord } from "./index-manifest.js";
 import type { QuantizedVectorFile, VectorFile } from "./vector-file.js";
 
@@ -38,11 +38,38 @@ export function scanCopy(file: VectorFile, allocate: Allocate): QuantizedVectorF
   return { ...meta, elementType: "int8", rows, scales };
 }
 
+/** A scan begun (its products running on the scorer's helper while the caller does other work); `topK` finishes it. */
+export interface PendingScan {
+  topK(k: number): SearchHits;
+}
+
 /**
- * The k rows of `copy` with the largest inner product with `query` over `ranges` (a layer filter's
- * blocks, or every coordinate), among the rows of `allowed` when given (ordinals); scores are the
- * int8 rows' (ties: lower ordinal first), by `scorer`.
+ * Begins the scan of `copy` for the rows with the largest inner product with `query` over `ranges`
+ * (a layer filter's blocks, or every coordinate), among the rows of `allowed` when given
+ * (ordinals); scores are the int8 rows' (ties: lower ordinal first), by `scorer`.
  */
+export function beginScan(
+  copy: QuantizedVectorFile,
+  query: Float32Array,
+  ranges: readonly CoordinateRange[],
+  allowed?: readonly number[],
+  scorer: RowScorer = localScorer,
+): PendingScan {
+  // One stretch, one scale: a product per row (row-scores.ts).
+  const stretch = rangesQuery(rowQuery(copy, query, scorer), ranges);
+  const held = allowed?.filter((o) => o >= copy.firstOrdinal && o < copy.firstOrdinal + copy.count);
+  const pending = held ? beginRows(stretch, held) : beginAllRows(stretch);
+  return {
+    topK: (k) => {
+      const scores = pending.finish();
+      const best = new TopK(Math.min(k, held?.length ?? copy.count));
+      scores.forEach((score, i) => best.offer(score, held ? held[i] : copy.firstOrdinal + i));
+      return best.sorted();
+    },
+  };
+}
+
+/** The k best rows of a scan (beginScan) finished at once. */
 export function scanTopK(
   copy: QuantizedVectorFile,
   query: Float32Array,
@@ -51,16 +78,5 @@ export function scanTopK(
   allowed?: readonly number[],
   scorer: RowScorer = localScorer,
 ): SearchHits {
-  // One stretch, one scale: a product per row (row-scores.ts).
-  const stretch = rangesQuery(rowQuery(copy, query, scorer), ranges);
-  const best = new TopK(Math.min(k, allowed?.length ?? copy.count));
-  if (allowed) {
-    const held = allowed.filter((o) => o >= copy.firstOrdinal && o < copy.firstOrdinal + copy.count);
-    const scores = scoreRows(stretch, held);
-    held.forEach((ordinal, i) => best.offer(scores[i], ordinal));
-  } else {
-    const scores = scoreAllRows(stretch);
-    scores.forEach((score, row) => best.offer(score, copy.firstOrdinal + row));
-  }
-  return best.sorted();
+  return beginScan(copy, query, ranges, allowed, scorer).topK(k);
 }

@@ -9,11 +9,14 @@
  * The rows must be in shared memory; both score with the same function (row-scores.ts
  * scoreRowsInto), so the answers are the same to the bit.
  *
- * Below SPLIT_MIN_ROWS rows, or once the helper failed or timed out, the caller scores alone.
+ * A call is begun, then finished: between the two the caller may do other work (the engine begins
+ * the first tier's scan, then runs the sketch's projection in ONNX Runtime while the helper scans).
+ * Below SPLIT_MIN_ROWS rows, while another call is begun, or once the helper failed or timed out,
+ * the caller scores alone.
  */
 import type { Worker } from "node:worker_threads";
 import { spawnTsWorker } from "../workers/spawn-worker.js";
-import { type QueryPart, type RowScorer, localScorer, scoreRowsInto } from "./row-scores.js";
+import { type PendingScores, type QueryPart, type RowScorer, localScorer, scoreRowsInto } from "./row-scores.js";
 import type { StoredVectors } from "./vector-file.js";
 
 /** Fewer rows than this (a query's 10 hits by layer, say) are scored by the caller alone, done before the helper would wake. */
@@ -102,6 +105,8 @@ export class ScoringHelper implements RowScorer {
   readonly #worker: Worker;
   #broken = false;
   #helperRows = 0;
+  /** A call begun and not yet finished: the exchange is in use, and further calls score alone. */
+  #pending = false;
 
   private constructor(files: StoredVectors[], data: HelperData, worker: Worker) {
     this.#files = files;
@@ -144,13 +149,11 @@ export class ScoringHelper implements RowScorer {
     return this.#helperRows;
   }
 
-  score(file: StoredVectors, parts: readonly QueryPart[], rows: Int32Array | undefined, out: Float32Array): void {
-    const n = out.length;
+  begin(file: StoredVectors, parts: readonly QueryPart[], rows: Int32Array | undefined, count: number): PendingScores {
     const f = this.#files.indexOf(file);
     this.#helperRows = 0;
-    if (n < SPLIT_MIN_ROWS || f < 0 || parts.length > HELPER_MAX_PARTS || !this.working) {
-      localScorer.score(file, parts, rows, out);
-      return;
+    if (count < SPLIT_MIN_ROWS || f < 0 || parts.length > HELPER_MAX_PARTS || !this.working || this.#pending) {
+      return localScorer.begin(file, parts, rows, count);
     }
     const views = this.#views;
     const { control, partsMeta, int8Values, float32Values } = views;
@@ -162,10 +165,24 @@ export class ScoringHelper implements RowScorer {
       at += values.length;
     });
     if (rows) views.rows.set(rows);
-    control.set([f, parts.length, n, rows ? 1 : 0, 0], Control.file);
+    control.set([f, parts.length, count, rows ? 1 : 0, 0], Control.file);
     Atomics.store(control, Control.state, HelperState.work);
     Atomics.notify(control, Control.state);
+    this.#pending = true;
+    let scores: Float32Array | undefined;
+    return {
+      finish: () => {
+        scores ??= this.#finish(file, parts, rows, count);
+        return scores;
+      },
+    };
+  }
 
+  /** The rows of the begun call that are left, scored here; then the helper's, once it is done. */
+  #finish(file: StoredVectors, parts: readonly QueryPart[], rows: Int32Array | undefined, count: number): Float32Array {
+    const views = this.#views;
+    const { control } = views;
+    this.#pending = false;
     const started = performance.now();
     const own = scoreChunks(views, file, parts);
     // Still asleep: called off. Else it holds at most one chunk, a small share of ours: a second (or
@@ -178,13 +195,12 @@ export class ScoringHelper implements RowScorer {
       }
       if (state !== HelperState.done) {
         this.#fail();
-        localScorer.score(file, parts, rows, out);
-        return;
+        return localScorer.begin(file, parts, rows, count).finish();
       }
       Atomics.store(control, Control.state, HelperState.idle);
-      this.#helperRows = n - own;
+      this.#helperRows = count - own;
     }
-    out.set(views.out.subarray(0, n));
+    return views.out.slice(0, count);
   }
 
   #fail(): void {
