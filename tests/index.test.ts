@@ -9,7 +9,7 @@ import { IndexEngine } from "../src/engine/index-engine.js";
 import { openModel } from "../src/model/open-model.js";
 import { ordinaryMemory } from "../src/util/allocate.js";
 import { runBuild } from "../src/jobs/build.js";
-import { type IndexManifest, indexPath, readIndexManifest, vectorBytesPerSequence } from "../src/indexer/index-manifest.js";
+import { type IndexManifest, indexFiles, indexPath, readIndexManifest, vectorBytesPerSequence } from "../src/indexer/index-manifest.js";
 import { readStoredVectors, readVectorFileHeader, writeVectorFile } from "../src/indexer/vector-file.js";
 import { layoutMoves, moveCoordinates, type VectorLayout } from "../src/projection/vector-layout.js";
 import { spearman } from "../src/stats/correlation.js";
@@ -370,6 +370,20 @@ describe("the influence index on gpt2-tiny (empirical Fisher)", () => {
       await expect(IndexEngine.open(corrupt)).rejects.toThrow(/sketch\.bin: payload checksum mismatch/);
       const missing = await damaged("missing-sketch", async (d) => rm(indexPath(d, "sketch")));
       await expect(IndexEngine.open(missing)).rejects.toThrow(/cannot open vector file .*sketch\.bin/);
+    });
+
+    it("HNSW graphs missing: read only where HNSW searches the first tier, so a scanned index answers without them", async () => {
+      const dir = await damaged("no-graphs", async (d) => {
+        for (const name of await readdir(d)) if (name.startsWith(indexFiles.hnsw)) await rm(path.join(d, name));
+      });
+      const scanned = await IndexEngine.open(dir);
+      try {
+        for (let q = 0; q < queries.length; q++) expect((await scanned.influence(request(q))).hits).toEqual((await engine.influence(request(q))).hits);
+      } finally {
+        await scanned.close();
+      }
+      const arrays = await openIndexArrays(dir, manifest, (await openModel(modelDir)).model.modules, ordinaryMemory);
+      await expect(IndexEngine.open(dir, {}, { ...arrays, scan: undefined })).rejects.toThrow(/hnsw\.bin/);
     });
 
     it("a manifest that does not match the vectors", async () => {

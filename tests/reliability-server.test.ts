@@ -332,7 +332,7 @@ describe("influence serve, as a process", () => {
     indexDir = path.join(tmp.dir, "index");
     await runBuild(reliabilityBuildJob(await writeReliabilityCorpus(path.join(tmp.dir, "corpus.jsonl")), indexDir));
     // Copies for the start-up tests, taken before any server opens the database.
-    await Promise.all(["corrupt-vectors", "corrupt-hnsw"].map((name) => cp(indexDir, path.join(tmp.dir, name), { recursive: true })));
+    await Promise.all(["corrupt-vectors", "corrupt-tokens"].map((name) => cp(indexDir, path.join(tmp.dir, name), { recursive: true })));
     server = await serveIndex(indexDir);
     goodHits = await ask(server.graphqlUrl);
   });
@@ -409,7 +409,7 @@ describe("influence serve, as a process", () => {
   describe("refuses to start on a damaged index, exiting non-zero and naming the file", () => {
     it.each([
       ["vectors.bin", "corrupt-vectors", /vector file .*corrupt-vectors\/vectors\.bin: payload checksum mismatch/],
-      ["hnsw.bin.layer-0", "corrupt-hnsw", /HNSW index .*corrupt-hnsw\/hnsw\.bin\.layer-0: its checksum does not match/],
+      ["tokens.bin", "corrupt-tokens", /corrupt token store .*corrupt-tokens\/tokens\.bin: payload checksum mismatch/],
     ])("a flipped byte in %s", async (file, copy, message) => {
       const dir = path.join(tmp.dir, copy);
       await flipByte(path.join(dir, file), 100);

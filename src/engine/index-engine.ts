@@ -75,6 +75,12 @@ export interface EngineOptions {
   spareCore?: () => boolean;
 }
 
+/**
+ * How the first tier finds a query's candidates: a scan of its rows in int8 (an index small enough,
+ * indexer/scan-search.ts), or its HNSW graphs, which are read only then.
+ */
+type FirstTierSearch = { kind: "scan"; copy: QuantizedVectorFile } | { kind: "hnsw"; graphs: IndexSet };
+
 /** One tier of the index: its projector and its vector file. */
 interface Tier<Rows extends StoredVectors = StoredVectors> {
   projector: Projector;
@@ -103,9 +109,7 @@ export class IndexEngine implements InfluenceEngine {
     private readonly inverses: HostTensor[],
     private readonly projector: Projector,
     private readonly vectors: VectorFile,
-    private readonly hnsw: IndexSet,
-    /** The first tier in int8, scanned instead of searched by HNSW (a small index). */
-    private readonly scan: QuantizedVectorFile | undefined,
+    private readonly firstTier: FirstTierSearch,
     private readonly store: TokenStore,
     /** A second thread for the products with many rows (scan, sketch passes, distributions); absent when the rows are not shared. */
     private readonly helper: ScoringHelper | undefined,
@@ -132,12 +136,17 @@ export class IndexEngine implements InfluenceEngine {
     const { projector, rows: vectors } = tierOf(tiers.vectors);
     // Started now, ready by the end of opening.
     const helperStarting = ScoringHelper.start([vectors, ...(scan ? [scan] : []), ...(tiers.sketch ? [tiers.sketch.rows] : [])]);
-    const hnsw = await openIndexSet(indexPath(dir, "hnsw"), { expectDim: vectors.dim, expectVectorsChecksum: vectors.checksum, layout: vectors.layout });
+    const firstTier: FirstTierSearch = scan
+      ? { kind: "scan", copy: scan }
+      : {
+          kind: "hnsw",
+          graphs: await openIndexSet(indexPath(dir, "hnsw"), { expectDim: vectors.dim, expectVectorsChecksum: vectors.checksum, layout: vectors.layout }),
+        };
     const store = await readTokenStore(indexPath(dir, "tokens"));
     if (store.count !== vectors.count) throw new InputError(`${indexPath(dir, "tokens")}: holds ${store.count} sequences, the vectors ${vectors.count}`);
     const sketch = tiers.sketch && { ...tierOf(tiers.sketch), coarse: coarseSketch(tiers.sketch.rows.layout), moves: tiers.sketch.moves };
     const helper = await helperStarting;
-    return new IndexEngine(dir, manifest, opened, factors, inverses, projector, vectors, hnsw, scan, store, helper, options.spareCore ?? (() => true), sketch);
+    return new IndexEngine(dir, manifest, opened, factors, inverses, projector, vectors, firstTier, store, helper, options.spareCore ?? (() => true), sketch);
   }
 
   info(): IndexInfo {
@@ -189,8 +198,7 @@ export class IndexEngine implements InfluenceEngine {
     });
     const vector = await this.projector.vectors(capture);
     const restricted = layers.length < this.layers.length;
-    const scan =
-      scanAmong && this.scan ? beginScan(this.scan, vector, rangesForLayers(this.scan.layout, layers), scanAmong.allowedOrdinals, this.scorer) : undefined;
+    const scan = scanAmong && this.firstTier.kind === "scan" ? this.scanOf(this.firstTier.copy, vector, layers, scanAmong.allowedOrdinals) : undefined;
     try {
       let sketch: Float32Array | undefined;
       if (this.sketch) {
@@ -262,20 +270,24 @@ export class IndexEngine implements InfluenceEngine {
    */
   private search(prepared: PreparedQuery, count: number, allowedOrdinals: readonly number[] | undefined, exact: boolean): SearchHits {
     const k = Math.min(count, this.vectors.count);
-    if (this.scan && !exact) {
-      return (prepared.scan ?? beginScan(this.scan, prepared.vector, rangesForLayers(this.scan.layout, prepared.layers), allowedOrdinals, this.scorer)).topK(k);
-    }
     const allowed = allowedOrdinals ? new Set(allowedOrdinals) : undefined;
     const filter = allowed ? (label: number) => allowed.has(label) : undefined;
     if (exact) {
       const query = prepared.restricted ? maskQuery(prepared.vector, rangesForLayers(this.vectors.layout, prepared.layers)) : prepared.vector;
       return exactTopK(this.vectors.rows, this.vectors.dim, query, k, { filter, firstOrdinal: this.vectors.firstOrdinal });
     }
-    return this.hnsw.search(prepared.vector, k, {
-      ef: Math.max(k, this.hnsw.full.ef),
+    if (this.firstTier.kind === "scan") return (prepared.scan ?? this.scanOf(this.firstTier.copy, prepared.vector, prepared.layers, allowedOrdinals)).topK(k);
+    const { graphs } = this.firstTier;
+    return graphs.search(prepared.vector, k, {
+      ef: Math.max(k, graphs.full.ef),
       ...(prepared.restricted ? { layers: prepared.layers } : {}),
       ...(filter ? { filter } : {}),
     });
+  }
+
+  /** The scan of the first tier's int8 copy for a query's vector over `layers`, begun. */
+  private scanOf(copy: QuantizedVectorFile, vector: Float32Array, layers: readonly number[], allowedOrdinals: readonly number[] | undefined): PendingScan {
+    return beginScan(copy, vector, rangesForLayers(copy.layout, layers), allowedOrdinals, this.scorer);
   }
 
   /** Top k by projected score alone, searched (a scan of the int8 rows, or HNSW) or exact: for measuring the search's recall. */

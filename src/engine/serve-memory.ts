@@ -19,7 +19,7 @@ import path from "node:path";
 import { PGLITE_RESIDENT_BYTES } from "../db/pglite-database.js";
 import { loadedFactorsBytes } from "../ekfac/artifacts.js";
 import { indexFiles, indexPath, readIndexManifest } from "../indexer/index-manifest.js";
-import { scanCopyBytes } from "../indexer/scan-search.js";
+import { scanCopyBytes, scansFirstTier } from "../indexer/scan-search.js";
 import { scoringHelperBytes } from "../indexer/scoring-helper.js";
 import { layoutOf } from "../model/architectures.js";
 import { batchBytesPerToken } from "../model/batch-budget.js";
@@ -53,15 +53,19 @@ const PROJECTION_FILES: ReadonlySet<string> = new Set([indexFiles.projection, in
  * What the engine reads of an index folder: its arrays, the factors (their stored tensors, and the
  * largest of them; not the covariances, which only the fit needs), the projections and the vector
  * files; and what each worker reads itself, every other file but the manifest and the build's
- * state (the HNSW graphs, the token store).
+ * state (the token store, and the HNSW graphs unless the first tier is `scanned`).
  */
 async function indexBytes(
   dir: string,
+  scanned: boolean,
 ): Promise<{ arrays: { factors: { total: number; largest: number }; tiers: number; projections: number }; perWorker: number }> {
   const factors = await loadedFactorsBytes(indexPath(dir, "factors"));
   const projections = await filesBytes(dir, (name) => PROJECTION_FILES.has(name));
   const tiers = await filesBytes(dir, (name) => ARRAY_FILES.has(name) && !PROJECTION_FILES.has(name));
-  const perWorker = await filesBytes(dir, (name) => !ARRAY_FILES.has(name) && name !== indexFiles.manifest && name !== indexFiles.buildState);
+  const perWorker = await filesBytes(
+    dir,
+    (name) => !ARRAY_FILES.has(name) && name !== indexFiles.manifest && name !== indexFiles.buildState && !(scanned && name.startsWith(indexFiles.hnsw)),
+  );
   return { arrays: { factors, tiers, projections }, perWorker };
 }
 
@@ -87,7 +91,8 @@ export async function serveEstimate(indexDirs: readonly string[], workers: numbe
     }
     const cfg = await readConfig(manifest.model.path);
     const model = modelMemory(cfg, await largestTensorBytes(manifest.model.path), cfg.contextLength * batchBytesPerToken(cfg));
-    const { arrays, perWorker } = await indexBytes(dir);
+    const scanned = scansFirstTier(manifest.vectors);
+    const { arrays, perWorker } = await indexBytes(dir, scanned);
     // The inverse scales 1 / (Lambda + damping): a float32 [out, in+1] per module, beside Lambda.
     const inverses = layoutOf(cfg)
       .modules(cfg)
@@ -101,7 +106,7 @@ export async function serveEstimate(indexDirs: readonly string[], workers: numbe
     const beingRead = { what: "factor tensor being read", bytes: arrays.factors.largest };
     // Never shared: the server's copy (when it reads the shared arrays) and every worker's.
     const projections = { what: "projections (per reader)", bytes: arrays.projections };
-    const index = { what: "HNSW graphs and token stores (per worker)", bytes: perWorker };
+    const index = { what: `${scanned ? "" : "HNSW graphs and "}token stores (per worker)`, bytes: perWorker };
     const thread = { what: "worker thread", bytes: WORKER_THREAD_BYTES };
     const helper = {
       what: "scoring helper thread (per worker)",
