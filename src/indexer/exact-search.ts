@@ -85,14 +85,29 @@ export class TopK {
     }
   }
 
+  /** Best first; empties the heap (its worst is taken off the top, last place first). */
   sorted(): SearchHits {
-    const order = Array.from({ length: this.size }, (_, i) => i).sort((a, b) => (this.worse(a, b) ? 1 : this.worse(b, a) ? -1 : 0));
-    return { labels: order.map((i) => this.labels[i]), scores: order.map((i) => this.scores[i]) };
+    const n = this.size;
+    const labels = new Array<number>(n);
+    const scores = new Array<number>(n);
+    for (let at = n - 1; at >= 0; at--) {
+      labels[at] = this.labels[0];
+      scores[at] = this.scores[0];
+      this.size--;
+      this.scores[0] = this.scores[this.size];
+      this.labels[0] = this.labels[this.size];
+      this.siftDown(0);
+    }
+    return { labels, scores };
   }
 
   private swap(a: number, b: number): void {
-    [this.scores[a], this.scores[b]] = [this.scores[b], this.scores[a]];
-    [this.labels[a], this.labels[b]] = [this.labels[b], this.labels[a]];
+    const score = this.scores[a];
+    this.scores[a] = this.scores[b];
+    this.scores[b] = score;
+    const label = this.labels[a];
+    this.labels[a] = this.labels[b];
+    this.labels[b] = label;
   }
 
   private siftUp(i: number): void {
