@@ -6,7 +6,7 @@
  * against SCAN_MAX_VALUES.
  */
 import { describe, expect, it } from "vitest";
-import { SCAN_MAX_VALUES, scanCopy, scanCopyBytes, scanTopK, scansFirstTier } from "../src/indexer/scan-search.js";
+import { SCAN_MAX_VALUES, beginScan, scanCopy, scanCopyBytes, scansFirstTier } from "../src/indexer/scan-search.js";
 import type { VectorFile } from "../src/indexer/vector-file.js";
 import type { CoordinateRange, VectorLayout } from "../src/projection/vector-layout.js";
 import { ordinaryMemory, sharedMemory } from "../src/util/allocate.js";
@@ -74,7 +74,7 @@ describe("the first tier scanned in int8", () => {
 
   it("finds the k best rows of brute force over every coordinate, with their scores", () => {
     for (const k of [1, 10, 100, COUNT]) {
-      const found = scanTopK(copy, query, ALL, k);
+      const found = beginScan(copy, query, ALL).topK(k);
       const expected = bruteForce(ALL[0], k);
       expect(found.labels).toEqual(expected.map((e) => e.ordinal));
       found.scores.forEach((s, i) => expect(s).toBeCloseTo(expected[i].score, 4));
@@ -82,15 +82,16 @@ describe("the first tier scanned in int8", () => {
   });
 
   it("over a layer's coordinates alone, and among allowed ordinals alone", () => {
-    expect(scanTopK(copy, query, LAYER_1, 20).labels).toEqual(bruteForce(LAYER_1[0], 20).map((e) => e.ordinal));
+    expect(beginScan(copy, query, LAYER_1).topK(20).labels).toEqual(bruteForce(LAYER_1[0], 20).map((e) => e.ordinal));
     const allowed = Array.from({ length: 60 }, (_, i) => FIRST_ORDINAL + 7 * i);
-    const found = scanTopK(copy, query, ALL, 10, allowed);
+    const found = beginScan(copy, query, ALL, allowed).topK(10);
     expect(found.labels).toEqual(bruteForce(ALL[0], 10, allowed).map((e) => e.ordinal));
     // Fewer allowed than asked: every one, ranked; ordinals the file does not hold are none of them.
-    expect(scanTopK(copy, query, ALL, 10, [FIRST_ORDINAL + 3, 5, FIRST_ORDINAL + COUNT, FIRST_ORDINAL + 1]).labels.sort()).toEqual([
-      FIRST_ORDINAL + 1,
-      FIRST_ORDINAL + 3,
-    ]);
+    expect(
+      beginScan(copy, query, ALL, [FIRST_ORDINAL + 3, 5, FIRST_ORDINAL + COUNT, FIRST_ORDINAL + 1])
+        .topK(10)
+        .labels.sort(),
+    ).toEqual([FIRST_ORDINAL + 1, FIRST_ORDINAL + 3]);
   });
 
   it("is chosen for a first tier of at most SCAN_MAX_VALUES coordinates, and costs a scale and a byte per coordinate", () => {

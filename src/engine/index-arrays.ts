@@ -10,8 +10,8 @@
  * workers hold one copy instead of N, and a worker started to replace a crashed one gets the same;
  * but for the projections, small and fed to ONNX Runtime on every query, which each worker holds
  * itself in ordinary memory. What cannot be shared stays with
- * each worker (index-engine.ts): the model's weights and ONNX Runtime sessions, the HNSW graphs
- * (hnswlib-node reads a graph only from its file, into its own memory) and the token store.
+ * each worker (index-engine.ts): the model's weights and ONNX Runtime sessions, the HNSW graphs where
+ * HNSW searches the first tier (hnswlib-node reads a graph only from its file, into its own memory) and the token store.
  */
 import { loadFactors } from "../ekfac/artifacts.js";
 import { type ModuleFactors, inverseScale } from "../ekfac/factors.js";

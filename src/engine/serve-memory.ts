@@ -7,7 +7,8 @@
  * costs time on exact scoring: a re-ranked query copies the factors its gradients use (the vector
  * files' rows are scored in place either way). So the workers hold their own copies whenever that
  * fits the budget (planServeMemory). Either way, every engine worker holds the rest itself: its
- * own model (threads cannot share weights), the HNSW graphs, the token store and its scoring
+ * own model (threads cannot share weights), the HNSW graphs (where HNSW searches the first tier),
+ * the token store and its scoring
  * helper thread (indexer/scoring-helper.ts), and it runs one sequence at a time, at most the
  * model's context. The arrays are read a tensor of the factors at a time (ekfac/artifacts.ts
  * loadFactors: the largest stored tensor beside what is already converted): shared, by the server

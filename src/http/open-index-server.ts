@@ -3,7 +3,8 @@
  * its own pool of worker threads and its own database, opened in the main thread. Each worker reads
  * an index's large read-only arrays (factors, projections, vectors, sketch) itself, or, when they
  * are to be shared (engine/serve-memory.ts), the main thread reads them once into shared memory for
- * all its workers; each worker opens the rest itself (its model, the HNSW graphs, the token store).
+ * all its workers; each worker opens the rest itself (its model, the HNSW graphs where HNSW searches the first tier,
+ * the token store).
  */
 import os from "node:os";
 import { existsSync } from "node:fs";

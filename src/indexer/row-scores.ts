@@ -145,7 +145,7 @@ function rowScore(file: StoredVectors, row: number, parts: readonly QueryPart[])
   return file.elementType === "int8" ? sum * file.scales[row] : sum;
 }
 
-/** out[i] for i in [from, to), as RowScorer.score defines it: what each thread of a scorer computes of its share. */
+/** out[i] for i in [from, to), as a RowScorer's `finish` returns it: what each thread of a scorer computes of its share. */
 export function scoreRowsInto(
   file: StoredVectors,
   parts: readonly QueryPart[],

@@ -68,15 +68,3 @@ export function beginScan(
     },
   };
 }
-
-/** The k best rows of a scan (beginScan) finished at once. */
-export function scanTopK(
-  copy: QuantizedVectorFile,
-  query: Float32Array,
-  ranges: readonly CoordinateRange[],
-  k: number,
-  allowed?: readonly number[],
-  scorer: RowScorer = localScorer,
-): SearchHits {
-  return beginScan(copy, query, ranges, allowed, scorer).topK(k);
-}
