@@ -37,7 +37,7 @@ const tsxEsmApi = tsxEsmApiUrl();
  * this room (docs/research/index-faithfulness.md, section 13). Over 3,000 queries the workers then
  * compacted 3 times each, and the process's resident memory did not grow.
  */
-export const WORKER_INITIAL_OLD_SPACE_MB = 64;
+const WORKER_INITIAL_OLD_SPACE_MB = 64;
 
 /**
  * V8 reads the flag when it creates an isolate, so setting it once before the first worker covers
