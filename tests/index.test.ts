@@ -103,6 +103,40 @@ describe("the influence index on gpt2-tiny (empirical Fisher)", () => {
     }
   });
 
+  it("with its sketch stored as signs (--sketch-precision sign), ranks better than an int8 sketch of the same bytes", async () => {
+    /** An index of the same fit (the build reuses a folder's factors) with another sketch, and its mean Spearman against exact EK-FAC over the queries. */
+    const variant = async (name: string, sketch: object) => {
+      const out = path.join(tmp.dir, name);
+      await cp(indexPath(indexDir, "factors"), indexPath(out, "factors"), { recursive: true });
+      const job = buildJob(modelDir, out);
+      const built = await runBuild({ ...job, parameters: { ...job.parameters, sketch: { ...manifest.parameters.sketch, ...sketch } as never } });
+      const opened = await IndexEngine.open(out);
+      try {
+        let sum = 0;
+        for (let q = 0; q < queries.length; q++) {
+          const result = await opened.influence(request(q, { topK: train.length }));
+          expect(result.hits.every((h) => h.scoredBy === "sketch")).toBe(true);
+          const approx = new Array<number>(train.length);
+          for (const h of result.hits) approx[h.ordinal] = h.approxScore;
+          sum += spearman(approx, (await expectedScores(q)).total);
+        }
+        return { built, out, spearman: sum / queries.length };
+      } finally {
+        await opened.close();
+      }
+    };
+    const signs = await variant("signs", { precision: "sign" });
+    expect((await readVectorFileHeader(indexPath(signs.out, "sketch"))).elementType).toBe("sign");
+    const dim = manifest.sketch?.dim ?? Number.NaN;
+    expect(signs.built.sketch?.dim).toBe(dim);
+    // A factor and a bit per coordinate: a byte holds 8 of them.
+    expect(vectorBytesPerSequence(signs.built)).toBe(4 * signs.built.vectors.dim + 4 + Math.ceil(dim / 8));
+    // A bit carries 2/pi of a coordinate (indexer/sign-bits.ts): a byte of signs, about 5 int8 coordinates.
+    const int8 = await variant("int8-of-the-bytes", { floats: Math.ceil(dim / 8), precision: "int8" });
+    expect(vectorBytesPerSequence(int8.built)).toBeLessThanOrEqual(vectorBytesPerSequence(signs.built));
+    expect(signs.spearman).toBeGreaterThan(int8.spearman);
+  });
+
   it("re-ranks to the exact top-10 with scores within 1e-3", async () => {
     for (let q = 0; q < queries.length; q++) {
       const { total } = await expectedScores(q);

@@ -129,6 +129,78 @@ describe.each(["float32", "int8"] as const)("scores of %s rows against float64 b
   });
 });
 
+/**
+ * Sign rows: a query stretch of joined blocks is rounded with one scale to 5-bit integers q
+ * (indexer/sign-bits.ts), and a row scores f_r x scale x sum_j q_j sign(x_j), an exact integer sum:
+ * brute force from the rows as written gives the same to float32 rounding. The layout's second
+ * block starts at coordinate 100, inside a byte of signs.
+ */
+describe("scores of sign rows against their brute-force sums", () => {
+  let tmp: Awaited<ReturnType<typeof tempDir>>;
+  let file: StoredVectors;
+  let shared: StoredVectors;
+
+  beforeAll(async () => {
+    tmp = await tempDir("row-scores-sign-");
+    const target = path.join(tmp.dir, "sign.vec");
+    await writeVectorFile(target, { dim: DIM, firstOrdinal: FIRST_ORDINAL, layout: LAYOUT, rows, elementType: "sign" });
+    file = await readStoredVectors(target);
+    shared = await readStoredVectors(target, { allocate: sharedMemory });
+    expect(file.elementType).toBe("sign");
+  });
+  afterAll(async () => tmp.remove());
+
+  /**
+   * f_r x scale x sum_j q_j sign(x_j) over [from, to), the query rounded over the stretch
+   * [stretchFrom, stretchTo) it was prepared with; and the float32 rounding a score may differ by.
+   */
+  function signScore(r: number, values: Float32Array, stretchFrom: number, stretchTo: number, from = stretchFrom, to = stretchTo) {
+    const row = Array.from(rows.subarray(r * DIM, (r + 1) * DIM));
+    const factor = Math.fround(row.reduce((a, v) => a + v * v, 0) / row.reduce((a, v) => a + Math.abs(v), 0));
+    const scale = Math.fround(Math.max(...Array.from(values.subarray(stretchFrom, stretchTo), Math.abs)) / 15);
+    let sum = 0;
+    let size = 0;
+    for (let j = from; j < to; j++) {
+      const q = Math.max(-15, Math.min(15, Math.floor(values[j] / scale + 0.5)));
+      sum += q * (row[j] > 0 ? 1 : -1);
+      size += Math.abs(q);
+    }
+    return { score: factor * scale * sum, rounding: 1e-6 * factor * scale * size };
+  }
+  const near = (actual: number, { score, rounding }: { score: number; rounding: number }) => Math.abs(actual - score) <= rounding;
+
+  it("scores every row and chosen rows, read in place or from shared memory", () => {
+    const picked = [5, 39, 0, 17, 5, 22];
+    for (const source of [file, shared]) {
+      const all = scoreAllRows(rowQuery(source, query));
+      for (let r = 0; r < COUNT; r++) expect(near(all[r], signScore(r, query, 0, DIM)), `row ${r}`).toBe(true);
+      const some = scoreRows(
+        rowQuery(source, query),
+        picked.map((r) => FIRST_ORDINAL + r),
+      );
+      picked.forEach((r, i) => expect(some[i], `row ${r}`).toBe(all[r]));
+    }
+  });
+
+  it("scores a query masked to one layer over it alone, and splits a score by layer, the parts summing to the whole", () => {
+    const masked = new Float32Array(DIM);
+    masked.set(query.subarray(100), 100);
+    const alone = scoreAllRows(rowQuery(file, masked));
+    for (let r = 0; r < COUNT; r++) expect(near(alone[r], signScore(r, masked, 100, DIM)), `row ${r}`).toBe(true);
+    const picked = [3, 31];
+    const prepared = rowQuery(file, query);
+    const byLayer = layerScoresOfRows(
+      prepared,
+      picked.map((r) => FIRST_ORDINAL + r),
+      [0, 1],
+    );
+    picked.forEach((r, i) => {
+      LAYER_RANGES.forEach(([from, to], layer) => expect(near(byLayer[i][layer], signScore(r, query, 0, DIM, from, to)), `row ${r} layer ${layer}`).toBe(true));
+      expect(near(byLayer[i][0] + byLayer[i][1], signScore(r, query, 0, DIM)), `row ${r}`).toBe(true);
+    });
+  });
+});
+
 describe("int8 products over a long block", () => {
   it("stay exact past 2^31 / 127^2 coordinates, where one int32 sum of products would overflow", async () => {
     // Rows and query all ones: every value stored as 127 with scale 1/127, every product 127^2.

@@ -1,6 +1,6 @@
 /**
  * The scoring helper thread against this thread alone: the same products to the bit (each row is
- * scored by the same function, whichever thread takes it), for float32 and int8 files, every row
+ * scored by the same function, whichever thread takes it), for float32, int8 and sign files, every row
  * or a list of ordinals (unordered, repeated), whole queries or restricted to ranges, in calls the
  * helper took rows of (it wakes late, so a call may end before it joins: calls are repeated until
  * it has); a call begun, then finished after other work (the helper scores meanwhile); files it was
@@ -61,17 +61,17 @@ function helpedAgainstAlone(file: StoredVectors, helper: ScoringHelper): void {
 
 describe("the scoring helper thread", () => {
   let tmp: Awaited<ReturnType<typeof tempDir>>;
-  const files: Record<"float32" | "int8", StoredVectors> = {} as never;
+  const files: Record<"float32" | "int8" | "sign", StoredVectors> = {} as never;
   let helper: ScoringHelper;
 
   beforeAll(async () => {
     tmp = await tempDir("scoring-helper-");
-    for (const elementType of ["float32", "int8"] as const) {
+    for (const elementType of ["float32", "int8", "sign"] as const) {
       const target = path.join(tmp.dir, `${elementType}.vec`);
       await writeVectorFile(target, { dim: DIM, firstOrdinal: FIRST_ORDINAL, layout: LAYOUT, rows, elementType });
       files[elementType] = await readStoredVectors(target, { allocate: sharedMemory });
     }
-    helper = (await ScoringHelper.start([files.float32, files.int8])) as ScoringHelper;
+    helper = (await ScoringHelper.start([files.float32, files.int8, files.sign])) as ScoringHelper;
     expect(helper.working).toBe(true);
   });
 
@@ -80,7 +80,7 @@ describe("the scoring helper thread", () => {
     await tmp?.remove();
   });
 
-  it.each(["float32", "int8"] as const)("scores %s rows as this thread alone does, to the bit", (elementType) => {
+  it.each(["float32", "int8", "sign"] as const)("scores %s rows as this thread alone does, to the bit", (elementType) => {
     helpedAgainstAlone(files[elementType], helper);
     // Real products, every row its own: equal answers are not two arrays of zeros.
     expect(new Set(scoreAllRows(rowQuery(files[elementType], query, localScorer))).size).toBe(COUNT);

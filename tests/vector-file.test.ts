@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { normalGenerator } from "../src/util/random.js";
 import {
   type QuantizedVectorFile,
+  type SignVectorFile,
   mergeVectorFiles,
   readStoredVectors,
   readVectorFile,
@@ -170,6 +171,48 @@ describe("int8 rows: a quarter of the bytes, each value within half a step of it
     createHash("sha256").update(negative.subarray(0, 72)).update(negative.subarray(104, dataOffset)).digest().copy(negative, 72);
     await writeFile(file("int8-negative.vec"), negative);
     await expectRefused(readStoredVectors(file("int8-negative.vec")), file("int8-negative.vec"), /row 3 \(ordinal 3\) has an invalid scale \(-1\)/);
+  });
+});
+
+describe("sign rows: a bit per value and a factor |x|^2 / |x|_1 per row", () => {
+  const signFile = async (name: string, rows: Float32Array, firstOrdinal = 0): Promise<SignVectorFile> => {
+    await writeVectorFile(file(name), { dim: DIM, firstOrdinal, layout: LAYOUT, rows, elementType: "sign" });
+    const read = await readStoredVectors(file(name));
+    if (read.elementType !== "sign") throw new Error(`${name}: read back as ${read.elementType}`);
+    return read;
+  };
+
+  it("stores value j's sign at bit j & 7 of byte j >> 3, and the row's factor", async () => {
+    const rows = randomRows(40, 21);
+    rows.fill(0, 5 * DIM, 6 * DIM); // a zero row: factor 0, no bit set
+    const read = await signFile("sign.vec", rows, 7);
+    expect(read).toMatchObject({ dim: DIM, count: 40, firstOrdinal: 7, layout: LAYOUT });
+    const bytes = await readFile(file("sign.vec"));
+    expect(bytes.length).toBe(bytes.readUInt32LE(12) + 40 * (DIM / 8 + 4)); // a factor and DIM bits per row
+    for (let r = 0; r < 40; r++) {
+      const row = Array.from(rows.subarray(r * DIM, (r + 1) * DIM));
+      const l1 = row.reduce((a, v) => a + Math.abs(v), 0);
+      expect(read.scales[r]).toBe(l1 > 0 ? Math.fround(row.reduce((a, v) => a + v * v, 0) / l1) : 0);
+      for (let j = 0; j < DIM; j++) expect(((read.rows[r * (DIM / 8) + (j >> 3)] >> (j & 7)) & 1) === 1).toBe(row[j] > 0);
+    }
+  });
+
+  it("merges sign shards into the file one write makes; is refused where float32 rows are expected; a damaged factor is refused", async () => {
+    const rows = randomRows(20, 22);
+    await signFile("sign-whole.vec", rows, 2);
+    await signFile("sign-a.vec", rows.subarray(0, 9 * DIM), 2);
+    await signFile("sign-b.vec", rows.subarray(9 * DIM), 11);
+    await mergeVectorFiles([file("sign-a.vec"), file("sign-b.vec")], file("sign-merged.vec"));
+    expect(await readFile(file("sign-merged.vec"))).toEqual(await readFile(file("sign-whole.vec")));
+    await expectRefused(readVectorFile(file("sign-whole.vec")), file("sign-whole.vec"), /stores sign rows where float32 rows are expected/);
+    const bytes = await readFile(file("sign-whole.vec"));
+    const dataOffset = bytes.readUInt32LE(12);
+    const infinite = Buffer.from(bytes);
+    infinite.writeFloatLE(Number.POSITIVE_INFINITY, dataOffset + 4 * (DIM / 8 + 4));
+    createHash("sha256").update(infinite.subarray(dataOffset)).digest().copy(infinite, 40);
+    createHash("sha256").update(infinite.subarray(0, 72)).update(infinite.subarray(104, dataOffset)).digest().copy(infinite, 72);
+    await writeFile(file("sign-infinite.vec"), infinite);
+    await expectRefused(readStoredVectors(file("sign-infinite.vec")), file("sign-infinite.vec"), /row 4 \(ordinal 6\) has an invalid scale \(Infinity\)/);
   });
 });
 

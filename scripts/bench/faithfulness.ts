@@ -43,7 +43,12 @@ interface SketchSetting {
 }
 /** The demo build's own sketch (the demo index), measured by the main table. */
 const DEMO_SKETCH: SketchSetting = { floats: DEFAULT_SKETCH_FLOATS, precision: sketchPrecision(DEFAULT_BUILD_PARAMETERS.sketch) };
-/** The sketch-size table's rows: none, smaller budgets in int8, the demo's own, and the same in float32. */
+/** Coordinates that keep each of the demo's 8 MLP matrices whole (512 x 129 and 128 x 513 fit a share of 66,048): a random rotation of each. */
+const WHOLE_DEMO_MATRICES = 8 * 66_048;
+/**
+ * The sketch-size table's rows: none, smaller budgets in int8, the demo's own, the same in float32,
+ * and signs of as many coordinates and of whole matrices.
+ */
 const SKETCH_SETTINGS: readonly SketchSetting[] = [
   { floats: 0, precision: "int8" },
   { floats: 8192, precision: "int8" },
@@ -51,6 +56,8 @@ const SKETCH_SETTINGS: readonly SketchSetting[] = [
   { floats: 65_536, precision: "int8" },
   DEMO_SKETCH,
   { floats: DEFAULT_SKETCH_FLOATS, precision: "float32" },
+  { floats: DEFAULT_SKETCH_FLOATS, precision: "sign" },
+  { floats: WHOLE_DEMO_MATRICES, precision: "sign" },
 ];
 const isDemoSketch = (s: SketchSetting): boolean => s.floats === DEMO_SKETCH.floats && s.precision === DEMO_SKETCH.precision;
 const settingName = (s: SketchSetting): string => (s.floats === 0 ? "none" : `${s.floats} ${s.precision}`);
@@ -359,12 +366,13 @@ async function sketchSizeTable(
     "### Sketch size",
     "",
     `The demo index built again with other sketches (a budget of coordinates per sequence, shared evenly by the 8 MLP matrices, stored in ` +
-      `int8 or float32), each in a temporary ` +
+      `int8, float32 or signs), each in a temporary ` +
       `folder holding a copy of the demo's EK-FAC fit, which the build reuses (its factors phase took at most ${factorsSeconds.toFixed(1)} s), ` +
       `and removed after its measurements; the first tier (16x16 PCA) and so the ground truth are the same for all. ` +
       `Load average at the start of this table: ${load.toFixed(1)}; the build phases ran on 2 workers.`,
     "",
-    "- stored: int8 (a float32 scale and a byte per coordinate) or float32 (4 bytes per coordinate). bytes per sequence: the vector file's " +
+    "- stored: int8 (a float32 scale and a byte per coordinate), float32 (4 bytes per coordinate) or sign (a float32 factor and a bit per " +
+      'coordinate, scored as f sum_j y_j sign(x_j): README, "Two tiers"). bytes per sequence: the vector file\'s ' +
       "(float32) and the sketch file's sizes over the 6,000 sequences. The server holds the sketch in memory (a copy per engine worker where that fits `--memory`).",
     `- build s: the seconds of the phases that change with the sketch (projection: PCA and the sketch's projection; vectors: both tiers of every sequence; hnsw: merging the shards and the graphs). ` +
       `† from the demo index's own build (${seconds(demo.build.seconds)} s in all, the EK-FAC fit ${seconds(demo.build.phaseSeconds.factors)} s of it), not this run. load: at the build's start.`,
@@ -385,12 +393,14 @@ function whyDefault(demo: IndexManifest, sizes: readonly SketchSize[]): string {
   const at = (floats: number, precision: ElementType) =>
     sizes.find((s) => s.setting.floats === floats && (floats === 0 || s.setting.precision === precision)) as SketchSize;
   const chosen = at(DEMO_SKETCH.floats, DEMO_SKETCH.precision);
-  const [none, smallest, smaller, half, float32] = [
+  const [none, smallest, smaller, half, float32, signs, wholeSigns] = [
     at(0, "int8"),
     at(8192, "int8"),
     at(32_768, "int8"),
     at(65_536, "int8"),
     at(DEFAULT_SKETCH_FLOATS, "float32"),
+    at(DEFAULT_SKETCH_FLOATS, "sign"),
+    at(WHOLE_DEMO_MATRICES, "sign"),
   ];
   const sketchPhases = (s: SketchSize) => (s.phaseSeconds.projection ?? 0) + (s.phaseSeconds.vectors ?? 0) + (s.phaseSeconds.hnsw ?? 0);
   const mb = (s: SketchSize) => `${(s.sketchFileBytes / 1e6).toFixed(0)} MB`;
@@ -412,7 +422,10 @@ function whyDefault(demo: IndexManifest, sizes: readonly SketchSize[]): string {
     `half a step of max |x| / 127 per coordinate, is far below the sketch's own error. The demo build with the default took ` +
     `${seconds(demo.build.seconds)} s on 2 cores (${seconds(demo.build.phaseSeconds.factors)} s of it the EK-FAC fit, ` +
     `${seconds(sketchPhases(chosen))} s the phases that depend on the sketch, against ${seconds(sketchPhases(smaller))} s at ${n(smaller)} ` +
-    `in this run), within \`npm run demo\`'s 5 minutes.`
+    `in this run), within \`npm run demo\`'s 5 minutes. Signs rank as about five int8 coordinates a byte (${summary(signs)}); ` +
+    `of whole matrices (${summary(wholeSigns)}) they rank every sequence best of all, in ${mb(wholeSigns)} against ${mb(chosen)}, ` +
+    `but the query's projection through whole matrices makes the query slower, and the build's sketch phases took ` +
+    `${seconds(sketchPhases(wholeSigns))} s against ${seconds(sketchPhases(chosen))}.`
   );
 }
 

@@ -27,7 +27,7 @@ import { type CoordinateMove, layoutMoves, layoutOf } from "../projection/vector
 import { type Allocate, sharedMemory } from "../util/allocate.js";
 import { errorMessage, InputError } from "../util/errors.js";
 
-/** One tier of the index: its projection and its vector file (the first tier's float32, the sketch's float32 or int8). */
+/** One tier of the index: its projection and its vector file (the first tier's float32, the sketch's float32, int8 or signs). */
 export interface TierArrays<Rows extends StoredVectors = StoredVectors> {
   projection: Projection;
   rows: Rows;

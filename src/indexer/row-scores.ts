@@ -1,15 +1,17 @@
 /**
  * Inner products of a query with stored rows of a vector file (the first tier's or the sketch's,
- * float32 or int8), by SimSIMD's vectorised kernels on the rows in place, shared memory or not:
- * nothing is gathered or copied. A query is prepared once for a file (rowQuery): cut at the
+ * float32, int8 or signs), by SimSIMD's vectorised kernels on the rows in place, shared memory or
+ * not: nothing is gathered or copied. A query is prepared once for a file (rowQuery): cut at the
  * layout's blocks, and for int8 rows each block rounded to int8 with its own scale (indexer/int8.ts),
  * so that its products are exact integers and a block of small values keeps its precision beside a
- * block of large ones. Any coordinates can then be scored: whole rows, a layer's blocks, or the
- * sketch's coarse part.
+ * block of large ones; for sign rows each stretch of blocks rounded to a few bits, as bit planes
+ * (indexer/sign-bits.ts: the rounding is far below what signs resolve). Any coordinates can then be
+ * scored: whole rows, a layer's blocks, or the sketch's coarse part.
  */
 import { createRequire } from "node:module";
 import { type CoordinateRange, rangesForLayers } from "../projection/vector-layout.js";
 import { quantizeInt8 } from "./int8.js";
+import { planesOver, signBytes, signPlanes, signProduct } from "./sign-bits.js";
 import type { StoredVectors } from "./vector-file.js";
 
 /**
@@ -24,12 +26,18 @@ const { inner } = createRequire(import.meta.url)("simsimd") as typeof import("si
  */
 const INT8_PART_VALUES = 1 << 17;
 
-/** A stretch of the query within one block, in the element type of the file's rows, whose products are multiplied by `scale`. */
+/**
+ * A stretch of the query (within one block, but for float32 and sign rows), in the element type
+ * of the file's rows, whose products are multiplied by `scale`: float32 or int8 values, or for
+ * sign rows the bit planes of its rounded values (sign-bits.ts signPlanes).
+ */
 export interface QueryPart {
   /** Where the stretch starts in a row. */
   offset: number;
-  values: Float32Array | Int8Array;
+  values: Float32Array | Int8Array | Uint8Array;
   scale: number;
+  /** Coordinates the stretch covers, where its values are not one per coordinate (sign planes). */
+  size?: number;
 }
 
 /** Products begun by a scorer: `finish` returns them, scoring on this thread whatever rows are left. */
@@ -60,7 +68,9 @@ export interface RowQuery {
 
 /**
  * Prepares `query` (the file's dim values) for the rows of `file`; blocks of zeros (layers left
- * out) are skipped. Float32 parts next to each other are joined: fewer calls, as many products.
+ * out) are skipped. Float32 and sign parts next to each other are joined: fewer calls, as many
+ * products (a sign stretch is rounded with one scale: a sum over it errs by its largest block's
+ * rounding, far below the signs' own error).
  */
 export function rowQuery(file: StoredVectors, query: Float32Array, scorer: RowScorer = localScorer): RowQuery {
   if (query.length !== file.dim) throw new RangeError(`the query has ${query.length} values, the rows ${file.dim}`);
@@ -77,7 +87,7 @@ export function rowQuery(file: StoredVectors, query: Float32Array, scorer: RowSc
     if (last && last.offset + last.values.length === start) last.values = query.subarray(last.offset, end);
     else parts.push({ offset: start, values: query.subarray(start, end), scale: 1 });
   }
-  return { file, values: query, parts, scorer };
+  return { file, values: query, parts: file.elementType === "sign" ? parts.flatMap((p) => signPart(p.values as Float32Array, p.offset)) : parts, scorer };
 }
 
 /**
@@ -106,6 +116,7 @@ export function rangesQuery(query: RowQuery, ranges: readonly CoordinateRange[],
       for (let i = 0; i < size; i++) values[offset - start + i] = query.values[offset + i] * multiplier;
     }
     if (query.file.elementType === "int8") parts.push(...int8Parts(values, start));
+    else if (query.file.elementType === "sign") parts.push(...signPart(values, start));
     else parts.push({ offset: start, values, scale: 1 });
     first = last + 1;
   }
@@ -124,14 +135,29 @@ function int8Parts(values: Float32Array, offset: number): QueryPart[] {
   return parts;
 }
 
+/** A stretch of query values starting at `offset` as sign rows take it: its bit planes (none for zeros). */
+function signPart(values: Float32Array, offset: number): QueryPart[] {
+  const rounded = signPlanes(values, offset);
+  return rounded ? [{ offset, values: rounded.planes, scale: rounded.scale, size: values.length }] : [];
+}
+
 /** The query's parts restricted to `ranges` (sorted, disjoint), each keeping its scale. */
-function partsOver({ parts }: RowQuery, ranges: readonly CoordinateRange[]): QueryPart[] {
+function partsOver({ file, parts }: RowQuery, ranges: readonly CoordinateRange[]): QueryPart[] {
   const over: QueryPart[] = [];
   for (const { offset, size } of ranges) {
     for (const part of parts) {
       const from = Math.max(offset, part.offset);
-      const to = Math.min(offset + size, part.offset + part.values.length);
-      if (from < to) over.push({ offset: from, values: part.values.subarray(from - part.offset, to - part.offset), scale: part.scale });
+      const to = Math.min(offset + size, part.offset + (part.size ?? part.values.length));
+      if (from >= to) continue;
+      over.push({
+        offset: from,
+        values:
+          file.elementType === "sign"
+            ? planesOver(part.values as Uint8Array, part.offset, from, to)
+            : part.values.subarray(from - part.offset, to - part.offset),
+        scale: part.scale,
+        ...(file.elementType === "sign" ? { size: to - from } : {}),
+      });
     }
   }
   return over;
@@ -139,9 +165,15 @@ function partsOver({ parts }: RowQuery, ranges: readonly CoordinateRange[]): Que
 
 /** The inner product of `parts` with row `row` (counted from the file's first row). */
 function rowScore(file: StoredVectors, row: number, parts: readonly QueryPart[]): number {
-  const base = row * file.dim;
   let sum = 0;
-  for (const { offset, values, scale } of parts) sum += scale * inner(file.rows.subarray(base + offset, base + offset + values.length), values);
+  if (file.elementType === "sign") {
+    const bytes = signBytes(file.dim);
+    const bits = file.rows.subarray(row * bytes, (row + 1) * bytes);
+    for (const { offset, values, scale } of parts) sum += scale * signProduct(bits, offset, values as Uint8Array);
+    return sum * file.scales[row];
+  }
+  const base = row * file.dim;
+  for (const { offset, values, scale } of parts) sum += scale * inner(file.rows.subarray(base + offset, base + offset + values.length), values as Float32Array);
   return file.elementType === "int8" ? sum * file.scales[row] : sum;
 }
 

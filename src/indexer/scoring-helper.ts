@@ -62,7 +62,7 @@ export interface HelperData {
   maxValues: number;
 }
 
-/** The exchange's views: control, parts' [offset, length, scale], their values (int8 or float32), the rows and their scores. */
+/** The exchange's views: control, parts' [offset, length, scale], their values (int8, float32, or sign planes), the rows and their scores. */
 export function exchangeViews({ exchange, maxRows, maxValues }: Pick<HelperData, "exchange" | "maxRows" | "maxValues">) {
   const control = new Int32Array(exchange, 0, 8);
   const partsMeta = new Float64Array(exchange, 32, 3 * HELPER_MAX_PARTS);
@@ -73,6 +73,7 @@ export function exchangeViews({ exchange, maxRows, maxValues }: Pick<HelperData,
     partsMeta,
     float32Values: new Float32Array(exchange, valuesAt, maxValues),
     int8Values: new Int8Array(exchange, valuesAt, maxValues),
+    uint8Values: new Uint8Array(exchange, valuesAt, maxValues),
     rows: new Int32Array(exchange, rowsAt, maxRows),
     out: new Float32Array(exchange, rowsAt + 4 * maxRows, maxRows),
   };
@@ -84,11 +85,12 @@ const exchangeBytes = (maxRows: number, maxValues: number): number => 32 + 24 * 
 export const scoringHelperBytes = (maxRows: number, maxValues: number): number => 30 * 2 ** 20 + exchangeBytes(maxRows, maxValues);
 
 const isShared = (file: StoredVectors): boolean =>
-  file.rows.buffer instanceof SharedArrayBuffer && (file.elementType !== "int8" || file.scales.buffer instanceof SharedArrayBuffer);
+  file.rows.buffer instanceof SharedArrayBuffer &&
+  (file.elementType === "int8" || file.elementType === "sign" ? file.scales.buffer instanceof SharedArrayBuffer : true);
 
 /** The parts of `views` as the helper reads them back (written by ScoringHelper.score). */
 export function partsFrom(views: ReturnType<typeof exchangeViews>, file: StoredVectors, count: number): QueryPart[] {
-  const values = file.elementType === "int8" ? views.int8Values : views.float32Values;
+  const values = { int8: views.int8Values, sign: views.uint8Values, float32: views.float32Values }[file.elementType ?? "float32"];
   const parts: QueryPart[] = [];
   let at = 0;
   for (let p = 0; p < count; p++) {
@@ -156,11 +158,12 @@ export class ScoringHelper implements RowScorer {
       return localScorer.begin(file, parts, rows, count);
     }
     const views = this.#views;
-    const { control, partsMeta, int8Values, float32Values } = views;
+    const { control, partsMeta, int8Values, uint8Values, float32Values } = views;
     let at = 0;
     parts.forEach(({ offset, values, scale }, p) => {
       partsMeta.set([offset, values.length, scale], 3 * p);
       if (values instanceof Int8Array) int8Values.set(values, at);
+      else if (values instanceof Uint8Array) uint8Values.set(values, at);
       else float32Values.set(values, at);
       at += values.length;
     });

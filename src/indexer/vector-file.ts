@@ -3,7 +3,8 @@
  * of the sequence with ordinal `firstOrdinal + i`, stored as float32 values, or (a sketch, which
  * only sums products of its rows) as int8 values with one float32 scale per row: value x is
  * stored as round(x / scale), scale = max |x| / 127, a quarter of the bytes, whose rounding errs by
- * at most scale / 2 per coordinate (far below what a sketch resolves: docs/research).
+ * at most scale / 2 per coordinate (far below what a sketch resolves: docs/research); or as signs,
+ * a bit per value, with one float32 factor |x|_2^2 / |x|_1 per row (indexer/sign-bits.ts).
  *
  * Layout (integers little-endian):
  *
@@ -18,11 +19,12 @@
  *       32     8  u64 firstOrdinal
  *       40    32  sha256 of the rows (the payload checksum; also names the vectors in the HNSW sidecar)
  *       72    32  sha256 of the header without this field: bytes [0, 72) and [104, dataOffset)
- *      104     4  u32 element type: 1 float32, 2 int8 (versions 2 and 3)
+ *      104     4  u32 element type: 1 float32, 2 int8, 3 sign (versions 2 and 3)
  *      108     4  zero
  *      112     L  layout JSON (UTF-8), { blocks: [{ name, layer, offset, size, kOut, kIn, firstRow?, matrixRows? }] }
  *    112+L        zero padding up to dataOffset
- *   dataOffset    count rows: dim float32 values, or a float32 scale then dim int8 values
+ *   dataOffset    count rows: dim float32 values, a float32 scale then dim int8 values, or a float32
+ *                 factor then ceil(dim / 8) bytes of signs (value j at bit j & 7 of byte j >> 3)
  *
  * The header checksum covers the payload checksum, so together they cover every byte that matters.
  * sha256 (OpenSSL) reads well over 500 MB/s here, so verifying a 40 MB file costs well under 0.1 s.
@@ -33,6 +35,7 @@ import { type Allocate, float32Array, ordinaryMemory } from "../util/allocate.js
 import { InputError } from "../util/errors.js";
 import { AtomicFileWriter, bytesOf, readFully } from "./binary-io.js";
 import { quantizeInt8 } from "./int8.js";
+import { packSigns, signBytes } from "./sign-bits.js";
 import { type ElementType, hasPieces, layoutProblem, type VectorLayout } from "../projection/vector-layout.js";
 
 const MAGIC = "IGVECT01";
@@ -54,10 +57,13 @@ const MAX_LAYOUT_BYTES = 16 << 20;
 /** Rows are read, hashed and merged in chunks of about this many bytes. */
 const CHUNK_BYTES = 16 << 20;
 
-const ELEMENT_CODES: Record<ElementType, number> = { float32: 1, int8: 2 };
+const ELEMENT_CODES: Record<ElementType, number> = { float32: 1, int8: 2, sign: 3 };
 
-/** Bytes of one stored row: dim float32 values, or a float32 scale and dim int8 values. */
-export const rowBytes = (dim: number, elementType: ElementType): number => (elementType === "float32" ? 4 * dim : 4 + dim);
+/** Bytes of a row's values in memory: dim float32 values, dim int8 values, or dim signs. */
+const valueBytes = (dim: number, elementType: ElementType): number => ({ float32: 4 * dim, int8: dim, sign: signBytes(dim) })[elementType];
+
+/** Bytes of one stored row: its values, after a float32 scale (factor) unless they are float32. */
+export const rowBytes = (dim: number, elementType: ElementType): number => valueBytes(dim, elementType) + (elementType === "float32" ? 0 : 4);
 
 export interface VectorFileHeader {
   elementType: ElementType;
@@ -86,8 +92,15 @@ export interface QuantizedVectorFile extends StoredRowsOf {
   scales: Float32Array;
 }
 
-/** Either kind of file, as a sketch may be stored. */
-export type StoredVectors = VectorFile | QuantizedVectorFile;
+/** A file of signs: row i's bits are rows[i signBytes(dim), (i+1) signBytes(dim)), its factor scales[i] (indexer/sign-bits.ts). */
+export interface SignVectorFile extends StoredRowsOf {
+  elementType: "sign";
+  rows: Uint8Array;
+  scales: Float32Array;
+}
+
+/** Any kind of file, as a sketch may be stored. */
+export type StoredVectors = VectorFile | QuantizedVectorFile | SignVectorFile;
 
 export interface VectorFileMeta {
   dim: number;
@@ -141,17 +154,19 @@ function firstNonFinite(values: Float32Array): number {
   return -1;
 }
 
-/** Rows (finite) in a file's stored form: as they are, or int8 values each row after its scale max |x| / 127. */
+/** Rows (finite) in a file's stored form: as they are, or each row's int8 values or signs after its scale (factor). */
 function encodeRows(rows: Float32Array, dim: number, elementType: ElementType): Uint8Array {
   if (elementType === "float32") return bytesOf(rows);
   const count = rows.length / dim;
-  const stride = rowBytes(dim, "int8");
+  const stride = rowBytes(dim, elementType);
   const stored = new Uint8Array(count * stride);
   const view = new DataView(stored.buffer);
-  const values = new Int8Array(stored.buffer);
   for (let r = 0; r < count; r++) {
     const base = r * stride;
-    view.setFloat32(base, quantizeInt8(rows.subarray(r * dim, (r + 1) * dim), values.subarray(base + 4, base + 4 + dim)), true);
+    const row = rows.subarray(r * dim, (r + 1) * dim);
+    const scale =
+      elementType === "int8" ? quantizeInt8(row, new Int8Array(stored.buffer, base + 4, dim)) : packSigns(row, stored.subarray(base + 4, base + stride));
+    view.setFloat32(base, scale, true);
   }
   return stored;
 }
@@ -329,7 +344,7 @@ async function withFile<T>(path: string, use: (handle: FileHandle) => Promise<T>
 
 /**
  * Checks stored rows chunk by chunk as they are read: the payload checksum, and that values (of
- * an int8 file, scales) are finite (scales also not negative). A bad value is reported only at
+ * an int8 or sign file, scales) are finite (scales also not negative). A bad value is reported only at
  * finish(), once the checksum says whether it is damage.
  */
 class RowVerifier {
@@ -414,8 +429,9 @@ export function readStoredVectors(path: string, { verify = true, allocate = ordi
       verifier?.finish();
       return { ...rest, dim, count, rows };
     }
-    // int8: each row's scale and values read together, then apart.
-    const rows = new Int8Array(allocate(count * dim));
+    // int8 or signs: each row's scale and values read together, then apart.
+    const values = valueBytes(dim, elementType);
+    const bytes = new Uint8Array(allocate(count * values));
     const scales = float32Array(allocate, count);
     const buffer = new Uint8Array(step * stride);
     const view = new DataView(buffer.buffer);
@@ -424,18 +440,20 @@ export function readStoredVectors(path: string, { verify = true, allocate = ordi
       await readRows(buffer.subarray(0, n * stride), start);
       for (let r = 0; r < n; r++) {
         scales[start + r] = view.getFloat32(r * stride, true);
-        rows.set(new Int8Array(buffer.buffer, r * stride + 4, dim), (start + r) * dim);
+        bytes.set(buffer.subarray(r * stride + 4, (r + 1) * stride), (start + r) * values);
       }
     }
     verifier?.finish();
-    return { ...rest, elementType, dim, count, rows, scales };
+    const stored = { ...rest, dim, count, scales };
+    return elementType === "int8" ? { ...stored, elementType, rows: new Int8Array(bytes.buffer, 0, count * dim) } : { ...stored, elementType, rows: bytes };
   });
 }
 
 /** Reads a whole vector file of float32 rows (see readStoredVectors); a file of int8 rows is refused. */
 export async function readVectorFile(path: string, options: ReadOptions = {}): Promise<VectorFile> {
   const file = await readStoredVectors(path, options);
-  if (file.elementType === "int8") throw new InputError(`${path} stores int8 rows where float32 rows are expected`);
+  if (file.elementType !== undefined && file.elementType !== "float32")
+    throw new InputError(`${path} stores ${file.elementType} rows where float32 rows are expected`);
   return file;
 }
 

@@ -24,8 +24,11 @@ export interface VectorLayout {
   blocks: LayoutBlock[];
 }
 
-/** How a file stores vectors' values: float32, or int8 with one float32 scale per vector (indexer/vector-file.ts). */
-export type ElementType = "float32" | "int8";
+/**
+ * How a file stores vectors' values: float32, int8 with one float32 scale per vector, or signs (a
+ * bit per value) with one float32 factor per vector (indexer/vector-file.ts).
+ */
+export type ElementType = "float32" | "int8" | "sign";
 
 /** The layout a projection produces: one block of kOut x kIn coordinates per MLP matrix. */
 export function layoutOf(projection: Projection): VectorLayout {

@@ -45,8 +45,9 @@ export function registerBuild(program: Command): void {
     )
     .option(
       "--sketch-precision <type>",
-      "how the sketch is stored: int8 (a quarter of the bytes; a row's values within half a step of max |x| / 127) or float32",
-      oneOf(["int8", "float32"] as const),
+      "how the sketch is stored: int8 (a quarter of the bytes; a row's values within half a step of max |x| / 127), " +
+        "sign (a bit per coordinate and a factor per row: ranks as about 5 int8 coordinates per byte) or float32",
+      oneOf(["int8", "sign", "float32"] as const),
       sketchPrecision(d.sketch),
     )
     .option("--fisher <mode>", "labels for the Fisher: sampled (the paper's) or empirical", fisherMode, d.fisher)

@@ -1,0 +1,125 @@
+/**
+ * One bit per coordinate: how a vector file stores a sketch's rows as signs (indexer/vector-file.ts),
+ * and how a query meets them. Row x keeps sign(x_j) and one factor f = |x|_2^2 / |x|_1; then
+ *
+ *   <y, x>  ~  f * sum_j y_j sign(x_j),
+ *
+ * unbiased wherever E[y_j | x_j] is linear in x_j (jointly Gaussian coordinates, as a random
+ * rotation makes them): a bit carries 2/pi of a coordinate's information, so a byte of signs ranks
+ * as about five int8 coordinates do (docs/research/index-faithfulness.md, section 14).
+ *
+ * The query is rounded to QUERY_BITS-bit integers q (one scale per stretch) and stored as bit
+ * planes b_k (two's complement: q = sum_k w_k b_k, w = 1, 2, .., -2^(QUERY_BITS-1)), so that with
+ * u the row's bits over the same bytes and s = 2u - 1,
+ *
+ *   sum_j q_j s_j = sum_k w_k (2 |b_k & u| - |b_k|) = sum_k w_k (|u| - hamming(b_k, u)),
+ *
+ * which SimSIMD's popcounts give exactly, whatever bits of u lie outside the stretch (b_k is zero
+ * there).
+ */
+import { createRequire } from "node:module";
+
+const { hamming } = createRequire(import.meta.url)("simsimd") as typeof import("simsimd");
+
+/** Bytes of one row of `dim` signs. */
+export const signBytes = (dim: number): number => Math.ceil(dim / 8);
+
+/**
+ * Bits of a query value: q in [-15, 15] rounds each value within 1/30 of the stretch's largest,
+ * which adds under 1 % to the variance of a product by signs (whose own noise is pi/2 of a
+ * coordinate's variance per coordinate). signPlanes packs a value's low 4 bits and its sign bit.
+ */
+const QUERY_BITS = 5;
+const QUERY_MAX = 2 ** (QUERY_BITS - 1) - 1;
+/** w_k of the planes: 1, 2, 4, 8, -16. */
+const PLANE_WEIGHTS = Array.from({ length: QUERY_BITS }, (_, k) => (k === QUERY_BITS - 1 ? -(2 ** k) : 2 ** k));
+
+/**
+ * Writes the signs of `values` into `out` (signBytes(values.length) bytes: value j at bit j & 7 of
+ * byte j >> 3, set where it is positive; the last byte's spare bits zero) and returns the row's
+ * factor |x|_2^2 / |x|_1 (0 for a row of zeros).
+ */
+export function packSigns(values: Float32Array, out: Uint8Array): number {
+  let squares = 0;
+  let sizes = 0;
+  out.fill(0);
+  for (let j = 0; j < values.length; j++) {
+    const v = values[j];
+    squares += v * v;
+    sizes += Math.abs(v);
+    if (v > 0) out[j >> 3] |= 1 << (j & 7);
+  }
+  return sizes > 0 ? Math.fround(squares / sizes) : 0;
+}
+
+/** Per low nibble of q, its 4 bits spread one to a byte (bit k at bit 8k): 8 values' nibbles make 4 planes' bytes at once. */
+const SPREAD = Uint32Array.from({ length: 16 }, (_, n) => (n & 1) | ((n & 2) << 7) | ((n & 4) << 14) | ((n & 8) << 21));
+
+/** The row bytes that coordinates [offset, offset + count) lie in: [first, first + bytes). */
+const bytesOver = (offset: number, count: number) => ({ first: offset >> 3, bytes: signBytes(offset + count) - (offset >> 3) });
+
+/**
+ * The query stretch `values`, coordinates [offset, offset + values.length) of a row, rounded with
+ * one scale (max |v| / QUERY_MAX, returned) to QUERY_BITS-bit integers, as bit planes over the
+ * row bytes the stretch lies in (bytesOver), back to back; undefined for a stretch of zeros.
+ */
+export function signPlanes(values: Float32Array, offset: number): { planes: Uint8Array; scale: number } | undefined {
+  let max = 0;
+  for (let i = 0; i < values.length; i++) {
+    const size = Math.abs(values[i]);
+    if (size > max) max = size;
+  }
+  const scale = Math.fround(max / QUERY_MAX);
+  if (!(scale > 0)) return undefined;
+  const { bytes } = bytesOver(offset, values.length);
+  const planes = new Uint8Array(QUERY_BITS * bytes);
+  // Values fill bytes from bit (offset & 7) of the first; each byte's planes are gathered, then written.
+  let j = -(offset & 7);
+  for (let byte = 0; byte < bytes; byte++, j += 8) {
+    let low = 0;
+    let high = 0;
+    for (let bit = 0; bit < 8; bit++) {
+      const i = j + bit;
+      if (i < 0 || i >= values.length) continue;
+      const q = Math.max(-QUERY_MAX, Math.min(QUERY_MAX, Math.floor(values[i] / scale + 0.5))) & ((1 << QUERY_BITS) - 1);
+      low |= SPREAD[q & 15] << bit;
+      high |= (q >> 4) << bit;
+    }
+    for (let k = 0; k < 4; k++) planes[k * bytes + byte] = (low >>> (8 * k)) & 0xff;
+    planes[4 * bytes + byte] = high;
+  }
+  return { planes, scale };
+}
+
+/** Zero bytes that |u| is counted against (grown as needed). */
+let zeros = new Uint8Array(0);
+
+/** sum_j q_j sign(x_j) over the stretch at coordinate `offset` whose planes signPlanes made; `row` is the row's bits (signBytes(dim) bytes). */
+export function signProduct(row: Uint8Array, offset: number, planes: Uint8Array): number {
+  const bytes = planes.length / QUERY_BITS;
+  if (zeros.length < bytes) zeros = new Uint8Array(bytes);
+  const first = offset >> 3;
+  const u = row.subarray(first, first + bytes);
+  const set = hamming(u, zeros.subarray(0, bytes));
+  let sum = 0;
+  for (let k = 0; k < QUERY_BITS; k++) sum += PLANE_WEIGHTS[k] * (set - hamming(planes.subarray(k * bytes, (k + 1) * bytes), u));
+  return sum;
+}
+
+/** The planes of `planes` (made by signPlanes for coordinates from `offset`) restricted to coordinates [from, to): the bits outside cleared. */
+export function planesOver(planes: Uint8Array, offset: number, from: number, to: number): Uint8Array {
+  const bytes = planes.length / QUERY_BITS;
+  const { first, bytes: kept } = bytesOver(from, to - from);
+  const skip = first - (offset >> 3);
+  const over = new Uint8Array(QUERY_BITS * kept);
+  // Bits of the first kept byte below `from`, and of the last at or above `to`, are not the range's.
+  const lowMask = 0xff << (from & 7);
+  const highMask = to & 7 ? 0xff >> (8 - (to & 7)) : 0xff;
+  for (let k = 0; k < QUERY_BITS; k++) {
+    const plane = over.subarray(k * kept, (k + 1) * kept);
+    plane.set(planes.subarray(k * bytes + skip, k * bytes + skip + kept));
+    plane[0] &= lowMask;
+    plane[kept - 1] &= highMask;
+  }
+  return over;
+}

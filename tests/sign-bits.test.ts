@@ -1,0 +1,101 @@
+/**
+ * Sign rows (a bit per coordinate and a factor |x|^2 / |x|_1) against brute force: the bits and
+ * factor as written, a query's products by its bit planes equal to the integer sums
+ * sum_j q_j sign(x_j) of its rounded values, for stretches at any coordinate (not only whole bytes),
+ * restricted to sub-ranges; and the estimator's two properties the index relies on
+ * (docs/research/index-faithfulness.md, section 14): f sum_j y_j sign(x_j) is an unbiased estimate
+ * of <y, x> for jointly Gaussian coordinates, erring by (pi/2 - 1)(1 - rho^2) per coordinate in
+ * variance (in units of |x| |y| / dim): given x, the error is sum_j z_j (f sign(x_j) - x_j) with z the
+ * part of y independent of x, whose variance is (1 - rho^2) (dim f^2 - |x|^2) ~ (1 - rho^2)(pi/2 - 1) dim.
+ */
+import { describe, expect, it } from "vitest";
+import { packSigns, planesOver, signBytes, signPlanes, signProduct } from "../src/indexer/sign-bits.js";
+import { normalGenerator } from "../src/util/random.js";
+
+/** The rounding signPlanes documents: q = round(v / s) within [-15, 15], s = max |v| / 15 in float32. */
+function rounded(values: Float32Array): { q: number[]; scale: number } {
+  const scale = Math.fround(Math.max(...Array.from(values, Math.abs)) / 15);
+  return { q: Array.from(values, (v) => Math.max(-15, Math.min(15, Math.floor(v / scale + 0.5)))), scale };
+}
+
+const bitOf = (row: Uint8Array, j: number): number => (row[j >> 3] >> (j & 7)) & 1;
+
+describe("sign bits", () => {
+  const normal = normalGenerator(5);
+
+  it("packs each value's sign and the factor |x|^2 / |x|_1; a row of zeros has factor 0", () => {
+    const values = Float32Array.from({ length: 37 }, () => normal());
+    values[4] = 0;
+    const out = new Uint8Array(signBytes(37)).fill(0xff);
+    const factor = packSigns(values, out);
+    expect(out.length).toBe(5);
+    for (let j = 0; j < 37; j++) expect(bitOf(out, j), `value ${j}`).toBe(values[j] > 0 ? 1 : 0);
+    for (let j = 37; j < 40; j++) expect(bitOf(out, j), `spare bit ${j}`).toBe(0);
+    const squares = Array.from(values).reduce((a, v) => a + v * v, 0);
+    const sizes = Array.from(values).reduce((a, v) => a + Math.abs(v), 0);
+    expect(factor).toBe(Math.fround(squares / sizes));
+    expect(packSigns(new Float32Array(9), new Uint8Array(2))).toBe(0);
+  });
+
+  it("scores a stretch at any coordinate by its bit planes as the integer sum of its rounded values times the signs", () => {
+    const dim = 203;
+    const row = new Uint8Array(signBytes(dim));
+    packSigns(
+      Float32Array.from({ length: dim }, () => normal()),
+      row,
+    );
+    for (const [offset, length] of [
+      [0, 203],
+      [3, 1],
+      [5, 6],
+      [13, 100],
+      [64, 64],
+      [101, 102],
+    ]) {
+      const stretch = Float32Array.from({ length }, () => normal());
+      const planes = signPlanes(stretch, offset);
+      if (!planes) throw new Error("a stretch of normal values has planes");
+      const { q, scale } = rounded(stretch);
+      expect(planes.scale).toBe(scale);
+      const expected = q.reduce((a, v, i) => a + v * (bitOf(row, offset + i) ? 1 : -1), 0);
+      expect(signProduct(row, offset, planes.planes), `[${offset}, ${offset + length})`).toBe(expected);
+      // Restricted to a sub-range: the same sum over it, the bits around it left out.
+      const [from, to] = [offset + Math.floor(length / 3), offset + Math.ceil((2 * length) / 3)];
+      const over = q.slice(from - offset, to - offset).reduce((a, v, i) => a + v * (bitOf(row, from + i) ? 1 : -1), 0);
+      expect(signProduct(row, from, planesOver(planes.planes, offset, from, to)), `[${from}, ${to}) of [${offset}, ${offset + length})`).toBe(over);
+    }
+    expect(signPlanes(new Float32Array(10), 4)).toBeUndefined();
+  });
+
+  it("estimates <y, x> without bias, erring by (pi/2 - 1)(1 - rho^2) per coordinate, for Gaussian coordinates of correlation rho", () => {
+    const dim = 4096;
+    const trials = 400;
+    for (const rho of [0, 0.6]) {
+      const errors: number[] = [];
+      for (let t = 0; t < trials; t++) {
+        const x = Float32Array.from({ length: dim }, () => normal());
+        const y = Float32Array.from(x, (v) => rho * v + Math.sqrt(1 - rho * rho) * normal());
+        const bits = new Uint8Array(signBytes(dim));
+        const factor = packSigns(x, bits);
+        let estimate = 0;
+        let exact = 0;
+        let xx = 0;
+        let yy = 0;
+        for (let j = 0; j < dim; j++) {
+          estimate += y[j] * (bitOf(bits, j) ? 1 : -1);
+          exact += x[j] * y[j];
+          xx += x[j] * x[j];
+          yy += y[j] * y[j];
+        }
+        // In units of |x| |y| / sqrt(dim): the error of one coordinate's worth.
+        errors.push(((factor * estimate - exact) / Math.sqrt(xx * yy)) * Math.sqrt(dim));
+      }
+      const mean = errors.reduce((a, b) => a + b, 0) / trials;
+      const variance = errors.reduce((a, e) => a + (e - mean) ** 2, 0) / (trials - 1);
+      const expected = (Math.PI / 2 - 1) * (1 - rho * rho);
+      expect(Math.abs(mean), `rho ${rho}: mean error ${mean}`).toBeLessThan(4 * Math.sqrt(expected / trials));
+      expect(variance / expected, `rho ${rho}: variance ${variance}`).toBeGreaterThan(0.8);
+      expect(variance / expected, `rho ${rho}: variance ${variance}`).toBeLessThan(1.25);
+    }
+  });
+});
