@@ -66,6 +66,14 @@ function allowed(file: StoredVectors, r: number, from = 0, to = DIM): number {
   return bound;
 }
 
+/** Two rows' scores by layer ([row][layer]) and whole, from one prepared query. */
+function splitByLayer(file: StoredVectors): { picked: number[]; byLayer: number[][]; whole: Float32Array } {
+  const picked = [3, 31];
+  const prepared = rowQuery(file, query);
+  const ordinals = picked.map((r) => FIRST_ORDINAL + r);
+  return { picked, byLayer: layerScoresOfRows(prepared, ordinals, [0, 1]), whole: scoreRows(prepared, ordinals) };
+}
+
 describe.each(["float32", "int8"] as const)("scores of %s rows against float64 brute force", (elementType: ElementType) => {
   let tmp: Awaited<ReturnType<typeof tempDir>>;
   let file: StoredVectors;
@@ -108,17 +116,7 @@ describe.each(["float32", "int8"] as const)("scores of %s rows against float64 b
   });
 
   it("splits a row's score by layer, the parts summing to the whole", () => {
-    const picked = [3, 31];
-    const prepared = rowQuery(file, query);
-    const byLayer = layerScoresOfRows(
-      prepared,
-      picked.map((r) => FIRST_ORDINAL + r),
-      [0, 1],
-    );
-    const whole = scoreRows(
-      prepared,
-      picked.map((r) => FIRST_ORDINAL + r),
-    );
+    const { picked, byLayer, whole } = splitByLayer(file);
     picked.forEach((r, i) => {
       LAYER_RANGES.forEach(([from, to], layer) =>
         expect(Math.abs(byLayer[i][layer] - exact(r, from, to)), `row ${r} layer ${layer}`).toBeLessThanOrEqual(allowed(file, r, from, to)),
@@ -187,13 +185,7 @@ describe("scores of sign rows against their brute-force sums", () => {
     masked.set(query.subarray(100), 100);
     const alone = scoreAllRows(rowQuery(file, masked));
     for (let r = 0; r < COUNT; r++) expect(near(alone[r], signScore(r, masked, 100, DIM)), `row ${r}`).toBe(true);
-    const picked = [3, 31];
-    const prepared = rowQuery(file, query);
-    const byLayer = layerScoresOfRows(
-      prepared,
-      picked.map((r) => FIRST_ORDINAL + r),
-      [0, 1],
-    );
+    const { picked, byLayer } = splitByLayer(file);
     picked.forEach((r, i) => {
       LAYER_RANGES.forEach(([from, to], layer) => expect(near(byLayer[i][layer], signScore(r, query, 0, DIM, from, to)), `row ${r} layer ${layer}`).toBe(true));
       expect(near(byLayer[i][0] + byLayer[i][1], signScore(r, query, 0, DIM)), `row ${r}`).toBe(true);

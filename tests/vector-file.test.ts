@@ -40,14 +40,17 @@ afterAll(async () => {
 const file = (name: string): string => path.join(dir, name);
 const tempFiles = async (): Promise<string[]> => (await readdir(dir)).filter((f) => f.endsWith(".tmp"));
 
-/** A file the writer would refuse: NaN at value `index`, checksums recomputed as documented. */
-function withNaN(bytes: Buffer, index: number): Buffer {
+/** `bytes` with float32 `value` written at payload byte `at` and both checksums recomputed as documented: a file the writer would refuse. */
+function withFloat(bytes: Buffer, at: number, value: number): Buffer {
   const dataOffset = bytes.readUInt32LE(12);
-  bytes.writeFloatLE(Number.NaN, dataOffset + index * 4);
+  bytes.writeFloatLE(value, dataOffset + at);
   createHash("sha256").update(bytes.subarray(dataOffset)).digest().copy(bytes, 40);
   createHash("sha256").update(bytes.subarray(0, 72)).update(bytes.subarray(104, dataOffset)).digest().copy(bytes, 72);
   return bytes;
 }
+
+/** NaN at value `index` of a float32 file. */
+const withNaN = (bytes: Buffer, index: number): Buffer => withFloat(bytes, index * 4, Number.NaN);
 
 describe("vector file round trip", () => {
   it("returns exactly what was written", async () => {
@@ -115,13 +118,31 @@ function asVersion1(bytes: Buffer): Buffer {
   return Buffer.concat([header, bytes.subarray(bytes.readUInt32LE(12))]);
 }
 
+/** Rows written in `elementType` and read back, of that type. */
+async function storedFile<T extends "int8" | "sign">(
+  elementType: T,
+  name: string,
+  rows: Float32Array,
+  firstOrdinal = 0,
+): Promise<Extract<QuantizedVectorFile | SignVectorFile, { elementType: T }>> {
+  await writeVectorFile(file(name), { dim: DIM, firstOrdinal, layout: LAYOUT, rows, elementType });
+  const read = await readStoredVectors(file(name));
+  if (read.elementType !== elementType) throw new Error(`${name}: read back as ${read.elementType}`);
+  return read as Extract<QuantizedVectorFile | SignVectorFile, { elementType: T }>;
+}
+
+/** Shards of `rows` split at row `split`, merged, equal the file one write of them makes. */
+async function expectMergedAsWhole(elementType: "int8" | "sign", rows: Float32Array, split: number, firstOrdinal: number): Promise<void> {
+  const name = (part: string) => `${elementType}-${part}.vec`;
+  await storedFile(elementType, name("whole"), rows, firstOrdinal);
+  await storedFile(elementType, name("a"), rows.subarray(0, split * DIM), firstOrdinal);
+  await storedFile(elementType, name("b"), rows.subarray(split * DIM), firstOrdinal + split);
+  await mergeVectorFiles([file(name("a")), file(name("b"))], file(name("merged")));
+  expect(await readFile(file(name("merged")))).toEqual(await readFile(file(name("whole"))));
+}
+
 describe("int8 rows: a quarter of the bytes, each value within half a step of its row's scale", () => {
-  const int8File = async (name: string, rows: Float32Array, firstOrdinal = 0): Promise<QuantizedVectorFile> => {
-    await writeVectorFile(file(name), { dim: DIM, firstOrdinal, layout: LAYOUT, rows, elementType: "int8" });
-    const read = await readStoredVectors(file(name));
-    if (read.elementType !== "int8") throw new Error(`${name}: read back as ${read.elementType}`);
-    return read;
-  };
+  const int8File = (name: string, rows: Float32Array, firstOrdinal = 0) => storedFile("int8", name, rows, firstOrdinal);
 
   it("stores each row as int8 values times a scale max |x| / 127, within half a step of the original", async () => {
     const rows = randomRows(50, 11);
@@ -146,11 +167,7 @@ describe("int8 rows: a quarter of the bytes, each value within half a step of it
 
   it("merges int8 shards into the file one write makes, and refuses shards of both element types", async () => {
     const rows = randomRows(30, 12);
-    await int8File("int8-whole.vec", rows, 4);
-    await int8File("int8-a.vec", rows.subarray(0, 12 * DIM), 4);
-    await int8File("int8-b.vec", rows.subarray(12 * DIM), 16);
-    await mergeVectorFiles([file("int8-a.vec"), file("int8-b.vec")], file("int8-merged.vec"));
-    expect(await readFile(file("int8-merged.vec"))).toEqual(await readFile(file("int8-whole.vec")));
+    await expectMergedAsWhole("int8", rows, 12, 4);
     await writeVectorFile(file("float-b.vec"), { dim: DIM, firstOrdinal: 16, layout: LAYOUT, rows: rows.subarray(12 * DIM) });
     await expectRefused(mergeVectorFiles([file("int8-a.vec"), file("float-b.vec")], file("mixed.vec")), file("float-b.vec"), /float32 rows, .* has int8 rows/);
   });
@@ -165,22 +182,13 @@ describe("int8 rows: a quarter of the bytes, each value within half a step of it
     await writeFile(file("int8-flipped.vec"), flipped);
     await expectRefused(readStoredVectors(file("int8-flipped.vec")), file("int8-flipped.vec"), /payload checksum mismatch/);
     // A negative scale with consistent checksums: refused, naming the row.
-    const negative = Buffer.from(bytes);
-    negative.writeFloatLE(-1, dataOffset + 3 * (DIM + 4));
-    createHash("sha256").update(negative.subarray(dataOffset)).digest().copy(negative, 40);
-    createHash("sha256").update(negative.subarray(0, 72)).update(negative.subarray(104, dataOffset)).digest().copy(negative, 72);
-    await writeFile(file("int8-negative.vec"), negative);
+    await writeFile(file("int8-negative.vec"), withFloat(Buffer.from(bytes), 3 * (DIM + 4), -1));
     await expectRefused(readStoredVectors(file("int8-negative.vec")), file("int8-negative.vec"), /row 3 \(ordinal 3\) has an invalid scale \(-1\)/);
   });
 });
 
 describe("sign rows: a bit per value and a factor |x|^2 / |x|_1 per row", () => {
-  const signFile = async (name: string, rows: Float32Array, firstOrdinal = 0): Promise<SignVectorFile> => {
-    await writeVectorFile(file(name), { dim: DIM, firstOrdinal, layout: LAYOUT, rows, elementType: "sign" });
-    const read = await readStoredVectors(file(name));
-    if (read.elementType !== "sign") throw new Error(`${name}: read back as ${read.elementType}`);
-    return read;
-  };
+  const signFile = (name: string, rows: Float32Array, firstOrdinal = 0) => storedFile("sign", name, rows, firstOrdinal);
 
   it("stores value j's sign at bit j & 7 of byte j >> 3, and the row's factor", async () => {
     const rows = randomRows(40, 21);
@@ -198,20 +206,10 @@ describe("sign rows: a bit per value and a factor |x|^2 / |x|_1 per row", () => 
   });
 
   it("merges sign shards into the file one write makes; is refused where float32 rows are expected; a damaged factor is refused", async () => {
-    const rows = randomRows(20, 22);
-    await signFile("sign-whole.vec", rows, 2);
-    await signFile("sign-a.vec", rows.subarray(0, 9 * DIM), 2);
-    await signFile("sign-b.vec", rows.subarray(9 * DIM), 11);
-    await mergeVectorFiles([file("sign-a.vec"), file("sign-b.vec")], file("sign-merged.vec"));
-    expect(await readFile(file("sign-merged.vec"))).toEqual(await readFile(file("sign-whole.vec")));
+    await expectMergedAsWhole("sign", randomRows(20, 22), 9, 2);
     await expectRefused(readVectorFile(file("sign-whole.vec")), file("sign-whole.vec"), /stores sign rows where float32 rows are expected/);
     const bytes = await readFile(file("sign-whole.vec"));
-    const dataOffset = bytes.readUInt32LE(12);
-    const infinite = Buffer.from(bytes);
-    infinite.writeFloatLE(Number.POSITIVE_INFINITY, dataOffset + 4 * (DIM / 8 + 4));
-    createHash("sha256").update(infinite.subarray(dataOffset)).digest().copy(infinite, 40);
-    createHash("sha256").update(infinite.subarray(0, 72)).update(infinite.subarray(104, dataOffset)).digest().copy(infinite, 72);
-    await writeFile(file("sign-infinite.vec"), infinite);
+    await writeFile(file("sign-infinite.vec"), withFloat(Buffer.from(bytes), 4 * (DIM / 8 + 4), Number.POSITIVE_INFINITY));
     await expectRefused(readStoredVectors(file("sign-infinite.vec")), file("sign-infinite.vec"), /row 4 \(ordinal 6\) has an invalid scale \(Infinity\)/);
   });
 });
