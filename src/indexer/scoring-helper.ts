@@ -73,7 +73,8 @@ export function exchangeViews({ exchange, maxRows, maxValues }: Pick<HelperData,
     partsMeta,
     float32Values: new Float32Array(exchange, valuesAt, maxValues),
     int8Values: new Int8Array(exchange, valuesAt, maxValues),
-    uint8Values: new Uint8Array(exchange, valuesAt, maxValues),
+    // Sign planes: 5 bits a coordinate in whole bytes, however their parts fall; the region holds 4 bytes a value.
+    uint8Values: new Uint8Array(exchange, valuesAt, 4 * maxValues),
     rows: new Int32Array(exchange, rowsAt, maxRows),
     out: new Float32Array(exchange, rowsAt + 4 * maxRows, maxRows),
   };

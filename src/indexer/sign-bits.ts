@@ -5,8 +5,11 @@
  *   <y, x>  ~  f * sum_j y_j sign(x_j),
  *
  * unbiased wherever E[y_j | x_j] is linear in x_j (jointly Gaussian coordinates, as a random
- * rotation makes them): a bit carries 2/pi of a coordinate's information, so a byte of signs ranks
- * as about five int8 coordinates do (docs/research/index-faithfulness.md, section 14).
+ * rotation makes them), erring by (pi/2 - 1)(1 - rho^2) per coordinate in variance, in units of
+ * |x| |y| / dim (tests/sign-bits.test.ts). Of a sketch of k << n coordinates, whose own error is
+ * about 1/k, a bit thus carries 2/pi of a coordinate, and a byte of signs ranks as about five int8
+ * coordinates do; of a whole rotation (k = n, products exact) the signs' error is all there is
+ * (docs/research/index-faithfulness.md, section 14).
  *
  * The query is rounded to QUERY_BITS-bit integers q (one scale per stretch) and stored as bit
  * planes b_k (two's complement: q = sum_k w_k b_k, w = 1, 2, .., -2^(QUERY_BITS-1)), so that with
@@ -25,9 +28,10 @@ const { hamming } = createRequire(import.meta.url)("simsimd") as typeof import("
 export const signBytes = (dim: number): number => Math.ceil(dim / 8);
 
 /**
- * Bits of a query value: q in [-15, 15] rounds each value within 1/30 of the stretch's largest,
- * which adds under 1 % to the variance of a product by signs (whose own noise is pi/2 of a
- * coordinate's variance per coordinate). signPlanes packs a value's low 4 bits and its sign bit.
+ * Bits of a query value: q in [-15, 15] rounds each value within 1/30 of the stretch's largest
+ * (about 5 standard deviations of a stretch of Gaussian values), an error of variance step^2 / 12
+ * per value that adds about 2 % to the estimate's own error above. signPlanes packs a value's low
+ * 4 bits and its sign bit.
  */
 const QUERY_BITS = 5;
 const QUERY_MAX = 2 ** (QUERY_BITS - 1) - 1;
