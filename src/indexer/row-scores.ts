@@ -149,15 +149,11 @@ function partsOver({ file, parts }: RowQuery, ranges: readonly CoordinateRange[]
       const from = Math.max(offset, part.offset);
       const to = Math.min(offset + size, part.offset + (part.size ?? part.values.length));
       if (from >= to) continue;
-      over.push({
-        offset: from,
-        values:
-          file.elementType === "sign"
-            ? planesOver(part.values as Uint8Array, part.offset, from, to)
-            : part.values.subarray(from - part.offset, to - part.offset),
-        scale: part.scale,
-        ...(file.elementType === "sign" ? { size: to - from } : {}),
-      });
+      over.push(
+        file.elementType === "sign"
+          ? { offset: from, values: planesOver(part.values as Uint8Array, part.offset, from, to), scale: part.scale, size: to - from }
+          : { offset: from, values: part.values.subarray(from - part.offset, to - part.offset), scale: part.scale },
+      );
     }
   }
   return over;

@@ -86,8 +86,7 @@ const exchangeBytes = (maxRows: number, maxValues: number): number => 32 + 24 * 
 export const scoringHelperBytes = (maxRows: number, maxValues: number): number => 30 * 2 ** 20 + exchangeBytes(maxRows, maxValues);
 
 const isShared = (file: StoredVectors): boolean =>
-  file.rows.buffer instanceof SharedArrayBuffer &&
-  (file.elementType === "int8" || file.elementType === "sign" ? file.scales.buffer instanceof SharedArrayBuffer : true);
+  file.rows.buffer instanceof SharedArrayBuffer && (!("scales" in file) || file.scales.buffer instanceof SharedArrayBuffer);
 
 /** The parts of `views` as the helper reads them back (written by ScoringHelper.score). */
 export function partsFrom(views: ReturnType<typeof exchangeViews>, file: StoredVectors, count: number): QueryPart[] {

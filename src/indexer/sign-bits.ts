@@ -21,6 +21,7 @@
  * there).
  */
 import { createRequire } from "node:module";
+import { largestMagnitude, roundToStep } from "./int8.js";
 
 const { hamming } = createRequire(import.meta.url)("simsimd") as typeof import("simsimd");
 
@@ -68,12 +69,7 @@ const bytesOver = (offset: number, count: number) => ({ first: offset >> 3, byte
  * row bytes the stretch lies in (bytesOver), back to back; undefined for a stretch of zeros.
  */
 export function signPlanes(values: Float32Array, offset: number): { planes: Uint8Array; scale: number } | undefined {
-  let max = 0;
-  for (let i = 0; i < values.length; i++) {
-    const size = Math.abs(values[i]);
-    if (size > max) max = size;
-  }
-  const scale = Math.fround(max / QUERY_MAX);
+  const scale = Math.fround(largestMagnitude(values) / QUERY_MAX);
   if (!(scale > 0)) return undefined;
   const { bytes } = bytesOver(offset, values.length);
   const planes = new Uint8Array(QUERY_BITS * bytes);
@@ -85,7 +81,7 @@ export function signPlanes(values: Float32Array, offset: number): { planes: Uint
     for (let bit = 0; bit < 8; bit++) {
       const i = j + bit;
       if (i < 0 || i >= values.length) continue;
-      const q = Math.max(-QUERY_MAX, Math.min(QUERY_MAX, Math.floor(values[i] / scale + 0.5))) & ((1 << QUERY_BITS) - 1);
+      const q = roundToStep(values[i], scale, QUERY_MAX) & ((1 << QUERY_BITS) - 1);
       low |= SPREAD[q & 15] << bit;
       high |= (q >> 4) << bit;
     }
