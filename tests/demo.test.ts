@@ -10,7 +10,10 @@ import { IndexEngine } from "../src/engine/index-engine.js";
 import { checkInfluenceArgs } from "../src/engine/query-validation.js";
 import { startIndexServer } from "../src/http/open-index-server.js";
 import { readIndexManifest } from "../src/indexer/index-manifest.js";
-import { DEMO_INDEX, DEMO_MODEL, DEMO_SMALL_INDEX, DEMO_SMALL_MODEL, ensureDemoIndex, serveDemo } from "../scripts/demo-index.js";
+import { inputWidth } from "../src/model/model.js";
+import { modelTokenizer } from "../src/model/open-model.js";
+import { resolveSketch } from "../src/projection/sketch.js";
+import { DEMO_BUILD, DEMO_INDEX, DEMO_MODEL, DEMO_SMALL_INDEX, DEMO_SMALL_MODEL, ensureDemoIndex, serveDemo } from "../scripts/demo-index.js";
 import { DEMO_QUERIES } from "../scripts/demo-queries.js";
 import { memoryLogger } from "../support/server.js";
 
@@ -128,9 +131,16 @@ describe("npm run demo -- --compare: the demo model's index beside the small mod
   it("indexes the same corpus slice with the same settings, each with its own model", async () => {
     const [big, small] = await Promise.all([readIndexManifest(DEMO_INDEX), readIndexManifest(DEMO_SMALL_INDEX)]);
     expect([big.model.path, small.model.path]).toEqual([DEMO_MODEL, DEMO_SMALL_MODEL]);
-    const { modelFingerprint: bigModel, ...bigSettings } = big.parameters;
-    const { modelFingerprint: smallModel, ...smallSettings } = small.parameters;
+    const { modelFingerprint: bigModel, sketch: bigSketch, ...bigSettings } = big.parameters;
+    const { modelFingerprint: smallModel, sketch: smallSketch, ...smallSettings } = small.parameters;
     expect(smallSettings).toEqual(bigSettings);
+    // The same sketch request, resolved for each model's matrices (both keep them whole, as signs).
+    const request = DEMO_BUILD.parameters.sketch;
+    if (!request) throw new Error("the demo build asks for a sketch");
+    const shapes = async (dir: string) => (await modelTokenizer(dir)).model.modules.map((m) => ({ out: m.outFeatures, in: inputWidth(m) }));
+    expect(bigSketch).toEqual(resolveSketch(request, await shapes(DEMO_MODEL)));
+    expect(smallSketch).toEqual(resolveSketch(request, await shapes(DEMO_SMALL_MODEL)));
+    expect([bigSketch?.precision, smallSketch?.precision]).toEqual(["sign", "sign"]);
     expect(smallModel).not.toBe(bigModel);
     expect(small.corpus).toEqual(big.corpus);
     expect(small.corpus.sequences).toBe(big.parameters.maxSequences);

@@ -272,7 +272,7 @@ describe("the influence index on gpt2-tiny (empirical Fisher)", () => {
 
   it("refuses a sketch too small to give every matrix a coordinate, before building anything", async () => {
     const out = path.join(tmp.dir, "tiny-sketch");
-    const parameters = { ...buildJob(modelDir, out).parameters, sketch: { floats: 3, rank: 4, seed: 0 } };
+    const parameters = { ...buildJob(modelDir, out).parameters, sketch: { floats: 3, precision: "int8" as const, seed: 0 } };
     await expect(runBuild(buildJob(modelDir, out, { parameters }))).rejects.toThrow(
       "a sketch of 3 floats per sequence leaves nothing to some of the model's 4 matrices: give at least 4, or 0 for none",
     );

@@ -8,7 +8,7 @@
  */
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { layerScoresOfRows, rowQuery, scoreAllRows, scoreRows } from "../src/indexer/row-scores.js";
+import { layerScoresOfRows, rangesQuery, rowQuery, scoreAllRows, scoreRows } from "../src/indexer/row-scores.js";
 import { type StoredVectors, readStoredVectors, writeVectorFile } from "../src/indexer/vector-file.js";
 import type { ElementType, VectorLayout } from "../src/projection/vector-layout.js";
 import { sharedMemory } from "../src/util/allocate.js";
@@ -190,6 +190,23 @@ describe("scores of sign rows against their brute-force sums", () => {
       LAYER_RANGES.forEach(([from, to], layer) => expect(near(byLayer[i][layer], signScore(r, query, 0, DIM, from, to)), `row ${r} layer ${layer}`).toBe(true));
       expect(near(byLayer[i][0] + byLayer[i][1], signScore(r, query, 0, DIM)), `row ${r}`).toBe(true);
     });
+  });
+
+  it("scores a first pass's ranges by the query's signs alone: f_r g sum_j sign(y_j) sign(x_j), g = |y|^2 / |y|_1 of the multiplied stretch", () => {
+    const ranges = [
+      { offset: 3, size: 90 },
+      { offset: 93, size: 40 },
+    ];
+    const multipliers = [2, 2];
+    const scores = scoreAllRows(rangesQuery(rowQuery(file, query), ranges, multipliers, true));
+    const stretch = Array.from(query.subarray(3, 133), (v) => 2 * v);
+    const g = Math.fround(stretch.reduce((a, v) => a + v * v, 0) / stretch.reduce((a, v) => a + Math.abs(v), 0));
+    for (let r = 0; r < COUNT; r++) {
+      const row = Array.from(rows.subarray(r * DIM, (r + 1) * DIM));
+      const f = Math.fround(row.reduce((a, v) => a + v * v, 0) / row.reduce((a, v) => a + Math.abs(v), 0));
+      const agreement = stretch.reduce((a, v, i) => a + (v > 0 ? 1 : -1) * (row[3 + i] > 0 ? 1 : -1), 0);
+      expect(Math.abs(scores[r] - f * g * agreement), `row ${r}`).toBeLessThanOrEqual(1e-6 * f * g * stretch.length);
+    }
   });
 });
 

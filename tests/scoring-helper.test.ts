@@ -37,12 +37,14 @@ const ordinals = Array.from({ length: 3000 }, (_, i) => FIRST_ORDINAL + ((i * 37
 
 type Scorer = Parameters<typeof rowQuery>[2];
 
-/** The ways the engine scores many rows: every row or a list of ordinals, by the whole query or a range of it with a multiplier. */
+/** The ways the engine scores many rows: every row or a list of ordinals, by the whole query or a range of it with a multiplier, or a first pass's. */
 const WAYS: Array<(file: StoredVectors, scorer: Scorer) => Float32Array> = [
   (file, scorer) => scoreAllRows(rowQuery(file, query, scorer)),
   (file, scorer) => scoreRows(rowQuery(file, query, scorer), ordinals),
   (file, scorer) => scoreAllRows(rangesQuery(rowQuery(file, query, scorer), [{ offset: 128, size: 768 }], [0.5])),
   (file, scorer) => scoreRows(rangesQuery(rowQuery(file, query, scorer), [{ offset: 128, size: 768 }], [0.5]), ordinals),
+  // A first pass (sign rows: the query's signs alone), over a range that starts and ends inside bytes.
+  (file, scorer) => scoreRows(rangesQuery(rowQuery(file, query, scorer), [{ offset: 131, size: 765 }], [0.5], true), ordinals),
 ];
 
 const scoresOf = (file: StoredVectors, scorer: Scorer): Float32Array[] => WAYS.map((way) => way(file, scorer));

@@ -7,9 +7,11 @@
  * of <y, x> for jointly Gaussian coordinates, erring by (pi/2 - 1)(1 - rho^2) per coordinate in
  * variance (in units of |x| |y| / dim): given x, the error is sum_j z_j (f sign(x_j) - x_j) with z the
  * part of y independent of x, whose variance is (1 - rho^2) (dim f^2 - |x|^2) ~ (1 - rho^2)(pi/2 - 1) dim.
+ * A first pass's query of signs alone: its agreements with a row equal the integer sums
+ * sum_j sign(y_j) sign(x_j) at any coordinate, and f g times them estimates <y, x> arcsin(rho) / rho.
  */
 import { describe, expect, it } from "vitest";
-import { packSigns, planesOver, signBytes, signPlanes, signProduct } from "../src/indexer/sign-bits.js";
+import { packSigns, planesOver, signAgreement, signBytes, signPlanes, signProduct, signsPlane, stretchProduct } from "../src/indexer/sign-bits.js";
 import { normalGenerator } from "../src/util/random.js";
 
 /** The rounding signPlanes documents: q = round(v / s) within [-15, 15], s = max |v| / 15 in float32. */
@@ -65,6 +67,63 @@ describe("sign bits", () => {
       expect(signProduct(row, from, planesOver(planes.planes, offset, from, to)), `[${from}, ${to}) of [${offset}, ${offset + length})`).toBe(over);
     }
     expect(signPlanes(new Float32Array(10), 4)).toBeUndefined();
+  });
+
+  it("scores a stretch at any coordinate by the query's signs alone as the integer sum of sign agreements, whatever row bits lie around it", () => {
+    const dim = 203;
+    const row = new Uint8Array(signBytes(dim));
+    packSigns(
+      Float32Array.from({ length: dim }, () => normal()),
+      row,
+    );
+    for (const [offset, length] of [
+      [0, 203],
+      [3, 1],
+      [5, 6],
+      [13, 100],
+      [64, 64],
+      [101, 102],
+      [9, 3],
+    ]) {
+      const stretch = Float32Array.from({ length }, () => normal());
+      const signs = signsPlane(stretch, offset);
+      if (!signs) throw new Error("a stretch of normal values has signs");
+      for (let j = 0; j < length; j++) expect(bitOf(signs.plane, (offset & 7) + j), `value ${j}`).toBe(stretch[j] > 0 ? 1 : 0);
+      const squares = Array.from(stretch).reduce((a, v) => a + v * v, 0);
+      const sizes = Array.from(stretch).reduce((a, v) => a + Math.abs(v), 0);
+      expect(signs.factor).toBe(Math.fround(squares / sizes));
+      const expected = Array.from(stretch).reduce((a, v, i) => a + (v > 0 ? 1 : -1) * (bitOf(row, offset + i) ? 1 : -1), 0);
+      expect(signAgreement(row, offset, length, signs.plane), `[${offset}, ${offset + length})`).toBe(expected);
+      expect(stretchProduct(row, offset, length, signs.plane)).toBe(expected);
+      // Five planes of the same stretch go to signProduct.
+      const planes = signPlanes(stretch, offset)?.planes ?? new Uint8Array(0);
+      expect(stretchProduct(row, offset, length, planes)).toBe(signProduct(row, offset, planes));
+    }
+    expect(signsPlane(new Float32Array(10), 4)).toBeUndefined();
+  });
+
+  it("estimates <y, x> by the query's signs alone as SimHash does: times arcsin(rho) / rho, so unbiased at small rho", () => {
+    const dim = 4096;
+    const trials = 200;
+    for (const rho of [0.1, 0.6]) {
+      let estimates = 0;
+      let exacts = 0;
+      for (let t = 0; t < trials; t++) {
+        const x = Float32Array.from({ length: dim }, () => normal());
+        const y = Float32Array.from(x, (v) => rho * v + Math.sqrt(1 - rho * rho) * normal());
+        const bits = new Uint8Array(signBytes(dim));
+        const f = packSigns(x, bits);
+        const signs = signsPlane(y, 0);
+        if (!signs) throw new Error("normal values have signs");
+        estimates += f * signs.factor * signAgreement(bits, 0, dim, signs.plane);
+        exacts += x.reduce((a, v, j) => a + v * y[j], 0);
+      }
+      // E[sign(x) sign(y)] = (2/pi) arcsin(rho), and f g -> pi/2 for unit variances: dim arcsin(rho) against dim rho.
+      const expected = Math.asin(rho) / rho;
+      // Per trial the estimate errs by about sqrt(dim (pi/2)^2 (1 - (2/pi arcsin rho)^2)); the mean by 1/sqrt(trials) of that.
+      const sd = (Math.sqrt(dim) * (Math.PI / 2)) / Math.sqrt(trials);
+      expect(Math.abs(estimates / trials - (expected * exacts) / trials), `rho ${rho}`).toBeLessThan(4 * sd);
+    }
   });
 
   it("estimates <y, x> without bias, erring by (pi/2 - 1)(1 - rho^2) per coordinate, for Gaussian coordinates of correlation rho", () => {

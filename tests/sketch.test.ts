@@ -4,7 +4,7 @@ import { fitEkfac, serialPasses } from "../src/ekfac/fit.js";
 import { loadModel } from "../src/model/load.js";
 import type { GradientCapture } from "../src/model/model.js";
 import { Projector } from "../src/projection/projector.js";
-import { buildSketch, coarseSketch, sketchDims } from "../src/projection/sketch.js";
+import { buildSketch, coarseSketch, resolveSketch, sketchDims } from "../src/projection/sketch.js";
 import { layoutOf } from "../src/projection/vector-layout.js";
 import { expectedQueryScores } from "../support/fixture-index.js";
 import { fixturePath, fixtureQueries, fixtureTrain } from "../support/fixtures.js";
@@ -72,6 +72,51 @@ describe("the sketch's dims: a budget of floats shared by the matrices", () => {
         2,
       ),
     ).toThrow(/2 floats leaves no coordinate to each of 3 matrices/);
+  });
+});
+
+describe("the sketch a build's request resolves to", () => {
+  const layers = (n: number, shapes: Array<{ out: number; in: number }>) => Array.from({ length: n }, () => shapes).flat();
+  const gpt2Tiny = layers(2, [
+    { out: 128, in: 33 },
+    { out: 32, in: 129 },
+  ]);
+  const demo = layers(4, [
+    { out: 512, in: 129 },
+    { out: 128, in: 513 },
+  ]);
+  const gpt2Small = layers(12, [
+    { out: 3072, in: 769 },
+    { out: 768, in: 3073 },
+  ]);
+  const isWhole = (shapes: typeof demo, floats: number) => sketchDims(shapes, floats).every((d, i) => d.kOut === shapes[i].out && d.kIn === shapes[i].in);
+  const auto = { floats: 131_072, precision: "auto" as const, seed: 3 };
+
+  it("auto: int8 of whole matrices where they fit the budget, with a rank-4 scale", () => {
+    expect(resolveSketch(auto, gpt2Tiny)).toEqual({ floats: 131_072, precision: "int8", rank: 4, seed: 3 });
+    expect(isWhole(gpt2Tiny, 131_072)).toBe(true);
+  });
+
+  it("auto: signs of whole matrices where they fit eight times the budget, with a rank-2 scale", () => {
+    const resolved = resolveSketch(auto, demo);
+    expect(resolved).toEqual({ floats: 8 * 512 * 129, precision: "sign", rank: 2, seed: 3 });
+    expect(isWhole(demo, resolved.floats)).toBe(true);
+    // One coordinate fewer a matrix would cut the widest.
+    expect(isWhole(demo, resolved.floats - demo.length)).toBe(false);
+    // Just too many for int8: a budget one matrix's share below whole.
+    expect(resolveSketch({ ...auto, floats: resolved.floats - 1 }, demo).precision).toBe("sign");
+    expect(resolveSketch({ ...auto, floats: resolved.floats }, demo)).toMatchObject({ precision: "int8", floats: resolved.floats });
+  });
+
+  it("auto: signs of eight times the budget's coordinates where whole matrices do not fit", () => {
+    expect(resolveSketch(auto, gpt2Small)).toEqual({ floats: 8 * 131_072, precision: "sign", rank: 2, seed: 3 });
+  });
+
+  it("keeps a named precision's budget, and a named rank", () => {
+    expect(resolveSketch({ ...auto, precision: "int8" }, demo)).toEqual({ floats: 131_072, precision: "int8", rank: 4, seed: 3 });
+    expect(resolveSketch({ ...auto, precision: "sign" }, demo)).toEqual({ floats: 131_072, precision: "sign", rank: 2, seed: 3 });
+    expect(resolveSketch({ ...auto, precision: "float32" }, gpt2Small)).toEqual({ floats: 131_072, precision: "float32", rank: 4, seed: 3 });
+    expect(resolveSketch({ ...auto, rank: 5 }, demo)).toMatchObject({ precision: "sign", rank: 5 });
   });
 });
 

@@ -20,11 +20,11 @@ import type { InfluenceRequest } from "../../src/engine/types.js";
 import { type IndexManifest, indexPath, readIndexManifest } from "../../src/indexer/index-manifest.js";
 import { defaultCandidates } from "../../src/indexer/query-limits.js";
 import { readTokenStore } from "../../src/indexer/token-store.js";
-import { DEFAULT_BUILD_PARAMETERS, runBuild } from "../../src/jobs/build.js";
+import { runBuild } from "../../src/jobs/build.js";
 import { runScore } from "../../src/jobs/score.js";
 import { inputWidth } from "../../src/model/model.js";
 import { modelTokenizer, openModel } from "../../src/model/open-model.js";
-import { DEFAULT_SKETCH_FLOATS, sketchDims, sketchPrecision } from "../../src/projection/sketch.js";
+import { type SketchSettings, resolveSketch, sketchDims, sketchPrecision } from "../../src/projection/sketch.js";
 import type { ElementType } from "../../src/projection/vector-layout.js";
 import { writeJsonAtomic } from "../../src/util/atomic-write.js";
 import { tempDir } from "../../src/util/temp-dir.js";
@@ -36,31 +36,42 @@ import { DEMO_BUILD, DEMO_INDEX, ensureDemoIndex } from "../demo-index.js";
 
 const QUERIES = 30;
 const TOP_K = 10;
-/** A sketch of the sketch-size table: its budget (coordinates per sequence, 0 for none) and how it is stored. */
-interface SketchSetting {
-  floats: number;
-  precision: ElementType;
+/** A row of the sketch-size table: coordinates per sequence (0 for none), how they are stored, the whitening scale's terms. */
+type SketchSetting = Pick<SketchSettings, "floats" | "rank"> & { precision: ElementType };
+
+/** The demo model's MLP matrices, out x in+1. */
+async function demoShapes(): Promise<{ out: number; in: number }[]> {
+  const { model } = await modelTokenizer(DEMO_BUILD.modelDir);
+  return model.modules.map((m) => ({ out: m.outFeatures, in: inputWidth(m) }));
 }
-/** The demo build's own sketch (the demo index), measured by the main table. */
-const DEMO_SKETCH: SketchSetting = { floats: DEFAULT_SKETCH_FLOATS, precision: sketchPrecision(DEFAULT_BUILD_PARAMETERS.sketch) };
-/** Coordinates that keep each of the demo's 8 MLP matrices whole (512 x 129 and 128 x 513 fit a share of 66,048): a random rotation of each. */
-const WHOLE_DEMO_MATRICES = 8 * 66_048;
+
+/** The demo build's own sketch (the demo index, measured by the main table): the default request resolved for the demo model. */
+function demoSketch(shapes: ReadonlyArray<{ out: number; in: number }>): SketchSetting {
+  const request = DEMO_BUILD.parameters.sketch;
+  if (!request) throw new Error("the demo build has no sketch");
+  const { floats, rank, precision } = resolveSketch(request, shapes);
+  return { floats, rank, precision: sketchPrecision({ precision }) };
+}
+
 /**
- * The sketch-size table's rows: none, smaller budgets in int8, the demo's own, the same in float32,
- * and signs of as many coordinates and of whole matrices.
+ * The sketch-size table's rows: none; int8 budgets up to 128 x 128 a matrix (the default before
+ * signs); the same in float32 and as signs; signs of whole matrices (a random rotation of each) at
+ * scale rank 4; and the demo's own, signs of whole matrices at rank 2.
  */
-const SKETCH_SETTINGS: readonly SketchSetting[] = [
-  { floats: 0, precision: "int8" },
-  { floats: 8192, precision: "int8" },
-  { floats: 32_768, precision: "int8" },
-  { floats: 65_536, precision: "int8" },
-  DEMO_SKETCH,
-  { floats: DEFAULT_SKETCH_FLOATS, precision: "float32" },
-  { floats: DEFAULT_SKETCH_FLOATS, precision: "sign" },
-  { floats: WHOLE_DEMO_MATRICES, precision: "sign" },
-];
-const isDemoSketch = (s: SketchSetting): boolean => s.floats === DEMO_SKETCH.floats && s.precision === DEMO_SKETCH.precision;
-const settingName = (s: SketchSetting): string => (s.floats === 0 ? "none" : `${s.floats} ${s.precision}`);
+function sketchSettings(shapes: ReadonlyArray<{ out: number; in: number }>): SketchSetting[] {
+  const whole = demoSketch(shapes).floats;
+  const stored = (floats: number, precision: ElementType, rank = 4): SketchSetting => ({ floats, precision, rank });
+  return [
+    stored(0, "int8"),
+    ...[8192, 32_768, 65_536, 131_072].map((floats) => stored(floats, "int8")),
+    stored(131_072, "float32"),
+    stored(131_072, "sign"),
+    stored(whole, "sign", 4),
+    demoSketch(shapes),
+  ];
+}
+const sameSetting = (a: SketchSetting, b: SketchSetting): boolean => a.floats === b.floats && a.precision === b.precision && a.rank === b.rank;
+const settingName = (s: SketchSetting): string => (s.floats === 0 ? "none" : `${s.floats} ${s.precision} rank ${s.rank}`);
 /** Exact top sequences per query checked against engine.exactScores, for this many queries. */
 const CHECK = { queries: 3, sequences: 4, tolerance: 1e-4 } as const;
 
@@ -245,14 +256,9 @@ async function footprint(dir: string, manifest: IndexManifest): Promise<Pick<Ske
 }
 
 /** Per matrix of the demo model, the sketch dims a budget gives (sketch.ts's own rule). */
-async function demoSketchDims(floats: number): Promise<string[]> {
+function demoSketchDims(shapes: ReadonlyArray<{ out: number; in: number }>, floats: number): string[] {
   if (floats === 0) return [];
-  const { model } = await modelTokenizer(DEMO_BUILD.modelDir);
-  const dims = sketchDims(
-    model.modules.map((m) => ({ out: m.outFeatures, in: inputWidth(m) })),
-    floats,
-  );
-  return [...new Set(dims.map((d) => `${d.kOut}x${d.kIn}`))];
+  return [...new Set(sketchDims(shapes, floats).map((d) => `${d.kOut}x${d.kIn}`))];
 }
 
 /**
@@ -262,20 +268,19 @@ async function demoSketchDims(floats: number): Promise<string[]> {
  */
 async function measureSketchVariant(
   setting: SketchSetting,
+  shapes: ReadonlyArray<{ out: number; in: number }>,
   demo: IndexManifest,
   requests: readonly InfluenceRequest[],
   truth: GroundTruth,
 ): Promise<SketchSize> {
-  const demoSketch = DEMO_BUILD.parameters.sketch;
-  if (!demoSketch) throw new Error("the demo build has no sketch settings to vary");
   const { floats } = setting;
-  const scratch = await tempDir(`faithfulness-sketch-${floats}-${setting.precision}-`);
+  const scratch = await tempDir(`faithfulness-sketch-${floats}-${setting.precision}-${setting.rank}-`);
   try {
     await cp(indexPath(DEMO_INDEX, "factors"), indexPath(scratch.dir, "factors"), { recursive: true });
     const [buildLoad] = os.loadavg();
     const manifest = await runBuild({
       ...DEMO_BUILD,
-      parameters: { ...DEMO_BUILD.parameters, sketch: floats > 0 ? { ...demoSketch, ...setting } : null },
+      parameters: { ...DEMO_BUILD.parameters, sketch: floats > 0 ? { ...setting, seed: DEMO_BUILD.parameters.seed } : null },
       outDir: scratch.dir,
       resume: false,
       log: (m) => console.error(`faithfulness: sketch ${settingName(setting)}: ${m}`),
@@ -292,7 +297,7 @@ async function measureSketchVariant(
       const sketch = floats > 0 ? await measure(engine, SKETCH_ROW, requests, truth) : undefined;
       return {
         setting,
-        dims: await demoSketchDims(floats),
+        dims: demoSketchDims(shapes, floats),
         ...(await footprint(scratch.dir, manifest)),
         phaseSeconds: manifest.build.phaseSeconds,
         buildLoad,
@@ -310,15 +315,15 @@ async function measureSketchVariant(
 const thousands = (n: number) => n.toLocaleString("en");
 const seconds = (s: number | undefined) => (s === undefined ? "-" : s.toFixed(0));
 
-function sketchSizeRow(size: SketchSize): string {
+function sketchSizeRow(size: SketchSize, isDefault: boolean): string {
   const { setting, bytesPerSequence: b, phaseSeconds: t, defaultQuery: q, sketch } = size;
   const { floats } = setting;
-  const isDefault = isDemoSketch(setting);
   const name = floats === 0 ? "0 (no sketch)" : isDefault ? `**${thousands(floats)}** (default: \`.demo/index\`)` : thousands(floats);
   const f = q.faithfulness;
   return [
     name,
     floats === 0 ? "-" : isDefault ? `**${setting.precision}**` : setting.precision,
+    floats === 0 ? "-" : isDefault ? `**${setting.rank}**` : String(setting.rank),
     size.dims.join(", ") || "-",
     `${thousands(b.vectors + b.sketch)} (${thousands(b.vectors)} + ${thousands(b.sketch)})`,
     floats === 0 ? "-" : `${(size.sketchFileBytes / 1e6).toFixed(0)} MB`,
@@ -339,21 +344,25 @@ async function sketchSizeTable(
   truth: GroundTruth,
 ): Promise<string[]> {
   const [load] = os.loadavg();
+  const shapes = await demoShapes();
+  const chosen = demoSketch(shapes);
+  const built = demo.parameters.sketch;
+  if (!built || !sameSetting({ ...built, precision: sketchPrecision(built) }, chosen)) {
+    throw new Error(
+      `${DEMO_INDEX} was built with a sketch of ${built ? settingName({ ...built, precision: sketchPrecision(built) }) : "none"}, not the default ${settingName(chosen)}`,
+    );
+  }
   const sizes: SketchSize[] = [];
-  for (const setting of SKETCH_SETTINGS) {
+  for (const setting of sketchSettings(shapes)) {
     console.error(`faithfulness: sketch ${settingName(setting)}`);
-    if (!isDemoSketch(setting)) {
-      sizes.push(await measureSketchVariant(setting, demo, requests, truth));
+    if (!sameSetting(setting, chosen)) {
+      sizes.push(await measureSketchVariant(setting, shapes, demo, requests, truth));
       continue;
     }
     const ofRow = (row: Row) => measured.find((m) => m.row === row) as Measured;
-    const sketch = demo.parameters.sketch;
-    if (sketch?.floats !== setting.floats || sketchPrecision(sketch) !== setting.precision) {
-      throw new Error(`${DEMO_INDEX} was built with a sketch of ${sketch?.floats ?? 0} ${sketchPrecision(sketch)}, not the default ${settingName(setting)}`);
-    }
     sizes.push({
       setting,
-      dims: await demoSketchDims(setting.floats),
+      dims: demoSketchDims(shapes, setting.floats),
       ...(await footprint(DEMO_INDEX, demo)),
       phaseSeconds: demo.build.phaseSeconds,
       defaultQuery: ofRow(DEFAULT_ROW),
@@ -369,6 +378,7 @@ async function sketchSizeTable(
       `int8, float32 or signs), each in a temporary ` +
       `folder holding a copy of the demo's EK-FAC fit, which the build reuses (its factors phase took at most ${factorsSeconds.toFixed(1)} s), ` +
       `and removed after its measurements; the first tier (16x16 PCA) and so the ground truth are the same for all. ` +
+      `scale rank: terms of the sketch's low-rank whitening scale. ` +
       `Load average at the start of this table: ${load.toFixed(1)}; the build phases ran on 2 workers.`,
     "",
     "- stored: int8 (a float32 scale and a byte per coordinate), float32 (4 bytes per coordinate) or sign (a float32 factor and a bit per " +
@@ -380,52 +390,53 @@ async function sketchSizeTable(
       `without a sketch the first tier's own ranking of its ${thousands(defaultCandidates(TOP_K, false))}); overlap, ratio and ms as above.`,
     "- sketch Spearman: the sketch's scores of every sequence against the exact ones, median over queries.",
     "",
-    "| sketch floats | stored | dims per matrix | bytes per sequence (vectors + sketch) | sketch file | build s: projection / vectors / hnsw | load | default top-10 overlap | default ratio | default ms | sketch Spearman |",
-    "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ...sizes.map((s) => `| ${sketchSizeRow(s)} |`),
+    "| sketch coordinates | stored | scale rank | dims per matrix | bytes per sequence (vectors + sketch) | sketch file | build s: projection / vectors / hnsw | load | default top-10 overlap | default ratio | default ms | sketch Spearman |",
+    "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ...sizes.map((s) => `| ${sketchSizeRow(s, sameSetting(s.setting, chosen))} |`),
     "",
-    whyDefault(demo, sizes),
+    whyDefault(demo, sizes, chosen),
   ];
 }
 
 /** Why the default sketch is the default, from the table's numbers: faithfulness, latency and memory of the others, build time. */
-function whyDefault(demo: IndexManifest, sizes: readonly SketchSize[]): string {
-  const at = (floats: number, precision: ElementType) =>
-    sizes.find((s) => s.setting.floats === floats && (floats === 0 || s.setting.precision === precision)) as SketchSize;
-  const chosen = at(DEMO_SKETCH.floats, DEMO_SKETCH.precision);
-  const [none, smallest, smaller, half, float32, signs, wholeSigns] = [
-    at(0, "int8"),
-    at(8192, "int8"),
-    at(32_768, "int8"),
-    at(65_536, "int8"),
-    at(DEFAULT_SKETCH_FLOATS, "float32"),
-    at(DEFAULT_SKETCH_FLOATS, "sign"),
-    at(WHOLE_DEMO_MATRICES, "sign"),
-  ];
+function whyDefault(demo: IndexManifest, sizes: readonly SketchSize[], chosen: SketchSetting): string {
+  const find = (wanted: (s: SketchSetting) => boolean) => {
+    const found = sizes.find((s) => wanted(s.setting));
+    if (!found) throw new Error("the sketch-size table lacks a setting its summary compares");
+    return found;
+  };
+  const int8 = sizes.filter((s) => s.setting.floats > 0 && s.setting.precision === "int8").sort((a, b) => a.setting.floats - b.setting.floats);
+  const largestInt8 = int8[int8.length - 1];
+  const none = find((s) => s.floats === 0);
+  const mine = find((s) => sameSetting(s, chosen));
+  const float32 = find((s) => s.precision === "float32");
+  const fewSigns = find((s) => s.precision === "sign" && s.floats < chosen.floats);
+  const otherRank = find((s) => s.precision === "sign" && s.floats === chosen.floats && s.rank !== chosen.rank);
   const sketchPhases = (s: SketchSize) => (s.phaseSeconds.projection ?? 0) + (s.phaseSeconds.vectors ?? 0) + (s.phaseSeconds.hnsw ?? 0);
   const mb = (s: SketchSize) => `${(s.sketchFileBytes / 1e6).toFixed(0)} MB`;
   const ms = (s: SketchSize) => `${s.defaultQuery.latencyMs.toFixed(0)} ms`;
   const overlap = (s: SketchSize) => f2(s.defaultQuery.faithfulness.overlap.mean);
+  const ratio = (s: SketchSize) => f3(s.defaultQuery.faithfulness.ratio.median);
   const spearman = (s: SketchSize) => (s.sketch?.faithfulness.spearman ? f3(s.sketch.faithfulness.spearman.median) : "-");
-  const n = (s: SketchSize) => `${thousands(s.setting.floats)} ${s.setting.precision}`;
+  const n = (s: SketchSize) => `${thousands(s.setting.floats)} ${s.setting.precision}${s.setting.precision === "sign" ? ` at rank ${s.setting.rank}` : ""}`;
   const summary = (s: SketchSize) => `${n(s)}: overlap ${overlap(s)}, Spearman ${spearman(s)}, ${ms(s)}, ${mb(s)}`;
-  const int8 = sizes.filter((s) => s.setting.floats > 0 && s.setting.precision === "int8").sort((a, b) => a.setting.floats - b.setting.floats);
-  const first8 = int8.find((s) => s.defaultQuery.faithfulness.overlap.mean >= 8);
-  const holds = first8 === chosen ? "it is the smallest budget whose default top 10 holds 8 of the exact top 10 on average" : "its default top 10 holds";
   return (
-    `Why ${n(chosen)} is the default: ${holds} (${overlap(chosen)}, sketch Spearman ${spearman(chosen)}), at a query cost of ` +
-    `${ms(chosen)} against ${ms(smaller)} at ${n(smaller)} (two passes: the first reads a quarter of every candidate's row, the second ` +
-    `whole rows of the best 100). Smaller budgets rank worse: ` +
-    `${summary(half)}; ${summary(smaller)}; ${summary(smallest)}; no sketch, overlap ${overlap(none)}. int8 holds the same sketch as ` +
-    `float32 in a quarter of the bytes (${mb(chosen)} against ${mb(float32)}) with the same answers (overlap ${overlap(chosen)} against ` +
-    `${overlap(float32)}, Spearman ${spearman(chosen)} against ${spearman(float32)}, ${ms(chosen)} against ${ms(float32)}): its rounding, ` +
-    `half a step of max |x| / 127 per coordinate, is far below the sketch's own error. The demo build with the default took ` +
-    `${seconds(demo.build.seconds)} s on 2 cores (${seconds(demo.build.phaseSeconds.factors)} s of it the EK-FAC fit, ` +
-    `${seconds(sketchPhases(chosen))} s the phases that depend on the sketch, against ${seconds(sketchPhases(smaller))} s at ${n(smaller)} ` +
-    `in this run), within \`npm run demo\`'s 5 minutes. Signs rank as about five int8 coordinates a byte (${summary(signs)}); ` +
-    `of whole matrices (${summary(wholeSigns)}) they rank every sequence best of all, in ${mb(wholeSigns)} against ${mb(chosen)}, ` +
-    `but the query's projection through whole matrices makes the query slower, and the build's sketch phases took ` +
-    `${seconds(sketchPhases(wholeSigns))} s against ${seconds(sketchPhases(chosen))}.`
+    `Why ${n(mine)} is the default: the build's \`--sketch-precision auto\` keeps the demo's matrices whole (a budget of ${thousands(chosen.floats)} ` +
+    `coordinates, more than the ${thousands(largestInt8.setting.floats)} bytes a sequence hold as int8) as signs of a random rotation of each ` +
+    `matrix, and they rank every sequence as the exact scores do (Spearman ${spearman(mine)}, ratio ${ratio(mine)}, top-10 overlap ` +
+    `${overlap(mine)}) in ${mb(mine)}, where the best int8 sketch of the budget reaches ${spearman(largestInt8)} in ${mb(largestInt8)} ` +
+    `(${summary(largestInt8)}). Smaller int8 budgets rank worse still: ${int8
+      .slice(0, -1)
+      .reverse()
+      .map(summary)
+      .join("; ")}; no sketch, overlap ${overlap(none)}. float32 holds no more than int8 (${summary(float32)}): int8's rounding is far ` +
+    `below a sketch's own error. Signs of a sketch as large as the int8 one (${summary(fewSigns)}) carry that error too: a byte of ` +
+    `signs ranks as about five int8 coordinates, but only a whole matrix's rotation is exact. Scale rank ${otherRank.setting.rank} ` +
+    `(${summary(otherRank)}) pays for whatever it adds in the query: its projection through whole matrices is a matrix product per ` +
+    `term (${ms(otherRank)} against ${ms(mine)}). The cost of signs is the query: ${ms(mine)} against ${ms(largestInt8)}, within the 50 ms a served ` +
+    `query may take (HTTP section). The demo build with the default took ${seconds(demo.build.seconds)} s on 2 cores ` +
+    `(${seconds(demo.build.phaseSeconds.factors)} s of it the EK-FAC fit, ${seconds(sketchPhases(mine))} s the phases that depend on the ` +
+    `sketch, against ${seconds(sketchPhases(largestInt8))} s for ${n(largestInt8)} in this run), within \`npm run demo\`'s 5 minutes.`
   );
 }
 

@@ -30,7 +30,7 @@ import { demoQueries, openHnswEngine } from "../bench-util.js";
 import { median } from "../../support/percentile.js";
 import { REPO_ROOT, fixturesDir } from "../../support/fixtures.js";
 
-const parameters = (overrides: Partial<BuildParameters>): BuildJob["parameters"] => ({ ...DEFAULT_BUILD_PARAMETERS, ...overrides });
+const parameters = (overrides: Partial<BuildJob["parameters"]>): BuildJob["parameters"] => ({ ...DEFAULT_BUILD_PARAMETERS, ...overrides });
 
 /** Tokens per second of forward+backward with capture over the index's own sequences, one thread. */
 async function forwardBackwardRate(modelDir: string, indexDir: string, limit: number): Promise<number> {

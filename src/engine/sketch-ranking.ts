@@ -24,7 +24,7 @@ export const byScore = (ordinals: readonly number[], scores: Float32Array): Sket
  */
 export function rankBySketch(query: RowQuery, coarse: CoarseSketch | undefined, ordinals: readonly number[], refined: number): SketchScore[] {
   if (!coarse || ordinals.length <= refined) return byScore(ordinals, scoreRows(query, ordinals));
-  const first = byScore(ordinals, scoreRows(rangesQuery(query, coarse.ranges, coarse.scales), ordinals));
+  const first = byScore(ordinals, scoreRows(rangesQuery(query, coarse.ranges, coarse.scales, true), ordinals));
   const best = first.slice(0, refined).map((c) => c.ordinal);
   return [...byScore(best, scoreRows(query, best)), ...first.slice(refined)];
 }

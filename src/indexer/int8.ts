@@ -10,17 +10,23 @@ export function largestMagnitude(values: Float32Array): number {
   let max = 0;
   for (let i = 0; i < values.length; i++) {
     const size = Math.abs(values[i]);
-    if (size > max) max = size;
+    // A select rather than a branch: about twice as fast on Gaussian values, whose maxima keep moving.
+    max = size > max ? size : max;
   }
   return max;
 }
 
 /**
- * round(x / scale) within [-limit, limit]: Math.round's rounding (half up) as floor(x + 0.5), which
- * V8 runs several times faster on these values. |x| / scale <= limit (1 + 2^-24) while the scale
- * max |x| / limit is a normal float32; a subnormal one is coarser, and the clamp keeps the value in range.
+ * round(x / scale) within [-limit, limit], half up: truncation of x / scale + limit + 0.5 (>= 0 once
+ * clamped below, where truncation is floor), which V8 runs several times faster than Math.round or
+ * Math.floor and Math.max. |x| / scale <= limit (1 + 2^-24) while the scale max |x| / limit is a
+ * normal float32; a subnormal one is coarser, and the clamp keeps the value in range. A quotient of
+ * float32 values is a half-integer exactly or far from one, so adding limit rounds no differently.
  */
-export const roundToStep = (x: number, scale: number, limit: number): number => Math.max(-limit, Math.min(limit, Math.floor(x / scale + 0.5)));
+export function roundToStep(x: number, scale: number, limit: number): number {
+  const shifted = (x / scale + limit + 0.5) | 0;
+  return (shifted > 2 * limit ? 2 * limit : shifted < 0 ? 0 : shifted) - limit;
+}
 
 /**
  * Writes the int8 values of `values` into `out` (as long) and returns their scale, float32; a

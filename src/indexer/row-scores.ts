@@ -11,7 +11,7 @@
 import { createRequire } from "node:module";
 import { type CoordinateRange, rangesForLayers } from "../projection/vector-layout.js";
 import { quantizeInt8 } from "./int8.js";
-import { planesOver, signBytes, signPlanes, signProduct } from "./sign-bits.js";
+import { planesOver, signBytes, signPlanes, signsPlane, stretchProduct } from "./sign-bits.js";
 import type { StoredVectors } from "./vector-file.js";
 
 /**
@@ -36,7 +36,7 @@ export interface QueryPart {
   offset: number;
   values: Float32Array | Int8Array | Uint8Array;
   scale: number;
-  /** Coordinates the stretch covers, where its values are not one per coordinate (sign planes). */
+  /** Coordinates the stretch covers, where its values are not one per coordinate (sign planes: of its rounded values, or of its signs alone). */
   size?: number;
 }
 
@@ -95,9 +95,11 @@ export function rowQuery(file: StoredVectors, query: Float32Array, scorer: RowSc
  * ranges that meet made one part, ranges of zeros left out. Against int8 rows such a part is rounded with one scale: a
  * stretch of many blocks then costs one product per row (the sketch's coarse part, stored first),
  * where rowQuery keeps a scale per block (a layer's score needs its blocks' own precision; a sum
- * over all of them errs by the largest block's rounding either way).
+ * over all of them errs by the largest block's rounding either way). A `firstPass`, which only picks
+ * candidates for a finer pass, meets sign rows with the query's signs alone (sign-bits.ts signsPlane:
+ * one popcount a row instead of six).
  */
-export function rangesQuery(query: RowQuery, ranges: readonly CoordinateRange[], multipliers?: readonly number[]): RowQuery {
+export function rangesQuery(query: RowQuery, ranges: readonly CoordinateRange[], multipliers?: readonly number[], firstPass = false): RowQuery {
   // Ranges of zeros (layers left out) are left out, and break a stretch: its products would add nothing.
   const kept = ranges.map(({ offset, size }) => query.values.subarray(offset, offset + size).some((v) => v !== 0));
   const parts: QueryPart[] = [];
@@ -116,7 +118,7 @@ export function rangesQuery(query: RowQuery, ranges: readonly CoordinateRange[],
       for (let i = 0; i < size; i++) values[offset - start + i] = query.values[offset + i] * multiplier;
     }
     if (query.file.elementType === "int8") parts.push(...int8Parts(values, start));
-    else if (query.file.elementType === "sign") parts.push(...signPart(values, start));
+    else if (query.file.elementType === "sign") parts.push(...(firstPass ? signsPart(values, start) : signPart(values, start)));
     else parts.push({ offset: start, values, scale: 1 });
     first = last + 1;
   }
@@ -139,6 +141,12 @@ function int8Parts(values: Float32Array, offset: number): QueryPart[] {
 function signPart(values: Float32Array, offset: number): QueryPart[] {
   const rounded = signPlanes(values, offset);
   return rounded ? [{ offset, values: rounded.planes, scale: rounded.scale, size: values.length }] : [];
+}
+
+/** A stretch of query values starting at `offset` as its signs alone (none for zeros). */
+function signsPart(values: Float32Array, offset: number): QueryPart[] {
+  const signs = signsPlane(values, offset);
+  return signs ? [{ offset, values: signs.plane, scale: signs.factor, size: values.length }] : [];
 }
 
 /** The query's parts restricted to `ranges` (sorted, disjoint), each keeping its scale. */
@@ -165,7 +173,7 @@ function rowScore(file: StoredVectors, row: number, parts: readonly QueryPart[])
   if (file.elementType === "sign") {
     const bytes = signBytes(file.dim);
     const bits = file.rows.subarray(row * bytes, (row + 1) * bytes);
-    for (const { offset, values, scale } of parts) sum += scale * signProduct(bits, offset, values as Uint8Array);
+    for (const { offset, values, scale, size } of parts) sum += scale * stretchProduct(bits, offset, size ?? 0, values as Uint8Array);
     return sum * file.scales[row];
   }
   const base = row * file.dim;

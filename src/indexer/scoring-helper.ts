@@ -62,11 +62,14 @@ export interface HelperData {
   maxValues: number;
 }
 
-/** The exchange's views: control, parts' [offset, length, scale], their values (int8, float32, or sign planes), the rows and their scores. */
+/** A part's float64 slots in the exchange: offset, length of its values, scale, and coordinates covered (sign planes; else 0). */
+const PART_SLOTS = 4;
+
+/** The exchange's views: control, parts' [offset, length, scale, size], their values (int8, float32, or sign planes), the rows and their scores. */
 export function exchangeViews({ exchange, maxRows, maxValues }: Pick<HelperData, "exchange" | "maxRows" | "maxValues">) {
   const control = new Int32Array(exchange, 0, 8);
-  const partsMeta = new Float64Array(exchange, 32, 3 * HELPER_MAX_PARTS);
-  const valuesAt = 32 + 24 * HELPER_MAX_PARTS;
+  const partsMeta = new Float64Array(exchange, 32, PART_SLOTS * HELPER_MAX_PARTS);
+  const valuesAt = 32 + 8 * PART_SLOTS * HELPER_MAX_PARTS;
   const rowsAt = valuesAt + 4 * maxValues;
   return {
     control,
@@ -80,7 +83,7 @@ export function exchangeViews({ exchange, maxRows, maxValues }: Pick<HelperData,
   };
 }
 
-const exchangeBytes = (maxRows: number, maxValues: number): number => 32 + 24 * HELPER_MAX_PARTS + 4 * maxValues + 8 * maxRows;
+const exchangeBytes = (maxRows: number, maxValues: number): number => 32 + 8 * PART_SLOTS * HELPER_MAX_PARTS + 4 * maxValues + 8 * maxRows;
 
 /** A helper's resident memory: its thread (measured: 30 MiB) and its exchange, for files of at most these rows and values a row. */
 export const scoringHelperBytes = (maxRows: number, maxValues: number): number => 30 * 2 ** 20 + exchangeBytes(maxRows, maxValues);
@@ -94,8 +97,8 @@ export function partsFrom(views: ReturnType<typeof exchangeViews>, file: StoredV
   const parts: QueryPart[] = [];
   let at = 0;
   for (let p = 0; p < count; p++) {
-    const [offset, length, scale] = views.partsMeta.subarray(3 * p, 3 * p + 3);
-    parts.push({ offset, values: values.subarray(at, at + length), scale });
+    const [offset, length, scale, size] = views.partsMeta.subarray(PART_SLOTS * p, PART_SLOTS * (p + 1));
+    parts.push({ offset, values: values.subarray(at, at + length), scale, ...(size > 0 ? { size } : {}) });
     at += length;
   }
   return parts;
@@ -160,8 +163,8 @@ export class ScoringHelper implements RowScorer {
     const views = this.#views;
     const { control, partsMeta, int8Values, uint8Values, float32Values } = views;
     let at = 0;
-    parts.forEach(({ offset, values, scale }, p) => {
-      partsMeta.set([offset, values.length, scale], 3 * p);
+    parts.forEach(({ offset, values, scale, size }, p) => {
+      partsMeta.set([offset, values.length, scale, size ?? 0], PART_SLOTS * p);
       if (values instanceof Int8Array) int8Values.set(values, at);
       else if (values instanceof Uint8Array) uint8Values.set(values, at);
       else float32Values.set(values, at);

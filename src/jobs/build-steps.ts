@@ -24,18 +24,39 @@ import {
 import { buildLayerIndex, layersOf } from "../indexer/layer-search.js";
 import { TokenStoreWriter } from "../indexer/token-store.js";
 import { type VectorFile, mergeVectorFiles, readStoredVectors, readVectorFile, readVectorFileHeader } from "../indexer/vector-file.js";
+import { type TrackedModule, inputWidth } from "../model/model.js";
 import type { ModelDescription } from "../model/open-model.js";
 import type { ModuleFactors } from "../ekfac/factors.js";
 import type { OrdinalRange, ShardJob } from "../indexer/index-worker.js";
 import type { WhitenedMoments } from "../projection/pca.js";
 import { buildProjection } from "../projection/projection.js";
-import { buildSketch, sketchPrecision } from "../projection/sketch.js";
+import { type SketchRequest, buildSketch, resolveSketch, sketchPrecision } from "../projection/sketch.js";
+import { InputError } from "../util/errors.js";
 import { saveProjection } from "../projection/store.js";
 import type { ProgressListener } from "../util/progress.js";
 import { factorsManifest } from "./fit.js";
 import type { FitSummary } from "./fit-groups.js";
 
 const INGEST_BATCH = 500;
+
+/** A build's parameters as asked for: the sketch's precision and rank may be left to resolveSketch. */
+export type BuildRequest = Omit<BuildParameters, "modelFingerprint" | "corpusFingerprint" | "sketch"> & { sketch: SketchRequest | null };
+
+/** The parameters a build records: the request's, with the sketch resolved for the model's matrices. */
+export function resolveParameters(
+  request: BuildRequest,
+  modules: readonly TrackedModule[],
+  fingerprints: Pick<BuildParameters, "modelFingerprint" | "corpusFingerprint">,
+): BuildParameters {
+  const { sketch } = request;
+  if (sketch && sketch.floats < modules.length) {
+    throw new InputError(
+      `a sketch of ${sketch.floats} floats per sequence leaves nothing to some of the model's ${modules.length} matrices: give at least ${modules.length}, or 0 for none`,
+    );
+  }
+  const shapes = modules.map((m) => ({ out: m.outFeatures, in: inputWidth(m) }));
+  return { ...fingerprints, ...request, sketch: sketch && resolveSketch(sketch, shapes) };
+}
 
 export function defaultCorpusName(source: Pick<CorpusSource, "path" | "fingerprint">): string {
   return `${path.basename(source.path).replace(/\.jsonl(\.gz)?$/, "")}-${source.fingerprint.slice(0, 8)}`;

@@ -58,6 +58,7 @@ import { type FitSummary, fitAndSave } from "./fit-groups.js";
 import { type TokenStore, readTokenStore } from "../indexer/token-store.js";
 import { readVectorFile } from "../indexer/vector-file.js";
 import {
+  type BuildRequest,
   buildFactorsManifest,
   buildGraph,
   completeIndex,
@@ -67,6 +68,7 @@ import {
   indexGraphs,
   ingest,
   mergeShardVectors,
+  resolveParameters,
   saveProjections,
   shardFilesIntact,
   shardJob,
@@ -79,7 +81,7 @@ export interface BuildJob {
   /** postgres:// URL; the embedded PGlite database in the folder when absent. */
   databaseUrl?: string;
   corpusName?: string;
-  parameters: Omit<BuildParameters, "modelFingerprint" | "corpusFingerprint">;
+  parameters: BuildRequest;
   workers: number;
   /** Execution provider of the workers' model passes; INFLUENCE_DEVICE by default. */
   device?: Device;
@@ -108,7 +110,7 @@ export const DEFAULT_BUILD_PARAMETERS: BuildJob["parameters"] = {
   maxSequences: null,
   fitSequences: null,
   projection: { kOut: 64, kIn: 64, rank: 4, seed: 0, basis: "pca" },
-  sketch: { floats: DEFAULT_SKETCH_FLOATS, rank: 4, seed: 0, precision: "int8" },
+  sketch: { floats: DEFAULT_SKETCH_FLOATS, seed: 0, precision: "auto" },
   pcaSequences: 1024,
   shardSize: DEFAULT_SHARD_SIZE,
   hnsw: { M: 16, efConstruction: 200 },
@@ -127,14 +129,8 @@ export async function runBuild(job: BuildJob): Promise<IndexManifest> {
       throw new InputError(`${outDir} already holds a complete index; build into a new folder (nothing was changed)`);
     }
     const opened = await describeModel(job.modelDir);
-    const matrices = opened.model.modules.length;
-    if (job.parameters.sketch && job.parameters.sketch.floats < matrices) {
-      throw new InputError(
-        `a sketch of ${job.parameters.sketch.floats} floats per sequence leaves nothing to some of the model's ${matrices} matrices: give at least ${matrices}, or 0 for none`,
-      );
-    }
     const source = await corpusSource(job.corpusFile, opened, job.parameters.maxSequences ?? undefined);
-    const parameters: BuildParameters = { modelFingerprint: opened.fingerprint, corpusFingerprint: source.fingerprint, ...job.parameters };
+    const parameters = resolveParameters(job.parameters, opened.model.modules, { modelFingerprint: opened.fingerprint, corpusFingerprint: source.fingerprint });
     const state = await startOrResume(outDir, parameters, job.resume);
     db = await openDatabase(job.databaseUrl ? { url: job.databaseUrl } : { dataDir: indexPath(outDir, "database") });
     await migrate(db);
@@ -179,7 +175,7 @@ export async function runBuild(job: BuildJob): Promise<IndexManifest> {
     try {
       await phase("factors", () => fitFactors(opened, job, parameters, outDir, store, workers()));
       await phase("projection", () => fitProjection(opened, store, parameters, outDir, workers(), job.onProgress));
-      await phase("vectors", () => computeShards(db as Database, buildId as number, store.count, outDir, job, workers()));
+      await phase("vectors", () => computeShards(db as Database, buildId as number, store.count, outDir, job, parameters, workers()));
     } finally {
       // After a failed chunk, the others' passes finish first: terminated inside a run, an ONNX
       // Runtime worker aborts the process.
@@ -277,14 +273,14 @@ async function fitProjection(
   await saveProjections(outDir, p, factors, moments);
 }
 
-async function computeShards(db: Database, buildId: number, count: number, outDir: string, job: BuildJob, pool: WorkerPool): Promise<void> {
-  const plan = ordinalRanges(count, job.parameters.shardSize).map((range, shard) => ({ shard, ...range }));
+async function computeShards(db: Database, buildId: number, count: number, outDir: string, job: BuildJob, p: BuildParameters, pool: WorkerPool): Promise<void> {
+  const plan = ordinalRanges(count, p.shardSize).map((range, shard) => ({ shard, ...range }));
   await planShards(db, buildId, plan);
   await mkdir(indexPath(outDir, "shards"), { recursive: true });
   const recorded = new Map((await listShards(db, buildId)).map((s) => [s.shard, s]));
   const pending = [];
   for (const s of plan) {
-    const done = recorded.get(s.shard)?.status === "done" && (await shardFilesIntact(outDir, job.parameters, s.shard));
+    const done = recorded.get(s.shard)?.status === "done" && (await shardFilesIntact(outDir, p, s.shard));
     if (!done) pending.push(s);
   }
   let finished = count - pending.reduce((n, s) => n + s.lastOrdinal - s.firstOrdinal + 1, 0);
@@ -292,7 +288,7 @@ async function computeShards(db: Database, buildId: number, count: number, outDi
   job.onProgress?.({ phase: "vectors", done: finished, total: count, tokens });
   await Promise.all(
     pending.map(async (s) => {
-      const shardWork = shardJob(outDir, job.parameters, s.shard, s);
+      const shardWork = shardJob(outDir, p, s.shard, s);
       const result = await pool.run<{ sequences: number; tokens: number }>("shard", shardWork);
       await markShardDone(db, buildId, s.shard, path.basename(shardWork.file));
       finished += result.sequences;

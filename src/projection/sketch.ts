@@ -29,8 +29,46 @@ export interface SketchSettings {
 /** How sketches of these settings are stored: as they say, or float32 (indexes built before int8 sketches say nothing; none: no sketch). */
 export const sketchPrecision = (settings?: Pick<SketchSettings, "precision"> | null): ElementType => settings?.precision ?? "float32";
 
-/** The default budget: 128 x 128 per matrix on a 4-layer model (8 matrices); 128 KB per sequence in int8. */
+/** The default budget: 128 KB per sequence (128 x 128 int8 coordinates per matrix on a 4-layer model). */
 export const DEFAULT_SKETCH_FLOATS = 131_072;
+
+/** What a build asks for; resolveSketch turns it into the settings the index records. */
+export interface SketchRequest {
+  /** Coordinates per sequence; with precision "auto", the bytes per sequence the sketch may take. */
+  floats: number;
+  /**
+   * "auto": int8 when the whole gradient fits the budget (a rotation of it: the products exact but
+   * for int8's rounding), signs of up to SIGNS_PER_BYTE times as many coordinates otherwise.
+   */
+  precision: ElementType | "auto";
+  /** Terms of the whitening scale; by the precision when absent (SKETCH_SCALE_RANK). */
+  rank?: number;
+  seed: number;
+}
+
+/** A byte holds one int8 coordinate or eight signs. */
+const SIGNS_PER_BYTE = 8;
+
+/**
+ * The whitening scale's terms when a build names none. Signs keep whole matrices, whose query
+ * projection costs a matrix product per term: rank 2 halves rank 4's (29.9 against 40.9 ms a served
+ * demo query) and ranks as well (Spearman 0.938 against 0.945), where rank 1 biases the scores
+ * (median ratio 1.29; docs/research/index-faithfulness.md, section 14).
+ */
+const SKETCH_SCALE_RANK: Record<ElementType, number> = { float32: 4, int8: 4, sign: 2 };
+
+/**
+ * The sketch a request gives a model of these matrices (out x in+1). On the demo, signs of whole
+ * matrices (66 KB a sequence) rank all sequences as exact scores do with Spearman 0.94, against
+ * 0.81 for 128 x 128 int8 coordinates per matrix (128 KB; index-faithfulness.md, section 14).
+ */
+export function resolveSketch(request: SketchRequest, shapes: ReadonlyArray<{ out: number; in: number }>): SketchSettings {
+  // sketchDims shares a budget evenly: it keeps every matrix whole from this many coordinates.
+  const whole = shapes.length * Math.max(...shapes.map((s) => s.out * s.in));
+  const precision = request.precision !== "auto" ? request.precision : whole <= request.floats ? "int8" : "sign";
+  const floats = request.precision === "auto" && precision === "sign" ? Math.min(whole, SIGNS_PER_BYTE * request.floats) : request.floats;
+  return { floats, precision, rank: request.rank ?? SKETCH_SCALE_RANK[precision], seed: request.seed };
+}
 
 /** Per matrix (out x in+1), the dims the budget gives it. */
 export function sketchDims(shapes: ReadonlyArray<{ out: number; in: number }>, floats: number): ModuleDims[] {

@@ -35,20 +35,26 @@ export function registerBuild(program: Command): void {
         .default({ kOut: d.projection.kOut, kIn: d.projection.kIn }, `${d.projection.kOut}x${d.projection.kIn}`),
     )
     .option("--basis <basis>", "projection basis: pca (two-sided PCA of whitened gradients) or random", oneOf(["pca", "random"] as const), d.projection.basis)
-    .option("--scale-rank <r>", "terms of the low-rank EK-FAC whitening scale", integer(1, 64), d.projection.rank)
+    .option(
+      "--scale-rank <r>",
+      "terms of the low-rank EK-FAC whitening scale (default: 4; a sign sketch's 2, whose whole matrices' query projection costs a product per term)",
+      integer(1, 64),
+    )
     .option("--pca-sequences <n>", "sequences sampled for the PCA basis", integer(1), d.pcaSequences)
     .option(
       "--sketch-floats <n>",
-      "floats per sequence of the second tier, an unbiased random sketch that re-scores the search's candidates (0: none)",
+      "coordinates per sequence of the second tier, an unbiased random sketch that re-scores the search's candidates " +
+        "(with --sketch-precision auto: its bytes per sequence; 0: none)",
       integer(0),
       d.sketch?.floats ?? 0,
     )
     .option(
       "--sketch-precision <type>",
-      "how the sketch is stored: int8 (a quarter of the bytes; a row's values within half a step of max |x| / 127), " +
+      "how the sketch is stored: auto (int8 when the whole gradient fits --sketch-floats, else signs of up to 8 times as many coordinates), " +
+        "int8 (a quarter of float32's bytes; a row's values within half a step of max |x| / 127), " +
         "sign (a bit per coordinate and a factor per row: ranks as about 5 int8 coordinates per byte) or float32",
-      oneOf(["int8", "sign", "float32"] as const),
-      sketchPrecision(d.sketch),
+      oneOf(["auto", "int8", "sign", "float32"] as const),
+      d.sketch?.precision ?? "auto",
     )
     .option("--fisher <mode>", "labels for the Fisher: sampled (the paper's) or empirical", fisherMode, d.fisher)
     .addOption(dampingOption())
@@ -93,7 +99,7 @@ export function registerBuild(program: Command): void {
             seed: opts.seed,
             maxSequences: opts.maxSequences ?? null,
             fitSequences: opts.fitSequences ?? null,
-            projection: { ...opts.dims, rank: opts.scaleRank, seed: opts.seed, basis: opts.basis },
+            projection: { ...opts.dims, rank: opts.scaleRank ?? d.projection.rank, seed: opts.seed, basis: opts.basis },
             sketch: opts.sketchFloats > 0 ? { floats: opts.sketchFloats, rank: opts.scaleRank, seed: opts.seed, precision: opts.sketchPrecision } : null,
             pcaSequences: opts.pcaSequences,
             shardSize: opts.shardSize,

@@ -29,7 +29,7 @@ import { lockDirectory } from "../../util/directory-lock.js";
 import { InputError, errorMessage } from "../../util/errors.js";
 import type { ProgressListener } from "../../util/progress.js";
 import type { BuildJob } from "../build.js";
-import { defaultCorpusName, fitCount, ingest } from "../build-steps.js";
+import { defaultCorpusName, fitCount, ingest, resolveParameters } from "../build-steps.js";
 import { type DistributedPlan, PLAN_VERSION, type QueueSettings } from "./plan.js";
 import { failBuildOfLostJobs, openQueue, queueStage } from "./queue.js";
 import { buildProgress } from "./status.js";
@@ -61,7 +61,7 @@ export async function planBuild(job: DistributedBuildJob): Promise<number> {
     await refuseUsedOutDir(db, outDir);
     const opened = await describeModel(job.modelDir);
     const source = await corpusSource(job.corpusFile, opened, job.parameters.maxSequences ?? undefined);
-    const parameters: BuildParameters = { modelFingerprint: opened.fingerprint, corpusFingerprint: source.fingerprint, ...job.parameters };
+    const parameters = resolveParameters(job.parameters, opened.model.modules, { modelFingerprint: opened.fingerprint, corpusFingerprint: source.fingerprint });
     const corpus = await upsertCorpus(db, { name: job.corpusName ?? defaultCorpusName(source), sourcePath: source.path, fingerprint: source.fingerprint });
     buildId = (await startBuild(db, corpus.id, { ...parameters, distributed: true })).id;
 
