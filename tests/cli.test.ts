@@ -82,6 +82,9 @@ describe("the influence command line", () => {
     const { code, stderr } = await influence(["build", "--model", "m", "--corpus", "c", "--out", "o", "--dims", "64by64"]);
     expect(code).toBe(2);
     expect(stderr).toMatch(/--dims.*expected KOUTxKIN/);
+    const precision = await influence(["build", "--model", "m", "--corpus", "c", "--out", "o", "--sketch-precision", "int4"]);
+    expect(precision.code).toBe(2);
+    expect(precision.stderr).toMatch(/--sketch-precision.*auto, int8, sign, float32/);
   });
 
   it("refuses an unknown device, and a device whose provider is not installed with the command that installs it", async () => {
@@ -240,6 +243,26 @@ describe("the influence command line", () => {
       expect(build.stderr).toMatch(/; peak memory [\d.]+ [KMG]iB \(estimated [\d.]+ [KMG]iB, in the .*; budget [\d.]+ [KMG]iB\)\n$/);
       const { memory } = JSON.parse(readFileSync(path.join(index, "manifest.json"), "utf8")).build;
       expect(Math.abs(memory.estimateBytes - memory.peakBytes) / memory.peakBytes).toBeLessThanOrEqual(0.25);
+    });
+
+    it("records the sketch its default request resolves to: gpt2-tiny's matrices whole in int8, a rank-4 scale", () => {
+      const { parameters } = JSON.parse(readFileSync(path.join(index, "manifest.json"), "utf8"));
+      expect(parameters.sketch).toEqual({ floats: 131_072, precision: "int8", rank: 4, seed: 0 });
+      expect(parameters.projection.rank).toBe(4);
+    });
+
+    it("gives a sign sketch a rank-2 scale unless --scale-rank names one, which both tiers then take", async () => {
+      const built = async (name: string, extra: string[]) => {
+        const out = path.join(tmp.dir, name);
+        const args = ["--corpus", fixturePath("gpt2-tiny", "train.jsonl"), "--out", out, "--max-sequences", "8", "--shard-size", "4", "--workers", "1"];
+        const run = await influence(["build", "--model", fixturePath("gpt2-tiny"), ...args, ...extra, "--no-progress"]);
+        expect(run.code, run.stderr).toBe(0);
+        return JSON.parse(readFileSync(path.join(out, "manifest.json"), "utf8")).parameters;
+      };
+      const signs = await built("signs", ["--sketch-precision", "sign"]);
+      expect([signs.sketch, signs.projection.rank]).toEqual([{ floats: 131_072, precision: "sign", rank: 2, seed: 0 }, 4]);
+      const ranked = await built("signs-rank-3", ["--sketch-precision", "sign", "--scale-rank", "3"]);
+      expect([ranked.sketch.rank, ranked.projection.rank]).toEqual([3, 3]);
     });
 
     it("builds with plain progress lines in a pipe", () => {

@@ -11,7 +11,8 @@
  * sum_j sign(y_j) sign(x_j) at any coordinate, and f g times them estimates <y, x> arcsin(rho) / rho.
  */
 import { describe, expect, it } from "vitest";
-import { packSigns, planesOver, signAgreement, signBytes, signPlanes, signProduct, signsPlane, stretchProduct } from "../src/indexer/sign-bits.js";
+import { planesOver, signAgreement, signBytes, signProduct, signsPlane, stretchProduct } from "../src/indexer/sign-bits.js";
+import { packSigns, signPlanes } from "../src/indexer/sign-kernels.js";
 import { normalGenerator } from "../src/util/random.js";
 
 /** The rounding signPlanes documents: q = round(v / s) within [-15, 15], s = max |v| / 15 in float32. */
@@ -21,6 +22,12 @@ function rounded(values: Float32Array): { q: number[]; scale: number } {
 }
 
 const bitOf = (row: Uint8Array, j: number): number => (row[j >> 3] >> (j & 7)) & 1;
+
+/** The integer that 5 bit planes (two's complement, weights 1, 2, 4, 8, -16) hold at bit j. */
+function planeValue(planes: Uint8Array, j: number): number {
+  const bytes = planes.length / 5;
+  return [1, 2, 4, 8, -16].reduce((sum, w, k) => sum + w * bitOf(planes.subarray(k * bytes, (k + 1) * bytes), j), 0);
+}
 
 describe("sign bits", () => {
   const normal = normalGenerator(5);
@@ -67,6 +74,28 @@ describe("sign bits", () => {
       expect(signProduct(row, from, planesOver(planes.planes, offset, from, to)), `[${from}, ${to}) of [${offset}, ${offset + length})`).toBe(over);
     }
     expect(signPlanes(new Float32Array(10), 4)).toBeUndefined();
+  });
+
+  it("makes the planes of a long stretch, and rounds values half a step from a boundary up, as roundToStep does", () => {
+    // Long: many 16-value chunks of the kernels, a length not a multiple of 4, from bit 5 of a byte.
+    const long = Float32Array.from({ length: 100_003 }, () => normal());
+    long[77] = Number.NaN; // passed over by the maximum, as largestMagnitude passes it over
+    const planes = signPlanes(long, 5);
+    if (!planes) throw new Error("a stretch of normal values has planes");
+    long[77] = 0;
+    const { q, scale } = rounded(long);
+    expect(planes.scale).toBe(scale);
+    expect(planes.planes.length).toBe(5 * signBytes(5 + long.length));
+    const wrong = q.findIndex((v, j) => j !== 77 && planeValue(planes.planes, 5 + j) !== v);
+    expect(wrong, `value ${wrong}`).toBe(-1);
+    for (let j = 0; j < 5; j++) expect(bitOf(planes.planes, j), "bits before the stretch").toBe(0);
+    // Ties: k + 1/2 steps exactly (the largest value 15 steps), each rounded up, -0.5 to 0 and -15.5 to -15.
+    const step = 0.25;
+    const ties = Float32Array.from([15, 0.5, -0.5, 2.5, -2.5, 14.5, -14.5, -15.5 + 0.5, 0], (v) => v * step);
+    const tied = signPlanes(ties, 0);
+    if (!tied) throw new Error("ties have planes");
+    expect(tied.scale).toBe(step);
+    expect(Array.from(ties, (_, j) => planeValue(tied.planes, j))).toEqual([15, 1, 0, 3, -2, 15, -14, -15, 0]);
   });
 
   it("scores a stretch at any coordinate by the query's signs alone as the integer sum of sign agreements, whatever row bits lie around it", () => {

@@ -11,7 +11,8 @@
 import { createRequire } from "node:module";
 import { type CoordinateRange, rangesForLayers } from "../projection/vector-layout.js";
 import { quantizeInt8 } from "./int8.js";
-import { planesOver, signBytes, signPlanes, signsPlane, stretchProduct } from "./sign-bits.js";
+import { planesOver, signBytes, signsPlane, stretchProduct } from "./sign-bits.js";
+import { signPlanes } from "./sign-kernels.js";
 import type { StoredVectors } from "./vector-file.js";
 
 /**

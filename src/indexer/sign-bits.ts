@@ -12,7 +12,7 @@
  * (docs/research/index-faithfulness.md, section 14).
  *
  * The query is rounded to QUERY_BITS-bit integers q (one scale per stretch) and stored as bit
- * planes b_k (two's complement: q = sum_k w_k b_k, w = 1, 2, .., -2^(QUERY_BITS-1)), so that with
+ * planes (sign-kernels.ts) b_k (two's complement: q = sum_k w_k b_k, w = 1, 2, .., -2^(QUERY_BITS-1)), so that with
  * u the row's bits over the same bytes and s = 2u - 1,
  *
  *   sum_j q_j s_j = sum_k w_k (2 |b_k & u| - |b_k|) = sum_k w_k (|u| - hamming(b_k, u)),
@@ -21,84 +21,15 @@
  * there).
  */
 import { createRequire } from "node:module";
-import { largestMagnitude, roundToStep } from "./int8.js";
+import { QUERY_BITS, bytesOver, packSigns } from "./sign-kernels.js";
 
 const { hamming } = createRequire(import.meta.url)("simsimd") as typeof import("simsimd");
 
 /** Bytes of one row of `dim` signs. */
 export const signBytes = (dim: number): number => Math.ceil(dim / 8);
 
-/**
- * Bits of a query value: q in [-15, 15] rounds each value within 1/30 of the stretch's largest
- * (about 5 standard deviations of a stretch of Gaussian values), an error of variance step^2 / 12
- * per value that adds about 2 % to the estimate's own error above. signPlanes packs a value's low
- * 4 bits and its sign bit.
- */
-const QUERY_BITS = 5;
-const QUERY_MAX = 2 ** (QUERY_BITS - 1) - 1;
-/** A value's QUERY_BITS low bits: its two's complement. */
-const QUERY_MASK = (1 << QUERY_BITS) - 1;
-/** w_k of the planes: 1, 2, 4, 8, -16. */
+/** w_k of the planes (sign-kernels.ts signPlanes): 1, 2, 4, 8, -16. */
 const PLANE_WEIGHTS = Array.from({ length: QUERY_BITS }, (_, k) => (k === QUERY_BITS - 1 ? -(2 ** k) : 2 ** k));
-
-/**
- * Writes the signs of `values` into `out` (signBytes(firstBit + values.length) bytes: value j at bit
- * b & 7 of byte b >> 3, b = firstBit + j, set where it is positive; the other bits zero) and returns
- * the factor |x|_2^2 / |x|_1 (0 for values of zeros).
- */
-export function packSigns(values: Float32Array, out: Uint8Array, firstBit = 0): number {
-  let squares = 0;
-  let sizes = 0;
-  out.fill(0);
-  for (let j = 0; j < values.length; j++) {
-    const v = values[j];
-    squares += v * v;
-    sizes += Math.abs(v);
-    const b = firstBit + j;
-    if (v > 0) out[b >> 3] |= 1 << (b & 7);
-  }
-  return sizes > 0 ? Math.fround(squares / sizes) : 0;
-}
-
-/** Per low nibble of q, its 4 bits spread one to a byte (bit k at bit 8k): 8 values' nibbles make 4 planes' bytes at once. */
-const SPREAD = Uint32Array.from({ length: 16 }, (_, n) => (n & 1) | ((n & 2) << 7) | ((n & 4) << 14) | ((n & 8) << 21));
-
-/** The row bytes that coordinates [offset, offset + count) lie in: [first, first + bytes). */
-const bytesOver = (offset: number, count: number) => ({ first: offset >> 3, bytes: signBytes(offset + count) - (offset >> 3) });
-
-/**
- * The query stretch `values`, coordinates [offset, offset + values.length) of a row, rounded with
- * one scale (max |v| / QUERY_MAX, returned) to QUERY_BITS-bit integers, as bit planes over the
- * row bytes the stretch lies in (bytesOver), back to back; undefined for a stretch of zeros.
- */
-export function signPlanes(values: Float32Array, offset: number): { planes: Uint8Array; scale: number } | undefined {
-  const scale = Math.fround(largestMagnitude(values) / QUERY_MAX);
-  if (!(scale > 0)) return undefined;
-  const { bytes } = bytesOver(offset, values.length);
-  // The rounded values at their bits (from bit offset & 7 of the first byte; zeros around), then
-  // each byte's 8 values gathered into its planes: two simple loops V8 runs faster than one.
-  const rounded = new Uint8Array(8 * bytes);
-  const first = offset & 7;
-  const count = values.length;
-  for (let i = 0; i < count; i++) rounded[first + i] = roundToStep(values[i], scale, QUERY_MAX) & QUERY_MASK;
-  const planes = new Uint8Array(QUERY_BITS * bytes);
-  for (let byte = 0; byte < bytes; byte++) {
-    let low = 0;
-    let high = 0;
-    for (let bit = 0; bit < 8; bit++) {
-      const q = rounded[8 * byte + bit];
-      low |= SPREAD[q & 15] << bit;
-      high |= (q >> 4) << bit;
-    }
-    // Plane k's byte is low's byte k (a Uint8Array keeps a value's low 8 bits).
-    planes[byte] = low;
-    planes[bytes + byte] = low >>> 8;
-    planes[2 * bytes + byte] = low >>> 16;
-    planes[3 * bytes + byte] = low >>> 24;
-    planes[4 * bytes + byte] = high;
-  }
-  return { planes, scale };
-}
 
 /** Zero bytes that |u| is counted against (grown as needed). */
 let zeros = new Uint8Array(0);

@@ -8,104 +8,7 @@
  * addresses in it, and counts.
  */
 
-const I32 = 0x7f;
-const F64 = 0x7c;
-const V128 = 0x7b;
-
-const uleb = (value: number): number[] => {
-  const out: number[] = [];
-  do {
-    let byte = value & 0x7f;
-    value >>>= 7;
-    if (value !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (value !== 0);
-  return out;
-};
-const sleb = (value: number): number[] => {
-  const out: number[] = [];
-  for (;;) {
-    const byte = value & 0x7f;
-    value >>= 7;
-    if ((value === 0 && (byte & 0x40) === 0) || (value === -1 && (byte & 0x40) !== 0)) return [...out, byte];
-    out.push(byte | 0x80);
-  }
-};
-
-/** One function's body: its locals (after `params` i32 parameters) and the instructions used. */
-class Assembler {
-  readonly bytes: number[] = [];
-  private readonly types: number[] = [];
-  constructor(private readonly params: number) {}
-  /** A new local of `type`, by index. */
-  local(type: number): number {
-    this.types.push(type);
-    return this.params + this.types.length - 1;
-  }
-  locals = (count: number, type: number) => Array.from({ length: count }, () => this.local(type));
-  private emit(...b: number[]): this {
-    this.bytes.push(...b);
-    return this;
-  }
-  get = (i: number) => this.emit(0x20, ...uleb(i));
-  /** Pushes local[base] + local[offset], an address. */
-  at = (base: number, offset: number) => this.get(base).get(offset).add();
-  set = (i: number) => this.emit(0x21, ...uleb(i));
-  i32 = (v: number) => this.emit(0x41, ...sleb(v));
-  add = () => this.emit(0x6a);
-  mul = () => this.emit(0x6c);
-  shl = () => this.emit(0x74);
-  gtS = () => this.emit(0x4a);
-  geS = () => this.emit(0x4e);
-  ltS = () => this.emit(0x48);
-  f64Load = (offset = 0) => this.emit(0x2b, 3, ...uleb(offset));
-  f64Store = (offset = 0) => this.emit(0x39, 3, ...uleb(offset));
-  f64Add = () => this.emit(0xa0);
-  f64Mul = () => this.emit(0xa2);
-  f64Zero = () => this.emit(0x44, 0, 0, 0, 0, 0, 0, 0, 0);
-  v128Load = () => this.emit(0xfd, 0x00, 3, 0);
-  v128Store = () => this.emit(0xfd, 0x0b, 3, 0);
-  splat = () => this.emit(0xfd, 0x14);
-  lane = (i: number) => this.emit(0xfd, 0x21, i);
-  vAdd = () => this.emit(0xfd, ...uleb(0xf0));
-  vMul = () => this.emit(0xfd, ...uleb(0xf2));
-  block = () => this.emit(0x02, 0x40);
-  loop = () => this.emit(0x03, 0x40);
-  if = () => this.emit(0x04, 0x40);
-  end = () => this.emit(0x0b);
-  br = (depth: number) => this.emit(0x0c, depth);
-  brIf = (depth: number) => this.emit(0x0d, depth);
-  /** local[i] += the value that `body` leaves (f64, or f64x2 if `vector`). */
-  accumulate(i: number, vector: boolean, body: () => void): this {
-    this.get(i);
-    body();
-    vector ? this.vAdd() : this.f64Add();
-    return this.set(i);
-  }
-  /** while (local[i] + step <= local[limit]) { body; local[i] += step }, with i32 locals. */
-  whileFits(i: number, step: number, limit: number, body: () => void): this {
-    this.block().loop();
-    this.get(i).i32(step).add().get(limit).gtS().brIf(1);
-    body();
-    this.get(i).i32(step).add().set(i);
-    return this.br(0).end().end();
-  }
-  /** rows[i] = local[base] + (local[index] + i) * local[stride], for each of the `count` first rows: the addresses of consecutive matrix rows. */
-  rowAddresses(rows: readonly number[], base: number, index: number, stride: number, count: number): this {
-    this.get(base).get(index).get(stride).mul().add().set(rows[0]);
-    for (let i = 1; i < count; i++)
-      this.get(rows[i - 1])
-        .get(stride)
-        .add()
-        .set(rows[i]);
-    return this;
-  }
-  /** The encoded body, locals first. */
-  encode(): number[] {
-    const body = [...uleb(this.types.length), ...this.types.flatMap((type) => [1, type]), ...this.bytes, 0x0b];
-    return [...uleb(body.length), ...body];
-  }
-}
+import { Assembler, F64, I32, V128, name, section, uleb } from "./wasm-assembler.js";
 
 /**
  * symv(b, m, r0, r1, x, y): y[j] += (B x)_j contributions of rows [r0, r1) of the m×m row-major
@@ -264,9 +167,6 @@ function rowKernel(kind: "dots" | "combine"): number[] {
   a.whileFits(q, 1, count, () => block(1));
   return a.encode();
 }
-
-const section = (id: number, content: number[]) => [id, ...uleb(content.length), ...content];
-const name = (s: string) => [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
 
 /** The module: imports a shared memory as env.memory (any size), exports the kernels. */
 function moduleBytes(): Uint8Array<ArrayBuffer> {
