@@ -31,6 +31,28 @@ function planeValue(planes: Uint8Array, j: number): number {
 
 describe("sign bits", () => {
   const normal = normalGenerator(5);
+  /** The signs of a row of `dim` normal values. */
+  const signRow = (dim: number): Uint8Array => {
+    const row = new Uint8Array(signBytes(dim));
+    packSigns(
+      Float32Array.from({ length: dim }, () => normal()),
+      row,
+    );
+    return row;
+  };
+  /** Stretches [offset, length) of a 203-coordinate row: from a byte's first bit and from inside bytes, short and long. */
+  const STRETCHES = [
+    [0, 203],
+    [3, 1],
+    [5, 6],
+    [9, 3],
+    [13, 100],
+    [64, 64],
+    [101, 102],
+  ];
+  /** |x|^2 / |x|_1 in float64, rounded to float32 as packSigns returns it. */
+  const factorOf = (values: Float32Array): number =>
+    Math.fround(Array.from(values).reduce((a, v) => a + v * v, 0) / Array.from(values).reduce((a, v) => a + Math.abs(v), 0));
 
   it("packs each value's sign and the factor |x|^2 / |x|_1; a row of zeros has factor 0", () => {
     const values = Float32Array.from({ length: 37 }, () => normal());
@@ -40,27 +62,13 @@ describe("sign bits", () => {
     expect(out.length).toBe(5);
     for (let j = 0; j < 37; j++) expect(bitOf(out, j), `value ${j}`).toBe(values[j] > 0 ? 1 : 0);
     for (let j = 37; j < 40; j++) expect(bitOf(out, j), `spare bit ${j}`).toBe(0);
-    const squares = Array.from(values).reduce((a, v) => a + v * v, 0);
-    const sizes = Array.from(values).reduce((a, v) => a + Math.abs(v), 0);
-    expect(factor).toBe(Math.fround(squares / sizes));
+    expect(factor).toBe(factorOf(values));
     expect(packSigns(new Float32Array(9), new Uint8Array(2))).toBe(0);
   });
 
   it("scores a stretch at any coordinate by its bit planes as the integer sum of its rounded values times the signs", () => {
-    const dim = 203;
-    const row = new Uint8Array(signBytes(dim));
-    packSigns(
-      Float32Array.from({ length: dim }, () => normal()),
-      row,
-    );
-    for (const [offset, length] of [
-      [0, 203],
-      [3, 1],
-      [5, 6],
-      [13, 100],
-      [64, 64],
-      [101, 102],
-    ]) {
+    const row = signRow(203);
+    for (const [offset, length] of STRETCHES) {
       const stretch = Float32Array.from({ length }, () => normal());
       const planes = signPlanes(stretch, offset);
       if (!planes) throw new Error("a stretch of normal values has planes");
@@ -99,28 +107,13 @@ describe("sign bits", () => {
   });
 
   it("scores a stretch at any coordinate by the query's signs alone as the integer sum of sign agreements, whatever row bits lie around it", () => {
-    const dim = 203;
-    const row = new Uint8Array(signBytes(dim));
-    packSigns(
-      Float32Array.from({ length: dim }, () => normal()),
-      row,
-    );
-    for (const [offset, length] of [
-      [0, 203],
-      [3, 1],
-      [5, 6],
-      [13, 100],
-      [64, 64],
-      [101, 102],
-      [9, 3],
-    ]) {
+    const row = signRow(203);
+    for (const [offset, length] of STRETCHES) {
       const stretch = Float32Array.from({ length }, () => normal());
       const signs = signsPlane(stretch, offset);
       if (!signs) throw new Error("a stretch of normal values has signs");
       for (let j = 0; j < length; j++) expect(bitOf(signs.plane, (offset & 7) + j), `value ${j}`).toBe(stretch[j] > 0 ? 1 : 0);
-      const squares = Array.from(stretch).reduce((a, v) => a + v * v, 0);
-      const sizes = Array.from(stretch).reduce((a, v) => a + Math.abs(v), 0);
-      expect(signs.factor).toBe(Math.fround(squares / sizes));
+      expect(signs.factor).toBe(factorOf(stretch));
       const expected = Array.from(stretch).reduce((a, v, i) => a + (v > 0 ? 1 : -1) * (bitOf(row, offset + i) ? 1 : -1), 0);
       expect(signAgreement(row, offset, length, signs.plane), `[${offset}, ${offset + length})`).toBe(expected);
       expect(stretchProduct(row, offset, length, signs.plane)).toBe(expected);

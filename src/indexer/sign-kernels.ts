@@ -35,7 +35,7 @@ function maxAbs(): number[] {
   a.f64x2(0).set(max);
   a.i32(0).set(i);
   // pmax(m, v) = m < v ? v : m keeps m where v is NaN, as largestMagnitude's comparison does.
-  a.whileFits(i, 4, count, () => a.get(max).get(values).get(i).i32(2).shl().add().simd(0x00, 0, 0).simd(0xe0).simd(0xeb).set(max));
+  a.whileFits(i, 4, count, () => a.get(max).v128Element(values, i, 2).simd(0xe0).simd(0xeb).set(max));
   a.get(out).get(max).simd(0x0b, 0, 0);
   return a.encode();
 }
@@ -54,7 +54,7 @@ function round(): number[] {
   a.get(scale).splat().set(step);
   a.i32(0).set(i);
   a.whileFits(i, 4, count, () => {
-    a.get(values).get(i).i32(2).shl().add().simd(0x00, 0, 0).set(v);
+    a.v128Element(values, i, 2).set(v);
     // Lanes 0, 1 and lanes 2, 3 as float64 pairs: x / scale + QUERY_MAX + 0.5, truncated to int32 lanes 0, 1.
     a.get(v).simd(0x5f).set(halves[0]);
     a.get(v).get(v).simd(0x0d, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7).simd(0x5f).set(halves[1]);
@@ -88,7 +88,7 @@ function pack(): number[] {
   const v = a.local(V128);
   a.i32(0).set(c);
   a.whileFits(c, 1, chunks, () => {
-    a.get(q).get(c).i32(4).shl().add().simd(0x00, 0, 0).set(v);
+    a.v128Element(q, c, 4).set(v);
     for (let k = 0; k < QUERY_BITS; k++) {
       a.get(out).get(stride).i32(k).mul().add().get(c).i32(1).shl().add();
       // Bit k to each byte's top (i8x16.shl), then the 16 tops as a 16-bit mask, stored little-endian: value j at bit j.
@@ -118,13 +118,7 @@ function signs(): number[] {
   a.i32(0).set(i);
   a.whileFits(i, 16, count, () => {
     for (let j = 0; j < 4; j++) {
-      a.get(values)
-        .get(i)
-        .i32(2)
-        .shl()
-        .add()
-        .simd(0x00, 0, 16 * j)
-        .set(v[j]);
+      a.v128Element(values, i, 2, 16 * j).set(v[j]);
       for (const high of [false, true]) {
         a.get(v[j]);
         if (high) a.get(v[j]).simd(0x0d, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);

@@ -47,6 +47,14 @@ export class Assembler {
   }
   /** A SIMD instruction (prefix 0xfd) and its immediate bytes. */
   simd = (code: number, ...immediates: number[]) => this.emit(0xfd, ...uleb(code), ...immediates);
+  /** Pushes the v128 at local[base] + (local[index] << shift) + offset: element `index` of an array of 2^shift-byte elements. */
+  v128Element = (base: number, index: number, shift: number, offset = 0) =>
+    this.get(base)
+      .get(index)
+      .i32(shift)
+      .shl()
+      .add()
+      .simd(0x00, 0, ...uleb(offset));
   /** Pushes a v128 of these two float64 lanes. */
   f64x2 = (a: number, b = a) => this.simd(0x0c, ...new Uint8Array(Float64Array.of(a, b).buffer));
   get = (i: number) => this.emit(0x20, ...uleb(i));
