@@ -9,7 +9,12 @@
  * rounding is int8.ts roundToStep's to the bit (x / scale in float64, plus QUERY_MAX, plus 0.5,
  * truncated and clamped), which the tests check against brute force.
  */
-import { Assembler, F64, I32, V128, name, section } from "../linalg/wasm-assembler.js";
+import { Assembler, F64, I32, SIMD, V128, name, section } from "../linalg/wasm-assembler.js";
+
+/** Scalar opcodes the kernels emit: i32.store, i32.store16 (their memory arguments follow), i32.shr_u. */
+const [I32_STORE, I32_STORE16, I32_SHR_U] = [0x36, 0x3b, 0x76];
+/** Shuffle lanes that bring a v128's high 8 bytes to its low half. */
+const HIGH_HALF = [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7];
 
 /**
  * Bits of a query value: q in [-15, 15] rounds each value within 1/30 of the stretch's largest
@@ -35,8 +40,8 @@ function maxAbs(): number[] {
   a.f64x2(0).set(max);
   a.i32(0).set(i);
   // pmax(m, v) = m < v ? v : m keeps m where v is NaN, as largestMagnitude's comparison does.
-  a.whileFits(i, 4, count, () => a.get(max).v128Element(values, i, 2).simd(0xe0).simd(0xeb).set(max));
-  a.get(out).get(max).simd(0x0b, 0, 0);
+  a.whileFits(i, 4, count, () => a.get(max).v128Element(values, i, 2).simd(SIMD.f32x4Abs).simd(SIMD.f32x4Pmax).set(max));
+  a.get(out).get(max).simd(SIMD.v128Store, 0, 0);
   return a.encode();
 }
 
@@ -56,26 +61,26 @@ function round(): number[] {
   a.whileFits(i, 4, count, () => {
     a.v128Element(values, i, 2).set(v);
     // Lanes 0, 1 and lanes 2, 3 as float64 pairs: x / scale + QUERY_MAX + 0.5, truncated to int32 lanes 0, 1.
-    a.get(v).simd(0x5f).set(halves[0]);
-    a.get(v).get(v).simd(0x0d, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7).simd(0x5f).set(halves[1]);
-    for (const h of halves) a.get(h).get(step).simd(0xf3).f64x2(QUERY_MAX).vAdd().f64x2(0.5).vAdd().simd(0xfc).set(h);
+    a.get(v).simd(SIMD.f64x2PromoteLowF32x4).set(halves[0]);
+    a.get(v)
+      .get(v)
+      .simd(SIMD.i8x16Shuffle, ...HIGH_HALF)
+      .simd(SIMD.f64x2PromoteLowF32x4)
+      .set(halves[1]);
+    for (const h of halves) a.get(h).get(step).simd(SIMD.f64x2Div).f64x2(QUERY_MAX).vAdd().f64x2(0.5).vAdd().simd(SIMD.i32x4TruncSatF64x2SZero).set(h);
     a.get(q).get(i).add();
     // The four int32s, clamped to [0, 2 QUERY_MAX], less QUERY_MAX, their low QUERY_BITS bits; each lane's low byte, stored as 4 bytes.
-    a.get(halves[0]).get(halves[1]).simd(0x0d, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
-    a.i32(0)
-      .simd(0x11)
-      .simd(0xb8)
-      .i32(2 * QUERY_MAX)
-      .simd(0x11)
-      .simd(0xb6)
-      .i32(QUERY_MAX)
-      .simd(0x11)
-      .simd(0xb1);
+    a.get(halves[0]).get(halves[1]).simd(SIMD.i8x16Shuffle, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+    a.i32(0).simd(SIMD.i32x4Splat).simd(SIMD.i32x4MaxS);
+    a.i32(2 * QUERY_MAX)
+      .simd(SIMD.i32x4Splat)
+      .simd(SIMD.i32x4MinS);
+    a.i32(QUERY_MAX).simd(SIMD.i32x4Splat).simd(SIMD.i32x4Sub);
     a.i32((1 << QUERY_BITS) - 1)
-      .simd(0x11)
-      .simd(0x4e)
+      .simd(SIMD.i32x4Splat)
+      .simd(SIMD.v128And)
       .set(v);
-    a.get(v).get(v).simd(0x0d, 0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12).simd(0x1b, 0).emit(0x36, 0, 0);
+    a.get(v).get(v).simd(SIMD.i8x16Shuffle, 0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12).simd(SIMD.i32x4ExtractLane, 0).emit(I32_STORE, 0, 0);
   });
   return a.encode();
 }
@@ -94,9 +99,9 @@ function pack(): number[] {
       // Bit k to each byte's top (i8x16.shl), then the 16 tops as a 16-bit mask, stored little-endian: value j at bit j.
       a.get(v)
         .i32(7 - k)
-        .simd(0x6b)
-        .simd(0x64)
-        .emit(0x3b, 0, 0);
+        .simd(SIMD.i8x16Shl)
+        .simd(SIMD.i8x16Bitmask)
+        .emit(I32_STORE16, 0, 0);
     }
   });
   return a.encode();
@@ -121,19 +126,25 @@ function signs(): number[] {
       a.v128Element(values, i, 2, 16 * j).set(v[j]);
       for (const high of [false, true]) {
         a.get(v[j]);
-        if (high) a.get(v[j]).simd(0x0d, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
-        a.simd(0x5f).set(half);
+        if (high) a.get(v[j]).simd(SIMD.i8x16Shuffle, ...HIGH_HALF);
+        a.simd(SIMD.f64x2PromoteLowF32x4).set(half);
         a.get(squares).get(half).get(half).vMul().vAdd().set(squares);
-        a.get(sizes).get(half).simd(0xec).vAdd().set(sizes);
+        a.get(sizes).get(half).simd(SIMD.f64x2Abs).vAdd().set(sizes);
       }
     }
     // v > 0 as lane masks, narrowed to 16 bytes (saturating keeps -1), their top bits as 16 bits.
-    a.get(out).get(i).i32(3).emit(0x76).add();
-    for (let j = 0; j < 4; j++) a.get(v[j]).f64x2(0).simd(0x44);
-    a.simd(0x85).set(v[2]).simd(0x85).get(v[2]).simd(0x65).simd(0x64).emit(0x3b, 0, 0);
+    a.get(out).get(i).i32(3).emit(I32_SHR_U).add();
+    for (let j = 0; j < 4; j++) a.get(v[j]).f64x2(0).simd(SIMD.f32x4Gt);
+    a.simd(SIMD.i16x8NarrowI32x4S)
+      .set(v[2])
+      .simd(SIMD.i16x8NarrowI32x4S)
+      .get(v[2])
+      .simd(SIMD.i8x16NarrowI16x8S)
+      .simd(SIMD.i8x16Bitmask)
+      .emit(I32_STORE16, 0, 0);
   });
-  a.get(sums).get(squares).simd(0x0b, 0, 0);
-  a.get(sums).get(sizes).simd(0x0b, 0, 16);
+  a.get(sums).get(squares).simd(SIMD.v128Store, 0, 0);
+  a.get(sums).get(sizes).simd(SIMD.v128Store, 0, 16);
   return a.encode();
 }
 
@@ -150,6 +161,7 @@ let kernels: Kernels | undefined;
 
 function instance(): Kernels {
   if (kernels) return kernels;
+  // Function types (0x60: parameters, no results): maxAbs's three i32; round's three i32 and an f64; pack's and signs' four i32.
   const types = [3, 0x60, 3, I32, I32, I32, 0, 0x60, 4, I32, I32, I32, F64, 0, 0x60, 4, I32, I32, I32, I32, 0];
   const exports = [...name("memory"), 0x02, 0, ...["maxAbs", "round", "pack", "signs"].flatMap((n, i) => [...name(n), 0x00, i])];
   const bytes = Uint8Array.from([

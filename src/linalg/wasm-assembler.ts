@@ -29,6 +29,29 @@ const sleb = (value: number): number[] => {
   }
 };
 
+/** The SIMD opcodes (after the 0xfd prefix) that the kernels use beyond Assembler's named ones. */
+export const SIMD = {
+  v128Store: 0x0b,
+  i8x16Shuffle: 0x0d,
+  i32x4Splat: 0x11,
+  i32x4ExtractLane: 0x1b,
+  f32x4Gt: 0x44,
+  v128And: 0x4e,
+  f64x2PromoteLowF32x4: 0x5f,
+  i8x16Bitmask: 0x64,
+  i8x16NarrowI16x8S: 0x65,
+  i8x16Shl: 0x6b,
+  i16x8NarrowI32x4S: 0x85,
+  i32x4Sub: 0xb1,
+  i32x4MinS: 0xb6,
+  i32x4MaxS: 0xb8,
+  f32x4Abs: 0xe0,
+  f32x4Pmax: 0xeb,
+  f64x2Abs: 0xec,
+  f64x2Div: 0xf3,
+  i32x4TruncSatF64x2SZero: 0xfc,
+} as const;
+
 /** One function's body: its locals (after its `params` parameters) and the instructions used. */
 export class Assembler {
   readonly bytes: number[] = [];
