@@ -11,8 +11,8 @@
  * sum_j sign(y_j) sign(x_j) at any coordinate, and f g times them estimates <y, x> arcsin(rho) / rho.
  */
 import { describe, expect, it } from "vitest";
-import { planesOver, signAgreement, signBytes, signProduct, signsPlane, stretchProduct } from "../src/indexer/sign-bits.js";
-import { packSigns, signPlanes } from "../src/indexer/sign-kernels.js";
+import { planesOver, signAgreement, signProduct, signsPlane, stretchProduct } from "../src/indexer/sign-bits.js";
+import { packSigns, signBytes, signPlanes } from "../src/indexer/sign-kernels.js";
 import { normalGenerator } from "../src/util/random.js";
 
 /** The rounding signPlanes documents: q = round(v / s) within [-15, 15], s = max |v| / 15 in float32. */

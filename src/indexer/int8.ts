@@ -6,7 +6,7 @@
  */
 
 /** max |v| over `values` (0 for none). */
-export function largestMagnitude(values: Float32Array): number {
+function largestMagnitude(values: Float32Array): number {
   let max = 0;
   for (let i = 0; i < values.length; i++) {
     const size = Math.abs(values[i]);
@@ -22,7 +22,7 @@ export function largestMagnitude(values: Float32Array): number {
  * one is coarser, and the clamp keeps the value in range. A quotient of float32 values is a
  * half-integer exactly or far from one, so adding limit rounds no differently.
  */
-export function roundToStep(x: number, scale: number, limit: number): number {
+function roundToStep(x: number, scale: number, limit: number): number {
   const shifted = (x / scale + limit + 0.5) | 0;
   return Math.max(0, Math.min(2 * limit, shifted)) - limit;
 }

@@ -11,8 +11,8 @@
 import { createRequire } from "node:module";
 import { type CoordinateRange, rangesForLayers } from "../projection/vector-layout.js";
 import { quantizeInt8 } from "./int8.js";
-import { planesOver, signBytes, signsPlane, stretchProduct } from "./sign-bits.js";
-import { signPlanes } from "./sign-kernels.js";
+import { planesOver, signsPlane, stretchProduct } from "./sign-bits.js";
+import { signBytes, signPlanes } from "./sign-kernels.js";
 import type { StoredVectors } from "./vector-file.js";
 
 /**

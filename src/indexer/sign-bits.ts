@@ -21,12 +21,9 @@
  * there).
  */
 import { createRequire } from "node:module";
-import { QUERY_BITS, bytesOver, packSigns } from "./sign-kernels.js";
+import { QUERY_BITS, bytesOver, packSigns, signBytes } from "./sign-kernels.js";
 
 const { hamming } = createRequire(import.meta.url)("simsimd") as typeof import("simsimd");
-
-/** Bytes of one row of `dim` signs. */
-export const signBytes = (dim: number): number => Math.ceil(dim / 8);
 
 /** w_k of the planes (sign-kernels.ts signPlanes): 1, 2, 4, 8, -16. */
 const PLANE_WEIGHTS = Array.from({ length: QUERY_BITS }, (_, k) => (k === QUERY_BITS - 1 ? -(2 ** k) : 2 ** k));

@@ -25,10 +25,13 @@ const HIGH_HALF = [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7];
 export const QUERY_BITS = 5;
 const QUERY_MAX = 2 ** (QUERY_BITS - 1) - 1;
 
+/** Bytes of one row of `dim` signs. */
+export const signBytes = (dim: number): number => Math.ceil(dim / 8);
+
 /** The row bytes that coordinates [offset, offset + count) lie in: [first, first + bytes). */
 export const bytesOver = (offset: number, count: number): { first: number; bytes: number } => ({
   first: offset >> 3,
-  bytes: Math.ceil((offset + count) / 8) - (offset >> 3),
+  bytes: signBytes(offset + count) - (offset >> 3),
 });
 
 /** maxAbs(values, count, out): the 4 lanes at `out` hold max |v| over each fourth of `count` (a multiple of 4) floats; NaN is passed over. */
@@ -41,7 +44,7 @@ function maxAbs(): number[] {
   a.i32(0).set(i);
   // pmax(m, v) = m < v ? v : m keeps m where v is NaN, as largestMagnitude's comparison does.
   a.whileFits(i, 4, count, () => a.get(max).v128Element(values, i, 2).simd(SIMD.f32x4Abs).simd(SIMD.f32x4Pmax).set(max));
-  a.get(out).get(max).simd(SIMD.v128Store, 0, 0);
+  a.get(out).get(max).v128Store();
   return a.encode();
 }
 
@@ -68,7 +71,7 @@ function round(): number[] {
       .simd(SIMD.f64x2PromoteLowF32x4)
       .set(halves[1]);
     for (const h of halves) a.get(h).get(step).simd(SIMD.f64x2Div).f64x2(QUERY_MAX).vAdd().f64x2(0.5).vAdd().simd(SIMD.i32x4TruncSatF64x2SZero).set(h);
-    a.get(q).get(i).add();
+    a.at(q, i);
     // The four int32s, clamped to [0, 2 QUERY_MAX], less QUERY_MAX, their low QUERY_BITS bits; each lane's low byte, stored as 4 bytes.
     a.get(halves[0]).get(halves[1]).simd(SIMD.i8x16Shuffle, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
     a.i32(0).simd(SIMD.i32x4Splat).simd(SIMD.i32x4MaxS);
@@ -143,8 +146,8 @@ function signs(): number[] {
       .simd(SIMD.i8x16Bitmask)
       .emit(I32_STORE16, 0, 0);
   });
-  a.get(sums).get(squares).simd(SIMD.v128Store, 0, 0);
-  a.get(sums).get(sizes).simd(SIMD.v128Store, 0, 16);
+  a.get(sums).get(squares).v128Store();
+  a.get(sums).get(sizes).v128Store(16);
   return a.encode();
 }
 
@@ -177,6 +180,14 @@ function instance(): Kernels {
   return kernels;
 }
 
+/** `values` into the kernels' memory `buffer` from byte `at`: `before` zeros, the values, then zeros to `total` floats. */
+function placeValues(buffer: ArrayBuffer, at: number, values: Float32Array, before: number, total: number): void {
+  const floats = new Float32Array(buffer, at, total);
+  floats.fill(0, 0, before);
+  floats.set(values, before);
+  floats.fill(0, before + values.length);
+}
+
 /** The kernels' memory, at least `bytes` long. */
 function memoryOf(k: Kernels, bytes: number): ArrayBuffer {
   if (k.memory.buffer.byteLength < bytes) k.memory.grow(Math.ceil((bytes - k.memory.buffer.byteLength) / 65_536));
@@ -195,10 +206,7 @@ export function packSigns(values: Float32Array, out: Uint8Array, firstBit = 0): 
   const count = (firstBit + values.length + 15) & ~15;
   const bitsAt = valuesAt + 4 * count;
   const buffer = memoryOf(k, bitsAt + count / 8);
-  const floats = new Float32Array(buffer, valuesAt, count);
-  floats.fill(0, 0, firstBit);
-  floats.set(values, firstBit);
-  floats.fill(0, firstBit + values.length);
+  placeValues(buffer, valuesAt, values, firstBit, count);
   k.signs(valuesAt, count, bitsAt, sumsAt);
   out.set(new Uint8Array(buffer, bitsAt, out.length));
   const sums = new Float64Array(buffer, sumsAt, 4);
@@ -225,9 +233,7 @@ export function signPlanes(values: Float32Array, offset: number): { planes: Uint
   const planesAt = qAt + 16 * chunks;
   const end = planesAt + QUERY_BITS * 2 * chunks;
   const buffer = memoryOf(k, end);
-  const floats = new Float32Array(buffer, valuesAt, padded);
-  floats.set(values);
-  floats.fill(0, count);
+  placeValues(buffer, valuesAt, values, 0, padded);
   k.maxAbs(valuesAt, padded, maxAt);
   const lanes = new Float32Array(buffer, maxAt, 4);
   const scale = Math.fround(Math.max(lanes[0], lanes[1], lanes[2], lanes[3]) / QUERY_MAX);

@@ -35,8 +35,7 @@ import { type Allocate, float32Array, ordinaryMemory } from "../util/allocate.js
 import { InputError } from "../util/errors.js";
 import { AtomicFileWriter, bytesOf, readFully } from "./binary-io.js";
 import { quantizeInt8 } from "./int8.js";
-import { signBytes } from "./sign-bits.js";
-import { packSigns } from "./sign-kernels.js";
+import { packSigns, signBytes } from "./sign-kernels.js";
 import { type ElementType, hasPieces, layoutProblem, type VectorLayout } from "../projection/vector-layout.js";
 
 const MAGIC = "IGVECT01";

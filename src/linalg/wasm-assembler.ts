@@ -31,7 +31,6 @@ const sleb = (value: number): number[] => {
 
 /** The SIMD opcodes (after the 0xfd prefix) that the kernels use beyond Assembler's named ones. */
 export const SIMD = {
-  v128Store: 0x0b,
   i8x16Shuffle: 0x0d,
   i32x4Splat: 0x11,
   i32x4ExtractLane: 0x1b,
@@ -71,13 +70,7 @@ export class Assembler {
   /** A SIMD instruction (prefix 0xfd) and its immediate bytes. */
   simd = (code: number, ...immediates: number[]) => this.emit(0xfd, ...uleb(code), ...immediates);
   /** Pushes the v128 at local[base] + (local[index] << shift) + offset: element `index` of an array of 2^shift-byte elements. */
-  v128Element = (base: number, index: number, shift: number, offset = 0) =>
-    this.get(base)
-      .get(index)
-      .i32(shift)
-      .shl()
-      .add()
-      .simd(0x00, 0, ...uleb(offset));
+  v128Element = (base: number, index: number, shift: number, offset = 0) => this.get(base).get(index).i32(shift).shl().add().v128Load(offset);
   /** Pushes a v128 of these two float64 lanes. */
   f64x2 = (a: number, b = a) => this.simd(0x0c, ...new Uint8Array(Float64Array.of(a, b).buffer));
   get = (i: number) => this.emit(0x20, ...uleb(i));
@@ -96,8 +89,9 @@ export class Assembler {
   f64Add = () => this.emit(0xa0);
   f64Mul = () => this.emit(0xa2);
   f64Zero = () => this.emit(0x44, 0, 0, 0, 0, 0, 0, 0, 0);
-  v128Load = () => this.emit(0xfd, 0x00, 3, 0);
-  v128Store = () => this.emit(0xfd, 0x0b, 3, 0);
+  /** v128.load and v128.store at the address on the stack plus `offset` (alignment hint 8 bytes). */
+  v128Load = (offset = 0) => this.simd(0x00, 3, ...uleb(offset));
+  v128Store = (offset = 0) => this.simd(0x0b, 3, ...uleb(offset));
   splat = () => this.emit(0xfd, 0x14);
   lane = (i: number) => this.emit(0xfd, 0x21, i);
   vAdd = () => this.emit(0xfd, ...uleb(0xf0));
