@@ -64,26 +64,27 @@ export interface HelperData {
 
 /** A part's float64 slots in the exchange: offset, length of its values, scale, and coordinates covered (sign planes; else 0). */
 const PART_SLOTS = 4;
+/** Where the parts' values start in the exchange: after the control (32 bytes) and the parts' slots. */
+const VALUES_AT = 32 + 8 * PART_SLOTS * HELPER_MAX_PARTS;
 
 /** The exchange's views: control, parts' [offset, length, scale, size], their values (int8, float32, or sign planes), the rows and their scores. */
 export function exchangeViews({ exchange, maxRows, maxValues }: Pick<HelperData, "exchange" | "maxRows" | "maxValues">) {
   const control = new Int32Array(exchange, 0, 8);
   const partsMeta = new Float64Array(exchange, 32, PART_SLOTS * HELPER_MAX_PARTS);
-  const valuesAt = 32 + 8 * PART_SLOTS * HELPER_MAX_PARTS;
-  const rowsAt = valuesAt + 4 * maxValues;
+  const rowsAt = VALUES_AT + 4 * maxValues;
   return {
     control,
     partsMeta,
-    float32Values: new Float32Array(exchange, valuesAt, maxValues),
-    int8Values: new Int8Array(exchange, valuesAt, maxValues),
+    float32Values: new Float32Array(exchange, VALUES_AT, maxValues),
+    int8Values: new Int8Array(exchange, VALUES_AT, maxValues),
     // Sign planes: 5 bits a coordinate in whole bytes, however their parts fall; the region holds 4 bytes a value.
-    uint8Values: new Uint8Array(exchange, valuesAt, 4 * maxValues),
+    uint8Values: new Uint8Array(exchange, VALUES_AT, 4 * maxValues),
     rows: new Int32Array(exchange, rowsAt, maxRows),
     out: new Float32Array(exchange, rowsAt + 4 * maxRows, maxRows),
   };
 }
 
-const exchangeBytes = (maxRows: number, maxValues: number): number => 32 + 8 * PART_SLOTS * HELPER_MAX_PARTS + 4 * maxValues + 8 * maxRows;
+const exchangeBytes = (maxRows: number, maxValues: number): number => VALUES_AT + 4 * maxValues + 8 * maxRows;
 
 /** A helper's resident memory: its thread (measured: 30 MiB) and its exchange, for files of at most these rows and values a row. */
 export const scoringHelperBytes = (maxRows: number, maxValues: number): number => 30 * 2 ** 20 + exchangeBytes(maxRows, maxValues);
