@@ -12,7 +12,7 @@ import { IndexEngine } from "../../src/engine/index-engine.js";
 import { checkInfluenceArgs } from "../../src/engine/query-validation.js";
 import type { InfluenceResult, QueryInput } from "../../src/engine/types.js";
 import { type BuildJob, DEFAULT_BUILD_PARAMETERS, runBuild } from "../../src/jobs/build.js";
-import type { BuildParameters, IndexManifest } from "../../src/indexer/index-manifest.js";
+import type { IndexManifest } from "../../src/indexer/index-manifest.js";
 import { DEFAULT_EF } from "../../src/indexer/query-limits.js";
 import { SCAN_MAX_VALUES, scansFirstTier } from "../../src/indexer/scan-search.js";
 import { readTokenStore } from "../../src/indexer/token-store.js";

@@ -21,7 +21,7 @@
  * there).
  */
 import { createRequire } from "node:module";
-import { QUERY_BITS, bytesOver, packSigns, signBytes } from "./sign-kernels.js";
+import { QUERY_BITS, bytesOver, packSigns } from "./sign-kernels.js";
 
 const { hamming } = createRequire(import.meta.url)("simsimd") as typeof import("simsimd");
 

@@ -21,7 +21,7 @@ import {
   upsertCorpus,
 } from "../../db/index.js";
 import { redactUrl } from "../../db/pool-database.js";
-import { type BuildParameters, type IndexManifest, indexPath, readIndexManifest } from "../../indexer/index-manifest.js";
+import { type IndexManifest, indexPath, readIndexManifest } from "../../indexer/index-manifest.js";
 import { readTokenStore } from "../../indexer/token-store.js";
 import { DEFAULT_BATCH_TOKENS } from "../../model/batch-budget.js";
 import { describeModel } from "../../model/open-model.js";
