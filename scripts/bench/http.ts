@@ -86,6 +86,7 @@ const section: BenchSection = {
       server = await serveIndex(DEMO_INDEX);
       const rows: string[] = [];
       const failures: string[] = [];
+      let defaultAlone: LoadResult | undefined;
       for (const c of CONFIGURATIONS) {
         const list = bodies(queries, c);
         // Warm both engine workers up: their first query compiles kernels.
@@ -94,6 +95,7 @@ const section: BenchSection = {
           console.error(`http: rerank ${c.rerank}, token scores ${c.tokenScores}, ${connections} client(s), ${c.amounts[i]} requests`);
           const result = await runLoad({ graphqlUrl: server.graphqlUrl, connections, seconds: 0, amount: c.amounts[i], bodies: list });
           rows.push(row(c, result));
+          if (!c.rerank && !c.tokenScores && connections === 1) defaultAlone = result;
           failures.push(...result.failureSamples);
           await waitUntilIdle(server.url, 180_000);
         }
@@ -112,6 +114,13 @@ const section: BenchSection = {
           `median of 30 queries: ${yardstick.toFixed(1)} ms on ONNX Runtime's default threads (the machine's ${os.availableParallelism()} cores); ` +
           `${asServed.toFixed(1)} ms on ${workerRuntime(undefined, SERVE_WORKERS).threads} thread(s), as each of the server's ${SERVE_WORKERS} engine workers computes it.`,
         "",
+        ...(defaultAlone
+          ? [
+              `The default query at 1 client: p50 ${defaultAlone.latencyMs.p50.toFixed(1)} ms, ${(defaultAlone.latencyMs.p50 / yardstick).toFixed(2)} times the yardstick ` +
+                `(${(defaultAlone.latencyMs.p50 / asServed).toFixed(2)} times the gradient as the server's workers compute it).`,
+              "",
+            ]
+          : []),
         "| re-rank | token scores | clients | answered | failed | p50 ms | p95 ms | p99 ms | answers/s |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ...rows,
