@@ -216,7 +216,7 @@ const section: BenchSection = {
           "= the model's capture pass (`CausalLM.capture`) alone over the same sequences on one thread. Phases: ingest / factors (EK-FAC fit) / projection (PCA pass) / " +
           "vectors / hnsw (full and per-layer graphs), seconds.",
         "",
-        "| index | sequences | dims | sketch floats | bytes per sequence (vectors + sketch) | build seconds (phases) | index pass tokens/s per worker | forward+backward tokens/s | ratio |",
+        "| index | sequences | dims | sketch coordinates | bytes per sequence (vectors + sketch) | build seconds (phases) | index pass tokens/s per worker | forward+backward tokens/s | ratio |",
         "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |",
         ...measured.map(buildRow),
         "",
