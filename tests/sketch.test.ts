@@ -1,12 +1,16 @@
+import { rm } from "node:fs/promises";
+import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { ModuleFactors } from "../src/ekfac/factors.js";
 import { fitEkfac, serialPasses } from "../src/ekfac/fit.js";
 import { loadModel } from "../src/model/load.js";
-import type { GradientCapture } from "../src/model/model.js";
+import type { GradientCapture, TrackedModule } from "../src/model/model.js";
 import { Projector } from "../src/projection/projector.js";
+import { loadProjection, saveProjection } from "../src/projection/store.js";
 import { buildSketch, coarseSketch, resolveSketch, sketchDims } from "../src/projection/sketch.js";
 import { layoutOf } from "../src/projection/vector-layout.js";
 import { expectedQueryScores } from "../support/fixture-index.js";
+import { makeTempDir } from "../support/db.js";
 import { fixturePath, fixtureQueries, fixtureTrain } from "../support/fixtures.js";
 
 describe("the sketch's dims: a budget of floats shared by the matrices", () => {
@@ -124,6 +128,7 @@ describe("the sketch's scores on gpt2-tiny against the fixture's exact EK-FAC sc
   const queries = fixtureQueries("gpt2-tiny");
   const train = fixtureTrain("gpt2-tiny").map((s) => s.tokens);
   let factors: ModuleFactors[];
+  let modules: TrackedModule[];
   let trainCapture: GradientCapture;
   let queryCapture: GradientCapture;
   let exact: number[][];
@@ -152,6 +157,7 @@ describe("the sketch's scores on gpt2-tiny against the fixture's exact EK-FAC sc
 
   beforeAll(async () => {
     const model = await loadModel(fixturePath("gpt2-tiny"));
+    modules = [...model.modules];
     const sequences = async function* () {
       yield* train.map((tokens, ordinal) => ({ ordinal, tokens }));
     };
@@ -170,6 +176,26 @@ describe("the sketch's scores on gpt2-tiny against the fixture's exact EK-FAC sc
 
   it("is exact when it keeps every matrix whole with the whole whitening scale", async () => {
     expect(error(await sketchScores(4 * 4224, 33, 0))).toBeLessThan(1e-4);
+  });
+
+  it("is saved and loaded to the bit; a file whose blocks do not follow one another, or whose dimension is not theirs, is refused", async () => {
+    const dir = await makeTempDir("projection");
+    try {
+      const built = await buildSketch(factors, { floats: 4 * 256, rank: 2, seed: 0 });
+      const file = path.join(dir, "projection.safetensors");
+      await saveProjection(file, built);
+      const loaded = await loadProjection(file, modules);
+      expect(await new Projector(loaded).vectors(queryCapture)).toEqual(await new Projector(built).vectors(queryCapture));
+      const [first, ...rest] = built.modules;
+      await saveProjection(file, { ...built, modules: [first, ...rest.map((p) => ({ ...p, offset: p.offset + 1 }))] });
+      await expect(loadProjection(file, modules)).rejects.toThrow(
+        `the block of ${rest[0].module.name} starts at ${rest[0].offset + 1}, not where the block before it ends (${rest[0].offset})`,
+      );
+      await saveProjection(file, { ...built, dim: built.dim + 1 });
+      await expect(loadProjection(file, modules)).rejects.toThrow(`dimension ${built.dim + 1} is not the blocks' ${built.dim}`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("is unbiased when it compresses: the mean over seeds is far closer to exact than one seed", async () => {

@@ -55,5 +55,13 @@ export async function loadProjection(file: string, modules: readonly TrackedModu
     }
     return { module, kOut: s.kOut, kIn: s.kIn, rank: s.rank, offset: s.offset, scalingError: s.scalingError, left, right };
   });
-  return { settings, modules: projected, dim: Number(st.metadata.dim) };
+  // Blocks follow one another in module order (buildProjection), as the projector concatenates them.
+  let end = 0;
+  for (const p of projected) {
+    if (p.offset !== end) throw new InputError(`${file}: the block of ${p.module.name} starts at ${p.offset}, not where the block before it ends (${end})`);
+    end += p.kOut * p.kIn;
+  }
+  const dim = Number(st.metadata.dim);
+  if (dim !== end) throw new InputError(`${file}: dimension ${st.metadata.dim} is not the blocks' ${end}`);
+  return { settings, modules: projected, dim };
 }
