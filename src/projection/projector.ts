@@ -61,7 +61,7 @@ export class Projector {
       this.key,
       (g) => {
         const blocks = this.projection.modules.map((p, m) => projectModule(g, m, p));
-        g.output(blocks.length === 1 ? blocks[0] : g.op("Concat", blocks, { axis: 1 }), "out", "float32", ["batch", this.dim]);
+        g.output(g.op("Concat", blocks, { axis: 1 }), "out", "float32", ["batch", this.dim]);
       },
       { ...tokens, ...this.sides },
       ["out"],
